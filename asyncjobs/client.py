@@ -1,0 +1,360 @@
+"""The client: one provider, its transport and the ledger, behind the five verbs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from . import errors
+from .handles import Job, JobList
+from .ledger import Ledger
+from .models import JobInfo, Result, ResultFile, Status
+from .provider import Kind, Provider
+from .redaction import Redactor, get_logger
+from .registry import get_provider_class
+from .settings import resolve_settings
+from .sources import Source
+from .transport import RetryPolicy, Timeouts, Transport
+
+__all__ = ["Client", "connect"]
+
+log = get_logger("asyncjobs.client")
+
+LedgerArg = Ledger | str | os.PathLike[str] | bool | None
+
+
+def connect(
+    provider: str,
+    *,
+    ledger: LedgerArg = None,
+    timeout: Timeouts | float | None = None,
+    retry: RetryPolicy | None = None,
+    session: Any = None,
+    **settings: Any,
+) -> Client:
+    """Connect to a provider.
+
+    Args:
+        provider: a name from :func:`asyncjobs.available_providers`.
+        ledger: ``None`` for the default ledger (in ``$ASYNCJOBS_HOME`` or the user data folder), a
+            path, a :class:`~asyncjobs.ledger.Ledger`, or ``False`` for none.
+        timeout: a :class:`~asyncjobs.transport.Timeouts`, or one number for both connect and read.
+        retry: a :class:`~asyncjobs.transport.RetryPolicy`.
+        session: a ``requests.Session`` to send through (proxies, custom adapters).
+        **settings: the provider's settings (``secret=``, ``base_url=``...); any not given are read
+            from their environment variables.
+
+    Returns:
+        A :class:`Client`; close it (or use it as a context manager) when done.
+
+    Raises:
+        UnknownProviderError: no such provider.
+        ConfigurationError: a setting is missing, unknown or wrong, or the ledger cannot be opened.
+        InvalidParameterError: a timeout is not a positive number.
+    """
+    cls = get_provider_class(provider)
+    config = resolve_settings(cls, settings)
+    if timeout is None or isinstance(timeout, Timeouts):
+        timeouts = timeout or Timeouts()
+    elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        timeouts = Timeouts(connect=float(timeout), read=float(timeout))
+    else:
+        raise errors.InvalidParameterError(
+            f"timeout must be a number of seconds or a Timeouts, not {timeout!r}", parameter="timeout"
+        )
+    transport = Transport(
+        provider=cls.name or provider, timeouts=timeouts, retry=retry,
+        redactor=Redactor(config.secrets), session=session,
+    )
+    return Client(cls(config, transport), ledger=_open_ledger(ledger))
+
+
+def _open_ledger(ledger: LedgerArg) -> Ledger | None:
+    if ledger is False:
+        return None
+    if ledger is None or ledger is True:
+        return Ledger.default()
+    if isinstance(ledger, Ledger):
+        return ledger
+    if isinstance(ledger, (str, os.PathLike)):
+        return Ledger(ledger)
+    raise errors.InvalidParameterError(
+        f"ledger must be None, False, a path or a Ledger, not {ledger!r}", parameter="ledger"
+    )
+
+
+def check_timeout(timeout: float | None) -> float | None:
+    """Return ``timeout`` if it is ``None`` or a positive number; raise InvalidParameterError otherwise."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise errors.InvalidParameterError(
+            f"timeout must be a positive number of seconds or None, not {timeout!r}",
+            parameter="timeout",
+        )
+    return float(timeout)
+
+
+class _Flight:
+    """One poll of a job in flight; later callers wait for it and share its answer."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.info: JobInfo | None = None
+        self.error: BaseException | None = None
+
+
+class Client:
+    """One provider's jobs: ``submit``, ``status``, ``result``, ``cancel``, ``list`` and ``job``.
+
+    Made by :func:`asyncjobs.connect`. Safe to share between threads. At most one poll of a job is in
+    flight at a time: concurrent ``status`` calls for one job share one request.
+    """
+
+    def __init__(self, provider: Provider, *, ledger: Ledger | None = None) -> None:
+        self.provider = provider
+        self.ledger = ledger
+        self._flights: dict[str, _Flight] = {}
+        self._flights_lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """The provider's name."""
+        return self.provider.name
+
+    def __repr__(self) -> str:
+        return f"<asyncjobs.Client {self.name} ledger={self.ledger!r}>"
+
+    def close(self) -> None:
+        """Close the provider, its HTTP connections and the ledger handle."""
+        self.provider.close()
+        self.provider.transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- validation -------------------------------------------------------------------------------
+
+    def kind(self, kind: str) -> Kind:
+        """The :class:`~asyncjobs.provider.Kind` named ``kind``.
+
+        Raises:
+            InvalidParameterError: the provider has no such kind.
+        """
+        for k in self.provider.kinds:
+            if k.name == kind:
+                return k
+        names = ", ".join(repr(k.name) for k in self.provider.kinds) or "none"
+        raise errors.InvalidParameterError(
+            f"{self.name} has no job kind {kind!r}; its kinds are: {names}.",
+            parameter="kind", provider=self.name,
+        )
+
+    def _check(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        spec = self.kind(kind)
+        declared = set(spec.param_names)
+        if not spec.extra:
+            unknown = sorted(set(params) - declared)
+            if unknown:
+                raise errors.InvalidParameterError(
+                    f"{self.name} {kind!r} takes no parameter {', '.join(map(repr, unknown))}; it "
+                    f"takes: {', '.join(spec.param_names) or 'none'}.",
+                    parameter=unknown[0], provider=self.name,
+                )
+        for p in spec.params:
+            if p.required and params.get(p.name) is None:
+                raise errors.InvalidParameterError(
+                    f"{self.name} {kind!r} needs the parameter {p.name!r} ({p.doc}).",
+                    parameter=p.name, provider=self.name,
+                )
+        return self.provider.prepare(kind, params)
+
+    # -- the verbs --------------------------------------------------------------------------------
+
+    def submit(self, kind: str, /, *, webhook: str | None = None, **params: Any) -> Job:
+        """Start a job of ``kind`` with ``params``; it is in the ledger before the request leaves.
+
+        Returns:
+            A :class:`~asyncjobs.Job` handle, normally ``pending``.
+
+        Raises:
+            InvalidParameterError: unknown kind or parameter, missing parameter, bad source (before any
+                request).
+            NotSupportedError: ``webhook`` given to a provider without webhooks.
+            ProviderError: the service refused the job; TransportError: the outcome is unknown (the
+                ledger keeps the attempt as ``unknown``).
+        """
+        if not isinstance(kind, str):
+            raise errors.InvalidParameterError(
+                f"kind must be a string, not {type(kind).__name__}", parameter="kind"
+            )
+        if webhook is not None:
+            if not self.provider.capabilities.webhooks:
+                raise errors.NotSupportedError(
+                    f"{self.name} does not call webhooks; poll with job.wait() instead.",
+                    provider=self.name,
+                )
+            if not isinstance(webhook, str) or not webhook.startswith(("http://", "https://")):
+                raise errors.InvalidParameterError(
+                    f"webhook must be an http(s) URL, not {webhook!r}", parameter="webhook"
+                )
+        prepared = self._check(kind, dict(params))
+        job_id = self.provider.new_job_id()
+        key = None
+        if self.ledger is not None:
+            key = self.ledger.begin(self.name, kind, _describe(prepared), job_id)
+        try:
+            info = self.provider.submit(kind, prepared, job_id=job_id, webhook=webhook)
+        except errors.AsyncJobsError as exc:
+            if self.ledger is not None and key is not None:
+                ambiguous = isinstance(exc, errors.TransportError) or (
+                    isinstance(exc, errors.ProviderError) and (exc.status_code or 0) >= 500
+                )
+                self.ledger.failed(key, str(exc), ambiguous=ambiguous)
+            raise
+        if self.ledger is not None and key is not None:
+            self.ledger.issued(key, info)
+        log.debug("%s: submitted %s job %s", self.name, kind, info.id)
+        return Job(self, info.id, kind=info.kind, info=info)
+
+    def status(self, job_id: str) -> JobInfo:
+        """One look at the job at the provider (shared with any poll of it already in flight).
+
+        Raises:
+            JobNotFoundError: unknown or expired job. ProviderError, TransportError.
+        """
+        _check_id(job_id)
+        with self._flights_lock:
+            flight = self._flights.get(job_id)
+            owner = flight is None
+            if flight is None:
+                flight = self._flights[job_id] = _Flight()
+        if not owner:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            assert flight.info is not None
+            return flight.info
+        try:
+            info = self.provider.status(job_id)
+            flight.info = info
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._flights_lock:
+                del self._flights[job_id]
+            flight.done.set()
+        if self.ledger is not None:
+            self.ledger.seen(info)
+        return info
+
+    def result(self, job_id: str, timeout: float | None = None) -> Result:
+        """Wait for the job to finish (up to ``timeout`` seconds) and return its result.
+
+        Raises:
+            JobFailedError: the job failed. JobTimeoutError: ``timeout`` passed first.
+        """
+        return self.job(job_id).result(timeout=timeout)
+
+    def fetch_result(self, job_id: str) -> Result:
+        """The result of a job known to be done, without waiting; its files are bound to this client."""
+        result = self.provider.result(job_id)
+        return _bind(result, self.provider.open_file)
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel the job.
+
+        Raises:
+            NotSupportedError: the provider cannot cancel (before any request).
+        """
+        _check_id(job_id)
+        self.provider.cancel(job_id)  # the default raises NotSupportedError, before any request
+
+    def list(self, status: Status | str | None = None, kind: str | None = None) -> JobList:
+        """This provider's jobs: the service's own list (where it has one) merged with the ledger's.
+
+        Args:
+            status: keep only jobs with this status.
+            kind: keep only jobs of this kind.
+        """
+        wanted = None if status is None else _status(status)
+        found: dict[str, JobInfo] = {}
+        if self.ledger is not None:
+            for entry in self.ledger.entries(provider=self.name):
+                if entry.info is not None:
+                    found[entry.info.id] = entry.info
+        if self.provider.capabilities.list:
+            for info in self.provider.list():
+                found[info.id] = info
+                if self.ledger is not None:
+                    self.ledger.seen(info)
+        jobs = [
+            Job(self, info.id, kind=info.kind, info=info)
+            for info in found.values()
+            if (wanted is None or info.status is wanted) and (kind is None or info.kind == kind)
+        ]
+        return JobList(jobs)
+
+    def job(self, job_id: str) -> Job:
+        """A handle on an existing job, e.g. one submitted by another process (from the ledger when it
+        knows the job; nothing is sent until the handle is used)."""
+        _check_id(job_id)
+        entry = self.ledger.get(self.name, job_id) if self.ledger is not None else None
+        if entry is not None:
+            return Job(self, job_id, kind=entry.kind, info=entry.info)
+        return Job(self, job_id)
+
+
+def _check_id(job_id: object) -> None:
+    if not isinstance(job_id, str) or not job_id.strip():
+        raise errors.InvalidParameterError(
+            f"job_id must be a non-empty string, not {job_id!r}", parameter="job_id"
+        )
+
+
+def _status(value: Status | str) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        raise errors.InvalidParameterError(
+            f"status must be one of 'pending', 'done', 'failed', not {value!r}", parameter="status"
+        ) from None
+
+
+def _describe(params: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, Source):
+            out[k] = v.describe()
+        elif isinstance(v, (str, int, float, bool)) or v is None:
+            out[k] = v
+        elif isinstance(v, Path):
+            out[k] = str(v)
+        elif hasattr(v, "describe"):
+            out[k] = v.describe()
+        elif isinstance(v, (bytes, bytearray)):
+            out[k] = {"bytes": len(v)}
+        else:
+            out[k] = repr(v)[:200]
+    return out
+
+
+def _bind(
+    result: Result, opener: Callable[[ResultFile], contextlib.AbstractContextManager[IO[bytes]]]
+) -> Result:
+    import attrs
+
+    files = tuple(
+        f if f._data is not None or f._opener is not None
+        else attrs.evolve(f, opener=lambda f=f: opener(f))
+        for f in result.files
+    )
+    return attrs.evolve(result, files=files)

@@ -1,0 +1,188 @@
+"""Every exception asyncjobs raises, under one base class.
+
+Catch :class:`AsyncJobsError` to catch everything; catch a subclass to handle one situation. Each message
+says what happened, to which job at which provider, and what to do next. No message, repr or attribute
+ever holds a secret: messages built from a service's answer pass through the client's redactor first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import JobInfo
+
+__all__ = [
+    "AsyncJobsError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "InvalidParameterError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobTimeoutError",
+    "NotSupportedError",
+    "ProviderError",
+    "RateLimitedError",
+    "TransportError",
+    "UnknownProviderError",
+]
+
+
+def describe(provider: str | None, job_id: str | None) -> str:
+    """Return "job 'x' at provider" (or the part that is known), for messages."""
+    if provider and job_id:
+        return f"job {job_id!r} at {provider}"
+    if provider:
+        return provider
+    if job_id:
+        return f"job {job_id!r}"
+    return ""
+
+
+class AsyncJobsError(Exception):
+    """Base class of every error raised by asyncjobs and its providers."""
+
+    def __init__(self, message: str, *, provider: str | None = None, job_id: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ConfigurationError(AsyncJobsError):
+    """Raised when a client cannot be built from its settings: a required setting (a secret, a base URL)
+    is missing from both the arguments and the environment, a setting is unknown, or has a wrong value.
+    Raised before any request is sent."""
+
+
+class InvalidParameterError(AsyncJobsError, ValueError):
+    """Raised before any request is sent when a call's arguments are wrong: an unknown job kind, an
+    unknown or missing parameter, a source file that does not exist, a non-positive timeout.
+
+    ``parameter`` names the offending argument. It is also a :class:`ValueError`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        parameter: str | None = None,
+        provider: str | None = None,
+        job_id: str | None = None,
+    ):
+        super().__init__(message, provider=provider, job_id=job_id)
+        self.parameter = parameter
+
+
+class UnknownProviderError(AsyncJobsError, LookupError):
+    """Raised by :func:`asyncjobs.connect` and friends when no provider of that name is installed or
+    registered. ``available`` lists the names that do exist."""
+
+    def __init__(self, name: str, available: Sequence[str]):
+        names = ", ".join(available) or "none"
+        super().__init__(
+            f"no provider named {name!r}; available providers: {names}. Install the provider's "
+            "distribution (for example `pip install asyncjobs-convertapi`) or call "
+            "asyncjobs.register(name, ProviderClass).",
+            provider=name,
+        )
+        self.name = name
+        self.available = tuple(available)
+
+
+class NotSupportedError(AsyncJobsError):
+    """Raised when a provider cannot do what was asked, for example cancel a job on a service that has
+    no cancel endpoint. Raised before any request is sent."""
+
+
+class ProviderError(AsyncJobsError):
+    """Raised when a service answered with an error.
+
+    Attributes: ``status_code`` (HTTP status, or ``None`` when no answer came), ``code`` (the provider's
+    own error code when it has one), ``message`` (the whole explanation), ``provider_message`` (the
+    provider's own words), ``request_id`` (for the provider's support), ``invalid_parameters`` (parameter
+    name to the provider's complaints, where the provider names them).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        job_id: str | None = None,
+        status_code: int | None = None,
+        code: str | int | None = None,
+        provider_message: str | None = None,
+        request_id: str | None = None,
+        invalid_parameters: Mapping[str, Sequence[str]] | None = None,
+    ):
+        super().__init__(message, provider=provider, job_id=job_id)
+        self.status_code = status_code
+        self.code = code
+        self.provider_message = provider_message
+        self.request_id = request_id
+        self.invalid_parameters: Mapping[str, Sequence[str]] = dict(invalid_parameters or {})
+
+
+class AuthenticationError(ProviderError):
+    """Raised when the service refused the credentials (HTTP 401 or 403, or an OAuth ``invalid_client``).
+    The message says which setting to check; it never contains the credential."""
+
+
+class RateLimitedError(ProviderError):
+    """Raised when the service kept answering "too many requests" (HTTP 429, or ConvertAPI's 503 on a
+    conversion request) after the transport's retries ran out. ``retry_after`` is the delay in seconds the
+    service asked for, when it said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class JobNotFoundError(ProviderError):
+    """Raised when the service does not know the job: the id is wrong, belongs to another account, or the
+    job has expired and was removed (each provider's job lifetime is in its ``capabilities``)."""
+
+
+class TransportError(ProviderError):
+    """Raised when no usable answer came: the connection failed or was reset, a timeout passed, or the
+    body could not be read or parsed, after the transport's retries ran out.
+
+    For a submit that is not idempotent this means the outcome is unknown: the ledger keeps the attempt
+    so that the job can be found or submitted again on purpose, never doubled silently.
+    """
+
+
+class JobFailedError(AsyncJobsError):
+    """Raised by ``Job.result`` and ``Client.result`` when the job ended ``failed``. ``info`` is the last
+    :class:`~asyncjobs.JobInfo`, with the provider's ``error`` and ``raw_status``."""
+
+    def __init__(self, info: JobInfo):
+        reason = info.error or f"status {info.raw_status!r}"
+        super().__init__(
+            f"job {info.id!r} at {info.provider} failed: {reason}. Check the job's input and "
+            "parameters, then submit it again.",
+            provider=info.provider,
+            job_id=info.id,
+        )
+        self.info = info
+
+
+class JobTimeoutError(AsyncJobsError, TimeoutError):
+    """Raised when waiting for a job took longer than the ``timeout`` given. The job goes on at the
+    provider: wait again, or pick it up later with ``client.job(job_id)``. ``info`` is the last status
+    seen, when one was."""
+
+    def __init__(
+        self, message: str, *, provider: str | None = None, job_id: str | None = None,
+        info: JobInfo | None = None,
+    ):
+        super().__init__(message, provider=provider, job_id=job_id)
+        self.info = info

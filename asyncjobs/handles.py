@@ -1,0 +1,188 @@
+"""Job handles (:class:`Job`) and lists of them (:class:`JobList`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
+
+from .models import JobInfo, Result, Status
+
+if TYPE_CHECKING:
+    import pandas
+
+    from .client import Client
+    from .progress import Progress
+
+__all__ = ["Job", "JobList"]
+
+
+class Job:
+    """A handle on one job at one provider. Cheap to make (``client.job(id)``), usable from any
+    process, hashable by provider and id.
+
+    Attributes:
+        id: the provider's job id.
+        kind: the job's kind, when known.
+        info: the last :class:`JobInfo` seen, or ``None`` before the first look.
+        error: the error that ended the last wait over many jobs for this one (e.g. JobNotFoundError).
+    """
+
+    __slots__ = ("_client", "_provider", "error", "id", "info", "kind")
+
+    def __init__(
+        self,
+        client: Client | Callable[[], Client],
+        id: str,
+        *,
+        kind: str | None = None,
+        info: JobInfo | None = None,
+        provider: str | None = None,
+    ) -> None:
+        self._client = client
+        self._provider = provider if provider is not None else getattr(client, "name", None)
+        self.id = id
+        self.kind = kind or (info.kind if info else None)
+        self.info = info
+        self.error: BaseException | None = None
+
+    @property
+    def client(self) -> Client:
+        """The client this job is reached through (connected on first use for jobs from the ledger)."""
+        if callable(self._client) and not hasattr(self._client, "status"):
+            self._client = self._client()
+        return self._client  # type: ignore[return-value]
+
+    @property
+    def provider(self) -> str:
+        """The provider's name."""
+        return self._provider if self._provider is not None else self.client.name
+
+    def __repr__(self) -> str:
+        status = self.info.status.value if self.info else "unknown"
+        return f"<Job {self.provider}:{self.id} {self.kind or '?'} {status}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and (self.provider, self.id) == (other.provider, other.id)
+
+    def __hash__(self) -> int:
+        return hash((self.provider, self.id))
+
+    def refresh(self) -> JobInfo:
+        """Look at the job once; update and return :attr:`info`."""
+        self.info = self.client.status(self.id)
+        if self.kind is None:
+            self.kind = self.info.kind
+        return self.info
+
+    def status(self) -> Status:
+        """The job's status after one look at the provider."""
+        return self.refresh().status
+
+    def done(self) -> bool:
+        """True when the job has finished (done or failed); looks again only while it is pending."""
+        if self.info is not None and self.info.finished:
+            return True
+        return self.refresh().finished
+
+    def wait(self, timeout: float | None = None, progress: Progress = None) -> JobInfo:
+        """Poll until the job finishes, per the provider's poll policy.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits as long as it takes.
+            progress: ``None`` (a bar in terminals and notebooks), ``False``, ``True``, or a callable
+                given each :class:`JobInfo` seen.
+
+        Returns:
+            The final :class:`JobInfo` (``done`` or ``failed``; this method does not raise on failure).
+
+        Raises:
+            JobTimeoutError: ``timeout`` passed first. InvalidParameterError: a bad timeout.
+        """
+        from .waiting import wait_one
+
+        return wait_one(self, timeout=timeout, progress=progress)
+
+    def result(self, timeout: float | None = None) -> Result:
+        """Wait for the job, then return its :class:`Result`.
+
+        Raises:
+            JobFailedError: the job failed. JobTimeoutError: ``timeout`` passed first.
+        """
+        from .errors import JobFailedError
+
+        info = self.wait(timeout=timeout, progress=False)
+        if info.status is Status.FAILED:
+            raise JobFailedError(info)
+        return self.client.fetch_result(self.id)
+
+    def cancel(self) -> None:
+        """Cancel the job (``NotSupportedError`` where the provider cannot)."""
+        self.client.cancel(self.id)
+
+    def save(self, dest: str | os.PathLike[str], timeout: float | None = None) -> list[Path]:
+        """Wait for the job and download every result file into the folder ``dest``."""
+        return self.result(timeout=timeout).save(dest)
+
+    def _repr_html_(self) -> str:
+        from .views import jobs_html
+
+        return jobs_html([self])
+
+
+class JobList(Sequence[Job]):
+    """A list of jobs that shows as a table (``repr``, ``_repr_html_``, :meth:`to_pandas`)."""
+
+    def __init__(self, jobs: Sequence[Job] = ()) -> None:
+        self._jobs = list(jobs)
+
+    @overload
+    def __getitem__(self, index: int) -> Job: ...
+    @overload
+    def __getitem__(self, index: slice) -> JobList: ...
+    def __getitem__(self, index: int | slice) -> Job | JobList:
+        if isinstance(index, slice):
+            return JobList(self._jobs[index])
+        return self._jobs[index]
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self._jobs)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, JobList):
+            return self._jobs == other._jobs
+        return isinstance(other, Sequence) and self._jobs == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One plain dict per job: provider, id, kind, status, raw_status, times, error."""
+        from .views import record
+
+        return [record(j) for j in self._jobs]
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """The jobs as a ``pandas.DataFrame`` (needs the ``pandas`` extra)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            from .errors import NotSupportedError
+
+            raise NotSupportedError(
+                "JobList.to_pandas() needs pandas: pip install 'asyncjobs[pandas]'"
+            ) from None
+        return pd.DataFrame.from_records(self.to_records())
+
+    def __repr__(self) -> str:
+        from .views import jobs_text
+
+        return jobs_text(self._jobs)
+
+    def _repr_html_(self) -> str:
+        from .views import jobs_html
+
+        return jobs_html(self._jobs)

@@ -1,0 +1,72 @@
+"""Progress display while waiting: a ``tqdm.auto`` bar in terminals and notebooks, or a callback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, Union
+
+from .models import JobInfo
+
+__all__ = ["Progress", "make_progress"]
+
+#: ``None`` (automatic), ``False`` (off), ``True`` (on), or a callable given each JobInfo seen.
+Progress = Union[bool, Callable[[JobInfo], object], None]
+
+
+def _interactive() -> bool:
+    if "ipykernel" in sys.modules:
+        return True
+    stream = sys.stderr
+    return bool(stream is not None and hasattr(stream, "isatty") and stream.isatty())
+
+
+def enabled(progress: Progress) -> bool:
+    """Whether a bar is shown for ``progress``: ``ASYNCJOBS_PROGRESS=0`` turns bars off everywhere."""
+    if progress is False or os.environ.get("ASYNCJOBS_PROGRESS", "").strip() == "0":
+        return False
+    if progress is None:
+        return _interactive()
+    return True
+
+
+class _Reporter:
+    """Feeds a bar and/or a callback; does nothing when both are off."""
+
+    def __init__(self, bar: Any, callback: Callable[[JobInfo], object] | None) -> None:
+        self._bar = bar
+        self._callback = callback
+        self._last: str | None = None
+
+    def seen(self, info: JobInfo) -> None:
+        """A status was seen."""
+        if self._callback is not None:
+            self._callback(info)
+        if self._bar is not None and info.raw_status != self._last:
+            self._last = info.raw_status
+            self._bar.set_postfix_str(f"{info.status.value} ({info.raw_status})", refresh=True)
+
+    def advance(self, n: int = 1) -> None:
+        """``n`` more jobs finished."""
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def make_progress(progress: Progress, *, total: int | None, desc: str) -> _Reporter:
+    """A reporter for ``progress``: ``total`` jobs (``None`` for one job, shown as elapsed time)."""
+    callback = progress if callable(progress) and not isinstance(progress, bool) else None
+    bar = None
+    if callback is None and enabled(progress):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # the progress extra is not installed: no bar, no error
+            tqdm = None
+        if tqdm is not None:
+            fmt = "{desc}: {elapsed} {postfix}" if total is None else None
+            bar = tqdm(total=total, desc=desc, bar_format=fmt, leave=True)
+    return _Reporter(bar, callback)

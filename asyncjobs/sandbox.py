@@ -1,0 +1,288 @@
+"""The shared sandbox machinery: a job clock with a time scale, fault switches, a WSGI base class and a
+threaded server on 127.0.0.1.
+
+Each provider package ships a :class:`SandboxApp` subclass that emulates its service. This module needs
+``werkzeug`` (the ``sandbox`` extra); it is imported only when a sandbox is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+__all__ = ["Faults", "JobClock", "Sandbox", "SandboxApp", "json_response", "serve"]
+
+WSGIEnviron = dict[str, Any]
+StartResponse = Callable[..., Any]
+
+
+class JobClock:
+    """Sandbox time: runs ``scale`` times faster than the wall clock, and can be moved forward.
+
+    ``JobClock(scale=60)`` makes a job that takes one minute of service time finish in one second.
+    """
+
+    def __init__(self, scale: float = 1.0, *, start: float | None = None) -> None:
+        if scale <= 0:
+            raise ValueError("scale must be positive")
+        self.scale = scale
+        self._origin_wall = time.monotonic()
+        self._origin = time.time() if start is None else start
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        """Sandbox seconds since the epoch."""
+        elapsed = (time.monotonic() - self._origin_wall) * self.scale
+        return self._origin + elapsed + self._offset
+
+    def utcnow(self) -> datetime:
+        """Sandbox time as an aware datetime."""
+        return datetime.fromtimestamp(self.now(), timezone.utc)
+
+    def advance(self, seconds: float) -> None:
+        """Jump forward ``seconds`` of sandbox time (e.g. past a job's expiry)."""
+        with self._lock:
+            self._offset += seconds
+
+    def real(self, sandbox_seconds: float) -> float:
+        """Wall seconds that ``sandbox_seconds`` of sandbox time take."""
+        return sandbox_seconds / self.scale
+
+    def sleep(self, sandbox_seconds: float) -> None:
+        """Sleep for ``sandbox_seconds`` of sandbox time."""
+        time.sleep(self.real(sandbox_seconds))
+
+
+@attrs.define
+class _Rule:
+    action: str  # "status" | "delay" | "drop" | "malformed" | "truncate"
+    times: int
+    path: str | None
+    status: int = 500
+    body: bytes = b""
+    headers: dict[str, str] = attrs.field(factory=dict)
+    seconds: float = 0.0
+
+    def matches(self, path: str) -> bool:
+        return self.path is None or self.path in path
+
+
+class Faults:
+    """Fault switches for a sandbox: each applies to the next ``times`` requests whose path contains
+    ``path`` (every request when ``path`` is None), then switches itself off.
+
+    >>> faults = Faults()
+    >>> faults.status(503, times=2, headers={"Retry-After": "1"})
+    >>> faults.drop(path="/job/")
+    """
+
+    def __init__(self) -> None:
+        self._rules: list[_Rule] = []
+        self._lock = threading.Lock()
+        self.seen = 0  # requests that passed through, faults included
+
+    def status(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        path: str | None = None,
+        body: bytes | str | dict[str, Any] = b"",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer ``status`` with ``body`` instead of handling the request."""
+        if isinstance(body, dict):
+            body = json.dumps(body)
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        raw = body.encode() if isinstance(body, str) else body
+        self._add(_Rule("status", times, path, status=status, body=raw, headers=dict(headers or {})))
+
+    def delay(self, seconds: float, *, times: int = 1, path: str | None = None) -> None:
+        """Hold the request ``seconds`` (wall time) before handling it."""
+        self._add(_Rule("delay", times, path, seconds=seconds))
+
+    def drop(self, *, times: int = 1, path: str | None = None) -> None:
+        """Close the connection without answering."""
+        self._add(_Rule("drop", times, path))
+
+    def malformed(self, *, times: int = 1, path: str | None = None) -> None:
+        """Answer 200 with a JSON body cut in half."""
+        self._add(_Rule("malformed", times, path))
+
+    def truncate(self, *, times: int = 1, path: str | None = None) -> None:
+        """Handle the request, but send only half of the body it answers, then drop the connection."""
+        self._add(_Rule("truncate", times, path))
+
+    def clear(self) -> None:
+        """Switch every fault off."""
+        with self._lock:
+            self._rules.clear()
+
+    def _add(self, rule: _Rule) -> None:
+        with self._lock:
+            self._rules.append(rule)
+
+    def take(self, path: str) -> _Rule | None:
+        """The first rule matching ``path``, consumed once (for the sandbox itself)."""
+        with self._lock:
+            self.seen += 1
+            for rule in self._rules:
+                if rule.matches(path):
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self._rules.remove(rule)
+                    return rule
+        return None
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response, as every emulated service sends them."""
+    return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
+
+
+class _Dropped(ConnectionResetError):
+    """Raised inside the server to end a connection without an answer (the server stays quiet)."""
+
+
+def _drop(environ: WSGIEnviron) -> None:
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    raise _Dropped("connection dropped by a sandbox fault")
+
+
+class SandboxApp:
+    """Base class of a provider's emulator: a WSGI app with a :class:`JobClock`, :class:`Faults`, and
+    routing through a werkzeug ``Map`` whose endpoints are method names of the subclass.
+
+    Subclasses set ``url_map`` and implement one method per endpoint taking ``(request, **values)`` and
+    returning a werkzeug ``Response``; they implement :meth:`client_settings`.
+    """
+
+    url_map: Map = Map()
+    #: the provider whose protocol this sandbox speaks
+    provider: str = ""
+
+    def __init__(self, *, scale: float = 1.0, clock: JobClock | None = None) -> None:
+        self.clock = clock or JobClock(scale)
+        self.faults = Faults()
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
+        self._lock = threading.RLock()
+
+    def client_settings(self, base_url: str) -> dict[str, str]:
+        """The settings that connect a client to this sandbox served at ``base_url``."""
+        raise NotImplementedError
+
+    def dispatch(self, request: Request) -> Response:
+        """Route ``request`` to the endpoint method."""
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, values = adapter.match()
+            handler: Callable[..., Response] = getattr(self, str(endpoint))
+            return handler(request, **values)
+        except HTTPException as exc:
+            return self.http_error(exc)
+
+    def http_error(self, exc: HTTPException) -> Response:
+        """The answer for a route that does not exist or a wrong method (override per service)."""
+        return json_response({"message": exc.description}, exc.code or 500)
+
+    def __call__(self, environ: WSGIEnviron, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        with self._lock:
+            self.requests.append((request.method, request.path))
+        rule = self.faults.take(request.path)
+        if rule is not None:
+            if rule.action == "delay":
+                time.sleep(rule.seconds)
+            elif rule.action == "drop":
+                _drop(environ)
+            elif rule.action == "status":
+                return Response(rule.body, rule.status, rule.headers)(environ, start_response)
+            elif rule.action == "malformed":
+                body = b'{"status": "pend'
+                return Response(body, 200, mimetype="application/json")(environ, start_response)
+        response = self.dispatch(request)
+        if rule is not None and rule.action == "truncate":
+            return self._truncated(response, environ, start_response)
+        return response(environ, start_response)
+
+    def _truncated(
+        self, response: Response, environ: WSGIEnviron, start_response: StartResponse
+    ) -> Iterator[bytes]:
+        body = response.get_data()
+        response.headers["Content-Length"] = str(len(body))
+        start_response(response.status, list(response.headers.items()))
+        yield body[: len(body) // 2]
+        _drop(environ)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class Sandbox:
+    """A WSGI app served on 127.0.0.1 (port 0: the system picks) in a background thread.
+
+    Each connection gets its own thread, so many clients can talk at once; the listen backlog is 128.
+
+    >>> with Sandbox(app) as box:          # doctest: +SKIP
+    ...     requests.get(box.url + "/ping")
+    """
+
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self._server: BaseWSGIServer = make_server(
+            host, port, app, threaded=True, request_handler=_QuietHandler
+        )
+        self._server.daemon_threads = True  # type: ignore[attr-defined]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:50123``."""
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> Sandbox:
+        """Start serving in a daemon thread; returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name=f"sandbox-{self.url}", daemon=True,
+                kwargs={"poll_interval": 0.05},
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(app: Any) -> Sandbox:
+    """Start serving ``app`` on 127.0.0.1 at a free port; stop it with ``.stop()``."""
+    return Sandbox(app).start()

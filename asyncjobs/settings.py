@@ -1,0 +1,91 @@
+"""Resolving a provider's settings from keywords and the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .errors import ConfigurationError
+from .provider import Provider, Setting
+
+__all__ = ["Settings", "resolve_settings"]
+
+
+class Settings(Mapping[str, Any]):
+    """A provider's resolved settings: a read-only mapping whose ``repr`` masks secret values."""
+
+    __slots__ = ("_secret_names", "_values")
+
+    def __init__(self, values: Mapping[str, Any], secret_names: frozenset[str] = frozenset()):
+        self._values = dict(values)
+        self._secret_names = secret_names
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def secrets(self) -> list[str]:
+        """The values of the secret settings that are set."""
+        return [str(self._values[n]) for n in self._secret_names if self._values.get(n)]
+
+    def __repr__(self) -> str:
+        shown = {
+            k: ("***" if k in self._secret_names and v is not None else v)
+            for k, v in self._values.items()
+        }
+        return f"Settings({shown!r})"
+
+
+def _describe(setting: Setting) -> str:
+    if setting.env:
+        return f"pass {setting.name}=... to asyncjobs.connect() or set the environment variable " \
+            f"{setting.env}"
+    return f"pass {setting.name}=... to asyncjobs.connect()"
+
+
+def resolve_settings(
+    provider: type[Provider], given: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve ``provider``'s settings: the keyword if given (and not ``None``), else its environment
+    variable, else its default.
+
+    Raises:
+        ConfigurationError: a keyword names no setting of the provider, a required setting has no value,
+            or a value is not one of the setting's ``choices``.
+    """
+    env = os.environ if environ is None else environ
+    known = {s.name: s for s in provider.settings}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ConfigurationError(
+            f"{provider.name} takes no setting {', '.join(map(repr, unknown))}; its settings are: "
+            f"{', '.join(known) or 'none'}.",
+            provider=provider.name,
+        )
+    values: dict[str, Any] = {}
+    for s in provider.settings:
+        value = given.get(s.name)
+        if value is None and s.env:
+            value = env.get(s.env) or None
+        if value is None:
+            value = s.default
+        if value is None and s.required:
+            raise ConfigurationError(
+                f"{provider.name} needs the setting {s.name!r}: {_describe(s)}.",
+                provider=provider.name,
+            )
+        if value is not None and s.choices and value not in s.choices:
+            raise ConfigurationError(
+                f"{provider.name}: setting {s.name!r} must be one of "
+                f"{', '.join(map(repr, s.choices))}, not {value!r}.",
+                provider=provider.name,
+            )
+        values[s.name] = value
+    return Settings(values, frozenset(s.name for s in provider.settings if s.secret))

@@ -1,0 +1,224 @@
+"""Waiting for jobs: one job in the caller's thread, many jobs with one scheduler and a bounded pool.
+
+Polls follow each provider's :class:`~asyncjobs.provider.PollPolicy` (exponential, full jitter, capped,
+a minimum interval); a ``retry_after`` hint in ``JobInfo.meta`` wins. A job is never polled twice at
+once: the scheduler keeps one poll per job in flight, and ``Client.status`` shares concurrent polls.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import heapq
+import itertools
+import random
+import time
+from collections.abc import Iterable, Iterator
+from typing import Literal
+
+from . import errors
+from .client import check_timeout
+from .handles import Job
+from .models import JobInfo, Status
+from .progress import Progress, make_progress
+
+__all__ = ["as_completed", "wait", "wait_one"]
+
+#: Largest worker pool a scheduler uses, whatever is asked.
+MAX_WORKERS = 16
+#: Transient poll errors in a row after which a job's wait ends with the error.
+MAX_POLL_ERRORS = 5
+
+ReturnWhen = Literal["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_FAILED"]
+
+_rng = random.Random()
+
+
+def _delay(job: Job, attempt: int, info: JobInfo | None) -> float:
+    policy = job.client.provider.capabilities.poll
+    hint = info.meta.get("retry_after") if info is not None else None
+    if isinstance(hint, (int, float)) and hint >= 0:
+        return max(float(hint), policy.min_interval)
+    return policy.delay(attempt, _rng)
+
+
+def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = None) -> JobInfo:
+    """Poll ``job`` until it finishes; see :meth:`Job.wait`."""
+    limit = check_timeout(timeout)
+    deadline = None if limit is None else time.monotonic() + limit
+    reporter = make_progress(progress, total=None, desc=f"{job.provider}:{job.id}")
+    attempt = 0
+    try:
+        while True:
+            info = job.refresh()
+            reporter.seen(info)
+            if info.finished:
+                return info
+            delay = _delay(job, attempt, info)
+            attempt += 1
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise errors.JobTimeoutError(
+                        f"job {job.id!r} at {job.provider} was still {info.status.value} "
+                        f"({info.raw_status}) after {limit:g}s. It goes on at the provider: wait "
+                        "again, or pick it up later with client.job(job_id).",
+                        provider=job.provider, job_id=job.id, info=info,
+                    )
+                delay = min(delay, remaining)
+            time.sleep(delay)
+    finally:
+        reporter.close()
+
+
+def _scheduled(
+    jobs: Iterable[Job], timeout: float | None, max_workers: int, progress: Progress
+) -> Iterator[Job | None]:
+    """Yield each job as it finishes (or ends with an error in ``job.error``); yield ``None`` once if
+    ``timeout`` passes first, then stop."""
+    limit = check_timeout(timeout)
+    if not isinstance(max_workers, int) or max_workers < 1:
+        raise errors.InvalidParameterError(
+            f"max_workers must be a positive int, not {max_workers!r}", parameter="max_workers"
+        )
+    pending = list(dict.fromkeys(jobs))
+    for j in pending:
+        if not isinstance(j, Job):
+            raise errors.InvalidParameterError(
+                f"expected asyncjobs.Job handles, got {type(j).__name__}", parameter="jobs"
+            )
+    deadline = None if limit is None else time.monotonic() + limit
+    reporter = make_progress(progress, total=len(pending), desc="jobs")
+    counter = itertools.count()
+    heap: list[tuple[float, int, Job]] = []
+    attempts: dict[Job, int] = {}
+    failures: dict[Job, int] = {}
+    now = time.monotonic()
+    for j in pending:
+        if j.info is not None and j.info.finished:
+            reporter.advance()
+            yield j
+        else:
+            heapq.heappush(heap, (now, next(counter), j))
+    if not heap:
+        reporter.close()
+        return
+    pool = cf.ThreadPoolExecutor(
+        max_workers=min(max_workers, MAX_WORKERS, len(heap)), thread_name_prefix="asyncjobs-poll"
+    )
+    inflight: dict[cf.Future[JobInfo], Job] = {}
+    try:
+        while heap or inflight:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                yield None
+                return
+            while heap and heap[0][0] <= now and len(inflight) < pool._max_workers:
+                _, _, j = heapq.heappop(heap)
+                inflight[pool.submit(j.refresh)] = j
+            wake = heap[0][0] - now if heap and len(inflight) < pool._max_workers else None
+            if deadline is not None:
+                wake = min(wake, deadline - now) if wake is not None else deadline - now
+            if not inflight:
+                time.sleep(max(0.0, wake or 0.0))
+                continue
+            finished, _ = cf.wait(inflight, timeout=wake, return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                j = inflight.pop(fut)
+                attempt = attempts.get(j, 0)
+                attempts[j] = attempt + 1
+                try:
+                    info = fut.result()
+                except (errors.TransportError, errors.RateLimitedError) as exc:
+                    failures[j] = failures.get(j, 0) + 1
+                    if failures[j] < MAX_POLL_ERRORS:
+                        retry = getattr(exc, "retry_after", None)
+                        when = time.monotonic() + (retry or _delay(j, attempt, j.info))
+                        heapq.heappush(heap, (when, next(counter), j))
+                        continue
+                    j.error = exc
+                    reporter.advance()
+                    yield j
+                    continue
+                except errors.AsyncJobsError as exc:
+                    j.error = exc
+                    reporter.advance()
+                    yield j
+                    continue
+                failures.pop(j, None)
+                reporter.seen(info)
+                if info.finished:
+                    j.error = None
+                    reporter.advance()
+                    yield j
+                else:
+                    when = time.monotonic() + _delay(j, attempt, info)
+                    heapq.heappush(heap, (when, next(counter), j))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        reporter.close()
+
+
+def as_completed(
+    jobs: Iterable[Job], timeout: float | None = None, *, max_workers: int = 8,
+    progress: Progress = False,
+) -> Iterator[Job]:
+    """Yield each job as it finishes, whichever finishes first.
+
+    One scheduler thread-pool of at most ``max_workers`` (never more than 16) polls every job; no
+    thread per job. A job whose poll ended with a permanent error (e.g. JobNotFoundError) is yielded
+    with that error in ``job.error``.
+
+    Raises:
+        JobTimeoutError: ``timeout`` seconds passed before every job finished.
+    """
+    jobs = list(jobs)
+    for job in _scheduled(jobs, timeout, max_workers, progress):
+        if job is None:
+            left = sum(1 for j in jobs if not (j.info and j.info.finished) and j.error is None)
+            raise errors.JobTimeoutError(
+                f"{left} of {len(jobs)} jobs had not finished after {timeout:g}s; they go on at "
+                "their providers. Wait again, or pick them up later with client.job(job_id)."
+            )
+        yield job
+
+
+def wait(
+    jobs: Iterable[Job],
+    timeout: float | None = None,
+    return_when: ReturnWhen = "ALL_COMPLETED",
+    *,
+    max_workers: int = 8,
+    progress: Progress = None,
+) -> tuple[set[Job], set[Job]]:
+    """Wait for many jobs at once, with one scheduler and a bounded pool (see :func:`as_completed`).
+
+    Args:
+        jobs: the :class:`Job` handles, from any clients.
+        timeout: seconds to wait at most; no error when it passes (like ``concurrent.futures.wait``).
+        return_when: ``"ALL_COMPLETED"``, ``"FIRST_COMPLETED"``, or ``"FIRST_FAILED"`` (return as soon
+            as a job fails or ends with an error).
+        max_workers: polls in flight at most (capped at 16).
+        progress: as for :meth:`Job.wait`; a bar counts finished jobs.
+
+    Returns:
+        ``(done, not_done)``: sets of jobs.
+    """
+    if return_when not in ("ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_FAILED"):
+        raise errors.InvalidParameterError(
+            f"return_when must be 'ALL_COMPLETED', 'FIRST_COMPLETED' or 'FIRST_FAILED', not "
+            f"{return_when!r}",
+            parameter="return_when",
+        )
+    jobs = list(dict.fromkeys(jobs))
+    done: set[Job] = set()
+    for job in _scheduled(jobs, timeout, max_workers, progress):
+        if job is None:
+            break
+        done.add(job)
+        if return_when == "FIRST_COMPLETED":
+            break
+        failed = job.error is not None or (job.info is not None and job.info.status is Status.FAILED)
+        if return_when == "FIRST_FAILED" and failed:
+            break
+    return done, {j for j in jobs if j not in done}
+

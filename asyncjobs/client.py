@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+import attrs
 
 from . import errors
 from .handles import Job, JobList
@@ -64,11 +67,15 @@ def connect(
         timeouts = Timeouts(connect=float(timeout), read=float(timeout))
     else:
         raise errors.InvalidParameterError(
-            f"timeout must be a number of seconds or a Timeouts, not {timeout!r}", parameter="timeout"
+            f"timeout must be a number of seconds or a Timeouts, not {timeout!r}",
+            parameter="timeout",
         )
     transport = Transport(
-        provider=cls.name or provider, timeouts=timeouts, retry=retry,
-        redactor=Redactor(config.secrets), session=session,
+        provider=cls.name or provider,
+        timeouts=timeouts,
+        retry=retry,
+        redactor=Redactor(config.secrets),
+        session=session,
     )
     return Client(cls(config, transport), ledger=_open_ledger(ledger))
 
@@ -154,7 +161,8 @@ class Client:
         names = ", ".join(repr(k.name) for k in self.provider.kinds) or "none"
         raise errors.InvalidParameterError(
             f"{self.name} has no job kind {kind!r}; its kinds are: {names}.",
-            parameter="kind", provider=self.name,
+            parameter="kind",
+            provider=self.name,
         )
 
     def _check(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -166,13 +174,15 @@ class Client:
                 raise errors.InvalidParameterError(
                     f"{self.name} {kind!r} takes no parameter {', '.join(map(repr, unknown))}; it "
                     f"takes: {', '.join(spec.param_names) or 'none'}.",
-                    parameter=unknown[0], provider=self.name,
+                    parameter=unknown[0],
+                    provider=self.name,
                 )
         for p in spec.params:
             if p.required and params.get(p.name) is None:
                 raise errors.InvalidParameterError(
                     f"{self.name} {kind!r} needs the parameter {p.name!r} ({p.doc}).",
-                    parameter=p.name, provider=self.name,
+                    parameter=p.name,
+                    provider=self.name,
                 )
         return self.provider.prepare(kind, params)
 
@@ -350,11 +360,10 @@ def _describe(params: Mapping[str, Any]) -> dict[str, Any]:
 def _bind(
     result: Result, opener: Callable[[ResultFile], contextlib.AbstractContextManager[IO[bytes]]]
 ) -> Result:
-    import attrs
-
     files = tuple(
-        f if f._data is not None or f._opener is not None
-        else attrs.evolve(f, opener=lambda f=f: opener(f))
+        f
+        if f._data is not None or f._opener is not None
+        else attrs.evolve(f, opener=functools.partial(opener, f))
         for f in result.files
     )
     return attrs.evolve(result, files=files)

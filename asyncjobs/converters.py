@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 

@@ -181,7 +181,11 @@ class JobTimeoutError(AsyncJobsError, TimeoutError):
     seen, when one was."""
 
     def __init__(
-        self, message: str, *, provider: str | None = None, job_id: str | None = None,
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        job_id: str | None = None,
         info: JobInfo | None = None,
     ):
         super().__init__(message, provider=provider, job_id=job_id)

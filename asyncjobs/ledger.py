@@ -189,8 +189,16 @@ class Ledger:
             db.execute(
                 "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, provider, job_id, kind, json.dumps(params, default=str),
-                 SubmitState.SUBMITTING, now, now),
+                (
+                    key,
+                    provider,
+                    job_id,
+                    kind,
+                    json.dumps(params, default=str),
+                    SubmitState.SUBMITTING,
+                    now,
+                    now,
+                ),
             )
         return key
 
@@ -239,9 +247,18 @@ class Ledger:
             " submitted_at=COALESCE(?, submitted_at), started_at=COALESCE(?, started_at),"
             " completed_at=COALESCE(?, completed_at), expires_at=COALESCE(?, expires_at),"
             " meta=? WHERE key=?",
-            (info.status.value, info.raw_status, info.error, now, _ts(info.submitted_at),
-             _ts(info.started_at), _ts(info.completed_at), _ts(info.expires_at),
-             json.dumps(dict(info.meta), default=str) if info.meta else None, key),
+            (
+                info.status.value,
+                info.raw_status,
+                info.error,
+                now,
+                _ts(info.submitted_at),
+                _ts(info.started_at),
+                _ts(info.completed_at),
+                _ts(info.expires_at),
+                json.dumps(dict(info.meta), default=str) if info.meta else None,
+                key,
+            ),
         )
         if prev is None or (prev[0], prev[1]) != (info.status.value, info.raw_status):
             db.execute(
@@ -275,8 +292,12 @@ class Ledger:
     ) -> list[LedgerEntry]:
         """Entries, oldest first, filtered by provider, status, kind and submit state."""
         where, args = [], []
-        for column, value in (("provider", provider), ("kind", kind), ("state", state),
-                              ("status", None if status is None else Status(status).value)):
+        for column, value in (
+            ("provider", provider),
+            ("kind", kind),
+            ("state", state),
+            ("status", None if status is None else Status(status).value),
+        ):
             if value is not None:
                 where.append(f"{column}=?")
                 args.append(value)
@@ -300,19 +321,47 @@ class Ledger:
 
 
 def _entry(row: tuple[Any, ...]) -> LedgerEntry:
-    (key, provider, kind, job_id, params, state, created_at, status, raw_status, error,
-     submitted_at, started_at, completed_at, expires_at, meta) = row
+    (
+        key,
+        provider,
+        kind,
+        job_id,
+        params,
+        state,
+        created_at,
+        status,
+        raw_status,
+        error,
+        submitted_at,
+        started_at,
+        completed_at,
+        expires_at,
+        meta,
+    ) = row
     info = None
     if job_id is not None and status is not None:
         info = JobInfo(
-            provider=provider, id=job_id, kind=kind, status=Status(status), raw_status=raw_status,
-            submitted_at=_dt(submitted_at), started_at=_dt(started_at),
-            completed_at=_dt(completed_at), error=error, expires_at=_dt(expires_at),
+            provider=provider,
+            id=job_id,
+            kind=kind,
+            status=Status(status),
+            raw_status=raw_status,
+            submitted_at=_dt(submitted_at),
+            started_at=_dt(started_at),
+            completed_at=_dt(completed_at),
+            error=error,
+            expires_at=_dt(expires_at),
             meta=json.loads(meta) if meta else {},
         )
     return LedgerEntry(
-        key=key, provider=provider, kind=kind, job_id=job_id, params=json.loads(params),
-        state=state, info=info, created_at=_dt(created_at) or datetime.now(timezone.utc),
+        key=key,
+        provider=provider,
+        kind=kind,
+        job_id=job_id,
+        params=json.loads(params),
+        state=state,
+        info=info,
+        created_at=_dt(created_at) or datetime.now(timezone.utc),
     )
 
 
@@ -337,4 +386,3 @@ class _Transaction:
             self._db.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self._lock.release()
-

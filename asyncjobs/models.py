@@ -8,7 +8,7 @@ import enum
 import io
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -73,7 +73,7 @@ class JobInfo:
     completed_at: datetime | None = None
     error: str | None = None
     expires_at: datetime | None = None
-    meta: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, eq=False)
+    meta: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, hash=False)
 
     @property
     def finished(self) -> bool:
@@ -153,6 +153,10 @@ class ResultFile:
         return dest
 
 
+def _files(files: Iterable[ResultFile]) -> tuple[ResultFile, ...]:
+    return tuple(files)
+
+
 @attrs.frozen
 class Result:
     """The outcome of a finished job.
@@ -163,9 +167,9 @@ class Result:
         meta: extra facts, e.g. ConvertAPI's ``ConversionCost``.
     """
 
-    files: tuple[ResultFile, ...] = attrs.field(factory=tuple, converter=tuple)
-    raw: Any = attrs.field(default=None, eq=False)
-    meta: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, eq=False)
+    files: tuple[ResultFile, ...] = attrs.field(factory=tuple, converter=_files)
+    raw: Any = attrs.field(default=None, hash=False)
+    meta: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, hash=False)
 
     def save(self, dest: str | os.PathLike[str]) -> list[Path]:
         """Save every file into the folder ``dest`` (created when missing).

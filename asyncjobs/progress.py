@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 from .models import JobInfo
 
 __all__ = ["Progress", "make_progress"]
 
 #: ``None`` (automatic), ``False`` (off), ``True`` (on), or a callable given each JobInfo seen.
-Progress = Union[bool, Callable[[JobInfo], object], None]
+Progress = bool | Callable[[JobInfo], object] | None
 
 
 def _interactive() -> bool:

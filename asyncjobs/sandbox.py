@@ -108,7 +108,9 @@ class Faults:
             body = json.dumps(body)
             headers = {"Content-Type": "application/json", **(headers or {})}
         raw = body.encode() if isinstance(body, str) else body
-        self._add(_Rule("status", times, path, status=status, body=raw, headers=dict(headers or {})))
+        self._add(
+            _Rule("status", times, path, status=status, body=raw, headers=dict(headers or {}))
+        )
 
     def delay(self, seconds: float, *, times: int = 1, path: str | None = None) -> None:
         """Hold the request ``seconds`` (wall time) before handling it."""
@@ -262,7 +264,9 @@ class Sandbox:
         """Start serving in a daemon thread; returns self."""
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name=f"sandbox-{self.url}", daemon=True,
+                target=self._server.serve_forever,
+                name=f"sandbox-{self.url}",
+                daemon=True,
                 kwargs={"poll_interval": 0.05},
             )
             self._thread.start()

@@ -45,8 +45,10 @@ class Settings(Mapping[str, Any]):
 
 def _describe(setting: Setting) -> str:
     if setting.env:
-        return f"pass {setting.name}=... to asyncjobs.connect() or set the environment variable " \
+        return (
+            f"pass {setting.name}=... to asyncjobs.connect() or set the environment variable "
             f"{setting.env}"
+        )
     return f"pass {setting.name}=... to asyncjobs.connect()"
 
 

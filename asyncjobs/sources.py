@@ -52,7 +52,8 @@ class Source:
             parts = urlsplit(value)
             if not parts.netloc:
                 raise InvalidParameterError(
-                    f"{parameter}={value!r} is not a usable URL: it has no host.", parameter=parameter
+                    f"{parameter}={value!r} is not a usable URL: it has no host.",
+                    parameter=parameter,
                 )
             return cls(name=PurePosixPath(parts.path).name or None, url=value)
         if isinstance(value, (str, os.PathLike)):
@@ -103,7 +104,9 @@ class Source:
         elif self.fileobj is not None:
             yield self.fileobj
         else:
-            raise InvalidParameterError("a URL source has no local content to read", parameter="source")
+            raise InvalidParameterError(
+                "a URL source has no local content to read", parameter="source"
+            )
 
     def describe(self) -> dict[str, Any]:
         """A JSON-safe description for the ledger (never the content)."""
@@ -133,7 +136,9 @@ def prepare_convert(params: Mapping[str, Any], *, provider: str) -> dict[str, An
             ``from_`` that cannot be inferred.
     """
     out = dict(params)
-    source = out["source"] if isinstance(out["source"], Source) else Source.from_value(out["source"])
+    source = (
+        out["source"] if isinstance(out["source"], Source) else Source.from_value(out["source"])
+    )
     out["source"] = source
     out["to"] = _format(out.get("to"), "to", provider)
     if out.get("from_") is None:

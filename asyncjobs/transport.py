@@ -9,7 +9,7 @@ import email.utils
 import random
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import attrs
 import backoff
@@ -190,7 +190,9 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self.redactor = redactor or Redactor()
         self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = f"asyncjobs/{__version__} {self.session.headers.get('User-Agent', '')}".strip()
+        self.session.headers["User-Agent"] = (
+            f"asyncjobs/{__version__} {self.session.headers.get('User-Agent', '')!s}".strip()
+        )
         self._rng = rng or random.Random()
         self._send = backoff.on_exception(
             self._waits,
@@ -228,7 +230,10 @@ class Transport:
         exc = details.get("exception")
         log.info(
             "%s: retrying in %.2fs after attempt %d: %s",
-            self.provider, details.get("wait", 0.0), details.get("tries", 0), exc,
+            self.provider,
+            details.get("wait", 0.0),
+            details.get("tries", 0),
+            exc,
         )
 
     # -- requests ---------------------------------------------------------------------------------
@@ -281,7 +286,7 @@ class Transport:
             timeouts = self.timeouts.as_tuple()
         call = _Call(verb, url, job_id, repeatable, frozenset(accept), error_parser, rewind)
         try:
-            return self._send(call, auth=auth, timeout=timeouts, stream=stream, **kwargs)  # type: ignore[no-any-return]
+            return self._send(call, auth=auth, timeout=timeouts, stream=stream, **kwargs)
         except _Retry as final:
             raise final.error from final.error.__cause__
 
@@ -293,8 +298,7 @@ class Transport:
         except requests.RequestException as exc:
             error = self._transport_error(call, exc)
             never_sent = isinstance(exc, requests.ConnectTimeout) or (
-                isinstance(exc, requests.ConnectionError)
-                and "NewConnectionError" in repr(exc)
+                isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc)
             )
             if call.repeatable or never_sent:
                 raise _Retry(error) from exc
@@ -302,19 +306,22 @@ class Transport:
         status = response.status_code
         if status < 400 or status in call.accept:
             return response
-        error = self.error_for(response, job_id=call.job_id, parser=call.error_parser)
-        retry_after = getattr(error, "retry_after", None)
-        if status == 429 or (call.repeatable and status in self.retry.statuses):
-            response.close()
-            raise _Retry(error, retry_after)
+        failure = self.error_for(response, job_id=call.job_id, parser=call.error_parser)
+        retry_after = getattr(failure, "retry_after", None)
         response.close()
-        raise error
+        if status == 429 or (call.repeatable and status in self.retry.statuses):
+            raise _Retry(failure, retry_after)
+        raise failure
 
-    def _transport_error(self, call: _Call, exc: requests.RequestException) -> errors.TransportError:
-        what = {
-            requests.ConnectTimeout: "the connection timed out",
-            requests.ReadTimeout: "the service did not answer in time",
-        }.get(type(exc), f"the connection failed ({type(exc).__name__})")
+    def _transport_error(
+        self, call: _Call, exc: requests.RequestException
+    ) -> errors.TransportError:
+        if isinstance(exc, requests.ConnectTimeout):
+            what = "the connection timed out"
+        elif isinstance(exc, requests.ReadTimeout):
+            what = "the service did not answer in time"
+        else:
+            what = f"the connection failed ({type(exc).__name__})"
         where = errors.describe(self.provider, call.job_id)
         return errors.TransportError(
             self.redactor(
@@ -344,15 +351,15 @@ class Transport:
             said += " Invalid parameters: " + "; ".join(
                 f"{k}: {' '.join(v)}" for k, v in details.invalid_parameters.items()
             )
-        kwargs: dict[str, Any] = dict(
-            provider=self.provider,
-            job_id=job_id,
-            status_code=status,
-            code=details.code,
-            provider_message=self.redactor(details.message) if details.message else None,
-            request_id=details.request_id,
-            invalid_parameters=details.invalid_parameters,
-        )
+        kwargs: dict[str, Any] = {
+            "provider": self.provider,
+            "job_id": job_id,
+            "status_code": status,
+            "code": details.code,
+            "provider_message": self.redactor(details.message) if details.message else None,
+            "request_id": details.request_id,
+            "invalid_parameters": details.invalid_parameters,
+        }
         if cls is None:
             if status in (401, 403):
                 cls = errors.AuthenticationError
@@ -386,7 +393,7 @@ class Transport:
         """
         response = self.request(method, url, stream=True, **kwargs)
         try:
-            yield _BodyStream(response, self)
+            yield cast(IO[bytes], _BodyStream(response, self))
         finally:
             response.close()
 
@@ -434,7 +441,7 @@ class _BodyStream:
 
     def _next(self) -> bytes:
         try:
-            chunk = next(self._chunks)
+            chunk: bytes = next(self._chunks)
         except StopIteration:
             self._done = True
             if self._expected is not None and self._seen < self._expected:
@@ -484,4 +491,3 @@ class _BodyStream:
             chunk = self._next()
             if chunk:
                 yield chunk
-

@@ -15,7 +15,16 @@ if TYPE_CHECKING:
 __all__ = ["info_html", "jobs_html", "jobs_text", "record", "result_html"]
 
 _COLOURS = {Status.PENDING: "#b58900", Status.DONE: "#2e7d32", Status.FAILED: "#c62828"}
-_COLUMNS = ("provider", "id", "kind", "status", "raw_status", "submitted_at", "completed_at", "error")
+_COLUMNS = (
+    "provider",
+    "id",
+    "kind",
+    "status",
+    "raw_status",
+    "submitted_at",
+    "completed_at",
+    "error",
+)
 
 
 def _when(value: datetime | None) -> str:
@@ -51,8 +60,14 @@ def record(job: Job) -> dict[str, Any]:
 def _cells(job: Job) -> list[str]:
     r = record(job)
     return [
-        r["provider"], r["id"], r["kind"] or "", r["status"] or "unknown", r["raw_status"] or "",
-        _when(r["submitted_at"]), _when(r["completed_at"]), (r["error"] or "")[:60],
+        r["provider"],
+        r["id"],
+        r["kind"] or "",
+        r["status"] or "unknown",
+        r["raw_status"] or "",
+        _when(r["submitted_at"]),
+        _when(r["completed_at"]),
+        (r["error"] or "")[:60],
     ]
 
 
@@ -62,7 +77,7 @@ def jobs_text(jobs: Sequence[Job]) -> str:
         return "JobList([])"
     rows = [list(_COLUMNS)] + [_cells(j) for j in jobs]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 def _badge(status: Status | None) -> str:
@@ -86,11 +101,15 @@ def jobs_html(jobs: Sequence[Job]) -> str:
 def info_html(info: JobInfo) -> str:
     """An HTML summary of one JobInfo."""
     rows = [
-        ("provider", html.escape(info.provider)), ("id", html.escape(info.id)),
-        ("kind", html.escape(info.kind)), ("status", _badge(info.status)),
+        ("provider", html.escape(info.provider)),
+        ("id", html.escape(info.id)),
+        ("kind", html.escape(info.kind)),
+        ("status", _badge(info.status)),
         ("raw status", html.escape(str(info.raw_status))),
-        ("submitted", _when(info.submitted_at)), ("started", _when(info.started_at)),
-        ("completed", _when(info.completed_at)), ("expires", _when(info.expires_at)),
+        ("submitted", _when(info.submitted_at)),
+        ("started", _when(info.started_at)),
+        ("completed", _when(info.completed_at)),
+        ("expires", _when(info.expires_at)),
         ("error", html.escape(info.error or "")),
     ]
     return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"

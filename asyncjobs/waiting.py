@@ -62,7 +62,9 @@ def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = Non
                         f"job {job.id!r} at {job.provider} was still {info.status.value} "
                         f"({info.raw_status}) after {limit:g}s. It goes on at the provider: wait "
                         "again, or pick it up later with client.job(job_id).",
-                        provider=job.provider, job_id=job.id, info=info,
+                        provider=job.provider,
+                        job_id=job.id,
+                        info=info,
                     )
                 delay = min(delay, remaining)
             time.sleep(delay)
@@ -159,7 +161,10 @@ def _scheduled(
 
 
 def as_completed(
-    jobs: Iterable[Job], timeout: float | None = None, *, max_workers: int = 8,
+    jobs: Iterable[Job],
+    timeout: float | None = None,
+    *,
+    max_workers: int = 8,
     progress: Progress = False,
 ) -> Iterator[Job]:
     """Yield each job as it finishes, whichever finishes first.
@@ -217,8 +222,9 @@ def wait(
         done.add(job)
         if return_when == "FIRST_COMPLETED":
             break
-        failed = job.error is not None or (job.info is not None and job.info.status is Status.FAILED)
+        failed = job.error is not None or (
+            job.info is not None and job.info.status is Status.FAILED
+        )
         if return_when == "FIRST_FAILED" and failed:
             break
     return done, {j for j in jobs if j not in done}
-

@@ -43,7 +43,8 @@ def toy_client(
 ) -> Iterator[asyncjobs.Client]:
     """A client of the toy sandbox with a ledger in the test's temp folder and quick retries."""
     with asyncjobs.connect(
-        "toy", ledger=tmp_path / "ledger.sqlite3",
+        "toy",
+        ledger=tmp_path / "ledger.sqlite3",
         retry=asyncjobs.RetryPolicy(max_tries=3, base=0.01, cap=0.05, max_time=5),
         **toy_sandbox.app.client_settings(toy_sandbox.url),
     ) as client:

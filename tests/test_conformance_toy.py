@@ -24,8 +24,7 @@ class TestToyConformance(ProviderConformance):
 
     @pytest.fixture
     def success_case(self) -> JobCase:
-        return JobCase("upper", {"text": "hello", "duration": 0.05},
-                       files={"output.txt": b"HELLO"})
+        return JobCase("upper", {"text": "hello", "duration": 0.05}, files={"output.txt": b"HELLO"})
 
     @pytest.fixture
     def failure_case(self) -> JobCase:

@@ -17,12 +17,26 @@ import requests
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from asyncjobs import Capabilities, JobInfo, Kind, Param, PollPolicy, Provider, Result, ResultFile
-from asyncjobs import Setting, Status
+from asyncjobs import (
+    Capabilities,
+    JobInfo,
+    Kind,
+    Param,
+    PollPolicy,
+    Provider,
+    Result,
+    ResultFile,
+    Setting,
+    Status,
+)
 from asyncjobs.sandbox import SandboxApp, json_response
 
-_STATES = {"queued": Status.PENDING, "running": Status.PENDING, "ok": Status.DONE,
-           "error": Status.FAILED}
+_STATES = {
+    "queued": Status.PENDING,
+    "running": Status.PENDING,
+    "ok": Status.DONE,
+    "error": Status.FAILED,
+}
 
 
 class _KeyAuth(requests.auth.AuthBase):
@@ -38,7 +52,9 @@ class ToyProvider(Provider):
     name = "toy"
     kinds = (Kind("upper", (Param("text", required=True), Param("duration"))),)
     capabilities = Capabilities(
-        cancel=True, list=True, poll=PollPolicy(initial=0.02, factor=1.5, cap=0.1, min_interval=0.01),
+        cancel=True,
+        list=True,
+        poll=PollPolicy(initial=0.02, factor=1.5, cap=0.1, min_interval=0.01),
         job_lifetime=timedelta(hours=1),
     )
     settings = (
@@ -58,13 +74,23 @@ class ToyProvider(Provider):
 
     def _info(self, body: Mapping[str, Any]) -> JobInfo:
         return JobInfo(
-            provider=self.name, id=body["id"], kind="upper", status=_STATES.get(body["state"],
-            Status.PENDING), raw_status=body["state"], error=body.get("message"),
+            provider=self.name,
+            id=body["id"],
+            kind="upper",
+            status=_STATES.get(body["state"], Status.PENDING),
+            raw_status=body["state"],
+            error=body.get("message"),
             submitted_at=datetime.fromtimestamp(body["created"], timezone.utc),
         )
 
-    def submit(self, kind: str, params: Mapping[str, Any], *, job_id: str | None = None,
-               webhook: str | None = None) -> JobInfo:
+    def submit(
+        self,
+        kind: str,
+        params: Mapping[str, Any],
+        *,
+        job_id: str | None = None,
+        webhook: str | None = None,
+    ) -> JobInfo:
         body = {"text": params["text"], "duration": params.get("duration", 0.05)}
         return self._info(self.request("POST", "/jobs", json=body).json())
 
@@ -84,13 +110,15 @@ class ToyProvider(Provider):
 
 class ToySandbox(SandboxApp):
     provider = "toy"
-    url_map = Map([
-        Rule("/jobs", endpoint="create", methods=["POST"]),
-        Rule("/jobs", endpoint="list_jobs", methods=["GET"]),
-        Rule("/jobs/<job_id>", endpoint="get", methods=["GET"]),
-        Rule("/jobs/<job_id>", endpoint="delete", methods=["DELETE"]),
-        Rule("/jobs/<job_id>/output", endpoint="output", methods=["GET"]),
-    ])
+    url_map = Map(
+        [
+            Rule("/jobs", endpoint="create", methods=["POST"]),
+            Rule("/jobs", endpoint="list_jobs", methods=["GET"]),
+            Rule("/jobs/<job_id>", endpoint="get", methods=["GET"]),
+            Rule("/jobs/<job_id>", endpoint="delete", methods=["DELETE"]),
+            Rule("/jobs/<job_id>/output", endpoint="output", methods=["GET"]),
+        ]
+    )
     key = "toy-key-canary-0123456789"
 
     def __init__(self, **kwargs: Any) -> None:
@@ -117,15 +145,20 @@ class ToySandbox(SandboxApp):
             elif elapsed > 0:
                 job["state"] = "running"
         return {k: job[k] for k in ("id", "state", "created") if k in job} | (
-            {"message": job["message"]} if "message" in job else {})
+            {"message": job["message"]} if "message" in job else {}
+        )
 
     def create(self, request: Request) -> Response:
         body = request.get_json(silent=True) or {}
         with self._jobs_lock:
             job_id = f"t{next(self._ids)}"
-            self.jobs[job_id] = {"id": job_id, "text": body.get("text", ""), "state": "queued",
-                                 "duration": float(body.get("duration", 0)),
-                                 "created": self.clock.now()}
+            self.jobs[job_id] = {
+                "id": job_id,
+                "text": body.get("text", ""),
+                "state": "queued",
+                "duration": float(body.get("duration", 0)),
+                "created": self.clock.now(),
+            }
             return json_response(self._view(self.jobs[job_id]), 201)
 
     def get(self, request: Request, job_id: str) -> Response:

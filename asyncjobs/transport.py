@@ -307,7 +307,7 @@ class Transport:
         if status < 400 or status in call.accept:
             return response
         failure = self.error_for(response, job_id=call.job_id, parser=call.error_parser)
-        retry_after = getattr(failure, "retry_after", None)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         response.close()
         if status == 429 or (call.repeatable and status in self.retry.statuses):
             raise _Retry(failure, retry_after)

@@ -77,7 +77,9 @@ def jobs_text(jobs: Sequence[Job]) -> str:
         return "JobList([])"
     rows = [list(_COLUMNS)] + [_cells(j) for j in jobs]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def _badge(status: Status | None) -> str:

@@ -49,3 +49,15 @@ def toy_client(
         **toy_sandbox.app.client_settings(toy_sandbox.url),
     ) as client:
         yield client
+
+
+@pytest.fixture
+def memory_client(tmp_path: Path) -> Iterator[asyncjobs.Client]:
+    """A client of the in-memory provider (no HTTP), with a ledger in the test's temp folder."""
+    from memory_provider import MemoryProvider
+
+    MemoryProvider.reset()
+    asyncjobs.register("memory", MemoryProvider, replace=True)
+    with asyncjobs.connect("memory", ledger=tmp_path / "ledger.sqlite3") as client:
+        yield client
+    unregister("memory")

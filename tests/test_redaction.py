@@ -1,0 +1,120 @@
+"""A canary secret never appears in a message, a log record at DEBUG, a repr, or the ledger."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import requests
+import responses
+from toy_provider import ToyProvider
+
+import asyncjobs
+from asyncjobs import errors
+from asyncjobs.redaction import Redactor
+from asyncjobs.sandbox import Sandbox
+from asyncjobs.transport import RetryPolicy, Transport
+
+CANARY = "canary-7Hq2-Zx91-never-show"
+BASE = "https://toy.example.test"
+
+
+@pytest.fixture
+def canary_client(toy_registered: type[ToyProvider], tmp_path: Path) -> asyncjobs.Client:
+    return asyncjobs.connect(
+        "toy",
+        key=CANARY,
+        base_url=BASE,
+        ledger=tmp_path / "l.sqlite3",
+        retry=RetryPolicy(max_tries=2, base=0.001, cap=0.001),
+    )
+
+
+def test_the_redactor_masks_every_secret_longest_first() -> None:
+    r = Redactor([CANARY, CANARY[:10]])
+    assert r(f"a {CANARY} b {CANARY[:10]} c") == "a *** b *** c"
+
+
+def test_short_values_are_not_taken_for_secrets() -> None:
+    assert Redactor(["ab"])("abc") == "abc"
+
+
+def test_a_secret_learned_later_is_masked() -> None:
+    r = Redactor()
+    r.add("token-abcdef-123")
+    assert "token-abcdef-123" not in r("Bearer token-abcdef-123")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status": 401, "json": {"message": f"key {CANARY} is wrong"}},
+        {"status": 500, "json": {"code": 1, "message": f"echo {CANARY}"}},
+        {"status": 404, "body": f"<html>{CANARY}</html>"},
+        {"body": requests.ConnectionError(f"failed with header {CANARY}")},
+        {"status": 429, "json": {"errors": [CANARY]}},
+    ],
+)
+@responses.activate
+def test_no_error_path_shows_the_secret(
+    canary_client: asyncjobs.Client, caplog: pytest.LogCaptureFixture, answer: dict[str, object]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    responses.get(f"{BASE}/jobs/j1", **answer)  # type: ignore[arg-type]
+    with pytest.raises(errors.AsyncJobsError) as caught:
+        canary_client.status("j1")
+    error = caught.value
+    shown = [str(error), repr(error), str(vars(error)), caplog.text]
+    shown += [r.getMessage() for r in caplog.records]
+    assert all(CANARY not in s for s in shown)
+
+
+def test_reprs_never_show_the_secret(canary_client: asyncjobs.Client) -> None:
+    things = [
+        canary_client,
+        canary_client.provider,
+        canary_client.provider.config,
+        canary_client.provider.transport,
+        canary_client.provider.transport.redactor,
+    ]
+    assert all(CANARY not in repr(t) for t in things)
+
+
+def test_the_secret_travels_in_a_header_not_the_url(
+    toy_registered: type[ToyProvider], toy_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    settings = toy_sandbox.app.client_settings(toy_sandbox.url)
+    with asyncjobs.connect("toy", ledger=tmp_path / "l.db", **settings) as client:
+        client.submit("upper", text="x").wait(timeout=5)
+    assert all(settings["key"] not in path for _, path in toy_sandbox.app.requests)
+
+
+def test_the_ledger_never_holds_the_secret(
+    toy_registered: type[ToyProvider], toy_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    settings = toy_sandbox.app.client_settings(toy_sandbox.url)
+    with asyncjobs.connect("toy", ledger=tmp_path / "l.db", **settings) as client:
+        client.submit("upper", text="x", duration=0.01).wait(timeout=5)
+        client.submit("upper", text="fail", duration=0.01).wait(timeout=5)
+    for f in tmp_path.glob("l.db*"):
+        assert settings["key"].encode() not in f.read_bytes()
+
+
+def test_log_records_of_other_modules_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    from asyncjobs.redaction import get_logger
+
+    keep = Redactor([CANARY])
+    caplog.set_level(logging.DEBUG)
+    get_logger("asyncjobs.someplugin").debug("token is %s", CANARY)
+    assert CANARY not in caplog.text
+    assert keep  # the redactor must be alive for its secrets to be masked
+
+
+def test_transport_errors_do_not_show_query_strings() -> None:
+    t = Transport(provider="p", retry=RetryPolicy(max_tries=1))
+    with responses.RequestsMock() as mock:
+        mock.get(f"{BASE}/x", status=500)
+        with pytest.raises(errors.ProviderError) as caught:
+            t.request("GET", f"{BASE}/x?Secret=abc123xyz")
+    assert "abc123xyz" not in str(caught.value)

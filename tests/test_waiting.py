@@ -1,0 +1,191 @@
+"""Waiting: one job with a timeout, many jobs with one scheduler and a bounded pool."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from memory_provider import MemoryProvider
+
+import asyncjobs
+from asyncjobs import Status, errors
+from asyncjobs.provider import PollPolicy
+
+
+def test_wait_returns_the_final_info(memory_client: asyncjobs.Client) -> None:
+    job = memory_client.submit("sleep", duration=0.05)
+    info = job.wait(timeout=5)
+    assert info.status is Status.DONE
+    assert job.info == info
+
+
+def test_wait_does_not_raise_for_a_failed_job(memory_client: asyncjobs.Client) -> None:
+    info = memory_client.submit("sleep", duration=0.01, fail=True).wait(timeout=5)
+    assert info.status is Status.FAILED
+    assert info.error == "it broke"
+
+
+def test_result_raises_job_failed_with_the_info(memory_client: asyncjobs.Client) -> None:
+    job = memory_client.submit("sleep", duration=0.01, fail=True)
+    with pytest.raises(errors.JobFailedError) as caught:
+        job.result(timeout=5)
+    assert caught.value.info.error == "it broke"
+    assert "it broke" in str(caught.value)
+    assert job.id in str(caught.value)
+
+
+def test_wait_raises_job_timeout_when_the_job_outlasts_it(memory_client: asyncjobs.Client) -> None:
+    job = memory_client.submit("sleep", duration=60)
+    started = time.monotonic()
+    with pytest.raises(errors.JobTimeoutError) as caught:
+        job.wait(timeout=0.2)
+    assert time.monotonic() - started < 2
+    assert caught.value.info is not None
+    assert caught.value.info.status is Status.PENDING
+    assert job.id in str(caught.value)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "10", True])
+def test_a_bad_timeout_is_refused_before_any_poll(
+    memory_client: asyncjobs.Client, timeout: object
+) -> None:
+    job = memory_client.submit("sleep", duration=1)
+    polls = MemoryProvider.polls
+    with pytest.raises(errors.InvalidParameterError, match="timeout"):
+        job.wait(timeout=timeout)  # type: ignore[arg-type]
+    assert MemoryProvider.polls == polls
+
+
+def test_progress_callback_sees_every_status(memory_client: asyncjobs.Client) -> None:
+    seen: list[Status] = []
+    memory_client.submit("sleep", duration=0.05).wait(
+        timeout=5, progress=lambda i: seen.append(i.status)
+    )
+    assert seen[-1] is Status.DONE
+    assert set(seen) <= {Status.PENDING, Status.DONE}
+
+
+def test_poll_delays_follow_the_policy_bounds() -> None:
+    policy = PollPolicy(initial=1, factor=2, cap=5, min_interval=0.5)
+    for attempt, bound in enumerate([1, 2, 4, 5, 5]):
+        delays = [policy.delay(attempt) for _ in range(200)]
+        assert all(0.5 <= d <= bound for d in delays)
+
+
+def test_concurrent_status_calls_share_one_poll(memory_client: asyncjobs.Client) -> None:
+    job = memory_client.submit("sleep", duration=10)
+    barrier = threading.Barrier(8)
+
+    def look() -> None:
+        barrier.wait()
+        memory_client.status(job.id)
+
+    threads = [threading.Thread(target=look) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert MemoryProvider.max_concurrent_polls_of_one_job == 1
+    assert MemoryProvider.polls < 8
+
+
+def test_a_thousand_jobs_finish_with_at_most_sixteen_threads(
+    memory_client: asyncjobs.Client,
+) -> None:
+    jobs = [memory_client.submit("sleep", duration=(i % 20) * 0.01) for i in range(1000)]
+    before = threading.active_count()
+    peak = before
+    stop = threading.Event()
+
+    def watch() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, threading.active_count())
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        done, not_done = asyncjobs.wait(jobs, timeout=60, max_workers=16)
+    finally:
+        stop.set()
+        watcher.join()
+    assert not not_done
+    assert len(done) == 1000
+    assert all(j.info is not None and j.info.status is Status.DONE for j in jobs)
+    assert len(MemoryProvider.poll_threads) <= 16
+    assert peak - before - 1 <= 16  # minus the watcher itself
+    assert MemoryProvider.max_concurrent_polls_of_one_job == 1
+
+
+def test_the_pool_is_capped_at_sixteen_whatever_is_asked(memory_client: asyncjobs.Client) -> None:
+    jobs = [memory_client.submit("sleep", duration=0.05) for _ in range(100)]
+    asyncjobs.wait(jobs, timeout=30, max_workers=500)
+    assert len(MemoryProvider.poll_threads) <= 16
+
+
+def test_as_completed_yields_jobs_in_finishing_order(memory_client: asyncjobs.Client) -> None:
+    slow = memory_client.submit("sleep", duration=0.4)
+    fast = memory_client.submit("sleep", duration=0.01)
+    order = list(asyncjobs.as_completed([slow, fast], timeout=10))
+    assert order == [fast, slow]
+
+
+def test_as_completed_raises_job_timeout_when_jobs_remain(memory_client: asyncjobs.Client) -> None:
+    jobs = [memory_client.submit("sleep", duration=60), memory_client.submit("sleep", duration=0)]
+    finished = asyncjobs.as_completed(jobs, timeout=0.3)
+    assert next(finished) == jobs[1]
+    with pytest.raises(errors.JobTimeoutError, match="1 of 2"):
+        next(finished)
+
+
+def test_wait_returns_unfinished_jobs_at_the_timeout(memory_client: asyncjobs.Client) -> None:
+    long, short = (memory_client.submit("sleep", duration=d) for d in (60, 0))
+    done, not_done = asyncjobs.wait([long, short], timeout=0.3)
+    assert done == {short}
+    assert not_done == {long}
+
+
+def test_wait_first_completed_returns_after_one(memory_client: asyncjobs.Client) -> None:
+    jobs = [memory_client.submit("sleep", duration=d) for d in (0.01, 60, 60)]
+    done, not_done = asyncjobs.wait(jobs, timeout=10, return_when="FIRST_COMPLETED")
+    assert done == {jobs[0]}
+    assert len(not_done) == 2
+
+
+def test_wait_first_failed_returns_at_the_first_failure(memory_client: asyncjobs.Client) -> None:
+    ok = memory_client.submit("sleep", duration=0.01)
+    bad = memory_client.submit("sleep", duration=0.05, fail=True)
+    never = memory_client.submit("sleep", duration=60)
+    done, not_done = asyncjobs.wait([ok, bad, never], timeout=10, return_when="FIRST_FAILED")
+    assert bad in done
+    assert never in not_done
+
+
+def test_a_job_whose_poll_fails_for_good_is_reported_not_raised(
+    memory_client: asyncjobs.Client,
+) -> None:
+    ghost = memory_client.job("no-such-job")
+    real = memory_client.submit("sleep", duration=0.01)
+
+    def missing(job_id: str) -> asyncjobs.JobInfo:
+        if job_id == "no-such-job":
+            raise errors.JobNotFoundError("gone", provider="memory", job_id=job_id)
+        return MemoryProvider.status(memory_client.provider, job_id)  # type: ignore[arg-type]
+
+    memory_client.provider.status = missing  # type: ignore[method-assign]
+    done, _not_done = asyncjobs.wait([ghost, real], timeout=10)
+    assert done == {ghost, real}
+    assert isinstance(ghost.error, errors.JobNotFoundError)
+    assert real.error is None
+
+
+def test_wait_refuses_a_bad_return_when(memory_client: asyncjobs.Client) -> None:
+    with pytest.raises(errors.InvalidParameterError, match="return_when"):
+        asyncjobs.wait([], return_when="SOMETIME")  # type: ignore[arg-type]
+
+
+def test_wait_refuses_things_that_are_not_jobs() -> None:
+    with pytest.raises(errors.InvalidParameterError, match="Job"):
+        asyncjobs.wait(["m1"])  # type: ignore[list-item]

@@ -14,6 +14,7 @@ from typing import IO, Any, cast
 import attrs
 import backoff
 import requests
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from . import errors
 from .redaction import Redactor, get_logger
@@ -297,9 +298,7 @@ class Transport:
             response = self.session.request(call.method, call.url, **kwargs)
         except requests.RequestException as exc:
             error = self._transport_error(call, exc)
-            never_sent = isinstance(exc, requests.ConnectTimeout) or (
-                isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc)
-            )
+            never_sent = _never_sent(exc)
             if call.repeatable or never_sent:
                 raise _Retry(error) from exc
             raise error from exc
@@ -407,6 +406,15 @@ class _Call:
     accept: frozenset[int]
     error_parser: ErrorParser | None
     rewind: Callable[[], None] | None
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request cannot have reached the service (no connection was ever opened), so
+    sending it again cannot double any work."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, (NewConnectionError, NameResolutionError))
 
 
 def _rewinder(body: Any) -> Callable[[], None] | None:

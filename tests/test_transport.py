@@ -333,3 +333,13 @@ def test_a_truncated_download_is_an_error(transport: Transport) -> None:
     with pytest.raises(errors.TransportError, match="broke off"):
         with transport.stream("GET", URL) as stream:
             stream.read()
+
+
+def test_a_post_is_retried_when_no_connection_could_be_opened(sleeps: list[float]) -> None:
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = Transport(provider="acme", retry=RetryPolicy(max_tries=3, base=0.001, cap=0.001))
+    with pytest.raises(errors.TransportError):
+        t.request("POST", f"http://127.0.0.1:{port}/jobs")
+    assert len(sleeps) == 2  # refused connections never reached the service: safe to retry

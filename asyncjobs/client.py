@@ -7,6 +7,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,7 +17,7 @@ from . import errors
 from .handles import Job, JobList
 from .ledger import Ledger
 from .models import JobInfo, Result, ResultFile, Status
-from .provider import Kind, Provider
+from .provider import Kind, PollPolicy, Provider
 from .redaction import Redactor, get_logger
 from .registry import get_provider_class
 from .settings import resolve_settings
@@ -36,6 +37,7 @@ def connect(
     ledger: LedgerArg = None,
     timeout: Timeouts | float | None = None,
     retry: RetryPolicy | None = None,
+    poll: PollPolicy | None = None,
     session: Any = None,
     **settings: Any,
 ) -> Client:
@@ -47,6 +49,8 @@ def connect(
             path, a :class:`~asyncjobs.ledger.Ledger`, or ``False`` for none.
         timeout: a :class:`~asyncjobs.transport.Timeouts`, or one number for both connect and read.
         retry: a :class:`~asyncjobs.transport.RetryPolicy`.
+        poll: a :class:`~asyncjobs.provider.PollPolicy` instead of the provider's own (e.g. faster
+            polls against a sandbox).
         session: a ``requests.Session`` to send through (proxies, custom adapters).
         **settings: the provider's settings (``secret=``, ``base_url=``...); any not given are read
             from their environment variables.
@@ -77,7 +81,11 @@ def connect(
         redactor=Redactor(config.secrets),
         session=session,
     )
-    return Client(cls(config, transport), ledger=_open_ledger(ledger))
+    if poll is not None and not isinstance(poll, PollPolicy):
+        raise errors.InvalidParameterError(
+            f"poll must be a PollPolicy, not {poll!r}", parameter="poll"
+        )
+    return Client(cls(config, transport), ledger=_open_ledger(ledger), poll=poll)
 
 
 def _open_ledger(ledger: LedgerArg) -> Ledger | None:
@@ -122,9 +130,13 @@ class Client:
     flight at a time: concurrent ``status`` calls for one job share one request.
     """
 
-    def __init__(self, provider: Provider, *, ledger: Ledger | None = None) -> None:
+    def __init__(
+        self, provider: Provider, *, ledger: Ledger | None = None, poll: PollPolicy | None = None
+    ) -> None:
         self.provider = provider
         self.ledger = ledger
+        #: how often jobs of this client are polled (the provider's policy unless overridden)
+        self.poll_policy = poll or provider.capabilities.poll
         self._flights: dict[str, _Flight] = {}
         self._flights_lock = threading.Lock()
 
@@ -255,6 +267,11 @@ class Client:
         try:
             info = self.provider.status(job_id)
             flight.info = info
+        except errors.JobNotFoundError as exc:
+            explained = flight.error = self._explain_missing(exc, job_id)
+            if explained is exc:
+                raise
+            raise explained from exc
         except BaseException as exc:
             flight.error = exc
             raise
@@ -265,6 +282,32 @@ class Client:
         if self.ledger is not None:
             self.ledger.seen(info)
         return info
+
+    def _explain_missing(
+        self, error: errors.JobNotFoundError, job_id: str
+    ) -> errors.JobNotFoundError:
+        """Say plainly when a job is gone because it outlived the provider's job lifetime."""
+        lifetime = self.provider.capabilities.job_lifetime
+        entry = self.ledger.get(self.name, job_id) if self.ledger is not None else None
+        if lifetime is None or entry is None:
+            return error
+        info = entry.info
+        since = (info.completed_at if info else None) or entry.created_at
+        expired_at = since + lifetime
+        if expired_at > datetime.now(timezone.utc):
+            return error
+        what = "finished" if info is not None and info.completed_at else "was submitted"
+        return errors.JobNotFoundError(
+            f"job {job_id!r} at {self.name} has expired: it {what} on "
+            f"{since:%Y-%m-%d %H:%M} UTC and {self.name} keeps jobs for {_span(lifetime)}, so "
+            f"its result is gone. Submit the job again. ({error.message})",
+            provider=self.name,
+            job_id=job_id,
+            status_code=error.status_code,
+            code=error.code,
+            provider_message=error.provider_message,
+            request_id=error.request_id,
+        )
 
     def result(self, job_id: str, timeout: float | None = None) -> Result:
         """Wait for the job to finish (up to ``timeout`` seconds) and return its result.
@@ -321,6 +364,13 @@ class Client:
         if entry is not None:
             return Job(self, job_id, kind=entry.kind, info=entry.info)
         return Job(self, job_id)
+
+
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours >= 48 and hours % 24 == 0:
+        return f"{hours / 24:g} days"
+    return "1 hour" if hours == 1 else f"{hours:g} hours"
 
 
 def _check_id(job_id: object) -> None:

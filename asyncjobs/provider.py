@@ -11,20 +11,23 @@ import contextlib
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
-from .errors import NotSupportedError
+from .errors import NotSupportedError, TransportError, describe
 
 if TYPE_CHECKING:
+    import cattrs
     import requests
 
     from .models import JobInfo, Result, ResultFile
     from .settings import Settings
     from .transport import ErrorDetails, Transport
 
-__all__ = ["Capabilities", "Kind", "Param", "PollPolicy", "Provider", "Setting"]
+__all__ = ["Capabilities", "Kind", "Param", "PollPolicy", "Provider", "Setting", "convert_kind"]
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -196,6 +199,38 @@ class Provider:
         return self.transport.request(
             method, url, job_id=job_id, auth=self.auth(), error_parser=self.parse_error, **kwargs
         )
+
+    def decode(
+        self,
+        response: requests.Response,
+        cls: type[T],
+        converter: cattrs.Converter,
+        *,
+        job_id: str | None = None,
+    ) -> T:
+        """Read ``response``'s JSON body into ``cls`` with the provider's wire ``converter``.
+
+        Raises:
+            TransportError: the body is not JSON of the expected shape (a truncated or garbled
+                answer, or a base_url pointing at something else) -- never a KeyError or TypeError.
+        """
+        from cattrs.errors import BaseValidationError
+
+        try:
+            return converter.structure(response.json(), cls)
+        except (ValueError, TypeError, KeyError, AttributeError, BaseValidationError) as exc:
+            where = describe(self.name, job_id)
+            raise TransportError(
+                self.transport.redactor(
+                    f"{where}: the answer to {response.request.method} "
+                    f"{response.url.split('?', 1)[0]} (HTTP {response.status_code}) is not the "
+                    f"JSON {self.name} sends ({type(exc).__name__}). Try again; if it persists, "
+                    "check the base_url setting."
+                ),
+                provider=self.name,
+                job_id=job_id,
+                status_code=response.status_code,
+            ) from exc
 
     @contextlib.contextmanager
     def open_file(self, file: ResultFile) -> Iterator[IO[bytes]]:

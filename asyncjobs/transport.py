@@ -338,13 +338,16 @@ class Transport:
         job_id: str | None = None,
         parser: ErrorParser | None = None,
         cls: type[errors.ProviderError] | None = None,
+        advice: str | None = None,
     ) -> errors.ProviderError:
         """Build the error for a failed response: 401/403 -> AuthenticationError, 404 with a job ->
-        JobNotFoundError, 429 -> RateLimitedError, others ProviderError (or ``cls``)."""
+        JobNotFoundError, 429 -> RateLimitedError, others ProviderError (or ``cls``).
+
+        ``advice`` replaces the generic "what to do next" sentence with the provider's own."""
         details = (parser or default_error_details)(response)
         status = response.status_code
         where = errors.describe(self.provider, job_id)
-        said = details.message or response.reason or "no explanation"
+        said = (details.message or response.reason or "no explanation").strip().rstrip(".")
         code = f" (code {details.code})" if details.code is not None else ""
         if details.invalid_parameters:
             said += " Invalid parameters: " + "; ".join(
@@ -368,7 +371,7 @@ class Transport:
                 cls = errors.RateLimitedError
             else:
                 cls = errors.ProviderError
-        advice = {
+        advice = advice or {
             errors.AuthenticationError: "Check the provider's credentials in its settings.",
             errors.JobNotFoundError: "The id is wrong, belongs to another account, or the job expired.",
             errors.RateLimitedError: "Slow down, or try again later.",

@@ -34,7 +34,7 @@ _rng = random.Random()
 
 
 def _delay(job: Job, attempt: int, info: JobInfo | None) -> float:
-    policy = job.client.provider.capabilities.poll
+    policy = job.client.poll_policy
     hint = info.meta.get("retry_after") if info is not None else None
     if isinstance(hint, (int, float)) and hint >= 0:
         return max(float(hint), policy.min_interval)

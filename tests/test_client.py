@@ -203,3 +203,42 @@ def test_source_file_object_without_name_needs_from(tmp_path: Path) -> None:
         prepare_convert({"source": io.BytesIO(b"x"), "to": "pdf"}, provider="p")
     out = prepare_convert({"source": io.BytesIO(b"x"), "to": "PDF", "from_": "docx"}, provider="p")
     assert (out["to"], out["from_"]) == ("pdf", "docx")
+
+
+def test_a_job_gone_past_its_lifetime_is_said_to_have_expired(
+    toy_client: asyncjobs.Client, toy_sandbox: Sandbox
+) -> None:
+    job = toy_client.submit("upper", text="a", duration=0)
+    job.wait(timeout=5)
+    del toy_sandbox.app.jobs[job.id]  # type: ignore[attr-defined]
+    assert toy_client.ledger is not None
+    with toy_client.ledger._tx() as db:  # submitted two hours ago; toy keeps jobs one hour
+        db.execute("UPDATE jobs SET created_at = created_at - 7200")
+    with pytest.raises(errors.JobNotFoundError) as caught:
+        toy_client.status(job.id)
+    message = str(caught.value)
+    assert "has expired" in message
+    assert "1 hour," in message
+    assert "Submit the job again" in message
+
+
+def test_a_job_unknown_within_its_lifetime_is_simply_not_found(
+    toy_client: asyncjobs.Client,
+) -> None:
+    with pytest.raises(errors.JobNotFoundError) as caught:
+        toy_client.status("t424242")
+    assert "expired" not in str(caught.value).split("answered")[0]
+    assert caught.value.status_code == 404
+
+
+def test_connect_takes_a_poll_policy_for_its_jobs(toy_registered: object) -> None:
+    policy = asyncjobs.PollPolicy(initial=0.01, cap=0.01, min_interval=0.001)
+    client = asyncjobs.connect(
+        "toy", key="k" * 8, base_url="http://127.0.0.1:9", ledger=False, poll=policy
+    )
+    assert client.poll_policy is policy
+
+
+def test_connect_refuses_a_poll_that_is_not_a_policy(toy_registered: object) -> None:
+    with pytest.raises(errors.InvalidParameterError, match="PollPolicy"):
+        asyncjobs.connect("toy", key="k" * 8, base_url="http://x", ledger=False, poll=1)  # type: ignore[arg-type]

@@ -1,0 +1,291 @@
+"""The Conversio adapter: newsletter and segment CSV exports run as Conversio async jobs.
+
+Wire facts: ``POST`` on a kind's export endpoint creates a job, ``GET /async-jobs/{id}`` tells its
+status, ``GET /async-jobs`` lists the shop's jobs, and a done job's ``result`` is the URL of a CSV file.
+Conversio cannot cancel a job and removes every job one week after it finishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import IO, Any
+from urllib.parse import quote, unquote, urlsplit
+
+import cattrs
+import requests
+
+from asyncjobs import (
+    Capabilities,
+    JobInfo,
+    Kind,
+    Param,
+    PollPolicy,
+    Provider,
+    Result,
+    ResultFile,
+    Setting,
+    Status,
+)
+from asyncjobs.errors import (
+    InvalidParameterError,
+    JobFailedError,
+    JobNotFoundError,
+    NotSupportedError,
+    ProviderError,
+    describe,
+)
+from asyncjobs.transport import ErrorDetails, default_error_details
+
+from . import wire
+
+__all__ = ["ConversioProvider"]
+
+#: Conversio keeps a finished job (and its CSV) this long, then answers 404.
+JOB_LIFETIME = timedelta(days=7)
+
+_STATUSES = {"pending": Status.PENDING, "done": Status.DONE, "failed": Status.FAILED}
+
+#: kind -> (its parameter, the path of the endpoint that creates it)
+_EXPORTS = {
+    "newsletter-recipients": ("newsletter", "newsletters/{}/recipients/async-export"),
+    "newsletter-emails": ("newsletter", "newsletters/{}/emails/async-export"),
+    "segments-export": ("segment", "segments/{}/async-export"),
+}
+
+_NOT_FOUND_ADVICE = (
+    "The id is wrong, belongs to another shop or app, or the job expired: Conversio removes jobs "
+    "a week after they finish."
+)
+
+
+class _ApiKey(requests.auth.AuthBase):
+    """Signs a request with the ``X-ApiKey`` header."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["X-ApiKey"] = self._key
+        return r
+
+    def __repr__(self) -> str:
+        return "<Conversio API key ***>"
+
+
+class ConversioProvider(Provider):
+    """Conversio's async jobs: CSV exports of a newsletter's recipients or e-mails, or of a segment."""
+
+    name = "conversio"
+    kinds = (
+        Kind(
+            "newsletter-recipients",
+            (Param("newsletter", required=True, doc="the newsletter's id"),),
+            doc="Export the e-mail addresses a newsletter was sent to, as CSV.",
+        ),
+        Kind(
+            "newsletter-emails",
+            (Param("newsletter", required=True, doc="the newsletter's id"),),
+            doc="Export a newsletter's e-mails with their activity timestamps, as CSV.",
+        ),
+        Kind(
+            "segments-export",
+            (Param("segment", required=True, doc="the customer segment's id"),),
+            doc="Export the customers of a segment, as CSV.",
+        ),
+    )
+    capabilities = Capabilities(
+        cancel=False,
+        list=True,
+        poll=PollPolicy(initial=2.0, factor=1.5, cap=30.0, min_interval=1.0),
+        job_lifetime=JOB_LIFETIME,
+    )
+    settings = (
+        Setting(
+            "api_key",
+            env="CONVERSIO_API_KEY",
+            required=True,
+            secret=True,
+            doc="the shop's API key, sent as the X-ApiKey header",
+        ),
+        Setting(
+            "base_url",
+            env="CONVERSIO_BASE_URL",
+            default="https://app.conversio.com/api/v1",
+            doc="the API's base URL",
+        ),
+    )
+    sandbox = "asyncjobs_conversio.sandbox:ConversioSandbox"
+
+    # -- hooks ------------------------------------------------------------------------------------
+
+    def auth(self) -> requests.auth.AuthBase:
+        """The API key, as the ``X-ApiKey`` header."""
+        return _ApiKey(self.config["api_key"])
+
+    def request(
+        self, method: str, url: str, *, job_id: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """Send one API request; every one asks for JSON (Conversio answers 406 otherwise)."""
+        kwargs["headers"] = {"Accept": "application/json", **kwargs.get("headers", {})}
+        return super().request(method, url, job_id=job_id, **kwargs)
+
+    def parse_error(self, response: requests.Response) -> ErrorDetails:
+        """Join the messages of ``{"errors": [...]}`` (Conversio's errors carry no code)."""
+        try:
+            body = wire.converter.structure(response.json(), wire.ErrorBody)
+        except (ValueError, TypeError, KeyError, cattrs.BaseValidationError):
+            return default_error_details(response)
+        return ErrorDetails(message="; ".join(body.errors) or None)
+
+    def prepare(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Check that the newsletter or segment id is a non-empty string that names one path segment."""
+        param = _EXPORTS[kind][0]
+        value = params[param]
+        if not isinstance(value, str) or not value.strip() or value in (".", ".."):
+            raise InvalidParameterError(
+                f"conversio {kind!r}: {param} must be the {param}'s id, a non-empty string, "
+                f"not {value!r}.",
+                parameter=param,
+                provider=self.name,
+            )
+        return params
+
+    # -- the contract -----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        kind: str,
+        params: Mapping[str, Any],
+        *,
+        job_id: str | None = None,
+        webhook: str | None = None,
+    ) -> JobInfo:
+        """POST the kind's export endpoint; a 404 means the newsletter or segment does not exist."""
+        param, path = _EXPORTS[kind]
+        source_id = params[param]
+        response = self.request("POST", path.format(_segment(source_id)), accept=(404,))
+        if response.status_code == 404:
+            raise self.transport.error_for(
+                response,
+                parser=self.parse_error,
+                cls=ProviderError,
+                advice=f"Conversio has no {param} {source_id!r} in this shop: check the {param} id.",
+            )
+        return self._info(self.decode(response, wire.JobBody, wire.converter).data)
+
+    def status(self, job_id: str) -> JobInfo:
+        """``GET /async-jobs/{id}``."""
+        return self._info(self._job(job_id)[1])
+
+    def result(self, job_id: str) -> Result:
+        """The CSV file of a done export (``result`` is its URL); other results stay in ``raw``."""
+        raw, job = self._job(job_id)
+        info = self._info(job)
+        if info.status is Status.FAILED:
+            raise JobFailedError(info)
+        if info.status is not Status.DONE:
+            raise ProviderError(
+                f"{describe(self.name, job_id)} is still {job.status}: wait for it first "
+                "(job.result(timeout=...) does).",
+                provider=self.name,
+                job_id=job_id,
+            )
+        if not (job.result or "").startswith(("http://", "https://")):
+            return Result(raw=raw)
+        url = str(job.result)
+        name = posixpath.basename(unquote(urlsplit(url).path))
+        if name in ("", ".", ".."):
+            name = f"{job_id}.csv"
+        return Result(files=(ResultFile(name, url=url, media_type="text/csv"),), raw=raw)
+
+    @contextlib.contextmanager
+    def open_file(self, file: ResultFile) -> Iterator[IO[bytes]]:
+        """Stream a result CSV. The API key goes only to the API's own host (scheme, host and port
+        of ``base_url``): a result URL elsewhere is fetched without it."""
+        if not file.url:
+            raise NotSupportedError(f"conversio: result file {file.name!r} has no URL to fetch")
+        auth = self.auth() if _same_origin(file.url, self.config["base_url"]) else None
+        with self.transport.stream(
+            "GET",
+            file.url,
+            auth=auth,
+            error_parser=self.parse_error,
+            headers={"Accept": "text/csv, application/json"},
+        ) as stream:
+            yield stream
+
+    def cancel(self, job_id: str) -> None:
+        """Always raises: Conversio has no endpoint to cancel or delete a job."""
+        raise NotSupportedError(
+            f"Conversio cannot cancel a job: its API has no cancel or delete endpoint. Job "
+            f"{job_id!r} runs to its end; ignore its result (Conversio removes it a week after it "
+            "finishes).",
+            provider=self.name,
+            job_id=job_id,
+        )
+
+    def list(self) -> list[JobInfo]:
+        """``GET /async-jobs``: every job of the shop, following ``meta.nextPage`` should it appear
+        (only on the API's own host, and never twice to one page)."""
+        url: str | None = self.config["base_url"].rstrip("/") + "/async-jobs"
+        seen: set[str] = set()
+        jobs: list[JobInfo] = []
+        while url and url not in seen and _same_origin(url, self.config["base_url"]):
+            seen.add(url)
+            body = self.decode(self.request("GET", url), wire.JobsBody, wire.converter)
+            jobs.extend(self._info(job) for job in body.data)
+            url = body.meta.next_page if body.meta else None
+        return jobs
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _job(self, job_id: str) -> tuple[Any, wire.AsyncJob]:
+        """The job's JSON and model; JobNotFoundError (with Conversio's reasons) on 404."""
+        response = self.request(
+            "GET", f"async-jobs/{_segment(job_id)}", job_id=job_id, accept=(404,)
+        )
+        if response.status_code == 404:
+            raise self.transport.error_for(
+                response,
+                job_id=job_id,
+                parser=self.parse_error,
+                cls=JobNotFoundError,
+                advice=_NOT_FOUND_ADVICE,
+            )
+        body = self.decode(response, wire.JobBody, wire.converter, job_id=job_id)
+        return response.json()["data"], body.data
+
+    def _info(self, job: wire.AsyncJob) -> JobInfo:
+        meta = {"result": job.result, "partner_app": job.partner_app}
+        return JobInfo(
+            provider=self.name,
+            id=job.id,
+            kind=job.kind,
+            status=_STATUSES.get(job.status, Status.PENDING),  # unknown words read as pending
+            raw_status=job.status,
+            started_at=job.started_at,
+            completed_at=job.completed_at,
+            error=job.error,
+            expires_at=job.completed_at + JOB_LIFETIME if job.completed_at else None,
+            meta={k: v for k, v in meta.items() if v is not None},
+        )
+
+
+def _segment(value: str) -> str:
+    """``value`` quoted to stay one URL path segment."""
+    return quote(value, safe="")
+
+
+def _same_origin(url: str, base: str) -> bool:
+    def origin(u: str) -> tuple[str, str | None, int | None]:
+        parts = urlsplit(u)
+        return (
+            parts.scheme,
+            parts.hostname,
+            parts.port or {"http": 80, "https": 443}.get(parts.scheme),
+        )
+
+    return origin(url) == origin(base)

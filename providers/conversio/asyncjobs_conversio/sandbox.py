@@ -1,0 +1,225 @@
+"""A local emulator of Conversio's async jobs, for tests, demos and benchmarks.
+
+Routes, as on ``app.conversio.com``: the API under ``/api/v1`` (three export endpoints, ``GET
+/async-jobs`` and ``GET /async-jobs/{id}``), and the finished exports' CSV files at ``/async-jobs/{id}.csv``
+outside the API, where the real service puts them.
+
+Behaviour: a job is ``pending`` (``startedAt`` null) for ``start_after`` sandbox seconds, then running
+(still ``pending``, with ``startedAt``) until ``duration`` has passed, then ``done`` with the CSV's URL, or
+``failed`` when its newsletter or segment id contains "fail". A finished job is removed one week later
+(404). Each API key is a shop that sees only its own jobs. API requests without ``Accept:
+application/json`` get 406, a wrong key 401, unknown newsletters or segments 404, all with ``{"errors":
+[...]}``. :meth:`ConversioSandbox.rate_limit` and the inherited ``faults`` inject failures.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from asyncjobs.sandbox import SandboxApp, json_response
+
+__all__ = ["ConversioSandbox", "csv_for"]
+
+WEEK = 7 * 24 * 3600.0
+API = "/api/v1"
+
+
+def csv_for(kind: str, source_id: str) -> bytes:
+    """The CSV the sandbox serves for an export of ``kind`` of the newsletter or segment
+    ``source_id`` (deterministic, so tests can check exact bytes)."""
+    if kind == "newsletter-emails":
+        rows = [
+            "email,sentAt,openedAt,clickedAt",
+            f"ann+{source_id}@example.com,2017-01-03T16:32:27.741Z,2017-01-03T17:00:00.000Z,",
+            f"bob+{source_id}@example.com,2017-01-03T16:32:28.102Z,,",
+        ]
+    elif kind == "segments-export":
+        rows = [
+            "email,firstName,lastName",
+            f"ann+{source_id}@example.com,Ann,Archer",
+            f"bob+{source_id}@example.com,Bob,Baker",
+        ]
+    else:
+        rows = ["email", f"ann+{source_id}@example.com", f"bob+{source_id}@example.com"]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return (
+        datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
+    )
+
+
+class ConversioSandbox(SandboxApp):
+    """Conversio's async jobs on 127.0.0.1.
+
+    Args:
+        scale: sandbox time runs this many times faster than the wall clock.
+        keys: API key -> shop name; each shop sees only its own jobs.
+        newsletters, segments: the ids that exist (ids containing "fail" make a failing export).
+        start_after, duration: sandbox seconds from creation to start, and to the end.
+    """
+
+    provider = "conversio"
+    url_map = Map(
+        [
+            Rule(
+                f"{API}/newsletters/<source>/recipients/async-export",
+                methods=["POST"],
+                endpoint="create",
+                defaults={"kind": "newsletter-recipients"},
+            ),
+            Rule(
+                f"{API}/newsletters/<source>/emails/async-export",
+                methods=["POST"],
+                endpoint="create",
+                defaults={"kind": "newsletter-emails"},
+            ),
+            Rule(
+                f"{API}/segments/<source>/async-export",
+                methods=["POST"],
+                endpoint="create",
+                defaults={"kind": "segments-export"},
+            ),
+            Rule(f"{API}/async-jobs", methods=["GET"], endpoint="list_jobs"),
+            Rule(f"{API}/async-jobs/<job_id>", methods=["GET"], endpoint="get_job"),
+            Rule("/async-jobs/<job_id>.csv", methods=["GET"], endpoint="csv"),
+        ]
+    )
+
+    def __init__(
+        self,
+        *,
+        scale: float = 1.0,
+        keys: dict[str, str] | None = None,
+        newsletters: Iterable[str] = ("n1", "n-fail"),
+        segments: Iterable[str] = ("s1", "s-fail"),
+        start_after: float = 2.0,
+        duration: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scale=scale, **kwargs)
+        self.keys = dict(keys or {"conversio-sandbox-key": "shop-1"})
+        self.newsletters = tuple(newsletters)  # ordered: the CLI demo exports the first one
+        self.segments = tuple(segments)
+        self.start_after = start_after
+        self.duration = duration
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+
+    def client_settings(self, base_url: str) -> dict[str, str]:
+        """The first key's settings, with the API under ``base_url + "/api/v1"``."""
+        return {"api_key": next(iter(self.keys)), "base_url": base_url + API}
+
+    def rate_limit(self, times: int = 1) -> None:
+        """Answer the next ``times`` requests with 429."""
+        self.faults.status(429, times=times, body={"errors": ["Rate limit exceeded"]})
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def dispatch(self, request: Request) -> Response:
+        """Check ``Accept`` on API routes and the key everywhere, then route."""
+        if request.path.startswith(API + "/") and "application/json" not in list(
+            request.accept_mimetypes.values()
+        ):
+            return _errors(406, "Only application/json responses are available")
+        if request.headers.get("X-ApiKey") not in self.keys:
+            return _errors(401, "Invalid API key")
+        return super().dispatch(request)
+
+    def http_error(self, exc: HTTPException) -> Response:
+        """Unknown routes and wrong methods, in Conversio's error shape."""
+        return _errors(exc.code or 500, exc.name)
+
+    def _shop(self, request: Request) -> str:
+        return self.keys[request.headers["X-ApiKey"]]
+
+    def _view(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        """The job as the wire shows it now, or None once it has been removed."""
+        now, created = self.clock.now(), job["created"]
+        body: dict[str, Any] = {
+            "id": job["id"],
+            "kind": job["kind"],
+            "status": "pending",
+            "startedAt": None,
+            "completedAt": None,
+        }
+        if now >= created + self.start_after:
+            body["startedAt"] = _iso(created + self.start_after)
+        end = created + self.start_after + self.duration
+        if now >= end + WEEK:
+            return None
+        if now >= end:
+            body["completedAt"] = _iso(end)
+            if "fail" in job["source"]:
+                body.update(status="failed", error=f"Export of {job['source']} failed on purpose")
+            else:
+                body.update(status="done", result=f"{job['host']}async-jobs/{job['id']}.csv")
+        return body
+
+    def _own(self, request: Request, job_id: str) -> dict[str, Any] | None:
+        job = self.jobs.get(job_id)
+        if job is None or job["shop"] != self._shop(request):
+            return None
+        return job
+
+    # -- endpoints --------------------------------------------------------------------------------
+
+    def create(self, request: Request, kind: str, source: str) -> Response:
+        """The three export endpoints: 201 with a pending job, 404 for an unknown id."""
+        known, what = (
+            (self.segments, "Segment")
+            if kind == "segments-export"
+            else (self.newsletters, "Newsletter")
+        )
+        if source not in known:
+            return _errors(404, f"{what} {source} not found")
+        with self._lock:
+            job_id = f"{0x57B5AA3B046ABFB053D80000 + next(self._ids):024x}"
+            self.jobs[job_id] = {
+                "id": job_id,
+                "kind": kind,
+                "source": source,
+                "shop": self._shop(request),
+                "created": self.clock.now(),
+                "host": request.host_url,
+            }
+        return json_response({"data": {"id": job_id, "kind": kind, "status": "pending"}}, 201)
+
+    def list_jobs(self, request: Request) -> Response:
+        """``{"data": [...]}``: the shop's jobs that have not been removed."""
+        with self._lock:
+            jobs = [j for j in self.jobs.values() if j["shop"] == self._shop(request)]
+            views = [v for v in map(self._view, jobs) if v is not None]
+        return json_response({"data": views})
+
+    def get_job(self, request: Request, job_id: str) -> Response:
+        """``{"data": job}``, or 404 for an unknown, another shop's, or removed job."""
+        with self._lock:
+            job = self._own(request, job_id)
+            view = self._view(job) if job is not None else None
+        if view is None:
+            return _errors(404, "Async Job not found")
+        return json_response({"data": view})
+
+    def csv(self, request: Request, job_id: str) -> Response:
+        """The CSV of a done export (404 otherwise)."""
+        with self._lock:
+            job = self._own(request, job_id)
+            view = self._view(job) if job is not None else None
+        if job is None or view is None or view["status"] != "done":
+            return _errors(404, "File not found")
+        return Response(csv_for(job["kind"], job["source"]), mimetype="text/csv")
+
+
+def _errors(status: int, *messages: str) -> Response:
+    return json_response({"errors": list(messages)}, status)

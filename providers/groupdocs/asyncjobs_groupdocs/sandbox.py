@@ -1,0 +1,580 @@
+"""A local emulator of GroupDocs.Conversion Cloud, faithful to the vendor's protocol: the OAuth token
+endpoint (expiring tokens, lockout after too many failed requests), storage (upload, download, delete,
+exists, folder list), both ways to start an async conversion, operation status and result, and the
+service's three error shapes.
+
+Routes (served under any base URL; point a client at ``<url>/v2.0`` and ``<url>/connect/token``)::
+
+    POST   /connect/token                          client credentials -> access token
+    PUT    /v2.0/conversion/storage/file/{path}    multipart upload (field "file")
+    GET    /v2.0/conversion/storage/file/{path}    download      DELETE: delete
+    GET    /v2.0/conversion/storage/exist/{path}   {"exists", "isFolder"}
+    GET    /v2.0/conversion/storage/folder/{path}  {"value": [...]}
+    POST   /v2.0/conversion/async                  ConvertSettings JSON -> "operation id"
+    PUT    /v2.0/conversion/async?format=          multipart upload -> "operation id"
+    GET    /v2.0/conversion/async?id=              OperationResult
+    GET    /v2.0/conversion/async/result?id=       the converted bytes
+    GET    /v2.0/conversion/formats                supported formats
+
+Operations go Created -> Started (after ``start_delay`` sandbox seconds) -> Finished (after
+``conversion_seconds``). A source whose path or name contains ``corrupt`` (or whose content starts
+with ``corrupt``) ends Failed; one containing ``cancel`` ends Canceled. A storage upload to a path
+containing ``upload-error`` is answered 200 with an ``errors`` entry, as the service does when a file
+fails. The converted bytes are :func:`expected_output` of the input, so tests can check them exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import hashlib
+import hmac
+import json
+import math
+import secrets
+import shutil
+import tempfile
+import threading
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+from urllib.parse import quote
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import wrap_file
+
+from asyncjobs.sandbox import JobClock, SandboxApp, json_response
+
+from .wire import (
+    ConvertSettings,
+    FilesUploadResult,
+    ObjectExist,
+    OperationResult,
+    StorageEntry,
+    StorageFilesList,
+    StoredConvertedResult,
+    UploadError,
+    WireError,
+    structure,
+    unstructure,
+)
+
+__all__ = ["GroupDocsSandbox", "expected_output"]
+
+_CHUNK = 1024 * 1024
+_FORMATS = {
+    "docx": ("pdf", "html", "txt", "png", "jpg", "odt", "rtf"),
+    "doc": ("pdf", "docx", "html", "txt"),
+    "txt": ("pdf", "docx", "html"),
+    "xlsx": ("pdf", "csv", "html"),
+    "pptx": ("pdf", "png", "html"),
+    "pdf": ("docx", "html", "png", "jpg", "txt"),
+    "html": ("pdf", "docx"),
+}
+
+
+def expected_output(data: bytes, from_: str, to: str) -> bytes:
+    """The bytes the sandbox produces converting ``data`` from ``from_`` to ``to``."""
+    return _output(hashlib.sha256(data).hexdigest(), from_, to)
+
+
+def _output(digest: str, from_: str, to: str) -> bytes:
+    return f"%PDF-1.4\n% asyncjobs sandbox: {from_} -> {to}\n{digest}".encode()
+
+
+def _stamp(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class _Operation:
+    def __init__(self, **kw: Any) -> None:
+        self.id: str = kw["id"]
+        self.method: str = kw["method"]
+        self.source: Path = kw["source"]
+        self.file_path: str = kw["file_path"]
+        self.format: str = kw["format"]
+        self.output_path: str | None = kw.get("output_path")
+        self.storage: str = kw.get("storage") or ""
+        self.created: float = kw["created"]
+        self.outcome: str = kw["outcome"]
+        self.error: str | None = kw.get("error")
+        self.output: Path | None = None  # set once Finished
+        self.output_storage_path: str | None = None
+
+
+class GroupDocsSandbox(SandboxApp):
+    """The GroupDocs.Conversion Cloud emulator.
+
+    Args:
+        scale: sandbox seconds per wall second.
+        clock: a shared :class:`~asyncjobs.sandbox.JobClock` instead of a new one.
+        root: the folder holding storage (a temporary folder, removed by :meth:`close`, when None).
+        client_id, client_secret: the credentials the token endpoint accepts.
+        token_lifetime: sandbox seconds an access token lives (the vendor: 86400). ``expires_in``
+            tells the client the wall seconds that is at this scale (at least 1).
+        conversion_seconds: sandbox seconds from Created to Finished (or Failed/Canceled).
+        start_delay: sandbox seconds from Created to Started.
+        failed_token_limit, failed_token_window, lockout_seconds: after this many failed token
+            requests within the window (sandbox seconds), the token endpoint answers 429 with
+            ``Retry-After`` for ``lockout_seconds``.
+
+    Counters for tests: ``token_requests`` (every POST to the token endpoint), ``tokens_issued``,
+    ``failed_token_requests``, ``unauthorized`` (API requests refused with 401).
+    """
+
+    provider = "groupdocs"
+    url_map = Map(
+        [
+            Rule("/connect/token", endpoint="token", methods=["POST"]),
+            Rule("/v2.0/conversion/storage/file/<path:path>", endpoint="upload", methods=["PUT"]),
+            Rule("/v2.0/conversion/storage/file/<path:path>", endpoint="download", methods=["GET"]),
+            Rule(
+                "/v2.0/conversion/storage/file/<path:path>", endpoint="delete", methods=["DELETE"]
+            ),
+            Rule("/v2.0/conversion/storage/exist/<path:path>", endpoint="exist", methods=["GET"]),
+            Rule(
+                "/v2.0/conversion/storage/folder",
+                endpoint="folder",
+                methods=["GET"],
+                defaults={"path": ""},
+            ),
+            Rule("/v2.0/conversion/storage/folder/<path:path>", endpoint="folder", methods=["GET"]),
+            Rule("/v2.0/conversion/async", endpoint="start_from_storage", methods=["POST"]),
+            Rule("/v2.0/conversion/async", endpoint="start_with_upload", methods=["PUT"]),
+            Rule("/v2.0/conversion/async", endpoint="operation_status", methods=["GET"]),
+            Rule("/v2.0/conversion/async/result", endpoint="operation_result", methods=["GET"]),
+            Rule("/v2.0/conversion/formats", endpoint="formats", methods=["GET"]),
+        ],
+        merge_slashes=False,
+    )
+
+    def __init__(
+        self,
+        *,
+        scale: float = 1.0,
+        clock: JobClock | None = None,
+        root: str | Path | None = None,
+        client_id: str = "sandbox-client-id",
+        client_secret: str = "sandbox-client-secret-0123456789",
+        token_lifetime: float = 86400.0,
+        conversion_seconds: float = 2.0,
+        start_delay: float = 0.5,
+        failed_token_limit: int = 20,
+        failed_token_window: float = 60.0,
+        lockout_seconds: float = 600.0,
+    ) -> None:
+        super().__init__(scale=scale, clock=clock)
+        self._tmp = None if root is not None else tempfile.TemporaryDirectory(prefix="gd-sandbox-")
+        self.root = Path(root) if root is not None else Path(self._tmp.name)  # type: ignore[union-attr]
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_lifetime = token_lifetime
+        self.conversion_seconds = conversion_seconds
+        self.start_delay = start_delay
+        self.failed_token_limit = failed_token_limit
+        self.failed_token_window = failed_token_window
+        self.lockout_seconds = lockout_seconds
+        self.tokens: dict[str, float] = {}  # token -> expiry (sandbox time)
+        self.operations: dict[str, _Operation] = {}
+        self.token_requests = 0
+        self.tokens_issued = 0
+        self.failed_token_requests = 0
+        self.unauthorized = 0
+        self._failures: collections.deque[float] = collections.deque()
+        self._locked_until = 0.0
+        self._key = secrets.token_bytes(32)
+        self._state = threading.Lock()
+
+    def close(self) -> None:
+        """Remove the temporary storage folder (when the sandbox made it)."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def client_settings(self, base_url: str) -> dict[str, str]:
+        """The settings connecting an asyncjobs client to this sandbox served at ``base_url``."""
+        base = base_url.rstrip("/")
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "base_url": f"{base}/v2.0",
+            "token_url": f"{base}/connect/token",
+        }
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expired (as if its lifetime had passed)."""
+        with self._state:
+            for token in self.tokens:
+                self.tokens[token] = self.clock.now() - 1
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def api_error(
+        self, status: int, code: str, message: str, description: str | None = None
+    ) -> Response:
+        """The API's error shape ``{"requestId", "error": {code, message, description, ...}}``."""
+        request_id = str(uuid.uuid4())
+        return json_response(
+            {
+                "requestId": request_id,
+                "error": {
+                    "code": code,
+                    "message": message,
+                    "description": description or message,
+                    "dateTime": _stamp(self.clock.now()),
+                    "innerError": {"requestId": request_id, "date": _stamp(self.clock.now())},
+                },
+            },
+            status,
+        )
+
+    def http_error(self, exc: HTTPException) -> Response:
+        """Unknown routes and wrong methods: the ``{"code", "message"}`` shape."""
+        return json_response(
+            {"code": exc.name.replace(" ", ""), "message": exc.description}, exc.code or 500
+        )
+
+    def _file(self, storage: str, path: str) -> Path:
+        clean = [p for p in path.split("/") if p not in ("", ".", "..")]
+        return self.root.joinpath("storage", storage or "default", *clean)
+
+    def dispatch(self, request: Request) -> Response:
+        """Check the bearer token of every API request, then route it."""
+        if request.path.startswith("/v2.0/"):
+            header = request.headers.get("Authorization", "")
+            token = header[7:] if header.startswith("Bearer ") else ""
+            with self._state:
+                expiry = self.tokens.get(token)
+                valid = expiry is not None and self.clock.now() < expiry
+                if not valid:
+                    self.unauthorized += 1
+            if not valid:
+                why = "The access token expired" if expiry is not None else "No valid access token"
+                return Response(
+                    status=401,
+                    headers={
+                        "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{why}"'
+                    },
+                )
+        return super().dispatch(request)
+
+    # -- OAuth ------------------------------------------------------------------------------------
+
+    def _jwt(self, expiry: float) -> str:
+        head = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        claims = {"client_id": self.client_id, "exp": int(expiry), "jti": uuid.uuid4().hex}
+        body = _b64(json.dumps(claims).encode())
+        sig = _b64(hmac.new(self._key, f"{head}.{body}".encode(), hashlib.sha256).digest())
+        return f"{head}.{body}.{sig}"
+
+    def token(self, request: Request) -> Response:
+        """``POST /connect/token``: client credentials in a form."""
+        now = self.clock.now()
+        with self._state:
+            self.token_requests += 1
+            if now < self._locked_until:
+                wait = max(1, math.ceil(self.clock.real(self._locked_until - now)))
+                return json_response(
+                    {
+                        "error": "too_many_requests",
+                        "error_description": "Too many failed requests; try again later.",
+                    },
+                    429,
+                    headers={"Retry-After": str(wait)},
+                )
+        form = request.form
+        error = None
+        if form.get("grant_type") != "client_credentials":
+            error = "unsupported_grant_type"
+        elif not (
+            hmac.compare_digest(form.get("client_id", ""), self.client_id)
+            and hmac.compare_digest(form.get("client_secret", ""), self.client_secret)
+        ):
+            error = "invalid_client"
+        with self._state:
+            if error is not None:
+                self.failed_token_requests += 1
+                self._failures.append(now)
+                while self._failures and self._failures[0] <= now - self.failed_token_window:
+                    self._failures.popleft()
+                if len(self._failures) >= self.failed_token_limit:
+                    self._locked_until = now + self.lockout_seconds
+                return json_response({"error": error}, 400)
+            expiry = now + self.token_lifetime
+            token = self._jwt(expiry)
+            self.tokens[token] = expiry
+            self.tokens_issued += 1
+        expires_in = max(1, math.ceil(self.clock.real(self.token_lifetime)))
+        return json_response(
+            {"access_token": token, "expires_in": expires_in, "token_type": "Bearer"}
+        )
+
+    # -- storage ----------------------------------------------------------------------------------
+
+    def _save_upload(self, request: Request, dest: Path) -> str | None:
+        """Stream the multipart field ``file`` to ``dest``; its file name, or None when absent."""
+        upload = request.files.get("file") or request.files.get("File")
+        if upload is None:
+            return None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(dest.name + ".part")
+        with partial.open("wb") as out:
+            shutil.copyfileobj(upload.stream, out, _CHUNK)
+        partial.replace(dest)
+        return upload.filename or dest.name
+
+    def upload(self, request: Request, path: str) -> Response:
+        """``PUT /conversion/storage/file/{path}``."""
+        if "upload-error" in path:
+            body = FilesUploadResult(
+                uploaded=[],
+                errors=[
+                    UploadError(
+                        code="errorUploadFailed",
+                        message=f"Failed to upload file {path!r}",
+                        description="The storage refused the file.",
+                    )
+                ],
+            )
+            return json_response(unstructure(body))
+        dest = self._file(request.args.get("storageName", ""), path)
+        if self._save_upload(request, dest) is None:
+            return self.api_error(
+                400, "errorInvalidInputData", "The request has no file part named 'file'."
+            )
+        return json_response(unstructure(FilesUploadResult(uploaded=[path], errors=[])))
+
+    def download(self, request: Request, path: str) -> Response:
+        """``GET /conversion/storage/file/{path}``: streamed."""
+        file = self._file(request.args.get("storageName", ""), path)
+        if not file.is_file():
+            return self.api_error(
+                404,
+                "errorItemNotFound",
+                "The specified key does not exist.",
+                f"Can't find file located at '{path}'.",
+            )
+        handle: IO[bytes] = file.open("rb")
+        response = Response(
+            wrap_file(request.environ, handle, _CHUNK),
+            mimetype="application/octet-stream",
+            direct_passthrough=True,
+        )
+        response.headers["Content-Length"] = str(file.stat().st_size)
+        response.headers["Content-Disposition"] = f'attachment; filename="{file.name}"'
+        return response
+
+    def delete(self, request: Request, path: str) -> Response:
+        """``DELETE /conversion/storage/file/{path}``."""
+        file = self._file(request.args.get("storageName", ""), path)
+        if not file.is_file():
+            return self.api_error(404, "errorItemNotFound", "The specified key does not exist.")
+        file.unlink()
+        return Response(status=200)
+
+    def exist(self, request: Request, path: str) -> Response:
+        """``GET /conversion/storage/exist/{path}``."""
+        file = self._file(request.args.get("storageName", ""), path)
+        body = ObjectExist(exists=file.exists(), is_folder=file.is_dir())
+        return json_response(unstructure(body))
+
+    def folder(self, request: Request, path: str) -> Response:
+        """``GET /conversion/storage/folder/{path}``."""
+        folder = self._file(request.args.get("storageName", ""), path)
+        entries = []
+        if folder.is_dir():
+            for child in sorted(folder.iterdir()):
+                if child.name.endswith(".part"):
+                    continue
+                stat = child.stat()
+                entries.append(
+                    StorageEntry(
+                        name=child.name,
+                        is_folder=child.is_dir(),
+                        modified_date=_stamp(stat.st_mtime),
+                        size=0 if child.is_dir() else stat.st_size,
+                        path="/".join(p for p in (path.strip("/"), child.name) if p),
+                    )
+                )
+        return json_response(unstructure(StorageFilesList(value=entries)))
+
+    def formats(self, request: Request) -> Response:
+        """``GET /conversion/formats[?format=]``."""
+        wanted = (request.args.get("format") or "").lower()
+        return json_response(
+            [
+                {"sourceFormat": src, "targetFormats": list(targets)}
+                for src, targets in _FORMATS.items()
+                if not wanted or src == wanted
+            ]
+        )
+
+    # -- conversions ------------------------------------------------------------------------------
+
+    def _outcome(self, name: str, source: Path) -> tuple[str, str | None]:
+        with source.open("rb") as f:
+            head = f.read(16)
+        if "corrupt" in name.lower() or head.startswith(b"corrupt"):
+            return "Failed", f"Document is corrupted or damaged: {name}"
+        if "cancel" in name.lower():
+            return "Canceled", None
+        return "Finished", None
+
+    def _new_operation(self, **kw: Any) -> str:
+        op_id = str(uuid.uuid4())
+        outcome, error = self._outcome(kw["file_path"], kw["source"])
+        with self._state:
+            self.operations[op_id] = _Operation(
+                id=op_id, created=self.clock.now(), outcome=outcome, error=error, **kw
+            )
+        return op_id
+
+    def start_from_storage(self, request: Request) -> Response:
+        """``POST /conversion/async`` with ``ConvertSettings`` (PascalCase or camelCase keys)."""
+        try:
+            settings = structure(request.get_json(force=True, silent=True), ConvertSettings)
+        except WireError:
+            return self.api_error(
+                400,
+                "errorInvalidInputData",
+                "Request body must be ConvertSettings with FilePath and Format.",
+            )
+        if not settings.file_path or not settings.format:
+            return self.api_error(400, "errorInvalidInputData", "FilePath and Format are required.")
+        source = self._file(settings.storage_name or "", settings.file_path)
+        if not source.is_file():
+            return self.api_error(
+                404,
+                "errorItemNotFound",
+                "The specified key does not exist.",
+                f"Can't find file located at '{settings.file_path}'.",
+            )
+        op_id = self._new_operation(
+            method="ConvertAndSave",
+            source=source,
+            file_path=settings.file_path,
+            format=settings.format.lower(),
+            storage=settings.storage_name,
+            output_path=(settings.output_path or "converted").strip("/"),
+        )
+        return json_response(op_id)
+
+    def start_with_upload(self, request: Request) -> Response:
+        """``PUT /conversion/async?format=`` with the file in the multipart field ``file``."""
+        fmt = (request.args.get("format") or "").lower()
+        if not fmt:
+            return self.api_error(400, "errorInvalidInputData", "The format parameter is required.")
+        slot = uuid.uuid4().hex
+        dest = self.root / "direct" / slot / "input"
+        name = self._save_upload(request, dest)
+        if name is None:
+            return self.api_error(
+                400, "errorInvalidInputData", "The request has no file part named 'file'."
+            )
+        op_id = self._new_operation(method="Convert", source=dest, file_path=name, format=fmt)
+        return json_response(op_id)
+
+    def _advance(self, op: _Operation) -> str:
+        elapsed = self.clock.now() - op.created
+        if elapsed < self.start_delay:
+            return "Created"
+        if elapsed < self.conversion_seconds:
+            return "Started"
+        if op.outcome == "Finished" and op.output is None:
+            self._convert(op)
+        return op.outcome
+
+    def _convert(self, op: _Operation) -> None:
+        digest = hashlib.sha256()
+        with op.source.open("rb") as f:
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                digest.update(chunk)
+        name = PurePosixPath(op.file_path)
+        from_ = name.suffix.lstrip(".").lower() or "bin"
+        out_name = f"{name.stem or 'output'}.{op.format}"
+        data = _output(digest.hexdigest(), from_, op.format)
+        if op.method == "ConvertAndSave":
+            op.output_storage_path = f"{op.output_path}/{out_name}" if op.output_path else out_name
+            target = self._file(op.storage, op.output_storage_path)
+        else:
+            target = op.source.with_name(out_name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        op.output = target
+
+    def _view(self, op: _Operation, host_url: str) -> OperationResult:
+        status = self._advance(op)
+        started = op.created + self.start_delay if status != "Created" else None
+        ended = op.created + self.conversion_seconds
+        results = None
+        if status == "Finished" and op.output is not None:
+            size = op.output.stat().st_size
+            if op.output_storage_path is not None:
+                url = (
+                    f"{host_url}v2.0/conversion/storage/file/"
+                    f"{quote(op.output_storage_path, safe='')}"
+                )
+                results = [StoredConvertedResult(op.output.name, size, op.output_storage_path, url)]
+            else:
+                url = f"{host_url}v2.0/conversion/async/result?id={op.id}"
+                results = [StoredConvertedResult(op.output.name, size, None, url)]
+        return OperationResult(
+            id=op.id,
+            method=op.method,
+            status=status,
+            created=_stamp(op.created),
+            started=_stamp(started),
+            finished=_stamp(ended) if status == "Finished" else None,
+            failed=_stamp(ended) if status == "Failed" else None,
+            canceled=_stamp(ended) if status == "Canceled" else None,
+            error=op.error if status == "Failed" else None,
+            result=results,
+        )
+
+    def _find(self, request: Request) -> _Operation | Response:
+        op_id = request.args.get("id", "")
+        with self._state:
+            op = self.operations.get(op_id)
+        if op is None:
+            return self.api_error(
+                404, "errorOperationNotFound", f"Operation with id '{op_id}' was not found."
+            )
+        return op
+
+    def operation_status(self, request: Request) -> Response:
+        """``GET /conversion/async?id=``."""
+        op = self._find(request)
+        if isinstance(op, Response):
+            return op
+        with self._state:
+            view = self._view(op, request.host_url)
+        return json_response(unstructure(view))
+
+    def operation_result(self, request: Request) -> Response:
+        """``GET /conversion/async/result?id=``: the converted bytes of a Finished operation."""
+        op = self._find(request)
+        if isinstance(op, Response):
+            return op
+        with self._state:
+            status = self._advance(op)
+        if status != "Finished" or op.output is None:
+            return json_response(
+                {
+                    "code": "errorOperationNotFinished",
+                    "message": f"Operation '{op.id}' is {status}, not Finished.",
+                },
+                400,
+            )
+        return Response(
+            op.output.read_bytes(),
+            mimetype="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{op.output.name}"'},
+        )

@@ -7,7 +7,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -85,7 +85,9 @@ def connect(
         raise errors.InvalidParameterError(
             f"poll must be a PollPolicy, not {poll!r}", parameter="poll"
         )
-    return Client(cls(config, transport), ledger=_open_ledger(ledger), poll=poll)
+    client = Client(cls(config, transport), ledger=_open_ledger(ledger), poll=poll)
+    client._owns_ledger = not isinstance(ledger, Ledger)
+    return client
 
 
 def _open_ledger(ledger: LedgerArg) -> Ledger | None:
@@ -137,6 +139,7 @@ class Client:
         self.ledger = ledger
         #: how often jobs of this client are polled (the provider's policy unless overridden)
         self.poll_policy = poll or provider.capabilities.poll
+        self._owns_ledger = False
         self._flights: dict[str, _Flight] = {}
         self._flights_lock = threading.Lock()
 
@@ -149,9 +152,11 @@ class Client:
         return f"<asyncjobs.Client {self.name} ledger={self.ledger!r}>"
 
     def close(self) -> None:
-        """Close the provider, its HTTP connections and the ledger handle."""
+        """Close the provider and its HTTP connections, and the ledger if ``connect`` opened it."""
         self.provider.close()
         self.provider.transport.close()
+        if self.ledger is not None and self._owns_ledger:
+            self.ledger.close()
 
     def __enter__(self) -> Client:
         return self
@@ -289,18 +294,14 @@ class Client:
         """Say plainly when a job is gone because it outlived the provider's job lifetime."""
         lifetime = self.provider.capabilities.job_lifetime
         entry = self.ledger.get(self.name, job_id) if self.ledger is not None else None
-        if lifetime is None or entry is None:
+        if entry is None or not entry.expired(lifetime):
             return error
-        info = entry.info
-        since = (info.completed_at if info else None) or entry.created_at
-        expired_at = since + lifetime
-        if expired_at > datetime.now(timezone.utc):
-            return error
-        what = "finished" if info is not None and info.completed_at else "was submitted"
+        expired_at = entry.expires_at(lifetime)
+        kept = f"{self.name} keeps jobs for {_span(lifetime)}; " if lifetime else ""
         return errors.JobNotFoundError(
-            f"job {job_id!r} at {self.name} has expired: it {what} on "
-            f"{since:%Y-%m-%d %H:%M} UTC and {self.name} keeps jobs for {_span(lifetime)}, so "
-            f"its result is gone. Submit the job again. ({error.message})",
+            f"job {job_id!r} at {self.name} has expired: {kept}this one's time ran out on "
+            f"{expired_at:%Y-%m-%d %H:%M} UTC, so its status and result are gone. Submit the job "
+            f"again. ({error.message})",
             provider=self.name,
             job_id=job_id,
             status_code=error.status_code,

@@ -2,11 +2,17 @@
 
 It is what ``list`` returns for providers with no list endpoint, what lets a job be picked up after a
 crash or a kernel restart, and the proof that no job id is lost. It never stores a secret: parameters
-are stored as described by the provider (a source is its path or URL, never its content).
+are stored as described by the provider (a source is its path or URL, never its content), and error
+messages are stored as the client's redactor left them.
+
+The file is SQLite in WAL mode, safe for many threads and processes writing at once. Its schema has a
+version (``PRAGMA user_version``) and a list of migration steps, run in one transaction when an older
+ledger is opened; a ledger from a newer asyncjobs is refused, never rewritten.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -15,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,38 +30,58 @@ import attrs
 from .errors import ConfigurationError
 from .models import JobInfo, Status
 
-__all__ = ["Ledger", "LedgerEntry", "SubmitState", "default_home"]
+__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerEntry", "SubmitState", "default_home"]
 
-SCHEMA_VERSION = 1
+#: Marks the file as an asyncjobs ledger (``PRAGMA application_id``; "AJLG").
+APPLICATION_ID = 0x414A4C47
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    key          TEXT PRIMARY KEY,
-    provider     TEXT NOT NULL,
-    job_id       TEXT,
-    kind         TEXT NOT NULL,
-    params       TEXT NOT NULL,
-    state        TEXT NOT NULL,
-    status       TEXT,
-    raw_status   TEXT,
-    error        TEXT,
-    created_at   REAL NOT NULL,
-    updated_at   REAL NOT NULL,
-    submitted_at REAL,
-    started_at   REAL,
-    completed_at REAL,
-    expires_at   REAL,
-    meta         TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_id ON jobs(provider, job_id) WHERE job_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, provider);
-CREATE TABLE IF NOT EXISTS statuses (
-    key        TEXT NOT NULL REFERENCES jobs(key),
-    seen_at    REAL NOT NULL,
-    status     TEXT NOT NULL,
-    raw_status TEXT
-);
-"""
+#: The migration steps: step ``n`` (counting from 1) brings a ledger from version ``n - 1`` to ``n``.
+#: Append new steps; never edit a released one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the jobs and every status seen
+    (
+        """CREATE TABLE IF NOT EXISTS jobs (
+            key          TEXT PRIMARY KEY,
+            provider     TEXT NOT NULL,
+            job_id       TEXT,
+            kind         TEXT NOT NULL,
+            params       TEXT NOT NULL,
+            state        TEXT NOT NULL,
+            status       TEXT,
+            raw_status   TEXT,
+            error        TEXT,
+            created_at   REAL NOT NULL,
+            updated_at   REAL NOT NULL,
+            submitted_at REAL,
+            started_at   REAL,
+            completed_at REAL,
+            expires_at   REAL,
+            meta         TEXT
+        )""",
+        "CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_id ON jobs(provider, job_id)"
+        " WHERE job_id IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, provider)",
+        """CREATE TABLE IF NOT EXISTS statuses (
+            key        TEXT NOT NULL REFERENCES jobs(key),
+            seen_at    REAL NOT NULL,
+            status     TEXT NOT NULL,
+            raw_status TEXT
+        )""",
+    ),
+    # 2: when the ledger first saw a job finished (the start of its lifetime when the provider does not
+    # say when it completed), and the history by job
+    (
+        "ALTER TABLE jobs ADD COLUMN finished_seen_at REAL",
+        "UPDATE jobs SET finished_seen_at = (SELECT MIN(s.seen_at) FROM statuses s"
+        " WHERE s.key = jobs.key AND s.status IN ('done', 'failed'))",
+        "CREATE INDEX IF NOT EXISTS statuses_by_key ON statuses(key, seen_at)",
+    ),
+)
+
+#: The schema version this asyncjobs writes.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_BUSY_TIMEOUT = 30.0
 
 
 class SubmitState:
@@ -69,6 +95,9 @@ class SubmitState:
     REJECTED = "rejected"
     #: the answer was lost: the job may or may not exist at the provider
     UNKNOWN = "unknown"
+    #: the provider later issued this job's id to another job (it had forgotten this one); the old
+    #: id is kept in the entry's ``error``
+    SUPERSEDED = "superseded"
 
 
 def default_home() -> Path:
@@ -97,6 +126,9 @@ class LedgerEntry:
         state: a :class:`SubmitState` value.
         info: the last :class:`JobInfo` seen, when a job id exists.
         created_at: when the submission was recorded.
+        updated_at: when the ledger last heard of the job (a status seen, or the submit's outcome).
+        finished_seen_at: when the ledger first saw the job ``done`` or ``failed``.
+        error: why the submit failed (``rejected``/``unknown``), or the job's last error.
     """
 
     key: str
@@ -107,6 +139,33 @@ class LedgerEntry:
     state: str
     info: JobInfo | None
     created_at: datetime
+    updated_at: datetime | None = None
+    finished_seen_at: datetime | None = None
+    error: str | None = None
+
+    def expires_at(self, lifetime: timedelta | None) -> datetime | None:
+        """When the provider forgets this job: the ``expires_at`` it said, else ``lifetime`` (the
+        provider's ``Capabilities.job_lifetime``) after the job finished (its ``completed_at``, else when
+        the ledger first saw it finished). For a job last seen pending it is an estimate: ``lifetime``
+        after the last look. ``None`` when unknown or when no job exists."""
+        if self.job_id is None:
+            return None
+        if self.info is not None and self.info.expires_at is not None:
+            return self.info.expires_at
+        if lifetime is None:
+            return None
+        base = (
+            (self.info.completed_at if self.info is not None else None)
+            or self.finished_seen_at
+            or self.updated_at
+            or self.created_at
+        )
+        return base + lifetime
+
+    def expired(self, lifetime: timedelta | None, now: datetime | None = None) -> bool:
+        """Whether the job is past its :meth:`expires_at` (``now`` defaults to the current time)."""
+        when = self.expires_at(lifetime)
+        return when is not None and when <= (now or datetime.now(timezone.utc))
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -117,6 +176,10 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, timezone.utc)
 
 
+class _NotALedger(Exception):
+    """The file is a database, but not a ledger this asyncjobs can use (the message says why)."""
+
+
 class Ledger:
     """A SQLite ledger at ``path`` (WAL mode; safe for many threads and processes).
 
@@ -125,28 +188,54 @@ class Ledger:
 
     Raises:
         ConfigurationError: the file is not a ledger, is from a newer asyncjobs, or cannot be written.
+            Nothing is changed in the file then.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._closed = False
+        advice = (
+            "Point ASYNCJOBS_HOME at a writable folder, pass ledger=<path>, or ledger=False to run "
+            "without one."
+        )
+        db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, check_same_thread=False, isolation_level=None
+            db = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = db
+            self._check_header()
+            self._wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
+        except ConfigurationError:
+            if db is not None:
+                db.close()
+            raise
+        except _NotALedger as exc:
+            if db is not None:
+                db.close()
+            raise ConfigurationError(f"the file {str(self.path)!r} {exc}. {advice}") from None
         except sqlite3.DatabaseError as exc:
+            if db is not None:
+                db.close()
+            text = str(exc)
+            if "not a database" in text or "malformed" in text:
+                raise ConfigurationError(
+                    f"the file {str(self.path)!r} is not an asyncjobs ledger ({text}); it was left "
+                    f"as it is. {advice}"
+                ) from exc
             raise ConfigurationError(
-                f"cannot use the ledger at {str(self.path)!r}: {exc}. Point ASYNCJOBS_HOME at a "
-                "writable folder, pass ledger=<path>, or ledger=False to run without one."
+                f"cannot use the ledger at {str(self.path)!r}: {text} (is its folder writable?). "
+                f"{advice}"
             ) from exc
         except OSError as exc:
+            if db is not None:
+                db.close()
             raise ConfigurationError(
-                f"cannot create the ledger at {str(self.path)!r}: {exc}. Point ASYNCJOBS_HOME at a "
-                "writable folder, or pass ledger=False."
+                f"cannot create the ledger at {str(self.path)!r}: {exc.strerror or exc}. {advice}"
             ) from exc
 
     @classmethod
@@ -158,24 +247,77 @@ class Ledger:
         return f"<Ledger {str(self.path)!r}>"
 
     def close(self) -> None:
-        """Close the database connection."""
-        self._db.close()
+        """Close the database connection (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- opening ----------------------------------------------------------------------------------
+
+    def _check_header(self) -> None:
+        # Reads the header only: a file that is not SQLite fails here, before anything is written.
+        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if app_id not in (0, APPLICATION_ID):
+            raise _NotALedger(f"is a SQLite database of another application (id {app_id:#x})")
+        if version > SCHEMA_VERSION:
+            raise _NotALedger(
+                f"is a ledger of schema version {version}, newer than this asyncjobs understands "
+                f"({SCHEMA_VERSION}); upgrade asyncjobs (pip install -U asyncjobs)"
+            )
+
+    def _wal(self) -> None:
+        # Switching to WAL needs a moment alone with the file; another process may be opening it too.
+        deadline = time.monotonic() + _BUSY_TIMEOUT
+        while True:
+            try:
+                mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"cannot switch the journal to WAL (it is {mode!r})")
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"it has schema version {version}, newer than this asyncjobs understands "
-                f"({SCHEMA_VERSION}); upgrade asyncjobs"
-            )
         if version < SCHEMA_VERSION:
             with self._tx() as db:
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    db.execute(statement)
+                # Read again under the write lock: another process may have migrated meanwhile.
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise _NotALedger(f"was upgraded by a newer asyncjobs (schema {version})")
+                if version == 0:
+                    tables = db.execute(
+                        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE "
+                        "'sqlite_%'"
+                    ).fetchall()
+                    if tables:
+                        names = ", ".join(sorted(t[0] for t in tables))
+                        raise _NotALedger(
+                            f"is a SQLite database with other tables ({names}), not an asyncjobs "
+                            "ledger; it was left as it is"
+                        )
+                for step in MIGRATIONS[version:]:
+                    for statement in step:
+                        db.execute(statement)
+                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            self._db.execute(f"SELECT {self._COLUMNS} FROM jobs LIMIT 0")
+        except sqlite3.OperationalError as exc:
+            raise _NotALedger(f"is not an asyncjobs ledger ({exc})") from None
 
     def _tx(self) -> _Transaction:
-        return _Transaction(self._db, self._lock)
+        return _Transaction(self, self._db, self._lock)
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -186,6 +328,8 @@ class Ledger:
         key = uuid.uuid4().hex
         now = time.time()
         with self._tx() as db:
+            if job_id is not None:
+                self._supersede(db, provider, job_id, key)
             db.execute(
                 "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -205,11 +349,29 @@ class Ledger:
     def issued(self, key: str, info: JobInfo) -> None:
         """Record that the submission ``key`` became the job ``info``."""
         with self._tx() as db:
+            self._supersede(db, info.provider, info.id, key)
             db.execute(
                 "UPDATE jobs SET job_id=?, state=? WHERE key=?",
                 (info.id, SubmitState.SUBMITTED, key),
             )
             self._write_info(db, key, info)
+
+    @staticmethod
+    def _supersede(db: sqlite3.Connection, provider: str, job_id: str, key: str) -> None:
+        # A provider may issue an id again once it forgot the job that had it (a restarted sandbox,
+        # an id reused after expiry): the older entry gives the id up, and says so.
+        db.execute(
+            "UPDATE jobs SET job_id=NULL, state=?, error=?, updated_at=? WHERE provider=? AND"
+            " job_id=? AND key<>?",
+            (
+                SubmitState.SUPERSEDED,
+                f"{provider} issued the job id {job_id!r} again to a newer job; this one is forgotten",
+                time.time(),
+                provider,
+                job_id,
+                key,
+            ),
+        )
 
     def failed(self, key: str, error: str, *, ambiguous: bool) -> None:
         """Record that the submission ``key`` failed: refused (no job), or ``ambiguous`` (outcome unknown)."""
@@ -246,7 +408,7 @@ class Ledger:
             "UPDATE jobs SET status=?, raw_status=?, error=?, updated_at=?,"
             " submitted_at=COALESCE(?, submitted_at), started_at=COALESCE(?, started_at),"
             " completed_at=COALESCE(?, completed_at), expires_at=COALESCE(?, expires_at),"
-            " meta=? WHERE key=?",
+            " finished_seen_at=COALESCE(finished_seen_at, ?), meta=? WHERE key=?",
             (
                 info.status.value,
                 info.raw_status,
@@ -256,6 +418,7 @@ class Ledger:
                 _ts(info.started_at),
                 _ts(info.completed_at),
                 _ts(info.expires_at),
+                now if info.finished else None,
                 json.dumps(dict(info.meta), default=str) if info.meta else None,
                 key,
             ),
@@ -270,17 +433,32 @@ class Ledger:
 
     _COLUMNS = (
         "key, provider, kind, job_id, params, state, created_at, status, raw_status, error,"
-        " submitted_at, started_at, completed_at, expires_at, meta"
+        " submitted_at, started_at, completed_at, expires_at, meta, updated_at, finished_seen_at"
     )
+
+    def _read(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise ConfigurationError(
+                    f"cannot read the ledger at {str(self.path)!r}: {exc}"
+                ) from exc
 
     def get(self, provider: str, job_id: str) -> LedgerEntry | None:
         """The entry of ``job_id`` at ``provider``, or ``None``."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {self._COLUMNS} FROM jobs WHERE provider=? AND job_id=?",
-                (provider, job_id),
-            ).fetchone()
-        return None if row is None else _entry(row)
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM jobs WHERE provider=? AND job_id=?", (provider, job_id)
+        )
+        return _entry(rows[0]) if rows else None
+
+    def find(self, job_id: str) -> list[LedgerEntry]:
+        """Every entry with the job id ``job_id``, at any provider (e.g. to say which provider a job
+        belongs to when it was asked of the wrong one)."""
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM jobs WHERE job_id=? ORDER BY created_at, rowid", (job_id,)
+        )
+        return [_entry(r) for r in rows]
 
     def entries(
         self,
@@ -305,18 +483,15 @@ class Ledger:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at, rowid"
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [_entry(r) for r in rows]
+        return [_entry(r) for r in self._read(sql, args)]
 
     def history(self, provider: str, job_id: str) -> list[tuple[datetime, Status, str | None]]:
         """Every status change seen for a job, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT s.seen_at, s.status, s.raw_status FROM statuses s JOIN jobs j ON"
-                " j.key=s.key WHERE j.provider=? AND j.job_id=? ORDER BY s.seen_at, s.rowid",
-                (provider, job_id),
-            ).fetchall()
+        rows = self._read(
+            "SELECT s.seen_at, s.status, s.raw_status FROM statuses s JOIN jobs j ON"
+            " j.key=s.key WHERE j.provider=? AND j.job_id=? ORDER BY s.seen_at, s.rowid",
+            (provider, job_id),
+        )
         return [(_dt(t) or datetime.min, Status(s), r) for t, s, r in rows]
 
 
@@ -337,6 +512,8 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
         completed_at,
         expires_at,
         meta,
+        updated_at,
+        finished_seen_at,
     ) = row
     info = None
     if job_id is not None and status is not None:
@@ -362,13 +539,21 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
         state=state,
         info=info,
         created_at=_dt(created_at) or datetime.now(timezone.utc),
+        updated_at=_dt(updated_at),
+        finished_seen_at=_dt(finished_seen_at),
+        error=error,
     )
 
 
 class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the ledger's thread lock (busy waits up to 30 s)."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the ledger's thread lock (busy waits up to 30 s).
 
-    def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
+    A SQLite failure inside (a full disk, a folder turned read-only) becomes a ConfigurationError
+    naming the ledger; the transaction is rolled back, so the file stays as it was.
+    """
+
+    def __init__(self, ledger: Ledger, db: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._ledger = ledger
         self._db = db
         self._lock = lock
 
@@ -376,13 +561,42 @@ class _Transaction:
         self._lock.acquire()
         try:
             self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._lock.release()
+            raise self._error(exc) from exc
         except BaseException:
             self._lock.release()
             raise
         return self._db
 
-    def __exit__(self, exc_type: object, *rest: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         try:
-            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as error:
+                    self._rollback()
+                    raise self._error(error) from error
+            else:
+                self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error(exc) from exc
         finally:
             self._lock.release()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def _error(self, exc: sqlite3.Error) -> ConfigurationError:
+        if isinstance(exc, sqlite3.IntegrityError):
+            return ConfigurationError(
+                f"the ledger at {str(self._ledger.path)!r} refused a write: {exc}"
+            )
+        return ConfigurationError(
+            f"cannot write the ledger at {str(self._ledger.path)!r}: {exc}. Point ASYNCJOBS_HOME at "
+            "a writable folder, or pass ledger=False."
+        )

@@ -212,13 +212,16 @@ def test_a_job_gone_past_its_lifetime_is_said_to_have_expired(
     job.wait(timeout=5)
     del toy_sandbox.app.jobs[job.id]  # type: ignore[attr-defined]
     assert toy_client.ledger is not None
-    with toy_client.ledger._tx() as db:  # submitted two hours ago; toy keeps jobs one hour
-        db.execute("UPDATE jobs SET created_at = created_at - 7200")
+    with toy_client.ledger._tx() as db:  # finished two hours ago; toy keeps jobs one hour
+        db.execute(
+            "UPDATE jobs SET created_at = created_at - 7200, updated_at = updated_at - 7200,"
+            " finished_seen_at = finished_seen_at - 7200"
+        )
     with pytest.raises(errors.JobNotFoundError) as caught:
         toy_client.status(job.id)
     message = str(caught.value)
     assert "has expired" in message
-    assert "1 hour," in message
+    assert "keeps jobs for 1 hour" in message
     assert "Submit the job again" in message
 
 

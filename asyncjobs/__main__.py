@@ -1,0 +1,5 @@
+"""``python -m asyncjobs``: the ``asyncjobs`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,974 @@
+"""The ``asyncjobs`` command: the job verbs from a shell, for scripts and for trying things out.
+
+``asyncjobs --help`` lists the verbs; ``docs/cli.md`` documents them. Exit codes: 0 success, 1 the job
+failed, 2 usage or configuration error, 3 provider or transport error, 4 timeout (130 on Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, NoReturn
+
+from . import errors
+from .client import Client, connect
+from .handles import Job
+from .ledger import Ledger, LedgerEntry
+from .models import JobInfo, Result, Status
+from .provider import Provider
+from .redaction import MASK
+from .registry import available_providers, get_provider_class, register
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PROVIDER", "EXIT_TIMEOUT", "EXIT_USAGE", "main"]
+
+#: The job (or command) succeeded.
+EXIT_OK = 0
+#: The job failed.
+EXIT_FAILED = 1
+#: Usage or configuration error: bad arguments, settings, ledger, unknown provider or kind.
+EXIT_USAGE = 2
+#: The provider answered with an error, or no usable answer came (transport).
+EXIT_PROVIDER = 3
+#: The wait timed out; the job goes on at the provider.
+EXIT_TIMEOUT = 4
+#: Interrupted with Ctrl-C.
+EXIT_INTERRUPTED = 130
+
+PLUGINS_ENV = "ASYNCJOBS_PLUGINS"
+DEMO_PROVIDERS = ("convertapi", "groupdocs", "conversio")
+
+
+#: A command line that cannot be run as given (exit code 2).
+UsageError = errors.InvalidParameterError
+
+
+class _Exit(Exception):
+    """Ends the command with ``code`` after its output was printed."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# -- output ------------------------------------------------------------------------------------------
+
+
+class _Out:
+    """Where a verb writes: text for people, or one JSON document for scripts."""
+
+    def __init__(self, as_json: bool, stdout: IO[str], stderr: IO[str]) -> None:
+        self.json = as_json
+        self.stdout = stdout
+        self.stderr = stderr
+        self.secrets: list[str] = []
+
+    def redact(self, text: str) -> str:
+        for s in sorted(self.secrets, key=len, reverse=True):
+            if len(s) >= 4:
+                text = text.replace(s, MASK)
+        return text
+
+    def line(self, text: str = "") -> None:
+        """A line of text output (ignored in JSON mode)."""
+        if not self.json:
+            print(self.redact(text), file=self.stdout, flush=True)
+
+    def note(self, text: str) -> None:
+        """A line for people on stderr (both modes)."""
+        print(self.redact(text), file=self.stderr, flush=True)
+
+    def doc(self, value: Any) -> None:
+        """The JSON document of the verb (ignored in text mode)."""
+        if self.json:
+            text = json.dumps(value, indent=2, default=_json_default, sort_keys=False)
+            print(self.redact(text), file=self.stdout, flush=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(timezone.utc).isoformat()
+
+
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def _info_doc(
+    info: JobInfo, entry: LedgerEntry | None = None, lifetime: timedelta | None = None
+) -> dict[str, Any]:
+    expires = entry.expires_at(lifetime) if entry is not None else info.expires_at
+    return {
+        "provider": info.provider,
+        "id": info.id,
+        "kind": info.kind,
+        "status": info.status.value,
+        "raw_status": info.raw_status,
+        "submitted_at": _iso(info.submitted_at),
+        "started_at": _iso(info.started_at),
+        "completed_at": _iso(info.completed_at),
+        "error": info.error,
+        "expires_at": _iso(expires),
+        "expired": bool(expires is not None and expires <= datetime.now(timezone.utc)),
+        "meta": dict(info.meta),
+    }
+
+
+# -- plugins, settings, clients ----------------------------------------------------------------------
+
+
+def _load_plugins(specs: Sequence[str]) -> None:
+    """Register ``name=module:Class`` specs (from ``$ASYNCJOBS_PLUGINS`` and ``--plugin``)."""
+    for spec in specs:
+        spec = spec.strip()
+        if not spec:
+            continue
+        name, sep, target = spec.partition("=")
+        if not sep or ":" not in target:
+            raise UsageError(
+                f"plugin {spec!r} must be NAME=package.module:Class (from --plugin or {PLUGINS_ENV})"
+            )
+        register(name.strip(), target.strip(), replace=True)
+
+
+def _pairs(items: Sequence[str], what: str) -> dict[str, Any]:
+    """``key=value`` (a string) or ``key:=json`` (a JSON value) items as a dict."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{what} {item!r} must be key=value (or key:=JSON)")
+        if key.endswith(":"):
+            key = key[:-1]
+            try:
+                out[key] = json.loads(value)
+            except ValueError:
+                raise UsageError(f"{what} {key!r}: {value!r} is not JSON") from None
+        else:
+            out[key] = value
+    return out
+
+
+def _secret_values(cls: type[Provider], given: Mapping[str, Any]) -> list[str]:
+    values = []
+    for s in cls.settings:
+        if s.secret:
+            for v in (given.get(s.name), os.environ.get(s.env) if s.env else None):
+                if v:
+                    values.append(str(v))
+    return values
+
+
+def _ledger_arg(args: argparse.Namespace) -> Ledger | bool | None:
+    if args.no_ledger:
+        return False
+    if args.ledger:
+        return Ledger(args.ledger)
+    return None
+
+
+def _client(args: argparse.Namespace, out: _Out) -> Client:
+    cls = get_provider_class(args.provider)
+    settings = _pairs(args.set or [], "--set")
+    out.secrets.extend(_secret_values(cls, settings))
+    return connect(args.provider, ledger=_ledger_arg(args), **settings)
+
+
+def _open_ledger(args: argparse.Namespace) -> Ledger:
+    if args.no_ledger:
+        raise UsageError("this verb reads the ledger; drop --no-ledger")
+    return Ledger(args.ledger) if args.ledger else Ledger.default()
+
+
+def _lifetime(provider: str) -> timedelta | None:
+    try:
+        return get_provider_class(provider).capabilities.job_lifetime
+    except errors.AsyncJobsError:  # a provider uninstalled since: no lifetime known
+        return None
+
+
+def _explain_missing(
+    client: Client, job_id: str, verb: str, exc: errors.JobNotFoundError
+) -> NoReturn:
+    """Re-raise a JobNotFoundError with what the ledger knows: another provider's job, or none."""
+    ledger = client.ledger
+    if ledger is not None:
+        entry = ledger.get(client.name, job_id)  # (an expired job: the client says so already)
+        others = sorted({e.provider for e in ledger.find(job_id) if e.provider != client.name})
+        if entry is None and others:
+            raise UsageError(
+                f"job {job_id!r} is not a job of {client.name}: the ledger has it under "
+                f"{', '.join(others)}. Try: asyncjobs {verb} {others[0]} {job_id}",
+                provider=client.name,
+                job_id=job_id,
+            ) from exc
+        if entry is None:
+            raise errors.JobNotFoundError(
+                f"{exc} The ledger has no record of job {job_id!r} either: check the id and the "
+                "provider.",
+                provider=client.name,
+                job_id=job_id,
+                status_code=exc.status_code,
+            ) from exc
+    raise exc
+
+
+@contextlib.contextmanager
+def _about(client: Client, args: argparse.Namespace) -> Iterator[None]:
+    """Explain a JobNotFoundError about ``args.job_id`` with what the ledger knows."""
+    try:
+        yield
+    except errors.JobNotFoundError as exc:
+        _explain_missing(client, args.job_id, args.verb, exc)
+
+
+# -- the verbs ---------------------------------------------------------------------------------------
+
+
+def cmd_providers(args: argparse.Namespace, out: _Out) -> int:
+    """Installed providers: kinds, capabilities and settings (secret values masked)."""
+    docs: list[dict[str, Any]] = []
+    for name in available_providers():
+        try:
+            cls = get_provider_class(name)
+        except errors.AsyncJobsError as exc:
+            docs.append({"name": name, "error": str(exc)})
+            out.line(f"{name}: cannot load: {exc}")
+            continue
+        caps = cls.capabilities
+        settings = []
+        for s in cls.settings:
+            value = os.environ.get(s.env) if s.env else None
+            shown = (MASK if s.secret else value) if value else None
+            settings.append(
+                {
+                    "name": s.name,
+                    "env": s.env,
+                    "required": s.required,
+                    "secret": s.secret,
+                    "default": s.default,
+                    "choices": list(s.choices),
+                    "doc": s.doc,
+                    "value": shown,
+                }
+            )
+        kinds: list[dict[str, Any]] = [
+            {
+                "name": k.name,
+                "doc": k.doc,
+                "extra": k.extra,
+                "params": [
+                    {"name": p.name, "required": p.required, "doc": p.doc} for p in k.params
+                ],
+            }
+            for k in cls.kinds
+        ]
+        capabilities = {
+            "cancel": caps.cancel,
+            "list": caps.list,
+            "webhooks": caps.webhooks,
+            "idempotent_submit": caps.idempotent_submit,
+            "job_lifetime": None
+            if caps.job_lifetime is None
+            else caps.job_lifetime.total_seconds(),
+        }
+        docs.append(
+            {
+                "name": name,
+                "kinds": kinds,
+                "capabilities": capabilities,
+                "settings": settings,
+                "sandbox": cls.sandbox is not None,
+            }
+        )
+        out.line(f"{name}")
+        flags = [c for c in ("cancel", "list", "webhooks") if capabilities[c]]
+        out.line(
+            f"  can: {', '.join(flags) or 'submit, status and result only'}; jobs live "
+            f"{caps.job_lifetime or 'unknown'}; sandbox: {'yes' if cls.sandbox else 'no'}"
+        )
+        for k in kinds:
+            params = ", ".join(p["name"] + ("" if p["required"] else "?") for p in k["params"])
+            out.line(f"  kind {k['name']}({params}{', ...' if k['extra'] else ''}): {k['doc']}")
+        for st in settings:
+            where = f"${st['env']}" if st["env"] else "--set only"
+            state = (
+                "set"
+                if st["value"]
+                else (
+                    "default " + repr(st["default"])
+                    if st["default"]
+                    else ("REQUIRED, not set" if st["required"] else "not set")
+                )
+            )
+            shown = f" = {st['value']}" if st["value"] else ""
+            out.line(
+                f"  setting {st['name']} ({where}{', secret' if st['secret'] else ''})"
+                f"{shown} [{state}]"
+            )
+    if not docs:
+        out.line("no providers installed (pip install asyncjobs-convertapi, ...)")
+    out.doc({"providers": docs})
+    return EXIT_OK
+
+
+def cmd_submit(args: argparse.Namespace, out: _Out) -> int:
+    """Submit a job and print its id."""
+    params = _pairs(args.params, "parameter")
+    if "from" in params:
+        params["from_"] = params.pop("from")
+    with _client(args, out) as client:
+        job = client.submit(args.kind, webhook=args.webhook, **params)
+        info = job.info
+        assert info is not None
+        out.line(f"{info.id}")
+        out.note(
+            f"submitted {info.kind} job {info.id} at {client.name}: {info.status.value}"
+            f" ({info.raw_status})"
+        )
+        out.doc(_info_doc(info))
+    return EXIT_OK
+
+
+def _status_code(info: JobInfo) -> int:
+    return EXIT_FAILED if info.status is Status.FAILED else EXIT_OK
+
+
+def _show_info(out: _Out, client: Client, info: JobInfo) -> None:
+    entry = client.ledger.get(client.name, info.id) if client.ledger is not None else None
+    doc = _info_doc(info, entry, client.provider.capabilities.job_lifetime)
+    out.line(f"{info.provider} {info.id} {info.kind}: {info.status.value} ({info.raw_status})")
+    for key in ("submitted_at", "started_at", "completed_at", "expires_at"):
+        if doc[key]:
+            out.line(f"  {key.replace('_', ' ')}: {doc[key]}")
+    if info.error:
+        out.line(f"  error: {info.error}")
+    out.doc(doc)
+
+
+def cmd_status(args: argparse.Namespace, out: _Out) -> int:
+    """One look at the job."""
+    with _client(args, out) as client, _about(client, args):
+        info = client.status(args.job_id)
+        _show_info(out, client, info)
+        return _status_code(info)
+
+
+def cmd_wait(args: argparse.Namespace, out: _Out) -> int:
+    """Wait for the job to finish, with a progress bar on a terminal."""
+    with _client(args, out) as client, _about(client, args):
+        job = client.job(args.job_id)
+        info = job.wait(timeout=args.timeout, progress=False if out.json else None)
+        _show_info(out, client, info)
+        return _status_code(info)
+
+
+def _save(result: Result, dest: Path) -> list[Path]:
+    try:
+        return result.save(dest)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the result into {str(dest)!r}: {exc.strerror or exc}"
+        ) from exc
+
+
+def cmd_result(args: argparse.Namespace, out: _Out) -> int:
+    """Wait for the job, then save its files into a folder."""
+    with _client(args, out) as client, _about(client, args):
+        job = client.job(args.job_id)
+        if not out.json:  # the bar; result() then finds the job finished
+            job.wait(timeout=args.timeout, progress=None)
+        result = job.result(timeout=args.timeout)
+        paths = _save(result, Path(args.output))
+        for p in paths:
+            out.line(str(p))
+        out.note(
+            f"saved {len(paths)} file(s) of job {args.job_id} at {client.name} into {args.output}"
+        )
+        out.doc(
+            {
+                "provider": client.name,
+                "id": args.job_id,
+                "files": [
+                    {"name": f.name, "size": f.size, "media_type": f.media_type, "path": str(p)}
+                    for f, p in zip(result.files, paths, strict=True)
+                ],
+            }
+        )
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace, out: _Out) -> int:
+    """Cancel the job."""
+    with _client(args, out) as client, _about(client, args):
+        client.cancel(args.job_id)
+        out.line(f"cancelled job {args.job_id} at {client.name}")
+        out.doc({"provider": client.name, "id": args.job_id, "cancelled": True})
+    return EXIT_OK
+
+
+_LIST_COLUMNS = (
+    "provider",
+    "id",
+    "kind",
+    "status",
+    "raw_status",
+    "submitted_at",
+    "expires_at",
+    "expired",
+    "error",
+)
+
+
+def _list_rows(
+    jobs: Sequence[tuple[str, str, str, JobInfo | None, LedgerEntry | None, bool]],
+) -> list[dict[str, Any]]:
+    rows = []
+    now = datetime.now(timezone.utc)
+    for provider, job_id, kind, info, entry, listed in jobs:
+        lifetime = _lifetime(provider)
+        expires = (
+            entry.expires_at(lifetime)
+            if entry is not None
+            else info.expires_at
+            if info is not None
+            else None
+        )
+        # a job the service just listed is there, whatever the ledger estimates
+        expired = bool(expires is not None and expires <= now and not listed)
+        rows.append(
+            {
+                "provider": provider,
+                "id": job_id,
+                "kind": kind,
+                "status": info.status.value if info else (entry.state if entry else None),
+                "raw_status": info.raw_status if info else None,
+                "submitted_at": _iso(
+                    (info.submitted_at if info else None) or (entry.created_at if entry else None)
+                ),
+                "expires_at": _iso(expires),
+                "expired": expired,
+                "error": (info.error if info else None) or (entry.error if entry else None),
+            }
+        )
+    return rows
+
+
+def cmd_list(args: argparse.Namespace, out: _Out) -> int:
+    """A table of jobs: one provider's (its own list merged with the ledger), or the whole ledger."""
+    items: list[tuple[str, str, str, JobInfo | None, LedgerEntry | None, bool]] = []
+    if args.provider and not args.local:
+        with _client(args, out) as client:
+            found: dict[str, tuple[JobInfo | None, LedgerEntry | None, bool]] = {}
+            ledger = client.ledger
+            if ledger is not None:
+                for known in ledger.entries(provider=client.name):
+                    if known.job_id is not None:
+                        found[known.job_id] = (known.info, known, False)
+            if client.provider.capabilities.list:
+                listed: list[JobInfo] = list(client.provider.list())
+                for seen in listed:
+                    if ledger is not None:
+                        ledger.seen(seen)
+                    entry = ledger.get(client.name, seen.id) if ledger is not None else None
+                    found[seen.id] = (seen, entry, True)
+            for job_id, (info, row, was_listed) in found.items():
+                kind = info.kind if info is not None else (row.kind if row else "")
+                if args.kind is not None and kind != args.kind:
+                    continue
+                if args.status is not None and (info is None or info.status.value != args.status):
+                    continue
+                items.append((client.name, job_id, kind, info, row, was_listed))
+    else:
+        if args.provider:
+            get_provider_class(args.provider)  # an unknown name is a usage error, not an empty list
+        with _open_ledger(args) as ledger:
+            for entry in ledger.entries(provider=args.provider, status=args.status, kind=args.kind):
+                if entry.job_id is None and not args.all:
+                    continue
+                items.append(
+                    (entry.provider, entry.job_id or "-", entry.kind, entry.info, entry, False)
+                )
+    rows = _list_rows(items)
+    if args.expired is not None:
+        rows = [r for r in rows if r["expired"] is args.expired]
+    if rows:
+        cells = [list(_LIST_COLUMNS)] + [
+            [
+                r["provider"],
+                r["id"],
+                r["kind"],
+                r["status"] or "unknown",
+                r["raw_status"] or "",
+                (r["submitted_at"] or "")[:19].replace("T", " "),
+                (r["expires_at"] or "")[:19].replace("T", " "),
+                "EXPIRED" if r["expired"] else "",
+                (r["error"] or "")[:60],
+            ]
+            for r in rows
+        ]
+        out.line(_table(cells))
+    else:
+        out.line("no jobs")
+    out.doc({"jobs": rows})
+    return EXIT_OK
+
+
+# -- sandboxes ---------------------------------------------------------------------------------------
+
+
+class _Running:
+    """One provider's sandbox being served."""
+
+    def __init__(self, name: str, cls: type[Provider], box: Any, settings: dict[str, str]) -> None:
+        self.name = name
+        self.cls = cls
+        self.box = box
+        self.settings = settings
+
+    def env(self) -> dict[str, str]:
+        by_name = {s.name: s for s in self.cls.settings}
+        return {
+            by_name[k].env or k: v
+            for k, v in self.settings.items()
+            if k in by_name and by_name[k].env
+        }
+
+
+def _import(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _start_sandboxes(names: Sequence[str], scale: float, *, strict: bool) -> list[_Running]:
+    try:
+        from .sandbox import Sandbox
+    except ImportError as exc:
+        raise errors.ConfigurationError(
+            f"the sandboxes need werkzeug: pip install 'asyncjobs[sandbox]' ({exc})"
+        ) from exc
+    if scale <= 0:
+        raise UsageError(f"--scale must be positive, not {scale:g}")
+    running: list[_Running] = []
+    try:
+        for name in names:
+            cls = get_provider_class(name)
+            if not cls.sandbox:
+                if strict:
+                    raise UsageError(f"{name} ships no sandbox")
+                continue
+            try:
+                app_cls = _import(cls.sandbox)
+            except (ImportError, AttributeError) as exc:
+                raise errors.ConfigurationError(
+                    f"the sandbox of {name} ({cls.sandbox}) failed to import: {exc}", provider=name
+                ) from exc
+            box = Sandbox(app_cls(scale=scale)).start()
+            running.append(_Running(name, cls, box, dict(box.app.client_settings(box.url))))
+    except BaseException:
+        for r in running:
+            r.box.stop()
+        raise
+    return running
+
+
+def _stop_on_term() -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, handler)
+
+
+def cmd_sandbox(args: argparse.Namespace, out: _Out) -> int:
+    """Serve the sandboxes of the installed providers on 127.0.0.1 until Ctrl-C."""
+    names = args.providers or available_providers()
+    running = _start_sandboxes(names, args.scale, strict=bool(args.providers))
+    if not running:
+        raise UsageError("no installed provider ships a sandbox")
+    try:
+        _stop_on_term()
+        doc: dict[str, Any] = {}
+        for r in running:
+            # Sandbox credentials are the emulator's own fixed values, not anyone's secret.
+            out.line(f"# {r.name} sandbox at {r.box.url} (time x{args.scale:g})")
+            for env, value in r.env().items():
+                out.line(f"export {env}={value}")
+            doc[r.name] = {"url": r.box.url, "settings": r.settings, "env": r.env()}
+        out.doc({"sandboxes": doc, "scale": args.scale})
+        out.note("sandboxes running; press Ctrl-C to stop")
+        stop = threading.Event()
+        while not stop.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        out.note("stopped")
+    finally:
+        for r in running:
+            r.box.stop()
+    return EXIT_OK
+
+
+def _sample_docx(path: Path) -> Path:
+    """A small, valid .docx (Office Open XML) with two paragraphs."""
+    ns = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    paragraphs = "".join(
+        f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>"
+        for text in ("asyncjobs demo", "One job interface over REST APIs that run async jobs.")
+    )
+    parts = {
+        "[Content_Types].xml": (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/'
+            'vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/word/document.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+        ),
+        "word/document.xml": (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            f'<w:document xmlns:w="{ns}"><w:body>{paragraphs}</w:body></w:document>'
+        ),
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in parts.items():
+            z.writestr(name, text)
+    return path
+
+
+def _demo_jobs(
+    running: Mapping[str, _Running], clients: Mapping[str, Client], sample: Path
+) -> list[Job]:
+    jobs = [
+        clients["convertapi"].submit("convert", source=sample, to="pdf"),
+        clients["groupdocs"].submit("convert", source=sample, to="pdf"),
+    ]
+    app = running["conversio"].box.app
+    newsletter = next(iter(getattr(app, "newsletters", None) or ["n1"]))
+    jobs.append(clients["conversio"].submit("newsletter-recipients", newsletter=newsletter))
+    return jobs
+
+
+def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
+    """Convert a document on ConvertAPI and GroupDocs and run a Conversio export, on the sandboxes."""
+    installed = set(available_providers())
+    missing = [p for p in DEMO_PROVIDERS if p not in installed]
+    if missing:
+        raise errors.ConfigurationError(
+            f"the demo needs the providers {', '.join(DEMO_PROVIDERS)}; missing: "
+            f"{', '.join(missing)} (pip install {' '.join('asyncjobs-' + m for m in missing)})"
+        )
+    dest = Path(args.output)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the folder {str(dest)!r}: {exc.strerror or exc}") from exc
+    running = {r.name: r for r in _start_sandboxes(DEMO_PROVIDERS, args.scale, strict=True)}
+    clients: dict[str, Client] = {}
+    try:
+        with Ledger(dest / "ledger.sqlite3") as ledger:
+            for name, r in running.items():
+                out.note(f"{name}: sandbox at {r.box.url}")
+                settings: dict[str, Any] = dict(r.settings)
+                clients[name] = connect(name, ledger=ledger, **settings)
+            sample = _sample_docx(dest / "sample.docx")
+            jobs = _demo_jobs(running, clients, sample)
+            for job in jobs:
+                out.note(f"submitted {job.provider} {job.kind} job {job.id}")
+            from .waiting import wait
+
+            _, not_done = wait(jobs, timeout=args.timeout, progress=False if out.json else None)
+            if not_done:
+                raise errors.JobTimeoutError(
+                    f"{len(not_done)} demo job(s) had not finished after {args.timeout:g}s"
+                )
+            rows = _list_rows(
+                [
+                    (j.provider, j.id, j.kind or "", j.info, ledger.get(j.provider, j.id), False)
+                    for j in jobs
+                ]
+            )
+            out.line(
+                _table(
+                    [list(_LIST_COLUMNS[:5])]
+                    + [
+                        [r["provider"], r["id"], r["kind"], r["status"], r["raw_status"] or ""]
+                        for r in rows
+                    ]
+                )
+            )
+            saved: dict[str, list[str]] = {}
+            code = EXIT_OK
+            for job in jobs:
+                if job.error is not None:
+                    raise job.error
+                assert job.info is not None
+                if job.info.status is Status.FAILED:
+                    out.note(f"{job.provider} job {job.id} failed: {job.info.error}")
+                    code = EXIT_FAILED
+                    continue
+                paths = _save(job.client.fetch_result(job.id), dest / job.provider)
+                saved[job.provider] = [str(p) for p in paths]
+                for p in paths:
+                    out.line(f"saved {p} ({p.stat().st_size} bytes)")
+            out.line(f"done: {len(jobs)} jobs, results in {dest}")
+            out.doc({"jobs": rows, "files": saved, "output": str(dest)})
+            return code
+    finally:
+        for c in clients.values():
+            c.close()
+        for r in running.values():
+            r.box.stop()
+
+
+# -- the parser --------------------------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options every verb takes, before or after the verb (the verb's copy leaves unset ones alone)."""
+    default: Any = None if top else argparse.SUPPRESS
+    flag: Any = False if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=flag,
+        help="print one JSON document on stdout, for scripts",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=flag, help="show the traceback of an error"
+    )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=default,
+        metavar="NAME=MODULE:CLASS",
+        help=f"register a provider class (also ${PLUGINS_ENV}, comma-separated)",
+    )
+    parser.add_argument(
+        "--ledger",
+        default=default,
+        metavar="PATH",
+        help="the ledger file (default: $ASYNCJOBS_HOME/ledger.sqlite3)",
+    )
+    parser.add_argument(
+        "--no-ledger", action="store_true", default=flag, help="do not record jobs in the ledger"
+    )
+
+
+def _provider_args(parser: argparse.ArgumentParser, *, job: bool = True) -> None:
+    parser.add_argument("provider", metavar="PROVIDER")
+    if job:
+        parser.add_argument("job_id", metavar="JOB_ID")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a provider setting (else from its environment variable)",
+    )
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``asyncjobs`` command."""
+    parser = argparse.ArgumentParser(
+        prog="asyncjobs",
+        description="Submit, watch and collect async jobs of REST APIs (ConvertAPI, GroupDocs, "
+        "Conversio and plugins).",
+        epilog="exit codes: 0 success, 1 job failed, 2 usage or configuration error, 3 provider or "
+        "transport error, 4 timeout",
+    )
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def verb(
+        name: str, func: Callable[[argparse.Namespace, _Out], int], help: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        _common(p, top=False)
+        p.set_defaults(func=func)
+        return p
+
+    verb(
+        "providers",
+        cmd_providers,
+        "list the installed providers, their kinds, capabilities and settings",
+    )
+    p = verb("submit", cmd_submit, "submit a job; prints its id")
+    _provider_args(p, job=False)
+    p.add_argument("kind", metavar="KIND")
+    p.add_argument(
+        "params",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="job parameters (KEY:=JSON for numbers, lists...); for convert: "
+        "source=PATH|URL to=pdf [from=docx]",
+    )
+    p.add_argument("--webhook", metavar="URL", help="a URL the provider calls when the job ends")
+    p = verb("status", cmd_status, "one look at a job")
+    _provider_args(p)
+    p = verb("wait", cmd_wait, "wait until a job finishes (progress bar on a terminal)")
+    _provider_args(p)
+    p.add_argument("--timeout", type=_timeout, metavar="SECONDS", help="give up after (exit 4)")
+    p = verb("result", cmd_result, "wait for a job, then save its result files")
+    _provider_args(p)
+    p.add_argument("-o", "--output", default=".", metavar="DIR", help="folder (default: .)")
+    p.add_argument("--timeout", type=_timeout, metavar="SECONDS", help="give up after (exit 4)")
+    p = verb("cancel", cmd_cancel, "cancel a job")
+    _provider_args(p)
+    p = verb(
+        "list", cmd_list, "a table of jobs (one provider's, or every provider's in the ledger)"
+    )
+    p.add_argument("provider", nargs="?", metavar="PROVIDER")
+    p.add_argument("--status", choices=[s.value for s in Status])
+    p.add_argument("--kind")
+    p.add_argument(
+        "--expired",
+        action="store_true",
+        default=None,
+        help="only jobs past their provider's job lifetime",
+    )
+    p.add_argument("--live", dest="expired", action="store_false", help="only jobs not yet expired")
+    p.add_argument(
+        "--local", action="store_true", help="the ledger only; ask no service (no settings needed)"
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="also submissions that got no job id (rejected, or outcome unknown)",
+    )
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a provider setting")
+    p = verb(
+        "sandbox",
+        cmd_sandbox,
+        "serve the installed providers' sandboxes on 127.0.0.1 and "
+        "print their settings as environment variables, until Ctrl-C",
+    )
+    p.add_argument("providers", nargs="*", metavar="PROVIDER", help="default: every installed one")
+    p.add_argument(
+        "--scale",
+        type=_timeout,
+        default=1.0,
+        help="sandbox time runs this many times faster (default 1)",
+    )
+    p = verb(
+        "demo",
+        cmd_demo,
+        "convert a document on ConvertAPI and GroupDocs and export a "
+        "Conversio list, all on local sandboxes",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default="asyncjobs-demo",
+        metavar="DIR",
+        help="folder for the results (default: ./asyncjobs-demo)",
+    )
+    p.add_argument(
+        "--scale",
+        type=_timeout,
+        default=300.0,
+        help="sandbox time runs this many times faster (default 300)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up after (default 60)",
+    )
+    return parser
+
+
+# -- main ------------------------------------------------------------------------------------------
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, errors.JobFailedError):
+        return EXIT_FAILED
+    if isinstance(exc, errors.JobTimeoutError):
+        return EXIT_TIMEOUT
+    if isinstance(exc, errors.ProviderError):
+        return EXIT_PROVIDER
+    if isinstance(exc, errors.AsyncJobsError):  # configuration, parameters, not supported, usage
+        return EXIT_USAGE
+    return EXIT_PROVIDER
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``asyncjobs`` command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed by argparse
+        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
+    out = _Out(bool(args.json), sys.stdout, sys.stderr)
+    try:
+        _load_plugins(os.environ.get(PLUGINS_ENV, "").split(",") + list(args.plugin or []))
+        code: int = args.func(args, out)
+        return code
+    except KeyboardInterrupt:
+        out.note("asyncjobs: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        code = _exit_code(exc)
+        if args.debug:
+            out.note(out.redact("".join(traceback.format_exception(exc)).rstrip()))
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if not isinstance(exc, errors.AsyncJobsError):
+            message = f"unexpected {type(exc).__name__}: {message} (run with --debug for details)"
+        out.note(f"asyncjobs: error: {message}")
+        out.doc(
+            {
+                "error": {
+                    "type": type(exc).__name__,
+                    "message": out.redact(message),
+                    "exit_code": code,
+                }
+            }
+        )
+        return code

@@ -1,0 +1,422 @@
+"""The ledger: WAL, schema versions and migrations, bad files, no secrets, many writers, resuming."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from toy_provider import ToyProvider, ToySandbox
+
+import asyncjobs
+from asyncjobs import errors
+from asyncjobs.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, LedgerEntry, SubmitState
+from asyncjobs.models import JobInfo, Status
+from asyncjobs.sandbox import Sandbox
+
+TESTS = Path(__file__).parent
+QUICK = asyncjobs.RetryPolicy(max_tries=3, base=0.01, cap=0.05, max_time=5)
+
+
+def _subprocess_env(home: Path, sandbox: Sandbox) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        ASYNCJOBS_HOME=str(home),
+        PYTHONPATH=str(TESTS),
+        ASYNCJOBS_PROGRESS="0",
+        TOY_KEY=ToySandbox.key,
+        TOY_BASE_URL=sandbox.url,
+    )
+    return env
+
+
+def _info(status: Status = Status.PENDING, **kw: Any) -> JobInfo:
+    return JobInfo(
+        provider="toy",
+        id=kw.pop("id", "t1"),
+        kind="upper",
+        status=status,
+        raw_status=status.value,
+        **kw,
+    )
+
+
+# -- the file -----------------------------------------------------------------------------------------
+
+
+def test_ledger_uses_wal_mode(tmp_path: Path) -> None:
+    Ledger(tmp_path / "l.db").close()
+    db = sqlite3.connect(tmp_path / "l.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_new_ledger_has_the_current_schema_version(tmp_path: Path) -> None:
+    Ledger(tmp_path / "l.db").close()
+    db = sqlite3.connect(tmp_path / "l.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+
+
+def test_default_ledger_is_in_asyncjobs_home(asyncjobs_home: Path) -> None:
+    with Ledger.default() as ledger:
+        assert ledger.path == asyncjobs_home / "ledger.sqlite3"
+    assert ledger.path.exists()
+
+
+def test_version_1_ledger_is_migrated_keeping_its_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        db.execute(statement)
+    db.execute(
+        "INSERT INTO jobs (key, provider, job_id, kind, params, state, status, created_at,"
+        " updated_at) VALUES ('k', 'toy', 't1', 'upper', '{}', 'submitted', 'done', 1, 2)"
+    )
+    db.execute("INSERT INTO statuses VALUES ('k', 5, 'pending', 'queued')")
+    db.execute("INSERT INTO statuses VALUES ('k', 9, 'done', 'ok')")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    with Ledger(path) as ledger:
+        entry = ledger.get("toy", "t1")
+    assert entry is not None
+    assert entry.info is not None
+    assert entry.info.status is Status.DONE
+    assert entry.finished_seen_at == datetime.fromtimestamp(9, timezone.utc)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_ledger_from_a_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    Ledger(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(errors.ConfigurationError, match="newer than this asyncjobs"):
+        Ledger(path)
+    assert path.read_bytes() == before
+
+
+def test_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    path.write_bytes(b"these are my notes, not a database\n" * 200)
+    with pytest.raises(errors.ConfigurationError, match="not an asyncjobs ledger"):
+        Ledger(path)
+    assert path.read_bytes() == b"these are my notes, not a database\n" * 200
+
+
+def test_database_of_another_application_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE recipes (name TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(errors.ConfigurationError, match="other tables"):
+        Ledger(path)
+    tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("recipes",)]
+
+
+def test_ledger_folder_that_cannot_be_created_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(errors.ConfigurationError, match="cannot create the ledger"):
+        Ledger(tmp_path / "file" / "ledger.sqlite3")
+
+
+# -- what it records ------------------------------------------------------------------------------------
+
+
+def test_job_is_in_the_ledger_before_its_submit_request_leaves(
+    toy_client: asyncjobs.Client,
+) -> None:
+    seen: list[LedgerEntry] = []
+    original = toy_client.provider.submit
+
+    def spy(*args: Any, **kwargs: Any) -> JobInfo:
+        assert toy_client.ledger is not None
+        seen.extend(toy_client.ledger.entries())
+        return original(*args, **kwargs)
+
+    toy_client.provider.submit = spy  # type: ignore[method-assign]
+    toy_client.submit("upper", text="hi")
+    assert [(e.state, e.params) for e in seen] == [(SubmitState.SUBMITTING, {"text": "hi"})]
+
+
+def test_every_status_change_seen_is_recorded(toy_client: asyncjobs.Client) -> None:
+    job = toy_client.submit("upper", text="hi", duration=0.2)
+    job.wait(timeout=10)
+    assert toy_client.ledger is not None
+    history = toy_client.ledger.history("toy", job.id)
+    assert next(s for _, s, _ in history) is Status.PENDING
+    assert history[-1][1:] == (Status.DONE, "ok")
+
+
+def test_refused_submit_is_kept_as_rejected(
+    toy_client: asyncjobs.Client, toy_sandbox: Sandbox
+) -> None:
+    toy_sandbox.app.faults.status(400, body={"code": "bad", "message": "no"}, path="/jobs")
+    with pytest.raises(errors.ProviderError):
+        toy_client.submit("upper", text="hi")
+    assert toy_client.ledger is not None
+    (entry,) = toy_client.ledger.entries()
+    assert (entry.state, entry.job_id, entry.info) == (SubmitState.REJECTED, None, None)
+    assert entry.error is not None
+    assert "no" in entry.error
+
+
+def test_find_returns_the_job_at_every_provider(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.seen(_info())
+        ledger.seen(attrs_evolve(_info(), provider="other"))
+        assert sorted(e.provider for e in ledger.find("t1")) == ["other", "toy"]
+        assert ledger.find("t2") == []
+
+
+def attrs_evolve(info: JobInfo, **changes: Any) -> JobInfo:
+    import attrs
+
+    return attrs.evolve(info, **changes)
+
+
+def test_first_finished_sighting_is_kept(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.seen(_info(Status.PENDING))
+        ledger.seen(_info(Status.DONE))
+        first = ledger.get("toy", "t1")
+        time.sleep(0.01)
+        ledger.seen(_info(Status.DONE))
+        again = ledger.get("toy", "t1")
+    assert first is not None
+    assert again is not None
+    assert first.finished_seen_at is not None
+    assert again.finished_seen_at == first.finished_seen_at
+
+
+def test_id_issued_again_supersedes_the_older_entry(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.issued(ledger.begin("toy", "upper", {"text": "old"}), _info(Status.DONE))
+        ledger.issued(ledger.begin("toy", "upper", {"text": "new"}), _info(Status.PENDING))
+        entry = ledger.get("toy", "t1")
+        old, new = ledger.entries()
+    assert entry is not None
+    assert entry.params == {"text": "new"}
+    assert (old.state, old.job_id) == (SubmitState.SUPERSEDED, None)
+    assert old.error is not None
+    assert "'t1' again" in old.error
+    assert new == entry
+
+
+def test_client_chosen_id_used_again_supersedes_the_older_entry(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.begin("toy", "upper", {}, job_id="c1")
+        ledger.begin("toy", "upper", {}, job_id="c1")
+        assert [e.state for e in ledger.entries()] == [
+            SubmitState.SUPERSEDED,
+            SubmitState.SUBMITTING,
+        ]
+
+
+# -- expiry -----------------------------------------------------------------------------------------
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+HOUR = timedelta(hours=1)
+
+
+def _entry(info: JobInfo | None, **kw: Any) -> LedgerEntry:
+    return LedgerEntry(
+        key="k",
+        provider="toy",
+        kind="upper",
+        job_id=kw.pop("job_id", "t1"),
+        params={},
+        state="submitted",
+        info=info,
+        created_at=T0,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "lifetime", "expected"),
+    [
+        (_entry(_info(Status.DONE, expires_at=T0 + 5 * HOUR)), HOUR, T0 + 5 * HOUR),
+        (_entry(_info(Status.DONE, completed_at=T0 + HOUR)), HOUR, T0 + 2 * HOUR),
+        (_entry(_info(Status.DONE), finished_seen_at=T0 + 3 * HOUR), HOUR, T0 + 4 * HOUR),
+        (_entry(_info(Status.PENDING), updated_at=T0 + 2 * HOUR), HOUR, T0 + 3 * HOUR),
+        (_entry(None), HOUR, T0 + HOUR),
+        (_entry(_info(Status.DONE, completed_at=T0)), None, None),
+        (_entry(None, job_id=None), HOUR, None),
+    ],
+    ids=[
+        "provider-said",
+        "completed",
+        "first-seen-finished",
+        "pending-last-look",
+        "no-status",
+        "lifetime-unknown",
+        "no-job",
+    ],
+)
+def test_expires_at(
+    entry: LedgerEntry, lifetime: timedelta | None, expected: datetime | None
+) -> None:
+    assert entry.expires_at(lifetime) == expected
+
+
+def test_expired_compares_with_now() -> None:
+    entry = _entry(_info(Status.DONE, completed_at=T0))
+    assert entry.expired(HOUR, now=T0 + 2 * HOUR)
+    assert not entry.expired(HOUR, now=T0 + HOUR / 2)
+    assert not entry.expired(None, now=T0 + 1000 * HOUR)
+
+
+# -- no secrets -----------------------------------------------------------------------------------------
+
+
+def test_no_secret_reaches_the_ledger_files(
+    toy_registered: type[ToyProvider], toy_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    path = tmp_path / "canary.db"
+    ledger = Ledger(path)
+    canary = ToySandbox.key  # the toy sandbox's distinctive key
+    with asyncjobs.connect(
+        "toy", ledger=ledger, retry=QUICK, **toy_sandbox.app.client_settings(toy_sandbox.url)
+    ) as client:
+        ok = client.submit("upper", text="hello", duration=0.05)
+        bad = client.submit("upper", text="please fail", duration=0.05)
+        ok.wait(timeout=10)
+        bad.wait(timeout=10)
+        with pytest.raises(errors.JobFailedError):
+            bad.result(timeout=10)
+        list(client.list())
+    wrong = "wrong-key-canary-9876543210"
+    with asyncjobs.connect(
+        "toy", ledger=ledger, retry=QUICK, key=wrong, base_url=toy_sandbox.url
+    ) as client:
+        with pytest.raises(errors.AuthenticationError):
+            client.submit("upper", text="x")
+        with pytest.raises(errors.AuthenticationError):
+            client.status(ok.id)
+    assert len(ledger.entries()) == 3
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("canary.db")]
+    assert {p.name for p in files} >= {"canary.db", "canary.db-wal"}
+    for p in files:
+        raw = p.read_bytes()
+        for secret in (canary, wrong):
+            assert secret.encode() not in raw, p.name
+    ledger.close()
+    assert canary.encode() not in path.read_bytes()
+
+
+# -- many writers -----------------------------------------------------------------------------------
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    import asyncjobs
+    from toy_provider import ToyProvider
+
+    asyncjobs.register("toy", ToyProvider, replace=True)
+    with asyncjobs.connect("toy") as client:
+        for i in range(int(sys.argv[1])):
+            client.submit("upper", text=f"{sys.argv[2]}-{i}", duration=3600)
+""")
+
+
+@pytest.mark.slow
+def test_four_processes_writing_at_once_lose_nothing(
+    toy_sandbox: Sandbox, asyncjobs_home: Path
+) -> None:
+    env = _subprocess_env(asyncjobs_home, toy_sandbox)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, "500", f"p{n}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for n in range(4)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [e.decode()[-2000:] for _, e in outputs]
+    assert all(b"locked" not in e for _, e in outputs)
+    with Ledger.default() as ledger:
+        entries = ledger.entries()
+    assert len(entries) == 2000
+    assert {e.state for e in entries} == {SubmitState.SUBMITTED}
+    assert len({e.job_id for e in entries}) == 2000
+    assert {e.params["text"] for e in entries} == {
+        f"p{n}-{i}" for n in range(4) for i in range(500)
+    }
+    assert len(toy_sandbox.app.jobs) == 2000
+
+
+# -- resuming ---------------------------------------------------------------------------------------
+
+
+RESUMER = textwrap.dedent("""
+    import json, sys
+    import asyncjobs
+    from toy_provider import ToyProvider
+
+    asyncjobs.register("toy", ToyProvider, replace=True)
+    with asyncjobs.connect("toy") as client:
+        job = client.job(sys.argv[1])
+        out = {"kind": job.kind, "known": job.info.status.value if job.info else None}
+        out["status"] = job.status().value
+        out["waited"] = job.wait(timeout=20, progress=False).status.value
+        out["result"] = job.result(timeout=20).files[0].read().decode()
+        other = client.job(sys.argv[2])
+        other.cancel()
+        out["listed"] = sorted(j.id for j in asyncjobs.jobs(provider="toy"))
+        print(json.dumps(out))
+""")
+
+
+def test_job_is_resumed_in_a_new_process(
+    toy_registered: type[ToyProvider], toy_sandbox: Sandbox, asyncjobs_home: Path
+) -> None:
+    with asyncjobs.connect(
+        "toy", retry=QUICK, **toy_sandbox.app.client_settings(toy_sandbox.url)
+    ) as client:
+        job = client.submit("upper", text="resume me", duration=0.5)
+        other = client.submit("upper", text="cancel me", duration=3600)
+    proc = subprocess.run(
+        [sys.executable, "-c", RESUMER, job.id, other.id],
+        env=_subprocess_env(asyncjobs_home, toy_sandbox),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out == {
+        "kind": "upper",
+        "known": "pending",
+        "status": out["status"],
+        "waited": "done",
+        "result": "RESUME ME",
+        "listed": sorted([job.id, other.id]),
+    }
+    assert other.id not in toy_sandbox.app.jobs
+
+
+def test_jobs_lists_the_ledger_across_providers(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.db") as ledger:
+        ledger.seen(_info(Status.DONE))
+        ledger.seen(attrs_evolve(_info(Status.FAILED), provider="other", id="o1"))
+        everything = asyncjobs.jobs(ledger=ledger)
+        failed = asyncjobs.jobs(status="failed", ledger=ledger)
+        toy = asyncjobs.jobs(provider="toy", ledger=ledger)
+    assert [(j.provider, j.id) for j in everything] == [("toy", "t1"), ("other", "o1")]
+    assert [j.id for j in failed] == ["o1"]
+    assert [j.id for j in toy] == ["t1"]

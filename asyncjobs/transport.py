@@ -251,12 +251,14 @@ class Transport:
         auth: requests.auth.AuthBase | None = None,
         timeout: Timeouts | float | None = None,
         stream: bool = False,
+        error_classes: Mapping[int, type[errors.ProviderError]] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         """Send a request, retrying per the policy, and return the response.
 
         Args:
-            method, url: what to send; never put a secret in ``url``.
+            method: the HTTP method.
+            url: the absolute URL; never put a secret in it.
             job_id: the job concerned, for messages.
             idempotent: whether the request may be repeated; by default true for GET, HEAD, PUT, DELETE
                 and OPTIONS, false for POST (then only refused requests, 429, and connections that never
@@ -266,6 +268,8 @@ class Transport:
             auth: the ``requests`` auth object.
             timeout: a :class:`Timeouts`, or a read timeout in seconds, instead of the client's.
             stream: leave the body unread (the caller must close the response).
+            error_classes: the error class for a status where the service means something special
+                (e.g. ConvertAPI's 503 on a conversion request is ``RateLimitedError``).
             **kwargs: passed to ``requests.Session.request`` (``params``, ``json``, ``data``, ``headers``,
                 ``files``). A file object in ``data`` is streamed and rewound before a retry.
 
@@ -285,7 +289,16 @@ class Transport:
             timeouts = (self.timeouts.connect, float(timeout))
         else:
             timeouts = self.timeouts.as_tuple()
-        call = _Call(verb, url, job_id, repeatable, frozenset(accept), error_parser, rewind)
+        call = _Call(
+            verb,
+            url,
+            job_id,
+            repeatable,
+            frozenset(accept),
+            error_parser,
+            rewind,
+            dict(error_classes or {}),
+        )
         try:
             return self._send(call, auth=auth, timeout=timeouts, stream=stream, **kwargs)
         except _Retry as final:
@@ -305,7 +318,12 @@ class Transport:
         status = response.status_code
         if status < 400 or status in call.accept:
             return response
-        failure = self.error_for(response, job_id=call.job_id, parser=call.error_parser)
+        failure = self.error_for(
+            response,
+            job_id=call.job_id,
+            parser=call.error_parser,
+            cls=call.error_classes.get(status),
+        )
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         response.close()
         if status == 429 or (call.repeatable and status in self.retry.statuses):
@@ -345,13 +363,17 @@ class Transport:
 
         ``advice`` replaces the generic "what to do next" sentence with the provider's own."""
         details = (parser or default_error_details)(response)
+        redact = self.redactor
+        invalid = {
+            redact(k): tuple(redact(v) for v in vs) for k, vs in details.invalid_parameters.items()
+        }
         status = response.status_code
         where = errors.describe(self.provider, job_id)
         said = (details.message or response.reason or "no explanation").strip().rstrip(".")
         code = f" (code {details.code})" if details.code is not None else ""
-        if details.invalid_parameters:
-            said += " Invalid parameters: " + "; ".join(
-                f"{k}: {' '.join(v)}" for k, v in details.invalid_parameters.items()
+        if invalid:
+            said += ". Invalid parameters: " + "; ".join(
+                f"{k}: {' '.join(v)}" for k, v in invalid.items()
             )
         kwargs: dict[str, Any] = {
             "provider": self.provider,
@@ -360,7 +382,7 @@ class Transport:
             "code": details.code,
             "provider_message": self.redactor(details.message) if details.message else None,
             "request_id": details.request_id,
-            "invalid_parameters": details.invalid_parameters,
+            "invalid_parameters": invalid,
         }
         if cls is None:
             if status in (401, 403):
@@ -409,6 +431,7 @@ class _Call:
     accept: frozenset[int]
     error_parser: ErrorParser | None
     rewind: Callable[[], None] | None
+    error_classes: Mapping[int, type[errors.ProviderError]]
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -14,7 +14,7 @@ import requests
 import responses
 
 from asyncjobs import errors
-from asyncjobs.transport import RetryPolicy, Timeouts, Transport, parse_retry_after
+from asyncjobs.transport import ErrorDetails, RetryPolicy, Timeouts, Transport, parse_retry_after
 
 URL = "https://api.example.test/v1/jobs/j1"
 
@@ -343,3 +343,41 @@ def test_a_post_is_retried_when_no_connection_could_be_opened(sleeps: list[float
     with pytest.raises(errors.TransportError):
         t.request("POST", f"http://127.0.0.1:{port}/jobs")
     assert len(sleeps) == 2  # refused connections never reached the service: safe to retry
+
+
+@responses.activate
+def test_a_provider_can_name_the_error_class_of_a_status(sleeps: list[float]) -> None:
+    t = Transport(provider="acme", retry=RetryPolicy(max_tries=2))
+    responses.post(URL, status=503, headers={"Retry-After": "4"})
+    with pytest.raises(errors.RateLimitedError) as caught:
+        t.request("POST", URL, idempotent=True, error_classes={503: errors.RateLimitedError})
+    assert caught.value.retry_after == 4.0
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_invalid_parameters_are_named_and_redacted(transport: Transport) -> None:
+    transport.redactor.add("hunter2-canary")
+    responses.get(
+        URL,
+        status=400,
+        json={
+            "Code": 4000,
+            "Message": "Invalid.",
+            "InvalidParameters": {"Timeout": ["must be between 10 and 1200 (hunter2-canary)"]},
+        },
+    )
+
+    def parser(r: requests.Response) -> ErrorDetails:
+        body = r.json()
+        return ErrorDetails(
+            body["Code"],
+            body["Message"],
+            None,
+            {k: tuple(v) for k, v in body["InvalidParameters"].items()},
+        )
+
+    with pytest.raises(errors.ProviderError) as caught:
+        transport.request("GET", URL, error_parser=parser)
+    assert "Invalid parameters: Timeout: must be between 10 and 1200" in str(caught.value)
+    assert "hunter2-canary" not in str(caught.value.invalid_parameters)

@@ -1,0 +1,524 @@
+"""The ConvertAPI adapter: async conversions with a client-chosen job id, polling, webhooks, delete.
+
+Two async protocols exist (see ``docs/providers/convertapi.md``): ``current`` (``/async/convert``,
+``/async/job``) and ``legacy`` (``/convert?Async=true``, ``/job``), chosen by the ``protocol`` setting.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import mimetypes
+import secrets
+import string
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import attrs
+import requests
+
+from asyncjobs import (
+    Capabilities,
+    JobInfo,
+    Param,
+    PollPolicy,
+    Provider,
+    Result,
+    ResultFile,
+    Setting,
+    Source,
+    Status,
+)
+from asyncjobs.errors import (
+    InvalidParameterError,
+    JobFailedError,
+    NotSupportedError,
+    ProviderError,
+    RateLimitedError,
+    TransportError,
+)
+from asyncjobs.provider import convert_kind
+from asyncjobs.sources import prepare_convert
+from asyncjobs.transport import ErrorDetails, Timeouts, default_error_details, parse_retry_after
+
+from .wire import ConversionResult, JobStarted, UploadedFile, WireError, converter, structure
+
+__all__ = ["AUTH_CODES", "ConvertAPIProvider", "FileId"]
+
+T = TypeVar("T")
+
+#: What each 401 code of ConvertAPI means, added to the service's message.
+AUTH_CODES: Mapping[int, str] = {
+    4010: "the secret is wrong: check the secret setting (CONVERTAPI_SECRET)",
+    4011: "the token is invalid",
+    4012: "the JWT token is invalid or has expired",
+    4013: "no credentials were sent: set the secret setting (CONVERTAPI_SECRET)",
+    4014: "the account's conversion balance is zero: top it up at convertapi.com",
+    4015: "the user account is inactive",
+}
+
+#: How long ConvertAPI keeps a job and its result.
+JOB_LIFETIME = timedelta(hours=2)
+#: ConvertAPI holds every poll of a job after the first about 5 s; the read timeout of a poll allows
+#: for it with this many seconds on top of the client's read timeout.
+HOLD_MARGIN = 10.0
+#: Seconds to wait after a 503 on a poll (another poll of the job was open) when no Retry-After came.
+BUSY_DELAY = 5.0
+
+_RESERVED = {"file", "jobid", "async", "webhook", "secret", "token", "apikey"}
+_ALPHABET = string.ascii_lowercase + string.digits
+_CACHED = 128
+
+
+@attrs.frozen
+class FileId:
+    """A file already uploaded to ConvertAPI (``POST /upload`` answered its ``FileId``), to pass as a
+    ``"convert"`` job's ``source``. ``name`` (e.g. ``"report.docx"``) lets ``from_`` be inferred.
+
+    >>> FileId("a1b2c3", name="report.docx")
+    FileId(id='a1b2c3', name='report.docx')
+    """
+
+    id: str = attrs.field()
+    name: str | None = None
+
+    @id.validator
+    def _check(self, _: Any, value: Any) -> None:
+        if not isinstance(value, str) or not value.strip() or "/" in value:
+            raise InvalidParameterError(
+                f"FileId must be a non-empty id without '/', not {value!r}", parameter="source"
+            )
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-safe description for the ledger."""
+        return {"file_id": self.id, "name": self.name}
+
+
+class _Bearer(requests.auth.AuthBase):
+    """``Authorization: Bearer <secret>``; the secret never shows in a repr."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._secret}"
+        return r
+
+    def __repr__(self) -> str:
+        return "<ConvertAPI bearer auth ***>"
+
+
+@attrs.frozen
+class _Cached:
+    """A finished job's answer, kept for ``result``: parsed JSON, or a raw file body left on the
+    service (fetched again by URL when opened)."""
+
+    result: ConversionResult | None = None
+    raw: Any = None
+    file: ResultFile | None = None
+
+
+class ConvertAPIProvider(Provider):
+    """ConvertAPI (https://www.convertapi.com): document conversions as async jobs.
+
+    Settings: ``secret`` (``CONVERTAPI_SECRET``), ``base_url`` (``CONVERTAPI_BASE_URL``), ``protocol``
+    (``CONVERTAPI_PROTOCOL``: ``current`` or ``legacy``). The secret travels only in the
+    ``Authorization`` header.
+    """
+
+    name = "convertapi"
+    kinds = (
+        convert_kind(
+            Param("StoreFile", doc="true (default): result files are URLs; false: inline base64"),
+            Param("Timeout", doc="conversion timeout in seconds, 10 to 1200"),
+            doc="Convert a document; other ConvertAPI converter parameters pass through by name.",
+        ),
+    )
+    capabilities = Capabilities(
+        cancel=True,
+        list=False,
+        webhooks=True,
+        idempotent_submit=True,
+        poll=PollPolicy(initial=1.0, factor=1.5, cap=10.0, min_interval=0.2),
+        job_lifetime=JOB_LIFETIME,
+    )
+    settings = (
+        Setting(
+            "secret",
+            env="CONVERTAPI_SECRET",
+            required=True,
+            secret=True,
+            doc="the API secret (Authorization: Bearer)",
+        ),
+        Setting(
+            "base_url",
+            env="CONVERTAPI_BASE_URL",
+            default="https://v2.convertapi.com",
+            doc="the service's base URL",
+        ),
+        Setting(
+            "protocol",
+            env="CONVERTAPI_PROTOCOL",
+            default="current",
+            choices=("current", "legacy"),
+            doc="current: /async/convert and /async/job; legacy: /convert?Async=true and /job",
+        ),
+    )
+    sandbox = "asyncjobs_convertapi.sandbox:ConvertAPISandbox"
+
+    def __init__(self, config: Any, transport: Any) -> None:
+        super().__init__(config, transport)
+        self._results: OrderedDict[str, _Cached] = OrderedDict()
+        self._results_lock = threading.Lock()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def legacy(self) -> bool:
+        """True when the ``legacy`` protocol (the seeds') is selected."""
+        return bool(self.config.get("protocol") == "legacy")
+
+    def auth(self) -> requests.auth.AuthBase:
+        """The secret as a bearer token."""
+        return _Bearer(str(self.config["secret"]))
+
+    def new_job_id(self) -> str:
+        """32 lowercase letters and digits (``current``), or an RFC 4122 UUID (``legacy``)."""
+        if self.legacy:
+            return str(uuid.uuid4())
+        return "".join(secrets.choice(_ALPHABET) for _ in range(32))
+
+    def _job_path(self, job_id: str) -> str:
+        return (
+            f"job/{quote(job_id, safe='')}"
+            if self.legacy
+            else f"async/job/{quote(job_id, safe='')}"
+        )
+
+    def _poll_timeout(self) -> Timeouts:
+        t = self.transport.timeouts
+        return Timeouts(connect=t.connect, read=t.read + HOLD_MARGIN)
+
+    def parse_error(self, response: requests.Response) -> ErrorDetails:
+        """Read ``{"Code", "Message", "InvalidParameters"}``; a 401's code is explained."""
+        details = self._error_body(response)
+        meaning = None
+        if response.status_code == 401 and isinstance(details.code, int):
+            meaning = AUTH_CODES.get(details.code)
+        elif response.status_code == 404 and "/job/" in urlsplit(response.url).path:
+            meaning = (
+                "the JobId is unknown, or the job expired: ConvertAPI deletes jobs and results "
+                "at most 2 hours after the conversion"
+            )
+        if meaning:
+            message = f"{details.message} ({meaning})" if details.message else meaning
+            details = attrs.evolve(details, message=message)
+        return details
+
+    def _error_body(self, response: requests.Response) -> ErrorDetails:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not ({"Code", "Message"} & set(body)):
+            return default_error_details(response)
+        try:
+            err = structure(body, WireError)
+        except ValueError:
+            return default_error_details(response)
+        return ErrorDetails(
+            code=err.code,
+            message=err.message,
+            invalid_parameters={k: tuple(vs) for k, vs in (err.invalid_parameters or {}).items()},
+        )
+
+    # -- submit -----------------------------------------------------------------------------------
+
+    def prepare(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Normalize ``source``/``to``/``from_`` and check converter parameters, before any request."""
+        source = params.get("source")
+        if isinstance(source, FileId):
+            out = prepare_convert(
+                {**params, "source": Source(name=source.name)}, provider=self.name
+            )
+            out["source"] = source
+        else:
+            out = prepare_convert(params, provider=self.name)
+        for key, value in list(out.items()):
+            if key in ("source", "to", "from_"):
+                continue
+            out[key] = self._check_param(key, value)
+        return out
+
+    def _check_param(self, key: str, value: Any) -> Any:
+        if key.lower() in _RESERVED:
+            raise InvalidParameterError(
+                f"{self.name}: {key!r} is set by asyncjobs itself (source=, webhook=, the job id "
+                "and the secret setting); do not pass it as a parameter.",
+                parameter=key,
+                provider=self.name,
+            )
+        if not isinstance(value, (str, int, float, bool)):
+            raise InvalidParameterError(
+                f"{self.name}: parameter {key!r} must be a string, number or bool, not "
+                f"{type(value).__name__}.",
+                parameter=key,
+                provider=self.name,
+            )
+        if key == "Timeout" and (
+            isinstance(value, bool) or not isinstance(value, int) or not 10 <= value <= 1200
+        ):
+            raise InvalidParameterError(
+                f"{self.name}: Timeout must be a whole number of seconds from 10 to 1200, not "
+                f"{value!r}.",
+                parameter=key,
+                provider=self.name,
+            )
+        if key == "StoreFile" and not isinstance(value, bool):
+            raise InvalidParameterError(
+                f"{self.name}: StoreFile must be True or False, not {value!r}.",
+                parameter=key,
+                provider=self.name,
+            )
+        return value
+
+    def _upload(self, source: Source, from_: str) -> str:
+        name = source.name or f"file.{from_}"
+        headers = {
+            "Content-Disposition": _disposition(name),
+            "Content-Type": "application/octet-stream",
+        }
+        with source.open() as body:
+            # a file object as data= is streamed in chunks and rewound before a retry
+            response = self.request("POST", "upload", data=body, headers=headers, idempotent=True)
+        return self.decode(response, UploadedFile, converter).file_id
+
+    def submit(
+        self,
+        kind: str,
+        params: Mapping[str, Any],
+        *,
+        job_id: str | None = None,
+        webhook: str | None = None,
+    ) -> JobInfo:
+        """Upload a local source, then start the conversion with the client-chosen ``job_id``."""
+        job_id = job_id or self.new_job_id()
+        source = params["source"]
+        if isinstance(source, FileId):
+            file_value = source.id
+        elif isinstance(source, Source) and source.url is not None:
+            file_value = source.url
+        else:
+            file_value = self._upload(source, params["from_"])
+        form: dict[str, str] = {"File": file_value, "StoreFile": "true"}
+        for key, value in params.items():
+            if key not in ("source", "to", "from_"):
+                form[key] = _text(value)
+        if webhook is not None:
+            form["WebHook"] = webhook
+        query = {"Async": "true", "JobId": job_id} if self.legacy else {"JobId": job_id}
+        src, dst = quote(params["from_"], safe=""), quote(params["to"], safe="")
+        path = f"convert/{src}/to/{dst}" if self.legacy else f"async/convert/{src}/to/{dst}"
+        # a 503 on a conversion request means throttled: retried with the same JobId, then
+        # reported as RateLimitedError
+        response = self.request(
+            "POST",
+            path,
+            job_id=job_id,
+            params=query,
+            data=form,
+            idempotent=True,
+            error_classes={503: RateLimitedError},
+        )
+        started = self.decode(response, JobStarted, converter, job_id=job_id)
+        now = datetime.now(timezone.utc)
+        return JobInfo(
+            provider=self.name,
+            id=started.job_id,
+            kind=kind,
+            status=Status.PENDING,
+            raw_status="submitted",
+            submitted_at=now,
+            expires_at=now + JOB_LIFETIME,
+            meta={"protocol": "legacy" if self.legacy else "current"},
+        )
+
+    # -- status -----------------------------------------------------------------------------------
+
+    def status(self, job_id: str) -> JobInfo:
+        """One poll: 202 pending, 200 done, 503 pending (another poll was open), 5xx failed."""
+        accept = [s for s in range(500, 600) if s not in (502, 504)]
+        response = self.request(
+            "GET",
+            self._job_path(job_id),
+            job_id=job_id,
+            accept=accept,
+            timeout=self._poll_timeout(),
+            stream=True,
+        )
+        with contextlib.closing(response):
+            code = response.status_code
+
+            def info(status: Status, raw: str, **kw: Any) -> JobInfo:
+                return JobInfo(
+                    provider=self.name,
+                    id=job_id,
+                    kind="convert",
+                    status=status,
+                    raw_status=raw,
+                    **kw,
+                )
+
+            if code == 200:
+                self._remember(job_id, self._finished(job_id, response))
+                return info(Status.DONE, "200", completed_at=datetime.now(timezone.utc))
+            if code == 503:
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                return info(
+                    Status.PENDING,
+                    "503",
+                    meta={"retry_after": BUSY_DELAY if wait is None else wait},
+                )
+            if code >= 500:
+                details = self.parse_error(response)
+                said = details.message or response.reason or "the conversion failed"
+                error = f"{said} (code {details.code})" if details.code is not None else said
+                raw = f"{code}/{details.code}" if details.code is not None else str(code)
+                return info(
+                    Status.FAILED,
+                    raw,
+                    error=self.transport.redactor(error),
+                    completed_at=datetime.now(timezone.utc),
+                    meta={"code": details.code, "http_status": code},
+                )
+            return info(Status.PENDING, str(code))
+
+    def _finished(self, job_id: str, response: requests.Response) -> _Cached:
+        media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if media == "application/json" or media.endswith("+json"):
+            result = self.decode(response, ConversionResult, converter, job_id=job_id)
+            return _Cached(result=result, raw=response.json())
+        # the result came as the file itself: leave it there and fetch it by URL when opened
+        name = _disposition_name(response.headers.get("Content-Disposition"))
+        if not name:
+            ext = mimetypes.guess_extension(media or "application/octet-stream") or ".bin"
+            name = f"{job_id}{ext}"
+        length = response.headers.get("Content-Length")
+        url = self.config["base_url"].rstrip("/") + "/" + self._job_path(job_id)
+        file = ResultFile(
+            name,
+            size=int(length) if length and length.isdigit() else None,
+            url=url,
+            media_type=media or None,
+        )
+        return _Cached(file=file)
+
+    def _remember(self, job_id: str, cached: _Cached) -> None:
+        with self._results_lock:
+            self._results[job_id] = cached
+            self._results.move_to_end(job_id)
+            while len(self._results) > _CACHED:
+                self._results.popitem(last=False)
+
+    # -- result, cancel ---------------------------------------------------------------------------
+
+    def result(self, job_id: str) -> Result:
+        """The files of a done job: each by ``Url`` (streamed when opened) or inline ``FileData``."""
+        with self._results_lock:
+            cached = self._results.get(job_id)
+        if cached is None:
+            info = self.status(job_id)
+            if info.status is Status.FAILED:
+                raise JobFailedError(info)
+            if info.status is Status.PENDING:
+                raise ProviderError(
+                    f"job {job_id!r} at {self.name} is still converting ({info.raw_status}); wait "
+                    "for it before asking for its result.",
+                    provider=self.name,
+                    job_id=job_id,
+                )
+            with self._results_lock:
+                cached = self._results[job_id]
+        if cached.file is not None:
+            return Result(files=(cached.file,), raw=None)
+        assert cached.result is not None
+        files = [self._file(job_id, f) for f in cached.result.files]
+        meta: dict[str, Any] = {}
+        if cached.result.conversion_cost is not None:
+            meta["ConversionCost"] = cached.result.conversion_cost
+        if cached.result.conversion_time is not None:
+            meta["ConversionTime"] = cached.result.conversion_time
+        return Result(files=files, raw=cached.raw, meta=meta)
+
+    def _file(self, job_id: str, f: Any) -> ResultFile:
+        media = mimetypes.guess_type(f.file_name)[0]
+        if f.file_data is not None:
+            try:
+                data = base64.b64decode(f.file_data, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise TransportError(
+                    f"job {job_id!r} at {self.name}: result file {f.file_name!r} has FileData that "
+                    "is not valid base64. Fetch the result again.",
+                    provider=self.name,
+                    job_id=job_id,
+                ) from exc
+            return ResultFile(f.file_name, size=len(data), media_type=media, data=data)
+        if not f.url:
+            raise TransportError(
+                f"job {job_id!r} at {self.name}: result file {f.file_name!r} has neither Url nor "
+                "FileData.",
+                provider=self.name,
+                job_id=job_id,
+            )
+        return ResultFile(f.file_name, size=f.file_size, url=f.url, media_type=media)
+
+    @contextlib.contextmanager
+    def open_file(self, file: ResultFile) -> Iterator[IO[bytes]]:
+        """Stream a result file from its URL; the secret is sent only to the base URL's host."""
+        if not file.url:
+            raise NotSupportedError(f"{self.name}: result file {file.name!r} has no URL to fetch")
+        auth = self.auth() if _same_origin(file.url, self.config["base_url"]) else None
+        with self.transport.stream(
+            "GET", file.url, auth=auth, error_parser=self.parse_error, timeout=self._poll_timeout()
+        ) as stream:
+            yield stream
+
+    def cancel(self, job_id: str) -> None:
+        """Delete the job and its result at ConvertAPI (404 if unknown or already deleted)."""
+        self.request("DELETE", self._job_path(job_id), job_id=job_id)
+        with self._results_lock:
+            self._results.pop(job_id, None)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _disposition(name: str) -> str:
+    safe = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    value = f'inline; filename="{safe}"'
+    if safe != name:
+        value += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return value
+
+
+def _disposition_name(header: str | None) -> str | None:
+    if not header:
+        return None
+    from werkzeug.http import parse_options_header  # prefers RFC 6266 filename* over filename
+
+    name = parse_options_header(header)[1].get("filename")
+    return name.replace("/", "_").replace("\\", "_") if name else None
+
+
+def _same_origin(url: str, base: str) -> bool:
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())

@@ -1,0 +1,527 @@
+"""A local emulator of ConvertAPI, faithful to ``shared/providers/convertapi.md``, on a time scale.
+
+It speaks both async protocols (``/async/convert`` + ``/async/job``, and ``/convert?Async=true`` +
+``/job``), synchronous conversions (what the official SDK sends), ``/upload`` (raw body, multipart
+``FileData``, ``?url=``), result downloads under ``/d/``, webhooks (to 127.0.0.1/localhost only), the
+5 s hold on re-polls, the 503 on a concurrent poll of one job, the 2-hour job expiry, and the error
+bodies and codes of the service.
+
+Conversions are deterministic: the output is :func:`expected_output` of the input bytes. A source whose
+file name contains ``corrupt`` (5002), ``password`` (5003), ``timeout`` (5000) or ``fail`` (5001)
+fails. The sandbox-only converter parameter ``SandboxOutputSize`` pads the output to that many bytes
+(generated as it is downloaded, for large-download benchmarks).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import mimetypes
+import re
+import threading
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+from typing import IO, Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import attrs
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_options_header
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from asyncjobs.sandbox import SandboxApp, json_response
+
+from .wire import ConversionResult, JobStarted, UploadedFile, WireError, WireFile, unstructure
+
+__all__ = ["ConvertAPISandbox", "expected_output", "expected_output_for_sha256"]
+
+_CHUNK = 1024 * 1024
+_CURRENT_ID = re.compile(r"^[a-z0-9]{32}$")
+_PATTERN = bytes(range(256)) * 4096  # 1 MiB of padding pattern
+_FAILURES = (
+    ("corrupt", 5002, "The file is damaged and cannot be converted."),
+    ("password", 5003, "The file is password-protected."),
+    ("timeout", 5000, "The conversion timed out."),
+    ("fail", 5001, "The conversion failed."),
+)
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def expected_output(src: str, dst: str, data: bytes) -> bytes:
+    """The bytes the sandbox produces converting ``data`` from ``src`` to ``dst``."""
+    return expected_output_for_sha256(src, dst, hashlib.sha256(data).hexdigest())
+
+
+def expected_output_for_sha256(src: str, dst: str, sha256: str) -> bytes:
+    """The sandbox's output for an input whose SHA-256 (hex) is ``sha256``."""
+    return f"%PDF-1.4\n% asyncjobs sandbox: {src} -> {dst}\n{sha256}\n".encode()
+
+
+@attrs.define
+class _Input:
+    name: str
+    sha256: str
+    size: int
+    created: float
+
+
+@attrs.define
+class _Output:
+    name: str
+    head: bytes
+    size: int
+    created: float
+
+    def chunks(self) -> Iterator[bytes]:
+        yield self.head[: self.size]
+        left = self.size - min(self.size, len(self.head))
+        while left > 0:
+            part = _PATTERN[: min(left, len(_PATTERN))]
+            left -= len(part)
+            yield part
+
+    def content(self) -> bytes:
+        return b"".join(self.chunks())
+
+
+@attrs.define
+class _Job:
+    id: str
+    protocol: str
+    src: str
+    dst: str
+    input: _Input
+    store_file: bool
+    output_size: int | None
+    created: float
+    duration: float
+    failure: tuple[int, str] | None
+    webhook: str | None
+    old_answer: bool = False  # legacy Async=true jobs answer ConversionTime, as older answers did
+    polls: int = 0
+    polling: bool = False
+    result: dict[str, Any] | None = None
+
+
+def _error(
+    status: int,
+    code: int,
+    message: str,
+    invalid: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = WireError(
+        code=code,
+        message=message,
+        invalid_parameters={k: tuple(v) for k, v in invalid.items()} if invalid else None,
+    )
+    return json_response(unstructure(body), status, headers)
+
+
+def _hash_stream(stream: IO[bytes]) -> tuple[str, int]:
+    """SHA-256 and size of a stream, read in chunks (never held whole)."""
+    digest, size = hashlib.sha256(), 0
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            return digest.hexdigest(), size
+        digest.update(chunk)
+        size += len(chunk)
+
+
+def _filename(header: str | None) -> str | None:
+    if not header:
+        return None
+    name = parse_options_header(header)[1].get("filename")  # filename* wins, per RFC 6266
+    return PurePosixPath(name.replace("\\", "/")).name if name else None
+
+
+class ConvertAPISandbox(SandboxApp):
+    """ConvertAPI on 127.0.0.1. ``scale`` speeds its clock (conversions take ``duration`` sandbox
+    seconds plus one per ``bytes_per_second``; re-polls are held ``hold`` sandbox seconds; jobs live
+    ``job_lifetime``). ``webhook_calls`` records every webhook call made: ``(method, url, outcome)``.
+    """
+
+    provider = "convertapi"
+    secret = "convertapi-sandbox-secret-5f3a9c"
+    url_map = Map(
+        [
+            Rule("/upload", endpoint="upload", methods=["POST"]),
+            Rule("/convert/<src>/to/<dst>", endpoint="convert", methods=["POST"]),
+            Rule("/async/convert/<src>/to/<dst>", endpoint="async_convert", methods=["POST"]),
+            Rule("/job/<job_id>", endpoint="poll", methods=["GET"]),
+            Rule("/job/<job_id>", endpoint="delete_job", methods=["DELETE"]),
+            Rule("/async/job/<job_id>", endpoint="poll", methods=["GET"]),
+            Rule("/async/job/<job_id>", endpoint="delete_job", methods=["DELETE"]),
+            Rule("/d/<file_id>", endpoint="download", methods=["GET"]),
+            Rule("/d/<file_id>/<path:name>", endpoint="download", methods=["GET"]),
+            Rule("/d/<file_id>", endpoint="delete_file", methods=["DELETE"]),
+            Rule("/user", endpoint="user", methods=["GET"]),
+        ]
+    )
+
+    def __init__(
+        self,
+        *,
+        scale: float = 1.0,
+        secret: str | None = None,
+        duration: float = 2.0,
+        bytes_per_second: float = 50e6,
+        hold: float = 5.0,
+        job_lifetime: float = 7200.0,
+        file_lifetime: float = 10800.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scale=scale, **kwargs)
+        if secret is not None:
+            self.secret = secret
+        self.duration = duration
+        self.bytes_per_second = bytes_per_second
+        self.hold = hold
+        self.job_lifetime = job_lifetime
+        self.file_lifetime = file_lifetime
+        self.jobs: dict[str, _Job] = {}
+        self.inputs: dict[str, _Input] = {}
+        self.outputs: dict[str, _Output] = {}
+        self.conversions = 0  # conversions actually started (a repeated JobId starts none)
+        self.webhook_calls: list[tuple[str, str, str]] = []
+        self._timers: list[threading.Timer] = []
+
+    def client_settings(self, base_url: str) -> dict[str, str]:
+        """The settings connecting a ConvertAPI client to this sandbox at ``base_url``."""
+        return {"secret": self.secret, "base_url": base_url}
+
+    def close(self) -> None:
+        """Cancel webhook calls not made yet."""
+        with self._lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def dispatch(self, request: Request) -> Response:
+        """Check the credentials (except on result downloads), then route."""
+        if not (request.method in ("GET", "HEAD") and request.path.startswith("/d/")):
+            header = request.headers.get("Authorization", "")
+            token = (
+                header[7:].strip() if header.startswith("Bearer ") else request.args.get("Secret")
+            )
+            if not token:
+                return _error(401, 4013, "Authentication failed: no credentials were provided.")
+            if token != self.secret:
+                return _error(401, 4010, "Authentication failed: the secret is not valid.")
+        return super().dispatch(request)
+
+    def http_error(self, exc: HTTPException) -> Response:
+        """Unknown routes and methods, in the service's error shape."""
+        status = exc.code or 500
+        return _error(status, status * 10, exc.description or "Not found.")
+
+    def _expired(self, created: float, lifetime: float) -> bool:
+        return self.clock.now() - created >= lifetime
+
+    # -- upload -----------------------------------------------------------------------------------
+
+    def upload(self, request: Request) -> Response:
+        """``POST /upload``: a raw body named by Content-Disposition (or ``?filename=``), multipart
+        ``FileData``, or ``?url=`` (not fetched: the sandbox converts the URL's text)."""
+        url = request.args.get("url")
+        if url:
+            info = self._url_input(url)
+        elif request.mimetype == "multipart/form-data":
+            part = request.files.get("FileData")
+            if part is None:
+                return _error(
+                    400,
+                    4000,
+                    "Parameter validation error.",
+                    {"FileData": ["The FileData part is required."]},
+                )
+            info = self._file_input(part)
+        else:
+            name = _filename(request.headers.get("Content-Disposition")) or request.args.get(
+                "filename"
+            )
+            if not name:
+                return _error(
+                    400, 4001, "The Content-Disposition header with a file name is required."
+                )
+            sha, size = _hash_stream(request.stream)
+            info = _Input(name, sha, size, self.clock.now())
+        file_id = uuid.uuid4().hex
+        with self._lock:
+            self.inputs[file_id] = info
+        ext = PurePosixPath(info.name).suffix.lstrip(".").lower()
+        return json_response(unstructure(UploadedFile(file_id, info.name, ext)))
+
+    def _url_input(self, url: str) -> _Input:
+        name = PurePosixPath(urlsplit(url).path).name or "file"
+        return _Input(name, hashlib.sha256(url.encode()).hexdigest(), len(url), self.clock.now())
+
+    def _file_input(self, part: FileStorage) -> _Input:
+        sha, size = _hash_stream(part.stream)
+        return _Input(PurePosixPath(part.filename or "file").name, sha, size, self.clock.now())
+
+    # -- conversions ------------------------------------------------------------------------------
+
+    def convert(self, request: Request, src: str, dst: str) -> Response:
+        """``POST /convert/{src}/to/{dst}``: async with ``Async=true``, else synchronous (with a
+        ``JobId``, semi-async: the job can also be polled)."""
+        asynchronous = request.args.get("Async", request.form.get("Async", "")).lower() == "true"
+        return self._start(request, src, dst, "legacy", asynchronous)
+
+    def async_convert(self, request: Request, src: str, dst: str) -> Response:
+        """``POST /async/convert/{src}/to/{dst}``."""
+        return self._start(request, src, dst, "current", True)
+
+    def _params(self, request: Request) -> dict[str, Any]:
+        params: dict[str, Any] = {k: v for k, v in request.args.items() if k != "Secret"}
+        params.update(request.form.items())
+        params.update(request.files.items())
+        return params
+
+    def _start(
+        self, request: Request, src: str, dst: str, protocol: str, asynchronous: bool
+    ) -> Response:
+        params = self._params(request)
+        invalid: dict[str, list[str]] = {}
+        if "Timeout" in params:
+            try:
+                ok = 10 <= int(params["Timeout"]) <= 1200
+            except ValueError:
+                ok = False
+            if not ok:
+                invalid["Timeout"] = ["The field Timeout must be between 10 and 1200."]
+        store = str(params.get("StoreFile", "false")).lower()
+        if store not in ("true", "false"):
+            invalid["StoreFile"] = ["The field StoreFile must be true or false."]
+        size = params.get("SandboxOutputSize")
+        if size is not None and not str(size).isdigit():
+            invalid["SandboxOutputSize"] = ["The field SandboxOutputSize must be a whole number."]
+        job_id = params.get("JobId")
+        if job_id is not None and not self._valid_id(str(job_id), protocol):
+            invalid["JobId"] = [
+                "The JobId must be 32 lowercase letters and digits."
+                if protocol == "current"
+                else "The JobId must be a UUID (RFC 4122)."
+            ]
+        webhook = params.get("WebHook")
+        if webhook is not None:
+            parts = urlsplit(str(webhook))
+            if parts.scheme not in ("http", "https") or parts.hostname not in _LOCAL_HOSTS:
+                invalid["WebHook"] = ["The sandbox calls webhooks on 127.0.0.1 or localhost only."]
+        source = params.get("File")
+        if source is None or source == "":
+            invalid["File"] = ["The File field is required."]
+        if invalid:
+            return _error(400, 4000, "Parameter validation error.", invalid)
+        if isinstance(source, FileStorage):
+            info = self._file_input(source)
+        elif str(source).startswith(("http://", "https://")):
+            info = self._url_input(str(source))
+        else:
+            with self._lock:
+                found = self.inputs.get(str(source))
+            if found is None or self._expired(found.created, self.file_lifetime):
+                return _error(500, 5009, "The FileId is invalid or has expired.")
+            info = found
+        with self._lock:
+            job = self.jobs.get(str(job_id)) if job_id else None
+            if job is None or self._expired(job.created, self.job_lifetime):
+                job = self._new_job(
+                    str(job_id) if job_id else uuid.uuid4().hex,
+                    protocol,
+                    src,
+                    dst,
+                    info,
+                    store == "true",
+                    int(size) if size else None,
+                    str(webhook) if webhook else None,
+                )
+                job.old_answer = protocol == "legacy" and asynchronous
+        if asynchronous:
+            return json_response(unstructure(JobStarted(job.id)))
+        left = job.created + job.duration - self.clock.now()
+        if left > 0:
+            self.clock.sleep(left)
+        with self._lock:
+            return self._answer(request, job)
+
+    def _valid_id(self, job_id: str, protocol: str) -> bool:
+        if protocol == "current":
+            return bool(_CURRENT_ID.match(job_id))
+        try:
+            return str(uuid.UUID(job_id)) == job_id.lower()
+        except ValueError:
+            return False
+
+    def _new_job(
+        self,
+        job_id: str,
+        protocol: str,
+        src: str,
+        dst: str,
+        info: _Input,
+        store: bool,
+        output_size: int | None,
+        webhook: str | None,
+    ) -> _Job:
+        lowered = info.name.lower()
+        failure = next(((c, m) for word, c, m in _FAILURES if word in lowered), None)
+        job = _Job(
+            job_id,
+            protocol,
+            src.lower(),
+            dst.lower(),
+            info,
+            store,
+            output_size,
+            self.clock.now(),
+            self.duration + info.size / self.bytes_per_second,
+            failure,
+            webhook,
+        )
+        self.jobs[job_id] = job
+        self.conversions += 1
+        if webhook:
+            timer = threading.Timer(self.clock.real(job.duration), self._call_webhook, (job,))
+            timer.daemon = True
+            self._timers.append(timer)
+            timer.start()
+        return job
+
+    def _call_webhook(self, job: _Job) -> None:
+        assert job.webhook is not None
+        if job.protocol == "legacy":
+            sep = "&" if urlsplit(job.webhook).query else "?"
+            req = urllib.request.Request(job.webhook + sep + urlencode({"JobId": job.id}))
+        else:
+            req = urllib.request.Request(
+                job.webhook,
+                data=json.dumps({"JobId": job.id}).encode(),
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as answer:
+                outcome = str(answer.status)
+        except OSError as exc:
+            outcome = f"error: {exc}"
+        with self._lock:
+            self.webhook_calls.append((req.get_method(), req.full_url, outcome))
+
+    def _answer(self, request: Request, job: _Job) -> Response:
+        """The job's state now (called with the lock held)."""
+        if self.clock.now() - job.created < job.duration:
+            return Response(status=202)
+        if job.failure is not None:
+            return _error(500, *job.failure)
+        if job.result is None:
+            job.result = self._result(request, job)
+        return json_response(job.result)
+
+    def _result(self, request: Request, job: _Job) -> dict[str, Any]:
+        stem = PurePosixPath(job.input.name).stem or "file"
+        name = f"{stem}.{job.dst}"
+        head = expected_output_for_sha256(job.src, job.dst, job.input.sha256)
+        out = _Output(
+            name,
+            head,
+            job.output_size if job.output_size is not None else len(head),
+            self.clock.now(),
+        )
+        file_id = uuid.uuid4().hex
+        if job.store_file:
+            self.outputs[file_id] = out
+            url = f"{request.host_url}d/{file_id}/{quote(name)}"
+            file = WireFile(name, job.dst, out.size, file_id, url=url)
+        else:
+            data = base64.b64encode(out.content()).decode()
+            file = WireFile(name, job.dst, out.size, file_id, file_data=data)
+        if job.old_answer:
+            result = ConversionResult((file,), conversion_time=max(1, int(job.duration)))
+        else:
+            result = ConversionResult((file,), conversion_cost=1)
+        body: dict[str, Any] = unstructure(result)
+        return body
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def _live_job(self, job_id: str) -> _Job | None:
+        job = self.jobs.get(job_id)
+        if job is not None and self._expired(job.created, self.job_lifetime):
+            del self.jobs[job_id]
+            return None
+        return job
+
+    def poll(self, request: Request, job_id: str) -> Response:
+        """``GET /job/{id}`` and ``/async/job/{id}``: 202, 200, 404, 503 (concurrent poll), 5xx."""
+        with self._lock:
+            job = self._live_job(job_id)
+            if job is None:
+                return _error(404, 4040, "The JobId is invalid or the result has expired.")
+            if job.polling:
+                return _error(503, 5030, "Only one poll request of a job is accepted at a time.")
+            job.polling = True
+            held = job.polls > 0
+            job.polls += 1
+        try:
+            if held:
+                self.clock.sleep(self.hold)
+            with self._lock:
+                return self._answer(request, job)
+        finally:
+            with self._lock:
+                job.polling = False
+
+    def delete_job(self, request: Request, job_id: str) -> Response:
+        """``DELETE /job/{id}`` and ``/async/job/{id}``: 200, or 404 when unknown or deleted."""
+        with self._lock:
+            if self._live_job(job_id) is None:
+                return _error(404, 4040, "The JobId is invalid or the job is already deleted.")
+            del self.jobs[job_id]
+        return Response(status=200)
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def download(self, request: Request, file_id: str, name: str | None = None) -> Response:
+        """``GET /d/{FileId}[/{name}]``: a result file, streamed."""
+        with self._lock:
+            out = self.outputs.get(file_id)
+            if out is not None and self._expired(out.created, self.file_lifetime):
+                del self.outputs[file_id]
+                out = None
+        if out is None:
+            return _error(404, 4040, "The file is not found or has expired.")
+        media = mimetypes.guess_type(out.name)[0] or "application/octet-stream"
+        headers = {
+            "Content-Length": str(out.size),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(out.name)}",
+        }
+        return Response(
+            out.chunks(), status=200, headers=headers, content_type=media, direct_passthrough=True
+        )
+
+    def delete_file(self, request: Request, file_id: str) -> Response:
+        """``DELETE /d/{FileId}``."""
+        with self._lock:
+            if self.outputs.pop(file_id, None) is None and self.inputs.pop(file_id, None) is None:
+                return _error(404, 4040, "The file is not found or has expired.")
+        return Response(status=200)
+
+    def user(self, request: Request) -> Response:
+        """``GET /user``: the account (a cheap credential check)."""
+        return json_response(
+            {
+                "Active": True,
+                "Email": "sandbox@example.invalid",
+                "ConversionsTotal": 1_000_000,
+                "ConversionsConsumed": self.conversions,
+            }
+        )

@@ -67,6 +67,6 @@ def make_progress(progress: Progress, *, total: int | None, desc: str) -> _Repor
         except ImportError:  # the progress extra is not installed: no bar, no error
             tqdm = None
         if tqdm is not None:
-            fmt = "{desc}: {elapsed} {postfix}" if total is None else None
+            fmt = "{desc}: {elapsed}{postfix}" if total is None else None
             bar = tqdm(total=total, desc=desc, bar_format=fmt, leave=True)
     return _Reporter(bar, callback)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from .errors import AsyncJobsError
 from .models import JobInfo, Result, Status
 
 if TYPE_CHECKING:
     from .handles import Job
 
-__all__ = ["info_html", "jobs_html", "jobs_text", "record", "result_html"]
+__all__ = ["expires_at", "info_html", "jobs_html", "jobs_text", "record", "result_html"]
 
 _COLOURS = {Status.PENDING: "#b58900", Status.DONE: "#2e7d32", Status.FAILED: "#c62828"}
 _COLUMNS = (
@@ -42,9 +43,25 @@ def _size(n: int | None) -> str:
     return f"{n} B"
 
 
+def expires_at(provider: str, info: JobInfo | None) -> datetime | None:
+    """When the provider forgets the job: what it said, else its job lifetime after completion."""
+    if info is None:
+        return None
+    if info.expires_at is not None or info.completed_at is None:
+        return info.expires_at
+    from .registry import get_provider_class
+
+    try:
+        lifetime = get_provider_class(provider).capabilities.job_lifetime
+    except AsyncJobsError:  # a provider uninstalled since the job ran
+        return None
+    return None if lifetime is None else info.completed_at + lifetime
+
+
 def record(job: Job) -> dict[str, Any]:
-    """A plain dict of a job's last known state."""
+    """A plain dict of a job's last known state, with whether the provider has forgotten it."""
     info = job.info
+    expires = expires_at(job.provider, info)
     return {
         "provider": job.provider,
         "id": job.id,
@@ -54,16 +71,19 @@ def record(job: Job) -> dict[str, Any]:
         "submitted_at": info.submitted_at if info else None,
         "completed_at": info.completed_at if info else None,
         "error": info.error if info else None,
+        "expires_at": expires,
+        "expired": expires is not None and expires <= datetime.now(timezone.utc),
     }
 
 
 def _cells(job: Job) -> list[str]:
     r = record(job)
+    status = r["status"] or "unknown"
     return [
         r["provider"],
         r["id"],
         r["kind"] or "",
-        r["status"] or "unknown",
+        f"{status} (expired)" if r["expired"] else status,
         r["raw_status"] or "",
         _when(r["submitted_at"]),
         _when(r["completed_at"]),
@@ -95,7 +115,9 @@ def jobs_html(jobs: Sequence[Job]) -> str:
     body = []
     for j in jobs:
         cells = [html.escape(c) for c in _cells(j)]
-        cells[3] = _badge(j.info.status if j.info else None)
+        cells[3] = _badge(j.info.status if j.info else None) + (
+            " <em>(expired)</em>" if cells[3].endswith("(expired)") else ""
+        )
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 

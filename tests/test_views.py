@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -27,13 +28,16 @@ def test_info_html_shows_status_in_colour_and_words(status: Status, colour: str)
 
 def test_html_escapes_what_the_provider_said() -> None:
     page = JobInfo("p", "j1", "k", "failed", error="<script>alert(1)</script>")._repr_html_()
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
 
 
 def test_result_html_lists_files_with_human_sizes() -> None:
     result = Result(files=[ResultFile("a.pdf", 1536), ResultFile("b.csv", 5 * 1024**3)])
     page = result._repr_html_()
-    assert "a.pdf" in page and "1.5 KiB" in page and "5.0 GiB" in page
+    assert "a.pdf" in page
+    assert "1.5 KiB" in page
+    assert "5.0 GiB" in page
 
 
 def test_job_repr_is_readable(memory_client: asyncjobs.Client) -> None:
@@ -94,7 +98,8 @@ def test_a_progress_bar_shows_elapsed_and_status(
     reporter.seen(JobInfo("p", "j1", "k", "pending", raw_status="Started"))
     reporter.close()
     err = capsys.readouterr().err
-    assert "p:j1" in err and "pending (Started)" in err
+    assert "p:j1" in err
+    assert "pending (Started)" in err
 
 
 def test_a_progress_bar_over_many_jobs_counts_done_of_total(
@@ -106,3 +111,31 @@ def test_a_progress_bar_over_many_jobs_counts_done_of_total(
     jobs = [memory_client.submit("sleep", duration=0.01) for _ in range(5)]
     asyncjobs.wait(jobs, timeout=10, progress=True)
     assert "5/5" in capsys.readouterr().err
+
+
+def test_a_job_past_its_providers_lifetime_shows_as_expired(toy_client: asyncjobs.Client) -> None:
+    from asyncjobs.handles import Job
+
+    old = JobInfo("toy", "t9", "upper", "done", completed_at=WHEN)  # toy keeps jobs one hour
+    listed = asyncjobs.JobList([Job(toy_client, "t9", info=old)])
+    assert "done (expired)" in repr(listed)
+    assert "(expired)" in listed._repr_html_()
+    assert listed.to_records()[0]["expired"] is True
+
+
+def test_a_fresh_job_is_not_expired(toy_client: asyncjobs.Client) -> None:
+    from asyncjobs.handles import Job
+
+    fresh = JobInfo("toy", "t9", "upper", "done", completed_at=datetime.now(timezone.utc))
+    record = asyncjobs.JobList([Job(toy_client, "t9", info=fresh)]).to_records()[0]
+    assert record["expired"] is False
+    assert record["expires_at"] is not None
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+
+    path = ResultFile("a.txt", data=b"x").save(tmp_path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

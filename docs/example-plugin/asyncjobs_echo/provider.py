@@ -1,0 +1,179 @@
+"""The Echo adapter: ``shout`` jobs (text in, the same text in upper case out).
+
+Wire facts: ``POST /jobs`` ``{"text"}`` creates a job, ``GET /jobs/{id}`` tells its ``state``
+(``queued``, ``running``, ``finished``, ``failed``, ``canceled``), ``GET /jobs/{id}/output`` serves a
+finished job's text, ``DELETE /jobs/{id}`` cancels and ``GET /jobs`` lists. Every request carries
+``Authorization: Bearer <token>``; errors are ``{"error": code, "detail": message}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import cattrs
+import requests
+
+from asyncjobs import (
+    Capabilities,
+    JobInfo,
+    Kind,
+    Param,
+    PollPolicy,
+    Provider,
+    Result,
+    ResultFile,
+    Setting,
+    Status,
+)
+from asyncjobs.errors import InvalidParameterError, JobFailedError, ProviderError, describe
+from asyncjobs.transport import ErrorDetails, default_error_details
+
+from . import wire
+
+__all__ = ["EchoProvider"]
+
+#: The longest text the service takes.
+MAX_TEXT = 10_000
+
+_STATES = {
+    "queued": Status.PENDING,
+    "running": Status.PENDING,
+    "finished": Status.DONE,
+    "failed": Status.FAILED,
+    "canceled": Status.FAILED,
+}
+
+
+class _Bearer(requests.auth.AuthBase):
+    """Signs a request with ``Authorization: Bearer <token>``."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"Bearer {self._token}"
+        return r
+
+    def __repr__(self) -> str:
+        return "<Echo token ***>"
+
+
+class EchoProvider(Provider):
+    """The Echo service: shouts text, as an async job."""
+
+    name = "echo"
+    kinds = (
+        Kind(
+            "shout",
+            (Param("text", required=True, doc="the text to shout, at most 10,000 characters"),),
+            doc="Turn a text into upper case.",
+        ),
+    )
+    capabilities = Capabilities(
+        cancel=True,
+        list=True,
+        poll=PollPolicy(initial=0.5, factor=1.5, cap=5.0, min_interval=0.1),
+    )
+    settings = (
+        Setting(
+            "token",
+            env="ECHO_TOKEN",
+            required=True,
+            secret=True,
+            doc="the API token, sent as a Bearer token",
+        ),
+        Setting("base_url", env="ECHO_BASE_URL", required=True, doc="the service's base URL"),
+    )
+    sandbox = "asyncjobs_echo.sandbox:EchoSandbox"
+
+    # -- hooks ------------------------------------------------------------------------------------
+
+    def auth(self) -> requests.auth.AuthBase:
+        """The token, as a Bearer ``Authorization`` header."""
+        return _Bearer(self.config["token"])
+
+    def parse_error(self, response: requests.Response) -> ErrorDetails:
+        """Read ``{"error": code, "detail": message}``."""
+        try:
+            body = wire.converter.structure(response.json(), wire.ErrorBody)
+        except (ValueError, TypeError, KeyError, cattrs.BaseValidationError):
+            return default_error_details(response)
+        return ErrorDetails(code=body.error, message=body.detail or None)
+
+    def prepare(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Check that ``text`` is a non-empty string the service accepts."""
+        text = params["text"]
+        if not isinstance(text, str) or not text or len(text) > MAX_TEXT:
+            raise InvalidParameterError(
+                f"echo 'shout': text must be a non-empty string of at most {MAX_TEXT:,} "
+                f"characters, not {text!r:.60}",
+                parameter="text",
+                provider=self.name,
+            )
+        return params
+
+    # -- the contract -----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        kind: str,
+        params: Mapping[str, Any],
+        *,
+        job_id: str | None = None,
+        webhook: str | None = None,
+    ) -> JobInfo:
+        """``POST /jobs``."""
+        response = self.request("POST", "jobs", json={"text": params["text"]})
+        return self._info(self.decode(response, wire.EchoJob, wire.converter))
+
+    def status(self, job_id: str) -> JobInfo:
+        """``GET /jobs/{id}`` (a 404 becomes ``JobNotFoundError`` in the core's transport)."""
+        response = self.request("GET", f"jobs/{_segment(job_id)}", job_id=job_id)
+        return self._info(self.decode(response, wire.EchoJob, wire.converter, job_id=job_id))
+
+    def result(self, job_id: str) -> Result:
+        """One text file, streamed from ``GET /jobs/{id}/output``."""
+        response = self.request("GET", f"jobs/{_segment(job_id)}", job_id=job_id)
+        job = self.decode(response, wire.EchoJob, wire.converter, job_id=job_id)
+        info = self._info(job)
+        if info.status is Status.FAILED:
+            raise JobFailedError(info)
+        if info.status is not Status.DONE:
+            raise ProviderError(
+                f"{describe(self.name, job_id)} is still {info.raw_status}: wait for it first.",
+                provider=self.name,
+                job_id=job_id,
+            )
+        url = f"{self.config['base_url'].rstrip('/')}/jobs/{_segment(job_id)}/output"
+        file = ResultFile(f"{job_id}.txt", size=job.output_size, url=url, media_type="text/plain")
+        return Result(files=(file,))
+
+    def cancel(self, job_id: str) -> None:
+        """``DELETE /jobs/{id}``."""
+        self.request("DELETE", f"jobs/{_segment(job_id)}", job_id=job_id)
+
+    def list(self) -> list[JobInfo]:
+        """``GET /jobs``: every job of the token's account."""
+        body = self.decode(self.request("GET", "jobs"), wire.JobsBody, wire.converter)
+        return [self._info(job) for job in body.jobs]
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _info(self, job: wire.EchoJob) -> JobInfo:
+        return JobInfo(
+            provider=self.name,
+            id=job.id,
+            kind="shout",
+            status=_STATES.get(job.state, Status.PENDING),  # unknown words read as pending
+            raw_status=job.state,
+            submitted_at=job.created_at,
+            completed_at=job.finished_at,
+            error=job.message,
+        )
+
+
+def _segment(value: str) -> str:
+    """``value`` quoted to stay one URL path segment."""
+    return quote(value, safe="")

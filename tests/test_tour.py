@@ -1,0 +1,137 @@
+"""The notebook tour (docs/tour.ipynb) runs top to bottom against the sandboxes, in a real kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+TOUR = Path(__file__).resolve().parent.parent / "docs" / "tour.ipynb"
+
+
+#: Executes a notebook in place with nbclient. It runs in a child process: loading the kernel's spec
+#: imports ipykernel, which would make this process look like a notebook to asyncjobs afterwards.
+RUNNER = """
+import sys, nbformat
+from nbclient import NotebookClient
+src, dst, cwd = sys.argv[1:]
+notebook = nbformat.read(src, as_version=4)
+NotebookClient(
+    notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": cwd}}
+).execute()
+nbformat.write(notebook, dst)
+"""
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The tour, executed once in a python3 kernel of this interpreter; Jupyter, IPython and the
+    tour itself write only under a temporary folder."""
+    tmp = tmp_path_factory.mktemp("tour")
+    env = {k: v for k, v in os.environ.items() if k != "ASYNCJOBS_PROGRESS"}  # bars on
+    for var in ("JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR"):
+        env[var] = str(tmp / "jupyter" / var.lower())
+    spec = tmp / "jupyter" / "path" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": "Python 3", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel))
+    env["JUPYTER_PATH"] = str(tmp / "jupyter" / "path")
+    env["TMPDIR"] = str(tmp)  # the tour's own temporary folder goes here
+    env["ASYNCJOBS_HOME"] = str(tmp / "home")
+    workdir = tmp / "cwd"
+    workdir.mkdir()
+    out = tmp / "executed.ipynb"
+    done = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(TOUR), str(out), str(workdir)],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return nbformat.read(out, as_version=4)
+
+
+def _outputs(notebook: Any, starts: str) -> list[Any]:
+    cells = [c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(starts)]
+    assert len(cells) == 1, f"one code cell starts with {starts!r}"
+    return list(cells[0].outputs)
+
+
+def _text(outputs: list[Any], mime: str = "text/plain") -> str:
+    parts = [o.get("text", "") for o in outputs if o.output_type == "stream"]
+    parts += [o.data.get(mime, "") for o in outputs if "data" in o]
+    return "".join(parts)
+
+
+def test_committed_tour_is_valid_nbformat_4_without_outputs() -> None:
+    committed = nbformat.read(TOUR, as_version=4)
+    nbformat.validate(committed)
+    assert committed.nbformat == 4
+    code = [c for c in committed.cells if c.cell_type == "code"]
+    assert code
+    assert all(c.outputs == [] and c.execution_count is None for c in code)
+
+
+def test_tour_runs_top_to_bottom_without_error(executed: Any) -> None:
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+
+
+def test_tour_shows_progress_while_waiting(executed: Any) -> None:
+    waited = _outputs(executed, "done, not_done = asyncjobs.wait(")
+    assert "5/5" in _text(waited)
+    assert "5 finished, 0 still running" in _text(waited)
+
+
+def test_tour_shows_the_job_table_as_html_with_the_failed_job(executed: Any) -> None:
+    table_html = _text(_outputs(executed, "table = asyncjobs.jobs()"), "text/html")
+    assert table_html.startswith("<table>")
+    assert table_html.count("<tr>") == 6  # a header and five jobs
+    assert "500/5002" in table_html  # ConvertAPI's own word for the failed conversion
+
+
+def test_tour_prints_the_job_table_as_text(executed: Any) -> None:
+    printed = _text(_outputs(executed, "print(table)"))
+    assert printed.splitlines()[0].split()[:4] == ["provider", "id", "kind", "status"]
+    assert len(printed.splitlines()) == 6
+
+
+def test_tour_counts_jobs_with_pandas(executed: Any) -> None:
+    counts = _text(_outputs(executed, "df = table.to_pandas()"))
+    assert re.search(r"convertapi\s+done\s+1\s+failed\s+1", counts), counts
+
+
+def test_tour_saves_the_results(executed: Any) -> None:
+    saved = _text(_outputs(executed, "saved = []"))
+    assert "('results/convertapi/report.pdf', 107)" in saved
+    assert "results/conversio/" in saved
+
+
+def test_tour_shows_a_failed_jobs_error(executed: Any) -> None:
+    assert "JobFailedError - job " in _text(_outputs(executed, "try:"))
+
+
+def test_tour_finds_the_pending_job_in_the_ledger_after_the_restart(executed: Any) -> None:
+    pending = _text(_outputs(executed, "pending = asyncjobs.jobs("))
+    assert "segments-export  pending" in pending
+
+
+def test_tour_lists_the_jobs_from_another_process(executed: Any) -> None:
+    listed = _text(_outputs(executed, "import subprocess"))
+    assert "'pending')" in listed
+
+
+def test_tour_finishes_the_job_through_a_handle_made_from_its_id(executed: Any) -> None:
+    picked = _text(_outputs(executed, "conversio = asyncjobs.connect("))
+    assert "segments-export done> -> done" in picked

@@ -7,7 +7,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -237,8 +237,11 @@ class Client:
         key = None
         if self.ledger is not None:
             key = self.ledger.begin(self.name, kind, _describe(prepared), job_id)
+        sent_at = datetime.now(timezone.utc)
         try:
             info = self.provider.submit(kind, prepared, job_id=job_id, webhook=webhook)
+            if info.submitted_at is None:  # the provider did not say; we know when we sent it
+                info = attrs.evolve(info, submitted_at=sent_at)
         except errors.AsyncJobsError as exc:
             if self.ledger is not None and key is not None:
                 ambiguous = isinstance(exc, errors.TransportError) or (

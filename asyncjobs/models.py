@@ -47,7 +47,7 @@ def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class JobInfo:
     """One look at a job: what the provider said about it, normalized.
 
@@ -79,6 +79,13 @@ class JobInfo:
     def finished(self) -> bool:
         """True when the job is ``done`` or ``failed``."""
         return self.status.finished
+
+    def __repr__(self) -> str:
+        extra = f", error={self.error!r}" if self.error else ""
+        return (
+            f"JobInfo({self.provider}:{self.id} {self.kind} {self.status.value}"
+            f" raw_status={self.raw_status!r}{extra})"
+        )
 
     def _repr_html_(self) -> str:
         from .views import info_html
@@ -157,7 +164,7 @@ def _files(files: Iterable[ResultFile]) -> tuple[ResultFile, ...]:
     return tuple(files)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Result:
     """The outcome of a finished job.
 
@@ -170,6 +177,12 @@ class Result:
     files: tuple[ResultFile, ...] = attrs.field(factory=tuple, converter=_files)
     raw: Any = attrs.field(default=None, hash=False)
     meta: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, hash=False)
+
+    def __repr__(self) -> str:
+        names = ", ".join(
+            f"{f.name} ({f.size} bytes)" if f.size is not None else f.name for f in self.files
+        )
+        return f"Result([{names}])"
 
     def save(self, dest: str | os.PathLike[str]) -> list[Path]:
         """Save every file into the folder ``dest`` (created when missing).

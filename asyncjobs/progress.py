@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -15,8 +16,19 @@ __all__ = ["Progress", "make_progress"]
 Progress = bool | Callable[[JobInfo], object] | None
 
 
+def _in_notebook() -> bool:
+    """True inside a running Jupyter kernel (merely importing ipykernel does not count)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+    except ImportError:
+        return False
+    return bool(IPKernelApp.initialized())
+
+
 def _interactive() -> bool:
-    if "ipykernel" in sys.modules:
+    if _in_notebook():
         return True
     stream = sys.stderr
     return bool(stream is not None and hasattr(stream, "isatty") and stream.isatty())
@@ -63,7 +75,10 @@ def make_progress(progress: Progress, *, total: int | None, desc: str) -> _Repor
     bar = None
     if callback is None and enabled(progress):
         try:
-            from tqdm.auto import tqdm
+            if _in_notebook() and importlib.util.find_spec("ipywidgets") is not None:
+                from tqdm.auto import tqdm
+            else:  # tqdm.auto without ipywidgets warns in notebooks; the text bar works there
+                from tqdm.std import tqdm
         except ImportError:  # the progress extra is not installed: no bar, no error
             tqdm = None
         if tqdm is not None:

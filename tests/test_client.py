@@ -245,3 +245,11 @@ def test_connect_takes_a_poll_policy_for_its_jobs(toy_registered: object) -> Non
 def test_connect_refuses_a_poll_that_is_not_a_policy(toy_registered: object) -> None:
     with pytest.raises(errors.InvalidParameterError, match="PollPolicy"):
         asyncjobs.connect("toy", key="k" * 8, base_url="http://x", ledger=False, poll=1)  # type: ignore[arg-type]
+
+
+def test_submitted_at_is_known_even_when_the_provider_does_not_say(
+    memory_client: asyncjobs.Client,
+) -> None:
+    job = memory_client.submit("sleep", duration=0)
+    assert job.info is not None
+    assert job.info.submitted_at is not None

@@ -139,3 +139,27 @@ def test_saved_files_get_the_usual_permissions(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_job_info_repr_is_short() -> None:
+    info = JobInfo("p", "j1", "convert", "failed", raw_status="Failed", error="bad", meta={"x": 1})
+    assert repr(info) == "JobInfo(p:j1 convert failed raw_status='Failed', error='bad')"
+
+
+def test_result_repr_lists_files_and_sizes() -> None:
+    result = Result(files=[ResultFile("a.pdf", 10), ResultFile("b")], raw={"long": "x" * 500})
+    assert repr(result) == "Result([a.pdf (10 bytes), b])"
+
+
+def test_table_times_say_they_are_utc(memory_client: asyncjobs.Client) -> None:
+    memory_client.submit("sleep", duration=0)
+    assert " UTC" in repr(memory_client.list())
+
+
+def test_importing_ipykernel_alone_does_not_mean_a_notebook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from asyncjobs.progress import _in_notebook
+
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # imported, but no kernel is running
+    assert _in_notebook() is False

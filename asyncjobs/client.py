@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import attrs
+import requests
 
 from . import errors
 from .handles import Job, JobList
@@ -65,6 +66,15 @@ def connect(
     """
     cls = get_provider_class(provider)
     config = resolve_settings(cls, settings)
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise errors.InvalidParameterError(
+            f"retry must be an asyncjobs.RetryPolicy, not {retry!r}", parameter="retry"
+        )
+    if session is not None and not isinstance(session, requests.Session):
+        raise errors.InvalidParameterError(
+            f"session must be a requests.Session, not {type(session).__name__}",
+            parameter="session",
+        )
     if timeout is None or isinstance(timeout, Timeouts):
         timeouts = timeout or Timeouts()
     elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
@@ -343,6 +353,10 @@ class Client:
             kind: keep only jobs of this kind.
         """
         wanted = None if status is None else _status(status)
+        if kind is not None and not isinstance(kind, str):
+            raise errors.InvalidParameterError(
+                f"kind must be a string or None, not {kind!r}", parameter="kind"
+            )
         found: dict[str, JobInfo] = {}
         if self.ledger is not None:
             for entry in self.ledger.entries(provider=self.name):

@@ -122,7 +122,14 @@ class Job:
         self.client.cancel(self.id)
 
     def save(self, dest: str | os.PathLike[str], timeout: float | None = None) -> list[Path]:
-        """Wait for the job and download every result file into the folder ``dest``."""
+        """Wait for the job and download every result file into the folder ``dest``.
+
+        Raises:
+            InvalidParameterError: ``dest`` is not a path (checked before any request).
+        """
+        from .models import _check_dest
+
+        _check_dest(dest)
         return self.result(timeout=timeout).save(dest)
 
     def _repr_html_(self) -> str:

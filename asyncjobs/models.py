@@ -93,6 +93,23 @@ class JobInfo:
         return info_html(self)
 
 
+def safe_name(name: str, fallback: str = "result") -> str:
+    """The last part of a provider's file name, safe to write in a folder (never '', '.' or '..')."""
+    base = Path(str(name).replace("\\", "/")).name
+    return fallback if base in ("", ".", "..") else base
+
+
+def _check_dest(dest: object) -> str | os.PathLike[str]:
+    if not isinstance(dest, (str, os.PathLike)):
+        from .errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"the destination must be a path (str or pathlib.Path), not {type(dest).__name__}",
+            parameter="dest",
+        )
+    return dest
+
+
 def _closing_bytes(data: bytes) -> contextlib.AbstractContextManager[IO[bytes]]:
     return contextlib.closing(io.BytesIO(data))
 
@@ -152,9 +169,9 @@ class ResultFile:
         Returns:
             The path written.
         """
-        dest = Path(path)
+        dest = Path(_check_dest(path))
         if dest.is_dir():
-            dest = dest / Path(self.name).name
+            dest = dest / safe_name(self.name)
         with self.open() as stream, atomic_write(dest) as out:
             shutil.copyfileobj(stream, out, _COPY_CHUNK)
         return dest
@@ -190,9 +207,11 @@ class Result:
         Returns:
             The paths written, in the order of :attr:`files`.
         """
-        folder = Path(dest)
+        folder = Path(_check_dest(dest))
         folder.mkdir(parents=True, exist_ok=True)
-        return [f.save(folder / Path(f.name).name) for f in self.files]
+        return [
+            f.save(folder / safe_name(f.name, f"file-{n}")) for n, f in enumerate(self.files, 1)
+        ]
 
     def _repr_html_(self) -> str:
         from .views import result_html

@@ -214,11 +214,19 @@ class Provider:
             TransportError: the body is not JSON of the expected shape (a truncated or garbled
                 answer, or a base_url pointing at something else) -- never a KeyError or TypeError.
         """
+        import requests
         from cattrs.errors import BaseValidationError
 
         try:
             return converter.structure(response.json(), cls)
-        except (ValueError, TypeError, KeyError, AttributeError, BaseValidationError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            BaseValidationError,
+            requests.RequestException,  # a streamed body cut while it was read
+        ) as exc:
             where = describe(self.name, job_id)
             raise TransportError(
                 self.transport.redactor(

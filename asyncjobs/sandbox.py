@@ -226,7 +226,7 @@ class SandboxApp:
     def _truncated(
         self, response: Response, environ: WSGIEnviron, start_response: StartResponse
     ) -> Iterator[bytes]:
-        body = response.get_data()
+        body = b"".join(response.iter_encoded())  # works for streamed responses too
         response.headers["Content-Length"] = str(len(body))
         start_response(response.status, list(response.headers.items()))
         yield body[: len(body) // 2]

@@ -33,6 +33,16 @@ ReturnWhen = Literal["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_FAILED"]
 _rng = random.Random()
 
 
+def _jobs(jobs: Iterable[Job]) -> list[Job]:
+    if isinstance(jobs, Job) or not isinstance(jobs, Iterable):
+        raise errors.InvalidParameterError(
+            f"expected an iterable of asyncjobs.Job handles, not {type(jobs).__name__}; for one "
+            "job, call job.wait()",
+            parameter="jobs",
+        )
+    return list(jobs)
+
+
 def _delay(job: Job, attempt: int, info: JobInfo | None) -> float:
     policy = job.client.poll_policy
     hint = info.meta.get("retry_after") if info is not None else None
@@ -47,9 +57,24 @@ def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = Non
     deadline = None if limit is None else time.monotonic() + limit
     reporter = make_progress(progress, total=None, desc=f"{job.provider}:{job.id}")
     attempt = 0
+    failures = 0
     try:
         while True:
-            info = job.refresh()
+            try:
+                info = job.refresh()
+            except (errors.TransportError, errors.RateLimitedError) as exc:
+                failures += 1  # transient: try again after a delay, as the many-job wait does
+                if failures >= MAX_POLL_ERRORS or (
+                    deadline is not None and time.monotonic() >= deadline
+                ):
+                    raise
+                delay = getattr(exc, "retry_after", None) or _delay(job, attempt, job.info)
+                attempt += 1
+                if deadline is not None:
+                    delay = min(delay, max(0.0, deadline - time.monotonic()))
+                time.sleep(delay)
+                continue
+            failures = 0
             reporter.seen(info)
             if info.finished:
                 return info
@@ -82,7 +107,7 @@ def _scheduled(
         raise errors.InvalidParameterError(
             f"max_workers must be a positive int, not {max_workers!r}", parameter="max_workers"
         )
-    pending = list(dict.fromkeys(jobs))
+    pending = list(dict.fromkeys(_jobs(jobs)))
     for j in pending:
         if not isinstance(j, Job):
             raise errors.InvalidParameterError(
@@ -176,7 +201,7 @@ def as_completed(
     Raises:
         JobTimeoutError: ``timeout`` seconds passed before every job finished.
     """
-    jobs = list(jobs)
+    jobs = _jobs(jobs)
     for job in _scheduled(jobs, timeout, max_workers, progress):
         if job is None:
             left = sum(1 for j in jobs if not (j.info and j.info.finished) and j.error is None)
@@ -214,7 +239,7 @@ def wait(
             f"{return_when!r}",
             parameter="return_when",
         )
-    jobs = list(dict.fromkeys(jobs))
+    jobs = list(dict.fromkeys(_jobs(jobs)))
     done: set[Job] = set()
     for job in _scheduled(jobs, timeout, max_workers, progress):
         if job is None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from asyncjobs import JobInfo, Result, ResultFile, Status
 from asyncjobs.converters import info_from_json, info_to_json, result_from_json, result_to_json
-from asyncjobs.errors import NotSupportedError
+from asyncjobs.errors import InvalidParameterError, NotSupportedError
 
 aware = st.datetimes(
     min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(timezone.utc)
@@ -148,3 +148,19 @@ def test_a_result_file_rebuilt_from_json_says_how_to_get_content() -> None:
 
 def test_result_file_repr_shows_no_content() -> None:
     assert "secret-bytes" not in repr(ResultFile("a.pdf", 1, data=b"secret-bytes"))
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../..", "a/../"])
+def test_a_result_file_name_that_names_no_file_is_saved_under_a_fallback(
+    tmp_path: Path, name: str
+) -> None:
+    (path,) = Result(files=[ResultFile(name, data=b"x")]).save(tmp_path / "out")
+    assert path == tmp_path / "out" / "file-1"
+    assert path.read_bytes() == b"x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("dest", [123, None, b"bytes-path"])
+def test_saving_to_something_that_is_not_a_path_is_refused(dest: object) -> None:
+    with pytest.raises(InvalidParameterError, match="destination"):
+        Result(files=[ResultFile("a", data=b"x")]).save(dest)  # type: ignore[arg-type]

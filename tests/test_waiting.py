@@ -189,3 +189,46 @@ def test_wait_refuses_a_bad_return_when(memory_client: asyncjobs.Client) -> None
 def test_wait_refuses_things_that_are_not_jobs() -> None:
     with pytest.raises(errors.InvalidParameterError, match="Job"):
         asyncjobs.wait(["m1"])  # type: ignore[list-item]
+
+
+def test_job_wait_rides_out_transient_poll_errors(memory_client: asyncjobs.Client) -> None:
+    job = memory_client.submit("sleep", duration=0)
+    real = memory_client.provider.status
+    failures = iter(
+        [errors.TransportError("reset"), errors.RateLimitedError("slow", retry_after=0)]
+    )
+
+    def flaky(job_id: str) -> asyncjobs.JobInfo:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real(job_id)
+
+    memory_client.provider.status = flaky  # type: ignore[method-assign]
+    assert job.wait(timeout=5).status is Status.DONE
+
+
+def test_job_wait_gives_up_after_five_transient_errors_in_a_row(
+    memory_client: asyncjobs.Client,
+) -> None:
+    job = memory_client.submit("sleep", duration=0)
+    calls = 0
+
+    def down(job_id: str) -> asyncjobs.JobInfo:
+        nonlocal calls
+        calls += 1
+        raise errors.TransportError("connection refused")
+
+    memory_client.provider.status = down  # type: ignore[method-assign]
+    with pytest.raises(errors.TransportError):
+        job.wait(timeout=30)
+    assert calls == 5
+
+
+@pytest.mark.parametrize("call", [asyncjobs.wait, asyncjobs.as_completed])
+def test_one_job_instead_of_a_list_is_refused_with_advice(
+    memory_client: asyncjobs.Client, call: object
+) -> None:
+    job = memory_client.submit("sleep", duration=0)
+    with pytest.raises(errors.InvalidParameterError, match=r"job\.wait\(\)"):
+        list(call(job))  # type: ignore[operator]

@@ -36,6 +36,7 @@ from asyncjobs import (
     Status,
 )
 from asyncjobs.errors import (
+    ConfigurationError,
     InvalidParameterError,
     JobFailedError,
     NotSupportedError,
@@ -174,6 +175,12 @@ class ConvertAPIProvider(Provider):
 
     def __init__(self, config: Any, transport: Any) -> None:
         super().__init__(config, transport)
+        base = config["base_url"]
+        if not isinstance(base, str) or not base.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"convertapi: the base_url setting must be an http(s) URL, not {base!r}.",
+                provider=self.name,
+            )
         self._results: OrderedDict[str, _Cached] = OrderedDict()
         self._results_lock = threading.Lock()
 
@@ -337,6 +344,15 @@ class ConvertAPIProvider(Provider):
             error_classes={503: RateLimitedError},
         )
         started = self.decode(response, JobStarted, converter, job_id=job_id)
+        if not started.job_id.strip():
+            raise TransportError(
+                f"job {job_id!r} at {self.name}: the conversion request was answered without a "
+                f"JobId (HTTP {response.status_code}). Look the job up with client.job({job_id!r}) "
+                "before submitting again.",
+                provider=self.name,
+                job_id=job_id,
+                status_code=response.status_code,
+            )
         now = datetime.now(timezone.utc)
         return JobInfo(
             provider=self.name,
@@ -352,7 +368,9 @@ class ConvertAPIProvider(Provider):
     # -- status -----------------------------------------------------------------------------------
 
     def status(self, job_id: str) -> JobInfo:
-        """One poll: 202 pending, 200 done, 503 pending (another poll was open), 5xx failed."""
+        """One poll: 202 pending, 200 done, 503 pending (another poll was open), 5xx failed (when
+        the answer is ConvertAPI's error body; a bare 5xx, e.g. from a gateway, is raised as a
+        ProviderError and says nothing about the job)."""
         accept = [s for s in range(500, 600) if s not in (502, 504)]
         response = self.request(
             "GET",
@@ -363,41 +381,60 @@ class ConvertAPIProvider(Provider):
             stream=True,
         )
         with contextlib.closing(response):
-            code = response.status_code
-
-            def info(status: Status, raw: str, **kw: Any) -> JobInfo:
-                return JobInfo(
+            try:
+                return self._poll_answer(job_id, response)
+            except requests.RequestException as exc:
+                # the poll is streamed: a body cut short is found here, after the transport
+                raise TransportError(
+                    self.transport.redactor(
+                        f"job {job_id!r} at {self.name}: the answer to the poll broke off "
+                        f"({type(exc).__name__}). Poll again."
+                    ),
                     provider=self.name,
-                    id=job_id,
-                    kind="convert",
-                    status=status,
-                    raw_status=raw,
-                    **kw,
-                )
+                    job_id=job_id,
+                    status_code=response.status_code,
+                ) from exc
 
-            if code == 200:
-                self._remember(job_id, self._finished(job_id, response))
-                return info(Status.DONE, "200", completed_at=datetime.now(timezone.utc))
-            if code == 503:
-                wait = parse_retry_after(response.headers.get("Retry-After"))
-                return info(
-                    Status.PENDING,
-                    "503",
-                    meta={"retry_after": BUSY_DELAY if wait is None else wait},
-                )
-            if code >= 500:
-                details = self.parse_error(response)
-                said = details.message or response.reason or "the conversion failed"
-                error = f"{said} (code {details.code})" if details.code is not None else said
-                raw = f"{code}/{details.code}" if details.code is not None else str(code)
-                return info(
-                    Status.FAILED,
-                    raw,
-                    error=self.transport.redactor(error),
-                    completed_at=datetime.now(timezone.utc),
-                    meta={"code": details.code, "http_status": code},
-                )
-            return info(Status.PENDING, str(code))
+    def _poll_answer(self, job_id: str, response: requests.Response) -> JobInfo:
+        """Read one poll's answer (its body may still be arriving)."""
+        code = response.status_code
+
+        def info(status: Status, raw: str, **kw: Any) -> JobInfo:
+            return JobInfo(
+                provider=self.name,
+                id=job_id,
+                kind="convert",
+                status=status,
+                raw_status=raw,
+                **kw,
+            )
+
+        if code == 200:
+            self._remember(job_id, self._finished(job_id, response))
+            return info(Status.DONE, "200", completed_at=datetime.now(timezone.utc))
+        if code == 503:
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            return info(
+                Status.PENDING,
+                "503",
+                meta={"retry_after": BUSY_DELAY if wait is None else wait},
+            )
+        if code >= 500:
+            details = self.parse_error(response)
+            if details.code is None:
+                # not ConvertAPI's error body: no verdict on the job (a proxy, an outage)
+                raise self.transport.error_for(response, job_id=job_id, parser=self.parse_error)
+            said = details.message or response.reason or "the conversion failed"
+            error = f"{said} (code {details.code})"
+            raw = f"{code}/{details.code}"
+            return info(
+                Status.FAILED,
+                raw,
+                error=self.transport.redactor(error),
+                completed_at=datetime.now(timezone.utc),
+                meta={"code": details.code, "http_status": code},
+            )
+        return info(Status.PENDING, str(code))
 
     def _finished(self, job_id: str, response: requests.Response) -> _Cached:
         media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -457,7 +494,9 @@ class ConvertAPIProvider(Provider):
         return Result(files=files, raw=cached.raw, meta=meta)
 
     def _file(self, job_id: str, f: Any) -> ResultFile:
-        media = mimetypes.guess_type(f.file_name)[0]
+        name = f.file_name if f.file_name.strip() not in ("", ".", "..") else job_id
+        media = mimetypes.guess_type(name)[0]
+        size = f.file_size if f.file_size is None or f.file_size >= 0 else None
         if f.file_data is not None:
             try:
                 data = base64.b64decode(f.file_data, validate=True)
@@ -468,7 +507,7 @@ class ConvertAPIProvider(Provider):
                     provider=self.name,
                     job_id=job_id,
                 ) from exc
-            return ResultFile(f.file_name, size=len(data), media_type=media, data=data)
+            return ResultFile(name, size=len(data), media_type=media, data=data)
         if not f.url:
             raise TransportError(
                 f"job {job_id!r} at {self.name}: result file {f.file_name!r} has neither Url nor "
@@ -476,7 +515,7 @@ class ConvertAPIProvider(Provider):
                 provider=self.name,
                 job_id=job_id,
             )
-        return ResultFile(f.file_name, size=f.file_size, url=f.url, media_type=media)
+        return ResultFile(name, size=size, url=f.url, media_type=media)
 
     @contextlib.contextmanager
     def open_file(self, file: ResultFile) -> Iterator[IO[bytes]]:

@@ -110,8 +110,8 @@ def status_of(raw: Any) -> tuple[Status, str | None]:
         return Status.PENDING, None
     text = str(raw).strip()
     word = text
-    if isinstance(raw, int) or text.isdigit():
-        index = int(text)
+    if (isinstance(raw, int) and not isinstance(raw, bool)) or (text.isascii() and text.isdigit()):
+        index = int(raw) if isinstance(raw, int) else int(text)
         word = STATUS_WORDS[index] if 0 <= index < len(STATUS_WORDS) else text
     status = _STATUSES.get(word.lower())
     if status is None:
@@ -713,7 +713,7 @@ class GroupDocsProvider(Provider):
             submitted_at=parse_time(op.created),
             started_at=parse_time(op.started),
             completed_at=completed if status.finished else None,
-            error=error if status is Status.FAILED else None,
+            error=self.transport.redactor(error) if error and status is Status.FAILED else None,
             meta={"method": op.method} if op.method else {},
         )
 
@@ -737,9 +737,12 @@ class GroupDocsProvider(Provider):
         direct = f"{self.base_url}/conversion/async/result?id={quote(job_id, safe='')}"
         files = []
         for item in op.result or ():
-            name = item.name or (PurePosixPath(item.path).name if item.path else job_id)
+            name = item.name or (PurePosixPath(item.path).name if item.path else "")
+            if name.strip() in ("", ".", ".."):
+                name = job_id
             url = self.storage_url(item.path) if item.path else direct
-            files.append(ResultFile(name, size=item.size, url=url, media_type=_media_type(name)))
+            size = item.size if item.size is None or item.size >= 0 else None
+            files.append(ResultFile(name, size=size, url=url, media_type=_media_type(name)))
         if not files:
             files.append(ResultFile(job_id, url=direct))
         return Result(files=tuple(files), raw=unstructure(op))

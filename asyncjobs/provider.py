@@ -86,6 +86,7 @@ class Setting:
         secret: whether it must never be shown (it is redacted everywhere).
         default: the value when neither keyword nor environment gives one.
         choices: the allowed values, when the set is closed.
+        url: whether the value must be an ``http(s)`` URL (base URLs, token endpoints).
         doc: one line for humans.
     """
 
@@ -95,6 +96,7 @@ class Setting:
     secret: bool = False
     default: str | None = None
     choices: tuple[str, ...] = ()
+    url: bool = False
     doc: str = ""
 
 

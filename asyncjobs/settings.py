@@ -89,5 +89,16 @@ def resolve_settings(
                 f"{', '.join(map(repr, s.choices))}, not {value!r}.",
                 provider=provider.name,
             )
+        if (
+            value is not None
+            and s.url
+            and not (isinstance(value, str) and value.startswith(("http://", "https://")))
+        ):
+            raise ConfigurationError(
+                f"{provider.name}: setting {s.name!r} must be an http(s) URL, not {value!r}"
+                + (f" (from {s.env})" if s.env and s.name not in given else "")
+                + ".",
+                provider=provider.name,
+            )
         values[s.name] = value
     return Settings(values, frozenset(s.name for s in provider.settings if s.secret))

@@ -10,6 +10,7 @@ import random
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import IO, Any, cast
+from urllib.parse import quote
 
 import attrs
 import backoff
@@ -26,6 +27,7 @@ __all__ = [
     "Transport",
     "default_error_details",
     "parse_retry_after",
+    "path_segment",
 ]
 
 log = get_logger("asyncjobs.transport")
@@ -127,6 +129,13 @@ def default_error_details(response: requests.Response) -> ErrorDetails:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def path_segment(value: str) -> str:
+    """``value`` quoted to stay exactly one URL path segment: ``/``, ``?`` and ``#`` are escaped, and
+    the dot segments ``.`` and ``..`` (which URL normalization would remove) are percent-encoded."""
+    quoted = quote(value, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

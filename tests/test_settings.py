@@ -22,12 +22,12 @@ class Chooser(Provider):
 
 
 def test_a_keyword_wins_over_the_environment() -> None:
-    s = resolve_settings(ToyProvider, {"key": "k1", "base_url": "u"}, {"TOY_KEY": "k2"})
+    s = resolve_settings(ToyProvider, {"key": "k1", "base_url": "http://u"}, {"TOY_KEY": "k2"})
     assert s["key"] == "k1"
 
 
 def test_the_environment_fills_a_missing_keyword() -> None:
-    s = resolve_settings(ToyProvider, {"base_url": "u"}, {"TOY_KEY": "from-env"})
+    s = resolve_settings(ToyProvider, {"base_url": "http://u"}, {"TOY_KEY": "from-env"})
     assert s["key"] == "from-env"
 
 
@@ -37,7 +37,7 @@ def test_a_default_fills_what_is_missing_everywhere() -> None:
 
 def test_a_missing_required_setting_names_it_and_its_variable() -> None:
     with pytest.raises(ConfigurationError) as caught:
-        resolve_settings(ToyProvider, {"base_url": "u"}, {})
+        resolve_settings(ToyProvider, {"base_url": "http://u"}, {})
     assert "'key'" in str(caught.value)
     assert "TOY_KEY" in str(caught.value)
 
@@ -52,7 +52,7 @@ def test_connect_raises_for_a_missing_credential_before_any_request(
 
 def test_an_unknown_setting_is_refused_with_the_known_ones() -> None:
     with pytest.raises(ConfigurationError) as caught:
-        resolve_settings(ToyProvider, {"base_url": "u", "key": "k", "sekret": "x"}, {})
+        resolve_settings(ToyProvider, {"base_url": "http://u", "key": "k", "sekret": "x"}, {})
     assert "'sekret'" in str(caught.value)
     assert "key" in str(caught.value)
 
@@ -66,3 +66,14 @@ def test_settings_repr_masks_secrets() -> None:
     s = resolve_settings(Chooser, {"token": CANARY}, {})
     assert CANARY not in repr(s)
     assert s.secrets == [CANARY]
+
+
+@pytest.mark.parametrize("value", ["ftp://x", "127.0.0.1:8080", "", 42])
+def test_a_url_setting_must_be_an_http_url(value: object) -> None:
+    with pytest.raises(ConfigurationError, match="must be an http\\(s\\) URL"):
+        resolve_settings(ToyProvider, {"key": "k", "base_url": value}, {})
+
+
+def test_a_bad_url_from_the_environment_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="TOY_BASE_URL"):
+        resolve_settings(ToyProvider, {"key": "k"}, {"TOY_BASE_URL": "localhost:1"})

@@ -381,3 +381,20 @@ def test_invalid_parameters_are_named_and_redacted(transport: Transport) -> None
         transport.request("GET", URL, error_parser=parser)
     assert "Invalid parameters: Timeout: must be between 10 and 1200" in str(caught.value)
     assert "hunter2-canary" not in str(caught.value.invalid_parameters)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("abc", "abc"),
+        ("a/b", "a%2Fb"),
+        ("a?b#c", "a%3Fb%23c"),
+        (".", "%2E"),
+        ("..", "%2E%2E"),
+        ("a.b", "a.b"),
+    ],
+)
+def test_path_segment_keeps_a_value_one_segment(value: str, expected: str) -> None:
+    from asyncjobs.transport import path_segment
+
+    assert path_segment(value) == expected

@@ -59,7 +59,7 @@ class ToyProvider(Provider):
     )
     settings = (
         Setting("key", env="TOY_KEY", required=True, secret=True),
-        Setting("base_url", env="TOY_BASE_URL", required=True),
+        Setting("base_url", url=True, env="TOY_BASE_URL", required=True),
     )
 
     def auth(self) -> requests.auth.AuthBase:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from asyncjobs_conversio.sandbox import ConversioSandbox
+from conversio_support import QUICK_POLL
 
 import asyncjobs
 from asyncjobs.sandbox import Sandbox
@@ -14,10 +15,6 @@ from asyncjobs.sandbox import Sandbox
 KEY = "cv-key-shop-one-0123456789"
 OTHER_KEY = "cv-key-shop-two-9876543210"
 QUICK_RETRY = asyncjobs.RetryPolicy(max_tries=3, base=0.001, cap=0.01, max_time=5)
-
-
-#: Poll every few milliseconds: the sandbox runs a minute-long export in 60 ms.
-QUICK_POLL = asyncjobs.PollPolicy(initial=0.01, factor=1.5, cap=0.05, min_interval=0.005)
 
 
 @pytest.fixture

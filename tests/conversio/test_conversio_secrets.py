@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from asyncjobs_conversio.sandbox import ConversioSandbox
-from conftest import QUICK_POLL
+from conversio_support import QUICK_POLL
 
 import asyncjobs
 from asyncjobs.errors import AsyncJobsError

@@ -13,7 +13,7 @@ import responses
 from asyncjobs_groupdocs import StorageFile
 from asyncjobs_groupdocs.auth import TokenCache
 from asyncjobs_groupdocs.provider import _warned, parse_time, status_of
-from conftest import API, TOKEN_URL
+from groupdocs_support import API, TOKEN_URL
 from responses import matchers
 
 import asyncjobs

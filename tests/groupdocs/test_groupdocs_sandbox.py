@@ -9,7 +9,7 @@ import pytest
 import requests
 from asyncjobs_groupdocs import StorageFile
 from asyncjobs_groupdocs.sandbox import GroupDocsSandbox, expected_output
-from conftest import FAST_POLL
+from groupdocs_support import FAST_POLL
 
 import asyncjobs
 from asyncjobs.errors import AuthenticationError, ProviderError, RateLimitedError

@@ -84,7 +84,9 @@ class EchoProvider(Provider):
             secret=True,
             doc="the API token, sent as a Bearer token",
         ),
-        Setting("base_url", env="ECHO_BASE_URL", required=True, doc="the service's base URL"),
+        Setting(
+            "base_url", url=True, env="ECHO_BASE_URL", required=True, doc="the service's base URL"
+        ),
     )
     sandbox = "asyncjobs_echo.sandbox:EchoSandbox"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import posixpath
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import cattrs
 import requests
@@ -35,9 +35,10 @@ from asyncjobs.errors import (
     JobNotFoundError,
     NotSupportedError,
     ProviderError,
+    TransportError,
     describe,
 )
-from asyncjobs.transport import ErrorDetails, default_error_details
+from asyncjobs.transport import ErrorDetails, default_error_details, path_segment
 
 from . import wire
 
@@ -112,6 +113,7 @@ class ConversioProvider(Provider):
         ),
         Setting(
             "base_url",
+            url=True,
             env="CONVERSIO_BASE_URL",
             default="https://app.conversio.com/api/v1",
             doc="the API's base URL",
@@ -166,7 +168,7 @@ class ConversioProvider(Provider):
         """POST the kind's export endpoint; a 404 means the newsletter or segment does not exist."""
         param, path = _EXPORTS[kind]
         source_id = params[param]
-        response = self.request("POST", path.format(_segment(source_id)), accept=(404,))
+        response = self.request("POST", path.format(path_segment(source_id)), accept=(404,))
         if response.status_code == 404:
             raise self.transport.error_for(
                 response,
@@ -174,16 +176,24 @@ class ConversioProvider(Provider):
                 cls=ProviderError,
                 advice=f"Conversio has no {param} {source_id!r} in this shop: check the {param} id.",
             )
-        return self._info(self.decode(response, wire.JobBody, wire.converter).data)
+        job = self.decode(response, wire.JobBody, wire.converter).data
+        if not job.id.strip():
+            raise TransportError(
+                f"conversio created a {kind!r} job but answered no job id (HTTP "
+                f"{response.status_code}). Find it with client.list() before submitting again.",
+                provider=self.name,
+                status_code=response.status_code,
+            )
+        return self._info(job)
 
     def status(self, job_id: str) -> JobInfo:
         """``GET /async-jobs/{id}``."""
-        return self._info(self._job(job_id)[1])
+        return self._info(self._job(job_id)[1], job_id)
 
     def result(self, job_id: str) -> Result:
         """The CSV file of a done export (``result`` is its URL); other results stay in ``raw``."""
         raw, job = self._job(job_id)
-        info = self._info(job)
+        info = self._info(job, job_id)
         if info.status is Status.FAILED:
             raise JobFailedError(info)
         if info.status is not Status.DONE:
@@ -236,7 +246,7 @@ class ConversioProvider(Provider):
         while url and url not in seen and _same_origin(url, self.config["base_url"]):
             seen.add(url)
             body = self.decode(self.request("GET", url), wire.JobsBody, wire.converter)
-            jobs.extend(self._info(job) for job in body.data)
+            jobs.extend(self._info(job) for job in body.data if job.id.strip())
             url = body.meta.next_page if body.meta else None
         return jobs
 
@@ -245,7 +255,7 @@ class ConversioProvider(Provider):
     def _job(self, job_id: str) -> tuple[Any, wire.AsyncJob]:
         """The job's JSON and model; JobNotFoundError (with Conversio's reasons) on 404."""
         response = self.request(
-            "GET", f"async-jobs/{_segment(job_id)}", job_id=job_id, accept=(404,)
+            "GET", f"async-jobs/{path_segment(job_id)}", job_id=job_id, accept=(404,)
         )
         if response.status_code == 404:
             raise self.transport.error_for(
@@ -258,25 +268,30 @@ class ConversioProvider(Provider):
         body = self.decode(response, wire.JobBody, wire.converter, job_id=job_id)
         return response.json()["data"], body.data
 
-    def _info(self, job: wire.AsyncJob) -> JobInfo:
+    def _info(self, job: wire.AsyncJob, job_id: str | None = None) -> JobInfo:
         meta = {"result": job.result, "partner_app": job.partner_app}
         return JobInfo(
             provider=self.name,
-            id=job.id,
+            id=job_id or job.id,
             kind=job.kind,
             status=_STATUSES.get(job.status, Status.PENDING),  # unknown words read as pending
             raw_status=job.status,
             started_at=job.started_at,
             completed_at=job.completed_at,
-            error=job.error,
-            expires_at=job.completed_at + JOB_LIFETIME if job.completed_at else None,
+            error=self.transport.redactor(job.error) if job.error else None,
+            expires_at=_expiry(job.completed_at),
             meta={k: v for k, v in meta.items() if v is not None},
         )
 
 
-def _segment(value: str) -> str:
-    """``value`` quoted to stay one URL path segment."""
-    return quote(value, safe="")
+def _expiry(completed_at: datetime | None) -> datetime | None:
+    """When Conversio removes a job that completed at ``completed_at`` (None past year 9999)."""
+    if completed_at is None:
+        return None
+    try:
+        return completed_at + JOB_LIFETIME
+    except OverflowError:
+        return None
 
 
 def _same_origin(url: str, base: str) -> bool:

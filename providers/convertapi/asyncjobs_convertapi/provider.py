@@ -36,7 +36,6 @@ from asyncjobs import (
     Status,
 )
 from asyncjobs.errors import (
-    ConfigurationError,
     InvalidParameterError,
     JobFailedError,
     NotSupportedError,
@@ -46,7 +45,13 @@ from asyncjobs.errors import (
 )
 from asyncjobs.provider import convert_kind
 from asyncjobs.sources import prepare_convert
-from asyncjobs.transport import ErrorDetails, Timeouts, default_error_details, parse_retry_after
+from asyncjobs.transport import (
+    ErrorDetails,
+    Timeouts,
+    default_error_details,
+    parse_retry_after,
+    path_segment,
+)
 
 from .wire import ConversionResult, JobStarted, UploadedFile, WireError, converter, structure
 
@@ -159,6 +164,7 @@ class ConvertAPIProvider(Provider):
         ),
         Setting(
             "base_url",
+            url=True,
             env="CONVERTAPI_BASE_URL",
             default="https://v2.convertapi.com",
             doc="the service's base URL",
@@ -175,12 +181,6 @@ class ConvertAPIProvider(Provider):
 
     def __init__(self, config: Any, transport: Any) -> None:
         super().__init__(config, transport)
-        base = config["base_url"]
-        if not isinstance(base, str) or not base.startswith(("http://", "https://")):
-            raise ConfigurationError(
-                f"convertapi: the base_url setting must be an http(s) URL, not {base!r}.",
-                provider=self.name,
-            )
         self._results: OrderedDict[str, _Cached] = OrderedDict()
         self._results_lock = threading.Lock()
 
@@ -202,11 +202,7 @@ class ConvertAPIProvider(Provider):
         return "".join(secrets.choice(_ALPHABET) for _ in range(32))
 
     def _job_path(self, job_id: str) -> str:
-        return (
-            f"job/{quote(job_id, safe='')}"
-            if self.legacy
-            else f"async/job/{quote(job_id, safe='')}"
-        )
+        return f"job/{path_segment(job_id)}" if self.legacy else f"async/job/{path_segment(job_id)}"
 
     def _poll_timeout(self) -> Timeouts:
         t = self.transport.timeouts
@@ -330,7 +326,7 @@ class ConvertAPIProvider(Provider):
         if webhook is not None:
             form["WebHook"] = webhook
         query = {"Async": "true", "JobId": job_id} if self.legacy else {"JobId": job_id}
-        src, dst = quote(params["from_"], safe=""), quote(params["to"], safe="")
+        src, dst = path_segment(params["from_"]), path_segment(params["to"])
         path = f"convert/{src}/to/{dst}" if self.legacy else f"async/convert/{src}/to/{dst}"
         # a 503 on a conversion request means throttled: retried with the same JobId, then
         # reported as RateLimitedError

@@ -31,7 +31,6 @@ from asyncjobs import (
 )
 from asyncjobs.errors import (
     AuthenticationError,
-    ConfigurationError,
     InvalidParameterError,
     JobFailedError,
     NotSupportedError,
@@ -221,12 +220,14 @@ class GroupDocsProvider(Provider):
         ),
         Setting(
             "base_url",
+            url=True,
             env="GROUPDOCS_BASE_URL",
             default=DEFAULT_BASE_URL,
             doc="the API's base URL (a self-hosted instance's too)",
         ),
         Setting(
             "token_url",
+            url=True,
             env="GROUPDOCS_TOKEN_URL",
             default=DEFAULT_TOKEN_URL,
             doc="the OAuth token endpoint",
@@ -239,13 +240,6 @@ class GroupDocsProvider(Provider):
 
     def __init__(self, config: Any, transport: Transport) -> None:
         super().__init__(config, transport)
-        for key in ("base_url", "token_url"):
-            value = config[key]
-            if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-                raise ConfigurationError(
-                    f"groupdocs: the {key} setting must be an http(s) URL, not {value!r}.",
-                    provider=self.name,
-                )
         self.base_url: str = config["base_url"].rstrip("/")
         self.tokens = TokenCache(self._fetch_token)
 

@@ -420,3 +420,35 @@ def test_jobs_lists_the_ledger_across_providers(tmp_path: Path) -> None:
     assert [(j.provider, j.id) for j in everything] == [("toy", "t1"), ("other", "o1")]
     assert [j.id for j in failed] == ["o1"]
     assert [j.id for j in toy] == ["t1"]
+
+
+def test_infos_lists_the_last_info_of_jobs_with_an_id_in_recorded_order(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from asyncjobs import JobInfo, Status
+
+    ledger = Ledger(tmp_path / "l.db")
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    a = ledger.begin("p", "k", {}, "a")
+    ledger.issued(a, JobInfo("p", "a", "k", "pending", submitted_at=when, meta={"m": [1]}))
+    ledger.begin("p", "k", {}, None)  # no id issued: not a job yet
+    b = ledger.begin("q", "k", {}, "b")
+    ledger.issued(b, JobInfo("q", "b", "k", "done", completed_at=when))
+    infos = ledger.infos()
+    assert [(i.provider, i.id, i.status) for i in infos] == [
+        ("p", "a", Status.PENDING),
+        ("q", "b", Status.DONE),
+    ]
+    assert infos[0].submitted_at == when
+    assert infos[0].meta == {"m": [1]}
+    assert [i.id for i in ledger.infos(provider="q")] == ["b"]
+    assert [i.id for i in ledger.infos(status="pending")] == ["a"]
+
+
+def test_entry_params_read_back_as_recorded(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.db")
+    ledger.begin("p", "k", {"source": {"path": "/a.docx", "size": 3}, "to": "pdf"}, "j")
+    (entry,) = ledger.entries()
+    assert entry.params == {"source": {"path": "/a.docx", "size": 3}, "to": "pdf"}
+    assert entry.params["to"] == "pdf"
+    assert dict(entry.params) == {"source": {"path": "/a.docx", "size": 3}, "to": "pdf"}

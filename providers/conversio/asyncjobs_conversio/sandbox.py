@@ -66,7 +66,8 @@ class ConversioSandbox(SandboxApp):
         scale: sandbox time runs this many times faster than the wall clock.
         keys: API key -> shop name; each shop sees only its own jobs.
         newsletters, segments: the ids that exist (ids containing "fail" make a failing export).
-        start_after, duration: sandbox seconds from creation to start, and to the end.
+        start_after, duration: sandbox seconds from creation to start, and to the end (override
+            :meth:`job_duration` to give each job its own ``duration``).
     """
 
     provider = "conversio"
@@ -120,6 +121,11 @@ class ConversioSandbox(SandboxApp):
         """The first key's settings, with the API under ``base_url + "/api/v1"``."""
         return {"api_key": next(iter(self.keys)), "base_url": base_url + API}
 
+    def job_duration(self, kind: str, source: str) -> float:
+        """Sandbox seconds a new job runs after it starts (``duration`` unless a subclass says
+        otherwise; called under the sandbox's lock, once per job, in the order jobs are created)."""
+        return self.duration
+
     def rate_limit(self, times: int = 1) -> None:
         """Answer the next ``times`` requests with 429."""
         self.faults.status(429, times=times, body={"errors": ["Rate limit exceeded"]})
@@ -155,7 +161,7 @@ class ConversioSandbox(SandboxApp):
         }
         if now >= created + self.start_after:
             body["startedAt"] = _iso(created + self.start_after)
-        end = created + self.start_after + self.duration
+        end = created + self.start_after + job["duration"]
         if now >= end + WEEK:
             return None
         if now >= end:
@@ -192,6 +198,7 @@ class ConversioSandbox(SandboxApp):
                 "shop": self._shop(request),
                 "created": self.clock.now(),
                 "host": request.host_url,
+                "duration": self.job_duration(kind, source),
             }
         return json_response({"data": {"id": job_id, "kind": kind, "status": "pending"}}, 201)
 

@@ -1,0 +1,90 @@
+"""A provider's sandbox served on 127.0.0.1 in its own process, for the benchmarks.
+
+    python -m benchmarks.server conversio --scale 4 --spread 1000:1:20
+    python -m benchmarks.server convertapi
+    python -m benchmarks.server groupdocs --root /tmp/x
+
+Prints one JSON line, ``{"url": ..., "settings": {...}}`` (the settings connect a client), then serves
+until its standard input closes. Every sandbox is set up so that time goes to HTTP, not to waiting:
+ConvertAPI without its 5 s hold on re-polls and with instant conversions, GroupDocs with instant
+conversions, Conversio jobs with no start delay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from asyncjobs.sandbox import Sandbox, SandboxApp
+
+from ._common import spread
+
+
+def _conversio(args: argparse.Namespace) -> SandboxApp:
+    from asyncjobs_conversio.sandbox import ConversioSandbox
+
+    class SpreadConversio(ConversioSandbox):
+        """Conversio whose n-th job runs the n-th of ``durations`` sandbox seconds."""
+
+        def __init__(self, durations: Sequence[float], **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._durations = list(durations)
+            self._made = 0
+
+        def job_duration(self, kind: str, source: str) -> float:
+            if not self._durations:
+                return self.duration
+            value = self._durations[self._made % len(self._durations)]
+            self._made += 1
+            return value
+
+    durations: list[float] = []
+    if args.spread:
+        n, low, high = args.spread.split(":")
+        durations = spread(int(n), float(low), float(high))
+    return SpreadConversio(durations, scale=args.scale, start_after=0.0, duration=args.duration)
+
+
+def _convertapi(args: argparse.Namespace) -> SandboxApp:
+    from asyncjobs_convertapi.sandbox import ConvertAPISandbox
+
+    return ConvertAPISandbox(scale=args.scale, duration=0.0, hold=0.0, bytes_per_second=1e15)
+
+
+def _groupdocs(args: argparse.Namespace) -> SandboxApp:
+    from asyncjobs_groupdocs.sandbox import GroupDocsSandbox
+
+    return GroupDocsSandbox(
+        scale=args.scale, root=args.root, conversion_seconds=0.0, start_delay=0.0
+    )
+
+
+BUILDERS = {"conversio": _conversio, "convertapi": _convertapi, "groupdocs": _groupdocs}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve the sandbox until stdin closes."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("provider", choices=sorted(BUILDERS))
+    parser.add_argument("--scale", type=float, default=1.0, help="sandbox time scale")
+    parser.add_argument("--duration", type=float, default=1e9, help="conversio: job duration")
+    parser.add_argument("--spread", help="conversio: N:LOW:HIGH job durations (sandbox seconds)")
+    parser.add_argument("--root", help="groupdocs: storage folder (a temporary one by default)")
+    args = parser.parse_args(argv)
+    app = BUILDERS[args.provider](args)
+    box = Sandbox(app).start()
+    try:
+        print(json.dumps({"url": box.url, "settings": app.client_settings(box.url)}), flush=True)
+        sys.stdin.read()  # until the parent closes our stdin (or dies)
+    finally:
+        box.stop()
+        close = getattr(app, "close", None)
+        if close is not None:
+            close()
+
+
+if __name__ == "__main__":
+    main()

@@ -128,7 +128,7 @@ def test_tour_finds_the_pending_job_in_the_ledger_after_the_restart(executed: An
 
 
 def test_tour_lists_the_jobs_from_another_process(executed: Any) -> None:
-    listed = _text(_outputs(executed, "import subprocess"))
+    listed = _text(_outputs(executed, "import json\nimport subprocess"))
     assert "'pending')" in listed
 
 

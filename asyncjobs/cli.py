@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import signal
@@ -20,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from . import errors
 from .client import Client, connect
@@ -29,6 +28,9 @@ from .ledger import Ledger, LedgerEntry
 from .models import JobInfo, Result, Status
 from .provider import Provider
 from .redaction import MASK
+
+if TYPE_CHECKING:
+    from .sandbox import ProviderSandbox
 from .registry import available_providers, get_provider_class, register
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PROVIDER", "EXIT_TIMEOUT", "EXIT_USAGE", "main"]
@@ -544,62 +546,14 @@ def cmd_list(args: argparse.Namespace, out: _Out) -> int:
 # -- sandboxes ---------------------------------------------------------------------------------------
 
 
-class _Running:
-    """One provider's sandbox being served."""
-
-    def __init__(self, name: str, cls: type[Provider], box: Any, settings: dict[str, str]) -> None:
-        self.name = name
-        self.cls = cls
-        self.box = box
-        self.settings = settings
-
-    def env(self) -> dict[str, str]:
-        by_name = {s.name: s for s in self.cls.settings}
-        return {
-            by_name[k].env or k: v
-            for k, v in self.settings.items()
-            if k in by_name and by_name[k].env
-        }
-
-
-def _import(spec: str) -> Any:
-    module, _, attr = spec.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _start_sandboxes(names: Sequence[str], scale: float, *, strict: bool) -> list[_Running]:
+def _start_sandboxes(names: Sequence[str], scale: float, *, strict: bool) -> list[ProviderSandbox]:
     try:
-        from .sandbox import Sandbox
+        from .sandbox import serve_providers
     except ImportError as exc:
         raise errors.ConfigurationError(
             f"the sandboxes need werkzeug: pip install 'asyncjobs[sandbox]' ({exc})"
         ) from exc
-    if scale <= 0:
-        raise UsageError(f"--scale must be positive, not {scale:g}")
-    running: list[_Running] = []
-    try:
-        for name in names:
-            cls = get_provider_class(name)
-            if not cls.sandbox:
-                if strict:
-                    raise UsageError(f"{name} ships no sandbox")
-                continue
-            try:
-                app_cls = _import(cls.sandbox)
-            except (ImportError, AttributeError) as exc:
-                raise errors.ConfigurationError(
-                    f"the sandbox of {name} ({cls.sandbox}) failed to import: {exc}", provider=name
-                ) from exc
-            box = Sandbox(app_cls(scale=scale)).start()
-            running.append(_Running(name, cls, box, dict(box.app.client_settings(box.url))))
-    except BaseException:
-        for r in running:
-            r.box.stop()
-        raise
-    return running
+    return serve_providers(names, scale=scale, strict=strict)
 
 
 def _stop_on_term() -> None:
@@ -634,7 +588,7 @@ def cmd_sandbox(args: argparse.Namespace, out: _Out) -> int:
         out.note("stopped")
     finally:
         for r in running:
-            r.box.stop()
+            r.stop()
     return EXIT_OK
 
 
@@ -673,7 +627,7 @@ def _sample_docx(path: Path) -> Path:
 
 
 def _demo_jobs(
-    running: Mapping[str, _Running], clients: Mapping[str, Client], sample: Path
+    running: Mapping[str, ProviderSandbox], clients: Mapping[str, Client], sample: Path
 ) -> list[Job]:
     jobs = [
         clients["convertapi"].submit("convert", source=sample, to="pdf"),
@@ -754,7 +708,7 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
         for c in clients.values():
             c.close()
         for r in running.values():
-            r.box.stop()
+            r.stop()
 
 
 # -- the parser --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from importlib.metadata import EntryPoint, entry_points
 from .errors import ConfigurationError, InvalidParameterError, UnknownProviderError
 from .provider import Provider
 
-__all__ = ["available_providers", "get_provider_class", "register", "unregister"]
+__all__ = ["available_providers", "get_provider_class", "import_object", "register", "unregister"]
 
 GROUP = "asyncjobs.providers"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -103,6 +103,19 @@ def get_provider_class(name: str) -> type[Provider]:
         return cls
 
 
+def import_object(spec: str) -> object:
+    """Import ``"package.module:Name"`` (or ``"package.module:Outer.Name"``) and return the object.
+
+    Raises:
+        ImportError, AttributeError: as the import or the lookup does.
+    """
+    module_name, _, attr = spec.partition(":")
+    obj: object = importlib.import_module(module_name.strip())
+    for part in attr.strip().split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 def _load(name: str, target: type[Provider] | str | EntryPoint) -> type[Provider]:
     if isinstance(target, type):
         return target
@@ -113,10 +126,7 @@ def _load(name: str, target: type[Provider] | str | EntryPoint) -> type[Provider
     else:
         origin, spec = "asyncjobs.register()", target
     try:
-        module_name, _, attr = spec.partition(":")
-        obj: object = importlib.import_module(module_name.strip())
-        for part in attr.strip().split("."):
-            obj = getattr(obj, part)
+        obj = import_object(spec)
     except Exception as exc:
         raise ConfigurationError(
             f"the provider {name!r} ({spec}, from {origin}) failed to import: "

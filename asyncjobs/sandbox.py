@@ -12,9 +12,9 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from werkzeug.exceptions import HTTPException
@@ -22,7 +22,19 @@ from werkzeug.routing import Map
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-__all__ = ["Faults", "JobClock", "Sandbox", "SandboxApp", "json_response", "serve"]
+if TYPE_CHECKING:
+    from .provider import Provider
+
+__all__ = [
+    "Faults",
+    "JobClock",
+    "ProviderSandbox",
+    "Sandbox",
+    "SandboxApp",
+    "json_response",
+    "serve",
+    "serve_providers",
+]
 
 WSGIEnviron = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -290,3 +302,77 @@ class Sandbox:
 def serve(app: Any) -> Sandbox:
     """Start serving ``app`` on 127.0.0.1 at a free port; stop it with ``.stop()``."""
     return Sandbox(app).start()
+
+
+class ProviderSandbox:
+    """A provider's sandbox being served, with the settings that connect a client to it.
+
+    Attributes:
+        name: the provider's name.
+        provider: the provider class.
+        box: the running :class:`Sandbox`.
+        settings: keyword settings for :func:`asyncjobs.connect`.
+    """
+
+    def __init__(
+        self, name: str, provider: type[Provider], box: Sandbox, settings: dict[str, str]
+    ) -> None:
+        self.name = name
+        self.provider = provider
+        self.box = box
+        self.settings = settings
+
+    def env(self) -> dict[str, str]:
+        """The same settings as environment variables (for another process)."""
+        by_name = {s.name: s for s in self.provider.settings}
+        return {
+            env: value
+            for key, value in self.settings.items()
+            if key in by_name and (env := by_name[key].env)
+        }
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.box.stop()
+
+
+def serve_providers(
+    names: Sequence[str], *, scale: float = 1.0, strict: bool = True
+) -> list[ProviderSandbox]:
+    """Start the sandbox of each named provider on 127.0.0.1 (each at a free port).
+
+    Args:
+        names: provider names (see :func:`asyncjobs.available_providers`).
+        scale: sandbox seconds per wall second (a larger scale finishes jobs sooner).
+        strict: raise for a provider that ships no sandbox (otherwise skip it).
+
+    Raises:
+        InvalidParameterError: a non-positive scale, or (strict) a provider without a sandbox.
+        ConfigurationError: a sandbox failed to import. Sandboxes already started are stopped.
+    """
+    from .errors import ConfigurationError, InvalidParameterError
+    from .registry import get_provider_class, import_object
+
+    if scale <= 0:
+        raise InvalidParameterError(f"scale must be positive, not {scale:g}", parameter="scale")
+    running: list[ProviderSandbox] = []
+    try:
+        for name in names:
+            cls = get_provider_class(name)
+            if not cls.sandbox:
+                if strict:
+                    raise InvalidParameterError(f"{name} ships no sandbox", provider=name)
+                continue
+            try:
+                app_cls: Any = import_object(cls.sandbox)
+            except (ImportError, AttributeError) as exc:
+                raise ConfigurationError(
+                    f"the sandbox of {name} ({cls.sandbox}) failed to import: {exc}", provider=name
+                ) from exc
+            box = Sandbox(app_cls(scale=scale)).start()
+            running.append(ProviderSandbox(name, cls, box, dict(box.app.client_settings(box.url))))
+    except BaseException:
+        for r in running:
+            r.stop()
+        raise
+    return running

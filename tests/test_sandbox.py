@@ -127,3 +127,42 @@ def test_the_clock_can_jump_forward() -> None:
 def test_the_clock_refuses_a_non_positive_scale() -> None:
     with pytest.raises(ValueError):
         JobClock(scale=0)
+
+
+def test_serve_providers_starts_each_providers_sandbox_with_its_settings(
+    toy_registered: object,
+) -> None:
+    from asyncjobs.sandbox import serve_providers
+
+    (running,) = serve_providers(["toy"], scale=10)
+    try:
+        assert running.settings["base_url"] == running.box.url
+        assert running.env() == {
+            "TOY_KEY": running.settings["key"],
+            "TOY_BASE_URL": running.box.url,
+        }
+        assert requests.get(f"{running.box.url}/jobs", timeout=5).status_code == 401
+    finally:
+        running.stop()
+
+
+def test_serve_providers_refuses_a_provider_without_a_sandbox(
+    toy_registered: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toy_provider import ToyProvider
+
+    from asyncjobs.errors import InvalidParameterError
+    from asyncjobs.sandbox import serve_providers
+
+    monkeypatch.setattr(ToyProvider, "sandbox", None)
+    with pytest.raises(InvalidParameterError, match="ships no sandbox"):
+        serve_providers(["toy"])
+    assert serve_providers(["toy"], strict=False) == []
+
+
+def test_serve_providers_refuses_a_non_positive_scale() -> None:
+    from asyncjobs.errors import InvalidParameterError
+    from asyncjobs.sandbox import serve_providers
+
+    with pytest.raises(InvalidParameterError, match="scale"):
+        serve_providers([], scale=0)

@@ -61,6 +61,7 @@ class ToyProvider(Provider):
         Setting("key", env="TOY_KEY", required=True, secret=True),
         Setting("base_url", url=True, env="TOY_BASE_URL", required=True),
     )
+    sandbox = "toy_provider:ToySandbox"
 
     def auth(self) -> requests.auth.AuthBase:
         return _KeyAuth(self.config["key"])

@@ -9,7 +9,6 @@ with another info string (```text, ```sh, ```ini...).
 
 from __future__ import annotations
 
-import importlib
 import re
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import pytest
 
 import asyncjobs
 from asyncjobs.registry import get_provider_class
-from asyncjobs.sandbox import Sandbox
+from asyncjobs.sandbox import Sandbox, serve_providers
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -73,17 +72,12 @@ def _page_param(page: Path) -> Any:
 @pytest.fixture(scope="module")
 def sandboxes() -> Iterator[dict[str, Sandbox]]:
     """Every built-in provider's sandbox on 127.0.0.1, 1000 times faster than life."""
-    boxes: dict[str, Sandbox] = {}
+    running = serve_providers(BUILT_IN, scale=1000)
     try:
-        for name in BUILT_IN:
-            spec = get_provider_class(name).sandbox
-            assert spec, f"{name} ships a sandbox"
-            module, _, cls = spec.partition(":")
-            boxes[name] = Sandbox(getattr(importlib.import_module(module), cls)(scale=1000)).start()
-        yield boxes
+        yield {r.name: r.box for r in running}
     finally:
-        for box in boxes.values():
-            box.stop()
+        for r in running:
+            r.stop()
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
-from .errors import NotSupportedError, TransportError, describe
+from .errors import JobFailedError, NotSupportedError, ProviderError, TransportError, describe
+from .models import Status
 
 if TYPE_CHECKING:
     import cattrs
@@ -201,6 +202,23 @@ class Provider:
         return self.transport.request(
             method, url, job_id=job_id, auth=self.auth(), error_parser=self.parse_error, **kwargs
         )
+
+    def require_done(self, info: JobInfo) -> None:
+        """Check, in ``result``, that the job is done before its result is fetched.
+
+        Raises:
+            JobFailedError: the job failed (it carries ``info``).
+            ProviderError: the job is still pending; wait for it first.
+        """
+        if info.status is Status.FAILED:
+            raise JobFailedError(info)
+        if info.status is not Status.DONE:
+            raise ProviderError(
+                f"{describe(self.name, info.id)} is still {info.status.value} "
+                f"({info.raw_status}): wait for it first (job.result(timeout=...) does).",
+                provider=self.name,
+                job_id=info.id,
+            )
 
     def decode(
         self,

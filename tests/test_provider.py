@@ -69,3 +69,18 @@ def test_the_default_cancel_says_not_supported_naming_the_job() -> None:
 
     with pytest.raises(errors.NotSupportedError, match="'j1'"):
         Plain.cancel(Plain.__new__(Plain), "j1")
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [("failed", errors.JobFailedError), ("pending", errors.ProviderError), ("done", None)],
+)
+def test_require_done_lets_only_a_done_job_through(
+    toy: asyncjobs.Client, status: str, error: type[Exception] | None
+) -> None:
+    info = asyncjobs.JobInfo("toy", "t1", "upper", status, raw_status="x", error="why")
+    if error is None:
+        toy.provider.require_done(info)
+    else:
+        with pytest.raises(error, match="'t1'"):
+            toy.provider.require_done(info)

@@ -647,7 +647,7 @@ def test_result_of_a_pending_job_raises_provider_error(
     mock: responses.RequestsMock, client: asyncjobs.Client
 ) -> None:
     mock.get(f"{BASE}/async/job/{JOB}", status=202)
-    with pytest.raises(ProviderError, match="still converting"):
+    with pytest.raises(ProviderError, match="is still pending"):
         client.provider.result(JOB)
 
 

@@ -27,7 +27,7 @@ from asyncjobs import (
     Setting,
     Status,
 )
-from asyncjobs.errors import InvalidParameterError, JobFailedError, ProviderError, describe
+from asyncjobs.errors import InvalidParameterError
 from asyncjobs.transport import ErrorDetails, default_error_details
 
 from . import wire
@@ -140,14 +140,7 @@ class EchoProvider(Provider):
         response = self.request("GET", f"jobs/{_segment(job_id)}", job_id=job_id)
         job = self.decode(response, wire.EchoJob, wire.converter, job_id=job_id)
         info = self._info(job)
-        if info.status is Status.FAILED:
-            raise JobFailedError(info)
-        if info.status is not Status.DONE:
-            raise ProviderError(
-                f"{describe(self.name, job_id)} is still {info.raw_status}: wait for it first.",
-                provider=self.name,
-                job_id=job_id,
-            )
+        self.require_done(info)
         url = f"{self.config['base_url'].rstrip('/')}/jobs/{_segment(job_id)}/output"
         file = ResultFile(f"{job_id}.txt", size=job.output_size, url=url, media_type="text/plain")
         return Result(files=(file,))

@@ -31,12 +31,10 @@ from asyncjobs import (
 )
 from asyncjobs.errors import (
     InvalidParameterError,
-    JobFailedError,
     JobNotFoundError,
     NotSupportedError,
     ProviderError,
     TransportError,
-    describe,
 )
 from asyncjobs.transport import ErrorDetails, default_error_details, path_segment
 
@@ -194,15 +192,7 @@ class ConversioProvider(Provider):
         """The CSV file of a done export (``result`` is its URL); other results stay in ``raw``."""
         raw, job = self._job(job_id)
         info = self._info(job, job_id)
-        if info.status is Status.FAILED:
-            raise JobFailedError(info)
-        if info.status is not Status.DONE:
-            raise ProviderError(
-                f"{describe(self.name, job_id)} is still {job.status}: wait for it first "
-                "(job.result(timeout=...) does).",
-                provider=self.name,
-                job_id=job_id,
-            )
+        self.require_done(info)
         if not (job.result or "").startswith(("http://", "https://")):
             return Result(raw=raw)
         url = str(job.result)

@@ -37,9 +37,7 @@ from asyncjobs import (
 )
 from asyncjobs.errors import (
     InvalidParameterError,
-    JobFailedError,
     NotSupportedError,
-    ProviderError,
     RateLimitedError,
     TransportError,
 )
@@ -467,15 +465,7 @@ class ConvertAPIProvider(Provider):
             cached = self._results.get(job_id)
         if cached is None:
             info = self.status(job_id)
-            if info.status is Status.FAILED:
-                raise JobFailedError(info)
-            if info.status is Status.PENDING:
-                raise ProviderError(
-                    f"job {job_id!r} at {self.name} is still converting ({info.raw_status}); wait "
-                    "for it before asking for its result.",
-                    provider=self.name,
-                    job_id=job_id,
-                )
+            self.require_done(info)
             with self._results_lock:
                 cached = self._results[job_id]
         if cached.file is not None:

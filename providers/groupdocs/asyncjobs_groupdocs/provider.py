@@ -32,7 +32,6 @@ from asyncjobs import (
 from asyncjobs.errors import (
     AuthenticationError,
     InvalidParameterError,
-    JobFailedError,
     NotSupportedError,
     ProviderError,
     TransportError,
@@ -719,15 +718,7 @@ class GroupDocsProvider(Provider):
         """The converted files: from storage when listed with a path, else the result endpoint."""
         op = self._operation(job_id)
         info = self._info(job_id, op)
-        if info.status is Status.FAILED:
-            raise JobFailedError(info)
-        if info.status is not Status.DONE:
-            raise ProviderError(
-                f"job {job_id!r} at groupdocs is still {info.raw_status}: wait for it "
-                "(job.result(timeout=...)) before fetching its result.",
-                provider=self.name,
-                job_id=job_id,
-            )
+        self.require_done(info)
         direct = f"{self.base_url}/conversion/async/result?id={quote(job_id, safe='')}"
         files = []
         for item in op.result or ():

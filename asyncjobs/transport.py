@@ -22,6 +22,7 @@ from .redaction import Redactor, get_logger
 
 __all__ = [
     "ErrorDetails",
+    "HeaderAuth",
     "RetryPolicy",
     "Timeouts",
     "Transport",
@@ -155,6 +156,30 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+class HeaderAuth(requests.auth.AuthBase):
+    """Signs every request with one header carrying a credential, e.g. ``X-ApiKey: <key>`` or
+    (with :meth:`bearer`) ``Authorization: Bearer <token>``. Its repr never shows the credential.
+
+    Return one from :meth:`asyncjobs.Provider.auth`.
+    """
+
+    def __init__(self, header: str, value: str) -> None:
+        self.header = header
+        self._value = value
+
+    @classmethod
+    def bearer(cls, token: str) -> HeaderAuth:
+        """``Authorization: Bearer <token>``."""
+        return cls("Authorization", f"Bearer {token}")
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers[self.header] = self._value
+        return r
+
+    def __repr__(self) -> str:
+        return f"HeaderAuth({self.header}: ***)"
 
 
 class _Retry(Exception):

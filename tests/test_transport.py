@@ -398,3 +398,13 @@ def test_path_segment_keeps_a_value_one_segment(value: str, expected: str) -> No
     from asyncjobs.transport import path_segment
 
     assert path_segment(value) == expected
+
+
+def test_header_auth_sets_its_header_and_hides_the_value_in_its_repr() -> None:
+    from asyncjobs.transport import HeaderAuth
+
+    request = requests.Request("GET", URL).prepare()
+    HeaderAuth.bearer("tok-canary-1234")(request)
+    assert request.headers["Authorization"] == "Bearer tok-canary-1234"
+    assert "tok-canary-1234" not in repr(HeaderAuth.bearer("tok-canary-1234"))
+    assert repr(HeaderAuth("X-ApiKey", "k-canary")) == "HeaderAuth(X-ApiKey: ***)"

@@ -30,6 +30,7 @@ from asyncjobs import (
     Status,
 )
 from asyncjobs.sandbox import SandboxApp, json_response
+from asyncjobs.transport import HeaderAuth
 
 _STATES = {
     "queued": Status.PENDING,
@@ -37,15 +38,6 @@ _STATES = {
     "ok": Status.DONE,
     "error": Status.FAILED,
 }
-
-
-class _KeyAuth(requests.auth.AuthBase):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["X-Toy-Key"] = self.key
-        return r
 
 
 class ToyProvider(Provider):
@@ -64,7 +56,7 @@ class ToyProvider(Provider):
     sandbox = "toy_provider:ToySandbox"
 
     def auth(self) -> requests.auth.AuthBase:
-        return _KeyAuth(self.config["key"])
+        return HeaderAuth("X-Toy-Key", self.config["key"])
 
     def prepare(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(params["text"], str):

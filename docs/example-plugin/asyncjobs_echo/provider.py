@@ -28,7 +28,7 @@ from asyncjobs import (
     Status,
 )
 from asyncjobs.errors import InvalidParameterError
-from asyncjobs.transport import ErrorDetails, default_error_details
+from asyncjobs.transport import ErrorDetails, HeaderAuth, default_error_details
 
 from . import wire
 
@@ -44,20 +44,6 @@ _STATES = {
     "failed": Status.FAILED,
     "canceled": Status.FAILED,
 }
-
-
-class _Bearer(requests.auth.AuthBase):
-    """Signs a request with ``Authorization: Bearer <token>``."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"Bearer {self._token}"
-        return r
-
-    def __repr__(self) -> str:
-        return "<Echo token ***>"
 
 
 class EchoProvider(Provider):
@@ -94,7 +80,7 @@ class EchoProvider(Provider):
 
     def auth(self) -> requests.auth.AuthBase:
         """The token, as a Bearer ``Authorization`` header."""
-        return _Bearer(self.config["token"])
+        return HeaderAuth.bearer(self.config["token"])
 
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Read ``{"error": code, "detail": message}``."""

@@ -36,7 +36,7 @@ from asyncjobs.errors import (
     ProviderError,
     TransportError,
 )
-from asyncjobs.transport import ErrorDetails, default_error_details, path_segment
+from asyncjobs.transport import ErrorDetails, HeaderAuth, default_error_details, path_segment
 
 from . import wire
 
@@ -58,20 +58,6 @@ _NOT_FOUND_ADVICE = (
     "The id is wrong, belongs to another shop or app, or the job expired: Conversio removes jobs "
     "a week after they finish."
 )
-
-
-class _ApiKey(requests.auth.AuthBase):
-    """Signs a request with the ``X-ApiKey`` header."""
-
-    def __init__(self, key: str) -> None:
-        self._key = key
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["X-ApiKey"] = self._key
-        return r
-
-    def __repr__(self) -> str:
-        return "<Conversio API key ***>"
 
 
 class ConversioProvider(Provider):
@@ -123,7 +109,7 @@ class ConversioProvider(Provider):
 
     def auth(self) -> requests.auth.AuthBase:
         """The API key, as the ``X-ApiKey`` header."""
-        return _ApiKey(self.config["api_key"])
+        return HeaderAuth("X-ApiKey", self.config["api_key"])
 
     def request(
         self, method: str, url: str, *, job_id: str | None = None, **kwargs: Any

@@ -45,6 +45,7 @@ from asyncjobs.provider import convert_kind
 from asyncjobs.sources import prepare_convert
 from asyncjobs.transport import (
     ErrorDetails,
+    HeaderAuth,
     Timeouts,
     default_error_details,
     parse_retry_after,
@@ -102,20 +103,6 @@ class FileId:
     def describe(self) -> dict[str, Any]:
         """A JSON-safe description for the ledger."""
         return {"file_id": self.id, "name": self.name}
-
-
-class _Bearer(requests.auth.AuthBase):
-    """``Authorization: Bearer <secret>``; the secret never shows in a repr."""
-
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"Bearer {self._secret}"
-        return r
-
-    def __repr__(self) -> str:
-        return "<ConvertAPI bearer auth ***>"
 
 
 @attrs.frozen
@@ -191,7 +178,7 @@ class ConvertAPIProvider(Provider):
 
     def auth(self) -> requests.auth.AuthBase:
         """The secret as a bearer token."""
-        return _Bearer(str(self.config["secret"]))
+        return HeaderAuth.bearer(str(self.config["secret"]))
 
     def new_job_id(self) -> str:
         """32 lowercase letters and digits (``current``), or an RFC 4122 UUID (``legacy``)."""

@@ -7,9 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-import requests
-
-__all__ = ["BearerAuth", "TokenCache", "refresh_margin"]
+__all__ = ["TokenCache", "refresh_margin"]
 
 #: Longest margin before ``expires_in`` runs out at which a token is refreshed, in seconds.
 MAX_MARGIN = 60.0
@@ -18,20 +16,6 @@ MAX_MARGIN = 60.0
 def refresh_margin(lifetime: float) -> float:
     """Seconds before expiry at which to refresh: 10 % of the lifetime, at most a minute."""
     return min(MAX_MARGIN, 0.1 * max(lifetime, 0.0))
-
-
-class BearerAuth(requests.auth.AuthBase):
-    """Signs a request with ``Authorization: Bearer <token>``. Its repr never shows the token."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"Bearer {self.token}"
-        return r
-
-    def __repr__(self) -> str:
-        return "BearerAuth(***)"
 
 
 class TokenCache:

@@ -39,9 +39,9 @@ from asyncjobs.errors import (
 from asyncjobs.provider import convert_kind
 from asyncjobs.redaction import get_logger
 from asyncjobs.sources import prepare_convert
-from asyncjobs.transport import ErrorDetails, Transport
+from asyncjobs.transport import ErrorDetails, HeaderAuth, Transport
 
-from .auth import BearerAuth, TokenCache
+from .auth import TokenCache
 from .multipart import MultipartFile
 from .storage import StorageFile, check_storage_path
 from .wire import (
@@ -288,11 +288,11 @@ class GroupDocsProvider(Provider):
         log.debug("groupdocs: new access token, expires in %s s", token.expires_in)
         return token.access_token, token.expires_in
 
-    def _authorized(self, send: Callable[[BearerAuth], T], rewind: Callable[[], bool]) -> T:
+    def _authorized(self, send: Callable[[HeaderAuth], T], rewind: Callable[[], bool]) -> T:
         """``send`` with the current token; after a 401, fetch a new token and replay once."""
         token = self.tokens.get()
         try:
-            return send(BearerAuth(token))
+            return send(HeaderAuth.bearer(token))
         except AuthenticationError as exc:
             if exc.status_code != 401 or not rewind():
                 raise
@@ -301,7 +301,7 @@ class GroupDocsProvider(Provider):
                 "replaying the request once"
             )
             self.tokens.invalidate(token)
-            return send(BearerAuth(self.tokens.get()))
+            return send(HeaderAuth.bearer(self.tokens.get()))
 
     def request(
         self, method: str, url: str, *, job_id: str | None = None, **kwargs: Any
@@ -323,7 +323,7 @@ class GroupDocsProvider(Provider):
             body.seek(start)
             return True
 
-        def send(auth: BearerAuth) -> requests.Response:
+        def send(auth: HeaderAuth) -> requests.Response:
             return self.transport.request(
                 method, url, job_id=job_id, auth=auth, error_parser=self.parse_error, **kwargs
             )
@@ -332,7 +332,7 @@ class GroupDocsProvider(Provider):
 
     def auth(self) -> requests.auth.AuthBase:
         """The bearer token of the moment (fetched if needed)."""
-        return BearerAuth(self.tokens.get())
+        return HeaderAuth.bearer(self.tokens.get())
 
     @contextlib.contextmanager
     def open_file(self, file: ResultFile) -> Iterator[IO[bytes]]:
@@ -342,7 +342,7 @@ class GroupDocsProvider(Provider):
         url = file.url
         with contextlib.ExitStack() as stack:
 
-            def send(auth: BearerAuth) -> IO[bytes]:
+            def send(auth: HeaderAuth) -> IO[bytes]:
                 return stack.enter_context(
                     self.transport.stream("GET", url, auth=auth, error_parser=self.parse_error)
                 )

@@ -5,25 +5,27 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import attrs
 import requests
 
-from . import errors
+from . import _checks, errors
 from .handles import Job, JobList
 from .ledger import Ledger
 from .models import JobInfo, Result, ResultFile, Status
 from .provider import Kind, PollPolicy, Provider
-from .redaction import Redactor, get_logger
+from .redaction import MASK, Redactor, get_logger, redact_value
 from .registry import get_provider_class
 from .settings import resolve_settings
 from .sources import Source
-from .transport import RetryPolicy, Timeouts, Transport
+from .transport import MAX_BODY, RetryPolicy, Timeouts, Transport
 
 __all__ = ["Client", "connect"]
 
@@ -40,6 +42,7 @@ def connect(
     retry: RetryPolicy | None = None,
     poll: PollPolicy | None = None,
     session: Any = None,
+    max_body: int = MAX_BODY,
     **settings: Any,
 ) -> Client:
     """Connect to a provider.
@@ -53,6 +56,8 @@ def connect(
         poll: a :class:`~asyncjobs.provider.PollPolicy` instead of the provider's own (e.g. faster
             polls against a sandbox).
         session: a ``requests.Session`` to send through (proxies, custom adapters).
+        max_body: the largest answer read into memory, in bytes (16 MiB by default); a larger one
+            is refused with TransportError. Result downloads are streamed and not bound by it.
         **settings: the provider's settings (``secret=``, ``base_url=``...); any not given are read
             from their environment variables.
 
@@ -61,7 +66,9 @@ def connect(
 
     Raises:
         UnknownProviderError: no such provider.
-        ConfigurationError: a setting is missing, unknown or wrong, or the ledger cannot be opened.
+        ConfigurationError: a setting is missing, unknown or wrong (a secret that could not travel
+            as it is, e.g. one ending with a newline, is refused by name, never shown), or the
+            ledger cannot be opened.
         InvalidParameterError: a timeout is not a positive number.
     """
     cls = get_provider_class(provider)
@@ -78,7 +85,8 @@ def connect(
     if timeout is None or isinstance(timeout, Timeouts):
         timeouts = timeout or Timeouts()
     elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
-        timeouts = Timeouts(connect=float(timeout), read=float(timeout))
+        seconds = _checks.seconds(timeout, "timeout")
+        timeouts = Timeouts(connect=seconds, read=seconds)
     else:
         raise errors.InvalidParameterError(
             f"timeout must be a number of seconds or a Timeouts, not {timeout!r}",
@@ -90,6 +98,8 @@ def connect(
         retry=retry,
         redactor=Redactor(config.secrets),
         session=session,
+        origins=cls.credential_origins(config),
+        max_body=max_body,
     )
     if poll is not None and not isinstance(poll, PollPolicy):
         raise errors.InvalidParameterError(
@@ -115,15 +125,11 @@ def _open_ledger(ledger: LedgerArg) -> Ledger | None:
 
 
 def check_timeout(timeout: float | None) -> float | None:
-    """Return ``timeout`` if it is ``None`` or a positive number; raise InvalidParameterError otherwise."""
+    """Return ``timeout`` if it is ``None`` or a finite positive number of seconds (at most about
+    115 days); raise InvalidParameterError otherwise (``nan``, ``inf``, ``1e300`` included)."""
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise errors.InvalidParameterError(
-            f"timeout must be a positive number of seconds or None, not {timeout!r}",
-            parameter="timeout",
-        )
-    return float(timeout)
+    return _checks.seconds(timeout, "timeout")
 
 
 class _Flight:
@@ -152,6 +158,7 @@ class Client:
         self._owns_ledger = False
         self._flights: dict[str, _Flight] = {}
         self._flights_lock = threading.Lock()
+        provider._poll = self.status  # a result that needs a look goes through the one-flight rule
 
     @property
     def name(self) -> str:
@@ -246,23 +253,85 @@ class Client:
         job_id = self.provider.new_job_id()
         key = None
         if self.ledger is not None:
-            key = self.ledger.begin(self.name, kind, _describe(prepared), job_id)
+            recorded = redact_value(_describe(prepared), self.provider.transport.redactor)
+            key = self.ledger.begin(self.name, kind, recorded, job_id)  # type: ignore[arg-type]
         sent_at = datetime.now(timezone.utc)
         try:
             info = self.provider.submit(kind, prepared, job_id=job_id, webhook=webhook)
             if info.submitted_at is None:  # the provider did not say; we know when we sent it
                 info = attrs.evolve(info, submitted_at=sent_at)
-        except errors.AsyncJobsError as exc:
+            info = self._stamp(info)
+        except BaseException as exc:
             if self.ledger is not None and key is not None:
-                ambiguous = isinstance(exc, errors.TransportError) or (
-                    isinstance(exc, errors.ProviderError) and (exc.status_code or 0) >= 500
+                ambiguous = not isinstance(exc, errors.AsyncJobsError) or (
+                    isinstance(exc, errors.TransportError)
+                    or (isinstance(exc, errors.ProviderError) and (exc.status_code or 0) >= 500)
                 )
-                self.ledger.failed(key, str(exc), ambiguous=ambiguous)
+                try:
+                    self.ledger.failed(key, self._redact(str(exc)), ambiguous=ambiguous)
+                except errors.AsyncJobsError as ledger_exc:
+                    log.warning("%s: could not record the failed submit: %s", self.name, ledger_exc)
             raise
         if self.ledger is not None and key is not None:
-            self.ledger.issued(key, info)
+            self._record_issued(key, info)
         log.debug("%s: submitted %s job %s", self.name, kind, info.id)
         return Job(self, info.id, kind=info.kind, info=info)
+
+    def _record_issued(self, key: str, info: JobInfo) -> None:
+        """Write the id the service issued, trying again for a few seconds; if the ledger still
+        fails, raise LedgerError carrying the id, so that the job is never lost to the caller."""
+        assert self.ledger is not None
+        last: errors.AsyncJobsError | None = None
+        for delay in _LEDGER_RETRIES:
+            try:
+                self.ledger.issued(key, info)
+                return
+            except (errors.LedgerError, errors.ConfigurationError) as exc:
+                last = exc
+                time.sleep(delay)
+        log.warning(
+            "%s: job %s was submitted, but the ledger could not record it: %s",
+            self.name,
+            info.id,
+            last,
+        )
+        raise errors.LedgerError(
+            f"{errors.describe(self.name, info.id)} was submitted and runs at the provider, but the "
+            f"ledger could not record it ({last}). Keep the job id: the job is error.job_id and "
+            "error.info; free the disk or fix the ledger, then pick it up with client.job(job_id).",
+            provider=self.name,
+            job_id=info.id,
+            info=info,
+        ) from last
+
+    def _redact(self, text: str) -> str:
+        return self.provider.transport.redactor(text)
+
+    def _stamp(self, info: JobInfo) -> JobInfo:
+        """Every JobInfo a provider returns passes here: what the service wrote in it (the raw
+        status, the error, meta) is redacted before anyone stores or shows it."""
+        redact = self.provider.transport.redactor
+        raw = None if info.raw_status is None else redact(str(info.raw_status))
+        error = None if info.error is None else redact.clip(str(info.error), 2000)
+        meta = (
+            cast(Mapping[str, Any], redact_value(dict(info.meta), redact))
+            if info.meta
+            else info.meta
+        )
+        if raw == info.raw_status and error == info.error and meta == info.meta:
+            return info
+        return attrs.evolve(info, raw_status=raw, error=error, meta=meta)
+
+    def _seen(self, info: JobInfo) -> None:
+        """Record a look in the ledger; a ledger that fails here costs a warning, not the poll."""
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.seen(info)
+        except (errors.LedgerError, errors.ConfigurationError) as exc:
+            log.warning(
+                "%s: job %s: the ledger could not record a status: %s", self.name, info.id, exc
+            )
 
     def status(self, job_id: str) -> JobInfo:
         """One look at the job at the provider (shared with any poll of it already in flight).
@@ -283,7 +352,7 @@ class Client:
             assert flight.info is not None
             return flight.info
         try:
-            info = self.provider.status(job_id)
+            info = self._stamp(self.provider.status(job_id))
             flight.info = info
         except errors.JobNotFoundError as exc:
             explained = flight.error = self._explain_missing(exc, job_id)
@@ -297,8 +366,7 @@ class Client:
             with self._flights_lock:
                 del self._flights[job_id]
             flight.done.set()
-        if self.ledger is not None:
-            self.ledger.seen(info)
+        self._seen(info)
         return info
 
     def _explain_missing(
@@ -363,10 +431,10 @@ class Client:
                 if entry.info is not None:
                     found[entry.info.id] = entry.info
         if self.provider.capabilities.list:
-            for info in self.provider.list():
+            for listed in self.provider.list():
+                info = self._stamp(listed)
                 found[info.id] = info
-                if self.ledger is not None:
-                    self.ledger.seen(info)
+                self._seen(info)
         jobs = [
             Job(self, info.id, kind=info.kind, info=info)
             for info in found.values()
@@ -396,6 +464,22 @@ def _check_id(job_id: object) -> None:
         raise errors.InvalidParameterError(
             f"job_id must be a non-empty string, not {job_id!r}", parameter="job_id"
         )
+    if job_id.strip() in (".", ".."):
+        raise errors.InvalidParameterError(
+            f"job_id {job_id!r} is not a job id: no provider issues '.' or '..' (they would name "
+            "another URL path). Check where the id came from.",
+            parameter="job_id",
+        )
+
+
+#: Pauses between tries of recording an issued job id in a failing ledger, in seconds.
+_LEDGER_RETRIES = (0.05, 0.2, 0.5, 1.0, 0.0)
+
+#: Parameter names whose values are never written to the ledger, at any depth.
+_SECRET_KEY = re.compile(
+    r"secret|password|passwd|passphrase|token|api[-_]?key|auth|credential|private[-_]?key|signature",
+    re.IGNORECASE,
+)
 
 
 def _status(value: Status | str) -> Status:
@@ -408,9 +492,18 @@ def _status(value: Status | str) -> Status:
 
 
 def _describe(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters as the ledger keeps them: JSON-safe, with secret-looking keys masked at any depth."""
     out: dict[str, Any] = {}
     for k, v in params.items():
-        if isinstance(v, Source):
+        if _SECRET_KEY.search(str(k)) and v is not None and not isinstance(v, (bool, Source)):
+            out[k] = MASK
+        elif isinstance(v, Mapping):
+            out[k] = _describe(v)
+        elif isinstance(v, (list, tuple)):
+            out[k] = [
+                _describe(x) if isinstance(x, Mapping) else _describe({"_": x})["_"] for x in v
+            ]
+        elif isinstance(v, Source):
             out[k] = v.describe()
         elif isinstance(v, (str, int, float, bool)) or v is None:
             out[k] = v

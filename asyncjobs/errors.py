@@ -21,12 +21,22 @@ __all__ = [
     "JobFailedError",
     "JobNotFoundError",
     "JobTimeoutError",
+    "LedgerError",
     "NotSupportedError",
     "ProviderError",
     "RateLimitedError",
+    "SaveError",
     "TransportError",
     "UnknownProviderError",
 ]
+
+
+def _redact(text: str) -> str:
+    # Imported late: the redactor's module imports nothing of ours, but errors must stay importable
+    # first. Every live client's secrets are masked, whichever client built the message.
+    from .redaction import redact_all
+
+    return redact_all(text)
 
 
 def describe(provider: str | None, job_id: str | None) -> str:
@@ -44,6 +54,7 @@ class AsyncJobsError(Exception):
     """Base class of every error raised by asyncjobs and its providers."""
 
     def __init__(self, message: str, *, provider: str | None = None, job_id: str | None = None):
+        message = _redact(message)
         super().__init__(message)
         self.message = message
         self.provider = provider
@@ -125,10 +136,14 @@ class ProviderError(AsyncJobsError):
     ):
         super().__init__(message, provider=provider, job_id=job_id)
         self.status_code = status_code
-        self.code = code
-        self.provider_message = provider_message
-        self.request_id = request_id
-        self.invalid_parameters: Mapping[str, Sequence[str]] = dict(invalid_parameters or {})
+        # every string a service sent passes the redactor before it is kept
+        self.code = _redact(code) if isinstance(code, str) else code
+        self.provider_message = None if provider_message is None else _redact(provider_message)
+        self.request_id = None if request_id is None else _redact(request_id)
+        self.invalid_parameters: Mapping[str, Sequence[str]] = {
+            _redact(str(k)): tuple(_redact(str(v)) for v in vs)
+            for k, vs in (invalid_parameters or {}).items()
+        }
 
 
 class AuthenticationError(ProviderError):
@@ -190,3 +205,47 @@ class JobTimeoutError(AsyncJobsError, TimeoutError):
     ):
         super().__init__(message, provider=provider, job_id=job_id)
         self.info = info
+
+
+class LedgerError(AsyncJobsError):
+    """Raised when the ledger fails while in use: a write or read of a ledger that opened fine (a full
+    disk, a folder turned read-only, a lost database connection). ``job_id`` is the id the service
+    issued when the failure came after the submit was answered: the job exists at the provider, and
+    the id is never lost. Bad ledger *settings* (a path that cannot be a ledger, a newer schema) are a
+    :class:`ConfigurationError` instead. ``info`` is the job's first JobInfo when the submit had
+    been answered."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        job_id: str | None = None,
+        info: JobInfo | None = None,
+    ):
+        super().__init__(message, provider=provider, job_id=job_id)
+        self.info = info
+
+
+class SaveError(AsyncJobsError, OSError):
+    """Raised when a result cannot be written to disk: the file exists (pass ``overwrite=True``, or
+    ``--force`` on the command line), the disk is full, or the folder cannot be written. Nothing
+    partial is left at the destination. It is also an :class:`OSError` (``errno`` set when the
+    system said)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        errno: int | None = None,
+        provider: str | None = None,
+        job_id: str | None = None,
+    ):
+        AsyncJobsError.__init__(self, message, provider=provider, job_id=job_id)
+        self.errno = errno
+        self.filename = path
+        self.path = path
+
+    def __str__(self) -> str:
+        return self.message

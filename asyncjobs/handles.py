@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -110,27 +111,69 @@ class Job:
         Raises:
             JobFailedError: the job failed. JobTimeoutError: ``timeout`` passed first.
         """
-        from .errors import JobFailedError
+        from .client import check_timeout
+        from .errors import JobFailedError, JobTimeoutError
+        from .transport import deadline
 
+        limit = check_timeout(timeout)
+        end = None if limit is None else time.monotonic() + limit
         info = self.wait(timeout=timeout, progress=False)
         if info.status is Status.FAILED:
             raise JobFailedError(info)
-        return self.client.fetch_result(self.id)
+        try:
+            with deadline(end):  # fetching the result counts against the same timeout
+                return self.client.fetch_result(self.id)
+        except JobTimeoutError as exc:
+            raise JobTimeoutError(
+                f"job {self.id!r} at {self.provider} finished, but its result could not be fetched "
+                f"within {limit:g}s. Ask for it again: client.result(job_id).",
+                provider=self.provider,
+                job_id=self.id,
+                info=info,
+            ) from exc
 
     def cancel(self) -> None:
         """Cancel the job (``NotSupportedError`` where the provider cannot)."""
         self.client.cancel(self.id)
 
-    def save(self, dest: str | os.PathLike[str], timeout: float | None = None) -> list[Path]:
+    def save(
+        self,
+        dest: str | os.PathLike[str],
+        timeout: float | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> list[Path]:
         """Wait for the job and download every result file into the folder ``dest``.
+
+        ``timeout`` bounds the whole call: the wait, the result and the downloads (plus one read
+        timeout at most). Files with the same name get distinct names (``page (2).jpg``); an
+        existing file is never replaced unless ``overwrite`` is true.
 
         Raises:
             InvalidParameterError: ``dest`` is not a path (checked before any request).
+            SaveError: a file exists (and not ``overwrite``), or the disk is full.
+            JobFailedError, JobTimeoutError: as for :meth:`result`.
         """
+        from .client import check_timeout
+        from .errors import JobTimeoutError
         from .models import _check_dest
+        from .transport import deadline
 
         _check_dest(dest)
-        return self.result(timeout=timeout).save(dest)
+        limit = check_timeout(timeout)
+        end = None if limit is None else time.monotonic() + limit
+        result = self.result(timeout=timeout)
+        try:
+            with deadline(end):
+                return result.save(dest, overwrite=overwrite)
+        except JobTimeoutError as exc:
+            raise JobTimeoutError(
+                f"job {self.id!r} at {self.provider}: saving its result took longer than "
+                f"{limit:g}s; nothing partial was kept. Save it again.",
+                provider=self.provider,
+                job_id=self.id,
+                info=self.info,
+            ) from exc
 
     def _repr_html_(self) -> str:
         from .views import jobs_html

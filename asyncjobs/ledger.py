@@ -28,8 +28,11 @@ from typing import Any
 
 import attrs
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, LedgerError
 from .models import JobInfo, Status
+from .redaction import get_logger
+
+log = get_logger("asyncjobs.ledger")
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "LedgerEntry", "SubmitState", "default_home"]
 
@@ -104,6 +107,9 @@ class SubmitState:
     #: the provider later issued this job's id to another job (it had forgotten this one); the old
     #: id is kept in the entry's ``error``
     SUPERSEDED = "superseded"
+    #: not a state the ledger writes: a row that cannot be read (an unknown status word, meta that
+    #: is not JSON, text in a time column), shown by ``asyncjobs list --all`` and skipped elsewhere
+    DAMAGED = "damaged"
 
 
 def default_home() -> Path:
@@ -187,7 +193,11 @@ class _JSONParams(Mapping[str, Any]):
 
     def _data(self) -> dict[str, Any]:
         if self._value is None:
-            self._value = json.loads(self._text) if self._text != "{}" else {}
+            try:
+                value = json.loads(self._text) if self._text != "{}" else {}
+            except (ValueError, TypeError, RecursionError):
+                value = None
+            self._value = value if isinstance(value, dict) else {"damaged": str(self._text)[:100]}
         return self._value
 
     def __getitem__(self, key: str) -> Any:
@@ -251,6 +261,10 @@ class Ledger:
             if db is not None:
                 db.close()
             raise
+        except LedgerError as exc:  # failing while it is being opened: the setting is what is wrong
+            if db is not None:
+                db.close()
+            raise ConfigurationError(f"{exc} {advice}") from exc
         except _NotALedger as exc:
             if db is not None:
                 db.close()
@@ -499,8 +513,9 @@ class Ledger:
             try:
                 return self._db.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
-                raise ConfigurationError(
-                    f"cannot read the ledger at {str(self.path)!r}: {exc}"
+                raise LedgerError(
+                    f"cannot read the ledger at {str(self.path)!r}: {exc}. Check the file and its "
+                    "folder, or run without the ledger (ledger=False, --no-ledger)."
                 ) from exc
 
     def get(self, provider: str, job_id: str) -> LedgerEntry | None:
@@ -562,7 +577,17 @@ class Ledger:
         rows = self._read(sql + " ORDER BY rowid", args)
         build = _InfoBuilder()
         with gc_paused():
-            return [build(*row) for row in rows]
+            try:
+                return [build(*row) for row in rows]
+            except _ROW_ERRORS:
+                pass  # a damaged row: build again, one row at a time, skipping it
+            out = []
+            for row in rows:
+                try:
+                    out.append(build(*row))
+                except _ROW_ERRORS as exc:
+                    _warn_damaged(row[0], row[1], exc)
+            return out
 
     def history(self, provider: str, job_id: str) -> list[tuple[datetime, Status, str | None]]:
         """Every status change seen for a job, oldest first."""
@@ -644,7 +669,60 @@ class _InfoBuilder:
         )
 
 
+#: What reading a damaged row raises (a value the ledger never writes).
+_ROW_ERRORS = (ValueError, TypeError, OverflowError, OSError, KeyError, RecursionError)
+
+
+def _warn_damaged(provider: Any, job_id: Any, exc: BaseException) -> None:
+    log.warning(
+        "the ledger has a damaged row (%s job %r): %s: %s; it is skipped (asyncjobs list --all "
+        "shows it)",
+        provider,
+        job_id,
+        type(exc).__name__,
+        exc,
+    )
+
+
 def _build(rows: list[Any]) -> list[LedgerEntry]:
+    try:
+        return _build_rows(rows)
+    except _ROW_ERRORS:
+        pass
+    out: list[LedgerEntry] = []
+    for row in rows:
+        try:
+            out.extend(_build_rows([row]))
+        except _ROW_ERRORS as exc:
+            _warn_damaged(row[1], row[3], exc)
+            out.append(_damaged(row, exc))
+    return out
+
+
+def _damaged(row: tuple[Any, ...], exc: BaseException) -> LedgerEntry:
+    """A row that cannot be read, as an entry that says so (no JobInfo)."""
+    key, provider, kind, job_id = (str(v) if v is not None else None for v in row[:4])
+    when = row[6] if isinstance(row[6], (int, float)) else None
+    try:
+        created = datetime.fromtimestamp(when, timezone.utc) if when is not None else None
+    except (OverflowError, OSError, ValueError):
+        created = None
+    return LedgerEntry(
+        key=key or "",
+        provider=provider or "?",
+        kind=kind or "?",
+        job_id=job_id,
+        params=_JSONParams("{}"),
+        state=SubmitState.DAMAGED,
+        info=None,
+        created_at=created or datetime.fromtimestamp(0, timezone.utc),
+        updated_at=None,
+        finished_seen_at=None,
+        error=f"damaged ledger row: {type(exc).__name__}: {exc}"[:300],
+    )
+
+
+def _build_rows(rows: list[Any]) -> list[LedgerEntry]:
     utc = timezone.utc
     stamp = datetime.fromtimestamp
     info_of = _InfoBuilder()
@@ -710,7 +788,7 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
 class _Transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the ledger's thread lock (busy waits up to 30 s).
 
-    A SQLite failure inside (a full disk, a folder turned read-only) becomes a ConfigurationError
+    A SQLite failure inside (a full disk, a folder turned read-only) becomes a LedgerError
     naming the ledger; the transaction is rolled back, so the file stays as it was.
     """
 
@@ -753,12 +831,10 @@ class _Transaction:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
 
-    def _error(self, exc: sqlite3.Error) -> ConfigurationError:
+    def _error(self, exc: sqlite3.Error) -> LedgerError:
         if isinstance(exc, sqlite3.IntegrityError):
-            return ConfigurationError(
-                f"the ledger at {str(self._ledger.path)!r} refused a write: {exc}"
-            )
-        return ConfigurationError(
-            f"cannot write the ledger at {str(self._ledger.path)!r}: {exc}. Point ASYNCJOBS_HOME at "
-            "a writable folder, or pass ledger=False."
+            return LedgerError(f"the ledger at {str(self._ledger.path)!r} refused a write: {exc}")
+        return LedgerError(
+            f"cannot write the ledger at {str(self._ledger.path)!r}: {exc}. Free disk space, point "
+            "ASYNCJOBS_HOME at a writable folder, or pass ledger=False."
         )

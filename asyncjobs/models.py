@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import io
 import os
 import shutil
@@ -12,11 +13,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import attrs
 
-from .files import atomic_write
+from .files import atomic_write, remove_stale_parts, safe_name, unique_names
 
 __all__ = ["JobInfo", "Result", "ResultFile", "Status"]
 
@@ -93,12 +94,6 @@ class JobInfo:
         return info_html(self)
 
 
-def safe_name(name: str, fallback: str = "result") -> str:
-    """The last part of a provider's file name, safe to write in a folder (never '', '.' or '..')."""
-    base = Path(str(name).replace("\\", "/")).name
-    return fallback if base in ("", ".", "..") else base
-
-
 def _check_dest(dest: object) -> str | os.PathLike[str]:
     if not isinstance(dest, (str, os.PathLike)):
         from .errors import InvalidParameterError
@@ -153,27 +148,67 @@ class ResultFile:
                 "client.result(job_id)."
             )
         with self._opener() as stream:
-            yield stream
+            yield (
+                stream
+                if self.size is None
+                else cast(IO[bytes], _Sized(stream, self.name, self.size))
+            )
 
     def read(self) -> bytes:
         """Return the whole content. For large files prefer :meth:`save` or :meth:`open`."""
         with self.open() as stream:
             return stream.read()
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the content to ``path`` (a file, or a folder to put ``name`` in), streaming in chunks.
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the content to ``path`` (a file, or a folder to put a safe form of ``name`` in),
+        streaming in chunks.
 
-        The content goes to a temporary file beside the destination, renamed into place only when the
-        download is complete: a failed download never leaves a partial file.
+        The content goes to a temporary file beside the destination, moved into place only when the
+        download is complete and as long as the provider declared (``size``): a failed, short or
+        overlong download never leaves a partial file. An existing file is replaced only when
+        ``overwrite`` is true.
 
         Returns:
             The path written.
+
+        Raises:
+            SaveError: the file exists (and not ``overwrite``), the disk is full, or the folder
+                cannot be written. TransportError: the download failed or had the wrong size.
         """
         dest = Path(_check_dest(path))
         if dest.is_dir():
             dest = dest / safe_name(self.name)
-        with self.open() as stream, atomic_write(dest) as out:
-            shutil.copyfileobj(stream, out, _COPY_CHUNK)
+        remove_stale_parts(dest.parent)
+        try:
+            with atomic_write(dest, overwrite=overwrite) as out, self.open() as stream:
+                shutil.copyfileobj(stream, out, _COPY_CHUNK)
+        except FileExistsError:
+            from .errors import SaveError
+
+            raise SaveError(
+                f"{str(dest)!r} exists, so the result file {self.name!r} was not saved over it. "
+                "Save into an empty folder, or pass overwrite=True (asyncjobs result --force) to "
+                "replace it.",
+                path=str(dest),
+                errno=errno.EEXIST,
+            ) from None
+        except OSError as exc:
+            from .errors import AsyncJobsError, SaveError
+
+            if isinstance(exc, AsyncJobsError):
+                raise
+            why = {
+                errno.ENOSPC: "the disk is full",
+                errno.EDQUOT: "the disk quota is used up",
+                errno.EACCES: "the folder cannot be written",
+                errno.EROFS: "the file system is read-only",
+            }.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+            raise SaveError(
+                f"cannot save the result file {self.name!r} to {str(dest)!r}: {why}. Nothing "
+                "partial was kept; free the space or choose another folder, then save again.",
+                path=str(dest),
+                errno=exc.errno,
+            ) from exc
         return dest
 
 
@@ -201,19 +236,83 @@ class Result:
         )
         return f"Result([{names}])"
 
-    def save(self, dest: str | os.PathLike[str]) -> list[Path]:
+    def save(self, dest: str | os.PathLike[str], *, overwrite: bool = False) -> list[Path]:
         """Save every file into the folder ``dest`` (created when missing).
+
+        Names are made safe (see :func:`~asyncjobs.files.safe_name`) and distinct: two files called
+        ``page.jpg`` (or ``a/out.pdf`` and ``b/out.pdf``) become ``page.jpg`` and ``page (2).jpg``.
+        No existing file is replaced unless ``overwrite`` is true; that is checked for every file
+        before the first download.
 
         Returns:
             The paths written, in the order of :attr:`files`.
+
+        Raises:
+            SaveError: a file exists (and not ``overwrite``), or the disk is full.
         """
         folder = Path(_check_dest(dest))
-        folder.mkdir(parents=True, exist_ok=True)
-        return [
-            f.save(folder / safe_name(f.name, f"file-{n}")) for n, f in enumerate(self.files, 1)
-        ]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from .errors import SaveError
+
+            raise SaveError(
+                f"cannot create the folder {str(folder)!r}: {exc.strerror or exc}.",
+                path=str(folder),
+                errno=exc.errno,
+            ) from exc
+        names = unique_names([safe_name(f.name, f"file-{n}") for n, f in enumerate(self.files, 1)])
+        targets = [folder / name for name in names]
+        if not overwrite:
+            taken = [t for t in targets if t.exists()]
+            if taken:
+                from .errors import SaveError
+
+                raise SaveError(
+                    f"{str(taken[0])!r} exists, so nothing was saved. Save into an empty folder, "
+                    "or pass overwrite=True (asyncjobs result --force) to replace it.",
+                    path=str(taken[0]),
+                    errno=errno.EEXIST,
+                )
+        return [f.save(t, overwrite=overwrite) for f, t in zip(self.files, targets, strict=True)]
 
     def _repr_html_(self) -> str:
         from .views import result_html
 
         return result_html(self)
+
+
+class _Sized(io.RawIOBase):
+    """A result stream checked against the size its provider declared: a body that runs past it is
+    stopped, and one that ends short of it is an error, never a smaller file."""
+
+    def __init__(self, stream: IO[bytes], name: str, size: int) -> None:
+        self._stream = stream
+        self._name = name
+        self._size = size
+        self._seen = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        # read one byte past the declared size, to learn that the body is longer
+        want = min(len(view), self._size - self._seen + 1)
+        data = self._stream.read(want) if want > 0 else b""
+        n = len(data)
+        self._seen += n
+        if self._seen > self._size:
+            raise self._wrong(f"went past the {self._size} bytes declared for it")
+        if n == 0 and self._seen < self._size:
+            raise self._wrong(f"ended after {self._seen} of the {self._size} bytes declared")
+        view[:n] = data
+        return n
+
+    def _wrong(self, what: str) -> Exception:
+        from .errors import TransportError
+
+        return TransportError(
+            f"the download of result file {self._name!r} {what}, so nothing was kept. Fetch "
+            "the result again; if it persists, report it to the provider."
+        )

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
+from . import _checks
 from .errors import JobFailedError, NotSupportedError, ProviderError, TransportError, describe
 from .models import Status
 
@@ -47,6 +48,12 @@ class PollPolicy:
     factor: float = 1.5
     cap: float = 30.0
     min_interval: float = 0.2
+
+    def __attrs_post_init__(self) -> None:
+        _checks.seconds(self.initial, "poll.initial")
+        _checks.factor(self.factor, "poll.factor")
+        _checks.seconds(self.cap, "poll.cap")
+        _checks.seconds(self.min_interval, "poll.min_interval", zero=True)
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """The delay before poll number ``attempt + 1`` (``attempt`` counts from 0)."""
@@ -168,6 +175,27 @@ class Provider:
     def __init__(self, config: Settings, transport: Transport) -> None:
         self.config = config
         self.transport = transport
+        self._poll: Callable[[str], JobInfo] | None = None
+
+    @classmethod
+    def credential_origins(cls, config: Mapping[str, Any]) -> frozenset[str]:
+        """The origins (``scheme://host:port``) this provider's credentials may be sent to. The
+        transport signs a request, and each redirect hop of it, only when its URL is at one of
+        them. The default is the origin of the ``base_url`` setting (or, for a provider without
+        one, of each URL setting); a provider whose files sit on a CDN that needs the credential
+        too adds that origin here."""
+        from .transport import origin
+
+        urls = [s.name for s in cls.settings if s.url]
+        names = ["base_url"] if "base_url" in urls else urls
+        found = {origin(config.get(n)) for n in names if config.get(n)}
+        return frozenset(o for o in found if o is not None)
+
+    def poll(self, job_id: str) -> JobInfo:
+        """One look at the job through the client, so that the client's one-poll-in-flight rule and
+        its ledger see it: call this (not :meth:`status`) from :meth:`result` when a result needs a
+        fresh look."""
+        return (self._poll or self.status)(job_id)
 
     # -- hooks with defaults ----------------------------------------------------------------------
 
@@ -240,6 +268,7 @@ class Provider:
         try:
             return converter.structure(response.json(), cls)
         except (
+            RecursionError,  # JSON nested beyond what the parser takes
             ValueError,
             TypeError,
             KeyError,
@@ -262,7 +291,8 @@ class Provider:
 
     @contextlib.contextmanager
     def open_file(self, file: ResultFile) -> Iterator[IO[bytes]]:
-        """Open a result file's content as a stream. The default GETs ``file.url`` with :meth:`auth`."""
+        """Open a result file's content as a stream. The default GETs ``file.url`` with :meth:`auth`
+        (the transport sends the credentials only to :meth:`credential_origins`)."""
         if not file.url:
             raise NotSupportedError(f"{self.name}: result file {file.name!r} has no URL to fetch")
         with self.transport.stream(

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import logging
 import threading
 import weakref
+from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "Redactor", "get_logger", "redact_all"]
+__all__ = ["MASK", "Redactor", "encodings", "get_logger", "redact_all", "redact_value"]
 
 MASK = "***"
 _MIN_SECRET = 4  # shorter values would mask ordinary words
 
 _live: weakref.WeakSet[Redactor] = weakref.WeakSet()
+
+
+def encodings(secret: str) -> set[str]:
+    """The forms a secret takes when a service echoes it back: as it is, URL-encoded (form bodies,
+    query strings; upper- and lower-case escapes), JSON-escaped, HTML-escaped and base64."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), html.escape(secret)}
+    forms |= {f.lower() for f in list(forms) if "%" in f} | {
+        f.replace("%2B", "%2b").replace("%2F", "%2f") for f in list(forms)
+    }
+    forms.add(json.dumps(secret)[1:-1])
+    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    raw = secret.encode("utf-8", "surrogatepass")
+    for b64 in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = b64.decode("ascii")
+        forms |= {text, text.rstrip("=")}
+    return {f for f in forms if len(f) >= _MIN_SECRET}
 
 
 class Redactor:
@@ -31,16 +51,32 @@ class Redactor:
         """Redact ``secret`` from now on (values under four characters are ignored)."""
         if not secret or len(secret) < _MIN_SECRET:
             return
+        forms = encodings(secret)
         with self._lock:
-            if secret not in self._secrets:
+            if not forms <= set(self._secrets):
                 # longest first, so that a secret containing another is masked whole
-                self._secrets = tuple(sorted({*self._secrets, secret}, key=len, reverse=True))
+                self._secrets = tuple(sorted({*self._secrets, *forms}, key=len, reverse=True))
 
     def __call__(self, text: str) -> str:
         for s in self._secrets:
             if s in text:
                 text = text.replace(s, MASK)
         return text
+
+    def clip(self, text: str, limit: int = 300) -> str:
+        """``text`` redacted, then cut to ``limit`` characters. Redacting first means a secret that
+        straddles the cut is masked whole; a cut that still ends in the first characters of a
+        secret (four or more) masks them too."""
+        text = self(text)
+        if len(text) <= limit:
+            return text
+        cut = text[:limit]
+        for s in self._secrets:
+            for n in range(min(len(s) - 1, len(cut)), _MIN_SECRET - 1, -1):
+                if cut.endswith(s[:n]):
+                    cut = cut[:-n] + MASK
+                    break
+        return cut + "…"
 
     def __repr__(self) -> str:
         return f"Redactor({len(self._secrets)} secrets)"
@@ -51,6 +87,19 @@ def redact_all(text: str) -> str:
     for r in list(_live):
         text = r(text)
     return text
+
+
+def redact_value(value: object, redact: Redactor | None = None) -> object:
+    """``value`` with every string inside it (dict keys and values, list items) redacted, by
+    ``redact`` or, without one, by every live client's redactor."""
+    fix = redact or redact_all
+    if isinstance(value, str):
+        return fix(value)
+    if isinstance(value, dict):
+        return {fix(str(k)): redact_value(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(v, redact) for v in value]
+    return value
 
 
 class _RedactingFilter(logging.Filter):

@@ -8,6 +8,7 @@ from typing import Any
 
 from .errors import ConfigurationError
 from .provider import Provider, Setting
+from .transport import origin
 
 __all__ = ["Settings", "resolve_settings"]
 
@@ -89,6 +90,8 @@ def resolve_settings(
                 f"{', '.join(map(repr, s.choices))}, not {value!r}.",
                 provider=provider.name,
             )
+        if value is not None and s.secret:
+            _check_secret(provider.name, s, value, from_env=s.name not in given)
         if (
             value is not None
             and s.url
@@ -100,5 +103,51 @@ def resolve_settings(
                 + ".",
                 provider=provider.name,
             )
+        if value is not None and s.url and origin(value) is None:
+            raise ConfigurationError(
+                f"{provider.name}: setting {s.name!r} is not a URL asyncjobs sends to: it holds a "
+                "user name or password, a backslash, white space or a control character, or a host "
+                "that HTTP libraries read differently"
+                + (f" (from {s.env})" if s.env and s.name not in given else "")
+                + ". Give the plain https://host/path URL.",
+                provider=provider.name,
+            )
         values[s.name] = value
     return Settings(values, frozenset(s.name for s in provider.settings if s.secret))
+
+
+def _secret_problem(value: str) -> str | None:
+    """What keeps ``value`` from travelling as it is in an HTTP header or form, or ``None``."""
+    if value.endswith(("\r\n", "\n", "\r")):
+        return "ends with a newline (as `echo secret > file` leaves it)"
+    if any(c in value for c in "\r\n"):
+        return "holds a line break"
+    if value != value.strip():
+        return "starts or ends with white space, which HTTP drops"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return "holds a control character"
+    if any(ord(c) > 0x7E for c in value):
+        return "holds a character that cannot travel in an HTTP header (only printable ASCII can)"
+    return None
+
+
+def _check_secret(provider: str, setting: Setting, value: object, *, from_env: bool) -> None:
+    """Refuse a secret that could not be sent as it is; the message never holds the value.
+
+    A secret is exactly what the user gave: it is refused, never stripped or re-encoded, so that a
+    wrong value is found at connect time instead of as a confusing 401 later."""
+    source = f"the environment variable {setting.env}" if from_env and setting.env else None
+    where = f"setting {setting.name!r}" + (f" (from {source})" if source else "")
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{provider}: {where} must be a string, not {type(value).__name__}.",
+            provider=provider,
+        )
+    problem = _secret_problem(value)
+    if problem is not None:
+        fix = f"set {setting.env} again" if source else f"pass {setting.name}= again"
+        raise ConfigurationError(
+            f"{provider}: {where} {problem}. Nothing was sent. Give the secret exactly as the "
+            f"provider issued it ({fix}, e.g. without the trailing newline).",
+            provider=provider,
+        )

@@ -5,30 +5,39 @@ retries with full jitter and ``Retry-After``, streaming uploads and downloads, e
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import email.utils
+import math
 import random
+import time
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import IO, Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import attrs
 import backoff
 import requests
-from urllib3.exceptions import NameResolutionError, NewConnectionError
+import urllib3
+from urllib3.exceptions import HTTPError as _Urllib3Error
+from urllib3.exceptions import LocationParseError, NameResolutionError, NewConnectionError
 
-from . import errors
+from . import _checks, errors
 from .redaction import Redactor, get_logger
 
 __all__ = [
+    "MAX_BODY",
     "ErrorDetails",
     "HeaderAuth",
     "RetryPolicy",
     "Timeouts",
     "Transport",
+    "deadline",
     "default_error_details",
+    "origin",
     "parse_retry_after",
     "path_segment",
+    "same_origin",
 ]
 
 log = get_logger("asyncjobs.transport")
@@ -37,6 +46,81 @@ log = get_logger("asyncjobs.transport")
 CHUNK = 1024 * 1024
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+#: The largest answer body read into memory (JSON answers, error bodies), in bytes, unless a client
+#: sets its own (``connect(max_body=...)``): past it the answer is refused with a TransportError.
+MAX_BODY = 16 * 1024 * 1024
+#: Redirect hops followed for one request at most.
+MAX_REDIRECTS = 10
+#: Bytes read from each size-checked chunk of a body: small enough that a slow answer is checked
+#: against the caller's deadline between reads.
+_READ = 64 * 1024
+#: The longest part of an error body kept in a message.
+_ERROR_TEXT = 300
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+# The deadline of the waiting call a request serves (monotonic seconds), for every request made in
+# its scope, whichever provider code makes it (see :func:`deadline`).
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "asyncjobs_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def deadline(at: float | None) -> Iterator[None]:
+    """Bound every request sent inside the block by the monotonic time ``at``: no retry starts
+    after it, and a body still arriving then is abandoned with JobTimeoutError. Nested scopes keep
+    the earlier deadline. ``None`` adds no bound."""
+    outer = _DEADLINE.get()
+    if at is None or (outer is not None and outer <= at):
+        yield
+        return
+    token = _DEADLINE.set(at)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def origin(url: object) -> str | None:
+    """The origin (``scheme://host:port``) an ``http(s)`` URL connects to, or ``None`` for a URL that
+    asyncjobs will not send to: another scheme, no host, a user name or password in it, a backslash,
+    white space or a control character, or any URL that the standard library and urllib3 (which
+    makes the connection) would read as different hosts or ports."""
+    if (
+        not isinstance(url, str)
+        or "\\" in url
+        or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url)
+    ):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        parsed = urllib3.util.parse_url(url)
+    except (ValueError, LocationParseError):
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in ("http", "https") or not host or "@" in parts.netloc:
+        return None
+    theirs = (parsed.host or "").lower().strip("[]")
+    default = 443 if scheme == "https" else 80
+    if (
+        (parsed.scheme or "").lower() != scheme
+        or theirs != host
+        or (parsed.port or default) != (port or default)
+        or parsed.auth
+    ):
+        return None
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port or default}"
+
+
+def same_origin(url: object, base: object) -> bool:
+    """True when ``url`` connects to the same origin as ``base`` (scheme, host and port), and both
+    are URLs asyncjobs sends to (see :func:`origin`)."""
+    mine = origin(url)
+    return mine is not None and mine == origin(base)
 
 
 @attrs.frozen
@@ -48,12 +132,7 @@ class Timeouts:
 
     def __attrs_post_init__(self) -> None:
         for name in ("connect", "read"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise errors.InvalidParameterError(
-                    f"the {name} timeout must be a positive number of seconds, not {value!r}",
-                    parameter=f"timeout.{name}",
-                )
+            _checks.seconds(getattr(self, name), f"timeout.{name}")
 
     def as_tuple(self) -> tuple[float, float]:
         """The ``(connect, read)`` pair ``requests`` takes."""
@@ -83,10 +162,16 @@ class RetryPolicy:
     statuses: frozenset[int] = frozenset({429, 502, 503, 504})
 
     def __attrs_post_init__(self) -> None:
-        if self.max_tries < 1:
-            raise errors.InvalidParameterError("max_tries must be at least 1", parameter="retry")
-        if self.max_time <= 0:
-            raise errors.InvalidParameterError("max_time must be positive", parameter="retry")
+        _checks.count(self.max_tries, "retry.max_tries", most=1000)
+        _checks.seconds(self.max_time, "retry.max_time")
+        _checks.seconds(self.base, "retry.base", zero=True)
+        _checks.factor(self.factor, "retry.factor")
+        _checks.seconds(self.cap, "retry.cap", zero=True)
+        if not all(isinstance(s, int) and 100 <= s <= 599 for s in self.statuses):
+            raise errors.InvalidParameterError(
+                f"retry.statuses must be HTTP statuses (100 to 599), not {set(self.statuses)!r}",
+                parameter="retry.statuses",
+            )
 
 
 @attrs.frozen
@@ -102,7 +187,7 @@ class ErrorDetails:
 def _json_or_none(response: requests.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -125,7 +210,7 @@ def default_error_details(response: requests.Response) -> ErrorDetails:
         message = lower.get("message") or lower.get("error_description") or err
         return ErrorDetails(code=lower.get("code"), message=_text(message))
     text = response.text.strip() if response.content else ""
-    return ErrorDetails(message=text[:300] or None)
+    return ErrorDetails(message=text or None)
 
 
 def _text(value: Any) -> str | None:
@@ -141,14 +226,17 @@ def path_segment(value: str) -> str:
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date. ``None`` when
-    absent or unreadable; never negative."""
+    absent or unreadable (``inf`` and ``nan`` included); never negative. Callers clamp it to their
+    policy's cap: a service does not choose how long a client sleeps."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -191,6 +279,16 @@ class _Retry(Exception):
         self.retry_after = retry_after
 
 
+class _NoAuth(requests.auth.AuthBase):
+    """Signs nothing: given for hops to another origin, so that neither the session's own ``auth``
+    nor a ``.netrc`` entry is applied there."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+_NO_AUTH = _NoAuth()
+
 ErrorParser = Callable[[requests.Response], ErrorDetails]
 
 
@@ -200,12 +298,21 @@ class Transport:
     Providers call :meth:`request` (through :meth:`asyncjobs.Provider.request`) and :meth:`stream`;
     they never build a session of their own.
 
+    The transport owns the rules every provider gets: credentials (the ``auth`` of a request) go only
+    to the ``origins`` they belong to, on every hop (redirects are followed here, one hop at a time,
+    and a hop to another origin is sent unsigned, or refused when it would carry a body); answers
+    read into memory are capped at ``max_body`` bytes; and every request inside a
+    :func:`deadline` scope ends by that deadline (plus one read timeout at most).
+
     Args:
         provider: the provider's name, for messages.
         timeouts: connect and read timeouts.
         retry: the :class:`RetryPolicy`.
         redactor: the secrets to keep out of every message and log record.
         session: a session to use instead of a new one (tests, proxies, custom adapters).
+        origins: the origins (see :func:`origin`) the credentials belong to; ``None`` trusts every
+            origin (only for transports no provider's credentials pass through).
+        max_body: the largest body read into memory, in bytes.
     """
 
     def __init__(
@@ -217,6 +324,8 @@ class Transport:
         redactor: Redactor | None = None,
         session: requests.Session | None = None,
         rng: random.Random | None = None,
+        origins: Collection[str] | None = None,
+        max_body: int = MAX_BODY,
     ) -> None:
         from . import __version__
 
@@ -228,6 +337,8 @@ class Transport:
         self.session.headers["User-Agent"] = (
             f"asyncjobs/{__version__} {self.session.headers.get('User-Agent', '')!s}".strip()
         )
+        self.origins: frozenset[str] | None = None if origins is None else frozenset(origins)
+        self.max_body = _checks.count(max_body, "max_body", least=1024, most=2**40)
         self._rng = rng or random.Random()
         self._send = backoff.on_exception(
             self._waits,
@@ -246,6 +357,11 @@ class Transport:
         """Close the session's pooled connections."""
         self.session.close()
 
+    def trusts(self, url: str) -> bool:
+        """True when the credentials may be sent to ``url``: its origin is one of :attr:`origins`."""
+        mine = origin(url)
+        return mine is not None and (self.origins is None or mine in self.origins)
+
     # -- retries ----------------------------------------------------------------------------------
 
     def _waits(self) -> Generator[float, Any, None]:
@@ -254,10 +370,16 @@ class Transport:
         while True:
             retry_after = getattr(exc, "retry_after", None)
             if retry_after is not None:
-                delay = float(retry_after)
+                # a service's hint is honoured up to the policy's cap, never beyond
+                delay = min(float(retry_after), self.retry.cap)
             else:
                 bound = min(self.retry.cap, self.retry.base * self.retry.factor ** min(attempt, 64))
                 delay = self._rng.uniform(0, bound)
+            end = _DEADLINE.get()
+            if end is not None:
+                # never sleep past the deadline of the call this request serves: the next attempt
+                # then starts at it and ends the call with JobTimeoutError
+                delay = max(0.0, min(delay, end - time.monotonic()))
             attempt += 1
             exc = yield delay
 
@@ -286,6 +408,7 @@ class Transport:
         timeout: Timeouts | float | None = None,
         stream: bool = False,
         error_classes: Mapping[int, type[errors.ProviderError]] | None = None,
+        redirects: bool = True,
         **kwargs: Any,
     ) -> requests.Response:
         """Send a request, retrying per the policy, and return the response.
@@ -299,19 +422,36 @@ class Transport:
                 opened are retried).
             accept: statuses >= 400 the caller handles itself instead of an error being raised.
             error_parser: reads the provider's error body (see :class:`ErrorDetails`).
-            auth: the ``requests`` auth object.
+            auth: the ``requests`` auth object; applied only to hops whose origin the transport
+                :meth:`trusts`.
             timeout: a :class:`Timeouts`, or a read timeout in seconds, instead of the client's.
             stream: leave the body unread (the caller must close the response).
             error_classes: the error class for a status where the service means something special
                 (e.g. ConvertAPI's 503 on a conversion request is ``RateLimitedError``).
+            redirects: follow redirects (one hop at a time, signing only trusted origins); ``False``
+                returns a redirect as it came (token requests, whose body holds a secret).
             **kwargs: passed to ``requests.Session.request`` (``params``, ``json``, ``data``, ``headers``,
                 ``files``). A file object in ``data`` is streamed and rewound before a retry.
 
         Raises:
-            ProviderError: (or a subclass) the service answered with an error status.
-            TransportError: no answer could be had.
+            ProviderError: (or a subclass) the service answered with an error status, or redirected
+                a request with a body to another origin.
+            TransportError: no answer could be had, the URL is not one asyncjobs sends to, or the
+                answer was larger than ``max_body``.
+            JobTimeoutError: the deadline of the waiting call passed (see :func:`deadline`).
         """
         verb = method.upper()
+        if origin(url) is None:
+            raise errors.TransportError(
+                self.redactor(
+                    f"{errors.describe(self.provider, job_id)}: refusing to send {verb} to "
+                    f"{_path(url)!r}: not an http(s) URL that every HTTP library reads the same way "
+                    "(a user name, a backslash or white space in it). Check the base_url setting, or "
+                    "report the URL the service gave."
+                ),
+                provider=self.provider,
+                job_id=job_id,
+            )
         repeatable = verb in _IDEMPOTENT if idempotent is None else idempotent
         body = kwargs.get("data")
         rewind = _rewinder(body)
@@ -332,17 +472,30 @@ class Transport:
             error_parser,
             rewind,
             dict(error_classes or {}),
+            redirects,
+            stream,
         )
         try:
-            return self._send(call, auth=auth, timeout=timeouts, stream=stream, **kwargs)
+            return self._send(call, auth=auth, timeout=timeouts, **kwargs)
         except _Retry as final:
             raise final.error from final.error.__cause__
 
+    def _check_deadline(self, call: _Call) -> None:
+        end = _DEADLINE.get()
+        if end is not None and time.monotonic() >= end:
+            raise errors.JobTimeoutError(
+                f"{errors.describe(self.provider, call.job_id)}: the time given to wait ran out "
+                f"during {call.method} {_path(call.url)}. The job goes on at the provider.",
+                provider=self.provider,
+                job_id=call.job_id,
+            )
+
     def _attempt(self, call: _Call, **kwargs: Any) -> requests.Response:
+        self._check_deadline(call)
         if call.rewind is not None:
             call.rewind()
         try:
-            response = self.session.request(call.method, call.url, **kwargs)
+            response = self._exchange(call, **kwargs)
         except requests.RequestException as exc:
             error = self._transport_error(call, exc)
             never_sent = _never_sent(exc)
@@ -363,6 +516,128 @@ class Transport:
         if status == 429 or (call.repeatable and status in self.retry.statuses):
             raise _Retry(failure, retry_after)
         raise failure
+
+    def _exchange(
+        self,
+        call: _Call,
+        *,
+        auth: requests.auth.AuthBase | None,
+        timeout: tuple[float, float],
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One attempt: the request and its redirect hops, each signed only where trusted; then the
+        body read (capped, checked against the deadline) unless the caller streams it."""
+        method, url = call.method, call.url
+        for hop in range(MAX_REDIRECTS + 1):
+            signed = auth if auth is not None and self.trusts(url) else _NO_AUTH
+            end = _DEADLINE.get()
+            read = timeout[1] if end is None else max(0.05, min(timeout[1], end - time.monotonic()))
+            response = self.session.request(
+                method,
+                url,
+                auth=signed,
+                timeout=(timeout[0], read),
+                stream=True,
+                allow_redirects=False,
+                **kwargs,
+            )
+            if not call.redirects or response.status_code not in _REDIRECTS:
+                break
+            location = response.headers.get("Location")
+            if not location:
+                break
+            target = urljoin(response.url, location)
+            _drain(response)
+            if origin(target) is None:
+                raise self._redirect_error(
+                    call, response.status_code, target, "is not a URL it sends to"
+                )
+            if hop == MAX_REDIRECTS:
+                raise self._redirect_error(
+                    call, response.status_code, target, f"is hop {hop + 1}: too many redirects"
+                )
+            if response.status_code == 303 or (
+                response.status_code in (301, 302) and method == "POST"
+            ):
+                method = "GET" if method != "HEAD" else method
+                kwargs = {k: v for k, v in kwargs.items() if k not in ("data", "json", "files")}
+            elif any(kwargs.get(k) is not None for k in ("data", "json", "files")):
+                if not same_origin(target, url):
+                    raise self._redirect_error(
+                        call,
+                        response.status_code,
+                        target,
+                        "is another origin, and the request carries a body",
+                    )
+                if call.rewind is None and hasattr(kwargs.get("data"), "read"):
+                    raise self._redirect_error(
+                        call,
+                        response.status_code,
+                        target,
+                        "needs the body again, which cannot be re-read",
+                    )
+                if call.rewind is not None:
+                    call.rewind()
+            log.debug("%s: %s redirected to %s", self.provider, _path(url), _path(target))
+            url = target
+        if not call.stream:
+            self._read_body(call, response)
+        return response
+
+    def _redirect_error(
+        self, call: _Call, status: int, target: str, why: str
+    ) -> errors.ProviderError:
+        host = urlsplit(target).hostname or target[:100]
+        return errors.ProviderError(
+            self.redactor(
+                f"{errors.describe(self.provider, call.job_id)}: {call.method} {_path(call.url)} was "
+                f"redirected (HTTP {status}) to the host {host!r}, which {why}; asyncjobs did not "
+                "follow it, so no credential or data went there. Check the base_url setting, or "
+                "ask the provider why it redirects."
+            ),
+            provider=self.provider,
+            job_id=call.job_id,
+            status_code=status,
+        )
+
+    def _read_body(self, call: _Call, response: requests.Response) -> None:
+        """Read the whole body into ``response`` (as ``requests`` would), but at most
+        :attr:`max_body` bytes once decompressed, and never past the deadline."""
+        chunks: list[bytes] = []
+        size = 0
+        raw = response.raw
+        try:
+            while True:
+                self._check_deadline(call)
+                chunk = (
+                    raw.read1(_READ, decode_content=True)
+                    if hasattr(raw, "read1")
+                    else raw.read(_READ)
+                )
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_body:
+                    raise errors.TransportError(
+                        f"{errors.describe(self.provider, call.job_id)}: the answer to {call.method} "
+                        f"{_path(call.url)} is larger than {self.max_body:,} bytes (decompressed), "
+                        "so it was not read. Check the base_url setting; connect(max_body=...) "
+                        "raises the limit for services whose answers really are that large.",
+                        provider=self.provider,
+                        job_id=call.job_id,
+                        status_code=response.status_code,
+                    )
+                chunks.append(chunk)
+        except errors.AsyncJobsError:
+            response.close()
+            raise
+        except (_Urllib3Error, OSError) as exc:
+            response.close()
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        response._content = b"".join(chunks)
+        response._content_consumed = True  # type: ignore[attr-defined]
+        with contextlib.suppress(Exception):
+            raw.release_conn()
 
     def _transport_error(
         self, call: _Call, exc: requests.RequestException
@@ -396,15 +671,23 @@ class Transport:
         JobNotFoundError, 429 -> RateLimitedError, others ProviderError (or ``cls``).
 
         ``advice`` replaces the generic "what to do next" sentence with the provider's own."""
-        details = (parser or default_error_details)(response)
-        redact = self.redactor
+        try:
+            details = (parser or default_error_details)(response)
+        except RecursionError:  # an error body nested beyond what the JSON parser takes
+            details = ErrorDetails(message="an unreadable (deeply nested) error body")
+        clip = self.redactor.clip
         invalid = {
-            redact(k): tuple(redact(v) for v in vs) for k, vs in details.invalid_parameters.items()
+            clip(str(k), _ERROR_TEXT): tuple(clip(str(v), _ERROR_TEXT) for v in vs)
+            for k, vs in details.invalid_parameters.items()
         }
         status = response.status_code
         where = errors.describe(self.provider, job_id)
-        said = (details.message or response.reason or "no explanation").strip().rstrip(".")
-        code = f" (code {details.code})" if details.code is not None else ""
+        said = clip((details.message or response.reason or "no explanation").strip(), _ERROR_TEXT)
+        said = said.rstrip(".")
+        code_value: str | int | None = details.code
+        if code_value is not None and not isinstance(code_value, int):
+            code_value = clip(str(code_value), 100)  # a service may put anything there
+        code = f" (code {code_value})" if code_value is not None else ""
         if invalid:
             said += ". Invalid parameters: " + "; ".join(
                 f"{k}: {' '.join(v)}" for k, v in invalid.items()
@@ -413,9 +696,9 @@ class Transport:
             "provider": self.provider,
             "job_id": job_id,
             "status_code": status,
-            "code": details.code,
-            "provider_message": self.redactor(details.message) if details.message else None,
-            "request_id": details.request_id,
+            "code": code_value,
+            "provider_message": clip(details.message, _ERROR_TEXT) if details.message else None,
+            "request_id": clip(details.request_id, 200) if details.request_id else None,
             "invalid_parameters": invalid,
         }
         if cls is None:
@@ -437,21 +720,26 @@ class Transport:
             f"{_path(response.url)}: {said}. {advice}"
         )
         if issubclass(cls, errors.RateLimitedError):
-            kwargs["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
+            hint = parse_retry_after(response.headers.get("Retry-After"))
+            kwargs["retry_after"] = None if hint is None else min(hint, _checks.MAX_SECONDS)
         return cls(message, **kwargs)
 
     # -- streaming --------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def stream(self, method: str, url: str, **kwargs: Any) -> Iterator[IO[bytes]]:
+    def stream(
+        self, method: str, url: str, *, size: int | None = None, **kwargs: Any
+    ) -> Iterator[IO[bytes]]:
         """Open a response body as a binary stream, read as it arrives (memory stays flat).
 
-        A body shorter than its ``Content-Length`` raises :class:`~asyncjobs.errors.TransportError`
-        when read, so a truncated download is never taken for a whole one.
+        A body shorter than its ``Content-Length`` (or than ``size``, the size the service declared
+        for the file) raises :class:`~asyncjobs.errors.TransportError` when read, so a truncated
+        download is never taken for a whole one; a body longer than either is cut off with the same
+        error, so a hostile server cannot fill the disk.
         """
         response = self.request(method, url, stream=True, **kwargs)
         try:
-            yield cast(IO[bytes], _BodyStream(response, self))
+            yield cast(IO[bytes], _BodyStream(response, self, size))
         finally:
             response.close()
 
@@ -466,6 +754,15 @@ class _Call:
     error_parser: ErrorParser | None
     rewind: Callable[[], None] | None
     error_classes: Mapping[int, type[errors.ProviderError]]
+    redirects: bool = True
+    stream: bool = False
+
+
+def _drain(response: requests.Response) -> None:
+    """Read what little a redirect's body holds, so that its connection can be reused; close it."""
+    with contextlib.suppress(Exception):
+        response.raw.read(_READ)
+    response.close()
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
@@ -497,15 +794,41 @@ def _path(url: str) -> str:
 class _BodyStream:
     """A read-only binary stream over a response body, checking its length at the end."""
 
-    def __init__(self, response: requests.Response, transport: Transport) -> None:
+    def __init__(
+        self, response: requests.Response, transport: Transport, size: int | None = None
+    ) -> None:
         self._response = response
         self._transport = transport
-        self._chunks = response.iter_content(CHUNK)
+        self._chunks = self._read_chunks()
         self._buffer = b""
         self._seen = 0
         length = response.headers.get("Content-Length")
-        self._expected = int(length) if length and length.isdigit() else None
+        declared = int(length) if length and length.isdigit() else None
+        if declared is None or (size is not None and size >= 0 and size != declared):
+            declared = size if size is not None and size >= 0 else declared
+        self._expected = declared
         self._done = False
+
+    def _read_chunks(self) -> Iterator[bytes]:
+        raw = self._response.raw
+        if not hasattr(raw, "read1"):  # not urllib3's: let requests read it
+            yield from self._response.iter_content(CHUNK)
+            return
+        while True:
+            end = _DEADLINE.get()
+            if end is not None and time.monotonic() >= end:
+                raise errors.JobTimeoutError(
+                    f"{self._transport.provider}: the time given to wait ran out during the "
+                    f"download of {_path(self._response.url)} ({self._seen} bytes read).",
+                    provider=self._transport.provider,
+                )
+            try:
+                chunk = raw.read1(CHUNK, decode_content=True)
+            except (_Urllib3Error, OSError) as exc:
+                raise requests.exceptions.ChunkedEncodingError(exc) from exc
+            if not chunk:
+                return
+            yield chunk
 
     def _next(self) -> bytes:
         try:
@@ -518,6 +841,18 @@ class _BodyStream:
         except requests.RequestException as exc:
             raise self._truncated(exc) from exc
         self._seen += len(chunk)
+        if self._expected is not None and self._seen > self._expected:
+            self._done = True
+            self._response.close()
+            t = self._transport
+            raise errors.TransportError(
+                t.redactor(
+                    f"{t.provider}: the download of {_path(self._response.url)} went past the "
+                    f"{self._expected} bytes declared for it, so it was stopped and nothing was "
+                    "kept. Fetch the result again; if it persists, report it to the provider."
+                ),
+                provider=t.provider,
+            )
         return chunk
 
     def _truncated(self, exc: Exception | None) -> errors.TransportError:
@@ -525,9 +860,8 @@ class _BodyStream:
         return errors.TransportError(
             t.redactor(
                 f"{t.provider}: the download of {_path(self._response.url)} broke off after "
-                f"{self._seen} of {self._expected or 'unknown'} bytes"
-                + (f" ({type(exc).__name__})" if exc else "")
-                + ". Fetch the result again."
+                f"{self._seen} of {self._expected if self._expected is not None else 'unknown'} "
+                "bytes" + (f" ({type(exc).__name__})" if exc else "") + ". Fetch the result again."
             ),
             provider=t.provider,
         )

@@ -20,6 +20,7 @@ from .client import check_timeout
 from .handles import Job
 from .models import JobInfo, Status
 from .progress import Progress, make_progress
+from .transport import deadline as deadline_scope
 
 __all__ = ["as_completed", "wait", "wait_one"]
 
@@ -43,12 +44,37 @@ def _jobs(jobs: Iterable[Job]) -> list[Job]:
     return list(jobs)
 
 
-def _delay(job: Job, attempt: int, info: JobInfo | None) -> float:
+def _delay(job: Job, attempt: int, info: JobInfo | None, hint: object = None) -> float:
+    """The pause before the next poll: the service's hint (a ``retry_after`` in the JobInfo's meta,
+    or in the error) clamped to the policy's cap, else the policy's own delay."""
     policy = job.client.poll_policy
-    hint = info.meta.get("retry_after") if info is not None else None
-    if isinstance(hint, (int, float)) and hint >= 0:
-        return max(float(hint), policy.min_interval)
+    if hint is None and info is not None:
+        hint = info.meta.get("retry_after")
+    if (
+        isinstance(hint, (int, float))
+        and not isinstance(hint, bool)
+        and hint >= 0
+        and hint == hint  # not NaN
+    ):
+        return max(min(float(hint), policy.cap), policy.min_interval)
     return policy.delay(attempt, _rng)
+
+
+def _timed_out(job: Job, limit: float | None, info: JobInfo | None) -> errors.JobTimeoutError:
+    state = "not seen yet" if info is None else f"still {info.status.value} ({info.raw_status})"
+    return errors.JobTimeoutError(
+        f"job {job.id!r} at {job.provider} was {state} after {limit:g}s. It goes on at the "
+        "provider: wait again, or pick it up later with client.job(job_id).",
+        provider=job.provider,
+        job_id=job.id,
+        info=info,
+    )
+
+
+def _refresh(job: Job, end: float | None) -> JobInfo:
+    """One look at ``job``, every request of it bounded by the monotonic deadline ``end``."""
+    with deadline_scope(end):
+        return job.refresh()
 
 
 def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = None) -> JobInfo:
@@ -61,14 +87,16 @@ def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = Non
     try:
         while True:
             try:
-                info = job.refresh()
+                info = _refresh(job, deadline)
+            except errors.JobTimeoutError as exc:
+                raise _timed_out(job, limit, job.info) from exc
             except (errors.TransportError, errors.RateLimitedError) as exc:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise _timed_out(job, limit, job.info) from exc
                 failures += 1  # transient: try again after a delay, as the many-job wait does
-                if failures >= MAX_POLL_ERRORS or (
-                    deadline is not None and time.monotonic() >= deadline
-                ):
+                if failures >= MAX_POLL_ERRORS:
                     raise
-                delay = getattr(exc, "retry_after", None) or _delay(job, attempt, job.info)
+                delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None))
                 attempt += 1
                 if deadline is not None:
                     delay = min(delay, max(0.0, deadline - time.monotonic()))
@@ -83,14 +111,7 @@ def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = Non
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise errors.JobTimeoutError(
-                        f"job {job.id!r} at {job.provider} was still {info.status.value} "
-                        f"({info.raw_status}) after {limit:g}s. It goes on at the provider: wait "
-                        "again, or pick it up later with client.job(job_id).",
-                        provider=job.provider,
-                        job_id=job.id,
-                        info=info,
-                    )
+                    raise _timed_out(job, limit, info)
                 delay = min(delay, remaining)
             time.sleep(delay)
     finally:
@@ -141,7 +162,7 @@ def _scheduled(
                 return
             while heap and heap[0][0] <= now and len(inflight) < pool._max_workers:
                 _, _, j = heapq.heappop(heap)
-                inflight[pool.submit(j.refresh)] = j
+                inflight[pool.submit(_refresh, j, deadline)] = j
             wake = heap[0][0] - now if heap and len(inflight) < pool._max_workers else None
             if deadline is not None:
                 wake = min(wake, deadline - now) if wake is not None else deadline - now
@@ -155,11 +176,15 @@ def _scheduled(
                 attempts[j] = attempt + 1
                 try:
                     info = fut.result()
+                except errors.JobTimeoutError:
+                    # the wait's own deadline passed mid-poll: back on the heap, the loop ends it
+                    heapq.heappush(heap, (time.monotonic(), next(counter), j))
+                    continue
                 except (errors.TransportError, errors.RateLimitedError) as exc:
                     failures[j] = failures.get(j, 0) + 1
                     if failures[j] < MAX_POLL_ERRORS:
                         retry = getattr(exc, "retry_after", None)
-                        when = time.monotonic() + (retry or _delay(j, attempt, j.info))
+                        when = time.monotonic() + _delay(j, attempt, j.info, retry)
                         heapq.heappush(heap, (when, next(counter), j))
                         continue
                     j.error = exc

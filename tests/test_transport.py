@@ -29,7 +29,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @pytest.fixture
 def transport() -> Iterator[Transport]:
-    t = Transport(provider="acme", retry=RetryPolicy(max_tries=4, base=0.1, cap=1.0, max_time=30))
+    t = Transport(provider="acme", retry=RetryPolicy(max_tries=4, base=0.1, cap=25.0, max_time=30))
     yield t
     t.close()
 
@@ -111,9 +111,23 @@ def test_retry_after_as_an_http_date_is_honoured(transport: Transport, sleeps: l
     assert 17 <= sleeps[0] <= 20
 
 
+@pytest.mark.parametrize("header", ["1000000000", "1e300", "86400"])
+@responses.activate
+def test_retry_after_is_clamped_to_the_policys_cap(
+    transport: Transport, sleeps: list[float], header: str
+) -> None:
+    responses.get(URL, status=429, headers={"Retry-After": header})
+    responses.get(URL, json={})
+    transport.request("GET", URL)
+    assert sleeps == [transport.retry.cap]
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
+        ("inf", None),
+        ("nan", None),
+        ("-inf", None),
         ("5", 5.0),
         ("0", 0.0),
         ("-3", 0.0),

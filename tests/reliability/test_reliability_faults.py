@@ -150,11 +150,15 @@ def case_poll_504(ctx: Ctx) -> str:
     return poll_case(ctx, _burst(504), [])[0]
 
 
+#: Retries that honour a service's Retry-After up to 2 s (every hint is clamped to the cap).
+HINT_RETRY = asyncjobs.RetryPolicy(max_tries=5, base=0.001, cap=2.0, max_time=10)
+
+
 def case_poll_429_seconds(ctx: Ctx) -> str:
     def arm(faults: Faults, path: str) -> None:
         faults.status(429, path=path, body="Slow down", headers={"Retry-After": "1"})
 
-    outcome, mark = poll_case(ctx, arm, [])
+    outcome, mark = poll_case(ctx, arm, [], retry=HINT_RETRY)
     gap = _gap_after(ctx, mark)
     assert gap >= 0.9, f"Retry-After: 1 was not honoured (next poll after {gap:.2f}s)"
     return f"{outcome}; waited the 1 s asked"
@@ -167,7 +171,7 @@ def case_poll_429_date(ctx: Ctx) -> str:
         header = email.utils.format_datetime(when, usegmt=True)
         faults.status(429, path=path, body="Slow down", headers={"Retry-After": header})
 
-    outcome, mark = poll_case(ctx, arm, [])
+    outcome, mark = poll_case(ctx, arm, [], retry=HINT_RETRY)
     gap = _gap_after(ctx, mark)
     # an HTTP date has whole seconds: the wait is 0.5 to 1.5 s
     assert gap >= 0.4, f"the Retry-After date was not honoured (next poll after {gap:.2f}s)"

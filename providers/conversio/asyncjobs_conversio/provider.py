@@ -36,7 +36,13 @@ from asyncjobs.errors import (
     ProviderError,
     TransportError,
 )
-from asyncjobs.transport import ErrorDetails, HeaderAuth, default_error_details, path_segment
+from asyncjobs.transport import (
+    ErrorDetails,
+    HeaderAuth,
+    default_error_details,
+    path_segment,
+    same_origin,
+)
 
 from . import wire
 
@@ -193,11 +199,10 @@ class ConversioProvider(Provider):
         of ``base_url``): a result URL elsewhere is fetched without it."""
         if not file.url:
             raise NotSupportedError(f"conversio: result file {file.name!r} has no URL to fetch")
-        auth = self.auth() if _same_origin(file.url, self.config["base_url"]) else None
         with self.transport.stream(
             "GET",
             file.url,
-            auth=auth,
+            auth=self.auth(),  # the transport signs only the base URL's origin, on every hop
             error_parser=self.parse_error,
             headers={"Accept": "text/csv, application/json"},
         ) as stream:
@@ -219,7 +224,7 @@ class ConversioProvider(Provider):
         url: str | None = self.config["base_url"].rstrip("/") + "/async-jobs"
         seen: set[str] = set()
         jobs: list[JobInfo] = []
-        while url and url not in seen and _same_origin(url, self.config["base_url"]):
+        while url and url not in seen and same_origin(url, self.config["base_url"]):
             seen.add(url)
             body = self.decode(self.request("GET", url), wire.JobsBody, wire.converter)
             jobs.extend(self._info(job) for job in body.data if job.id.strip())
@@ -268,15 +273,3 @@ def _expiry(completed_at: datetime | None) -> datetime | None:
         return completed_at + JOB_LIFETIME
     except OverflowError:
         return None
-
-
-def _same_origin(url: str, base: str) -> bool:
-    def origin(u: str) -> tuple[str, str | None, int | None]:
-        parts = urlsplit(u)
-        return (
-            parts.scheme,
-            parts.hostname,
-            parts.port or {"http": 80, "https": 443}.get(parts.scheme),
-        )
-
-    return origin(url) == origin(base)

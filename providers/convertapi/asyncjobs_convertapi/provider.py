@@ -209,16 +209,25 @@ class ConvertAPIProvider(Provider):
             details = attrs.evolve(details, message=message)
         return details
 
-    def _error_body(self, response: requests.Response) -> ErrorDetails:
+    def _error_shape(self, response: requests.Response) -> WireError | None:
+        """ConvertAPI's own error body (``{"Code": int, "Message": str, ...}``), or ``None`` for any
+        other (a gateway's ``{"code": ...}`` included): only ConvertAPI's own shape fails a job."""
         try:
             body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not ({"Code", "Message"} & set(body)):
-            return default_error_details(response)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(body, dict) or not {"Code", "Message"} <= set(body):
+            return None
+        if isinstance(body["Code"], bool) or not isinstance(body["Code"], int):
+            return None
         try:
-            err = structure(body, WireError)
+            return structure(body, WireError)
         except ValueError:
+            return None
+
+    def _error_body(self, response: requests.Response) -> ErrorDetails:
+        err = self._error_shape(response)
+        if err is None:
             return default_error_details(response)
         return ErrorDetails(
             code=err.code,
@@ -402,7 +411,7 @@ class ConvertAPIProvider(Provider):
             )
         if code >= 500:
             details = self.parse_error(response)
-            if details.code is None:
+            if self._error_shape(response) is None or details.code is None:
                 # not ConvertAPI's error body: no verdict on the job (a proxy, an outage)
                 raise self.transport.error_for(response, job_id=job_id, parser=self.parse_error)
             said = details.message or response.reason or "the conversion failed"
@@ -451,7 +460,7 @@ class ConvertAPIProvider(Provider):
         with self._results_lock:
             cached = self._results.get(job_id)
         if cached is None:
-            info = self.status(job_id)
+            info = self.poll(job_id)  # through the client: one poll of a job in flight at a time
             self.require_done(info)
             with self._results_lock:
                 cached = self._results[job_id]
@@ -495,9 +504,12 @@ class ConvertAPIProvider(Provider):
         """Stream a result file from its URL; the secret is sent only to the base URL's host."""
         if not file.url:
             raise NotSupportedError(f"{self.name}: result file {file.name!r} has no URL to fetch")
-        auth = self.auth() if _same_origin(file.url, self.config["base_url"]) else None
         with self.transport.stream(
-            "GET", file.url, auth=auth, error_parser=self.parse_error, timeout=self._poll_timeout()
+            "GET",
+            file.url,
+            auth=self.auth(),  # signed only at the base URL's origin, by the transport
+            error_parser=self.parse_error,
+            timeout=self._poll_timeout(),
         ) as stream:
             yield stream
 
@@ -529,8 +541,3 @@ def _disposition_name(header: str | None) -> str | None:
 
     name = parse_options_header(header)[1].get("filename")
     return name.replace("/", "_").replace("\\", "_") if name else None
-
-
-def _same_origin(url: str, base: str) -> bool:
-    a, b = urlsplit(url), urlsplit(base)
-    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())

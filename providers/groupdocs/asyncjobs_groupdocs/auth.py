@@ -3,6 +3,7 @@ after a 401, by one thread at a time for all threads of a client."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -68,7 +69,12 @@ class TokenCache:
             asked_at = self._clock()
             token, lifetime = self._fetch()
             self.fetches += 1
-            life = self._default if lifetime is None or lifetime <= 0 else float(lifetime)
+            life = (
+                float(lifetime)
+                if isinstance(lifetime, (int, float)) and math.isfinite(lifetime) and lifetime > 0
+                else self._default  # absent, zero, negative, NaN or infinite: not a lifetime
+            )
+            life = min(life, self._default * 24)
             self._token = token
             self._refresh_at = asked_at + life - refresh_margin(life)
             return token

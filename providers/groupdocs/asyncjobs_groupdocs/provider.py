@@ -263,7 +263,18 @@ class GroupDocsProvider(Provider):
             accept=(400,),
             headers={"Accept": "application/json"},
             error_parser=self.parse_error,
+            redirects=False,  # the body holds the client secret: it goes nowhere else
         )
+        if response.is_redirect:
+            target = urlsplit(response.headers.get("Location", "")).hostname or "elsewhere"
+            response.close()
+            raise AuthenticationError(
+                f"groupdocs: the token endpoint {self.config['token_url']!r} answered HTTP "
+                f"{response.status_code}, a redirect to {target!r}; the client secret is never sent "
+                "to a redirect target. Set token_url (GROUPDOCS_TOKEN_URL) to the endpoint itself.",
+                provider=self.name,
+                status_code=response.status_code,
+            )
         if response.status_code == 400:
             details = self.parse_error(response)
             cls = AuthenticationError if details.code in _AUTH_CODES else ProviderError
@@ -369,7 +380,7 @@ class GroupDocsProvider(Provider):
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            text = response.text.strip()[:300] if response.content else ""
+            text = response.text.strip() if response.content else ""
             return ErrorDetails(message=text or _www_authenticate(response))
         lower = {str(k).lower(): v for k, v in body.items()}
         error = lower.get("error")
@@ -383,7 +394,7 @@ class GroupDocsProvider(Provider):
                 api = ApiError()
             inner = api.error
             if inner is None:
-                return ErrorDetails(message=json.dumps(error)[:300])
+                return ErrorDetails(message=json.dumps(error))
             parts = [p for p in (inner.message, inner.description) if p]
             if len(parts) == 2 and parts[1].strip() in parts[0]:
                 parts.pop()
@@ -396,7 +407,7 @@ class GroupDocsProvider(Provider):
             try:
                 upload = structure(body, FilesUploadResult)
             except WireError:
-                return ErrorDetails(message="; ".join(map(str, lower["errors"]))[:300])
+                return ErrorDetails(message="; ".join(map(str, lower["errors"])))
             said = "; ".join(
                 " ".join(p for p in (e.message, e.description) if p) or str(e.code)
                 for e in upload.errors or ()
@@ -406,7 +417,7 @@ class GroupDocsProvider(Provider):
         message = lower.get("message") or lower.get("error_description")
         return ErrorDetails(
             code=lower.get("code"),
-            message=_text(message) or json.dumps(body)[:300],
+            message=_text(message) or json.dumps(body),
         )
 
     def _missing_file(self, response: requests.Response) -> str:

@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 from . import errors
 from .client import Client, connect
 from .handles import Job
-from .ledger import Ledger, LedgerEntry
+from .ledger import Ledger, LedgerEntry, SubmitState
 from .models import JobInfo, Result, Status
 from .provider import Provider
 from .redaction import MASK
@@ -513,7 +513,7 @@ def cmd_list(args: argparse.Namespace, out: _Out) -> int:
             get_provider_class(args.provider)  # an unknown name is a usage error, not an empty list
         with _open_ledger(args) as ledger:
             for entry in ledger.entries(provider=args.provider, status=args.status, kind=args.kind):
-                if entry.job_id is None and not args.all:
+                if (entry.job_id is None or entry.state == SubmitState.DAMAGED) and not args.all:
                     continue
                 items.append(
                     (entry.provider, entry.job_id or "-", entry.kind, entry.info, entry, False)

@@ -401,6 +401,7 @@ class Client:
 
     def fetch_result(self, job_id: str) -> Result:
         """The result of a job known to be done, without waiting; its files are bound to this client."""
+        _check_id(job_id)
         result = self.provider.result(job_id)
         return _bind(result, self.provider.open_file)
 

@@ -25,8 +25,8 @@ def encodings(secret: str) -> set[str]:
     forms |= {f.lower() for f in list(forms) if "%" in f} | {
         f.replace("%2B", "%2b").replace("%2F", "%2f") for f in list(forms)
     }
-    forms.add(json.dumps(secret)[1:-1])
-    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    for escaped in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
+        forms |= {escaped, escaped.replace("/", "\\/")}  # some encoders escape '/' too
     raw = secret.encode("utf-8", "surrogatepass")
     for b64 in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
         text = b64.decode("ascii")

@@ -580,6 +580,8 @@ class Transport:
                     call.rewind()
             log.debug("%s: %s redirected to %s", self.provider, _path(url), _path(target))
             url = target
+        response.raw = _GuardedRaw(response.raw, self, call, _DEADLINE.get())
+        response.__class__ = _Response
         if not call.stream:
             self._read_body(call, response)
         return response
@@ -601,39 +603,16 @@ class Transport:
         )
 
     def _read_body(self, call: _Call, response: requests.Response) -> None:
-        """Read the whole body into ``response`` (as ``requests`` would), but at most
-        :attr:`max_body` bytes once decompressed, and never past the deadline."""
-        chunks: list[bytes] = []
-        size = 0
+        """Read the whole body into ``response`` (as ``requests`` would), through its guard: at
+        most :attr:`max_body` bytes once decompressed, and never past the deadline."""
         raw = response.raw
+        chunks: list[bytes] = []
         try:
-            while True:
-                self._check_deadline(call)
-                chunk = (
-                    raw.read1(_READ, decode_content=True)
-                    if hasattr(raw, "read1")
-                    else raw.read(_READ)
-                )
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > self.max_body:
-                    raise errors.TransportError(
-                        f"{errors.describe(self.provider, call.job_id)}: the answer to {call.method} "
-                        f"{_path(call.url)} is larger than {self.max_body:,} bytes (decompressed), "
-                        "so it was not read. Check the base_url setting; connect(max_body=...) "
-                        "raises the limit for services whose answers really are that large.",
-                        provider=self.provider,
-                        job_id=call.job_id,
-                        status_code=response.status_code,
-                    )
+            while chunk := raw.read(_READ):
                 chunks.append(chunk)
-        except errors.AsyncJobsError:
+        except BaseException:
             response.close()
             raise
-        except (_Urllib3Error, OSError) as exc:
-            response.close()
-            raise requests.exceptions.ChunkedEncodingError(exc) from exc
         response._content = b"".join(chunks)
         response._content_consumed = True  # type: ignore[attr-defined]
         with contextlib.suppress(Exception):
@@ -758,6 +737,79 @@ class _Call:
     stream: bool = False
 
 
+class _Response(requests.Response):
+    """The responses the transport returns: ``json()`` reads a body nested deeper than the parser
+    takes as the ``ValueError`` every unreadable body is, never ``RecursionError``."""
+
+    def json(self, **kwargs: Any) -> Any:
+        try:
+            return super().json(**kwargs)
+        except RecursionError as exc:
+            raise requests.exceptions.JSONDecodeError(
+                "JSON nested deeper than asyncjobs reads", "", 0
+            ) from exc
+
+
+class _GuardedRaw:
+    """The raw body of a response, read as it arrives (``read1``: a slow server cannot make one read
+    wait for many bytes) and checked before each read against the deadline of the waiting call.
+
+    ``read`` is what ``requests`` uses for ``.content``, ``.json()`` and ``iter_content``: it counts
+    what it returns against the transport's ``max_body``. ``read1`` is for streamed downloads (see
+    :meth:`Transport.stream`), which are bounded by their declared size instead. Errors of the
+    connection come out as ``requests`` exceptions, as from ``requests`` itself."""
+
+    def __init__(self, raw: Any, transport: Transport, call: _Call, end: float | None) -> None:
+        self._raw = raw
+        self._transport = transport
+        self._call = call
+        self._end = end
+        self._counted = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "stream":  # makes requests read through read() below
+            raise AttributeError(name)
+        return getattr(self._raw, name)
+
+    def read1(self, amt: int = _READ, decode_content: bool = True) -> bytes:
+        """Up to ``amt`` bytes of what has arrived (at least one, unless the body ended)."""
+        if self._end is not None and time.monotonic() >= self._end:
+            self._raw.close()
+            raise errors.JobTimeoutError(
+                f"{errors.describe(self._transport.provider, self._call.job_id)}: the time given to "
+                f"wait ran out while the answer to {self._call.method} {_path(self._call.url)} was "
+                "still arriving. The job goes on at the provider.",
+                provider=self._transport.provider,
+                job_id=self._call.job_id,
+            )
+        try:
+            if hasattr(self._raw, "read1"):
+                data: bytes = self._raw.read1(amt, decode_content=True)
+            else:  # not urllib3's (a test double): plain reads
+                data = self._raw.read(amt)
+        except (_Urllib3Error, OSError) as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        return data
+
+    def read(self, amt: int | None = None, decode_content: bool = True) -> bytes:
+        """Up to ``amt`` bytes, counted against ``max_body``."""
+        data = self.read1(amt or _READ)
+        self._counted += len(data)
+        limit = self._transport.max_body
+        if self._counted > limit:
+            self._raw.close()
+            t, call = self._transport, self._call
+            raise errors.TransportError(
+                f"{errors.describe(t.provider, call.job_id)}: the answer to {call.method} "
+                f"{_path(call.url)} is larger than {limit:,} bytes (decompressed), so it was not "
+                "read. Check the base_url setting; connect(max_body=...) raises the limit for "
+                "services whose answers really are that large.",
+                provider=t.provider,
+                job_id=call.job_id,
+            )
+        return data
+
+
 def _drain(response: requests.Response) -> None:
     """Read what little a redirect's body holds, so that its connection can be reused; close it."""
     with contextlib.suppress(Exception):
@@ -811,23 +863,10 @@ class _BodyStream:
 
     def _read_chunks(self) -> Iterator[bytes]:
         raw = self._response.raw
-        if not hasattr(raw, "read1"):  # not urllib3's: let requests read it
+        if not isinstance(raw, _GuardedRaw):  # a response the transport did not make
             yield from self._response.iter_content(CHUNK)
             return
-        while True:
-            end = _DEADLINE.get()
-            if end is not None and time.monotonic() >= end:
-                raise errors.JobTimeoutError(
-                    f"{self._transport.provider}: the time given to wait ran out during the "
-                    f"download of {_path(self._response.url)} ({self._seen} bytes read).",
-                    provider=self._transport.provider,
-                )
-            try:
-                chunk = raw.read1(CHUNK, decode_content=True)
-            except (_Urllib3Error, OSError) as exc:
-                raise requests.exceptions.ChunkedEncodingError(exc) from exc
-            if not chunk:
-                return
+        while chunk := raw.read1(CHUNK):  # streamed: bound by the declared size, not max_body
             yield chunk
 
     def _next(self) -> bytes:

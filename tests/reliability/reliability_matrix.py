@@ -280,6 +280,38 @@ def render() -> str:
         "",
         *_table("input", _rows_of("input", "core"), ("core",)),
         "",
+        "## Hostile servers",
+        "",
+        "What a malicious or broken service, or whoever a redirect points at, can try (the "
+        "adversarial review's findings, each kept fixed by the test of its row). The servers are "
+        "the suite's own on 127.0.0.1: a second server on another port (another origin) that "
+        "records every request, `localhost` at the sandbox's own port (another origin too), "
+        "answers that drip a byte every 0.3 s, a gzip bomb, JSON nested 200,000 deep, an "
+        "endless download, a real full disk (a 512 KiB tmpfs). The canary secret holds `+`, `/` "
+        "and `=`, so that its URL-encoded and JSON-escaped forms differ from it.",
+        "",
+        *_table("hostile", _rows_of("hostile"), (*PROVIDERS, "core")),
+        "",
+        "**What the rules are.** A credential (whatever a provider's `auth` adds, a secret "
+        "setting) goes only to the provider's credential origins (the origin of `base_url`), "
+        "on every hop: the transport follows redirects itself, signs only hops at those origins, "
+        "and refuses a hop to another origin that would carry a body. URLs that HTTP libraries "
+        "read differently (a backslash, a user name, white space, control characters) are never "
+        "sent to. Every answer read into memory is capped (`connect(max_body=...)`, 16 MiB), "
+        "downloads are held to the size the provider declared, and every waiting call "
+        "(`wait`, `result`, `save`, `asyncjobs.wait`, `--timeout`) ends within its timeout plus "
+        "one read timeout. Service hints (`Retry-After`) are clamped to the policy's cap.",
+        "",
+        "**Tracebacks with locals.** A traceback rendered with the values of local variables "
+        "(`traceback.TracebackException(capture_locals=True)`, `rich`'s `show_locals`, some error "
+        "trackers such as Sentry with `include_local_variables`) shows whatever the frames held, "
+        "and the frames of a request hold its credentials: a `HeaderAuth`'s value, the settings, "
+        "a GroupDocs token. asyncjobs cannot redact what such a renderer reads directly. Turn "
+        "locals off for asyncjobs' frames (Sentry: `include_local_variables=False`; rich: "
+        "`show_locals=False`), or scrub with the tracker's own hook (e.g. Sentry's "
+        "`before_send`) using `asyncjobs.redaction.redact_all`, which masks every live client's "
+        "secrets in any text.",
+        "",
         "## Crash during submit",
         "",
         "`asyncjobs submit` runs as a child process; the sandbox holds its submit request, and the "

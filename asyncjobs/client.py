@@ -16,7 +16,7 @@ import requests
 
 from . import errors
 from .handles import Job, JobList
-from .ledger import Ledger
+from .ledger import Ledger, LedgerEntry, SubmitState
 from .models import JobInfo, Result, ResultFile, Status
 from .provider import Kind, PollPolicy, Provider
 from .redaction import Redactor, get_logger
@@ -283,8 +283,11 @@ class Client:
             assert flight.info is not None
             return flight.info
         try:
-            info = self.provider.status(job_id)
-            flight.info = info
+            entry = self.ledger.get(self.name, job_id) if self.ledger is not None else None
+            if entry is not None and entry.state == SubmitState.CANCELLED and entry.info:
+                flight.info = entry.info  # cancelled here: the provider may have deleted it
+                return entry.info
+            info = flight.info = _times(self.provider.status(job_id), entry)
         except errors.JobNotFoundError as exc:
             explained = flight.error = self._explain_missing(exc, job_id)
             if explained is exc:
@@ -337,13 +340,29 @@ class Client:
         return _bind(result, self.provider.open_file)
 
     def cancel(self, job_id: str) -> None:
-        """Cancel the job.
+        """Cancel the job. The ledger records it cancelled: later looks (``status``, ``list``,
+        :func:`asyncjobs.jobs`) show it ``failed`` with ``raw_status="cancelled"`` without asking
+        the provider, which may have deleted it.
 
         Raises:
             NotSupportedError: the provider cannot cancel (before any request).
         """
         _check_id(job_id)
         self.provider.cancel(job_id)  # the default raises NotSupportedError, before any request
+        if self.ledger is not None:
+            entry = self.ledger.get(self.name, job_id)
+            now = datetime.now(timezone.utc)
+            info = JobInfo(
+                provider=self.name,
+                id=job_id,
+                kind=entry.kind if entry is not None else self.provider.kinds[0].name,
+                status=Status.FAILED,
+                raw_status="cancelled",
+                submitted_at=entry.info.submitted_at if entry and entry.info else None,
+                completed_at=now,
+                error=f"cancelled with cancel() on {now:%Y-%m-%d %H:%M} UTC",
+            )
+            self.ledger.cancelled(info)
 
     def list(self, status: Status | str | None = None, kind: str | None = None) -> JobList:
         """This provider's jobs: the service's own list (where it has one) merged with the ledger's.
@@ -382,6 +401,23 @@ class Client:
         if entry is not None:
             return Job(self, job_id, kind=entry.kind, info=entry.info)
         return Job(self, job_id)
+
+
+def _times(info: JobInfo, entry: LedgerEntry | None) -> JobInfo:
+    """Fill in the times a provider did not say from what the ledger knows: ``submitted_at`` (when
+    the submit was recorded) and, for a finished job, ``completed_at`` (when it was first seen
+    finished) -- never the time of this look when the ledger knows better."""
+    changes: dict[str, Any] = {}
+    known = entry.info if entry is not None else None
+    if info.submitted_at is None and entry is not None:
+        changes["submitted_at"] = (known.submitted_at if known else None) or entry.created_at
+    if info.finished and info.completed_at is None:
+        changes["completed_at"] = (
+            (known.completed_at if known is not None and known.finished else None)
+            or (entry.finished_seen_at if entry is not None else None)
+            or datetime.now(timezone.utc)
+        )
+    return attrs.evolve(info, **changes) if changes else info
 
 
 def _span(delta: timedelta) -> str:

@@ -377,12 +377,17 @@ class Client:
                 f"kind must be a string or None, not {kind!r}", parameter="kind"
             )
         found: dict[str, JobInfo] = {}
+        cancelled: set[str] = set()
         if self.ledger is not None:
             for entry in self.ledger.entries(provider=self.name):
                 if entry.info is not None:
                     found[entry.info.id] = entry.info
+                    if entry.state == SubmitState.CANCELLED:
+                        cancelled.add(entry.info.id)
         if self.provider.capabilities.list:
             for info in self.provider.list():
+                if info.id in cancelled:
+                    continue  # cancelled here: the ledger's word stands
                 found[info.id] = info
                 if self.ledger is not None:
                     self.ledger.seen(info)

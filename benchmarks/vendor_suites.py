@@ -148,7 +148,15 @@ def _sdist(suite: Suite, work: Path, sdists: Path | None) -> Path:
     if not found:
         raise SystemExit(f"no sdist of {suite.package} {suite.version} in {str(folder)!r}")
     with tarfile.open(found[0]) as tar:
-        tar.extractall(work / suite.name, filter="data")
+        try:
+            tar.extractall(work / suite.name, filter="data")
+        except TypeError:  # a Python without extraction filters (before 3.10.12 / 3.11.4)
+            names = tar.getnames()
+            if any(n.startswith(("/", "..")) or "/../" in n for n in names):
+                raise SystemExit(
+                    f"refusing {found[0].name}: it has paths outside its folder"
+                ) from None
+            tar.extractall(work / suite.name)  # paths checked above
     (root,) = (work / suite.name).iterdir()
     return root
 

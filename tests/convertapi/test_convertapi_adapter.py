@@ -260,6 +260,16 @@ def test_submit_legacy_past_the_read_timeout_is_submitted_and_polled_at_job(
         assert job.status() is Status.DONE
 
 
+def test_submit_legacy_answered_202_is_pending_under_its_job_id(
+    mock: responses.RequestsMock, legacy: asyncjobs.Client
+) -> None:
+    mock.post(f"{BASE}/convert/docx/to/pdf", status=202)
+    job = legacy.submit("convert", source=FileId("u", name="a.docx"), to="pdf")
+    assert job.id == query(mock.calls[0])["JobId"]
+    assert job.info is not None
+    assert (job.info.status, job.info.raw_status) == (Status.PENDING, "202")
+
+
 def test_submit_legacy_with_a_broken_answer_raises_transport_error(
     mock: responses.RequestsMock, legacy: asyncjobs.Client
 ) -> None:

@@ -469,6 +469,9 @@ class ConvertAPIProvider(Provider):
                 expires_at=now + JOB_LIFETIME,
                 meta={**failed.meta, "protocol": "legacy", "synchronous": True},
             )
+        if response.status_code == 202:
+            # converting still, answered early: the job exists under our JobId; poll it
+            return self._pending(kind, job_id, "202")
         try:
             body = response.json()
         except ValueError:

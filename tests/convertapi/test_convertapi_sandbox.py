@@ -539,6 +539,19 @@ def test_the_json_parameters_body(sandbox: Sandbox) -> None:
     assert requests.get(file["Url"], timeout=5).content == expected_output("txt", "pdf", b"hi")
 
 
+def test_the_json_parameters_body_takes_several_file_values(sandbox: Sandbox) -> None:
+    values = [{"Url": "https://e.com/a.pdf"}, {"Url": "https://e.com/b.pdf"}]
+    body = {"Parameters": [{"Name": "Files", "FileValues": values}]}
+    answer = convert(sandbox, "/convert/pdf/to/merge", json=body)
+    assert [f["FileName"] for f in answer.json()["Files"]] == ["a.pdf"]
+
+
+def test_a_file_value_without_data_url_or_id_is_400_4005(sandbox: Sandbox) -> None:
+    body = {"Parameters": [{"Name": "File", "FileValue": {"Name": "x.txt"}}]}
+    answer = convert(sandbox, "/convert/txt/to/pdf", json=body)
+    assert (answer.status_code, answer.json()["Code"]) == (400, 4005)
+
+
 def test_a_broken_json_body_is_400_4002(sandbox: Sandbox) -> None:
     answer = convert(
         sandbox,

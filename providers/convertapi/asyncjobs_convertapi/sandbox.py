@@ -386,17 +386,17 @@ class ConvertAPISandbox(SandboxApp):
             out: dict[str, Any] = {}
             for entry in entries:
                 name = str(entry["Name"])
-                file = entry.get("FileValue")
-                if isinstance(file, dict):
-                    if "Data" in file:
-                        raw = base64.b64decode(str(file["Data"]), validate=True)
-                        out[name] = self._data_input(str(file.get("Name") or "file"), raw)
-                    elif "Url" in file:
-                        out[name] = str(file["Url"])
-                    elif "Id" in file:
-                        out[name] = str(file["Id"])
-                    else:
-                        return _error(400, 4005, f"The FileValue of {name} has no Data, Url or Id.")
+                if isinstance(entry.get("FileValue"), dict):
+                    found = self._file_value(name, entry["FileValue"])
+                    if isinstance(found, Response):
+                        return found
+                    out[name] = found
+                elif isinstance(entry.get("FileValues"), list):
+                    for i, item in enumerate(entry["FileValues"]):
+                        found = self._file_value(f"{name}[{i}]", item)
+                        if isinstance(found, Response):
+                            return found
+                        out[f"{name}[{i}]"] = found
                 elif "Values" in entry:
                     for i, value in enumerate(entry["Values"]):
                         out[f"{name}[{i}]"] = str(value)
@@ -406,6 +406,18 @@ class ConvertAPISandbox(SandboxApp):
             return out
         except (ValueError, KeyError, TypeError, binascii.Error):
             return _error(400, 4002, 'The JSON body is not valid: expected {"Parameters": [...]}.')
+
+    def _file_value(self, name: str, file: Any) -> Any:
+        """A ``FileValue``: inline base64 ``Data`` (with its ``Name``), a ``Url`` or an ``Id``."""
+        if isinstance(file, dict):
+            if "Data" in file:
+                raw = base64.b64decode(str(file["Data"]), validate=True)
+                return self._data_input(str(file.get("Name") or "file"), raw)
+            if "Url" in file:
+                return str(file["Url"])
+            if "Id" in file:
+                return str(file["Id"])
+        return _error(400, 4005, f"The FileValue of {name} has no Data, Url or Id.")
 
     def _sources(self, params: dict[str, Any], src: str) -> list[Any] | None:
         """The job's inputs: ``Files[0..n]`` in order, else ``File``, else ``Url`` (web pages)."""

@@ -410,12 +410,13 @@ class Client:
 
 def _times(info: JobInfo, entry: LedgerEntry | None) -> JobInfo:
     """Fill in the times a provider did not say from what the ledger knows: ``submitted_at`` (when
-    the submit was recorded) and, for a finished job, ``completed_at`` (when it was first seen
+    the submit was sent) and, for a finished job, ``completed_at`` (when it was first seen
     finished) -- never the time of this look when the ledger knows better."""
     changes: dict[str, Any] = {}
     known = entry.info if entry is not None else None
-    if info.submitted_at is None and entry is not None:
-        changes["submitted_at"] = (known.submitted_at if known else None) or entry.created_at
+    if info.submitted_at is None and known is not None and known.submitted_at is not None:
+        # recorded by submit(); a job the ledger only saw later has no submit time to give
+        changes["submitted_at"] = known.submitted_at
     if info.finished and info.completed_at is None:
         changes["completed_at"] = (
             (known.completed_at if known is not None and known.finished else None)

@@ -18,7 +18,7 @@ import requests
 
 from . import _checks, errors
 from .handles import Job, JobList
-from .ledger import Ledger
+from .ledger import Ledger, LedgerEntry, SubmitState
 from .models import JobInfo, Result, ResultFile, Status
 from .provider import Kind, PollPolicy, Provider
 from .redaction import MASK, Redactor, get_logger, redact_value
@@ -322,6 +322,16 @@ class Client:
             return info
         return attrs.evolve(info, raw_status=raw, error=error, meta=meta)
 
+    def _entry(self, job_id: str) -> LedgerEntry | None:
+        """The ledger's entry of ``job_id``; a ledger that cannot be read costs a warning here."""
+        if self.ledger is None:
+            return None
+        try:
+            return self.ledger.get(self.name, job_id)
+        except errors.LedgerError as exc:
+            log.warning("%s: job %s: the ledger could not be read: %s", self.name, job_id, exc)
+            return None
+
     def _seen(self, info: JobInfo) -> None:
         """Record a look in the ledger; a ledger that fails here costs a warning, not the poll."""
         if self.ledger is None:
@@ -352,8 +362,11 @@ class Client:
             assert flight.info is not None
             return flight.info
         try:
-            info = self._stamp(self.provider.status(job_id))
-            flight.info = info
+            entry = self._entry(job_id)
+            if entry is not None and entry.state == SubmitState.CANCELLED and entry.info:
+                flight.info = entry.info  # cancelled here: the provider may have deleted it
+                return entry.info
+            info = flight.info = self._stamp(_times(self.provider.status(job_id), entry))
         except errors.JobNotFoundError as exc:
             explained = flight.error = self._explain_missing(exc, job_id)
             if explained is exc:
@@ -406,13 +419,33 @@ class Client:
         return _bind(result, self.provider.open_file)
 
     def cancel(self, job_id: str) -> None:
-        """Cancel the job.
+        """Cancel the job. The ledger records it cancelled: later looks (``status``, ``list``,
+        :func:`asyncjobs.jobs`) show it ``failed`` with ``raw_status="cancelled"`` without asking
+        the provider, which may have deleted it.
 
         Raises:
             NotSupportedError: the provider cannot cancel (before any request).
         """
         _check_id(job_id)
         self.provider.cancel(job_id)  # the default raises NotSupportedError, before any request
+        if self.ledger is not None:
+            entry = self._entry(job_id)
+            now = datetime.now(timezone.utc)
+            info = JobInfo(
+                provider=self.name,
+                id=job_id,
+                kind=entry.kind if entry is not None else self.provider.kinds[0].name,
+                status=Status.FAILED,
+                raw_status="cancelled",
+                submitted_at=entry.info.submitted_at if entry and entry.info else None,
+                completed_at=now,
+                error=f"cancelled with cancel() on {now:%Y-%m-%d %H:%M} UTC",
+            )
+            try:
+                self.ledger.cancelled(info)
+            except errors.LedgerError as exc:  # the cancel itself went through
+                log.warning("%s: job %s was cancelled; the ledger could not record it: %s",
+                            self.name, job_id, exc)  # fmt: skip
 
     def list(self, status: Status | str | None = None, kind: str | None = None) -> JobList:
         """This provider's jobs: the service's own list (where it has one) merged with the ledger's.
@@ -427,12 +460,17 @@ class Client:
                 f"kind must be a string or None, not {kind!r}", parameter="kind"
             )
         found: dict[str, JobInfo] = {}
+        cancelled: set[str] = set()
         if self.ledger is not None:
             for entry in self.ledger.entries(provider=self.name):
                 if entry.info is not None:
                     found[entry.info.id] = entry.info
+                    if entry.state == SubmitState.CANCELLED:
+                        cancelled.add(entry.info.id)
         if self.provider.capabilities.list:
             for listed in self.provider.list():
+                if listed.id in cancelled:
+                    continue  # cancelled here: the ledger's word stands
                 info = self._stamp(listed)
                 found[info.id] = info
                 self._seen(info)
@@ -451,6 +489,24 @@ class Client:
         if entry is not None:
             return Job(self, job_id, kind=entry.kind, info=entry.info)
         return Job(self, job_id)
+
+
+def _times(info: JobInfo, entry: LedgerEntry | None) -> JobInfo:
+    """Fill in the times a provider did not say from what the ledger knows: ``submitted_at`` (when
+    the submit was sent) and, for a finished job, ``completed_at`` (when it was first seen
+    finished) -- never the time of this look when the ledger knows better."""
+    changes: dict[str, Any] = {}
+    known = entry.info if entry is not None else None
+    if info.submitted_at is None and known is not None and known.submitted_at is not None:
+        # recorded by submit(); a job the ledger only saw later has no submit time to give
+        changes["submitted_at"] = known.submitted_at
+    if info.finished and info.completed_at is None:
+        changes["completed_at"] = (
+            (known.completed_at if known is not None and known.finished else None)
+            or (entry.finished_seen_at if entry is not None else None)
+            or datetime.now(timezone.utc)
+        )
+    return attrs.evolve(info, **changes) if changes else info
 
 
 def _span(delta: timedelta) -> str:

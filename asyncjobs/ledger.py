@@ -107,6 +107,9 @@ class SubmitState:
     #: the provider later issued this job's id to another job (it had forgotten this one); the old
     #: id is kept in the entry's ``error``
     SUPERSEDED = "superseded"
+    #: the job was cancelled through asyncjobs (the provider may since have forgotten it); its last
+    #: status is ``failed`` with ``raw_status="cancelled"``
+    CANCELLED = "cancelled"
     #: not a state the ledger writes: a row that cannot be read (an unknown status word, meta that
     #: is not JSON, text in a time column), shown by ``asyncjobs list --all`` and skipped elsewhere
     DAMAGED = "damaged"
@@ -461,6 +464,16 @@ class Ledger:
                 key = row[0]
             self._write_info(db, key, info)
         self._remember(info)
+
+    def cancelled(self, info: JobInfo) -> None:
+        """Record that the job ``info`` (its status as it is now that it is cancelled) was cancelled:
+        later looks read it from here instead of asking a provider that has deleted it."""
+        self.seen(info)
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET state=? WHERE provider=? AND job_id=?",
+                (SubmitState.CANCELLED, info.provider, info.id),
+            )
 
     def _remember(self, info: JobInfo) -> None:
         # Plain dict operations (atomic under the GIL): a race costs at most one extra write.

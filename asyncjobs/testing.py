@@ -105,7 +105,9 @@ class ProviderConformance:
     def test_submit_returns_a_pending_job(self, client: Client, success_case: JobCase) -> None:
         job = self._submit(client, success_case)
         assert job.info is not None
-        assert job.info.status is Status.PENDING
+        # normally pending; a provider that answers some submits with the finished result (e.g.
+        # ConvertAPI's semi-async conversions) may return the job done at once
+        assert job.info.status in (Status.PENDING, Status.DONE)
         assert job.provider == client.name
         assert job.kind == success_case.kind
 

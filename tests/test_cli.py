@@ -497,3 +497,29 @@ def test_demo_runs_every_provider_on_its_sandbox(asyncjobs_home: Path, tmp_path:
         assert provider in proc.stdout
     assert "done: 3 jobs" in proc.stdout
     assert not (asyncjobs_home / "ledger.sqlite3").exists()  # the demo keeps its own ledger
+
+
+def test_status_json_fills_submitted_at_for_a_provider_that_does_not_say(
+    cli: Run, asyncjobs_home: Path, toy_sandbox: Sandbox
+) -> None:
+    from asyncjobs_convertapi.sandbox import ConvertAPISandbox
+
+    app = ConvertAPISandbox(scale=1, duration=3600)  # stays pending
+    with Sandbox(app) as box:
+        settings = app.client_settings(box.url)
+        with asyncjobs.connect(
+            "convertapi", ledger=asyncjobs_home / "ledger.sqlite3", **settings
+        ) as client:
+            job = client.submit("convert", source=b"x", from_="txt", to="pdf")
+        env = _env(
+            asyncjobs_home,
+            toy_sandbox,
+            CONVERTAPI_SECRET=settings["secret"],
+            CONVERTAPI_BASE_URL=settings["base_url"],
+        )
+        proc = cli("status", "convertapi", job.id, "--json", env=env)
+    app.close()
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "pending"
+    assert doc["submitted_at"] is not None

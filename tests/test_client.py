@@ -215,7 +215,7 @@ def test_a_job_gone_past_its_lifetime_is_said_to_have_expired(
     with toy_client.ledger._tx() as db:  # finished two hours ago; toy keeps jobs one hour
         db.execute(
             "UPDATE jobs SET created_at = created_at - 7200, updated_at = updated_at - 7200,"
-            " finished_seen_at = finished_seen_at - 7200"
+            " finished_seen_at = finished_seen_at - 7200, completed_at = completed_at - 7200"
         )
     with pytest.raises(errors.JobNotFoundError) as caught:
         toy_client.status(job.id)
@@ -253,3 +253,18 @@ def test_submitted_at_is_known_even_when_the_provider_does_not_say(
     job = memory_client.submit("sleep", duration=0)
     assert job.info is not None
     assert job.info.submitted_at is not None
+
+
+def test_a_cancelled_job_is_remembered_by_any_provider_that_can_cancel(
+    toy_client: asyncjobs.Client, toy_sandbox: Sandbox
+) -> None:
+    job = toy_client.submit("upper", text="a", duration=60)
+    job.cancel()
+    info = toy_client.status(job.id)
+    assert (info.status, info.raw_status) == (asyncjobs.Status.FAILED, "cancelled")
+    assert [j.id for j in toy_client.list(status="pending")] == []
+    assert [j.id for j in asyncjobs.jobs(status="pending", ledger=toy_client.ledger)] == []
+    assert toy_client.ledger is not None
+    entry = toy_client.ledger.get("toy", job.id)
+    assert entry is not None
+    assert entry.state == "cancelled"

@@ -27,11 +27,13 @@ from asyncjobs.errors import (
     TransportError,
 )
 
-API = "https://app.conversio.com/api/v1"
+API = "https://commerce.campaignmonitor.com/api/v1"
+OLD_API = "https://app.conversio.com/api/v1"
 KEY = "adapter-test-key-42"
 HEADERS = {"X-ApiKey": KEY, "Accept": "application/json"}
 JOB_ID = "57b5aa3b046abfb053d80b52"
-CSV_URL = f"https://app.conversio.com/async-jobs/{JOB_ID}.csv"
+CSV_URL = f"https://commerce.campaignmonitor.com/async-jobs/{JOB_ID}.csv"
+OLD_CSV_URL = f"https://app.conversio.com/async-jobs/{JOB_ID}.csv"
 # the seed's examples, verbatim
 DONE = {
     "id": JOB_ID,
@@ -97,7 +99,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         assert c.provider.config["base_url"] == "http://127.0.0.1:1/api/v1"
 
 
-def test_base_url_defaults_to_conversio(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_base_url_defaults_to_cm_commerce(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CONVERSIO_BASE_URL", raising=False)
     with asyncjobs.connect("conversio", api_key=KEY, ledger=False) as c:
         assert c.provider.config["base_url"] == API
@@ -553,10 +555,31 @@ def test_csv_on_another_host_is_downloaded_without_the_key(
     assert "X-ApiKey" not in http.calls[-1].request.headers
 
 
+def test_csv_on_the_old_conversio_host_gets_no_key_when_the_api_is_cm_commerce(
+    http: responses.RequestsMock, client: asyncjobs.Client
+) -> None:
+    add(http, "GET", job_url(), json={"data": {**DONE, "result": OLD_CSV_URL}})
+    http.add("GET", OLD_CSV_URL, body=b"email\n", content_type="text/csv")
+    client.fetch_result(JOB_ID).files[0].read()
+    assert "X-ApiKey" not in http.calls[-1].request.headers
+
+
+def test_the_old_conversio_host_works_through_base_url_with_its_csv_keyed(
+    http: responses.RequestsMock, tmp_path: Path
+) -> None:
+    http.add(
+        "GET", f"{OLD_API}/async-jobs/{JOB_ID}", json={"data": {**DONE, "result": OLD_CSV_URL}}
+    )
+    http.add("GET", OLD_CSV_URL, body=b"email\n", content_type="text/csv")
+    with asyncjobs.connect("conversio", api_key=KEY, base_url=OLD_API, ledger=False) as old:
+        old.fetch_result(JOB_ID).files[0].read()
+    assert http.calls[-1].request.headers["X-ApiKey"] == KEY
+
+
 def test_csv_over_plain_http_on_the_same_host_gets_no_key(
     http: responses.RequestsMock, client: asyncjobs.Client
 ) -> None:
-    insecure = f"http://app.conversio.com/async-jobs/{JOB_ID}.csv"
+    insecure = f"http://commerce.campaignmonitor.com/async-jobs/{JOB_ID}.csv"
     add(http, "GET", job_url(), json={"data": {**DONE, "result": insecure}})
     http.add("GET", insecure, body=b"email\n")
     client.fetch_result(JOB_ID).files[0].read()

@@ -160,11 +160,18 @@ def test_another_shops_job_is_404(api: Any, app: ConversioSandbox) -> None:
     assert api("GET", f"{api.url}/async-jobs/{job_id}.csv", key=OTHER).status_code == 404
 
 
-@pytest.mark.parametrize("accept", [None, "text/html", "*/*"])
-def test_api_requests_without_accept_json_answer_406(api: Any, accept: str | None) -> None:
+@pytest.mark.parametrize("accept", ["text/html", "text/csv, text/html", "application/json;q=0"])
+def test_api_requests_whose_accept_excludes_json_answer_406(api: Any, accept: str) -> None:
     response = api("GET", "/async-jobs", accept=accept)
     assert response.status_code == 406
     assert response.json()["errors"]
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/*", "text/html, application/json"])
+def test_api_requests_that_accept_json_or_anything_are_answered(
+    api: Any, accept: str | None
+) -> None:
+    assert api("GET", "/async-jobs", accept=accept).status_code == 200
 
 
 def test_a_wrong_key_answers_401(api: Any) -> None:

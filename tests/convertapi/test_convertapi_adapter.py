@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import requests
 import responses
 from asyncjobs_convertapi import FileId
 from asyncjobs_convertapi.provider import BUSY_DELAY, HOLD_MARGIN, _disposition
@@ -47,9 +48,8 @@ def mock() -> Iterator[responses.RequestsMock]:
 
 
 def connect(protocol: str = "current", **kwargs: Any) -> asyncjobs.Client:
-    return asyncjobs.connect(
-        "convertapi", secret=SECRET, protocol=protocol, ledger=False, retry=RETRY, **kwargs
-    )
+    kwargs.setdefault("ledger", False)
+    return asyncjobs.connect("convertapi", secret=SECRET, protocol=protocol, retry=RETRY, **kwargs)
 
 
 @pytest.fixture
@@ -211,16 +211,71 @@ def test_submit_current_sends_the_job_id_in_the_query_and_parameters_as_form_fie
     assert job.info.status is Status.PENDING
 
 
-def test_submit_legacy_sends_async_true_and_a_uuid(
+def test_submit_legacy_sends_the_semi_async_form_with_a_uuid4(
     mock: responses.RequestsMock, legacy: asyncjobs.Client
 ) -> None:
     add_upload(mock)
     mock.post(f"{BASE}/convert/txt/to/pdf", json={"JobId": LEGACY_JOB})
     legacy.submit("convert", source=b"hi", from_="txt", to="pdf")
     q = query(mock.calls[1])
-    assert q["Async"] == "true"
+    assert set(q) == {"JobId"}, "Async=true is no longer honoured by the service: not sent"
     assert uuid.UUID(q["JobId"]).version == 4
-    assert set(q) == {"Async", "JobId"}
+
+
+def test_submit_legacy_answered_with_a_job_id_is_pending_and_polled_at_job(
+    mock: responses.RequestsMock, legacy: asyncjobs.Client
+) -> None:
+    mock.post(f"{BASE}/convert/docx/to/pdf", json={"JobId": LEGACY_JOB})
+    mock.get(f"{BASE}/job/{LEGACY_JOB}", status=202)
+    job = legacy.submit("convert", source=FileId("u", name="a.docx"), to="pdf")
+    assert (job.id, job.info.status if job.info else None) == (LEGACY_JOB, Status.PENDING)
+    assert job.status() is Status.PENDING
+
+
+def test_submit_legacy_answered_with_the_result_is_done_at_once_without_a_poll(
+    mock: responses.RequestsMock, legacy: asyncjobs.Client
+) -> None:
+    mock.post(f"{BASE}/convert/docx/to/pdf", json=RESULT)
+    job = legacy.submit("convert", source=FileId("u", name="a.docx"), to="pdf")
+    assert job.info is not None
+    assert (job.info.status, job.info.raw_status) == (Status.DONE, "200")
+    assert job.info.completed_at is not None
+    assert job.id == query(mock.calls[0])["JobId"]
+    assert [f.name for f in legacy.fetch_result(job.id).files] == ["report.pdf"]
+    assert len(mock.calls) == 1, "the result was kept: no poll"
+
+
+def test_submit_legacy_past_the_read_timeout_is_submitted_and_polled_at_job(
+    mock: responses.RequestsMock,
+) -> None:
+    mock.post(f"{BASE}/convert/docx/to/pdf", body=requests.ReadTimeout("slow"))
+    with connect("legacy") as legacy:
+        job = legacy.submit("convert", source=FileId("u", name="a.docx"), to="pdf")
+        sent = query(mock.calls[0])["JobId"]
+        assert job.id == sent
+        assert job.info is not None
+        assert (job.info.status, job.info.raw_status) == (Status.PENDING, "submitted")
+        assert len(mock.calls) == 1, "a semi-async request is not sent twice"
+        mock.get(f"{BASE}/job/{sent}", json=RESULT)
+        assert job.status() is Status.DONE
+
+
+def test_submit_legacy_answered_202_is_pending_under_its_job_id(
+    mock: responses.RequestsMock, legacy: asyncjobs.Client
+) -> None:
+    mock.post(f"{BASE}/convert/docx/to/pdf", status=202)
+    job = legacy.submit("convert", source=FileId("u", name="a.docx"), to="pdf")
+    assert job.id == query(mock.calls[0])["JobId"]
+    assert job.info is not None
+    assert (job.info.status, job.info.raw_status) == (Status.PENDING, "202")
+
+
+def test_submit_legacy_with_a_broken_answer_raises_transport_error(
+    mock: responses.RequestsMock, legacy: asyncjobs.Client
+) -> None:
+    mock.post(f"{BASE}/convert/docx/to/pdf", body="{not json", content_type="application/json")
+    with pytest.raises(TransportError):
+        legacy.submit("convert", source=FileId("u", name="a.docx"), to="pdf")
 
 
 def test_bytes_without_a_name_upload_as_file_dot_format(
@@ -289,14 +344,97 @@ def test_converter_parameters_pass_through_by_name(
     }
 
 
-def test_webhook_is_sent_as_a_form_field(
+@pytest.mark.parametrize(
+    ("protocol", "url"),
+    [("current", f"{BASE}/async/convert/docx/to/pdf"), ("legacy", f"{BASE}/convert/docx/to/pdf")],
+)
+def test_webhook_is_sent_in_the_query_string_not_the_form(
+    mock: responses.RequestsMock, protocol: str, url: str
+) -> None:
+    mock.post(url, json={"JobId": LEGACY_JOB})
+    with connect(protocol) as c:
+        c.submit(
+            "convert",
+            source=FileId("u", name="a.docx"),
+            to="pdf",
+            webhook="https://example.com/hook?x=1",
+        )
+    assert query(mock.calls[0])["WebHook"] == "https://example.com/hook?x=1"
+    assert "WebHook" not in form(mock.calls[0])
+
+
+# -- several files, web pages -------------------------------------------------------------------
+
+
+def test_a_list_source_is_sent_as_files_i_each_uploaded(
+    mock: responses.RequestsMock, client: asyncjobs.Client, tmp_path: Path
+) -> None:
+    paths = []
+    for n in "abc":
+        paths.append(tmp_path / f"{n}.pdf")
+        paths[-1].write_bytes(n.encode())
+    for n in "abc":
+        add_upload(mock, f"up-{n}")
+    mock.post(f"{BASE}/async/convert/pdf/to/merge", json={"JobId": JOB})
+    client.submit("convert", source=paths, from_="pdf", to="merge")
+    assert form(mock.calls[3]) == {
+        "Files[0]": "up-a",
+        "Files[1]": "up-b",
+        "Files[2]": "up-c",
+        "StoreFile": "true",
+    }
+
+
+def test_a_list_mixes_urls_file_ids_and_local_files(
     mock: responses.RequestsMock, client: asyncjobs.Client
 ) -> None:
-    mock.post(f"{BASE}/async/convert/docx/to/pdf", json={"JobId": JOB})
+    add_upload(mock, "up-1")
+    mock.post(f"{BASE}/async/convert/any/to/zip", json={"JobId": JOB})
     client.submit(
-        "convert", source=FileId("u", name="a.docx"), to="pdf", webhook="https://example.com/hook"
+        "convert",
+        source=["https://example.com/x.docx", FileId("f-2", name="y.xlsx"), b"raw"],
+        from_="any",
+        to="zip",
     )
-    assert form(mock.calls[0])["WebHook"] == "https://example.com/hook"
+    sent = form(mock.calls[1])
+    assert (sent["Files[0]"], sent["Files[1]"], sent["Files[2]"]) == (
+        "https://example.com/x.docx",
+        "f-2",
+        "up-1",
+    )
+    assert "File" not in sent
+
+
+def test_a_list_of_one_format_infers_from_(
+    mock: responses.RequestsMock, client: asyncjobs.Client
+) -> None:
+    mock.post(f"{BASE}/async/convert/pdf/to/merge", json={"JobId": JOB})
+    client.submit(
+        "convert", source=[FileId("a", name="a.pdf"), FileId("b", name="b.PDF")], to="merge"
+    )
+    assert path(mock.calls[0]) == "/async/convert/pdf/to/merge"
+
+
+@pytest.mark.parametrize(
+    ("source", "match"),
+    [
+        ([], "empty list"),
+        ([FileId("a", name="a.pdf"), FileId("b", name="b.docx")], "from_"),
+        ([[FileId("a", name="a.pdf")]], "flat"),
+        ([42], "source must be"),
+    ],
+)
+def test_bad_lists_fail_before_any_request(
+    client: asyncjobs.Client, source: list[Any], match: str
+) -> None:
+    with pytest.raises(InvalidParameterError, match=match):
+        client.submit("convert", source=source, to="merge")
+
+
+def test_a_web_page_is_sent_as_url(mock: responses.RequestsMock, client: asyncjobs.Client) -> None:
+    mock.post(f"{BASE}/async/convert/web/to/pdf", json={"JobId": JOB})
+    client.submit("convert", source="https://example.com/page", from_="web", to="pdf")
+    assert form(mock.calls[0]) == {"Url": "https://example.com/page", "StoreFile": "true"}
 
 
 @pytest.mark.parametrize(
@@ -311,6 +449,9 @@ def test_webhook_is_sent_as_a_form_field(
         ({"JobId": "x"}, "JobId"),
         ({"Secret": "x"}, "Secret"),
         ({"WebHook": "x"}, "WebHook"),
+        ({"Url": "https://example.com"}, "Url"),
+        ({"Files[0]": "x"}, "Files[0]"),
+        ({"auth": "x"}, "auth"),
         ({"PageRange": [1, 2]}, "PageRange"),
         ({"to": ""}, "to"),
         ({"source": 12}, "source"),
@@ -452,6 +593,20 @@ def test_poll_current_is_get_async_job_with_the_hold_in_the_read_timeout(
     assert call.request.headers["Authorization"] == f"Bearer {SECRET}"
     t = client.provider.transport.timeouts
     assert call.request.req_kwargs["timeout"] == (t.connect, t.read + HOLD_MARGIN)
+
+
+def test_poll_asks_for_json(mock: responses.RequestsMock, client: asyncjobs.Client) -> None:
+    mock.get(f"{BASE}/async/job/{JOB}", status=202)
+    client.status(JOB)
+    assert mock.calls[0].request.headers["Accept"] == "application/json"
+
+
+def test_poll_200_declared_json_that_does_not_decode_is_a_transport_error_not_a_file(
+    mock: responses.RequestsMock, client: asyncjobs.Client
+) -> None:
+    mock.get(f"{BASE}/async/job/{JOB}", body=b"%PDF-1.4 not json", content_type="application/json")
+    with pytest.raises(TransportError):
+        client.status(JOB)
 
 
 def test_poll_legacy_is_get_job(mock: responses.RequestsMock, legacy: asyncjobs.Client) -> None:
@@ -679,3 +834,81 @@ def test_cancel_unknown_job_raises_job_not_found(
 
 def test_the_service_lists_nothing_itself(client: asyncjobs.Client) -> None:
     assert list(client.provider.list()) == []
+
+
+# -- what the ledger remembers: cancels, times --------------------------------------------------
+
+
+@pytest.fixture
+def booked(tmp_path: Path) -> Iterator[asyncjobs.Client]:
+    """A client with a ledger, for what is remembered between looks."""
+    with connect(ledger=tmp_path / "ledger.sqlite3") as c:
+        yield c
+
+
+def submitted(mock: responses.RequestsMock, c: asyncjobs.Client) -> asyncjobs.Job:
+    mock.post(f"{BASE}/async/convert/docx/to/pdf", json={"JobId": JOB})
+    return c.submit("convert", source=FileId("u", name="a.docx"), to="pdf")
+
+
+def test_a_cancelled_job_reads_failed_cancelled_without_asking_the_service(
+    mock: responses.RequestsMock, booked: asyncjobs.Client
+) -> None:
+    job = submitted(mock, booked)
+    mock.delete(f"{BASE}/async/job/{JOB}")
+    job.cancel()
+    info = booked.status(JOB)
+    assert (info.status, info.raw_status) == (Status.FAILED, "cancelled")
+    assert len(mock.calls) == 2, "no poll of a deleted job"
+
+
+def test_a_cancelled_job_is_listed_failed_not_pending(
+    mock: responses.RequestsMock, booked: asyncjobs.Client
+) -> None:
+    submitted(mock, booked)
+    mock.delete(f"{BASE}/async/job/{JOB}")
+    booked.cancel(JOB)
+    assert [j.id for j in booked.list(status="pending")] == []
+    assert [j.info.raw_status for j in booked.list(status="failed") if j.info] == ["cancelled"]
+    assert [j.id for j in asyncjobs.jobs(status="pending", ledger=booked.ledger)] == []
+
+
+def test_a_cancel_the_service_refused_is_not_recorded(
+    mock: responses.RequestsMock, booked: asyncjobs.Client
+) -> None:
+    submitted(mock, booked)
+    mock.delete(f"{BASE}/async/job/{JOB}", status=500, json={"Code": 5000, "Message": "No."})
+    with pytest.raises(ProviderError):
+        booked.cancel(JOB)
+    mock.get(f"{BASE}/async/job/{JOB}", status=202)
+    assert booked.status(JOB).status is Status.PENDING
+
+
+def test_completed_at_is_when_the_job_was_first_seen_done_not_each_look(
+    mock: responses.RequestsMock, booked: asyncjobs.Client
+) -> None:
+    submitted(mock, booked)
+    mock.get(f"{BASE}/async/job/{JOB}", json=RESULT)
+    first = booked.status(JOB).completed_at
+    second = booked.status(JOB).completed_at
+    assert first is not None
+    assert second == first
+
+
+def test_status_fills_submitted_at_from_the_ledger(
+    mock: responses.RequestsMock, booked: asyncjobs.Client
+) -> None:
+    job = submitted(mock, booked)
+    mock.get(f"{BASE}/async/job/{JOB}", status=202)
+    assert job.info is not None
+    assert booked.status(JOB).submitted_at == job.info.submitted_at
+
+
+def test_submit_legacy_answered_with_a_failed_conversion_is_failed_at_once(
+    mock: responses.RequestsMock, legacy: asyncjobs.Client
+) -> None:
+    mock.post(f"{BASE}/convert/docx/to/pdf", status=500, json={"Code": 5002, "Message": "Damaged."})
+    job = legacy.submit("convert", source=FileId("u", name="a.docx"), to="pdf")
+    assert job.info is not None
+    assert (job.info.status, job.info.raw_status) == (Status.FAILED, "500/5002")
+    assert "Damaged" in (job.info.error or "")

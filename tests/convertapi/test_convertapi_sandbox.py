@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -51,9 +52,9 @@ def auth(box: Sandbox) -> dict[str, str]:
 
 
 def test_job_is_pending_until_its_conversion_time_passes(
-    still_box: Sandbox, protocol: str, connect_to: ClientFactory
+    still_box: Sandbox, connect_to: ClientFactory
 ) -> None:
-    client = connect_to(still_box, protocol)
+    client = connect_to(still_box, "current")
     job = client.submit("convert", source=b"abc", from_="txt", to="pdf")
     assert client.status(job.id).status is Status.PENDING
     still_box.app.clock.advance(3)
@@ -80,7 +81,7 @@ def test_store_file_false_returns_inline_file_data(client: asyncjobs.Client) -> 
 
 def test_cost_or_time_is_kept_in_result_meta(client: asyncjobs.Client, protocol: str) -> None:
     meta = client.submit("convert", source=b"x", from_="txt", to="pdf").result(timeout=10).meta
-    assert set(meta) == ({"ConversionCost"} if protocol == "current" else {"ConversionTime"})
+    assert set(meta) == {"ConversionCost"}, "semi-async (legacy) answers are today's answers"
 
 
 def test_url_source_is_converted_without_upload(client: asyncjobs.Client, sandbox: Sandbox) -> None:
@@ -101,10 +102,24 @@ def test_uploaded_file_id_can_be_the_source(client: asyncjobs.Client, sandbox: S
     assert job.result(timeout=10).files[0].read() == expected_output("txt", "pdf", b"data")
 
 
-def test_unknown_file_id_fails_the_submit_with_5009(client: asyncjobs.Client) -> None:
+def test_unknown_file_id_fails_the_submit_with_5009(
+    sandbox: Sandbox, connect_to: ClientFactory
+) -> None:
     with pytest.raises(ProviderError) as caught:
-        client.submit("convert", source=FileId("nope", name="a.docx"), to="pdf")
+        connect_to(sandbox, "current").submit(
+            "convert", source=FileId("nope", name="a.docx"), to="pdf"
+        )
     assert caught.value.code == 5009
+
+
+def test_unknown_file_id_fails_a_legacy_job_at_once_with_5009(
+    sandbox: Sandbox, connect_to: ClientFactory
+) -> None:
+    job = connect_to(sandbox, "legacy").submit(
+        "convert", source=FileId("nope", name="a.docx"), to="pdf"
+    )
+    assert job.info is not None
+    assert (job.info.status, job.info.raw_status) == (Status.FAILED, "500/5009")
 
 
 @pytest.mark.parametrize(
@@ -133,8 +148,8 @@ def test_expired_job_is_not_found(
 def test_cancelled_job_is_gone(client: asyncjobs.Client) -> None:
     job = client.submit("convert", source=b"x", from_="txt", to="pdf")
     job.cancel()
-    with pytest.raises(JobNotFoundError):
-        client.status(job.id)
+    info = client.status(job.id)
+    assert (info.status, info.raw_status) == (Status.FAILED, "cancelled")
     with pytest.raises(JobNotFoundError):
         job.cancel()
 
@@ -213,7 +228,9 @@ def test_a_submit_retried_after_a_broken_answer_converts_once(
     sandbox.app.faults.truncate(path=path)
     job = client.submit("convert", source=b"x", from_="txt", to="pdf")
     assert sandbox.app.conversions == 1
-    assert [p for _, p in sandbox.app.requests].count(f"{path}/txt/to/pdf") == 2
+    # current: retried with the same JobId; legacy (semi-async): recovered by polling the JobId
+    sent = 2 if protocol == "current" else 1
+    assert [p for _, p in sandbox.app.requests].count(f"{path}/txt/to/pdf") == sent
     assert job.result(timeout=10).files
 
 
@@ -267,7 +284,8 @@ def test_invalid_parameters_are_400_4000_naming_them(
 ) -> None:
     answer = requests.post(
         sandbox.url + path,
-        data={"File": "https://e.com/a.txt", **params},
+        params=params,
+        data={"File": "https://e.com/a.txt"},
         headers=auth(sandbox),
         timeout=5,
     )
@@ -362,11 +380,11 @@ def test_unknown_routes_answer_in_the_error_shape(sandbox: Sandbox) -> None:
 
 
 def test_large_upload_is_streamed_and_hashed(client: asyncjobs.Client, tmp_path: Path) -> None:
-    src = tmp_path / "big.bin"
+    src = tmp_path / "big.docx"
     with src.open("wb") as f:
         f.write(b"\x5a" * (8 * 1024 * 1024 + 3))
     result = client.submit("convert", source=src, to="pdf").result(timeout=10)
-    assert result.files[0].read() == expected_output("bin", "pdf", src.read_bytes())
+    assert result.files[0].read() == expected_output("docx", "pdf", src.read_bytes())
 
 
 def test_padded_output_downloads_whole(client: asyncjobs.Client, tmp_path: Path) -> None:
@@ -377,3 +395,188 @@ def test_padded_output_downloads_whole(client: asyncjobs.Client, tmp_path: Path)
     data = saved.read_bytes()
     assert len(data) == 3 * 1024 * 1024 + 7
     assert data.startswith(expected_output("txt", "pdf", b"x"))
+
+
+# -- what the vendor's own SDK suite needs: sources, converters, credentials ------------------------
+
+
+def convert(box: Sandbox, path: str, **kwargs: Any) -> requests.Response:
+    kwargs.setdefault("headers", auth(box))
+    return requests.post(box.url + path, timeout=5, **kwargs)
+
+
+def test_form_job_id_and_webhook_are_ignored_on_async_convert(sandbox: Sandbox) -> None:
+    answer = convert(
+        sandbox,
+        "/async/convert/txt/to/pdf",
+        data={"File": "https://e.com/a.txt", "JobId": "x", "WebHook": "http://127.0.0.1:9/h"},
+    )
+    job_id = answer.json()["JobId"]
+    assert job_id != "x"
+    assert sandbox.app.jobs[job_id].webhook is None
+
+
+def test_async_true_is_answered_synchronously_as_the_service_does_today(sandbox: Sandbox) -> None:
+    answer = convert(
+        sandbox,
+        "/convert/txt/to/pdf",
+        params={"Async": "true"},
+        data={"File": "https://e.com/a.txt"},
+    )
+    assert [f["FileName"] for f in answer.json()["Files"]] == ["a.pdf"]
+
+
+def test_honour_async_gives_the_seeds_job_id_answer() -> None:
+    app = ConvertAPISandbox(scale=1000, honour_async=True)
+    with Sandbox(app) as box:
+        answer = convert(
+            box,
+            "/convert/txt/to/pdf",
+            params={"Async": "true"},
+            data={"File": "https://e.com/a.txt"},
+        )
+        assert set(answer.json()) == {"JobId"}
+    app.close()
+
+
+@pytest.mark.parametrize(
+    "path", ["/convert/exe/to/pdf", "/convert/docx/to/exe", "/async/convert/pdf/to/zip"]
+)
+def test_unknown_converters_are_404_in_the_services_shape(sandbox: Sandbox, path: str) -> None:
+    answer = convert(sandbox, path, data={"File": "https://e.com/a.docx"})
+    assert (answer.status_code, answer.json()["Code"]) == (404, 4040)
+    assert "Converter" in answer.json()["Message"]
+
+
+@pytest.mark.parametrize("how", ["header", "Secret", "auth"])
+def test_credentials_in_the_header_secret_or_auth_query(sandbox: Sandbox, how: str) -> None:
+    secret = sandbox.app.secret
+    headers = auth(sandbox) if how == "header" else {}
+    params = {} if how == "header" else {how: secret}
+    answer = requests.get(f"{sandbox.url}/user", headers=headers, params=params, timeout=5)
+    assert answer.status_code == 200
+
+
+def test_url_converts_a_web_page(sandbox: Sandbox) -> None:
+    answer = convert(sandbox, "/convert/web/to/pdf", data={"Url": "https://example.com/page"})
+    assert [f["FileName"] for f in answer.json()["Files"]] == ["page.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("path", "names"),
+    [("/convert/pdf/to/merge", ["a.pdf"]), ("/convert/any/to/zip", ["a.zip"])],
+)
+def test_many_files_make_one(sandbox: Sandbox, path: str, names: list[str]) -> None:
+    files = {f"Files[{i}]": f"https://e.com/{n}.pdf" for i, n in enumerate("abc")}
+    answer = convert(sandbox, path, data=files)
+    assert [f["FileName"] for f in answer.json()["Files"]] == names
+
+
+def test_merge_of_one_file_is_refused(sandbox: Sandbox) -> None:
+    answer = convert(sandbox, "/convert/pdf/to/merge", data={"Files[0]": "https://e.com/a.pdf"})
+    assert (answer.status_code, list(answer.json()["InvalidParameters"])) == (400, ["Files"])
+
+
+def test_split_makes_one_file_per_page(sandbox: Sandbox) -> None:
+    pdf = b"%PDF-1.4 /Type /Pages /Type /Page x /Type/Page y /Type /Page z"
+    answer = convert(
+        sandbox,
+        "/convert/pdf/to/split",
+        data=pdf,
+        headers={
+            **auth(sandbox),
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": 'attachment; filename="doc.pdf"',
+        },
+    )
+    assert [f["FileName"] for f in answer.json()["Files"]] == [
+        "doc-1.pdf",
+        "doc-2.pdf",
+        "doc-3.pdf",
+    ]
+
+
+def test_a_raw_body_with_content_disposition_is_the_file_on_async_convert(
+    sandbox: Sandbox,
+) -> None:
+    answer = convert(
+        sandbox,
+        "/async/convert/docx/to/pdf",
+        data=b"raw docx",
+        headers={
+            **auth(sandbox),
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": 'attachment; filename="r.docx"',
+        },
+    )
+    job = sandbox.app.jobs[answer.json()["JobId"]]
+    assert (job.input.name, job.input.size) == ("r.docx", 8)
+
+
+def test_a_raw_body_without_a_name_is_400_4001(sandbox: Sandbox) -> None:
+    answer = convert(
+        sandbox,
+        "/convert/docx/to/pdf",
+        data=b"raw",
+        headers={**auth(sandbox), "Content-Type": "application/octet-stream"},
+    )
+    assert (answer.status_code, answer.json()["Code"]) == (400, 4001)
+
+
+def test_the_json_parameters_body(sandbox: Sandbox) -> None:
+    body = {
+        "Parameters": [
+            {
+                "Name": "File",
+                "FileValue": {"Name": "j.txt", "Data": base64.b64encode(b"hi").decode()},
+            },
+            {"Name": "StoreFile", "Value": True},
+        ]
+    }
+    answer = convert(sandbox, "/convert/txt/to/pdf", json=body)
+    (file,) = answer.json()["Files"]
+    assert file["FileName"] == "j.pdf"
+    assert requests.get(file["Url"], timeout=5).content == expected_output("txt", "pdf", b"hi")
+
+
+def test_the_json_parameters_body_takes_several_file_values(sandbox: Sandbox) -> None:
+    values = [{"Url": "https://e.com/a.pdf"}, {"Url": "https://e.com/b.pdf"}]
+    body = {"Parameters": [{"Name": "Files", "FileValues": values}]}
+    answer = convert(sandbox, "/convert/pdf/to/merge", json=body)
+    assert [f["FileName"] for f in answer.json()["Files"]] == ["a.pdf"]
+
+
+def test_a_file_value_without_data_url_or_id_is_400_4005(sandbox: Sandbox) -> None:
+    body = {"Parameters": [{"Name": "File", "FileValue": {"Name": "x.txt"}}]}
+    answer = convert(sandbox, "/convert/txt/to/pdf", json=body)
+    assert (answer.status_code, answer.json()["Code"]) == (400, 4005)
+
+
+def test_a_broken_json_body_is_400_4002(sandbox: Sandbox) -> None:
+    answer = convert(
+        sandbox,
+        "/convert/txt/to/pdf",
+        data=b"{nope",
+        headers={**auth(sandbox), "Content-Type": "application/json"},
+    )
+    assert (answer.status_code, answer.json()["Code"]) == (400, 4002)
+
+
+def test_raw_results_polls_are_the_file_and_the_adapter_takes_them(
+    connect_to: ClientFactory,
+) -> None:
+    app = ConvertAPISandbox(scale=1000, duration=0.0, raw_results=True)
+    with Sandbox(app) as box:
+        client = connect_to(box, "current")
+        result = client.submit("convert", source=b"raw", from_="txt", to="pdf").result(timeout=10)
+        (file,) = result.files
+        assert (file.name, file.media_type) == ("file.pdf", "application/pdf")
+        assert file.read() == expected_output("txt", "pdf", b"raw")
+    app.close()
+
+
+def test_the_adapter_merges_a_list_of_files_through_the_sandbox(client: asyncjobs.Client) -> None:
+    result = client.submit("convert", source=[b"a", b"b"], from_="pdf", to="merge").result(
+        timeout=10
+    )
+    assert [f.name for f in result.files] == ["file.pdf"]

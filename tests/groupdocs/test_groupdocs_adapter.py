@@ -476,17 +476,34 @@ def test_storage_file_refuses_a_path_with_dot_dot() -> None:
         ("Finished", "done", "Finished"),
         ("Failed", "failed", "Failed"),
         ("Canceled", "failed", "Canceled"),
-        (0, "pending", "Created"),
-        (1, "pending", "Started"),
-        (2, "failed", "Failed"),
-        (3, "failed", "Canceled"),
-        (4, "done", "Finished"),
-        ("4", "done", "Finished"),
+        (0, "pending", "0"),
+        (1, "pending", "1"),
+        (2, "failed", "2"),
+        (3, "failed", "3"),
+        (4, "done", "4"),
+        ("4", "done", "4"),
         ("finished", "done", "finished"),
     ],
 )
-def test_status_mapping(raw: Any, status: str, word: str) -> None:
+def test_status_mapping_keeps_the_providers_own_word(raw: Any, status: str, word: str) -> None:
     assert status_of(raw) == (asyncjobs.Status(status), word)
+
+
+@responses.activate
+def test_a_status_sent_as_a_digit_is_raw_status_the_digit(api_client: Any) -> None:
+    add_token(responses.mock)
+    responses.get(f"{API}/conversion/async", json=status_body(4))
+    info = api_client.status(OP)
+    assert (info.status, info.raw_status) == (asyncjobs.Status.DONE, "4")
+
+
+@responses.activate
+def test_a_canceled_operation_sent_as_3_is_failed_with_a_message(api_client: Any) -> None:
+    add_token(responses.mock)
+    responses.get(f"{API}/conversion/async", json=status_body(3))
+    info = api_client.status(OP)
+    assert (info.status, info.raw_status) == (asyncjobs.Status.FAILED, "3")
+    assert "canceled" in (info.error or "")
 
 
 @responses.activate
@@ -605,6 +622,51 @@ def test_result_files_are_downloaded_from_storage(api_client: Any) -> None:
         ("a.pdf", 3, "application/pdf")
     ]
     assert api_client.fetch_result(OP).files[0].read() == b"PDF"
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("Storage:converted/a.pdf", "converted%2Fa.pdf"),
+        ("storage:/converted/a.pdf", "converted%2Fa.pdf"),
+        (
+            "https://api.groupdocs.cloud/v2.0/conversion/storage/file/converted/a.pdf",
+            "converted%2Fa.pdf",
+        ),
+        (
+            "https://api.groupdocs.cloud/v2.0/conversion/storage/file/out%2Fa%20b.pdf",
+            "out%2Fa%20b.pdf",
+        ),
+    ],
+)
+@responses.activate
+def test_a_result_item_without_path_is_found_in_storage_by_its_url(
+    api_client: Any, url: str, path: str
+) -> None:
+    add_token(responses.mock)
+    responses.get(
+        f"{API}/conversion/async", json=status_body(result=[{"name": "a.pdf", "url": url}])
+    )
+    responses.get(f"{API}/conversion/storage/file/{path}", body=b"PDF")
+    assert api_client.fetch_result(OP).files[0].read() == b"PDF"
+
+
+@responses.activate
+def test_a_result_item_whose_url_names_no_storage_path_uses_the_result_endpoint(
+    api_client: Any,
+) -> None:
+    add_token(responses.mock)
+    responses.get(
+        f"{API}/conversion/async",
+        json=status_body(result=[{"name": "a.pdf", "url": "https://cdn.example.com/a.pdf"}]),
+    )
+    result = api_client.provider.result(OP)
+    assert result.files[0].url == f"{API}/conversion/async/result?id={OP}"
+
+
+def test_a_list_source_is_refused_before_any_request(api_client: Any) -> None:
+    with pytest.raises(InvalidParameterError, match="one file per job"):
+        api_client.submit("convert", source=[b"a", b"b"], from_="docx", to="pdf")
 
 
 @responses.activate

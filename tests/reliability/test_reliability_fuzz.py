@@ -443,7 +443,7 @@ def test_fuzz_groupdocs_errors(fuzz_client: Any, cell: Recorder) -> None:
 
 # -- Conversio --------------------------------------------------------------------------------------
 
-CV = "https://app.conversio.com/api/v1"
+CV = "https://commerce.campaignmonitor.com/api/v1"  # the default base_url
 
 
 def test_fuzz_conversio_status_and_result(fuzz_client: Any, cell: Recorder) -> None:

@@ -66,6 +66,11 @@ _NOT_FOUND_ADVICE = (
 )
 
 
+#: The API's root since Conversio became CM Commerce (the vendor's API docs moved there in 2021);
+#: the older ``https://app.conversio.com/api/v1`` still works through the ``base_url`` setting.
+DEFAULT_BASE_URL = "https://commerce.campaignmonitor.com/api/v1"
+
+
 class ConversioProvider(Provider):
     """Conversio's async jobs: CSV exports of a newsletter's recipients or e-mails, or of a segment."""
 
@@ -105,8 +110,8 @@ class ConversioProvider(Provider):
             "base_url",
             url=True,
             env="CONVERSIO_BASE_URL",
-            default="https://app.conversio.com/api/v1",
-            doc="the API's base URL",
+            default=DEFAULT_BASE_URL,
+            doc="the API's base URL (https://app.conversio.com/api/v1 before the CM Commerce rename)",
         ),
     )
     sandbox = "asyncjobs_conversio.sandbox:ConversioSandbox"
@@ -120,7 +125,8 @@ class ConversioProvider(Provider):
     def request(
         self, method: str, url: str, *, job_id: str | None = None, **kwargs: Any
     ) -> requests.Response:
-        """Send one API request; every one asks for JSON (Conversio answers 406 otherwise)."""
+        """Send one API request; every one asks for JSON (Conversio answers 406 when the requested
+        format is not JSON)."""
         kwargs["headers"] = {"Accept": "application/json", **kwargs.get("headers", {})}
         return super().request(method, url, job_id=job_id, **kwargs)
 

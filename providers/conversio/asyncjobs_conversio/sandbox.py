@@ -7,8 +7,8 @@ outside the API, where the real service puts them.
 Behaviour: a job is ``pending`` (``startedAt`` null) for ``start_after`` sandbox seconds, then running
 (still ``pending``, with ``startedAt``) until ``duration`` has passed, then ``done`` with the CSV's URL, or
 ``failed`` when its newsletter or segment id contains "fail". A finished job is removed one week later
-(404). Each API key is a shop that sees only its own jobs. API requests without ``Accept:
-application/json`` get 406, a wrong key 401, unknown newsletters or segments 404, all with ``{"errors":
+(404). Each API key is a shop that sees only its own jobs. API requests whose ``Accept``
+excludes JSON get 406 (``*/*`` and none are accepted), a wrong key 401, unknown newsletters or segments 404, all with ``{"errors":
 [...]}``. :meth:`ConversioSandbox.rate_limit` and the inherited ``faults`` inject failures.
 """
 
@@ -134,9 +134,10 @@ class ConversioSandbox(SandboxApp):
 
     def dispatch(self, request: Request) -> Response:
         """Check ``Accept`` on API routes and the key everywhere, then route."""
-        if request.path.startswith(API + "/") and "application/json" not in list(
-            request.accept_mimetypes.values()
-        ):
+        accept = request.accept_mimetypes
+        if request.path.startswith(API + "/") and accept and not accept["application/json"]:
+            # 406 only when Accept excludes JSON: */* and no header at all are accepted, as in the
+            # vendor's later examples (which send no Accept)
             return _errors(406, "Only application/json responses are available")
         if request.headers.get("X-ApiKey") not in self.keys:
             return _errors(401, "Invalid API key")

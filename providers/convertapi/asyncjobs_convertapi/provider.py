@@ -17,6 +17,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
+from pathlib import PurePosixPath
 from typing import IO, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -76,7 +77,18 @@ HOLD_MARGIN = 10.0
 #: Seconds to wait after a 503 on a poll (another poll of the job was open) when no Retry-After came.
 BUSY_DELAY = 5.0
 
-_RESERVED = {"file", "jobid", "async", "webhook", "secret", "token", "apikey"}
+_RESERVED = {
+    "file",
+    "files",
+    "url",
+    "jobid",
+    "async",
+    "webhook",
+    "secret",
+    "token",
+    "apikey",
+    "auth",
+}
 _ALPHABET = string.ascii_lowercase + string.digits
 _CACHED = 128
 
@@ -103,6 +115,18 @@ class FileId:
     def describe(self) -> dict[str, Any]:
         """A JSON-safe description for the ledger."""
         return {"file_id": self.id, "name": self.name}
+
+
+@attrs.frozen
+class Sources:
+    """Several documents as one job's ``source`` (``Files[0..n]`` on the wire), for converters
+    that take many files: ``pdf`` to ``merge``, ``any`` to ``zip``. Made by ``prepare`` from a list."""
+
+    items: tuple[Source | FileId, ...]
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-safe description for the ledger (never the content)."""
+        return {"files": [item.describe() for item in self.items]}
 
 
 @attrs.frozen
@@ -238,9 +262,15 @@ class ConvertAPIProvider(Provider):
     # -- submit -----------------------------------------------------------------------------------
 
     def prepare(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Normalize ``source``/``to``/``from_`` and check converter parameters, before any request."""
+        """Normalize ``source``/``to``/``from_`` and check converter parameters, before any request.
+
+        A list (or tuple) source is several files (``Files[i]``); ``from_`` is then inferred only
+        when every file has the same extension.
+        """
         source = params.get("source")
-        if isinstance(source, FileId):
+        if isinstance(source, (list, tuple)):
+            out = self._prepare_many(params, source)
+        elif isinstance(source, FileId):
             out = prepare_convert(
                 {**params, "source": Source(name=source.name)}, provider=self.name
             )
@@ -253,8 +283,38 @@ class ConvertAPIProvider(Provider):
             out[key] = self._check_param(key, value)
         return out
 
+    def _prepare_many(
+        self, params: dict[str, Any], sources: list[Any] | tuple[Any, ...]
+    ) -> dict[str, Any]:
+        if not sources:
+            raise InvalidParameterError(
+                f"{self.name}: source is an empty list; pass one file, or several for converters "
+                "that take many (e.g. from_='pdf', to='merge').",
+                parameter="source",
+                provider=self.name,
+            )
+        items: list[Source | FileId] = []
+        for i, value in enumerate(sources):
+            if isinstance(value, (list, tuple, Sources)):
+                raise InvalidParameterError(
+                    f"{self.name}: source[{i}] is a list; a list of sources is flat.",
+                    parameter="source",
+                    provider=self.name,
+                )
+            items.append(
+                value if isinstance(value, FileId) else Source.from_value(value, parameter="source")
+            )
+        exts = {
+            PurePosixPath(item.name).suffix.lstrip(".").lower() if item.name else ""
+            for item in items
+        }
+        name = f"file.{exts.pop()}" if len(exts) == 1 and "" not in exts else None
+        out = prepare_convert({**params, "source": Source(name=name)}, provider=self.name)
+        out["source"] = Sources(tuple(items))
+        return out
+
     def _check_param(self, key: str, value: Any) -> Any:
-        if key.lower() in _RESERVED:
+        if key.lower() in _RESERVED or key.lower().startswith("files["):
             raise InvalidParameterError(
                 f"{self.name}: {key!r} is set by asyncjobs itself (source=, webhook=, the job id "
                 "and the secret setting); do not pass it as a parameter.",
@@ -296,6 +356,14 @@ class ConvertAPIProvider(Provider):
             response = self.request("POST", "upload", data=body, headers=headers, idempotent=True)
         return self.decode(response, UploadedFile, converter).file_id
 
+    def _file_value(self, source: Source | FileId, from_: str) -> str:
+        """What a ``File``/``Files[i]`` parameter carries: a FileId, a URL, or a fresh upload's id."""
+        if isinstance(source, FileId):
+            return source.id
+        if source.url is not None:
+            return source.url
+        return self._upload(source, from_)
+
     def submit(
         self,
         kind: str,
@@ -304,29 +372,38 @@ class ConvertAPIProvider(Provider):
         job_id: str | None = None,
         webhook: str | None = None,
     ) -> JobInfo:
-        """Upload a local source, then start the conversion with the client-chosen ``job_id``."""
+        """Upload local sources, then start the conversion with the client-chosen ``job_id``.
+
+        ``JobId`` and ``WebHook`` travel in the query string (the vendor's async page: "provide the
+        WebHook query parameter"); the source and the converter's parameters in the form body: one
+        ``File``, ``Files[0..n]`` for a list, or ``Url`` for a web page (``from_="web"``).
+        """
         job_id = job_id or self.new_job_id()
         source = params["source"]
-        if isinstance(source, FileId):
-            file_value = source.id
-        elif isinstance(source, Source) and source.url is not None:
-            file_value = source.url
+        from_ = params["from_"]
+        form: dict[str, str] = {}
+        if isinstance(source, Sources):
+            for i, item in enumerate(source.items):
+                form[f"Files[{i}]"] = self._file_value(item, from_)
+        elif isinstance(source, Source) and source.url is not None and from_ == "web":
+            form["Url"] = source.url
         else:
-            file_value = self._upload(source, params["from_"])
-        form: dict[str, str] = {"File": file_value, "StoreFile": "true"}
+            form["File"] = self._file_value(source, from_)
+        form["StoreFile"] = "true"
         for key, value in params.items():
             if key not in ("source", "to", "from_"):
                 form[key] = _text(value)
+        query = {"JobId": job_id}
         if webhook is not None:
-            form["WebHook"] = webhook
-        query = {"Async": "true", "JobId": job_id} if self.legacy else {"JobId": job_id}
-        src, dst = path_segment(params["from_"]), path_segment(params["to"])
-        path = f"convert/{src}/to/{dst}" if self.legacy else f"async/convert/{src}/to/{dst}"
+            query["WebHook"] = webhook
+        src, dst = path_segment(from_), path_segment(params["to"])
+        if self.legacy:
+            return self._submit_legacy(kind, f"convert/{src}/to/{dst}", query, form, job_id)
         # a 503 on a conversion request means throttled: retried with the same JobId, then
         # reported as RateLimitedError
         response = self.request(
             "POST",
-            path,
+            f"async/convert/{src}/to/{dst}",
             job_id=job_id,
             params=query,
             data=form,
@@ -334,7 +411,10 @@ class ConvertAPIProvider(Provider):
             error_classes={503: RateLimitedError},
         )
         started = self.decode(response, JobStarted, converter, job_id=job_id)
-        if not started.job_id.strip():
+        return self._started(kind, job_id, started.job_id, response)
+
+    def _started(self, kind: str, job_id: str, issued: str, response: requests.Response) -> JobInfo:
+        if not issued.strip():
             raise TransportError(
                 f"job {job_id!r} at {self.name}: the conversion request was answered without a "
                 f"JobId (HTTP {response.status_code}). Look the job up with client.job({job_id!r}) "
@@ -343,24 +423,93 @@ class ConvertAPIProvider(Provider):
                 job_id=job_id,
                 status_code=response.status_code,
             )
+        return self._pending(kind, issued, "submitted")
+
+    def _pending(self, kind: str, job_id: str, raw: str) -> JobInfo:
         now = datetime.now(timezone.utc)
         return JobInfo(
             provider=self.name,
-            id=started.job_id,
+            id=job_id,
             kind=kind,
             status=Status.PENDING,
-            raw_status="submitted",
+            raw_status=raw,
             submitted_at=now,
             expires_at=now + JOB_LIFETIME,
             meta={"protocol": "legacy" if self.legacy else "current"},
         )
 
+    def _submit_legacy(
+        self, kind: str, path: str, query: dict[str, str], form: dict[str, str], job_id: str
+    ) -> JobInfo:
+        """The semi-async form (``POST /convert/...?JobId=<uuid4>``, no ``Async``): the service
+        answers the finished result (the job is done at once, or failed), or a ``JobId`` to poll.
+        Past the read timeout, or when the answer breaks off, the job is taken as submitted and
+        polled at ``/job/{JobId}``, the seed's recovery path. Not retried: each try would wait the
+        whole read timeout again."""
+        failures = [s for s in range(500, 600) if s not in (502, 503, 504)]
+        try:
+            response = self.request(
+                "POST",
+                path,
+                job_id=job_id,
+                params=query,
+                data=form,
+                idempotent=False,
+                accept=failures,
+                error_classes={503: RateLimitedError},
+            )
+        except TransportError as exc:
+            if isinstance(
+                exc.__cause__, (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError)
+            ):
+                # no answer in time, or one cut short: the conversion runs on at ConvertAPI under
+                # our JobId ("treat this conversion as if it was asynchronous"): poll it
+                return self._pending(kind, job_id, "submitted")
+            raise
+        if response.status_code >= 500:
+            # the synchronous answer of a conversion that failed: a finished job, as a poll sees it
+            failed = self._poll_answer(job_id, response)
+            now = datetime.now(timezone.utc)
+            return attrs.evolve(
+                failed,
+                kind=kind,
+                submitted_at=now,
+                completed_at=now,
+                expires_at=now + JOB_LIFETIME,
+                meta={**failed.meta, "protocol": "legacy", "synchronous": True},
+            )
+        if response.status_code == 202:
+            # converting still, answered early: the job exists under our JobId; poll it
+            return self._pending(kind, job_id, "202")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "Files" in body:
+            result = self.decode(response, ConversionResult, converter, job_id=job_id)
+            now = datetime.now(timezone.utc)
+            self._remember(job_id, _Cached(result=result, raw=body))
+            return JobInfo(
+                provider=self.name,
+                id=job_id,
+                kind=kind,
+                status=Status.DONE,
+                raw_status=str(response.status_code),
+                submitted_at=now,
+                completed_at=now,
+                expires_at=now + JOB_LIFETIME,
+                meta={"protocol": "legacy", "synchronous": True},
+            )
+        started = self.decode(response, JobStarted, converter, job_id=job_id)
+        return self._started(kind, job_id, started.job_id, response)
+
     # -- status -----------------------------------------------------------------------------------
 
     def status(self, job_id: str) -> JobInfo:
-        """One poll: 202 pending, 200 done, 503 pending (another poll was open), 5xx failed (when
-        the answer is ConvertAPI's error body; a bare 5xx, e.g. from a gateway, is raised as a
-        ProviderError and says nothing about the job)."""
+        """One poll (``Accept: application/json``): 202 pending, 200 done (the result as JSON, or the
+        file itself, told apart by ``Content-Type`` only), 503 pending (another poll was open), 5xx
+        failed (when the answer is ConvertAPI's error body; a bare 5xx, e.g. from a gateway, is
+        raised as a ProviderError and says nothing about the job)."""
         accept = [s for s in range(500, 600) if s not in (502, 504)]
         response = self.request(
             "GET",
@@ -369,6 +518,7 @@ class ConvertAPIProvider(Provider):
             accept=accept,
             timeout=self._poll_timeout(),
             stream=True,
+            headers={"Accept": "application/json"},
         )
         with contextlib.closing(response):
             try:
@@ -400,8 +550,10 @@ class ConvertAPIProvider(Provider):
             )
 
         if code == 200:
+            # ConvertAPI says nothing of when the job finished: completed_at is left to the client,
+            # which fills in when the job was first seen finished (from the ledger)
             self._remember(job_id, self._finished(job_id, response))
-            return info(Status.DONE, "200", completed_at=datetime.now(timezone.utc))
+            return info(Status.DONE, "200")
         if code == 503:
             wait = parse_retry_after(response.headers.get("Retry-After"))
             return info(
@@ -421,7 +573,6 @@ class ConvertAPIProvider(Provider):
                 Status.FAILED,
                 raw,
                 error=self.transport.redactor(error),
-                completed_at=datetime.now(timezone.utc),
                 meta={"code": details.code, "http_status": code},
             )
         return info(Status.PENDING, str(code))

@@ -1,10 +1,20 @@
 """A local emulator of ConvertAPI, faithful to ``shared/providers/convertapi.md``, on a time scale.
 
-It speaks both async protocols (``/async/convert`` + ``/async/job``, and ``/convert?Async=true`` +
-``/job``), synchronous conversions (what the official SDK sends), ``/upload`` (raw body, multipart
-``FileData``, ``?url=``), result downloads under ``/d/``, webhooks (to 127.0.0.1/localhost only), the
-5 s hold on re-polls, the 503 on a concurrent poll of one job, the 2-hour job expiry, and the error
-bodies and codes of the service.
+It speaks the current async protocol (``/async/convert`` + ``/async/job``, ``JobId`` and ``WebHook``
+read from the query string only), synchronous and semi-async conversions on ``/convert`` (what the
+official SDK sends; ``Async=true`` is answered synchronously, as the service does today, unless
+``honour_async=True`` asks for the seed's ``{"JobId"}`` answer), polls at ``/job``, ``/upload`` (raw
+body, multipart ``FileData``, ``?url=``), result downloads under ``/d/``, webhooks (to
+127.0.0.1/localhost only), the 5 s hold on re-polls, the 503 on a concurrent poll of one job, the
+2-hour job expiry, and the error bodies and codes of the service.
+
+Sources: ``File``, ``Files[0..n]`` and ``Url`` parameters (as form fields, query parameters, multipart
+parts, or the JSON body ``{"Parameters": [{"Name", "Value" | "FileValue": {"Name", "Data" | "Url" |
+"Id"}}]}``), or a raw ``application/octet-stream`` body named by ``Content-Disposition``. Credentials:
+``Authorization: Bearer``, ``?Secret=`` or ``?auth=``. Only the converters of :data:`CONVERTERS` exist;
+any other answers 404 in the service's error shape. ``merge`` and ``zip`` make one file of many,
+``split`` one file per page of a PDF. With ``raw_results=True`` a finished poll answers the result
+file's bytes instead of JSON (as the vendor's .NET example expects may happen).
 
 Conversions are deterministic: the output is :func:`expected_output` of the input bytes. A source whose
 file name contains ``corrupt`` (5002), ``password`` (5003), ``timeout`` (5000) or ``fail`` (5001)
@@ -15,7 +25,9 @@ fails. The sandbox-only converter parameter ``SandboxOutputSize`` pads the outpu
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import io
 import json
 import mimetypes
 import re
@@ -62,12 +74,39 @@ def expected_output_for_sha256(src: str, dst: str, sha256: str) -> bytes:
     return f"%PDF-1.4\n% asyncjobs sandbox: {src} -> {dst}\n{sha256}\n".encode()
 
 
+#: The converters the sandbox knows, ``{source format: target formats}`` (a part of the real service's
+#: list: ``GET https://v2.convertapi.com/info`` lists them all). ``any`` to ``zip`` takes any input.
+_OFFICE = ("pdf", "jpg", "png", "txt", "html")
+CONVERTERS: dict[str, frozenset[str]] = {
+    "doc": frozenset((*_OFFICE, "docx", "compare")),
+    "docx": frozenset((*_OFFICE, "doc", "compare")),
+    "rtf": frozenset(_OFFICE),
+    "odt": frozenset(_OFFICE),
+    "txt": frozenset(("pdf", "docx", "jpg", "png")),
+    "html": frozenset(("pdf", "docx", "jpg", "png")),
+    "htm": frozenset(("pdf", "docx")),
+    "md": frozenset(("pdf", "html")),
+    "csv": frozenset(("pdf", "xlsx")),
+    "xls": frozenset(("pdf", "xlsx", "csv")),
+    "xlsx": frozenset(("pdf", "xls", "csv", "html")),
+    "ppt": frozenset(("pdf", "pptx", "jpg", "png")),
+    "pptx": frozenset(("pdf", "ppt", "jpg", "png")),
+    "jpg": frozenset(("pdf", "png")),
+    "png": frozenset(("pdf", "jpg")),
+    "pdf": frozenset(("merge", "split", "docx", "txt", "jpg", "png", "pdfa", "compress", "html")),
+    "web": frozenset(("pdf", "png", "jpg")),
+    "any": frozenset(("zip",)),
+}
+_PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
+
+
 @attrs.define
 class _Input:
     name: str
     sha256: str
     size: int
     created: float
+    pages: int = 1
 
 
 @attrs.define
@@ -95,7 +134,7 @@ class _Job:
     protocol: str
     src: str
     dst: str
-    input: _Input
+    inputs: tuple[_Input, ...]
     store_file: bool
     output_size: int | None
     created: float
@@ -106,6 +145,11 @@ class _Job:
     polls: int = 0
     polling: bool = False
     result: dict[str, Any] | None = None
+
+    @property
+    def input(self) -> _Input:
+        """The first (often the only) input."""
+        return self.inputs[0]
 
 
 def _error(
@@ -123,15 +167,18 @@ def _error(
     return json_response(unstructure(body), status, headers)
 
 
-def _hash_stream(stream: IO[bytes]) -> tuple[str, int]:
-    """SHA-256 and size of a stream, read in chunks (never held whole)."""
-    digest, size = hashlib.sha256(), 0
+def _hash_stream(stream: IO[bytes]) -> tuple[str, int, int]:
+    """SHA-256, size and PDF page count (at least 1) of a stream, read in chunks (never held whole)."""
+    digest, size, pages, tail = hashlib.sha256(), 0, 0, b""
     while True:
         chunk = stream.read(_CHUNK)
         if not chunk:
-            return digest.hexdigest(), size
+            return digest.hexdigest(), size, max(1, pages)
         digest.update(chunk)
         size += len(chunk)
+        window = tail + chunk
+        pages += len(_PAGE.findall(window)) - len(_PAGE.findall(tail))
+        tail = window[-32:]
 
 
 def _filename(header: str | None) -> str | None:
@@ -145,6 +192,8 @@ class ConvertAPISandbox(SandboxApp):
     """ConvertAPI on 127.0.0.1. ``scale`` speeds its clock (conversions take ``duration`` sandbox
     seconds plus one per ``bytes_per_second``; re-polls are held ``hold`` sandbox seconds; jobs live
     ``job_lifetime``). ``webhook_calls`` records every webhook call made: ``(method, url, outcome)``.
+    ``honour_async`` answers ``Async=true`` with a JobId (the seed's protocol; the service today answers
+    it synchronously); ``raw_results`` answers finished polls with the file's bytes.
     """
 
     provider = "convertapi"
@@ -175,9 +224,16 @@ class ConvertAPISandbox(SandboxApp):
         hold: float = 5.0,
         job_lifetime: float = 7200.0,
         file_lifetime: float = 10800.0,
+        honour_async: bool = False,
+        raw_results: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(scale=scale, **kwargs)
+        #: answer ``Async=true`` on ``/convert`` with ``{"JobId"}`` (the seed's protocol) instead of the
+        #: synchronous result the service sends today
+        self.honour_async = honour_async
+        #: answer a finished poll with the result file's bytes instead of the JSON result
+        self.raw_results = raw_results
         if secret is not None:
             self.secret = secret
         self.duration = duration
@@ -210,7 +266,9 @@ class ConvertAPISandbox(SandboxApp):
         if not (request.method in ("GET", "HEAD") and request.path.startswith("/d/")):
             header = request.headers.get("Authorization", "")
             token = (
-                header[7:].strip() if header.startswith("Bearer ") else request.args.get("Secret")
+                header[7:].strip()
+                if header.startswith("Bearer ")
+                else request.args.get("Secret") or request.args.get("auth")
             )
             if not token:
                 return _error(401, 4013, "Authentication failed: no credentials were provided.")
@@ -252,8 +310,8 @@ class ConvertAPISandbox(SandboxApp):
                 return _error(
                     400, 4001, "The Content-Disposition header with a file name is required."
                 )
-            sha, size = _hash_stream(request.stream)
-            info = _Input(name, sha, size, self.clock.now())
+            sha, size, pages = _hash_stream(request.stream)
+            info = _Input(name, sha, size, self.clock.now(), pages)
         file_id = uuid.uuid4().hex
         with self._lock:
             self.inputs[file_id] = info
@@ -265,33 +323,136 @@ class ConvertAPISandbox(SandboxApp):
         return _Input(name, hashlib.sha256(url.encode()).hexdigest(), len(url), self.clock.now())
 
     def _file_input(self, part: FileStorage) -> _Input:
-        sha, size = _hash_stream(part.stream)
-        return _Input(PurePosixPath(part.filename or "file").name, sha, size, self.clock.now())
+        sha, size, pages = _hash_stream(part.stream)
+        name = PurePosixPath(part.filename or "file").name
+        return _Input(name, sha, size, self.clock.now(), pages)
+
+    def _data_input(self, name: str, data: bytes) -> _Input:
+        sha, size, pages = _hash_stream(io.BytesIO(data))
+        return _Input(PurePosixPath(name or "file").name, sha, size, self.clock.now(), pages)
 
     # -- conversions ------------------------------------------------------------------------------
 
     def convert(self, request: Request, src: str, dst: str) -> Response:
-        """``POST /convert/{src}/to/{dst}``: async with ``Async=true``, else synchronous (with a
-        ``JobId``, semi-async: the job can also be polled)."""
-        asynchronous = request.args.get("Async", request.form.get("Async", "")).lower() == "true"
-        return self._start(request, src, dst, "legacy", asynchronous)
+        """``POST /convert/{src}/to/{dst}``: synchronous (with a ``JobId``, semi-async: the job can
+        also be polled). ``Async=true`` is answered synchronously too, as the service does today,
+        unless ``honour_async`` is set."""
+        params = self._params(request, query_only=())
+        if isinstance(params, Response):
+            return params
+        asynchronous = self.honour_async and str(params.get("Async", "")).lower() == "true"
+        return self._start(request, params, src, dst, "legacy", asynchronous)
 
     def async_convert(self, request: Request, src: str, dst: str) -> Response:
-        """``POST /async/convert/{src}/to/{dst}``."""
-        return self._start(request, src, dst, "current", True)
+        """``POST /async/convert/{src}/to/{dst}``; ``JobId`` and ``WebHook`` are read from the query
+        string only (the vendor's async page: "provide the WebHook query parameter")."""
+        params = self._params(request, query_only=("JobId", "WebHook"))
+        if isinstance(params, Response):
+            return params
+        return self._start(request, params, src, dst, "current", True)
 
-    def _params(self, request: Request) -> dict[str, Any]:
-        params: dict[str, Any] = {k: v for k, v in request.args.items() if k != "Secret"}
-        params.update(request.form.items())
-        params.update(request.files.items())
+    def _params(self, request: Request, query_only: tuple[str, ...]) -> dict[str, Any] | Response:
+        """Every parameter, from the query, the form, multipart parts, the JSON ``Parameters`` body or
+        a raw body (the ``File``); names in ``query_only`` are taken from the query alone."""
+        params: dict[str, Any] = {
+            k: v for k, v in request.args.items() if k not in ("Secret", "auth")
+        }
+        body: dict[str, Any] = {}
+        if request.mimetype == "application/json":
+            parsed = self._json_params(request)
+            if isinstance(parsed, Response):
+                return parsed
+            body.update(parsed)
+        elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            body.update(request.form.items())
+            body.update(request.files.items())
+        elif request.content_length or request.headers.get("Transfer-Encoding"):
+            name = _filename(request.headers.get("Content-Disposition"))
+            if not name:
+                return _error(
+                    400, 4001, "The Content-Disposition header with a file name is required."
+                )
+            sha, size, pages = _hash_stream(request.stream)
+            body["File"] = _Input(name, sha, size, self.clock.now(), pages)
+        for key in query_only:
+            body.pop(key, None)
+        params.update(body)
         return params
 
+    def _json_params(self, request: Request) -> dict[str, Any] | Response:
+        try:
+            data = json.loads(request.get_data())
+            entries = data["Parameters"]
+            out: dict[str, Any] = {}
+            for entry in entries:
+                name = str(entry["Name"])
+                if isinstance(entry.get("FileValue"), dict):
+                    found = self._file_value(name, entry["FileValue"])
+                    if isinstance(found, Response):
+                        return found
+                    out[name] = found
+                elif isinstance(entry.get("FileValues"), list):
+                    for i, item in enumerate(entry["FileValues"]):
+                        found = self._file_value(f"{name}[{i}]", item)
+                        if isinstance(found, Response):
+                            return found
+                        out[f"{name}[{i}]"] = found
+                elif "Values" in entry:
+                    for i, value in enumerate(entry["Values"]):
+                        out[f"{name}[{i}]"] = str(value)
+                else:
+                    value = entry.get("Value")
+                    out[name] = "true" if value is True else "false" if value is False else value
+            return out
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            return _error(400, 4002, 'The JSON body is not valid: expected {"Parameters": [...]}.')
+
+    def _file_value(self, name: str, file: Any) -> Any:
+        """A ``FileValue``: inline base64 ``Data`` (with its ``Name``), a ``Url`` or an ``Id``."""
+        if isinstance(file, dict):
+            if "Data" in file:
+                raw = base64.b64decode(str(file["Data"]), validate=True)
+                return self._data_input(str(file.get("Name") or "file"), raw)
+            if "Url" in file:
+                return str(file["Url"])
+            if "Id" in file:
+                return str(file["Id"])
+        return _error(400, 4005, f"The FileValue of {name} has no Data, Url or Id.")
+
+    def _sources(self, params: dict[str, Any], src: str) -> list[Any] | None:
+        """The job's inputs: ``Files[0..n]`` in order, else ``File``, else ``Url`` (web pages)."""
+        indexed = sorted(
+            (int(m.group(1)), v)
+            for k, v in params.items()
+            if (m := re.fullmatch(r"Files\[(\d+)\]", k)) is not None
+        )
+        if indexed:
+            return [v for _, v in indexed]
+        if params.get("File") not in (None, ""):
+            return [params["File"]]
+        if params.get("Url") not in (None, ""):
+            return [str(params["Url"])]
+        return None
+
     def _start(
-        self, request: Request, src: str, dst: str, protocol: str, asynchronous: bool
+        self,
+        request: Request,
+        params: dict[str, Any],
+        src: str,
+        dst: str,
+        protocol: str,
+        asynchronous: bool,
     ) -> Response:
-        params = self._params(request)
+        src, dst = src.lower(), dst.lower()
+        if dst not in CONVERTERS.get(src, frozenset()):
+            return _error(
+                404,
+                4040,
+                f"Converter {src} to {dst} not found. See https://www.convertapi.com/conversions "
+                "for the converters that exist.",
+            )
         invalid: dict[str, list[str]] = {}
-        if "Timeout" in params:
+        if params.get("Timeout") not in (None, ""):
             try:
                 ok = 10 <= int(params["Timeout"]) <= 1200
             except ValueError:
@@ -316,21 +477,20 @@ class ConvertAPISandbox(SandboxApp):
             parts = urlsplit(str(webhook))
             if parts.scheme not in ("http", "https") or parts.hostname not in _LOCAL_HOSTS:
                 invalid["WebHook"] = ["The sandbox calls webhooks on 127.0.0.1 or localhost only."]
-        source = params.get("File")
-        if source is None or source == "":
+        sources = self._sources(params, src)
+        if sources is None:
             invalid["File"] = ["The File field is required."]
+        elif dst == "merge" and len(sources) < 2:
+            invalid["Files"] = ["At least two files are required."]
         if invalid:
             return _error(400, 4000, "Parameter validation error.", invalid)
-        if isinstance(source, FileStorage):
-            info = self._file_input(source)
-        elif str(source).startswith(("http://", "https://")):
-            info = self._url_input(str(source))
-        else:
-            with self._lock:
-                found = self.inputs.get(str(source))
-            if found is None or self._expired(found.created, self.file_lifetime):
-                return _error(500, 5009, "The FileId is invalid or has expired.")
-            info = found
+        assert sources is not None
+        inputs: list[_Input] = []
+        for source in sources:
+            found = self._input_of(source)
+            if isinstance(found, Response):
+                return found
+            inputs.append(found)
         with self._lock:
             job = self.jobs.get(str(job_id)) if job_id else None
             if job is None or self._expired(job.created, self.job_lifetime):
@@ -339,7 +499,7 @@ class ConvertAPISandbox(SandboxApp):
                     protocol,
                     src,
                     dst,
-                    info,
+                    tuple(inputs),
                     store == "true",
                     int(size) if size else None,
                     str(webhook) if webhook else None,
@@ -351,7 +511,27 @@ class ConvertAPISandbox(SandboxApp):
         if left > 0:
             self.clock.sleep(left)
         with self._lock:
-            return self._answer(request, job)
+            return self._answer(request, job, raw=False)
+
+    def _input_of(self, source: Any) -> _Input | Response:
+        if isinstance(source, _Input):
+            return source
+        if isinstance(source, FileStorage):
+            return self._file_input(source)
+        if str(source).startswith(("http://", "https://")):
+            return self._url_input(str(source))
+        with self._lock:
+            found = self.inputs.get(str(source))
+            if found is None:
+                # a result file of an earlier conversion can be the input of the next (chaining)
+                out = self.outputs.get(str(source))
+                if out is not None:
+                    found = _Input(
+                        out.name, hashlib.sha256(out.head).hexdigest(), out.size, out.created
+                    )
+        if found is None or self._expired(found.created, self.file_lifetime):
+            return _error(500, 5009, "The FileId is invalid or has expired.")
+        return found
 
     def _valid_id(self, job_id: str, protocol: str) -> bool:
         if protocol == "current":
@@ -367,23 +547,23 @@ class ConvertAPISandbox(SandboxApp):
         protocol: str,
         src: str,
         dst: str,
-        info: _Input,
+        inputs: tuple[_Input, ...],
         store: bool,
         output_size: int | None,
         webhook: str | None,
     ) -> _Job:
-        lowered = info.name.lower()
+        lowered = " ".join(i.name.lower() for i in inputs)
         failure = next(((c, m) for word, c, m in _FAILURES if word in lowered), None)
         job = _Job(
             job_id,
             protocol,
             src.lower(),
             dst.lower(),
-            info,
+            inputs,
             store,
             output_size,
             self.clock.now(),
-            self.duration + info.size / self.bytes_per_second,
+            self.duration + sum(i.size for i in inputs) / self.bytes_per_second,
             failure,
             webhook,
         )
@@ -416,38 +596,63 @@ class ConvertAPISandbox(SandboxApp):
         with self._lock:
             self.webhook_calls.append((req.get_method(), req.full_url, outcome))
 
-    def _answer(self, request: Request, job: _Job) -> Response:
-        """The job's state now (called with the lock held)."""
+    def _answer(self, request: Request, job: _Job, *, raw: bool) -> Response:
+        """The job's state now (called with the lock held); ``raw``: a finished job answers its
+        first result file's bytes instead of JSON."""
         if self.clock.now() - job.created < job.duration:
             return Response(status=202)
         if job.failure is not None:
             return _error(500, *job.failure)
         if job.result is None:
             job.result = self._result(request, job)
+        if raw:
+            first = job.result["Files"][0]
+            out = self.outputs.get(str(first.get("FileId")))
+            data = out.content() if out is not None else base64.b64decode(first["FileData"])
+            media = mimetypes.guess_type(first["FileName"])[0] or "application/octet-stream"
+            disposition = f"attachment; filename*=UTF-8''{quote(first['FileName'])}"
+            return Response(data, 200, {"Content-Disposition": disposition}, content_type=media)
         return json_response(job.result)
 
-    def _result(self, request: Request, job: _Job) -> dict[str, Any]:
+    def _outputs(self, job: _Job) -> list[tuple[str, bytes]]:
+        """The names and leading bytes of the result files: one per input page for ``split``, one
+        for many inputs (``merge``, ``zip``), else one (named after the first input)."""
         stem = PurePosixPath(job.input.name).stem or "file"
-        name = f"{stem}.{job.dst}"
-        head = expected_output_for_sha256(job.src, job.dst, job.input.sha256)
-        out = _Output(
-            name,
-            head,
-            job.output_size if job.output_size is not None else len(head),
-            self.clock.now(),
+        digest = job.input.sha256
+        if len(job.inputs) > 1:
+            digest = hashlib.sha256("".join(i.sha256 for i in job.inputs).encode()).hexdigest()
+        if job.dst == "split":
+            return [
+                (f"{stem}-{n}.pdf", expected_output_for_sha256(job.src, f"page {n}", digest))
+                for n in range(1, job.input.pages + 1)
+            ]
+        ext = {"merge": "pdf", "compress": "pdf", "pdfa": "pdf", "compare": job.src}.get(
+            job.dst, job.dst
         )
-        file_id = uuid.uuid4().hex
-        if job.store_file:
-            self.outputs[file_id] = out
-            url = f"{request.host_url}d/{file_id}/{quote(name)}"
-            file = WireFile(name, job.dst, out.size, file_id, url=url)
-        else:
-            data = base64.b64encode(out.content()).decode()
-            file = WireFile(name, job.dst, out.size, file_id, file_data=data)
+        return [(f"{stem}.{ext}", expected_output_for_sha256(job.src, job.dst, digest))]
+
+    def _result(self, request: Request, job: _Job) -> dict[str, Any]:
+        files = []
+        for name, head in self._outputs(job):
+            ext = PurePosixPath(name).suffix.lstrip(".")
+            out = _Output(
+                name,
+                head,
+                job.output_size if job.output_size is not None else len(head),
+                self.clock.now(),
+            )
+            file_id = uuid.uuid4().hex
+            if job.store_file:
+                self.outputs[file_id] = out
+                url = f"{request.host_url}d/{file_id}/{quote(name)}"
+                files.append(WireFile(name, ext, out.size, file_id, url=url))
+            else:
+                data = base64.b64encode(out.content()).decode()
+                files.append(WireFile(name, ext, out.size, file_id, file_data=data))
         if job.old_answer:
-            result = ConversionResult((file,), conversion_time=max(1, int(job.duration)))
+            result = ConversionResult(tuple(files), conversion_time=max(1, int(job.duration)))
         else:
-            result = ConversionResult((file,), conversion_cost=1)
+            result = ConversionResult(tuple(files), conversion_cost=1)
         body: dict[str, Any] = unstructure(result)
         return body
 
@@ -475,7 +680,7 @@ class ConvertAPISandbox(SandboxApp):
             if held:
                 self.clock.sleep(self.hold)
             with self._lock:
-                return self._answer(request, job)
+                return self._answer(request, job, raw=self.raw_results)
         finally:
             with self._lock:
                 job.polling = False

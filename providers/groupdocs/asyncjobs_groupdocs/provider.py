@@ -55,7 +55,7 @@ from .wire import (
     unstructure,
 )
 
-__all__ = ["GroupDocsProvider", "status_of"]
+__all__ = ["GroupDocsProvider", "path_from_url", "status_of"]
 
 log = get_logger("asyncjobs.groupdocs")
 
@@ -102,7 +102,8 @@ def _warn_once(word: str) -> None:
 
 def status_of(raw: Any) -> tuple[Status, str | None]:
     """The normalized status of a raw ``status`` value (a word, or a digit 0-4), and the raw value
-    as text. An unknown word reads as pending (and is logged once); it never raises."""
+    as text, as the service sent it (``4`` stays ``"4"``: ``raw_status`` keeps the provider's own
+    word). An unknown word reads as pending (and is logged once); it never raises."""
     if raw is None:
         _warn_once("<missing>")
         return Status.PENDING, None
@@ -115,7 +116,30 @@ def status_of(raw: Any) -> tuple[Status, str | None]:
     if status is None:
         _warn_once(text)
         return Status.PENDING, text
-    return status, word
+    return status, text
+
+
+def _word(raw: str | None) -> str | None:
+    """The status word of a raw status (a digit 0-4 read as its word)."""
+    if raw is not None and raw.isascii() and raw.isdigit() and int(raw) < len(STATUS_WORDS):
+        return STATUS_WORDS[int(raw)]
+    return raw
+
+
+def path_from_url(url: str | None) -> str | None:
+    """The storage path of a result item that lists only its ``url``: after a ``Storage:`` prefix,
+    or after ``/conversion/storage/file/`` in an HTTP URL; ``None`` otherwise."""
+    if not url:
+        return None
+    if url[:8].lower() == "storage:":
+        path = url[8:].lstrip("/")
+        return path or None
+    marker = "/conversion/storage/file/"
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and marker in parts.path:
+        path = unquote(parts.path.split(marker, 1)[1])
+        return path or None
+    return None
 
 
 _STAMP = re.compile(
@@ -474,6 +498,12 @@ class GroupDocsProvider(Provider):
                     f"not {out['from_']!r}. Rename the file in storage.",
                 )
         else:
+            if isinstance(source, (list, tuple)):
+                raise self._bad(
+                    "source",
+                    "GroupDocs converts one file per job; submit one job per file "
+                    "(a list of sources is for ConvertAPI's merge and zip converters).",
+                )
             out = prepare_convert(params, provider=self.name)
             if out["source"].is_url:
                 raise self._bad(
@@ -704,7 +734,7 @@ class GroupDocsProvider(Provider):
         if status is Status.FAILED and not error:
             error = (
                 "the operation was canceled at GroupDocs"
-                if raw == "Canceled"
+                if (_word(raw) or "").lower() in ("canceled", "cancelled")
                 else "GroupDocs reported the conversion failed, without an explanation"
             )
         completed = parse_time(op.finished) or parse_time(op.failed) or parse_time(op.canceled)
@@ -726,17 +756,19 @@ class GroupDocsProvider(Provider):
         return self._info(job_id, self._operation(job_id))
 
     def result(self, job_id: str) -> Result:
-        """The converted files: from storage when listed with a path, else the result endpoint."""
+        """The converted files: from storage when listed with a path (or a ``url`` naming one),
+        else the result endpoint."""
         op = self._operation(job_id)
         info = self._info(job_id, op)
         self.require_done(info)
         direct = f"{self.base_url}/conversion/async/result?id={quote(job_id, safe='')}"
         files = []
         for item in op.result or ():
-            name = item.name or (PurePosixPath(item.path).name if item.path else "")
+            path = item.path or path_from_url(item.url)
+            name = item.name or (PurePosixPath(path).name if path else "")
             if name.strip() in ("", ".", ".."):
                 name = job_id
-            url = self.storage_url(item.path) if item.path else direct
+            url = self.storage_url(path) if path else direct
             size = item.size if item.size is None or item.size >= 0 else None
             files.append(ResultFile(name, size=size, url=url, media_type=_media_type(name)))
         if not files:

@@ -15,12 +15,29 @@ Routes (served under any base URL; point a client at ``<url>/v2.0`` and ``<url>/
     GET    /v2.0/conversion/async?id=              OperationResult
     GET    /v2.0/conversion/async/result?id=       the converted bytes
     GET    /v2.0/conversion/formats                supported formats
+    POST   /v2.0/conversion                        ConvertSettings -> stored results (or, without
+                                                   OutputPath, the converted bytes)
+    PUT    /v2.0/conversion?format=                multipart "file" -> the converted bytes
+    GET    /v2.0/conversion/info?filePath=         document info (page count read from the file)
+    PUT    /v2.0/conversion/storage/folder/{path}  create a folder    DELETE ?recursive=: delete
+    PUT    /v2.0/conversion/storage/folder/copy/{src}?destPath=   (and .../move/...)
+    PUT    /v2.0/conversion/storage/file/copy/{src}?destPath=     (and .../move/...)
+    GET    /v2.0/conversion/storage/disc           {"usedSize", "totalSize"}
+    GET    /v2.0/conversion/storage/version/{path} {"value": [file versions]}
+    GET    /v2.0/conversion/storage/{name}/exist   {"exists"}: is there a storage of that name
 
 Operations go Created -> Started (after ``start_delay`` sandbox seconds) -> Finished (after
 ``conversion_seconds``). A source whose path or name contains ``corrupt`` (or whose content starts
 with ``corrupt``) ends Failed; one containing ``cancel`` ends Canceled. A storage upload to a path
 containing ``upload-error`` is answered 200 with an ``errors`` entry, as the service does when a file
 fails. The converted bytes are :func:`expected_output` of the input, so tests can check them exactly.
+
+A missing source file answers with the service's own wording, ``AmazonS3 Storage exception: The
+specified key does not exist.`` and the path. A password-protected document (an OLE compound file, as
+encrypted Office documents are) converts only with ``LoadOptions.Password``. The token endpoint
+follows the vendor family's documented rule: after ``failed_token_limit`` (5) failed requests of one
+credential pair, that pair's further requests are answered 429 with ``Retry-After`` for
+``lockout_seconds`` (600).
 """
 
 from __future__ import annotations
@@ -29,13 +46,16 @@ import base64
 import collections
 import hashlib
 import hmac
+import io
 import json
 import math
+import re
 import secrets
 import shutil
 import tempfile
 import threading
 import uuid
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -123,9 +143,12 @@ class GroupDocsSandbox(SandboxApp):
             tells the client the wall seconds that is at this scale (at least 1).
         conversion_seconds: sandbox seconds from Created to Finished (or Failed/Canceled).
         start_delay: sandbox seconds from Created to Started.
-        failed_token_limit, failed_token_window, lockout_seconds: after this many failed token
-            requests within the window (sandbox seconds), the token endpoint answers 429 with
-            ``Retry-After`` for ``lockout_seconds``.
+        failed_token_limit, failed_token_window, lockout_seconds: once this many token requests
+            of one credential pair failed within the window (sandbox seconds), the token endpoint
+            answers that pair's further requests 429 with ``Retry-After`` for ``lockout_seconds``
+            (the vendor family's documented rule: more than 5 failed requests, then 600 s).
+        storages: storage names that exist besides the default one.
+        disc_size: the ``totalSize`` of ``GET /storage/disc``.
 
     Counters for tests: ``token_requests`` (every POST to the token endpoint), ``tokens_issued``,
     ``failed_token_requests``, ``unauthorized`` (API requests refused with 401).
@@ -153,6 +176,36 @@ class GroupDocsSandbox(SandboxApp):
             Rule("/v2.0/conversion/async", endpoint="operation_status", methods=["GET"]),
             Rule("/v2.0/conversion/async/result", endpoint="operation_result", methods=["GET"]),
             Rule("/v2.0/conversion/formats", endpoint="formats", methods=["GET"]),
+            Rule("/v2.0/conversion", endpoint="convert_stored", methods=["POST"]),
+            Rule("/v2.0/conversion", endpoint="convert_direct", methods=["PUT"]),
+            Rule("/v2.0/conversion/info", endpoint="info", methods=["GET"]),
+            Rule(
+                "/v2.0/conversion/storage/folder/<path:path>",
+                endpoint="create_folder",
+                methods=["PUT"],
+            ),
+            Rule(
+                "/v2.0/conversion/storage/folder/<path:path>",
+                endpoint="delete_folder",
+                methods=["DELETE"],
+            ),
+            Rule(
+                "/v2.0/conversion/storage/folder/<any(copy, move):how>/<path:src>",
+                endpoint="copy_folder",
+                methods=["PUT"],
+            ),
+            Rule(
+                "/v2.0/conversion/storage/file/<any(copy, move):how>/<path:src>",
+                endpoint="copy_file",
+                methods=["PUT"],
+            ),
+            Rule("/v2.0/conversion/storage/disc", endpoint="disc", methods=["GET"]),
+            Rule(
+                "/v2.0/conversion/storage/version/<path:path>", endpoint="versions", methods=["GET"]
+            ),
+            Rule(
+                "/v2.0/conversion/storage/<name>/exist", endpoint="storage_exists", methods=["GET"]
+            ),
         ],
         merge_slashes=False,
     )
@@ -168,9 +221,11 @@ class GroupDocsSandbox(SandboxApp):
         token_lifetime: float = 86400.0,
         conversion_seconds: float = 2.0,
         start_delay: float = 0.5,
-        failed_token_limit: int = 20,
-        failed_token_window: float = 60.0,
+        failed_token_limit: int = 5,
+        failed_token_window: float = 600.0,
         lockout_seconds: float = 600.0,
+        storages: tuple[str, ...] = ("First Storage",),
+        disc_size: int = 10 * 1024**3,
     ) -> None:
         super().__init__(scale=scale, clock=clock)
         self._tmp = None if root is not None else tempfile.TemporaryDirectory(prefix="gd-sandbox-")
@@ -189,8 +244,12 @@ class GroupDocsSandbox(SandboxApp):
         self.tokens_issued = 0
         self.failed_token_requests = 0
         self.unauthorized = 0
-        self._failures: collections.deque[float] = collections.deque()
-        self._locked_until = 0.0
+        #: the storage names that exist (``GET /storage/{name}/exist``); the default storage always
+        self.storages = set(storages)
+        self.disc_size = disc_size
+        # failed token requests and lockouts, per (client_id, client_secret) pair
+        self._failures: dict[tuple[str, str], collections.deque[float]] = {}
+        self._locked_until: dict[tuple[str, str], float] = {}
         self._key = secrets.token_bytes(32)
         self._state = threading.Lock()
 
@@ -278,10 +337,13 @@ class GroupDocsSandbox(SandboxApp):
     def token(self, request: Request) -> Response:
         """``POST /connect/token``: client credentials in a form."""
         now = self.clock.now()
+        form = request.form
+        pair = (form.get("client_id", ""), form.get("client_secret", ""))
         with self._state:
             self.token_requests += 1
-            if now < self._locked_until:
-                wait = max(1, math.ceil(self.clock.real(self._locked_until - now)))
+            locked_until = self._locked_until.get(pair, 0.0)
+            if now < locked_until:
+                wait = max(1, math.ceil(self.clock.real(locked_until - now)))
                 return json_response(
                     {
                         "error": "too_many_requests",
@@ -290,23 +352,24 @@ class GroupDocsSandbox(SandboxApp):
                     429,
                     headers={"Retry-After": str(wait)},
                 )
-        form = request.form
         error = None
         if form.get("grant_type") != "client_credentials":
             error = "unsupported_grant_type"
         elif not (
-            hmac.compare_digest(form.get("client_id", ""), self.client_id)
-            and hmac.compare_digest(form.get("client_secret", ""), self.client_secret)
+            hmac.compare_digest(pair[0], self.client_id)
+            and hmac.compare_digest(pair[1], self.client_secret)
         ):
             error = "invalid_client"
         with self._state:
             if error is not None:
                 self.failed_token_requests += 1
-                self._failures.append(now)
-                while self._failures and self._failures[0] <= now - self.failed_token_window:
-                    self._failures.popleft()
-                if len(self._failures) >= self.failed_token_limit:
-                    self._locked_until = now + self.lockout_seconds
+                failures = self._failures.setdefault(pair, collections.deque())
+                failures.append(now)
+                while failures and failures[0] <= now - self.failed_token_window:
+                    failures.popleft()
+                if len(failures) >= self.failed_token_limit:
+                    self._locked_until[pair] = now + self.lockout_seconds
+                    failures.clear()
                 return json_response({"error": error}, 400)
             expiry = now + self.token_lifetime
             token = self._jwt(expiry)
@@ -578,3 +641,257 @@ class GroupDocsSandbox(SandboxApp):
             mimetype="application/octet-stream",
             headers={"Content-Disposition": f'attachment; filename="{op.output.name}"'},
         )
+
+    # -- storage: folders, copies, versions, disc -------------------------------------------------
+
+    def missing_key(self, path: str) -> Response:
+        """A source that is not in storage, in the service's own wording."""
+        return self.api_error(
+            404,
+            "errorItemNotFound",
+            f"AmazonS3 Storage exception: The specified key does not exist. FilePath: '{path}'",
+        )
+
+    def create_folder(self, request: Request, path: str) -> Response:
+        """``PUT /conversion/storage/folder/{path}``: create it (and its parents)."""
+        self._file(request.args.get("storageName", ""), path).mkdir(parents=True, exist_ok=True)
+        return Response(status=200)
+
+    def delete_folder(self, request: Request, path: str) -> Response:
+        """``DELETE /conversion/storage/folder/{path}?recursive=``: 200 also when it is absent."""
+        if not [p for p in path.split("/") if p not in ("", ".", "..")]:
+            return self.api_error(400, "errorInvalidInputData", "The folder path is required.")
+        folder = self._file(request.args.get("storageName", ""), path)
+        if folder.is_dir():
+            recursive = request.args.get("recursive", "false").lower() == "true"
+            if any(folder.iterdir()) and not recursive:
+                return self.api_error(
+                    400,
+                    "errorFolderNotEmpty",
+                    f"The folder '{path}' is not empty: delete it with recursive=true.",
+                )
+            shutil.rmtree(folder)
+        return Response(status=200)
+
+    def _copy_target(self, request: Request) -> tuple[Path, str] | Response:
+        dest = request.args.get("destPath") or ""
+        if not [p for p in dest.split("/") if p not in ("", ".", "..")]:
+            return self.api_error(
+                400, "errorInvalidInputData", "The destPath parameter is required."
+            )
+        return self._file(request.args.get("destStorageName", ""), dest), dest
+
+    def copy_folder(self, request: Request, how: str, src: str) -> Response:
+        """``PUT /conversion/storage/folder/{copy|move}/{src}?destPath=``."""
+        source = self._file(request.args.get("srcStorageName", ""), src)
+        if not source.is_dir():
+            return self.missing_key(src)
+        target = self._copy_target(request)
+        if isinstance(target, Response):
+            return target
+        dest, _ = target
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(source, dest, dirs_exist_ok=True)
+        if how == "move":
+            shutil.rmtree(source)
+        return Response(status=200)
+
+    def copy_file(self, request: Request, how: str, src: str) -> Response:
+        """``PUT /conversion/storage/file/{copy|move}/{src}?destPath=``."""
+        source = self._file(request.args.get("srcStorageName", ""), src)
+        if not source.is_file():
+            return self.missing_key(src)
+        target = self._copy_target(request)
+        if isinstance(target, Response):
+            return target
+        dest, _ = target
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if how == "move":
+            source.replace(dest)
+        else:
+            shutil.copyfile(source, dest)
+        return Response(status=200)
+
+    def disc(self, request: Request) -> Response:
+        """``GET /conversion/storage/disc``: bytes used in storage, and the quota."""
+        used = (
+            sum(f.stat().st_size for f in (self.root / "storage").rglob("*") if f.is_file())
+            if (self.root / "storage").is_dir()
+            else 0
+        )
+        return json_response({"usedSize": used, "totalSize": self.disc_size})
+
+    def versions(self, request: Request, path: str) -> Response:
+        """``GET /conversion/storage/version/{path}``: the sandbox keeps one version per file."""
+        file = self._file(request.args.get("storageName", ""), path)
+        if not file.is_file():
+            return self.missing_key(path)
+        stat = file.stat()
+        version = {
+            "name": file.name,
+            "isFolder": False,
+            "modifiedDate": _stamp(stat.st_mtime),
+            "size": stat.st_size,
+            "path": path,
+            "versionId": hashlib.sha256(f"{path}:{stat.st_mtime_ns}".encode()).hexdigest()[:16],
+            "isLatest": True,
+        }
+        return json_response({"value": [version]})
+
+    def storage_exists(self, request: Request, name: str) -> Response:
+        """``GET /conversion/storage/{name}/exist``."""
+        known = name in self.storages or (self.root / "storage" / name).is_dir()
+        return json_response({"exists": known})
+
+    # -- synchronous conversions and document info -------------------------------------------------
+
+    def _document(
+        self, file: Path, name: str, password: str | None, *, opening: bool = True
+    ) -> dict[str, Any] | Response:
+        """What the sandbox reads of a document: its format and page count (a .docx counts its
+        explicit page and section breaks, a PDF its page objects); a password-protected document
+        (an OLE compound file) needs a password to be ``opening``."""
+        with file.open("rb") as f:
+            head = f.read(8)
+        ext = PurePosixPath(name).suffix.lstrip(".").lower()
+        if opening and head == _OLE and ext in ("docx", "xlsx", "pptx") and not password:
+            return self.api_error(
+                400,
+                "errorInvalidInputData",
+                f"Password is required to open the document '{name}'. Set LoadOptions.Password.",
+            )
+        return {"fileType": ext, "pageCount": _page_count(file, head, ext)}
+
+    def info(self, request: Request) -> Response:
+        """``GET /conversion/info?filePath=``: the document's format, page count and size."""
+        path = request.args.get("filePath") or ""
+        file = self._file(request.args.get("storageName", ""), path)
+        if not path or not file.is_file():
+            return self.missing_key(path)
+        doc = self._document(file, path, None, opening=False)
+        if isinstance(doc, Response):
+            return doc
+        return json_response(
+            {
+                "fileType": doc["fileType"],
+                "pageCount": doc["pageCount"],
+                "size": file.stat().st_size,
+                "title": PurePosixPath(path).stem,
+            }
+        )
+
+    def _converted(self, file: Path, name: str, fmt: str, pages: int) -> list[tuple[str, bytes]]:
+        """The output files: one per page for an image format, else one."""
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        stem = PurePosixPath(name).stem or "output"
+        from_ = PurePosixPath(name).suffix.lstrip(".").lower() or "bin"
+        if fmt in _IMAGE_FORMATS and pages > 1:
+            return [
+                (f"{stem}-page-{n}.{fmt}", _output(digest, from_, f"{fmt} page {n}"))
+                for n in range(1, pages + 1)
+            ]
+        return [(f"{stem}.{fmt}", _output(digest, from_, fmt))]
+
+    def _file_answer(self, outputs: list[tuple[str, bytes]]) -> Response:
+        if len(outputs) == 1:
+            name, data = outputs[0]
+        else:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as archive:
+                for part, content in outputs:
+                    archive.writestr(part, content)
+            name, data = f"{PurePosixPath(outputs[0][0]).stem}.zip", buffer.getvalue()
+        return Response(
+            data,
+            mimetype="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    def convert_stored(self, request: Request) -> Response:
+        """``POST /conversion`` with ``ConvertSettings``: the results saved under ``OutputPath``
+        and listed, or without ``OutputPath`` the converted file itself."""
+        try:
+            settings = structure(request.get_json(force=True, silent=True), ConvertSettings)
+        except WireError:
+            return self.api_error(
+                400,
+                "errorInvalidInputData",
+                "Request body must be ConvertSettings with FilePath and Format.",
+            )
+        if not settings.file_path or not settings.format:
+            return self.api_error(400, "errorInvalidInputData", "FilePath and Format are required.")
+        storage = settings.storage_name or ""
+        source = self._file(storage, settings.file_path)
+        if not source.is_file():
+            return self.missing_key(settings.file_path)
+        doc = self._document(source, settings.file_path, _password(settings.load_options))
+        if isinstance(doc, Response):
+            return doc
+        outputs = self._converted(
+            source, settings.file_path, settings.format.lower(), doc["pageCount"]
+        )
+        if not settings.output_path:
+            return self._file_answer(outputs)
+        listed = []
+        for name, data in outputs:
+            path = f"{settings.output_path.strip('/')}/{name}"
+            target = self._file(storage, path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            url = f"{request.host_url}v2.0/conversion/storage/file/{quote(path, safe='')}"
+            listed.append(unstructure(StoredConvertedResult(name, len(data), path, url)))
+        return json_response(listed)
+
+    def convert_direct(self, request: Request) -> Response:
+        """``PUT /conversion?format=`` with the multipart field ``file`` (and optional JSON form
+        fields ``loadOptions`` / ``convertOptions``): the converted file itself."""
+        fmt = (request.args.get("format") or "").lower()
+        if not fmt:
+            return self.api_error(400, "errorInvalidInputData", "The format parameter is required.")
+        dest = self.root / "direct" / uuid.uuid4().hex / "input"
+        name = self._save_upload(request, dest)
+        if name is None:
+            return self.api_error(
+                400, "errorInvalidInputData", "The request has no file part named 'file'."
+            )
+        try:
+            options = json.loads(request.form.get("loadOptions") or "null")
+        except ValueError:
+            return self.api_error(400, "errorInvalidInputData", "loadOptions is not valid JSON.")
+        doc = self._document(dest, name, _password(options))
+        if isinstance(doc, Response):
+            return doc
+        return self._file_answer(self._converted(dest, name, fmt, doc["pageCount"]))
+
+
+_OLE = bytes.fromhex("d0cf11e0a1b11ae1")
+_IMAGE_FORMATS = frozenset(("jpg", "jpeg", "png", "bmp", "gif", "tiff", "tif", "webp"))
+_DOCX_BREAKS = re.compile(
+    rb'<w:br\b[^>]*w:type="page"|<w:pageBreakBefore\b(?![^>]*w:val="(?:0|false)")'
+)
+
+
+def _password(options: Any) -> str | None:
+    """``Password`` of load options (the SDK sends snake_case ``password``), any case."""
+    if not isinstance(options, dict):
+        return None
+    for key, value in options.items():
+        if str(key).lower() == "password" and value:
+            return str(value)
+    return None
+
+
+def _page_count(file: Path, head: bytes, ext: str) -> int:
+    """Pages read from the document itself (at least 1): a .docx's explicit page breaks and
+    section breaks plus one, a PDF's page objects."""
+    if head.startswith(b"PK") and ext == "docx":
+        try:
+            with zipfile.ZipFile(file) as archive:
+                body = archive.read("word/document.xml")
+        except (zipfile.BadZipFile, KeyError):
+            return 1
+        sections = body.count(b"<w:sectPr")
+        return 1 + len(_DOCX_BREAKS.findall(body)) + max(0, sections - 1)
+    if head.startswith(b"%PDF"):
+        return max(1, len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", file.read_bytes())))
+    return 1

@@ -258,6 +258,13 @@ class Client:
         sent_at = datetime.now(timezone.utc)
         try:
             info = self.provider.submit(kind, prepared, job_id=job_id, webhook=webhook)
+            if not isinstance(info.id, str) or not info.id.strip():
+                raise errors.TransportError(
+                    f"{self.name} accepted the {kind!r} job but answered no job id. The job may "
+                    "exist: look for it (client.list(), the provider's own console) before "
+                    "submitting again.",
+                    provider=self.name,
+                )
             if info.submitted_at is None:  # the provider did not say; we know when we sent it
                 info = attrs.evolve(info, submitted_at=sent_at)
             info = self._stamp(info)
@@ -309,18 +316,22 @@ class Client:
 
     def _stamp(self, info: JobInfo) -> JobInfo:
         """Every JobInfo a provider returns passes here: what the service wrote in it (the raw
-        status, the error, meta) is redacted before anyone stores or shows it."""
+        status, the error, meta) is redacted before anyone stores or shows it, and ``expires_at``
+        is filled from the provider's job lifetime when the service says when the job ended."""
         redact = self.provider.transport.redactor
         raw = None if info.raw_status is None else redact(str(info.raw_status))
         error = None if info.error is None else redact.clip(str(info.error), 2000)
-        meta = (
-            cast(Mapping[str, Any], redact_value(dict(info.meta), redact))
-            if info.meta
-            else info.meta
-        )
-        if raw == info.raw_status and error == info.error and meta == info.meta:
+        meta = info.meta
+        if meta:
+            meta = cast(Mapping[str, Any], redact_value(dict(meta), redact))
+        expires = info.expires_at
+        lifetime = self.provider.capabilities.job_lifetime
+        if expires is None and lifetime is not None and info.completed_at is not None:
+            with contextlib.suppress(OverflowError):
+                expires = info.completed_at + lifetime
+        if (raw, error, meta, expires) == (info.raw_status, info.error, info.meta, info.expires_at):
             return info
-        return attrs.evolve(info, raw_status=raw, error=error, meta=meta)
+        return attrs.evolve(info, raw_status=raw, error=error, meta=meta, expires_at=expires)
 
     def _entry(self, job_id: str) -> LedgerEntry | None:
         """The ledger's entry of ``job_id``; a ledger that cannot be read costs a warning here."""

@@ -16,18 +16,106 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 import attrs
 
 from . import _checks
-from .errors import JobFailedError, NotSupportedError, ProviderError, TransportError, describe
-from .models import Status
+from .errors import (
+    AuthenticationError,
+    JobFailedError,
+    NotSupportedError,
+    ProviderError,
+    TransportError,
+    describe,
+)
+from ._wire import WireConverter, wire_converter
+from .models import JobInfo, Result, ResultFile, Status
+from .redaction import get_logger
+from .sources import Source, prepare_convert
+from .transport import (
+    ErrorDetails,
+    HeaderAuth,
+    TokenAuth,
+    Transport,
+    default_error_details,
+    origin,
+    parse_retry_after,
+    path_segment,
+    same_origin,
+)
+
+_log = get_logger("asyncjobs.provider")
+#: provider name -> the unknown status words already logged
+_UNKNOWN_WORDS: dict[str, set[str]] = {}
+
+
+def _lower_words(cls: type[Provider]) -> dict[str, Status]:
+    cached: dict[str, Status] | None = cls.__dict__.get("_status_words_lower")
+    if cached is None:
+        cached = {str(k).strip().lower(): Status(v) for k, v in cls.status_words.items()}
+        cls._status_words_lower = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _span(delta: timedelta) -> str:
+    """A duration as people write it: "a week", "7 days", "2 hours", "90 minutes"."""
+    seconds = int(delta.total_seconds())
+    if seconds == 7 * 86400:
+        return "a week"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}" + ("s" if n != 1 else "")
+    return f"{seconds} seconds"
+
+
+def _rewinder(body: Any) -> Callable[[], bool]:
+    """A function that rewinds ``body`` for a replay and says whether it could."""
+    if not hasattr(body, "read"):
+        return lambda: True
+    try:
+        start = body.tell() if body.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        start = None
+    if start is None:
+        return lambda: False
+
+    def rewind() -> bool:
+        body.seek(start)
+        return True
+
+    return rewind
+
 
 if TYPE_CHECKING:
     import cattrs
     import requests
 
-    from .models import JobInfo, Result, ResultFile
     from .settings import Settings
-    from .transport import ErrorDetails, Transport
 
-__all__ = ["Capabilities", "Kind", "Param", "PollPolicy", "Provider", "Setting", "convert_kind"]
+__all__ = [
+    "Capabilities",
+    "ErrorDetails",
+    "HeaderAuth",
+    "JobInfo",
+    "Kind",
+    "Param",
+    "PollPolicy",
+    "Provider",
+    "Result",
+    "ResultFile",
+    "Setting",
+    "Source",
+    "Status",
+    "TokenAuth",
+    "Transport",
+    "WireConverter",
+    "convert_kind",
+    "default_error_details",
+    "get_logger",
+    "origin",
+    "parse_retry_after",
+    "path_segment",
+    "prepare_convert",
+    "same_origin",
+    "wire_converter",
+]
 
 T = TypeVar("T")
 
@@ -169,6 +257,16 @@ class Provider:
     kinds: ClassVar[tuple[Kind, ...]] = ()
     capabilities: ClassVar[Capabilities] = Capabilities()
     settings: ClassVar[tuple[Setting, ...]] = ()
+    #: Headers sent with every API request (e.g. ``{"Accept": "application/json"}``).
+    headers: ClassVar[Mapping[str, str]] = {}
+    #: Headers sent with every result download (the default :meth:`open_file`).
+    download_headers: ClassVar[Mapping[str, str]] = {}
+    #: The service's own "what to do next" per error class, e.g. ``{JobNotFoundError: "Jobs are
+    #: removed a week after they finish."}``; the generic sentence otherwise.
+    advice: ClassVar[Mapping[type[ProviderError], str]] = {}
+    #: The service's status words (matched without regard to case) -> :class:`Status`. A word not
+    #: in it reads as ``pending`` and is logged once (see :meth:`status_of`).
+    status_words: ClassVar[Mapping[str, Status]] = {}
     #: "module:Class" of the provider's sandbox (a :class:`asyncjobs.sandbox.SandboxApp`), if it has one.
     sandbox: ClassVar[str | None] = None
 
@@ -190,6 +288,29 @@ class Provider:
         names = ["base_url"] if "base_url" in urls else urls
         found = {origin(config.get(n)) for n in names if config.get(n)}
         return frozenset(o for o in found if o is not None)
+
+    def url(self, path: str) -> str:
+        """``path`` joined to the ``base_url`` setting (an absolute URL is returned as it is)."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return str(self.config["base_url"]).rstrip("/") + "/" + path.lstrip("/")
+
+    def status_of(self, word: object) -> Status:
+        """The :class:`Status` of one of the service's status words, by :attr:`status_words`. An
+        unknown word is ``pending`` (the job is asked about again; it never ends a wait wrongly),
+        and is logged once per provider and word so that the table can be completed."""
+        key = str(word).strip().lower()
+        words = _lower_words(type(self))
+        found = words.get(key)
+        if found is not None:
+            return found
+        seen = _UNKNOWN_WORDS.setdefault(self.name, set())
+        if key not in seen and len(seen) < 100:
+            seen.add(key)
+            _log.warning(
+                "%s: unknown status word %r read as pending; please report it", self.name, word
+            )
+        return Status.PENDING
 
     def poll(self, job_id: str) -> JobInfo:
         """One look at the job through the client, so that the client's one-poll-in-flight rule and
@@ -215,21 +336,53 @@ class Provider:
 
         return default_error_details(response)
 
-    def auth(self) -> requests.auth.AuthBase | None:
-        """The ``requests`` auth object to sign every request with, or ``None``."""
+    def auth(self) -> requests.auth.AuthBase | TokenAuth | None:
+        """What signs every request: a ``requests`` auth object (e.g. a :class:`HeaderAuth`), a
+        :class:`TokenAuth` (short-lived tokens, refreshed by the base class), or ``None``."""
         return None
 
     def request(
         self, method: str, url: str, *, job_id: str | None = None, **kwargs: Any
     ) -> requests.Response:
-        """Send one request through the client's transport, signed with :meth:`auth`, with errors parsed
-        by :meth:`parse_error`. ``url`` may be relative to the ``base_url`` setting. Keyword arguments
-        are those of :meth:`asyncjobs.transport.Transport.request`."""
-        if not url.startswith(("http://", "https://")):
-            url = self.config["base_url"].rstrip("/") + "/" + url.lstrip("/")
-        return self.transport.request(
-            method, url, job_id=job_id, auth=self.auth(), error_parser=self.parse_error, **kwargs
+        """Send one request through the client's transport, signed with :meth:`auth`, with errors
+        parsed by :meth:`parse_error` and explained by :attr:`advice`, and :attr:`headers` added.
+        ``url`` may be relative to the ``base_url`` setting. With a :class:`TokenAuth`, a request
+        refused with 401 is replayed once with a fresh token. Keyword arguments are those of
+        :meth:`asyncjobs.provider.Transport.request`."""
+        if self.headers:
+            kwargs["headers"] = {**self.headers, **(kwargs.get("headers") or {})}
+        kwargs.setdefault("error_parser", self.parse_error)
+        kwargs.setdefault("advice", self.advice)
+        target = self.url(url)
+        body = kwargs.get("data")
+        return self._signed(
+            lambda auth: self.transport.request(method, target, job_id=job_id, auth=auth, **kwargs),
+            _rewinder(body),
         )
+
+    def _signed(self, send: Callable[[Any], T], rewind: Callable[[], bool]) -> T:
+        """``send(auth)`` with :meth:`auth`; for a :class:`TokenAuth`, the token of the moment, and
+        after a 401 a fresh token and one replay (when the body can be sent again)."""
+        auth = self.auth()
+        if not isinstance(auth, TokenAuth):
+            return send(auth)
+        token = auth.get()
+        try:
+            return send(auth.signer(token))
+        except AuthenticationError as exc:
+            if exc.status_code != 401 or not rewind():
+                raise
+            _log.info(
+                "%s: the access token was refused (HTTP 401); refreshing it and replaying the "
+                "request once",
+                self.name,
+            )
+            auth.invalidate(token)
+            return send(auth.signer(auth.get()))
+
+    def token_auth(self, fetch: Callable[[], tuple[str, float | None]]) -> TokenAuth:
+        """A :class:`TokenAuth` whose every new token is added to the client's redactor."""
+        return TokenAuth(fetch, on_token=self.transport.redactor.add)
 
     def require_done(self, info: JobInfo) -> None:
         """Check, in ``result``, that the job is done before its result is fetched.
@@ -291,14 +444,27 @@ class Provider:
 
     @contextlib.contextmanager
     def open_file(self, file: ResultFile) -> Iterator[IO[bytes]]:
-        """Open a result file's content as a stream. The default GETs ``file.url`` with :meth:`auth`
-        (the transport sends the credentials only to :meth:`credential_origins`)."""
+        """Open a result file's content as a stream. The default GETs ``file.url`` with
+        :meth:`auth` and :attr:`download_headers` (the transport sends the credentials only to
+        :meth:`credential_origins`; a :class:`TokenAuth` is refreshed once on a 401)."""
         if not file.url:
             raise NotSupportedError(f"{self.name}: result file {file.name!r} has no URL to fetch")
-        with self.transport.stream(
-            "GET", file.url, auth=self.auth(), error_parser=self.parse_error
-        ) as stream:
-            yield stream
+        url = file.url
+        headers = dict(self.download_headers) or None
+        with contextlib.ExitStack() as stack:
+            yield self._signed(
+                lambda auth: stack.enter_context(
+                    self.transport.stream(
+                        "GET",
+                        url,
+                        auth=auth,
+                        error_parser=self.parse_error,
+                        advice=self.advice,
+                        headers=headers,
+                    )
+                ),
+                lambda: True,
+            )
 
     # -- the contract -----------------------------------------------------------------------------
 
@@ -323,9 +489,11 @@ class Provider:
 
     def cancel(self, job_id: str) -> None:
         """Cancel the job. The default raises :class:`~asyncjobs.errors.NotSupportedError`."""
+        lifetime = self.capabilities.job_lifetime
+        kept = f" ({self.name} removes it {_span(lifetime)} after it finishes)" if lifetime else ""
         raise NotSupportedError(
-            f"{self.name} cannot cancel jobs: the service has no cancel endpoint. Let job "
-            f"{job_id!r} finish and ignore its result.",
+            f"{self.name} cannot cancel a job: the service has no cancel or delete endpoint. Job "
+            f"{job_id!r} runs to its end; ignore its result{kept}.",
             provider=self.name,
             job_id=job_id,
         )

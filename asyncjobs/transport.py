@@ -9,6 +9,7 @@ import contextvars
 import email.utils
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from datetime import datetime, timezone
@@ -31,6 +32,7 @@ __all__ = [
     "HeaderAuth",
     "RetryPolicy",
     "Timeouts",
+    "TokenAuth",
     "Transport",
     "deadline",
     "default_error_details",
@@ -409,6 +411,7 @@ class Transport:
         stream: bool = False,
         error_classes: Mapping[int, type[errors.ProviderError]] | None = None,
         redirects: bool = True,
+        advice: Mapping[type[errors.ProviderError], str] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         """Send a request, retrying per the policy, and return the response.
@@ -430,6 +433,8 @@ class Transport:
                 (e.g. ConvertAPI's 503 on a conversion request is ``RateLimitedError``).
             redirects: follow redirects (one hop at a time, signing only trusted origins); ``False``
                 returns a redirect as it came (token requests, whose body holds a secret).
+            advice: the provider's own "what to do next" sentence per error class (see
+                :attr:`asyncjobs.provider.Provider.advice`).
             **kwargs: passed to ``requests.Session.request`` (``params``, ``json``, ``data``, ``headers``,
                 ``files``). A file object in ``data`` is streamed and rewound before a retry.
 
@@ -474,6 +479,7 @@ class Transport:
             dict(error_classes or {}),
             redirects,
             stream,
+            dict(advice or {}),
         )
         try:
             return self._send(call, auth=auth, timeout=timeouts, **kwargs)
@@ -510,6 +516,7 @@ class Transport:
             job_id=call.job_id,
             parser=call.error_parser,
             cls=call.error_classes.get(status),
+            advices=call.advice,
         )
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         response.close()
@@ -645,11 +652,13 @@ class Transport:
         parser: ErrorParser | None = None,
         cls: type[errors.ProviderError] | None = None,
         advice: str | None = None,
+        advices: Mapping[type[errors.ProviderError], str] | None = None,
     ) -> errors.ProviderError:
         """Build the error for a failed response: 401/403 -> AuthenticationError, 404 with a job ->
         JobNotFoundError, 429 -> RateLimitedError, others ProviderError (or ``cls``).
 
-        ``advice`` replaces the generic "what to do next" sentence with the provider's own."""
+        ``advice`` replaces the generic "what to do next" sentence with the provider's own;
+        ``advices`` gives one per error class (the provider's declared :attr:`advice`)."""
         try:
             details = (parser or default_error_details)(response)
         except RecursionError:  # an error body nested beyond what the JSON parser takes
@@ -689,11 +698,15 @@ class Transport:
                 cls = errors.RateLimitedError
             else:
                 cls = errors.ProviderError
-        advice = advice or {
-            errors.AuthenticationError: "Check the provider's credentials in its settings.",
-            errors.JobNotFoundError: "The id is wrong, belongs to another account, or the job expired.",
-            errors.RateLimitedError: "Slow down, or try again later.",
-        }.get(cls, "See the provider's message.")
+        advice = (
+            advice
+            or (advices or {}).get(cls)
+            or {
+                errors.AuthenticationError: "Check the provider's credentials in its settings.",
+                errors.JobNotFoundError: "The id is wrong, belongs to another account, or the job expired.",
+                errors.RateLimitedError: "Slow down, or try again later.",
+            }.get(cls, "See the provider's message.")
+        )
         message = self.redactor(
             f"{where} answered HTTP {status}{code} to {response.request.method} "
             f"{_path(response.url)}: {said}. {advice}"
@@ -735,6 +748,7 @@ class _Call:
     error_classes: Mapping[int, type[errors.ProviderError]]
     redirects: bool = True
     stream: bool = False
+    advice: Mapping[type[errors.ProviderError], str] = attrs.field(factory=dict)
 
 
 class _Response(requests.Response):
@@ -932,3 +946,101 @@ class _BodyStream:
             chunk = self._next()
             if chunk:
                 yield chunk
+
+
+#: Longest margin before a token's lifetime runs out at which it is refreshed, in seconds.
+MAX_REFRESH_MARGIN = 60.0
+
+
+def refresh_margin(lifetime: float) -> float:
+    """Seconds before expiry at which a token is refreshed: 10 % of its lifetime, at most a minute."""
+    return min(MAX_REFRESH_MARGIN, 0.1 * max(lifetime, 0.0))
+
+
+class TokenAuth:
+    """Access tokens for a provider whose credentials are exchanged for short-lived tokens (OAuth
+    client credentials and the like): fetched on first need, cached, refreshed before they expire,
+    by one thread at a time for all threads of a client; after a 401 the provider base drops the
+    refused token and replays the request once with a fresh one (rewinding its body).
+
+    Return one from :meth:`asyncjobs.provider.Provider.auth` (build it once, in ``__init__``): the
+    base class does the rest for :meth:`~asyncjobs.provider.Provider.request` and
+    :meth:`~asyncjobs.provider.Provider.open_file`.
+
+    Args:
+        fetch: requests a new token; returns it with its lifetime in seconds (``None`` if the
+            service does not say). Called under the cache's lock.
+        header, scheme: how a token is sent (``Authorization: Bearer <token>``).
+        on_token: called with every new token (the provider base adds it to the redactor).
+        clock: monotonic seconds (tests pass a fake).
+        default_lifetime: assumed when the service gives none, or one that is not a positive finite
+            number (``NaN``, ``Infinity``, ``0``, ``-1``); lifetimes are capped at a day.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[], tuple[str, float | None]],
+        *,
+        header: str = "Authorization",
+        scheme: str = "Bearer",
+        on_token: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        default_lifetime: float = 3600.0,
+    ) -> None:
+        self._fetch = fetch
+        self.header = header
+        self.scheme = scheme
+        self.on_token = on_token
+        self._clock = clock
+        self._default = default_lifetime
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self.fetches = 0  # tokens requested so far (for tests and diagnostics)
+
+    def __repr__(self) -> str:
+        state = "empty" if self._token is None else "cached"
+        return f"<TokenAuth {state} fetches={self.fetches}>"
+
+    def _fresh(self) -> str | None:
+        token = self._token
+        if token is not None and self._clock() < self._refresh_at:
+            return token
+        return None
+
+    def get(self) -> str:
+        """A fresh token, fetching one if needed (one fetch at a time for all threads)."""
+        token = self._fresh()
+        if token is not None:
+            return token
+        with self._lock:
+            token = self._fresh()
+            if token is not None:
+                return token
+            asked_at = self._clock()
+            token, lifetime = self._fetch()
+            self.fetches += 1
+            if self.on_token is not None:
+                self.on_token(token)
+            life = (
+                float(lifetime)
+                if isinstance(lifetime, (int, float))
+                and not isinstance(lifetime, bool)
+                and math.isfinite(lifetime)
+                and lifetime > 0
+                else self._default  # absent, zero, negative, NaN or infinite: not a lifetime
+            )
+            life = min(life, 86400.0)
+            self._token = token
+            self._refresh_at = asked_at + life - refresh_margin(life)
+            return token
+
+    def invalidate(self, token: str) -> None:
+        """Forget ``token`` (refused by the service), unless another thread already replaced it."""
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    def signer(self, token: str) -> HeaderAuth:
+        """The ``requests`` auth that sends ``token``."""
+        return HeaderAuth(self.header, f"{self.scheme} {token}" if self.scheme else token)

@@ -215,7 +215,8 @@ def test_a_job_gone_past_its_lifetime_is_said_to_have_expired(
     with toy_client.ledger._tx() as db:  # finished two hours ago; toy keeps jobs one hour
         db.execute(
             "UPDATE jobs SET created_at = created_at - 7200, updated_at = updated_at - 7200,"
-            " finished_seen_at = finished_seen_at - 7200, completed_at = completed_at - 7200"
+            " finished_seen_at = finished_seen_at - 7200, completed_at = completed_at - 7200,"
+            " expires_at = expires_at - 7200"
         )
     with pytest.raises(errors.JobNotFoundError) as caught:
         toy_client.status(job.id)

@@ -1,19 +1,17 @@
 """Conversio's JSON bodies as attrs models, and the one cattrs converter that reads them.
 
 The wire spells fields in camelCase (``startedAt``); the models use snake_case. The renaming happens
-in one place: the structure hook factory at the bottom of this module. Unknown fields are ignored, so a
+in one place: the core's wire converter at the bottom of this module. Unknown fields are ignored, so a
 new field from the service never breaks a client.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, override
+
+from asyncjobs.provider import wire_converter
 
 __all__ = ["AsyncJob", "ErrorBody", "JobBody", "JobsBody", "Meta", "converter"]
 
@@ -61,23 +59,6 @@ class ErrorBody:
     errors: list[str]
 
 
-def _time(value: Any, _: type) -> datetime:
-    # ISO 8601 with a trailing "Z", which datetime.fromisoformat reads only from Python 3.11
-    when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def _camel(name: str) -> str:
-    first, *rest = name.split("_")
-    return first + "".join(part.title() for part in rest)
-
-
-def _renamed(cls: type) -> Callable[[Any, type], Any]:
-    renames = {a.name: override(rename=_camel(a.name)) for a in attrs.fields(cls)}
-    return make_dict_structure_fn(cls, converter, **renames)  # type: ignore[arg-type]
-
-
-#: Reads Conversio's bodies into the models above (``converter.structure(json, JobBody)``).
-converter = cattrs.Converter()
-converter.register_structure_hook(datetime, _time)
-converter.register_structure_hook_factory(attrs.has, _renamed)
+#: Reads Conversio's bodies into the models above (``converter.read(json, JobBody)``); the wire's
+#: camelCase names (``startedAt``) are the models' snake_case fields, renamed by the core.
+converter = wire_converter("camel")

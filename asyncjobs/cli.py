@@ -336,7 +336,10 @@ def cmd_providers(args: argparse.Namespace, out: _Out) -> int:
                 f"{shown} [{state}]"
             )
     if not docs:
-        out.line("no providers installed (pip install asyncjobs-convertapi, ...)")
+        out.line(
+            "no providers installed (from a checkout of the asyncjobs repository: "
+            "pip install -e ./providers/convertapi, ...)"
+        )
     out.doc({"providers": docs})
     return EXIT_OK
 
@@ -551,7 +554,7 @@ def _start_sandboxes(names: Sequence[str], scale: float, *, strict: bool) -> lis
         from .sandbox import serve_providers
     except ImportError as exc:
         raise errors.ConfigurationError(
-            f"the sandboxes need werkzeug: pip install 'asyncjobs[sandbox]' ({exc})"
+            f"the sandboxes need werkzeug: pip install werkzeug ({exc})"
         ) from exc
     return serve_providers(names, scale=scale, strict=strict)
 
@@ -646,7 +649,8 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
     if missing:
         raise errors.ConfigurationError(
             f"the demo needs the providers {', '.join(DEMO_PROVIDERS)}; missing: "
-            f"{', '.join(missing)} (pip install {' '.join('asyncjobs-' + m for m in missing)})"
+            f"{', '.join(missing)} (from a checkout of the asyncjobs repository: pip install "
+            f"{' '.join('-e ./providers/' + m for m in missing)})"
         )
     dest = Path(args.output)
     try:

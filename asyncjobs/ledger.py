@@ -307,7 +307,7 @@ class Ledger:
         if version > SCHEMA_VERSION:
             raise _NotALedger(
                 f"is a ledger of schema version {version}, newer than this asyncjobs understands "
-                f"({SCHEMA_VERSION}); upgrade asyncjobs (pip install -U asyncjobs)"
+                f"({SCHEMA_VERSION}); upgrade asyncjobs-core"
             )
 
     def _wal(self) -> None:

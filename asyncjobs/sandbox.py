@@ -2,7 +2,7 @@
 threaded server on 127.0.0.1.
 
 Each provider package ships a :class:`SandboxApp` subclass that emulates its service. This module needs
-``werkzeug`` (the ``sandbox`` extra); it is imported only when a sandbox is used.
+``werkzeug`` (the ``sandbox`` extra of ``asyncjobs-core``); it is imported only when a sandbox is used.
 """
 
 from __future__ import annotations

@@ -62,8 +62,7 @@ class ErrorBody:
 
 
 def _time(value: Any, _: type) -> datetime:
-    # ISO 8601 with a trailing "Z", which datetime.fromisoformat reads only from Python 3.11
-    when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    when = datetime.fromisoformat(str(value))  # ISO 8601, "Z" included
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 

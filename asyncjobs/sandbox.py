@@ -1,7 +1,7 @@
 """The shared sandbox machinery: a job clock with a time scale, fault switches, a WSGI base class and a
 threaded server on 127.0.0.1.
 
-Each provider package ships a :class:`SandboxApp` subclass that emulates its service. This module needs
+Each provider package ships a [`SandboxApp`][asyncjobs.sandbox.SandboxApp] subclass that emulates its service. This module needs
 ``werkzeug`` (the ``sandbox`` extra of ``asyncjobs-core``); it is imported only when a sandbox is used.
 """
 
@@ -180,11 +180,11 @@ def _drop(environ: WSGIEnviron) -> None:
 
 
 class SandboxApp:
-    """Base class of a provider's emulator: a WSGI app with a :class:`JobClock`, :class:`Faults`, and
+    """Base class of a provider's emulator: a WSGI app with a [`JobClock`][asyncjobs.sandbox.JobClock], [`Faults`][asyncjobs.sandbox.Faults], and
     routing through a werkzeug ``Map`` whose endpoints are method names of the subclass.
 
     Subclasses set ``url_map`` and implement one method per endpoint taking ``(request, **values)`` and
-    returning a werkzeug ``Response``; they implement :meth:`client_settings`.
+    returning a werkzeug ``Response``; they implement [`client_settings()`][asyncjobs.sandbox.SandboxApp.client_settings].
     """
 
     url_map: Map = Map()
@@ -310,8 +310,8 @@ class ProviderSandbox:
     Attributes:
         name: the provider's name.
         provider: the provider class.
-        box: the running :class:`Sandbox`.
-        settings: keyword settings for :func:`asyncjobs.connect`.
+        box: the running [`Sandbox`][asyncjobs.sandbox.Sandbox].
+        settings: keyword settings for [`asyncjobs.connect()`][asyncjobs.connect].
     """
 
     def __init__(
@@ -342,7 +342,7 @@ def serve_providers(
     """Start the sandbox of each named provider on 127.0.0.1 (each at a free port).
 
     Args:
-        names: provider names (see :func:`asyncjobs.available_providers`).
+        names: provider names (see [`asyncjobs.available_providers()`][asyncjobs.available_providers]).
         scale: sandbox seconds per wall second (a larger scale finishes jobs sooner).
         strict: raise for a provider that ships no sandbox (otherwise skip it).
 

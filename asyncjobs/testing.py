@@ -1,7 +1,7 @@
 """The conformance kit: a pytest base class that checks a provider against the whole job contract over
 real HTTP, usually against the provider's sandbox.
 
-Subclass :class:`ProviderConformance` in a test module and override three fixtures::
+Subclass [`ProviderConformance`][asyncjobs.testing.ProviderConformance] in a test module and override three fixtures::
 
     from asyncjobs.testing import JobCase, ProviderConformance
 

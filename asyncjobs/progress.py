@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,9 @@ __all__ = ["Progress", "make_progress"]
 
 #: ``None`` (automatic), ``False`` (off), ``True`` (on), or a callable given each JobInfo seen.
 Progress = bool | Callable[[JobInfo], object] | None
+
+#: Seconds between redraws of a one-job bar's clock while no new status comes.
+TICK = 0.5
 
 
 def _in_notebook() -> bool:
@@ -44,12 +48,26 @@ def enabled(progress: Progress) -> bool:
 
 
 class _Reporter:
-    """Feeds a bar and/or a callback; does nothing when both are off."""
+    """Feeds a bar and/or a callback; does nothing when both are off. A clock bar (one job) is redrawn
+    every ``TICK`` seconds between polls, so that its elapsed time keeps moving while the job runs."""
 
-    def __init__(self, bar: Any, callback: Callable[[JobInfo], object] | None) -> None:
+    def __init__(
+        self, bar: Any, callback: Callable[[JobInfo], object] | None, *, ticking: bool = False
+    ) -> None:
         self._bar = bar
         self._callback = callback
         self._last: str | None = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        if bar is not None and ticking:
+            self._ticker = threading.Thread(
+                target=self._tick, name="asyncjobs-progress", daemon=True
+            )
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK):
+            self._bar.refresh()
 
     def seen(self, info: JobInfo) -> None:
         """A status was seen."""
@@ -65,6 +83,11 @@ class _Reporter:
             self._bar.update(n)
 
     def close(self) -> None:
+        """Stop the clock and close the bar (idempotent)."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
         if self._bar is not None:
             self._bar.close()
 
@@ -84,4 +107,4 @@ def make_progress(progress: Progress, *, total: int | None, desc: str) -> _Repor
         if tqdm is not None:
             fmt = "{desc}: {elapsed}{postfix}" if total is None else None
             bar = tqdm(total=total, desc=desc, bar_format=fmt, leave=True)
-    return _Reporter(bar, callback)
+    return _Reporter(bar, callback, ticking=total is None)

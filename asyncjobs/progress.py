@@ -38,6 +38,18 @@ def _interactive() -> bool:
     return bool(stream is not None and hasattr(stream, "isatty") and stream.isatty())
 
 
+def _size() -> dict[str, int]:
+    """80 by 24 for a terminal that reports no size (a bare pty, ``script``), where tqdm would draw
+    nothing; tqdm's own choice elsewhere."""
+    if _in_notebook():
+        return {}
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        return {}
+    return {"ncols": size.columns or 80, "nrows": size.lines or 24} if 0 in size else {}
+
+
 def enabled(progress: Progress) -> bool:
     """Whether a bar is shown for ``progress``: ``ASYNCJOBS_PROGRESS=0`` turns bars off everywhere."""
     if progress is False or os.environ.get("ASYNCJOBS_PROGRESS", "").strip() == "0":
@@ -106,5 +118,5 @@ def make_progress(progress: Progress, *, total: int | None, desc: str) -> _Repor
             tqdm = None
         if tqdm is not None:
             fmt = "{desc}: {elapsed}{postfix}" if total is None else None
-            bar = tqdm(total=total, desc=desc, bar_format=fmt, leave=True)
+            bar = tqdm(total=total, desc=desc, bar_format=fmt, leave=True, **_size())
     return _Reporter(bar, callback, ticking=total is None)

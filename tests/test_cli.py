@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -638,3 +640,37 @@ def test_asyncjobs_home_that_is_a_file_says_so(
     proc = cli(*args)
     assert proc.returncode == 2
     assert f"ASYNCJOBS_HOME points at a file, not a folder: {str(asyncjobs_home)!r}" in proc.stderr
+
+
+def test_demo_shows_its_progress_bar_on_a_terminal(asyncjobs_home: Path, tmp_path: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in _env(asyncjobs_home, None).items() if k != "ASYNCJOBS_PROGRESS"}
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):  # EIO once the child closed the terminal
+            while chunk := os.read(master, 4096):
+                chunks.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "asyncjobs", "demo", "-o", str(tmp_path / "demo")],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+            env=env,
+        )
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    terminal = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0, terminal
+    assert "jobs: 100%" in terminal
+    assert "3/3" in terminal

@@ -45,19 +45,19 @@ def connect(
     """Connect to a provider.
 
     Args:
-        provider: a name from [`asyncjobs.available_providers()`][asyncjobs.available_providers].
+        provider: a name from :func:`asyncjobs.available_providers`.
         ledger: ``None`` for the default ledger (in ``$ASYNCJOBS_HOME`` or the user data folder), a
-            path, a [`Ledger`][asyncjobs.ledger.Ledger], or ``False`` for none.
-        timeout: a [`Timeouts`][asyncjobs.transport.Timeouts], or one number for both connect and read.
-        retry: a [`RetryPolicy`][asyncjobs.transport.RetryPolicy].
-        poll: a [`PollPolicy`][asyncjobs.provider.PollPolicy] instead of the provider's own (e.g. faster
+            path, a :class:`~asyncjobs.ledger.Ledger`, or ``False`` for none.
+        timeout: a :class:`~asyncjobs.transport.Timeouts`, or one number for both connect and read.
+        retry: a :class:`~asyncjobs.transport.RetryPolicy`.
+        poll: a :class:`~asyncjobs.provider.PollPolicy` instead of the provider's own (e.g. faster
             polls against a sandbox).
         session: a ``requests.Session`` to send through (proxies, custom adapters).
         **settings: the provider's settings (``secret=``, ``base_url=``...); any not given are read
             from their environment variables.
 
     Returns:
-        A [`Client`][asyncjobs.Client]; close it (or use it as a context manager) when done.
+        A :class:`Client`; close it (or use it as a context manager) when done.
 
     Raises:
         UnknownProviderError: no such provider.
@@ -138,7 +138,7 @@ class _Flight:
 class Client:
     """One provider's jobs: ``submit``, ``status``, ``result``, ``cancel``, ``list`` and ``job``.
 
-    Made by [`asyncjobs.connect()`][asyncjobs.connect]. Safe to share between threads. At most one poll of a job is in
+    Made by :func:`asyncjobs.connect`. Safe to share between threads. At most one poll of a job is in
     flight at a time: concurrent ``status`` calls for one job share one request.
     """
 
@@ -177,7 +177,7 @@ class Client:
     # -- validation -------------------------------------------------------------------------------
 
     def kind(self, kind: str) -> Kind:
-        """The [`Kind`][asyncjobs.provider.Kind] named ``kind``.
+        """The :class:`~asyncjobs.provider.Kind` named ``kind``.
 
         Raises:
             InvalidParameterError: the provider has no such kind.
@@ -219,7 +219,7 @@ class Client:
         """Start a job of ``kind`` with ``params``; it is in the ledger before the request leaves.
 
         Returns:
-            A [`Job`][asyncjobs.Job] handle, normally ``pending``.
+            A :class:`~asyncjobs.Job` handle, normally ``pending``.
 
         Raises:
             InvalidParameterError: unknown kind or parameter, missing parameter, bad source (before any

@@ -1,5 +1,5 @@
-"""The one cattrs converter for asyncjobs' own JSON (the ledger, ``--json`` output): [`JobInfo`][asyncjobs.JobInfo]
-and [`Result`][asyncjobs.Result] to and from JSON-ready data. A provider's wire format has its own converter in its
+"""The one cattrs converter for asyncjobs' own JSON (the ledger, ``--json`` output): :class:`JobInfo`
+and :class:`Result` to and from JSON-ready data. A provider's wire format has its own converter in its
 package; this one is only for asyncjobs' own representation."""
 
 from __future__ import annotations
@@ -34,20 +34,20 @@ converter.register_structure_hook(
 
 
 def info_to_json(info: JobInfo) -> str:
-    """Serialize a [`JobInfo`][asyncjobs.JobInfo] to a JSON string."""
+    """Serialize a :class:`JobInfo` to a JSON string."""
     return json.dumps(converter.unstructure(info), default=str)
 
 
 def info_from_json(text: str) -> JobInfo:
-    """Rebuild a [`JobInfo`][asyncjobs.JobInfo] from `info_to_json`'s output."""
+    """Rebuild a :class:`JobInfo` from :func:`info_to_json`'s output."""
     return converter.structure(json.loads(text), JobInfo)
 
 
 def result_to_json(result: Result) -> str:
-    """Serialize a [`Result`][asyncjobs.Result] to a JSON string (file contents are not included)."""
+    """Serialize a :class:`Result` to a JSON string (file contents are not included)."""
     return json.dumps(converter.unstructure(result), default=str)
 
 
 def result_from_json(text: str) -> Result:
-    """Rebuild a [`Result`][asyncjobs.Result] from `result_to_json`'s output."""
+    """Rebuild a :class:`Result` from :func:`result_to_json`'s output."""
     return converter.structure(json.loads(text), Result)

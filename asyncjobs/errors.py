@@ -1,6 +1,6 @@
 """Every exception asyncjobs raises, under one base class.
 
-Catch [`AsyncJobsError`][asyncjobs.errors.AsyncJobsError] to catch everything; catch a subclass to handle one situation. Each message
+Catch :class:`AsyncJobsError` to catch everything; catch a subclass to handle one situation. Each message
 says what happened, to which job at which provider, and what to do next. No message, repr or attribute
 ever holds a secret: messages built from a service's answer pass through the client's redactor first.
 """
@@ -66,7 +66,7 @@ class InvalidParameterError(AsyncJobsError, ValueError):
     """Raised before any request is sent when a call's arguments are wrong: an unknown job kind, an
     unknown or missing parameter, a source file that does not exist, a non-positive timeout.
 
-    ``parameter`` names the offending argument. It is also a `ValueError`.
+    ``parameter`` names the offending argument. It is also a :class:`ValueError`.
     """
 
     def __init__(
@@ -82,7 +82,7 @@ class InvalidParameterError(AsyncJobsError, ValueError):
 
 
 class UnknownProviderError(AsyncJobsError, LookupError):
-    """Raised by [`asyncjobs.connect()`][asyncjobs.connect] and friends when no provider of that name is installed or
+    """Raised by :func:`asyncjobs.connect` and friends when no provider of that name is installed or
     registered. ``available`` lists the names that do exist."""
 
     def __init__(self, name: str, available: Sequence[str]):
@@ -163,7 +163,7 @@ class TransportError(ProviderError):
 
 class JobFailedError(AsyncJobsError):
     """Raised by ``Job.result`` and ``Client.result`` when the job ended ``failed``. ``info`` is the last
-    [`JobInfo`][asyncjobs.JobInfo], with the provider's ``error`` and ``raw_status``."""
+    :class:`~asyncjobs.JobInfo`, with the provider's ``error`` and ``raw_status``."""
 
     def __init__(self, info: JobInfo):
         reason = info.error or f"status {info.raw_status!r}"

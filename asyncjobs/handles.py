@@ -1,4 +1,4 @@
-"""Job handles ([`Job`][asyncjobs.Job]) and lists of them ([`JobList`][asyncjobs.JobList])."""
+"""Job handles (:class:`Job`) and lists of them (:class:`JobList`)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class Job:
     Attributes:
         id: the provider's job id.
         kind: the job's kind, when known.
-        info: the last [`JobInfo`][asyncjobs.JobInfo] seen, or ``None`` before the first look.
+        info: the last :class:`JobInfo` seen, or ``None`` before the first look.
         error: the error that ended the last wait over many jobs for this one (e.g. JobNotFoundError).
     """
 
@@ -70,7 +70,7 @@ class Job:
         return hash((self.provider, self.id))
 
     def refresh(self) -> JobInfo:
-        """Look at the job once; update and return ``info``."""
+        """Look at the job once; update and return :attr:`info`."""
         self.info = self.client.status(self.id)
         if self.kind is None:
             self.kind = self.info.kind
@@ -92,10 +92,10 @@ class Job:
         Args:
             timeout: seconds to wait at most; ``None`` waits as long as it takes.
             progress: ``None`` (a bar in terminals and notebooks), ``False``, ``True``, or a callable
-                given each [`JobInfo`][asyncjobs.JobInfo] seen.
+                given each :class:`JobInfo` seen.
 
         Returns:
-            The final [`JobInfo`][asyncjobs.JobInfo] (``done`` or ``failed``; this method does not raise on failure).
+            The final :class:`JobInfo` (``done`` or ``failed``; this method does not raise on failure).
 
         Raises:
             JobTimeoutError: ``timeout`` passed first. InvalidParameterError: a bad timeout.
@@ -105,7 +105,7 @@ class Job:
         return wait_one(self, timeout=timeout, progress=progress)
 
     def result(self, timeout: float | None = None) -> Result:
-        """Wait for the job, then return its [`Result`][asyncjobs.Result].
+        """Wait for the job, then return its :class:`Result`.
 
         Raises:
             JobFailedError: the job failed. JobTimeoutError: ``timeout`` passed first.
@@ -139,7 +139,7 @@ class Job:
 
 
 class JobList(Sequence[Job]):
-    """A list of jobs that shows as a table (``repr``, ``_repr_html_``, [`to_pandas()`][asyncjobs.JobList.to_pandas])."""
+    """A list of jobs that shows as a table (``repr``, ``_repr_html_``, :meth:`to_pandas`)."""
 
     def __init__(self, jobs: Sequence[Job] = ()) -> None:
         self._jobs = list(jobs)

@@ -84,7 +84,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 _BUSY_TIMEOUT = 30.0
 
-#: Seconds during which a status seen again unchanged is not written again (see [`Ledger.seen()`][asyncjobs.ledger.Ledger.seen]).
+#: Seconds during which a status seen again unchanged is not written again (see :meth:`Ledger.seen`).
 SEEN_REFRESH = 60.0
 #: Jobs whose last written status a ledger remembers, to skip rewriting it unchanged.
 _SEEN_MEMORY = 10_000
@@ -129,8 +129,8 @@ class LedgerEntry:
         provider, kind: as submitted.
         job_id: the provider's id, or ``None`` when none was issued (yet).
         params: the parameters as recorded (JSON-safe, no secrets).
-        state: a [`SubmitState`][asyncjobs.ledger.SubmitState] value.
-        info: the last [`JobInfo`][asyncjobs.JobInfo] seen, when a job id exists.
+        state: a :class:`SubmitState` value.
+        info: the last :class:`JobInfo` seen, when a job id exists.
         created_at: when the submission was recorded.
         updated_at: when the ledger last heard of the job (a status seen, or the submit's outcome); a
             status seen again unchanged refreshes it at most every ``SEEN_REFRESH`` seconds.
@@ -170,7 +170,7 @@ class LedgerEntry:
         return base + lifetime
 
     def expired(self, lifetime: timedelta | None, now: datetime | None = None) -> bool:
-        """Whether the job is past its [`expires_at()`][asyncjobs.ledger.LedgerEntry.expires_at] (``now`` defaults to the current time)."""
+        """Whether the job is past its :meth:`expires_at` (``now`` defaults to the current time)."""
         when = self.expires_at(lifetime)
         return when is not None and when <= (now or datetime.now(timezone.utc))
 
@@ -318,7 +318,7 @@ class Ledger:
 
     @classmethod
     def default(cls, *, read_only: bool = False) -> Ledger:
-        """The ledger in [`default_home()`][asyncjobs.ledger.default_home].
+        """The ledger in :func:`default_home`.
 
         Raises:
             ConfigurationError: also when ``ASYNCJOBS_HOME`` (or the data folder) is a file.
@@ -602,8 +602,8 @@ class Ledger:
     def infos(
         self, *, provider: str | None = None, status: Status | str | None = None
     ) -> list[JobInfo]:
-        """The last [`JobInfo`][asyncjobs.JobInfo] seen of every job that has an id, in the order recorded --
-        what a listing of jobs needs, without the rest of each entry (faster than [`entries()`][asyncjobs.ledger.Ledger.entries])."""
+        """The last :class:`JobInfo` seen of every job that has an id, in the order recorded --
+        what a listing of jobs needs, without the rest of each entry (faster than :meth:`entries`)."""
         sql = (
             "SELECT provider, job_id, kind, status, raw_status, error, submitted_at, started_at,"
             " completed_at, expires_at, meta FROM jobs WHERE job_id IS NOT NULL AND status IS NOT NULL"

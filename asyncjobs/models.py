@@ -1,5 +1,5 @@
-"""The immutable values of the job interface: [`Status`][asyncjobs.Status], [`JobInfo`][asyncjobs.JobInfo], [`Result`][asyncjobs.Result] and
-[`ResultFile`][asyncjobs.ResultFile]. They hold data only; downloading goes through the client that made them."""
+"""The immutable values of the job interface: :class:`Status`, :class:`JobInfo`, :class:`Result` and
+:class:`ResultFile`. They hold data only; downloading goes through the client that made them."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ _COPY_CHUNK = 1024 * 1024
 
 class Status(str, enum.Enum):
     """The three statuses every job has, whatever its provider. The provider's own word is kept in
-    [`JobInfo.raw_status`][asyncjobs.JobInfo]."""
+    :attr:`JobInfo.raw_status`."""
 
     PENDING = "pending"
     DONE = "done"
@@ -55,7 +55,7 @@ class JobInfo:
         provider: the provider's registered name, e.g. ``"convertapi"``.
         id: the job id the provider knows the job by.
         kind: what the job does, e.g. ``"convert"``.
-        status: [`Status`][asyncjobs.Status], normalized.
+        status: :class:`Status`, normalized.
         raw_status: the provider's own word (or HTTP status) for it.
         submitted_at, started_at, completed_at: timezone-aware datetimes, when known.
         error: the provider's explanation, for a failed job.
@@ -156,7 +156,7 @@ class ResultFile:
             yield stream
 
     def read(self) -> bytes:
-        """Return the whole content. For large files prefer [`save()`][asyncjobs.ResultFile.save] or [`open()`][asyncjobs.ResultFile.open]."""
+        """Return the whole content. For large files prefer :meth:`save` or :meth:`open`."""
         with self.open() as stream:
             return stream.read()
 
@@ -205,7 +205,7 @@ class Result:
         """Save every file into the folder ``dest`` (created when missing).
 
         Returns:
-            The paths written, in the order of [`files`][asyncjobs.Result].
+            The paths written, in the order of :attr:`files`.
         """
         folder = Path(_check_dest(dest))
         folder.mkdir(parents=True, exist_ok=True)

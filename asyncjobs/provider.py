@@ -1,7 +1,7 @@
 """The plugin contract: what a provider class declares and implements.
 
-A provider translates one service's protocol, nothing more. The core gives it a
-[`Transport`][asyncjobs.transport.Transport] (one ``requests.Session``, timeouts, retries, redaction, error mapping) and its
+A provider translates one service's protocol, nothing more. The core gives it a :class:`~asyncjobs.
+transport.Transport` (one ``requests.Session``, timeouts, retries, redaction, error mapping) and its
 resolved settings; the core owns validation, the ledger, waiting and job handles.
 """
 
@@ -64,7 +64,7 @@ class Capabilities:
         list: the service has an endpoint listing jobs (otherwise ``list`` comes from the ledger).
         webhooks: the service can call a URL when a job ends.
         idempotent_submit: submits carry a client-chosen job id, so a submit can be retried safely.
-        poll: the [`PollPolicy`][asyncjobs.provider.PollPolicy] for this service.
+        poll: the :class:`PollPolicy` for this service.
         job_lifetime: how long the service keeps a finished job and its results, when known.
     """
 
@@ -81,7 +81,7 @@ class Setting:
     """One setting a provider takes, e.g. its secret or base URL.
 
     Attributes:
-        name: the keyword of [`asyncjobs.connect()`][asyncjobs.connect].
+        name: the keyword of :func:`asyncjobs.connect`.
         env: the environment variable read when the keyword is not given.
         required: whether a client cannot be built without it.
         secret: whether it must never be shown (it is redacted everywhere).
@@ -154,7 +154,7 @@ class Provider:
     ``settings``, and implement ``submit``, ``status`` and ``result`` (``cancel`` and ``list`` where the
     service has them).
 
-    An instance is made by [`asyncjobs.connect()`][asyncjobs.connect] with the resolved settings and the client's
+    An instance is made by :func:`asyncjobs.connect` with the resolved settings and the client's
     transport; it must not build an HTTP session of its own.
     """
 
@@ -162,7 +162,7 @@ class Provider:
     kinds: ClassVar[tuple[Kind, ...]] = ()
     capabilities: ClassVar[Capabilities] = Capabilities()
     settings: ClassVar[tuple[Setting, ...]] = ()
-    #: "module:Class" of the provider's sandbox (a [`asyncjobs.sandbox.SandboxApp`][asyncjobs.sandbox.SandboxApp]), if it has one.
+    #: "module:Class" of the provider's sandbox (a :class:`asyncjobs.sandbox.SandboxApp`), if it has one.
     sandbox: ClassVar[str | None] = None
 
     def __init__(self, config: Settings, transport: Transport) -> None:
@@ -173,7 +173,7 @@ class Provider:
 
     def prepare(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         """Check and normalize a submit's parameters, without any network. Raise
-        [`InvalidParameterError`][asyncjobs.errors.InvalidParameterError] naming what is wrong. The core has already
+        :class:`~asyncjobs.errors.InvalidParameterError` naming what is wrong. The core has already
         checked the kind and the parameter names."""
         return params
 
@@ -194,9 +194,9 @@ class Provider:
     def request(
         self, method: str, url: str, *, job_id: str | None = None, **kwargs: Any
     ) -> requests.Response:
-        """Send one request through the client's transport, signed with [`auth()`][asyncjobs.provider.Provider.auth], with errors parsed
-        by [`parse_error()`][asyncjobs.provider.Provider.parse_error]. ``url`` may be relative to the ``base_url`` setting. Keyword arguments
-        are those of [`asyncjobs.transport.Transport.request()`][asyncjobs.transport.Transport.request]."""
+        """Send one request through the client's transport, signed with :meth:`auth`, with errors parsed
+        by :meth:`parse_error`. ``url`` may be relative to the ``base_url`` setting. Keyword arguments
+        are those of :meth:`asyncjobs.transport.Transport.request`."""
         if not url.startswith(("http://", "https://")):
             url = self.config["base_url"].rstrip("/") + "/" + url.lstrip("/")
         return self.transport.request(
@@ -262,7 +262,7 @@ class Provider:
 
     @contextlib.contextmanager
     def open_file(self, file: ResultFile) -> Iterator[IO[bytes]]:
-        """Open a result file's content as a stream. The default GETs ``file.url`` with [`auth()`][asyncjobs.provider.Provider.auth]."""
+        """Open a result file's content as a stream. The default GETs ``file.url`` with :meth:`auth`."""
         if not file.url:
             raise NotSupportedError(f"{self.name}: result file {file.name!r} has no URL to fetch")
         with self.transport.stream(
@@ -280,7 +280,7 @@ class Provider:
         job_id: str | None = None,
         webhook: str | None = None,
     ) -> JobInfo:
-        """Start a job; return its first [`JobInfo`][asyncjobs.JobInfo] (normally ``pending``)."""
+        """Start a job; return its first :class:`~asyncjobs.JobInfo` (normally ``pending``)."""
         raise NotImplementedError
 
     def status(self, job_id: str) -> JobInfo:
@@ -292,7 +292,7 @@ class Provider:
         raise NotImplementedError
 
     def cancel(self, job_id: str) -> None:
-        """Cancel the job. The default raises [`NotSupportedError`][asyncjobs.errors.NotSupportedError]."""
+        """Cancel the job. The default raises :class:`~asyncjobs.errors.NotSupportedError`."""
         raise NotSupportedError(
             f"{self.name} cannot cancel jobs: the service has no cancel endpoint. Let job "
             f"{job_id!r} finish and ignore its result.",

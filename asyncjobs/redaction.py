@@ -17,7 +17,7 @@ _live: weakref.WeakSet[Redactor] = weakref.WeakSet()
 class Redactor:
     """The secrets of one client; replaces each with ``***`` in any text.
 
-    Secrets learned later (a fresh OAuth token) are added with `add`.
+    Secrets learned later (a fresh OAuth token) are added with :meth:`add`.
     """
 
     def __init__(self, secrets: list[str] | tuple[str, ...] = ()) -> None:

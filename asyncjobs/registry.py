@@ -35,7 +35,7 @@ def register(name: str, provider: type[Provider] | str, *, replace: bool = False
 
     Args:
         name: lower-case letters, digits, ``-``, ``_`` and ``.``.
-        provider: a [`Provider`][asyncjobs.Provider] subclass, or ``"package.module:Class"`` imported on
+        provider: a :class:`~asyncjobs.Provider` subclass, or ``"package.module:Class"`` imported on
             first use.
         replace: allow taking a name that is already registered or installed.
 
@@ -69,7 +69,7 @@ def register(name: str, provider: type[Provider] | str, *, replace: bool = False
 
 
 def unregister(name: str) -> None:
-    """Forget a provider registered with [`register()`][asyncjobs.register] (installed plugins stay)."""
+    """Forget a provider registered with :func:`register` (installed plugins stay)."""
     with _lock:
         _registered.pop(name, None)
         _loaded.pop(name, None)

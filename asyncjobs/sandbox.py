@@ -1,7 +1,7 @@
 """The shared sandbox machinery: a job clock with a time scale, fault switches, a WSGI base class and a
 threaded server on 127.0.0.1.
 
-Each provider package ships a [`SandboxApp`][asyncjobs.sandbox.SandboxApp] subclass that emulates its service. This module needs
+Each provider package ships a :class:`SandboxApp` subclass that emulates its service. This module needs
 ``werkzeug`` (the ``sandbox`` extra of ``asyncjobs-core``); it is imported only when a sandbox is used.
 """
 
@@ -46,8 +46,7 @@ class JobClock:
     ``JobClock(scale=60)`` makes a job that takes one minute of service time finish in one second.
     The scale shortens durations; it does not move the clock. Sandbox times are for measuring
     durations (``now() - created >= duration``); a time the sandbox shows its clients goes through
-    [`wall()`][asyncjobs.sandbox.JobClock.wall] (or [`stamp()`][asyncjobs.sandbox.JobClock.stamp]),
-    so that a job submitted now says it was submitted now, at any scale.
+    :meth:`wall` (or :meth:`stamp`), so that a job submitted now says it was submitted now, at any scale.
     """
 
     def __init__(self, scale: float = 1.0, *, start: float | None = None) -> None:
@@ -195,11 +194,11 @@ def _drop(environ: WSGIEnviron) -> None:
 
 
 class SandboxApp:
-    """Base class of a provider's emulator: a WSGI app with a [`JobClock`][asyncjobs.sandbox.JobClock], [`Faults`][asyncjobs.sandbox.Faults], and
+    """Base class of a provider's emulator: a WSGI app with a :class:`JobClock`, :class:`Faults`, and
     routing through a werkzeug ``Map`` whose endpoints are method names of the subclass.
 
     Subclasses set ``url_map`` and implement one method per endpoint taking ``(request, **values)`` and
-    returning a werkzeug ``Response``; they implement [`client_settings()`][asyncjobs.sandbox.SandboxApp.client_settings].
+    returning a werkzeug ``Response``; they implement :meth:`client_settings`.
     """
 
     url_map: Map = Map()
@@ -325,8 +324,8 @@ class ProviderSandbox:
     Attributes:
         name: the provider's name.
         provider: the provider class.
-        box: the running [`Sandbox`][asyncjobs.sandbox.Sandbox].
-        settings: keyword settings for [`asyncjobs.connect()`][asyncjobs.connect].
+        box: the running :class:`Sandbox`.
+        settings: keyword settings for :func:`asyncjobs.connect`.
     """
 
     def __init__(
@@ -357,7 +356,7 @@ def serve_providers(
     """Start the sandbox of each named provider on 127.0.0.1 (each at a free port).
 
     Args:
-        names: provider names (see [`asyncjobs.available_providers()`][asyncjobs.available_providers]).
+        names: provider names (see :func:`asyncjobs.available_providers`).
         scale: sandbox seconds per wall second (a larger scale finishes jobs sooner).
         strict: raise for a provider that ships no sandbox (otherwise skip it).
 

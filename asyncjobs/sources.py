@@ -28,7 +28,7 @@ def _ext(name: str | None) -> str | None:
 class Source:
     """A document to convert: a local path, bytes, a binary file object or an ``http(s)`` URL.
 
-    Build one with [`from_value()`][asyncjobs.Source.from_value]; read it with [`open()`][asyncjobs.Source.open].
+    Build one with :meth:`from_value`; read it with :meth:`open`.
     """
 
     name: str | None = None
@@ -40,7 +40,7 @@ class Source:
 
     @classmethod
     def from_value(cls, value: Any, *, parameter: str = "source") -> Source:
-        """Make a [`Source`][asyncjobs.Source] of what a user passed.
+        """Make a :class:`Source` of what a user passed.
 
         Raises:
             InvalidParameterError: the value is of no accepted type, the file does not exist or is not
@@ -128,7 +128,7 @@ def _remaining(f: Any) -> int | None:
 
 
 def prepare_convert(params: Mapping[str, Any], *, provider: str) -> dict[str, Any]:
-    """Normalize the shared parameters of a ``"convert"`` job: ``source`` becomes a [`Source`][asyncjobs.Source],
+    """Normalize the shared parameters of a ``"convert"`` job: ``source`` becomes a :class:`Source`,
     ``to`` and ``from_`` become lower-case format names, ``from_`` inferred when absent.
 
     Raises:

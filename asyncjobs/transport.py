@@ -160,9 +160,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 class HeaderAuth(requests.auth.AuthBase):
     """Signs every request with one header carrying a credential, e.g. ``X-ApiKey: <key>`` or
-    (with [`bearer()`][asyncjobs.transport.HeaderAuth.bearer]) ``Authorization: Bearer <token>``. Its repr never shows the credential.
+    (with :meth:`bearer`) ``Authorization: Bearer <token>``. Its repr never shows the credential.
 
-    Return one from [`asyncjobs.Provider.auth()`][asyncjobs.provider.Provider.auth].
+    Return one from :meth:`asyncjobs.Provider.auth`.
     """
 
     def __init__(self, header: str, value: str) -> None:
@@ -197,13 +197,13 @@ ErrorParser = Callable[[requests.Response], ErrorDetails]
 class Transport:
     """One client's HTTP: a ``requests.Session`` with timeouts, retries, redaction and error mapping.
 
-    Providers call [`request()`][asyncjobs.transport.Transport.request] (through [`asyncjobs.Provider.request()`][asyncjobs.provider.Provider.request]) and [`stream()`][asyncjobs.transport.Transport.stream];
+    Providers call :meth:`request` (through :meth:`asyncjobs.Provider.request`) and :meth:`stream`;
     they never build a session of their own.
 
     Args:
         provider: the provider's name, for messages.
         timeouts: connect and read timeouts.
-        retry: the [`RetryPolicy`][asyncjobs.transport.RetryPolicy].
+        retry: the :class:`RetryPolicy`.
         redactor: the secrets to keep out of every message and log record.
         session: a session to use instead of a new one (tests, proxies, custom adapters).
     """
@@ -298,9 +298,9 @@ class Transport:
                 and OPTIONS, false for POST (then only refused requests, 429, and connections that never
                 opened are retried).
             accept: statuses >= 400 the caller handles itself instead of an error being raised.
-            error_parser: reads the provider's error body (see [`ErrorDetails`][asyncjobs.transport.ErrorDetails]).
+            error_parser: reads the provider's error body (see :class:`ErrorDetails`).
             auth: the ``requests`` auth object.
-            timeout: a [`Timeouts`][asyncjobs.transport.Timeouts], or a read timeout in seconds, instead of the client's.
+            timeout: a :class:`Timeouts`, or a read timeout in seconds, instead of the client's.
             stream: leave the body unread (the caller must close the response).
             error_classes: the error class for a status where the service means something special
                 (e.g. ConvertAPI's 503 on a conversion request is ``RateLimitedError``).
@@ -446,7 +446,7 @@ class Transport:
     def stream(self, method: str, url: str, **kwargs: Any) -> Iterator[IO[bytes]]:
         """Open a response body as a binary stream, read as it arrives (memory stays flat).
 
-        A body shorter than its ``Content-Length`` raises [`TransportError`][asyncjobs.errors.TransportError]
+        A body shorter than its ``Content-Length`` raises :class:`~asyncjobs.errors.TransportError`
         when read, so a truncated download is never taken for a whole one.
         """
         response = self.request(method, url, stream=True, **kwargs)

@@ -1,6 +1,6 @@
 """Waiting for jobs: one job in the caller's thread, many jobs with one scheduler and a bounded pool.
 
-Polls follow each provider's [`PollPolicy`][asyncjobs.provider.PollPolicy] (exponential, full jitter, capped,
+Polls follow each provider's :class:`~asyncjobs.provider.PollPolicy` (exponential, full jitter, capped,
 a minimum interval); a ``retry_after`` hint in ``JobInfo.meta`` wins. A job is never polled twice at
 once: the scheduler keeps one poll per job in flight, and ``Client.status`` shares concurrent polls.
 """
@@ -52,7 +52,7 @@ def _delay(job: Job, attempt: int, info: JobInfo | None) -> float:
 
 
 def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = None) -> JobInfo:
-    """Poll ``job`` until it finishes; see [`Job.wait()`][asyncjobs.Job.wait]."""
+    """Poll ``job`` until it finishes; see :meth:`Job.wait`."""
     limit = check_timeout(timeout)
     deadline = None if limit is None else time.monotonic() + limit
     reporter = make_progress(progress, total=None, desc=f"{job.provider}:{job.id}")
@@ -220,15 +220,15 @@ def wait(
     max_workers: int = 8,
     progress: Progress = None,
 ) -> tuple[set[Job], set[Job]]:
-    """Wait for many jobs at once, with one scheduler and a bounded pool (see [`as_completed()`][asyncjobs.as_completed]).
+    """Wait for many jobs at once, with one scheduler and a bounded pool (see :func:`as_completed`).
 
     Args:
-        jobs: the [`Job`][asyncjobs.Job] handles, from any clients.
+        jobs: the :class:`Job` handles, from any clients.
         timeout: seconds to wait at most; no error when it passes (like ``concurrent.futures.wait``).
         return_when: ``"ALL_COMPLETED"``, ``"FIRST_COMPLETED"``, or ``"FIRST_FAILED"`` (return as soon
             as a job fails or ends with an error).
         max_workers: polls in flight at most (capped at 16).
-        progress: as for [`Job.wait()`][asyncjobs.Job.wait]; a bar counts finished jobs.
+        progress: as for :meth:`Job.wait`; a bar counts finished jobs.
 
     Returns:
         ``(done, not_done)``: sets of jobs.

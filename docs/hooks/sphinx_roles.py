@@ -3,9 +3,10 @@
 The docstrings write cross-references as Python programmers do, with Sphinx roles
 (``:class:`JobInfo```, ``:meth:`~asyncjobs.Job.wait```, ``:func:`asyncjobs.connect```), which
 mkdocstrings would show as raw text. This extension rewrites each role, when the package is loaded, into
-an autorefs link (``[`JobInfo`][asyncjobs.models.JobInfo]``): a dotted target is taken as it is, a short
-one is looked up the way Python finds a name (the object's own members, then its parents', following
-imports to where the name is defined). A target found nowhere (``ValueError``) stays code, unlinked. A
+an optional autorefs link to ``asyncjobs.models.JobInfo``: a dotted target is followed from the
+package, a short one is looked up the way Python finds a name (the object's own members, then its
+parents', following imports to where the name is defined). A target that is found nowhere
+(``ValueError``), or that no page of the reference shows (a private helper), stays code, unlinked. A
 ``~`` shows only the last part of the name, as in Sphinx.
 
 ``mkdocs.yml`` loads it with the python handler's ``extensions`` option.
@@ -84,7 +85,10 @@ def rewrite(text: str, scope: Node | None, package: griffe.Module) -> str:
         if role in _CALLABLE:
             title += "()"
         path = _resolve(scope, target, package)
-        return f"[`{title}`][{path}]" if path else f"`{title}`"
+        if path is None:
+            return f"`{title}`"
+        # optional: a name the reference does not show (a private helper) stays code, unlinked
+        return f'<autoref identifier="{path}" optional>`{title}`</autoref>'
 
     return _ROLE.sub(link, text)
 

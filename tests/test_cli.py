@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -674,3 +675,10 @@ def test_demo_shows_its_progress_bar_on_a_terminal(asyncjobs_home: Path, tmp_pat
     assert proc.returncode == 0, terminal
     assert "jobs: 100%" in terminal
     assert "3/3" in terminal
+
+
+def test_the_misplaced_option_hint_knows_every_verb() -> None:
+    from asyncjobs.cli import _VERBS, build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(_VERBS) == set(sub.choices)

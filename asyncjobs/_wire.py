@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import attrs
 import cattrs
@@ -45,10 +45,8 @@ def _uncap(key: object) -> str:
 def _time(value: Any, _: type) -> datetime:
     """ISO 8601 (a trailing ``Z`` included) as a timezone-aware datetime (UTC when the wire gives
     no offset)."""
-    if isinstance(value, datetime):
-        when = value
-    else:
-        when = datetime.fromisoformat(str(value).strip().replace("z", "Z").replace("Z", "+00:00"))
+    # ISO 8601, a trailing "Z" included (Python 3.11 reads it)
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
@@ -85,7 +83,7 @@ class WireConverter(cattrs.Converter):
         any_case = case != "snake"
         name = _camel if any_case else _NAMERS[case]
         renames = {f.name: override(rename=name(f.name)) for f in attrs.fields(cls)}
-        build = make_dict_structure_fn(cls, self, **renames)  # type: ignore[arg-type]
+        build = cast(Any, make_dict_structure_fn)(cls, self, **renames)
 
         def structure(value: Any, _: Any) -> Any:
             if not isinstance(value, Mapping):
@@ -101,12 +99,10 @@ class WireConverter(cattrs.Converter):
     def _unstructure_of(self, cls: type[Any]) -> Callable[[Any], Any]:
         case, omit_none = self._case(cls)
         renames = {f.name: override(rename=_NAMERS[case](f.name)) for f in attrs.fields(cls)}
-        return make_dict_unstructure_fn(  # type: ignore[return-value]
-            cls,
-            self,  # type: ignore[arg-type]
-            _cattrs_omit_if_default=omit_none,
-            **renames,
+        build: Callable[[Any], Any] = cast(Any, make_dict_unstructure_fn)(
+            cls, self, _cattrs_omit_if_default=omit_none, **renames
         )
+        return build
 
     def read(self, data: Any, cls: type[T]) -> T:
         """``data`` (parsed JSON) as ``cls``.

@@ -10,6 +10,8 @@ import argparse
 import contextlib
 import json
 import os
+import re
+import shlex
 import signal
 import sys
 import threading
@@ -24,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 from . import errors
 from .client import Client, connect
 from .handles import Job
-from .ledger import Ledger, LedgerEntry, SubmitState
+from .ledger import Ledger, LedgerEntry, SubmitState, default_home
 from .models import JobInfo, Result, Status
 from .provider import Provider
 from .redaction import MASK
@@ -116,6 +118,23 @@ def _when(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def duration_text(value: timedelta) -> str:
+    """A duration as people write it: ``7 days``, ``1 hour 30 minutes``, ``45 seconds``, ``0.5 seconds``."""
+    seconds = value.total_seconds()
+    if seconds < 1:
+        return f"{seconds:g} seconds"
+    parts = []
+    rest = round(seconds)
+    for unit, size in _UNITS:
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+    return " ".join(parts)
+
+
 def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
@@ -204,9 +223,20 @@ def _client(args: argparse.Namespace, out: _Out) -> Client:
 
 
 def _open_ledger(args: argparse.Namespace) -> Ledger:
+    """The ledger to read; one that cannot be opened for writing (a read-only folder) is opened
+    read-only, since reading is all this needs."""
     if args.no_ledger:
         raise UsageError("this verb reads the ledger; drop --no-ledger")
-    return Ledger(args.ledger) if args.ledger else Ledger.default()
+    try:
+        return Ledger(args.ledger) if args.ledger else Ledger.default()
+    except errors.ConfigurationError as exc:
+        path = Path(args.ledger) if args.ledger else default_home() / "ledger.sqlite3"
+        if not path.is_file():
+            raise
+        try:
+            return Ledger(path, read_only=True)
+        except errors.ConfigurationError:
+            raise exc from None
 
 
 def _lifetime(provider: str) -> timedelta | None:
@@ -314,7 +344,8 @@ def cmd_providers(args: argparse.Namespace, out: _Out) -> int:
         flags = [c for c in ("cancel", "list", "webhooks") if capabilities[c]]
         out.line(
             f"  can: {', '.join(flags) or 'submit, status and result only'}; jobs live "
-            f"{caps.job_lifetime or 'unknown'}; sandbox: {'yes' if cls.sandbox else 'no'}"
+            f"{duration_text(caps.job_lifetime) if caps.job_lifetime else 'unknown'}; "
+            f"sandbox: {'yes' if cls.sandbox else 'no'}"
         )
         for k in kinds:
             params = ", ".join(p["name"] + ("" if p["required"] else "?") for p in k["params"])
@@ -336,7 +367,10 @@ def cmd_providers(args: argparse.Namespace, out: _Out) -> int:
                 f"{shown} [{state}]"
             )
     if not docs:
-        out.line("no providers installed (pip install asyncjobs-convertapi, ...)")
+        out.line(
+            "no providers installed (from a checkout of the asyncjobs repository: "
+            "pip install -e ./providers/convertapi, ...)"
+        )
     out.doc({"providers": docs})
     return EXIT_OK
 
@@ -383,9 +417,35 @@ def cmd_status(args: argparse.Namespace, out: _Out) -> int:
         return _status_code(info)
 
 
+@contextlib.contextmanager
+def _resumable(args: argparse.Namespace, out: _Out) -> Iterator[None]:
+    """A wait that ends early (a timeout, Ctrl-C) says that the job goes on, and how to resume it."""
+    resume = f"asyncjobs {args.verb} {args.provider} {args.job_id}"
+    if args.verb == "result" and args.output != ".":
+        resume += f" -o {shlex.quote(args.output)}"
+    try:
+        yield
+    except errors.JobTimeoutError as exc:
+        info = exc.info
+        state = f"still {info.status.value} ({info.raw_status})" if info else "not finished"
+        raise errors.JobTimeoutError(
+            f"job {args.job_id!r} at {args.provider} was {state} after {args.timeout or 0:g}s. It goes "
+            f"on at the provider: `{resume}` picks it up again.",
+            provider=args.provider,
+            job_id=args.job_id,
+            info=info,
+        ) from exc
+    except KeyboardInterrupt:
+        out.note(
+            f"asyncjobs: interrupted; job {args.job_id} goes on at {args.provider}: `{resume}` "
+            "picks it up again."
+        )
+        raise _Exit(EXIT_INTERRUPTED) from None
+
+
 def cmd_wait(args: argparse.Namespace, out: _Out) -> int:
     """Wait for the job to finish, with a progress bar on a terminal."""
-    with _client(args, out) as client, _about(client, args):
+    with _client(args, out) as client, _about(client, args), _resumable(args, out):
         job = client.job(args.job_id)
         info = job.wait(timeout=args.timeout, progress=False if out.json else None)
         _show_info(out, client, info)
@@ -403,7 +463,7 @@ def _save(result: Result, dest: Path) -> list[Path]:
 
 def cmd_result(args: argparse.Namespace, out: _Out) -> int:
     """Wait for the job, then save its files into a folder."""
-    with _client(args, out) as client, _about(client, args):
+    with _client(args, out) as client, _about(client, args), _resumable(args, out):
         job = client.job(args.job_id)
         if not out.json:  # the bar; result() then finds the job finished
             job.wait(timeout=args.timeout, progress=None)
@@ -551,7 +611,7 @@ def _start_sandboxes(names: Sequence[str], scale: float, *, strict: bool) -> lis
         from .sandbox import serve_providers
     except ImportError as exc:
         raise errors.ConfigurationError(
-            f"the sandboxes need werkzeug: pip install 'asyncjobs[sandbox]' ({exc})"
+            f"the sandboxes need werkzeug: pip install werkzeug ({exc})"
         ) from exc
     return serve_providers(names, scale=scale, strict=strict)
 
@@ -646,7 +706,8 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
     if missing:
         raise errors.ConfigurationError(
             f"the demo needs the providers {', '.join(DEMO_PROVIDERS)}; missing: "
-            f"{', '.join(missing)} (pip install {' '.join('asyncjobs-' + m for m in missing)})"
+            f"{', '.join(missing)} (from a checkout of the asyncjobs repository: pip install "
+            f"{' '.join('-e ./providers/' + m for m in missing)})"
         )
     dest = Path(args.output)
     try:
@@ -893,9 +954,69 @@ def _exit_code(exc: BaseException) -> int:
     return EXIT_PROVIDER
 
 
+#: Advice the library gives in Python terms, and the same advice on the command line.
+_CLI_ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"pass ledger=<path>, or ledger=False to run without one"),
+        "pass --ledger PATH, or --no-ledger to run without one",
+    ),
+    (re.compile(r"or pass ledger=False"), "or pass --no-ledger"),
+    (
+        re.compile(r"pass (\w+)=\.\.\. to asyncjobs\.connect\(\)"),
+        r"pass --set \1=... (after the provider)",
+    ),
+    (
+        re.compile(r"pick (it|them) up later with client\.job\(job_id\)"),
+        r"pick \1 up later with asyncjobs wait PROVIDER JOB_ID",
+    ),
+    (
+        re.compile(r"or call asyncjobs\.register\(name, ProviderClass\)"),
+        "or register a class with --plugin NAME=MODULE:CLASS",
+    ),
+)
+
+
+def _cli_advice(message: str) -> str:
+    """``message`` with the library's advice (keywords of ``connect``...) given as options."""
+    for pattern, replacement in _CLI_ADVICE:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def _misplaced_options(argv: Sequence[str]) -> str | None:
+    """A hint when an option of the provider verbs (``--set``) comes before the verb."""
+    for arg in argv:
+        if arg in _VERBS:
+            return None
+        if arg == "--set" or arg.startswith("--set="):
+            return (
+                "--set goes after the verb and the provider, e.g. asyncjobs submit PROVIDER KIND "
+                "KEY=VALUE --set SETTING=VALUE"
+            )
+    return None
+
+
+_VERBS = ("providers", "submit", "status", "wait", "result", "cancel", "list", "sandbox", "demo")
+
+
+def _quiet_closed_pipe() -> None:
+    """The reader of stdout went away (``asyncjobs list | head``): end quietly, with nothing more
+    written to the closed pipe, not even at interpreter exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``asyncjobs`` command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    hint = _misplaced_options(argv)
+    if hint is not None:
+        parser.print_usage(sys.stderr)
+        print(f"asyncjobs: error: {hint}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
@@ -905,6 +1026,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _load_plugins(os.environ.get(PLUGINS_ENV, "").split(",") + list(args.plugin or []))
         code: int = args.func(args, out)
         return code
+    except _Exit as done:
+        return done.code
+    except BrokenPipeError:
+        _quiet_closed_pipe()
+        return EXIT_OK
     except KeyboardInterrupt:
         out.note("asyncjobs: interrupted")
         return EXIT_INTERRUPTED
@@ -912,7 +1038,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = _exit_code(exc)
         if args.debug:
             out.note(out.redact("".join(traceback.format_exception(exc)).rstrip()))
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = _cli_advice(" ".join(str(exc).split()) or type(exc).__name__)
         if not isinstance(exc, errors.AsyncJobsError):
             message = f"unexpected {type(exc).__name__}: {message} (run with --debug for details)"
         out.note(f"asyncjobs: error: {message}")

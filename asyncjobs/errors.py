@@ -100,7 +100,8 @@ class UnknownProviderError(AsyncJobsError, LookupError):
         names = ", ".join(available) or "none"
         super().__init__(
             f"no provider named {name!r}; available providers: {names}. Install the provider's "
-            "distribution (for example `pip install asyncjobs-convertapi`) or call "
+            "distribution (no release is published yet: from a checkout of the asyncjobs "
+            "repository, for example `pip install -e ./providers/convertapi`) or call "
             "asyncjobs.register(name, ProviderClass).",
             provider=name,
         )

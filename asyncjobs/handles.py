@@ -216,14 +216,14 @@ class JobList(Sequence[Job]):
         return [record(j) for j in self._jobs]
 
     def to_pandas(self) -> pandas.DataFrame:
-        """The jobs as a ``pandas.DataFrame`` (needs the ``pandas`` extra)."""
+        """The jobs as a ``pandas.DataFrame`` (needs pandas: the ``pandas`` extra of ``asyncjobs-core``)."""
         try:
             import pandas as pd
         except ImportError:
             from .errors import NotSupportedError
 
             raise NotSupportedError(
-                "JobList.to_pandas() needs pandas: pip install 'asyncjobs[pandas]'"
+                "JobList.to_pandas() needs pandas: pip install pandas"
             ) from None
         return pd.DataFrame.from_records(self.to_records())
 

@@ -233,13 +233,15 @@ class Ledger:
 
     Args:
         path: the database file; created with its folder when missing.
+        read_only: open an existing ledger for reading only (one in a folder this user cannot write,
+            for example): listing works, and any write raises ConfigurationError.
 
     Raises:
         ConfigurationError: the file is not a ledger, is from a newer asyncjobs, or cannot be written.
             Nothing is changed in the file then.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._closed = False
@@ -251,6 +253,9 @@ class Ledger:
         )
         db: sqlite3.Connection | None = None
         try:
+            if read_only:
+                db = self._connect_read_only()
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
@@ -292,10 +297,61 @@ class Ledger:
                 f"cannot create the ledger at {str(self.path)!r}: {exc.strerror or exc}. {advice}"
             ) from exc
 
+    def _connect_read_only(self) -> sqlite3.Connection:
+        # A WAL ledger without its -shm file cannot be read with mode=ro where SQLite cannot create
+        # that file; immutable=1 then reads the file as it is (nobody can write in that folder).
+        uri = self.path.absolute().as_uri()
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            db = sqlite3.connect(
+                uri + query,
+                uri=True,
+                timeout=_BUSY_TIMEOUT,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+            self._db = db
+            try:
+                self._check_current()
+                db.execute(f"SELECT {self._COLUMNS} FROM jobs LIMIT 0")
+            except sqlite3.OperationalError:
+                db.close()
+                if query.endswith("immutable=1"):
+                    raise
+                continue
+            except BaseException:
+                db.close()
+                raise
+            break
+        return db
+
+    def _check_current(self) -> None:
+        # A read-only ledger cannot be migrated: it must be of this schema already.
+        self._check_header()
+        if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            raise _NotALedger(
+                "is a ledger of an older schema, which cannot be read without upgrading it; open "
+                "it once where it can be written"
+            )
+
     @classmethod
-    def default(cls) -> Ledger:
-        """The ledger in :func:`default_home`."""
-        return cls(default_home() / "ledger.sqlite3")
+    def default(cls, *, read_only: bool = False) -> Ledger:
+        """The ledger in :func:`default_home`.
+
+        Raises:
+            ConfigurationError: also when ``ASYNCJOBS_HOME`` (or the data folder) is a file.
+        """
+        home = default_home()
+        if home.exists() and not home.is_dir():
+            where = (
+                "ASYNCJOBS_HOME points at"
+                if os.environ.get("ASYNCJOBS_HOME")
+                else "the data folder is"
+            )
+            raise ConfigurationError(
+                f"{where} a file, not a folder: {str(home)!r}. Point ASYNCJOBS_HOME at a folder "
+                "(it is created when missing)."
+            )
+        return cls(home / "ledger.sqlite3", read_only=read_only)
 
     def __repr__(self) -> str:
         return f"<Ledger {str(self.path)!r}>"
@@ -324,7 +380,7 @@ class Ledger:
         if version > SCHEMA_VERSION:
             raise _NotALedger(
                 f"is a ledger of schema version {version}, newer than this asyncjobs understands "
-                f"({SCHEMA_VERSION}); upgrade asyncjobs (pip install -U asyncjobs)"
+                f"({SCHEMA_VERSION}); upgrade asyncjobs-core"
             )
 
     def _wal(self) -> None:

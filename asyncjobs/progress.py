@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,9 @@ __all__ = ["Progress", "make_progress"]
 
 #: ``None`` (automatic), ``False`` (off), ``True`` (on), or a callable given each JobInfo seen.
 Progress = bool | Callable[[JobInfo], object] | None
+
+#: Seconds between redraws of a one-job bar's clock while no new status comes.
+TICK = 0.5
 
 
 def _in_notebook() -> bool:
@@ -34,6 +38,18 @@ def _interactive() -> bool:
     return bool(stream is not None and hasattr(stream, "isatty") and stream.isatty())
 
 
+def _size() -> dict[str, int]:
+    """80 by 24 for a terminal that reports no size (a bare pty, ``script``), where tqdm would draw
+    nothing; tqdm's own choice elsewhere."""
+    if _in_notebook():
+        return {}
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        return {}
+    return {"ncols": size.columns or 80, "nrows": size.lines or 24} if 0 in size else {}
+
+
 def enabled(progress: Progress) -> bool:
     """Whether a bar is shown for ``progress``: ``ASYNCJOBS_PROGRESS=0`` turns bars off everywhere."""
     if progress is False or os.environ.get("ASYNCJOBS_PROGRESS", "").strip() == "0":
@@ -44,12 +60,26 @@ def enabled(progress: Progress) -> bool:
 
 
 class _Reporter:
-    """Feeds a bar and/or a callback; does nothing when both are off."""
+    """Feeds a bar and/or a callback; does nothing when both are off. A clock bar (one job) is redrawn
+    every ``TICK`` seconds between polls, so that its elapsed time keeps moving while the job runs."""
 
-    def __init__(self, bar: Any, callback: Callable[[JobInfo], object] | None) -> None:
+    def __init__(
+        self, bar: Any, callback: Callable[[JobInfo], object] | None, *, ticking: bool = False
+    ) -> None:
         self._bar = bar
         self._callback = callback
         self._last: str | None = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        if bar is not None and ticking:
+            self._ticker = threading.Thread(
+                target=self._tick, name="asyncjobs-progress", daemon=True
+            )
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK):
+            self._bar.refresh()
 
     def seen(self, info: JobInfo) -> None:
         """A status was seen."""
@@ -65,6 +95,11 @@ class _Reporter:
             self._bar.update(n)
 
     def close(self) -> None:
+        """Stop the clock and close the bar (idempotent)."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
         if self._bar is not None:
             self._bar.close()
 
@@ -83,5 +118,5 @@ def make_progress(progress: Progress, *, total: int | None, desc: str) -> _Repor
             tqdm = None
         if tqdm is not None:
             fmt = "{desc}: {elapsed}{postfix}" if total is None else None
-            bar = tqdm(total=total, desc=desc, bar_format=fmt, leave=True)
-    return _Reporter(bar, callback)
+            bar = tqdm(total=total, desc=desc, bar_format=fmt, leave=True, **_size())
+    return _Reporter(bar, callback, ticking=total is None)

@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 import attrs
 
 from . import _checks
+from ._wire import WireConverter, wire_converter
 from .errors import (
     AuthenticationError,
     JobFailedError,
@@ -24,7 +25,6 @@ from .errors import (
     TransportError,
     describe,
 )
-from ._wire import WireConverter, wire_converter
 from .models import JobInfo, Result, ResultFile, Status
 from .redaction import get_logger
 from .sources import Source, prepare_convert

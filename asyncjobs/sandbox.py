@@ -2,7 +2,7 @@
 threaded server on 127.0.0.1.
 
 Each provider package ships a :class:`SandboxApp` subclass that emulates its service. This module needs
-``werkzeug`` (the ``sandbox`` extra); it is imported only when a sandbox is used.
+``werkzeug`` (the ``sandbox`` extra of ``asyncjobs-core``); it is imported only when a sandbox is used.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ class JobClock:
     """Sandbox time: runs ``scale`` times faster than the wall clock, and can be moved forward.
 
     ``JobClock(scale=60)`` makes a job that takes one minute of service time finish in one second.
+    The scale shortens durations; it does not move the clock. Sandbox times are for measuring
+    durations (``now() - created >= duration``); a time the sandbox shows its clients goes through
+    :meth:`wall` (or :meth:`stamp`), so that a job submitted now says it was submitted now, at any scale.
     """
 
     def __init__(self, scale: float = 1.0, *, start: float | None = None) -> None:
@@ -61,8 +64,19 @@ class JobClock:
         return self._origin + elapsed + self._offset
 
     def utcnow(self) -> datetime:
-        """Sandbox time as an aware datetime."""
-        return datetime.fromtimestamp(self.now(), timezone.utc)
+        """The wall-clock time of the sandbox's present (moved by ``advance``, not by the scale)."""
+        return self.stamp(self.now())
+
+    def wall(self, sandbox_time: float) -> float:
+        """The wall-clock epoch seconds of the sandbox moment ``sandbox_time`` (a value of ``now()``):
+        the scale shrinks the time since the clock started, ``advance`` moves it forward as it is."""
+        return (
+            self._origin + self._offset + (sandbox_time - self._origin - self._offset) / self.scale
+        )
+
+    def stamp(self, sandbox_time: float) -> datetime:
+        """``wall(sandbox_time)`` as an aware UTC datetime, for the timestamps of a sandbox's bodies."""
+        return datetime.fromtimestamp(self.wall(sandbox_time), timezone.utc)
 
     def advance(self, seconds: float) -> None:
         """Jump forward ``seconds`` of sandbox time (e.g. past a job's expiry)."""

@@ -27,15 +27,24 @@ This module needs pytest; it is imported only by tests.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote, quote_plus, urlsplit
 
 import attrs
 import pytest
+import requests
 
 from .client import Client
-from .errors import InvalidParameterError, JobFailedError, JobNotFoundError, NotSupportedError
+from .errors import (
+    AsyncJobsError,
+    InvalidParameterError,
+    JobFailedError,
+    JobNotFoundError,
+    NotSupportedError,
+)
 from .handles import Job
 from .models import JobInfo, Status
 
@@ -196,6 +205,104 @@ class ProviderConformance:
             client.submit("no-such-kind-of-job")
         assert len(_requests(sandbox_app)) == sent
 
+    def test_no_secret_setting_appears_in_any_url(
+        self, client: Client, success_case: JobCase, unknown_job_id: str, tmp_path: Path
+    ) -> None:
+        with _sent(client) as sent:
+            job = self._submit(client, success_case)
+            job.result(timeout=self.timeout).save(tmp_path / "out")
+            with contextlib.suppress(JobNotFoundError):
+                client.status(unknown_job_id)
+            if client.provider.capabilities.list:
+                client.list()
+            if client.provider.capabilities.cancel:
+                with contextlib.suppress(AsyncJobsError):  # (a finished job may refuse)
+                    self._submit(client, success_case).cancel()
+        secrets = _secrets(client)
+        assert secrets, "the client fixture must be configured with its secret settings"
+        assert sent, "no request was seen on the client's transport"
+        leaks = [_mask(str(r.url), secrets) for r in sent if _carries(str(r.url), secrets)]
+        assert leaks == [], "a secret setting's value went into a URL (send it in a header)"
+
+    def test_result_downloads_carry_credentials_only_to_the_plugins_own_origin(
+        self, client: Client, success_case: JobCase
+    ) -> None:
+        result = self._submit(client, success_case).result(timeout=self.timeout)
+        assert result.files, "a done job has at least one result file"
+        with _serve_foreign() as (foreign, seen):
+            for file in result.files:
+                moved = attrs.evolve(file, url=f"{foreign}/elsewhere/{quote(file.name)}")
+                with contextlib.suppress(AsyncJobsError), client.provider.open_file(moved) as f:
+                    f.read()
+        secrets = _secrets(client)
+        for url, headers in seen:
+            sent = {k.lower(): v for k, v in headers.items()}
+            named = sorted({"authorization", "proxy-authorization", "cookie"} & set(sent))
+            assert named == [], f"a download from another origin carried {', '.join(named)}"
+            leaked = [k for k, v in sent.items() if _carries(v, secrets)]
+            assert leaked == [], f"a download from another origin carried a secret in {leaked}"
+            assert not _carries(url, secrets), (
+                "a download from another origin had a secret in its URL"
+            )
+
 
 def _requests(app: Any) -> list[Any]:
     return list(getattr(app, "requests", [])) if app is not None else []
+
+
+def _secrets(client: Client) -> list[str]:
+    """The values of the client's secret settings, and the secrets its transport learned since (an
+    OAuth token), each at least 4 characters."""
+    learned = getattr(client.provider.transport.redactor, "_secrets", ())
+    return [s for s in {*client.provider.config.secrets, *learned} if len(s) >= 4]
+
+
+def _carries(text: str, secrets: list[str]) -> bool:
+    """Whether ``text`` holds one of ``secrets``, as it is or URL-encoded."""
+    return any(form in text for s in secrets for form in {s, quote(s, safe=""), quote_plus(s)})
+
+
+def _mask(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        for form in {s, quote(s, safe=""), quote_plus(s)}:
+            text = text.replace(form, "***")
+    return text
+
+
+@contextlib.contextmanager
+def _sent(client: Client) -> Iterator[list[requests.PreparedRequest]]:
+    """Every request the client's transport sends meanwhile (each redirect hop too)."""
+    sent: list[requests.PreparedRequest] = []
+
+    def record(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        sent.append(response.request)
+
+    hooks = client.provider.transport.session.hooks.setdefault("response", [])
+    hooks.append(record)
+    try:
+        yield sent
+    finally:
+        hooks.remove(record)
+
+
+@contextlib.contextmanager
+def _serve_foreign() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
+    """A server on 127.0.0.1 at another port (so another origin) that records what reaches it."""
+    from .sandbox import Sandbox
+
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        headers = {
+            k[5:].replace("_", "-").title(): str(v)
+            for k, v in environ.items()
+            if k.startswith("HTTP_")
+        }
+        query = environ.get("QUERY_STRING", "")
+        seen.append((environ.get("PATH_INFO", "") + (f"?{query}" if query else ""), headers))
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return [b"not the plugin's origin"]
+
+    with Sandbox(app) as box:
+        assert urlsplit(box.url).port is not None
+        yield box.url, seen

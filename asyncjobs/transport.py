@@ -970,7 +970,8 @@ class TokenAuth:
     Args:
         fetch: requests a new token; returns it with its lifetime in seconds (``None`` if the
             service does not say). Called under the cache's lock.
-        header, scheme: how a token is sent (``Authorization: Bearer <token>``).
+        header: the header a token is sent in (``Authorization``).
+        scheme: the word before the token (``Bearer``; empty for none).
         on_token: called with every new token (the provider base adds it to the redactor).
         clock: monotonic seconds (tests pass a fake).
         default_lifetime: assumed when the service gives none, or one that is not a positive finite

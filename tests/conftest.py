@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from toy_provider import ToyProvider, ToySandbox
@@ -11,6 +13,29 @@ from toy_provider import ToyProvider, ToySandbox
 import asyncjobs
 from asyncjobs.registry import unregister
 from asyncjobs.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tour_hook() -> ModuleType:
+    """The docs build's hook that executes and publishes the tour (docs/hooks/tour.py)."""
+    spec = importlib.util.spec_from_file_location("tour_hook", ROOT / "docs" / "hooks" / "tour.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def tour_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tour notebook, executed once for the whole session, as the docs build executes it: the
+    executed copy, and the temporary folder everything it wrote went into."""
+    tmp = tmp_path_factory.mktemp("tour")
+    executed = tmp / "executed.ipynb"
+    done = _tour_hook().execute(ROOT / "docs" / "tour.ipynb", executed, tmp)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return executed, tmp
 
 
 @pytest.fixture(autouse=True)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,7 @@ from toy_provider import ToyProvider, ToySandbox
 
 import asyncjobs
 from asyncjobs import Provider
+from asyncjobs.cli import duration_text
 from asyncjobs.ledger import SCHEMA_VERSION, Ledger
 from asyncjobs.sandbox import Sandbox
 
@@ -273,7 +278,7 @@ def test_cancel_where_the_provider_cannot_exits_2(cli: Run, toy_sandbox: Sandbox
     job_id = _submit(cli, duration=3600)
     proc = cli("cancel", "nocancel", job_id, "--json")
     assert proc.returncode == 2
-    assert "nocancel cannot cancel jobs" in proc.stderr
+    assert "nocancel cannot cancel a job" in proc.stderr
     assert json.loads(proc.stdout)["error"]["type"] == "NotSupportedError"
     assert job_id in toy_sandbox.app.jobs
 
@@ -523,3 +528,183 @@ def test_status_json_fills_submitted_at_for_a_provider_that_does_not_say(
     doc = json.loads(proc.stdout)
     assert doc["status"] == "pending"
     assert doc["submitted_at"] is not None
+
+
+# -- what a newcomer meets: quiet pipes, command-line advice, durations --------------------------------
+
+
+def test_a_closed_pipe_ends_quietly(toy_sandbox: Sandbox, asyncjobs_home: Path) -> None:
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before a byte is written, as `| head` is after its lines
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "asyncjobs", "list"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(asyncjobs_home, toy_sandbox),
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_wait_timeout_says_how_to_resume_on_the_command_line(cli: Run) -> None:
+    job_id = _submit(cli, duration=3600)
+    proc = cli("wait", "toy", job_id, "--timeout", "0.3")
+    assert proc.returncode == 4
+    assert f"`asyncjobs wait toy {job_id}` picks it up again" in proc.stderr
+    assert "client.job" not in proc.stderr
+
+
+def test_ctrl_c_while_waiting_says_the_job_goes_on_and_how_to_resume(
+    toy_sandbox: Sandbox, cli: Run, asyncjobs_home: Path
+) -> None:
+    job_id = _submit(cli, duration=3600)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asyncjobs", "wait", "toy", job_id],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_env(asyncjobs_home, toy_sandbox),
+    )
+    deadline = time.monotonic() + 30
+    while not any(job_id in path for method, path in toy_sandbox.app.requests if method == "GET"):
+        assert time.monotonic() < deadline, "the command never polled the job"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert f"job {job_id} goes on at toy: `asyncjobs wait toy {job_id}` picks it up again" in stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "advice"),
+    [
+        ("not-a-ledger", ("submit", "toy", "upper", "text=a"), "--no-ledger"),
+        ("not-a-ledger", ("list",), "pass --ledger PATH, or --no-ledger to run without one"),
+        ("no-key", ("submit", "toy", "upper", "text=a"), "pass --set key=... (after the provider)"),
+        ("none", ("submit", "nosuch", "upper"), "register a class with --plugin NAME=MODULE:CLASS"),
+    ],
+    ids=["ledger-submit", "ledger-list", "setting", "provider"],
+)
+def test_advice_is_given_as_command_line_options(
+    cli: Run, asyncjobs_home: Path, setup: str, args: tuple[str, ...], advice: str
+) -> None:
+    env = None
+    if setup == "not-a-ledger":
+        asyncjobs_home.mkdir(parents=True)
+        (asyncjobs_home / "ledger.sqlite3").write_text("not a database at all\n" * 100)
+    elif setup == "no-key":
+        env = _env(asyncjobs_home, None, TOY_BASE_URL="http://127.0.0.1:9")
+    proc = cli(*args, env=env)
+    assert proc.returncode == 2
+    assert advice in proc.stderr
+    for python_advice in ("ledger=False", "ledger=<path>", "asyncjobs.connect(", "register("):
+        assert python_advice not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--set", "key=k", "submit", "toy", "upper", "text=a"),
+        ("--json", "--set=key=k", "status", "toy", "t1"),
+    ],
+    ids=["set", "set="],
+)
+def test_set_before_the_verb_gets_a_hint_where_it_belongs(cli: Run, args: tuple[str, ...]) -> None:
+    proc = cli(*args)
+    assert proc.returncode == 2
+    assert "--set goes after the verb and the provider" in proc.stderr
+
+
+def test_providers_writes_the_job_lifetime_as_people_do(cli: Run) -> None:
+    proc = cli("providers")
+    assert proc.returncode == 0, proc.stderr
+    assert "jobs live 1 hour; sandbox" in proc.stdout
+    assert "0:00" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(days=7), "7 days"),
+        (timedelta(days=1), "1 day"),
+        (timedelta(hours=24), "1 day"),
+        (timedelta(hours=1, minutes=30), "1 hour 30 minutes"),
+        (timedelta(minutes=2, seconds=1), "2 minutes 1 second"),
+        (timedelta(seconds=45), "45 seconds"),
+        (timedelta(seconds=0.5), "0.5 seconds"),
+    ],
+)
+def test_durations_read_as_people_write_them(value: timedelta, text: str) -> None:
+    assert duration_text(value) == text
+
+
+def test_a_ledger_in_a_read_only_folder_can_be_listed(cli: Run, asyncjobs_home: Path) -> None:
+    job_id = _submit(cli)
+    Ledger(asyncjobs_home / "ledger.sqlite3").close()  # checkpoints the WAL into the file
+    before = (asyncjobs_home / "ledger.sqlite3").read_bytes()
+    asyncjobs_home.chmod(0o555)
+    (asyncjobs_home / "ledger.sqlite3").chmod(0o444)
+    try:
+        proc = cli("list", "--json", preexec_fn=_without_root_override)
+    finally:
+        asyncjobs_home.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    assert [row["id"] for row in json.loads(proc.stdout)["jobs"]] == [job_id]
+    assert (asyncjobs_home / "ledger.sqlite3").read_bytes() == before
+
+
+@pytest.mark.parametrize("args", [("list",), ("submit", "toy", "upper", "text=a")])
+def test_asyncjobs_home_that_is_a_file_says_so(
+    cli: Run, asyncjobs_home: Path, args: tuple[str, ...]
+) -> None:
+    asyncjobs_home.parent.mkdir(parents=True, exist_ok=True)
+    asyncjobs_home.write_text("a file\n")
+    proc = cli(*args)
+    assert proc.returncode == 2
+    assert f"ASYNCJOBS_HOME points at a file, not a folder: {str(asyncjobs_home)!r}" in proc.stderr
+
+
+def test_demo_shows_its_progress_bar_on_a_terminal(asyncjobs_home: Path, tmp_path: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in _env(asyncjobs_home, None).items() if k != "ASYNCJOBS_PROGRESS"}
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):  # EIO once the child closed the terminal
+            while chunk := os.read(master, 4096):
+                chunks.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "asyncjobs", "demo", "-o", str(tmp_path / "demo")],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+            env=env,
+        )
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    terminal = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0, terminal
+    assert "jobs: 100%" in terminal
+    assert "3/3" in terminal
+
+
+def test_the_misplaced_option_hint_knows_every_verb() -> None:
+    from asyncjobs.cli import _VERBS, build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(_VERBS) == set(sub.choices)

@@ -9,6 +9,7 @@ with another info string (```text, ```sh, ```ini...).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -133,16 +134,112 @@ def test_blocks_are_found_with_their_lines(tmp_path: Path) -> None:
     assert [(b.line, b.code) for b in blocks] == [(4, "x = 1\n"), (10, "y = x\n")]
 
 
-def test_site_builds_in_strict_mode(tmp_path: Path) -> None:
-    site = tmp_path / "site"
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, tour_run: tuple[Path, Path]) -> Path:
+    """The site, built once with ``mkdocs build --strict``, publishing the tour as the suite ran it."""
+    site = tmp_path_factory.mktemp("site") / "site"
+    env = {**os.environ, "ASYNCJOBS_DOCS_TOUR": str(tour_run[0])}
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-4000:]
+    return site
+
+
+def _html(site: Path, page: str) -> str:
+    return (site / page).read_text(encoding="utf-8")
+
+
+def test_site_builds_in_strict_mode(site: Path) -> None:
     for page in ("index.html", "plugins/index.html", "reference/asyncjobs/index.html"):
         assert (site / page).is_file(), page
-    assert "asyncjobs.connect" in (site / "reference/asyncjobs/index.html").read_text()
+    assert "asyncjobs.connect" in _html(site, "reference/asyncjobs/index.html")
+
+
+_RAW_ROLE = re.compile(r":(class|meth|func|attr|mod|exc|data|obj):")
+
+
+def test_the_built_site_shows_no_raw_cross_reference_roles(site: Path) -> None:
+    raw = {
+        str(page.relative_to(site)): _RAW_ROLE.findall(page.read_text(encoding="utf-8"))
+        for page in site.rglob("*.html")
+    }
+    assert {page: roles for page, roles in raw.items() if roles} == {}
+
+
+@pytest.mark.parametrize(
+    ("page", "target"),
+    [
+        ("reference/asyncjobs/index.html", "#asyncjobs.JobInfo"),  # JobInfo, from Job.info
+        ("reference/asyncjobs/index.html", "#asyncjobs.Job.wait"),  # from asyncjobs.wait
+        ("reference/provider/index.html", "transport/#asyncjobs.transport.Transport"),
+        ("reference/errors/index.html", "asyncjobs/#asyncjobs.connect"),
+    ],
+)
+def test_cross_references_render_as_links(site: Path, page: str, target: str) -> None:
+    assert re.search(rf'<a [^>]*href="[^"]*{re.escape(target)}"', _html(site, page)), target
+
+
+PROVIDER_PAGES = sorted(DOCS.glob("providers/*.md"))
+
+
+@pytest.mark.parametrize("page", PROVIDER_PAGES, ids=lambda p: p.stem)
+def test_every_provider_page_opens_with_a_runnable_example(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    opening = text.split("\n## ", 1)[0]  # the title and what comes before the first section
+    assert "```python\n" in opening
+    assert python_blocks(page)[0].code in opening
+
+
+def test_the_groupdocs_parameters_render_as_a_list(site: Path) -> None:
+    page = _html(site, "providers/groupdocs/index.html")
+    for name in ("output_path", "load_options", "fonts_path", "upload_path", "direct=True"):
+        assert re.search(rf"<li><code>{re.escape(name)}</code>", page), name
+
+
+def test_the_tour_is_published_executed_with_its_outputs(site: Path) -> None:
+    page = _html(site, "tour/index.html")
+    assert "5 finished, 0 still running" in page  # a printed output
+    assert "5/5" in page  # the progress bar, as it ended
+    assert page.count('<div class="tour-output">') >= 3  # the job tables, as HTML
+    assert "segments-export" in page
+    assert "500/5002" in page
+    assert "Traceback" not in page
+
+
+def test_the_site_links_the_executed_tour(site: Path) -> None:
+    for page in ("notebooks/index.html", "index.html"):
+        assert 'href="tour/"' in _html(site, page) or 'href="../tour/"' in _html(site, page), page
+
+
+def _readme_command(marker: str) -> str:
+    """The first line of the ```sh block after ``<!-- marker -->`` in the README (as .ci/run reads it)."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    after = lines[lines.index(f"<!-- {marker} -->") + 1 :]
+    return after[after.index("```sh") + 1]
+
+
+COMMAND_PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+
+
+@pytest.mark.parametrize("page", COMMAND_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_page_gives_the_readme_commands_verbatim(page: Path) -> None:
+    commands = {
+        "asyncjobs demo": _readme_command("main-command"),
+        "python -m pytest": _readme_command("test-command"),
+    }
+    for line in page.read_text(encoding="utf-8").splitlines():
+        for tail, command in commands.items():
+            if "pip install" in line and line.rstrip().endswith(f"&& {tail}"):
+                assert line.strip() == command, f"{page.name}: {line.strip()!r}"
+
+
+def test_getting_started_gives_both_commands() -> None:
+    text = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    assert _readme_command("main-command") in text
+    assert _readme_command("test-command") in text

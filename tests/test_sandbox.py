@@ -5,13 +5,17 @@ from __future__ import annotations
 import concurrent.futures as cf
 import socket
 import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from asyncjobs.sandbox import JobClock, Sandbox, SandboxApp, json_response
+import asyncjobs
+from asyncjobs.sandbox import JobClock, Sandbox, SandboxApp, json_response, serve_providers
 
 
 class Echo(SandboxApp):
@@ -166,3 +170,45 @@ def test_serve_providers_refuses_a_non_positive_scale() -> None:
 
     with pytest.raises(InvalidParameterError, match="scale"):
         serve_providers([], scale=0)
+
+
+def test_the_clocks_wall_time_is_the_wall_clock_at_any_scale() -> None:
+    clock = JobClock(scale=20)
+    time.sleep(0.2)  # four sandbox seconds
+    now = clock.now()
+    assert now - time.time() > 3  # sandbox time runs ahead: durations are shortened...
+    assert abs(clock.wall(now) - time.time()) < 0.1  # ...but the clock it shows is not moved
+    assert abs(clock.utcnow().timestamp() - time.time()) < 0.1
+
+
+def test_the_clocks_wall_time_follows_a_jump_forward() -> None:
+    clock = JobClock(scale=20)
+    clock.advance(3600)
+    assert abs(clock.wall(clock.now()) - (time.time() + 3600)) < 0.1
+
+
+#: A job each built-in provider (and the example plugin) runs on its sandbox.
+_SHORT_JOBS: dict[str, tuple[str, dict[str, Any]]] = {
+    "groupdocs": ("convert", {"source": b"PK\x03\x04 doc", "from_": "docx", "to": "pdf"}),
+    "conversio": ("segments-export", {"segment": "s1"}),
+    "echo": ("shout", {"text": "hello"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SHORT_JOBS))
+def test_a_sandbox_at_scale_20_shows_wall_clock_times(name: str, tmp_path: Path) -> None:
+    kind, params = _SHORT_JOBS[name]
+    (running,) = serve_providers([name], scale=20)
+    try:
+        before = datetime.now(timezone.utc)
+        with asyncjobs.connect(name, ledger=tmp_path / "l.db", **running.settings) as client:
+            job = client.submit(kind, **params)
+            time.sleep(0.3)  # six sandbox seconds
+            info = client.status(job.id)
+        after = datetime.now(timezone.utc)
+    finally:
+        running.stop()
+    times = [t for t in (info.submitted_at, info.started_at, info.completed_at) if t is not None]
+    assert times, info
+    slack = timedelta(seconds=1)  # the services' stamps are rounded; the clocks are not
+    assert all(before - slack <= t <= after + slack for t in times), (before, times, after)

@@ -1,12 +1,9 @@
-"""The notebook tour (docs/tour.ipynb) runs top to bottom against the sandboxes, in a real kernel."""
+"""The notebook tour (docs/tour.ipynb) runs top to bottom against the sandboxes, in a real kernel, as the
+docs build runs it (docs/hooks/tour.py), and leaves nothing behind."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,49 +13,10 @@ import pytest
 TOUR = Path(__file__).resolve().parent.parent / "docs" / "tour.ipynb"
 
 
-#: Executes a notebook in place with nbclient. It runs in a child process: loading the kernel's spec
-#: imports ipykernel, which would make this process look like a notebook to asyncjobs afterwards.
-RUNNER = """
-import sys, nbformat
-from nbclient import NotebookClient
-src, dst, cwd = sys.argv[1:]
-notebook = nbformat.read(src, as_version=4)
-NotebookClient(
-    notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": cwd}}
-).execute()
-nbformat.write(notebook, dst)
-"""
-
-
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The tour, executed once in a python3 kernel of this interpreter; Jupyter, IPython and the
-    tour itself write only under a temporary folder."""
-    tmp = tmp_path_factory.mktemp("tour")
-    env = {k: v for k, v in os.environ.items() if k != "ASYNCJOBS_PROGRESS"}  # bars on
-    for var in ("JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR"):
-        env[var] = str(tmp / "jupyter" / var.lower())
-    spec = tmp / "jupyter" / "path" / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    kernel = {"argv": argv, "display_name": "Python 3", "language": "python"}
-    (spec / "kernel.json").write_text(json.dumps(kernel))
-    env["JUPYTER_PATH"] = str(tmp / "jupyter" / "path")
-    env["TMPDIR"] = str(tmp)  # the tour's own temporary folder goes here
-    env["ASYNCJOBS_HOME"] = str(tmp / "home")
-    workdir = tmp / "cwd"
-    workdir.mkdir()
-    out = tmp / "executed.ipynb"
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(TOUR), str(out), str(workdir)],
-        env=env,
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return nbformat.read(out, as_version=4)
+def executed(tour_run: tuple[Path, Path]) -> Any:
+    """The tour as the docs build runs it (executed once per session, in tests/conftest.py)."""
+    return nbformat.read(tour_run[0], as_version=4)
 
 
 def _outputs(notebook: Any, starts: str) -> list[Any]:
@@ -135,3 +93,8 @@ def test_tour_lists_the_jobs_from_another_process(executed: Any) -> None:
 def test_tour_finishes_the_job_through_a_handle_made_from_its_id(executed: Any) -> None:
     picked = _text(_outputs(executed, "conversio = asyncjobs.connect("))
     assert "segments-export done> -> done" in picked
+
+
+def test_tour_leaves_no_temporary_folder_behind(executed: Any, tour_run: tuple[Path, Path]) -> None:
+    _, tmp = tour_run  # the tour's TMPDIR
+    assert list(tmp.glob("asyncjobs-tour-*")) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_to_pandas_without_pandas_says_what_to_install(
 ) -> None:
     memory_client.submit("sleep", duration=0)
     monkeypatch.setitem(sys.modules, "pandas", None)
-    with pytest.raises(errors.NotSupportedError, match=r"asyncjobs\[pandas\]"):
+    with pytest.raises(errors.NotSupportedError, match="pip install pandas"):
         memory_client.list().to_pandas()
 
 
@@ -163,3 +164,15 @@ def test_importing_ipykernel_alone_does_not_mean_a_notebook(
 
     monkeypatch.setitem(sys.modules, "ipykernel", sys)  # imported, but no kernel is running
     assert _in_notebook() is False
+
+
+def test_a_one_job_bars_clock_ticks_between_polls(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ASYNCJOBS_PROGRESS", "1")
+    reporter = make_progress(True, total=None, desc="p:j1")
+    reporter.seen(JobInfo("p", "j1", "k", "pending", raw_status="Started"))
+    time.sleep(1.3)  # no new status meanwhile: a long job between two polls
+    err = capsys.readouterr().err  # read before close(), which redraws once more anyway
+    reporter.close()
+    assert "p:j1: 00:01" in err

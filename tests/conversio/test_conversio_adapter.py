@@ -601,7 +601,7 @@ def test_csv_that_is_gone_is_a_provider_error(
 def test_cancel_is_not_supported_and_sends_nothing(
     http: responses.RequestsMock, client: asyncjobs.Client
 ) -> None:
-    with pytest.raises(NotSupportedError, match="(?i)conversio cannot cancel a job") as caught:
+    with pytest.raises(NotSupportedError, match=r"(?i)conversio cannot cancel a job") as caught:
         client.cancel(JOB_ID)
     assert JOB_ID in str(caught.value)
     assert not http.calls

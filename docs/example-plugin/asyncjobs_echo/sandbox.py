@@ -94,15 +94,24 @@ class EchoSandbox(SandboxApp):
 
     def _view(self, job: dict[str, Any]) -> dict[str, Any]:
         now, created = self.clock.now(), job["created"]
-        body: dict[str, Any] = {"id": job["id"], "state": "queued", "created_at": _iso(created)}
+        wall = self.clock.wall  # bodies show wall-clock times; the scale shortens durations only
+        body: dict[str, Any] = {
+            "id": job["id"],
+            "state": "queued",
+            "created_at": _iso(wall(created)),
+        }
         end = created + self.duration
         if job.get("canceled") is not None:
-            body.update(state="canceled", finished_at=_iso(job["canceled"]))
+            body.update(state="canceled", finished_at=_iso(wall(job["canceled"])))
             body["message"] = "canceled on request"
         elif now >= end and "fail" in job["text"]:
-            body.update(state="failed", finished_at=_iso(end), message="the text asked to fail")
+            body.update(
+                state="failed", finished_at=_iso(wall(end)), message="the text asked to fail"
+            )
         elif now >= end:
-            body.update(state="finished", finished_at=_iso(end), output_size=len(job["output"]))
+            body.update(
+                state="finished", finished_at=_iso(wall(end)), output_size=len(job["output"])
+            )
         elif now >= created + self.queue_seconds:
             body["state"] = "running"
         return body

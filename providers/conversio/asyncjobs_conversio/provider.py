@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -101,10 +101,14 @@ class ConversioProvider(Provider):
         ),
     )
     sandbox = "asyncjobs_conversio.sandbox:ConversioSandbox"
-    headers = {"Accept": "application/json"}  # Conversio answers 406 to any other format
-    download_headers = {"Accept": "text/csv, application/json"}
-    status_words = {"pending": Status.PENDING, "done": Status.DONE, "failed": Status.FAILED}
-    advice = {
+    headers: ClassVar = {"Accept": "application/json"}  # Conversio answers 406 to other formats
+    download_headers: ClassVar = {"Accept": "text/csv, application/json"}
+    status_words: ClassVar = {
+        "pending": Status.PENDING,
+        "done": Status.DONE,
+        "failed": Status.FAILED,
+    }
+    advice: ClassVar = {
         JobNotFoundError: "The id is wrong, belongs to another shop or app, or the job expired: "
         "Conversio removes jobs a week after they finish."
     }

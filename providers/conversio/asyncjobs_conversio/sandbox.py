@@ -161,12 +161,12 @@ class ConversioSandbox(SandboxApp):
             "completedAt": None,
         }
         if now >= created + self.start_after:
-            body["startedAt"] = _iso(created + self.start_after)
+            body["startedAt"] = _iso(self.clock.wall(created + self.start_after))
         end = created + self.start_after + job["duration"]
         if now >= end + WEEK:
             return None
         if now >= end:
-            body["completedAt"] = _iso(end)
+            body["completedAt"] = _iso(self.clock.wall(end))
             if "fail" in job["source"]:
                 body.update(status="failed", error=f"Export of {job['source']} failed on purpose")
             else:

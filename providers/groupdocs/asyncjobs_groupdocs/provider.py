@@ -142,30 +142,13 @@ def path_from_url(url: str | None) -> str | None:
     return None
 
 
-_STAMP = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?\s*(Z|[+-]\d{2}:?\d{2})?$",
-    re.IGNORECASE,
-)
-
-
 def parse_time(value: Any) -> datetime | None:
     """An aware datetime from the service's ISO 8601 text (7-digit .NET fractions and ``Z`` too);
     ``None`` when absent or unreadable. A time without an offset is read as UTC."""
     if not isinstance(value, str):
         return None
-    match = _STAMP.match(value.strip())
-    if match is None:
-        return None
-    day, clock, fraction, zone = match.groups()
-    if clock.count(":") == 1:
-        clock += ":00"
-    text = f"{day}T{clock}"
-    if fraction:
-        text += "." + fraction[:6].ljust(6, "0")
-    if zone and zone.upper() != "Z":
-        text += zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

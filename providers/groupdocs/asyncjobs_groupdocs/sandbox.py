@@ -288,8 +288,11 @@ class GroupDocsSandbox(SandboxApp):
                     "code": code,
                     "message": message,
                     "description": description or message,
-                    "dateTime": _stamp(self.clock.now()),
-                    "innerError": {"requestId": request_id, "date": _stamp(self.clock.now())},
+                    "dateTime": _stamp(self.clock.wall(self.clock.now())),
+                    "innerError": {
+                        "requestId": request_id,
+                        "date": _stamp(self.clock.wall(self.clock.now())),
+                    },
                 },
             },
             status,
@@ -575,8 +578,9 @@ class GroupDocsSandbox(SandboxApp):
 
     def _view(self, op: _Operation, host_url: str) -> OperationResult:
         status = self._advance(op)
-        started = op.created + self.start_delay if status != "Created" else None
-        ended = op.created + self.conversion_seconds
+        wall = self.clock.wall  # bodies show wall-clock times; the scale shortens durations only
+        started = wall(op.created + self.start_delay) if status != "Created" else None
+        ended = wall(op.created + self.conversion_seconds)
         results = None
         if status == "Finished" and op.output is not None:
             size = op.output.stat().st_size
@@ -593,7 +597,7 @@ class GroupDocsSandbox(SandboxApp):
             id=op.id,
             method=op.method,
             status=status,
-            created=_stamp(op.created),
+            created=_stamp(wall(op.created)),
             started=_stamp(started),
             finished=_stamp(ended) if status == "Finished" else None,
             failed=_stamp(ended) if status == "Failed" else None,

@@ -14,42 +14,48 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 
 if TYPE_CHECKING:
-    from .client import Client, connect
-    from .handles import Job, JobList
-    from .ledger import Ledger
-    from .models import JobInfo, Result, ResultFile, Status
-    from .provider import Capabilities, Kind, Param, PollPolicy, Provider, Setting
-    from .registry import available_providers, register
-    from .sources import Source
-    from .transport import RetryPolicy, Timeouts, Transport
-    from .waiting import as_completed, wait
+    from ._client import Client, connect, jobs
+    from ._http import Transport
+    from ._job import Job, JobList
+    from ._ledger import Ledger, LedgerEntry, SubmitState
+    from ._models import JobInfo, Result, ResultFile, Status
+    from ._policies import PollPolicy, RetryPolicy, Timeouts
+    from ._redaction import redact_all
+    from ._registry import available_providers, register
+    from ._sources import Source
+    from ._waiting import as_completed, wait
+    from .provider import Capabilities, Kind, Param, Provider, Setting
 
 #: Public name -> the submodule defining it. They are imported on first use, so that ``import
 #: asyncjobs`` stays cheap (requests, attrs, sqlite3 and the rest load when something needs them).
 _LAZY = {
-    "Client": "client",
-    "connect": "client",
-    "Job": "handles",
-    "JobList": "handles",
-    "Ledger": "ledger",
-    "JobInfo": "models",
-    "Result": "models",
-    "ResultFile": "models",
-    "Status": "models",
+    "Client": "_client",
+    "connect": "_client",
+    "jobs": "_client",
+    "Job": "_job",
+    "JobList": "_job",
+    "Ledger": "_ledger",
+    "LedgerEntry": "_ledger",
+    "SubmitState": "_ledger",
+    "JobInfo": "_models",
+    "Result": "_models",
+    "ResultFile": "_models",
+    "Status": "_models",
+    "PollPolicy": "_policies",
+    "RetryPolicy": "_policies",
+    "Timeouts": "_policies",
+    "redact_all": "_redaction",
+    "available_providers": "_registry",
+    "register": "_registry",
+    "Source": "_sources",
+    "Transport": "_http",
+    "as_completed": "_waiting",
+    "wait": "_waiting",
     "Capabilities": "provider",
     "Kind": "provider",
     "Param": "provider",
-    "PollPolicy": "provider",
     "Provider": "provider",
     "Setting": "provider",
-    "available_providers": "registry",
-    "register": "registry",
-    "Source": "sources",
-    "RetryPolicy": "transport",
-    "Timeouts": "transport",
-    "Transport": "transport",
-    "as_completed": "waiting",
-    "wait": "waiting",
 }
 
 __all__ = [
@@ -60,6 +66,7 @@ __all__ = [
     "JobList",
     "Kind",
     "Ledger",
+    "LedgerEntry",
     "Param",
     "PollPolicy",
     "Provider",
@@ -69,6 +76,7 @@ __all__ = [
     "Setting",
     "Source",
     "Status",
+    "SubmitState",
     "Timeouts",
     "Transport",
     "__version__",
@@ -77,52 +85,10 @@ __all__ = [
     "connect",
     "errors",
     "jobs",
+    "redact_all",
     "register",
     "wait",
 ]
-
-
-def jobs(
-    provider: str | None = None, status: Status | str | None = None, *, ledger: Ledger | None = None
-) -> JobList:
-    """The jobs in the ledger, across providers, oldest first.
-
-    Each job's client is connected on first use, with settings from the environment.
-
-    Args:
-        provider: keep only this provider's jobs.
-        status: keep only jobs last seen with this status.
-        ledger: the ledger to read (the default one when ``None``).
-    """
-    from .client import _status, connect
-    from .handles import Job, JobList
-    from .ledger import Ledger, gc_paused
-
-    book = ledger or Ledger.default()
-    wanted = None if status is None else _status(status)
-    clients: dict[str, Client] = {}
-    factories: dict[str, Any] = {}  # one per provider, shared by its jobs
-
-    def factory(name: str) -> Any:
-        make = factories.get(name)
-        if make is None:
-
-            def make() -> Client:
-                if name not in clients:
-                    clients[name] = connect(name, ledger=book)
-                return clients[name]
-
-            factories[name] = make
-        return make
-
-    infos = book.infos(provider=provider, status=wanted)
-    with gc_paused():
-        return JobList(
-            [
-                Job(factory(i.provider), i.id, kind=i.kind, info=i, provider=i.provider)
-                for i in infos
-            ]
-        )
 
 
 def __getattr__(name: str) -> Any:
@@ -135,7 +101,7 @@ def __getattr__(name: str) -> Any:
         from importlib.metadata import PackageNotFoundError, version
 
         try:
-            return version("asyncjobs")
+            return version("asyncjobs-core")
         except PackageNotFoundError:  # running from a source tree that is not installed
             return "0+unknown"
     raise AttributeError(f"module 'asyncjobs' has no attribute {name!r}")

@@ -70,3 +70,13 @@ def factor(value: object, parameter: str) -> float:
             f"{parameter} must be a number from 1 to 100, not {value!r}", parameter=parameter
         )
     return float(value)
+
+
+def timeout(value: object) -> float | None:
+    """A waiting call's ``timeout``: ``None`` (no limit) or a finite positive number of seconds (at
+    most about 115 days); ``nan``, ``inf`` and ``1e300`` are refused.
+
+    Raises:
+        InvalidParameterError: naming ``timeout``.
+    """
+    return None if value is None else seconds(value, "timeout")

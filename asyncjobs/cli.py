@@ -24,16 +24,16 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from . import errors
-from .client import Client, connect
-from .handles import Job
-from .ledger import Ledger, LedgerEntry, SubmitState, default_home
-from .models import JobInfo, Result, Status
+from ._client import Client, connect
+from ._job import Job
+from ._ledger import Ledger, LedgerEntry, SubmitState, default_home
+from ._models import JobInfo, Result, Status
+from ._redaction import MASK
 from .provider import Provider
-from .redaction import MASK
 
 if TYPE_CHECKING:
     from .sandbox import ProviderSandbox
-from .registry import available_providers, get_provider_class, register
+from ._registry import available_providers, get_provider_class, register
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PROVIDER", "EXIT_TIMEOUT", "EXIT_USAGE", "main"]
 
@@ -726,7 +726,7 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
             jobs = _demo_jobs(running, clients, sample)
             for job in jobs:
                 out.note(f"submitted {job.provider} {job.kind} job {job.id}")
-            from .waiting import wait
+            from ._waiting import wait
 
             _, not_done = wait(jobs, timeout=args.timeout, progress=False if out.json else None)
             if not_done:

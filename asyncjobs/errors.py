@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .models import JobInfo
+    from ._models import JobInfo
 
 __all__ = [
     "AsyncJobsError",
@@ -34,7 +34,7 @@ __all__ = [
 def _redact(text: str) -> str:
     # Imported late: the redactor's module imports nothing of ours, but errors must stay importable
     # first. Every live client's secrets are masked, whichever client built the message.
-    from .redaction import redact_all
+    from ._redaction import redact_all
 
     return redact_all(text)
 

@@ -8,27 +8,13 @@ resolved settings; the core owns validation, the ledger, waiting and job handles
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
-from . import _checks
-from ._wire import WireConverter, wire_converter
-from .errors import (
-    AuthenticationError,
-    JobFailedError,
-    NotSupportedError,
-    ProviderError,
-    TransportError,
-    describe,
-)
-from .models import JobInfo, Result, ResultFile, Status
-from .redaction import get_logger
-from .sources import Source, prepare_convert
-from .transport import (
+from ._http import (
     ErrorDetails,
     HeaderAuth,
     TokenAuth,
@@ -38,6 +24,19 @@ from .transport import (
     parse_retry_after,
     path_segment,
     same_origin,
+)
+from ._models import JobInfo, Result, ResultFile, Status
+from ._policies import PollPolicy, RetryPolicy, Timeouts
+from ._redaction import get_logger
+from ._sources import Source, prepare_convert
+from ._wire import WireConverter, wire_converter
+from .errors import (
+    AuthenticationError,
+    JobFailedError,
+    NotSupportedError,
+    ProviderError,
+    TransportError,
+    describe,
 )
 
 _log = get_logger("asyncjobs.provider")
@@ -87,7 +86,7 @@ if TYPE_CHECKING:
     import cattrs
     import requests
 
-    from .settings import Settings
+    from ._settings import Settings
 
 __all__ = [
     "Capabilities",
@@ -100,9 +99,11 @@ __all__ = [
     "Provider",
     "Result",
     "ResultFile",
+    "RetryPolicy",
     "Setting",
     "Source",
     "Status",
+    "Timeouts",
     "TokenAuth",
     "Transport",
     "WireConverter",
@@ -118,36 +119,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-@attrs.frozen
-class PollPolicy:
-    """How often to ask a provider about one job: exponential growth with full jitter, capped, never
-    more often than ``min_interval``. A ``Retry-After`` from the service wins over the policy.
-
-    Attributes:
-        initial: the upper bound of the first delay, in seconds.
-        factor: how much the upper bound grows after each poll.
-        cap: the largest upper bound.
-        min_interval: the smallest delay between two polls of one job.
-    """
-
-    initial: float = 1.0
-    factor: float = 1.5
-    cap: float = 30.0
-    min_interval: float = 0.2
-
-    def __attrs_post_init__(self) -> None:
-        _checks.seconds(self.initial, "poll.initial")
-        _checks.factor(self.factor, "poll.factor")
-        _checks.seconds(self.cap, "poll.cap")
-        _checks.seconds(self.min_interval, "poll.min_interval", zero=True)
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """The delay before poll number ``attempt + 1`` (``attempt`` counts from 0)."""
-        bound = min(self.cap, self.initial * self.factor ** min(attempt, 64))
-        draw = (rng or random).uniform(0.0, bound)
-        return max(self.min_interval, draw)
 
 
 @attrs.frozen
@@ -167,7 +138,7 @@ class Capabilities:
     list: bool = False
     webhooks: bool = False
     idempotent_submit: bool = False
-    poll: PollPolicy = PollPolicy()
+    poll: PollPolicy = attrs.field(factory=PollPolicy)
     job_lifetime: timedelta | None = None
 
 
@@ -282,7 +253,7 @@ class Provider:
         them. The default is the origin of the ``base_url`` setting (or, for a provider without
         one, of each URL setting); a provider whose files sit on a CDN that needs the credential
         too adds that origin here."""
-        from .transport import origin
+        from ._http import origin
 
         urls = [s.name for s in cls.settings if s.url]
         names = ["base_url"] if "base_url" in urls else urls
@@ -332,7 +303,7 @@ class Provider:
 
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Read the service's error body. The default understands the common JSON shapes."""
-        from .transport import default_error_details
+        from ._http import default_error_details
 
         return default_error_details(response)
 

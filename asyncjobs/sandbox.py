@@ -364,8 +364,8 @@ def serve_providers(
         InvalidParameterError: a non-positive scale, or (strict) a provider without a sandbox.
         ConfigurationError: a sandbox failed to import. Sandboxes already started are stopped.
     """
+    from ._registry import get_provider_class, import_object
     from .errors import ConfigurationError, InvalidParameterError
-    from .registry import get_provider_class, import_object
 
     if scale <= 0:
         raise InvalidParameterError(f"scale must be positive, not {scale:g}", parameter="scale")

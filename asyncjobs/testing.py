@@ -37,7 +37,9 @@ import attrs
 import pytest
 import requests
 
-from .client import Client
+from ._client import Client
+from ._job import Job
+from ._models import JobInfo, Status
 from .errors import (
     AsyncJobsError,
     InvalidParameterError,
@@ -45,8 +47,6 @@ from .errors import (
     JobNotFoundError,
     NotSupportedError,
 )
-from .handles import Job
-from .models import JobInfo, Status
 
 __all__ = ["JobCase", "ProviderConformance"]
 

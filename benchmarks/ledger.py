@@ -59,7 +59,7 @@ def run(
 ) -> dict[str, Any]:
     """Measure; return the section's figures."""
     import asyncjobs
-    from asyncjobs.ledger import Ledger
+    from asyncjobs._ledger import Ledger
 
     record, entries, handles = [], [], []
     for r in range(repeats):

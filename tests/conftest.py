@@ -11,7 +11,7 @@ import pytest
 from toy_provider import ToyProvider, ToySandbox
 
 import asyncjobs
-from asyncjobs.registry import unregister
+from asyncjobs._registry import unregister
 from asyncjobs.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent

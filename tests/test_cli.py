@@ -22,8 +22,8 @@ from toy_provider import ToyProvider, ToySandbox
 
 import asyncjobs
 from asyncjobs import Provider
+from asyncjobs._ledger import SCHEMA_VERSION, Ledger
 from asyncjobs.cli import duration_text
-from asyncjobs.ledger import SCHEMA_VERSION, Ledger
 from asyncjobs.sandbox import Sandbox
 
 TESTS = Path(__file__).parent

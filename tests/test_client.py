@@ -10,7 +10,7 @@ from memory_provider import MemoryProvider
 
 import asyncjobs
 from asyncjobs import Status, errors
-from asyncjobs.ledger import SubmitState
+from asyncjobs._ledger import SubmitState
 from asyncjobs.sandbox import Sandbox
 
 
@@ -197,7 +197,7 @@ def test_connect_checks_the_timeout(toy_registered: object, timeout: object, ok:
 
 
 def test_source_file_object_without_name_needs_from(tmp_path: Path) -> None:
-    from asyncjobs.sources import prepare_convert
+    from asyncjobs._sources import prepare_convert
 
     with pytest.raises(errors.InvalidParameterError, match="from_"):
         prepare_convert({"source": io.BytesIO(b"x"), "to": "pdf"}, provider="p")

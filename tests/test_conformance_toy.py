@@ -13,7 +13,7 @@ from toy_provider import ToyProvider
 
 import asyncjobs
 from asyncjobs import ResultFile
-from asyncjobs.registry import unregister
+from asyncjobs._registry import unregister
 from asyncjobs.sandbox import Sandbox
 from asyncjobs.testing import JobCase, ProviderConformance
 

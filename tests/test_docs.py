@@ -22,7 +22,7 @@ import attrs
 import pytest
 
 import asyncjobs
-from asyncjobs.registry import get_provider_class
+from asyncjobs._registry import get_provider_class
 from asyncjobs.sandbox import Sandbox, serve_providers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,7 +177,7 @@ def test_the_built_site_shows_no_raw_cross_reference_roles(site: Path) -> None:
     [
         ("reference/asyncjobs/index.html", "#asyncjobs.JobInfo"),  # JobInfo, from Job.info
         ("reference/asyncjobs/index.html", "#asyncjobs.Job.wait"),  # from asyncjobs.wait
-        ("reference/provider/index.html", "transport/#asyncjobs.transport.Transport"),
+        ("reference/provider/index.html", "#asyncjobs.provider.Transport"),
         ("reference/errors/index.html", "asyncjobs/#asyncjobs.connect"),
     ],
 )

@@ -18,8 +18,8 @@ from toy_provider import ToyProvider, ToySandbox
 
 import asyncjobs
 from asyncjobs import errors
-from asyncjobs.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, LedgerEntry, SubmitState
-from asyncjobs.models import JobInfo, Status
+from asyncjobs._ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, LedgerEntry, SubmitState
+from asyncjobs._models import JobInfo, Status
 from asyncjobs.sandbox import Sandbox
 
 TESTS = Path(__file__).parent

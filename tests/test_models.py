@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asyncjobs import JobInfo, Result, ResultFile, Status
-from asyncjobs.converters import info_from_json, info_to_json, result_from_json, result_to_json
+from asyncjobs._serialize import info_from_json, info_to_json, result_from_json, result_to_json
 from asyncjobs.errors import InvalidParameterError, NotSupportedError
 
 aware = st.datetimes(

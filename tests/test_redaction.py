@@ -12,9 +12,9 @@ from toy_provider import ToyProvider
 
 import asyncjobs
 from asyncjobs import errors
-from asyncjobs.redaction import Redactor
+from asyncjobs._http import RetryPolicy, Transport
+from asyncjobs._redaction import Redactor
 from asyncjobs.sandbox import Sandbox
-from asyncjobs.transport import RetryPolicy, Transport
 
 CANARY = "canary-7Hq2-Zx91-never-show"
 BASE = "https://toy.example.test"
@@ -102,7 +102,7 @@ def test_the_ledger_never_holds_the_secret(
 
 
 def test_log_records_of_other_modules_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
-    from asyncjobs.redaction import get_logger
+    from asyncjobs._redaction import get_logger
 
     keep = Redactor([CANARY])
     caplog.set_level(logging.DEBUG)

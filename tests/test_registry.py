@@ -10,7 +10,7 @@ import pytest
 from toy_provider import ToyProvider
 
 import asyncjobs
-from asyncjobs import registry
+from asyncjobs import _registry as registry
 from asyncjobs.errors import ConfigurationError, InvalidParameterError, UnknownProviderError
 
 

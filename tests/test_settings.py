@@ -6,9 +6,9 @@ import pytest
 from toy_provider import ToyProvider
 
 import asyncjobs
+from asyncjobs._settings import resolve_settings
 from asyncjobs.errors import ConfigurationError
 from asyncjobs.provider import Provider, Setting
-from asyncjobs.settings import resolve_settings
 
 CANARY = "canary-secret-7f3a9c"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from asyncjobs import Source, errors
-from asyncjobs.sources import prepare_convert
+from asyncjobs._sources import prepare_convert
 
 
 def test_a_path_string_and_a_path_object_are_read(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import requests
 import responses
 
 from asyncjobs import errors
-from asyncjobs.transport import ErrorDetails, RetryPolicy, Timeouts, Transport, parse_retry_after
+from asyncjobs._http import ErrorDetails, RetryPolicy, Timeouts, Transport, parse_retry_after
 
 URL = "https://api.example.test/v1/jobs/j1"
 
@@ -409,13 +409,13 @@ def test_invalid_parameters_are_named_and_redacted(transport: Transport) -> None
     ],
 )
 def test_path_segment_keeps_a_value_one_segment(value: str, expected: str) -> None:
-    from asyncjobs.transport import path_segment
+    from asyncjobs._http import path_segment
 
     assert path_segment(value) == expected
 
 
 def test_header_auth_sets_its_header_and_hides_the_value_in_its_repr() -> None:
-    from asyncjobs.transport import HeaderAuth
+    from asyncjobs._http import HeaderAuth
 
     request = requests.Request("GET", URL).prepare()
     HeaderAuth.bearer("tok-canary-1234")(request)

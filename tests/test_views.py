@@ -11,7 +11,7 @@ import pytest
 
 import asyncjobs
 from asyncjobs import JobInfo, Result, ResultFile, Status, errors
-from asyncjobs.progress import enabled, make_progress
+from asyncjobs._progress import enabled, make_progress
 
 WHEN = datetime(2026, 11, 24, 9, 30, 5, tzinfo=timezone.utc)
 
@@ -115,9 +115,10 @@ def test_a_progress_bar_over_many_jobs_counts_done_of_total(
 
 
 def test_a_job_past_its_providers_lifetime_shows_as_expired(toy_client: asyncjobs.Client) -> None:
-    from asyncjobs.handles import Job
+    from asyncjobs._job import Job
 
-    old = JobInfo("toy", "t9", "upper", "done", completed_at=WHEN)  # toy keeps jobs one hour
+    # toy keeps jobs one hour; the client stamps each JobInfo with when its provider forgets it
+    old = toy_client._stamp(JobInfo("toy", "t9", "upper", "done", completed_at=WHEN))
     listed = asyncjobs.JobList([Job(toy_client, "t9", info=old)])
     assert "done (expired)" in repr(listed)
     assert "(expired)" in listed._repr_html_()
@@ -125,9 +126,11 @@ def test_a_job_past_its_providers_lifetime_shows_as_expired(toy_client: asyncjob
 
 
 def test_a_fresh_job_is_not_expired(toy_client: asyncjobs.Client) -> None:
-    from asyncjobs.handles import Job
+    from asyncjobs._job import Job
 
-    fresh = JobInfo("toy", "t9", "upper", "done", completed_at=datetime.now(timezone.utc))
+    fresh = toy_client._stamp(
+        JobInfo("toy", "t9", "upper", "done", completed_at=datetime.now(timezone.utc))
+    )
     record = asyncjobs.JobList([Job(toy_client, "t9", info=fresh)]).to_records()[0]
     assert record["expired"] is False
     assert record["expires_at"] is not None
@@ -160,7 +163,7 @@ def test_table_times_say_they_are_utc(memory_client: asyncjobs.Client) -> None:
 def test_importing_ipykernel_alone_does_not_mean_a_notebook(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from asyncjobs.progress import _in_notebook
+    from asyncjobs._progress import _in_notebook
 
     monkeypatch.setitem(sys.modules, "ipykernel", sys)  # imported, but no kernel is running
     assert _in_notebook() is False

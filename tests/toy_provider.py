@@ -29,8 +29,8 @@ from asyncjobs import (
     Setting,
     Status,
 )
+from asyncjobs._http import HeaderAuth
 from asyncjobs.sandbox import SandboxApp, json_response
-from asyncjobs.transport import HeaderAuth
 
 _STATES = {
     "queued": Status.PENDING,

@@ -3,7 +3,7 @@
 The docstrings write cross-references as Python programmers do, with Sphinx roles
 (``:class:`JobInfo```, ``:meth:`~asyncjobs.Job.wait```, ``:func:`asyncjobs.connect```), which
 mkdocstrings would show as raw text. This extension rewrites each role, when the package is loaded, into
-an optional autorefs link to ``asyncjobs.models.JobInfo``: a dotted target is followed from the
+an optional autorefs link to ``asyncjobs._models.JobInfo``: a dotted target is followed from the
 package, a short one is looked up the way Python finds a name (the object's own members, then its
 parents', following imports to where the name is defined). A target that is found nowhere
 (``ValueError``), or that no page of the reference shows (a private helper), stays code, unlinked. A

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import responses
 from asyncjobs_groupdocs import StorageFile
-from asyncjobs_groupdocs.auth import TokenCache
 from asyncjobs_groupdocs.provider import _warned, parse_time, status_of
 from groupdocs_support import API, TOKEN_URL
 from responses import matchers
@@ -26,6 +25,7 @@ from asyncjobs.errors import (
     ProviderError,
     RateLimitedError,
 )
+from asyncjobs.provider import TokenAuth
 
 OP = "ecbfa56b-3545-4620-86a0-4c500c8ac38e"
 TOKEN_FORM = {
@@ -98,7 +98,9 @@ def test_token_is_cached_between_requests(api_client: Any) -> None:
 def test_token_is_refreshed_before_expires_in_runs_out(api_client: Any) -> None:
     clock = FakeClock()
     provider = api_client.provider
-    provider.tokens = TokenCache(provider._fetch_token, clock=clock)
+    provider.tokens = TokenAuth(
+        provider._fetch_token, clock=clock, on_token=provider.transport.redactor.add
+    )
     add_token(responses.mock, "tok-one-1234", expires_in=600)
     responses.get(f"{API}/conversion/async", json=status_body(), match=[bearer("tok-one-1234")])
     api_client.status(OP)
@@ -199,7 +201,7 @@ def test_fifty_threads_across_an_expiry_fetch_one_token() -> None:
         fetched.append(1)
         return f"tok-{len(fetched)}", 100.0
 
-    cache = TokenCache(fetch, clock=clock)
+    cache = TokenAuth(fetch, clock=clock)
     gate.set()
     assert cache.get() == "tok-1"
     clock.now += 1000

@@ -23,7 +23,7 @@ from asyncjobs_groupdocs.sandbox import GroupDocsSandbox
 from asyncjobs_groupdocs.sandbox import expected_output as groupdocs_output
 
 import asyncjobs
-from asyncjobs.ledger import Ledger, LedgerEntry
+from asyncjobs._ledger import Ledger, LedgerEntry
 from asyncjobs.sandbox import Sandbox, SandboxApp
 
 #: Sandbox time runs this many times faster than the wall clock.

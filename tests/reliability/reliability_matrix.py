@@ -309,7 +309,7 @@ def render() -> str:
         "a GroupDocs token. asyncjobs cannot redact what such a renderer reads directly. Turn "
         "locals off for asyncjobs' frames (Sentry: `include_local_variables=False`; rich: "
         "`show_locals=False`), or scrub with the tracker's own hook (e.g. Sentry's "
-        "`before_send`) using `asyncjobs.redaction.redact_all`, which masks every live client's "
+        "`before_send`) using `asyncjobs.redact_all`, which masks every live client's "
         "secrets in any text.",
         "",
         "## Crash during submit",

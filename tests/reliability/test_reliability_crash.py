@@ -15,7 +15,7 @@ from reliability_kits import PAYLOAD, Env, Kit, expected_files, files_of
 from reliability_matrix import Recorder
 from test_reliability_secrets import ENV_NAMES
 
-from asyncjobs.ledger import SubmitState
+from asyncjobs._ledger import SubmitState
 
 HOLD = 1.0  # seconds the sandbox holds the submit request
 

@@ -21,13 +21,13 @@ from reliability_kits import KITS, PROVIDERS, Env, Kit, expected_files, files_of
 from reliability_matrix import FAULT_CASES, NOT_APPLICABLE, Recorder
 
 import asyncjobs
+from asyncjobs._ledger import SubmitState
 from asyncjobs.errors import (
     AsyncJobsError,
     JobNotFoundError,
     ProviderError,
     TransportError,
 )
-from asyncjobs.ledger import SubmitState
 from asyncjobs.sandbox import Faults
 
 TIMES = "\N{MULTIPLICATION SIGN}"

@@ -28,6 +28,10 @@ from reliability_kits import FAST_POLL, KITS, PAYLOAD, Env, Kit
 from reliability_matrix import Recorder, render
 
 import asyncjobs
+from asyncjobs._http import Transport, origin, same_origin
+from asyncjobs._ledger import Ledger
+from asyncjobs._models import Result, ResultFile
+from asyncjobs._redaction import Redactor
 from asyncjobs.errors import (
     AsyncJobsError,
     AuthenticationError,
@@ -39,10 +43,6 @@ from asyncjobs.errors import (
     SaveError,
     TransportError,
 )
-from asyncjobs.ledger import Ledger
-from asyncjobs.models import Result, ResultFile
-from asyncjobs.redaction import Redactor
-from asyncjobs.transport import Transport, origin, same_origin
 
 #: A secret with the characters that encodings change: '+' and '/' (URL and JSON escapes), '='.
 CANARY = "CANARY+hostile/5e1f0c=9a77"
@@ -980,7 +980,7 @@ def test_nested_secret_looking_options_stay_out_of_the_ledger(
     tmp_path: Path, cell: Recorder
 ) -> None:
     cell.at("hostile", "secret-looking options, nested", "core")
-    from asyncjobs.client import _describe
+    from asyncjobs._client import _describe
 
     described = _describe(
         {"options": {"nested": {"ApiKey": CANARY, "pages": [1, 2]}, "password": CANARY},

@@ -15,8 +15,11 @@ from urllib.parse import quote
 import cattrs
 import requests
 
-from asyncjobs import (
+from asyncjobs.errors import InvalidParameterError
+from asyncjobs.provider import (
     Capabilities,
+    ErrorDetails,
+    HeaderAuth,
     JobInfo,
     Kind,
     Param,
@@ -26,9 +29,8 @@ from asyncjobs import (
     ResultFile,
     Setting,
     Status,
+    default_error_details,
 )
-from asyncjobs.errors import InvalidParameterError
-from asyncjobs.transport import ErrorDetails, HeaderAuth, default_error_details
 
 from . import wire
 

@@ -10,7 +10,6 @@ from asyncjobs_echo.sandbox import EchoSandbox
 
 import asyncjobs
 from asyncjobs.errors import AuthenticationError, InvalidParameterError
-from asyncjobs.registry import get_provider_class
 from asyncjobs.sandbox import Sandbox
 
 
@@ -22,9 +21,11 @@ def test_entry_point_belongs_to_the_asyncjobs_echo_distribution() -> None:
     assert found["echo"].dist.name == "asyncjobs-echo"
 
 
-def test_asyncjobs_finds_the_provider_through_the_entry_point() -> None:
+def test_asyncjobs_finds_the_provider_through_the_entry_point(echo_box: Sandbox) -> None:
     assert "echo" in asyncjobs.available_providers()
-    assert get_provider_class("echo") is EchoProvider
+    settings = echo_box.app.client_settings(echo_box.url)
+    with asyncjobs.connect("echo", ledger=False, **settings) as client:
+        assert type(client.provider) is EchoProvider
 
 
 def test_connect_reads_the_settings_from_the_environment(

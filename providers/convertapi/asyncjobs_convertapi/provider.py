@@ -24,8 +24,16 @@ from urllib.parse import quote, urlsplit
 import attrs
 import requests
 
-from asyncjobs import (
+from asyncjobs.errors import (
+    InvalidParameterError,
+    NotSupportedError,
+    RateLimitedError,
+    TransportError,
+)
+from asyncjobs.provider import (
     Capabilities,
+    ErrorDetails,
+    HeaderAuth,
     JobInfo,
     Param,
     PollPolicy,
@@ -35,22 +43,12 @@ from asyncjobs import (
     Setting,
     Source,
     Status,
-)
-from asyncjobs.errors import (
-    InvalidParameterError,
-    NotSupportedError,
-    RateLimitedError,
-    TransportError,
-)
-from asyncjobs.provider import convert_kind
-from asyncjobs.sources import prepare_convert
-from asyncjobs.transport import (
-    ErrorDetails,
-    HeaderAuth,
     Timeouts,
+    convert_kind,
     default_error_details,
     parse_retry_after,
     path_segment,
+    prepare_convert,
 )
 
 from .wire import ConversionResult, JobStarted, UploadedFile, WireError, converter, structure

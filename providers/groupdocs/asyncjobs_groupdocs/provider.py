@@ -3,22 +3,29 @@ the async conversion API (``/conversion/async``)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import mimetypes
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
-from asyncjobs import (
+from asyncjobs.errors import (
+    AuthenticationError,
+    InvalidParameterError,
+    NotSupportedError,
+    ProviderError,
+    TransportError,
+)
+from asyncjobs.provider import (
     Capabilities,
+    ErrorDetails,
     JobInfo,
     Param,
     PollPolicy,
@@ -28,20 +35,13 @@ from asyncjobs import (
     Setting,
     Source,
     Status,
+    TokenAuth,
+    Transport,
+    convert_kind,
+    get_logger,
+    prepare_convert,
 )
-from asyncjobs.errors import (
-    AuthenticationError,
-    InvalidParameterError,
-    NotSupportedError,
-    ProviderError,
-    TransportError,
-)
-from asyncjobs.provider import convert_kind
-from asyncjobs.redaction import get_logger
-from asyncjobs.sources import prepare_convert
-from asyncjobs.transport import ErrorDetails, HeaderAuth, Transport
 
-from .auth import TokenCache
 from .multipart import MultipartFile
 from .storage import StorageFile, check_storage_path
 from .wire import (
@@ -247,7 +247,7 @@ class GroupDocsProvider(Provider):
     def __init__(self, config: Any, transport: Transport) -> None:
         super().__init__(config, transport)
         self.base_url: str = config["base_url"].rstrip("/")
-        self.tokens = TokenCache(self._fetch_token)
+        self.tokens = self.token_auth(self._fetch_token)
 
     def __repr__(self) -> str:
         return f"<GroupDocsProvider {self.base_url} client_id={self.config['client_id']!r}>"
@@ -302,70 +302,13 @@ class GroupDocsProvider(Provider):
                 provider=self.name,
                 status_code=response.status_code,
             )
-        self.transport.redactor.add(token.access_token)
         log.debug("groupdocs: new access token, expires in %s s", token.expires_in)
         return token.access_token, token.expires_in
 
-    def _authorized(self, send: Callable[[HeaderAuth], T], rewind: Callable[[], bool]) -> T:
-        """``send`` with the current token; after a 401, fetch a new token and replay once."""
-        token = self.tokens.get()
-        try:
-            return send(HeaderAuth.bearer(token))
-        except AuthenticationError as exc:
-            if exc.status_code != 401 or not rewind():
-                raise
-            log.info(
-                "groupdocs: the access token was refused (HTTP 401); refreshing it and "
-                "replaying the request once"
-            )
-            self.tokens.invalidate(token)
-            return send(HeaderAuth.bearer(self.tokens.get()))
-
-    def request(
-        self, method: str, url: str, *, job_id: str | None = None, **kwargs: Any
-    ) -> requests.Response:
-        """Send one API request with the bearer token (refreshed and replayed once on a 401)."""
-        if not url.startswith(("http://", "https://")):
-            url = self.base_url + "/" + url.lstrip("/")
-        body: Any = kwargs.get("data")
-        start: int | None = None
-        if hasattr(body, "read"):
-            with contextlib.suppress(AttributeError, OSError, ValueError):
-                start = body.tell() if body.seekable() else None
-
-        def rewind() -> bool:
-            if not hasattr(body, "read"):
-                return True
-            if start is None:
-                return False  # a stream that cannot be rewound cannot be replayed
-            body.seek(start)
-            return True
-
-        def send(auth: HeaderAuth) -> requests.Response:
-            return self.transport.request(
-                method, url, job_id=job_id, auth=auth, error_parser=self.parse_error, **kwargs
-            )
-
-        return self._authorized(send, rewind)
-
-    def auth(self) -> requests.auth.AuthBase:
-        """The bearer token of the moment (fetched if needed)."""
-        return HeaderAuth.bearer(self.tokens.get())
-
-    @contextlib.contextmanager
-    def open_file(self, file: ResultFile) -> Iterator[IO[bytes]]:
-        """Stream a result file from storage (or the result endpoint), authenticated."""
-        if not file.url:
-            raise NotSupportedError(f"groupdocs: result file {file.name!r} has no URL to fetch")
-        url = file.url
-        with contextlib.ExitStack() as stack:
-
-            def send(auth: HeaderAuth) -> IO[bytes]:
-                return stack.enter_context(
-                    self.transport.stream("GET", url, auth=auth, error_parser=self.parse_error)
-                )
-
-            yield self._authorized(send, lambda: True)
+    def auth(self) -> TokenAuth:
+        """Bearer tokens from the token endpoint: cached, refreshed before they expire and once
+        after a 401 (the request replayed once), by the core's :class:`TokenAuth`."""
+        return self.tokens
 
     # -- errors -----------------------------------------------------------------------------------
 

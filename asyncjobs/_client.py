@@ -17,19 +17,19 @@ import attrs
 import requests
 
 from . import _checks, errors
-from .handles import Job, JobList
-from .ledger import Ledger, LedgerEntry, SubmitState
-from .models import JobInfo, Result, ResultFile, Status
+from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
+from ._job import Job, JobList
+from ._ledger import Ledger, LedgerEntry, SubmitState
+from ._models import JobInfo, Result, ResultFile, Status
+from ._redaction import MASK, Redactor, get_logger, redact_value
+from ._registry import get_provider_class
+from ._settings import resolve_settings
+from ._sources import Source
 from .provider import Kind, PollPolicy, Provider
-from .redaction import MASK, Redactor, get_logger, redact_value
-from .registry import get_provider_class
-from .settings import resolve_settings
-from .sources import Source
-from .transport import MAX_BODY, RetryPolicy, Timeouts, Transport
 
-__all__ = ["Client", "connect"]
+__all__ = ["Client", "connect", "jobs"]
 
-log = get_logger("asyncjobs.client")
+log = get_logger("asyncjobs._client")
 
 LedgerArg = Ledger | str | os.PathLike[str] | bool | None
 
@@ -50,9 +50,9 @@ def connect(
     Args:
         provider: a name from :func:`asyncjobs.available_providers`.
         ledger: ``None`` for the default ledger (in ``$ASYNCJOBS_HOME`` or the user data folder), a
-            path, a :class:`~asyncjobs.ledger.Ledger`, or ``False`` for none.
-        timeout: a :class:`~asyncjobs.transport.Timeouts`, or one number for both connect and read.
-        retry: a :class:`~asyncjobs.transport.RetryPolicy`.
+            path, a :class:`~asyncjobs._ledger.Ledger`, or ``False`` for none.
+        timeout: a :class:`~asyncjobs._http.Timeouts`, or one number for both connect and read.
+        retry: a :class:`~asyncjobs._http.RetryPolicy`.
         poll: a :class:`~asyncjobs.provider.PollPolicy` instead of the provider's own (e.g. faster
             polls against a sandbox).
         session: a ``requests.Session`` to send through (proxies, custom adapters).
@@ -124,12 +124,7 @@ def _open_ledger(ledger: LedgerArg) -> Ledger | None:
     )
 
 
-def check_timeout(timeout: float | None) -> float | None:
-    """Return ``timeout`` if it is ``None`` or a finite positive number of seconds (at most about
-    115 days); raise InvalidParameterError otherwise (``nan``, ``inf``, ``1e300`` included)."""
-    if timeout is None:
-        return None
-    return _checks.seconds(timeout, "timeout")
+check_timeout = _checks.timeout  # kept for callers of the old name
 
 
 class _Flight:
@@ -596,3 +591,44 @@ def _bind(
         for f in result.files
     )
     return attrs.evolve(result, files=files)
+
+
+def jobs(
+    provider: str | None = None, status: Status | str | None = None, *, ledger: Ledger | None = None
+) -> JobList:
+    """The jobs in the ledger, across providers, oldest first.
+
+    Each job's client is connected on first use, with settings from the environment.
+
+    Args:
+        provider: keep only this provider's jobs.
+        status: keep only jobs last seen with this status.
+        ledger: the ledger to read (the default one when ``None``).
+    """
+    from ._ledger import gc_paused
+
+    book = ledger or Ledger.default()
+    wanted = None if status is None else _status(status)
+    clients: dict[str, Client] = {}
+    factories: dict[str, Any] = {}  # one per provider, shared by its jobs
+
+    def factory(name: str) -> Any:
+        make = factories.get(name)
+        if make is None:
+
+            def make() -> Client:
+                if name not in clients:
+                    clients[name] = connect(name, ledger=book)
+                return clients[name]
+
+            factories[name] = make
+        return make
+
+    infos = book.infos(provider=provider, status=wanted)
+    with gc_paused():
+        return JobList(
+            [
+                Job(factory(i.provider), i.id, kind=i.kind, info=i, provider=i.provider)
+                for i in infos
+            ]
+        )

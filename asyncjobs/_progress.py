@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .models import JobInfo
+from ._models import JobInfo
 
 __all__ = ["Progress", "make_progress"]
 

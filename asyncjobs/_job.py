@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from .models import JobInfo, Result, Status
+from . import errors
+from ._checks import timeout as check_timeout
+from ._http import deadline
+from ._http import deadline as deadline_scope
+from ._models import JobInfo, Result, Status, _check_dest
+from ._progress import Progress, make_progress
 
 if TYPE_CHECKING:
     import pandas
 
-    from .client import Client
-    from .progress import Progress
+    from ._client import Client
 
 __all__ = ["Job", "JobList"]
 
@@ -101,8 +106,6 @@ class Job:
         Raises:
             JobTimeoutError: ``timeout`` passed first. InvalidParameterError: a bad timeout.
         """
-        from .waiting import wait_one
-
         return wait_one(self, timeout=timeout, progress=progress)
 
     def result(self, timeout: float | None = None) -> Result:
@@ -111,9 +114,7 @@ class Job:
         Raises:
             JobFailedError: the job failed. JobTimeoutError: ``timeout`` passed first.
         """
-        from .client import check_timeout
         from .errors import JobFailedError, JobTimeoutError
-        from .transport import deadline
 
         limit = check_timeout(timeout)
         end = None if limit is None else time.monotonic() + limit
@@ -154,10 +155,7 @@ class Job:
             SaveError: a file exists (and not ``overwrite``), or the disk is full.
             JobFailedError, JobTimeoutError: as for :meth:`result`.
         """
-        from .client import check_timeout
         from .errors import JobTimeoutError
-        from .models import _check_dest
-        from .transport import deadline
 
         _check_dest(dest)
         limit = check_timeout(timeout)
@@ -176,7 +174,7 @@ class Job:
             ) from exc
 
     def _repr_html_(self) -> str:
-        from .views import jobs_html
+        from ._views import jobs_html
 
         return jobs_html([self])
 
@@ -211,7 +209,7 @@ class JobList(Sequence[Job]):
 
     def to_records(self) -> list[dict[str, Any]]:
         """One plain dict per job: provider, id, kind, status, raw_status, times, error."""
-        from .views import record
+        from ._views import record
 
         return [record(j) for j in self._jobs]
 
@@ -228,11 +226,93 @@ class JobList(Sequence[Job]):
         return pd.DataFrame.from_records(self.to_records())
 
     def __repr__(self) -> str:
-        from .views import jobs_text
+        from ._views import jobs_text
 
         return jobs_text(self._jobs)
 
     def _repr_html_(self) -> str:
-        from .views import jobs_html
+        from ._views import jobs_html
 
         return jobs_html(self._jobs)
+
+
+# -- waiting for one job ------------------------------------------------------------------------------
+
+#: Transient poll errors in a row after which a job's wait ends with the error.
+MAX_POLL_ERRORS = 5
+
+_rng = random.Random()
+
+
+def _delay(job: Job, attempt: int, info: JobInfo | None, hint: object = None) -> float:
+    """The pause before the next poll: the service's hint (a ``retry_after`` in the JobInfo's meta,
+    or in the error) clamped to the policy's cap, else the policy's own delay."""
+    policy = job.client.poll_policy
+    if hint is None and info is not None:
+        hint = info.meta.get("retry_after")
+    if (
+        isinstance(hint, (int, float))
+        and not isinstance(hint, bool)
+        and hint >= 0
+        and hint == hint  # not NaN
+    ):
+        return max(min(float(hint), policy.cap), policy.min_interval)
+    return policy.delay(attempt, _rng)
+
+
+def _timed_out(job: Job, limit: float | None, info: JobInfo | None) -> errors.JobTimeoutError:
+    state = "not seen yet" if info is None else f"still {info.status.value} ({info.raw_status})"
+    return errors.JobTimeoutError(
+        f"job {job.id!r} at {job.provider} was {state} after {limit:g}s. It goes on at the "
+        "provider: wait again, or pick it up later with client.job(job_id).",
+        provider=job.provider,
+        job_id=job.id,
+        info=info,
+    )
+
+
+def _refresh(job: Job, end: float | None) -> JobInfo:
+    """One look at ``job``, every request of it bounded by the monotonic deadline ``end``."""
+    with deadline_scope(end):
+        return job.refresh()
+
+
+def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = None) -> JobInfo:
+    """Poll ``job`` until it finishes; see :meth:`Job.wait`."""
+    limit = check_timeout(timeout)
+    deadline = None if limit is None else time.monotonic() + limit
+    reporter = make_progress(progress, total=None, desc=f"{job.provider}:{job.id}")
+    attempt = 0
+    failures = 0
+    try:
+        while True:
+            try:
+                info = _refresh(job, deadline)
+            except errors.JobTimeoutError as exc:
+                raise _timed_out(job, limit, job.info) from exc
+            except (errors.TransportError, errors.RateLimitedError) as exc:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise _timed_out(job, limit, job.info) from exc
+                failures += 1  # transient: try again after a delay, as the many-job wait does
+                if failures >= MAX_POLL_ERRORS:
+                    raise
+                delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None))
+                attempt += 1
+                if deadline is not None:
+                    delay = min(delay, max(0.0, deadline - time.monotonic()))
+                time.sleep(delay)
+                continue
+            failures = 0
+            reporter.seen(info)
+            if info.finished:
+                return info
+            delay = _delay(job, attempt, info)
+            attempt += 1
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _timed_out(job, limit, info)
+                delay = min(delay, remaining)
+            time.sleep(delay)
+    finally:
+        reporter.close()

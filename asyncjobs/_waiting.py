@@ -10,28 +10,21 @@ from __future__ import annotations
 import concurrent.futures as cf
 import heapq
 import itertools
-import random
 import time
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
 from . import errors
-from .client import check_timeout
-from .handles import Job
-from .models import JobInfo, Status
-from .progress import Progress, make_progress
-from .transport import deadline as deadline_scope
+from ._checks import timeout as check_timeout
+from ._job import MAX_POLL_ERRORS, Job, _delay, _refresh, wait_one
+from ._models import JobInfo, Status
+from ._progress import Progress, make_progress
 
 __all__ = ["as_completed", "wait", "wait_one"]
 
 #: Largest worker pool a scheduler uses, whatever is asked.
 MAX_WORKERS = 16
-#: Transient poll errors in a row after which a job's wait ends with the error.
-MAX_POLL_ERRORS = 5
-
 ReturnWhen = Literal["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_FAILED"]
-
-_rng = random.Random()
 
 
 def _jobs(jobs: Iterable[Job]) -> list[Job]:
@@ -42,80 +35,6 @@ def _jobs(jobs: Iterable[Job]) -> list[Job]:
             parameter="jobs",
         )
     return list(jobs)
-
-
-def _delay(job: Job, attempt: int, info: JobInfo | None, hint: object = None) -> float:
-    """The pause before the next poll: the service's hint (a ``retry_after`` in the JobInfo's meta,
-    or in the error) clamped to the policy's cap, else the policy's own delay."""
-    policy = job.client.poll_policy
-    if hint is None and info is not None:
-        hint = info.meta.get("retry_after")
-    if (
-        isinstance(hint, (int, float))
-        and not isinstance(hint, bool)
-        and hint >= 0
-        and hint == hint  # not NaN
-    ):
-        return max(min(float(hint), policy.cap), policy.min_interval)
-    return policy.delay(attempt, _rng)
-
-
-def _timed_out(job: Job, limit: float | None, info: JobInfo | None) -> errors.JobTimeoutError:
-    state = "not seen yet" if info is None else f"still {info.status.value} ({info.raw_status})"
-    return errors.JobTimeoutError(
-        f"job {job.id!r} at {job.provider} was {state} after {limit:g}s. It goes on at the "
-        "provider: wait again, or pick it up later with client.job(job_id).",
-        provider=job.provider,
-        job_id=job.id,
-        info=info,
-    )
-
-
-def _refresh(job: Job, end: float | None) -> JobInfo:
-    """One look at ``job``, every request of it bounded by the monotonic deadline ``end``."""
-    with deadline_scope(end):
-        return job.refresh()
-
-
-def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = None) -> JobInfo:
-    """Poll ``job`` until it finishes; see :meth:`Job.wait`."""
-    limit = check_timeout(timeout)
-    deadline = None if limit is None else time.monotonic() + limit
-    reporter = make_progress(progress, total=None, desc=f"{job.provider}:{job.id}")
-    attempt = 0
-    failures = 0
-    try:
-        while True:
-            try:
-                info = _refresh(job, deadline)
-            except errors.JobTimeoutError as exc:
-                raise _timed_out(job, limit, job.info) from exc
-            except (errors.TransportError, errors.RateLimitedError) as exc:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise _timed_out(job, limit, job.info) from exc
-                failures += 1  # transient: try again after a delay, as the many-job wait does
-                if failures >= MAX_POLL_ERRORS:
-                    raise
-                delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None))
-                attempt += 1
-                if deadline is not None:
-                    delay = min(delay, max(0.0, deadline - time.monotonic()))
-                time.sleep(delay)
-                continue
-            failures = 0
-            reporter.seen(info)
-            if info.finished:
-                return info
-            delay = _delay(job, attempt, info)
-            attempt += 1
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _timed_out(job, limit, info)
-                delay = min(delay, remaining)
-            time.sleep(delay)
-    finally:
-        reporter.close()
 
 
 def _scheduled(

@@ -28,11 +28,11 @@ from typing import Any
 
 import attrs
 
+from ._models import JobInfo, Status
+from ._redaction import get_logger
 from .errors import ConfigurationError, LedgerError
-from .models import JobInfo, Status
-from .redaction import get_logger
 
-log = get_logger("asyncjobs.ledger")
+log = get_logger("asyncjobs._ledger")
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "LedgerEntry", "SubmitState", "default_home"]
 

@@ -6,9 +6,9 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ._http import origin
 from .errors import ConfigurationError
 from .provider import Provider, Setting
-from .transport import origin
 
 __all__ = ["Settings", "resolve_settings"]
 

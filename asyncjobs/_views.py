@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .errors import AsyncJobsError
-from .models import JobInfo, Result, Status
+from ._models import JobInfo, Result, Status
 
 if TYPE_CHECKING:
-    from .handles import Job
+    from ._job import Job
 
 __all__ = ["expires_at", "info_html", "jobs_html", "jobs_text", "record", "result_html"]
 
@@ -46,18 +45,9 @@ def _size(n: int | None) -> str:
 
 
 def expires_at(provider: str, info: JobInfo | None) -> datetime | None:
-    """When the provider forgets the job: what it said, else its job lifetime after completion."""
-    if info is None:
-        return None
-    if info.expires_at is not None or info.completed_at is None:
-        return info.expires_at
-    from .registry import get_provider_class
-
-    try:
-        lifetime = get_provider_class(provider).capabilities.job_lifetime
-    except AsyncJobsError:  # a provider uninstalled since the job ran
-        return None
-    return None if lifetime is None else info.completed_at + lifetime
+    """When the provider forgets the job, as the JobInfo says (the client fills ``expires_at``
+    from the provider's job lifetime when the service does not say it)."""
+    return None if info is None else info.expires_at
 
 
 def record(job: Job) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import IO, Any, cast
 
 import attrs
 
-from .files import atomic_write, remove_stale_parts, safe_name, unique_names
+from ._files import atomic_write, remove_stale_parts, safe_name, unique_names
 
 __all__ = ["JobInfo", "Result", "ResultFile", "Status"]
 
@@ -89,7 +89,7 @@ class JobInfo:
         )
 
     def _repr_html_(self) -> str:
-        from .views import info_html
+        from ._views import info_html
 
         return info_html(self)
 
@@ -239,7 +239,7 @@ class Result:
     def save(self, dest: str | os.PathLike[str], *, overwrite: bool = False) -> list[Path]:
         """Save every file into the folder ``dest`` (created when missing).
 
-        Names are made safe (see :func:`~asyncjobs.files.safe_name`) and distinct: two files called
+        Names are made safe (see :func:`~asyncjobs._files.safe_name`) and distinct: two files called
         ``page.jpg`` (or ``a/out.pdf`` and ``b/out.pdf``) become ``page.jpg`` and ``page (2).jpg``.
         No existing file is replaced unless ``overwrite`` is true; that is checked for every file
         before the first download.
@@ -277,7 +277,7 @@ class Result:
         return [f.save(t, overwrite=overwrite) for f, t in zip(self.files, targets, strict=True)]
 
     def _repr_html_(self) -> str:
-        from .views import result_html
+        from ._views import result_html
 
         return result_html(self)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 
-from .models import JobInfo, Result, ResultFile, Status
+from ._models import JobInfo, Result, ResultFile, Status
 
 __all__ = ["converter", "info_from_json", "info_to_json", "result_from_json", "result_to_json"]
 

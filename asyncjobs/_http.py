@@ -24,7 +24,8 @@ from urllib3.exceptions import HTTPError as _Urllib3Error
 from urllib3.exceptions import LocationParseError, NameResolutionError, NewConnectionError
 
 from . import _checks, errors
-from .redaction import Redactor, get_logger
+from ._policies import RetryPolicy, Timeouts
+from ._redaction import Redactor, get_logger
 
 __all__ = [
     "MAX_BODY",
@@ -42,7 +43,7 @@ __all__ = [
     "same_origin",
 ]
 
-log = get_logger("asyncjobs.transport")
+log = get_logger("asyncjobs._http")
 
 #: Chunk size of streamed downloads and uploads (the issue asks for at least 64 KiB).
 CHUNK = 1024 * 1024
@@ -123,57 +124,6 @@ def same_origin(url: object, base: object) -> bool:
     are URLs asyncjobs sends to (see :func:`origin`)."""
     mine = origin(url)
     return mine is not None and mine == origin(base)
-
-
-@attrs.frozen
-class Timeouts:
-    """Connect and read timeouts, in seconds, for every request of a client."""
-
-    connect: float = 10.0
-    read: float = 60.0
-
-    def __attrs_post_init__(self) -> None:
-        for name in ("connect", "read"):
-            _checks.seconds(getattr(self, name), f"timeout.{name}")
-
-    def as_tuple(self) -> tuple[float, float]:
-        """The ``(connect, read)`` pair ``requests`` takes."""
-        return (self.connect, self.read)
-
-
-@attrs.frozen
-class RetryPolicy:
-    """How the transport retries a failed request.
-
-    Retried: connection errors (when the request may be repeated, or when it never left), 429 (the
-    request was refused, so repeating it is safe), and ``statuses`` for requests that may be repeated.
-    Delays grow exponentially with full jitter, capped; a ``Retry-After`` from the service wins.
-
-    Attributes:
-        max_tries: attempts in all, the first included (1 turns retries off).
-        max_time: seconds after which no new attempt starts.
-        base, factor, cap: the exponential delay's first bound, growth and largest bound, in seconds.
-        statuses: HTTP statuses retried on requests that may be repeated.
-    """
-
-    max_tries: int = 5
-    max_time: float = 60.0
-    base: float = 0.5
-    factor: float = 2.0
-    cap: float = 10.0
-    statuses: frozenset[int] = frozenset({429, 502, 503, 504})
-
-    def __attrs_post_init__(self) -> None:
-        _checks.count(self.max_tries, "retry.max_tries", most=1000)
-        _checks.seconds(self.max_time, "retry.max_time")
-        _checks.seconds(self.base, "retry.base", zero=True)
-        _checks.factor(self.factor, "retry.factor")
-        _checks.seconds(self.cap, "retry.cap", zero=True)
-        if not all(isinstance(s, int) and 100 <= s <= 599 for s in self.statuses):
-            raise errors.InvalidParameterError(
-                f"retry.statuses must be HTTP statuses (100 to 599), not {set(self.statuses)!r}",
-                parameter="retry.statuses",
-            )
 
 
 @attrs.frozen

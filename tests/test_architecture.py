@@ -1,0 +1,171 @@
+"""The shape of the package: a small public face over private machinery, an import graph that is a
+tree, and plugins that import only the public modules."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "asyncjobs"
+#: The modules a user or a plugin may import; everything else is an underscore module.
+PUBLIC = {
+    "__init__",
+    "__main__",
+    "errors",
+    "provider",
+    "sandbox",
+    "testing",
+    "cli",
+    "aio",
+    "webhooks",
+}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE).with_suffix("")
+    parts = [p for p in rel.parts if p != "__init__"]
+    return ".".join(["asyncjobs", *parts])
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(path: Path) -> set[str]:
+    """The asyncjobs modules ``path`` imports at run time: top-level and function-local imports,
+    not those under ``if TYPE_CHECKING`` nor inside a ``_repr_html_`` (the one lazy renderer)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    here = _module_name(path)
+    package = here if path.name == "__init__.py" else here.rsplit(".", 1)[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.FunctionDef) and node.name == "_repr_html_":
+            return
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            if target.startswith("asyncjobs"):
+                found.add(target)
+                for alias in node.names:  # "from . import errors" imports a module
+                    candidate = f"{target}.{alias.name}"
+                    if _exists(candidate):
+                        found.add(candidate)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("asyncjobs"))
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    found.discard(here)
+    return {m for m in found if _exists(m)}
+
+
+def _exists(module: str) -> bool:
+    rel = Path(*module.split(".")[1:]) if "." in module else Path()
+    return (PACKAGE / rel).with_suffix(".py").exists() or (PACKAGE / rel / "__init__.py").exists()
+
+
+def _graph() -> dict[str, set[str]]:
+    graph = {}
+    for path in PACKAGE.rglob("*.py"):
+        graph[_module_name(path)] = {m for m in _imports(path) if m != "asyncjobs"}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def walk(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if state.get(nxt) is None:
+                found = walk(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if state.get(node) is None:
+            found = walk(node)
+            if found:
+                return found
+    return None
+
+
+def test_the_import_graph_of_the_core_is_a_tree() -> None:
+    cycle = _cycle(_graph())
+    assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_finds_a_circle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_only_the_public_modules_have_public_names() -> None:
+    modules = {p.stem for p in PACKAGE.glob("*.py")} | {
+        p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    }
+    public = {m for m in modules if not m.startswith("_") or m in ("__init__", "__main__")}
+    assert public <= PUBLIC, f"make private (underscore) or declare public: {public - PUBLIC}"
+
+
+def test_the_package_only_re_exports() -> None:
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    defined = [
+        n.name
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("__")
+    ]
+    assert defined == []
+
+
+def test_the_package_all_is_sorted_and_complete() -> None:
+    import asyncjobs
+
+    assert list(asyncjobs.__all__) == sorted(asyncjobs.__all__)
+    for name in asyncjobs.__all__:
+        assert getattr(asyncjobs, name) is not None
+
+
+_PLUGIN_SOURCES = [
+    *sorted((ROOT / "providers").glob("*/asyncjobs_*/*.py")),
+    *sorted((ROOT / "providers").glob("*/tests/*.py")),
+    *sorted((ROOT / "docs" / "example-plugin").rglob("*.py")),
+]
+_PRIVATE_IMPORT = re.compile(r"^\s*(from|import)\s+asyncjobs\.(_\w+)", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", _PLUGIN_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_plugins_import_only_public_modules(path: Path) -> None:
+    found = _PRIVATE_IMPORT.findall(path.read_text(encoding="utf-8"))
+    assert found == [], f"{path.name} imports private modules: {[m for _, m in found]}"
+
+
+def test_docs_listings_import_only_public_modules() -> None:
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+        for block in blocks:
+            assert _PRIVATE_IMPORT.findall(block) == [], page.name

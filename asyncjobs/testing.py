@@ -28,6 +28,7 @@ This module needs pytest; it is imported only by tests.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -70,41 +71,98 @@ class JobCase:
 
 
 class ProviderConformance:
-    """The job contract, checked over real HTTP. Override ``client``, ``success_case`` and
-    ``failure_case``; optionally ``unknown_job_id`` and ``timeout``."""
+    """The job contract, checked over real HTTP.
+
+    The short way declares the provider and two cases; the kit serves the provider's own sandbox
+    (its ``Provider.sandbox``) on 127.0.0.1 and connects a client with quick polls::
+
+        class TestAcmeConformance(ProviderConformance):
+            provider = "acme"
+            success = JobCase("convert", {"source": b"hi", "from_": "txt", "to": "pdf"})
+            failure = JobCase("convert", {"source": b"corrupt", "from_": "txt", "to": "pdf"},
+                              error="corrupt")
+
+    The long way overrides the ``client``, ``success_case`` and ``failure_case`` fixtures (and
+    ``sandbox_app``, ``unknown_job_id``) for set-ups the short way does not cover.
+    """
 
     #: seconds any one job may take in the sandbox
     timeout: ClassVar[float] = 30.0
+    #: the provider's registered name: the kit serves its sandbox and connects a client to it
+    provider: ClassVar[str | None] = None
+    #: keyword arguments of the sandbox app (the time scale is 1000 unless given)
+    sandbox_options: ClassVar[Mapping[str, Any]] = {}
+    #: extra keyword arguments of ``asyncjobs.connect`` (settings such as ``protocol=``)
+    client_options: ClassVar[Mapping[str, Any]] = {}
+    #: the job that succeeds, and the job that the service runs and then fails
+    success: ClassVar[JobCase | None] = None
+    failure: ClassVar[JobCase | None] = None
+    #: a well-formed id that the service does not know
+    unknown_id: ClassVar[str] = "0123456789abcdef0123456789abcdef"
 
     @pytest.fixture(autouse=True)
     def _asyncjobs_home(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("ASYNCJOBS_HOME", str(tmp_path / "asyncjobs-home"))
 
     @pytest.fixture
-    def client(self) -> Iterator[Client]:
-        """A client connected to a running sandbox (override)."""
-        raise NotImplementedError("override the client fixture")
+    def sandbox_app(self, tmp_path: Path) -> Any:
+        """The sandbox app behind ``client`` (its ``requests`` log proves "before any request"):
+        the declared provider's own sandbox (one that keeps files gets ``root=`` in the test's
+        temporary folder), or ``None`` (which skips those request counts)."""
+        if self.provider is None:
+            return None
+        from ._registry import get_provider_class
+
+        spec = get_provider_class(self.provider).sandbox
+        if spec is None:
+            raise NotImplementedError(f"{self.provider} declares no sandbox: override client")
+        module, _, name = spec.partition(":")
+        app_class = getattr(__import__(module, fromlist=[name]), name)
+        options: dict[str, Any] = {"scale": 1000.0, **self.sandbox_options}
+        if "root" in inspect.signature(app_class).parameters:
+            options.setdefault("root", tmp_path / "sandbox-files")
+        return app_class(**options)
+
+    @pytest.fixture
+    def client(self, sandbox_app: Any, tmp_path: Path) -> Iterator[Client]:
+        """A client of the declared provider's sandbox, served on 127.0.0.1 (or override)."""
+        if self.provider is None or sandbox_app is None:
+            raise NotImplementedError("declare provider, or override the client fixture")
+        from . import _client
+        from ._policies import PollPolicy, RetryPolicy
+        from .sandbox import Sandbox
+
+        with Sandbox(sandbox_app) as box:
+            options = {
+                "ledger": tmp_path / "conformance-ledger.sqlite3",
+                "poll": PollPolicy(initial=0.01, factor=1.5, cap=0.05, min_interval=0.005),
+                "retry": RetryPolicy(max_tries=3, base=0.001, cap=0.01, max_time=5),
+                **box.app.client_settings(box.url),
+                **self.client_options,
+            }
+            with _client.connect(self.provider, **options) as client:
+                yield client
+        with contextlib.suppress(Exception):
+            sandbox_app.close()
 
     @pytest.fixture
     def success_case(self) -> JobCase:
-        """A job that succeeds (override)."""
-        raise NotImplementedError("override the success_case fixture")
+        """A job that succeeds (declare ``success``, or override)."""
+        if self.success is None:
+            raise NotImplementedError("declare success, or override the success_case fixture")
+        return self.success
 
     @pytest.fixture
     def failure_case(self) -> JobCase:
-        """A job that the service runs and then fails (override)."""
-        raise NotImplementedError("override the failure_case fixture")
-
-    @pytest.fixture
-    def sandbox_app(self) -> Any:
-        """The sandbox app behind ``client`` (its ``requests`` log proves "before any request");
-        override to return it. ``None`` skips those request counts."""
-        return None
+        """A job that the service runs and then fails (declare ``failure``, or override)."""
+        if self.failure is None:
+            raise NotImplementedError("declare failure, or override the failure_case fixture")
+        return self.failure
 
     @pytest.fixture
     def unknown_job_id(self) -> str:
-        """A well-formed id that the service does not know."""
-        return "0123456789abcdef0123456789abcdef"
+        """A well-formed id that the service does not know (declare ``unknown_id``)."""
+        return self.unknown_id
 
     def _submit(self, client: Client, case: JobCase) -> Job:
         return client.submit(case.kind, **dict(case.params))
@@ -306,3 +364,14 @@ def _serve_foreign() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
     with Sandbox(app) as box:
         assert urlsplit(box.url).port is not None
         yield box.url, seen
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own ``ASYNCJOBS_HOME`` (and no progress bars): nothing is written outside
+    the test's temporary folder. Import it into a plugin's ``conftest.py`` to apply it to all of the
+    plugin's tests."""
+    home = tmp_path / "asyncjobs-home"
+    monkeypatch.setenv("ASYNCJOBS_HOME", str(home))
+    monkeypatch.setenv("ASYNCJOBS_PROGRESS", "0")
+    return home

@@ -12,6 +12,7 @@ from convertapi_support import FAST_RETRY, SCALE, ClientFactory
 
 import asyncjobs
 from asyncjobs.sandbox import Sandbox
+from asyncjobs.testing import isolated_home  # noqa: F401  (autouse: an ASYNCJOBS_HOME per test)
 
 
 @pytest.fixture

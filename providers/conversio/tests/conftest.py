@@ -11,6 +11,7 @@ from conversio_support import QUICK_POLL
 
 import asyncjobs
 from asyncjobs.sandbox import Sandbox
+from asyncjobs.testing import isolated_home  # noqa: F401  (autouse: an ASYNCJOBS_HOME per test)
 
 KEY = "cv-key-shop-one-0123456789"
 OTHER_KEY = "cv-key-shop-two-9876543210"

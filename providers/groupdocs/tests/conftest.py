@@ -11,6 +11,7 @@ from groupdocs_support import FAST_POLL, QUICK_RETRY
 
 import asyncjobs
 from asyncjobs.sandbox import Sandbox
+from asyncjobs.testing import isolated_home  # noqa: F401  (autouse: an ASYNCJOBS_HOME per test)
 
 
 @pytest.fixture

@@ -5,14 +5,23 @@ package; this one is only for asyncjobs' own representation."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 
 from ._models import JobInfo, Result, ResultFile, Status
 
-__all__ = ["converter", "info_from_json", "info_to_json", "result_from_json", "result_to_json"]
+__all__ = [
+    "converter",
+    "info_from_json",
+    "info_to_json",
+    "job_record",
+    "jsonable",
+    "result_from_json",
+    "result_to_json",
+]
 
 converter = make_converter()
 converter.register_unstructure_hook(datetime, lambda d: d.isoformat())
@@ -51,3 +60,52 @@ def result_to_json(result: Result) -> str:
 def result_from_json(text: str) -> Result:
     """Rebuild a :class:`Result` from :func:`result_to_json`'s output."""
     return converter.structure(json.loads(text), Result)
+
+
+def job_record(
+    provider: str,
+    job_id: str,
+    kind: str | None,
+    info: JobInfo | None,
+    *,
+    state: str | None = None,
+    created_at: datetime | None = None,
+    error: str | None = None,
+    expires_at: datetime | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The one record of a job's last known state, for tables, ``to_records()``, ``--json`` and the
+    command's listings: provider, id, kind, status (the ledger's ``state`` when no status was ever
+    seen), raw_status, times, error, ``expires_at`` (the JobInfo's, unless the ledger gives a
+    better estimate) and whether that has passed, and meta. Times are datetimes; see
+    :func:`jsonable`."""
+    expires = expires_at if expires_at is not None else (info.expires_at if info else None)
+    moment = now or datetime.now(timezone.utc)
+    return {
+        "provider": provider,
+        "id": job_id,
+        "kind": kind,
+        "status": info.status.value if info else state,
+        "raw_status": info.raw_status if info else None,
+        "submitted_at": (info.submitted_at if info else None) or created_at,
+        "started_at": info.started_at if info else None,
+        "completed_at": info.completed_at if info else None,
+        "error": (info.error if info else None) or error,
+        "expires_at": expires,
+        "expired": bool(expires is not None and expires <= moment),
+        "meta": dict(info.meta) if info else {},
+    }
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` (a record, a list of them) with datetimes as ISO 8601 in UTC, durations as
+    seconds, and mappings as dicts: what ``json.dumps`` takes."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ._models import JobInfo, Result, Status
+from ._serialize import job_record
 
 if TYPE_CHECKING:
     from ._job import Job
@@ -51,21 +52,9 @@ def expires_at(provider: str, info: JobInfo | None) -> datetime | None:
 
 
 def record(job: Job) -> dict[str, Any]:
-    """A plain dict of a job's last known state, with whether the provider has forgotten it."""
-    info = job.info
-    expires = expires_at(job.provider, info)
-    return {
-        "provider": job.provider,
-        "id": job.id,
-        "kind": job.kind,
-        "status": info.status.value if info else None,
-        "raw_status": info.raw_status if info else None,
-        "submitted_at": info.submitted_at if info else None,
-        "completed_at": info.completed_at if info else None,
-        "error": info.error if info else None,
-        "expires_at": expires,
-        "expired": expires is not None and expires <= datetime.now(timezone.utc),
-    }
+    """A plain dict of a job's last known state, with whether the provider has forgotten it (the
+    one record, see :func:`asyncjobs._serialize.job_record`)."""
+    return job_record(job.provider, job.id, job.kind, job.info)
 
 
 def _cells(job: Job) -> list[str]:

@@ -23,6 +23,10 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ._client import Client
+    from ._job import Job
     from .provider import Provider
 
 __all__ = [
@@ -214,6 +218,12 @@ class SandboxApp:
     def client_settings(self, base_url: str) -> dict[str, str]:
         """The settings that connect a client to this sandbox served at ``base_url``."""
         raise NotImplementedError
+
+    def demo_job(self, client: Client, sample: Path) -> Job | None:
+        """Submit this provider's case of ``asyncjobs demo`` through ``client`` (connected to this
+        sandbox): its typical job, on ``sample`` (a small .docx) if it converts documents.
+        ``None`` (the default) leaves the provider out of the demo."""
+        return None
 
     def dispatch(self, request: Request) -> Response:
         """Route ``request`` to the endpoint method."""

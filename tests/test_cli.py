@@ -500,7 +500,7 @@ def test_demo_runs_every_provider_on_its_sandbox(asyncjobs_home: Path, tmp_path:
         assert files, provider
         assert all(f.stat().st_size > 0 for f in files), provider
         assert provider in proc.stdout
-    assert "done: 3 jobs" in proc.stdout
+    assert "done: 4 jobs" in proc.stdout  # the three providers and the example plugin
     assert not (asyncjobs_home / "ledger.sqlite3").exists()  # the demo keeps its own ledger
 
 
@@ -700,7 +700,7 @@ def test_demo_shows_its_progress_bar_on_a_terminal(asyncjobs_home: Path, tmp_pat
     terminal = b"".join(chunks).decode("utf-8", "replace")
     assert proc.returncode == 0, terminal
     assert "jobs: 100%" in terminal
-    assert "3/3" in terminal
+    assert "4/4" in terminal  # the three providers and the example plugin
 
 
 def test_the_misplaced_option_hint_knows_every_verb() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from werkzeug.exceptions import HTTPException
@@ -71,6 +72,10 @@ class EchoSandbox(SandboxApp):
     def client_settings(self, base_url: str) -> dict[str, str]:
         """The first token, and the service at ``base_url``."""
         return {"token": next(iter(self.tokens)), "base_url": base_url}
+
+    def demo_job(self, client: Any, sample: Path) -> Any:
+        """The ``asyncjobs demo`` case: a job that shouts the demo's name."""
+        return client.submit("shout", text="asyncjobs demo")
 
     # -- plumbing ---------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from werkzeug.exceptions import HTTPException
@@ -120,6 +121,10 @@ class ConversioSandbox(SandboxApp):
     def client_settings(self, base_url: str) -> dict[str, str]:
         """The first key's settings, with the API under ``base_url + "/api/v1"``."""
         return {"api_key": next(iter(self.keys)), "base_url": base_url + API}
+
+    def demo_job(self, client: Any, sample: Path) -> Any:
+        """The ``asyncjobs demo`` case: an export of a newsletter."""
+        return client.submit("newsletter-recipients", newsletter=next(iter(self.newsletters)))
 
     def job_duration(self, kind: str, source: str) -> float:
         """Sandbox seconds a new job runs after it starts (``duration`` unless a subclass says

@@ -35,7 +35,7 @@ import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -251,6 +251,10 @@ class ConvertAPISandbox(SandboxApp):
     def client_settings(self, base_url: str) -> dict[str, str]:
         """The settings connecting a ConvertAPI client to this sandbox at ``base_url``."""
         return {"secret": self.secret, "base_url": base_url}
+
+    def demo_job(self, client: Any, sample: Path) -> Any:
+        """The ``asyncjobs demo`` case: a conversion of the sample document to PDF."""
+        return client.submit("convert", source=sample, to="pdf")
 
     def close(self) -> None:
         """Cancel webhook calls not made yet."""

@@ -268,6 +268,10 @@ class GroupDocsSandbox(SandboxApp):
             "token_url": f"{base}/connect/token",
         }
 
+    def demo_job(self, client: Any, sample: Path) -> Any:
+        """The ``asyncjobs demo`` case: a conversion of the sample document to PDF."""
+        return client.submit("convert", source=sample, to="pdf")
+
     def expire_tokens(self) -> None:
         """Make every issued token expired (as if its lifetime had passed)."""
         with self._state:

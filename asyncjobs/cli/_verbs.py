@@ -1,8 +1,4 @@
-"""The ``asyncjobs`` command: the job verbs from a shell, for scripts and for trying things out.
-
-``asyncjobs --help`` lists the verbs; ``docs/cli.md`` documents them. Exit codes: 0 success, 1 the job
-failed, 2 usage or configuration error, 3 provider or transport error, 4 timeout (130 on Ctrl-C).
-"""
+"""The verbs of the command: one function each, taking the parsed arguments and the output."""
 
 from __future__ import annotations
 
@@ -10,157 +6,40 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shlex
 import signal
-import sys
 import threading
-import traceback
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import errors
-from ._client import Client, connect
-from ._job import Job
-from ._ledger import Ledger, LedgerEntry, SubmitState, default_home
-from ._models import JobInfo, Result, Status
-from ._redaction import MASK
-from .provider import Provider
+from asyncjobs import errors
+from asyncjobs._client import Client, connect
+from asyncjobs._job import Job
+from asyncjobs._ledger import Ledger, LedgerEntry, SubmitState, default_home
+from asyncjobs._models import JobInfo, Result, Status
+from asyncjobs._redaction import MASK
+from asyncjobs._registry import available_providers, get_provider_class, register
+from asyncjobs._serialize import job_record, jsonable
+from asyncjobs.provider import Provider
 
 if TYPE_CHECKING:
-    from .sandbox import ProviderSandbox
-from ._registry import available_providers, get_provider_class, register
-
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PROVIDER", "EXIT_TIMEOUT", "EXIT_USAGE", "main"]
-
-#: The job (or command) succeeded.
-EXIT_OK = 0
-#: The job failed.
-EXIT_FAILED = 1
-#: Usage or configuration error: bad arguments, settings, ledger, unknown provider or kind.
-EXIT_USAGE = 2
-#: The provider answered with an error, or no usable answer came (transport).
-EXIT_PROVIDER = 3
-#: The wait timed out; the job goes on at the provider.
-EXIT_TIMEOUT = 4
-#: Interrupted with Ctrl-C.
-EXIT_INTERRUPTED = 130
-
-PLUGINS_ENV = "ASYNCJOBS_PLUGINS"
-DEMO_PROVIDERS = ("convertapi", "groupdocs", "conversio")
-
-
-#: A command line that cannot be run as given (exit code 2).
-UsageError = errors.InvalidParameterError
-
-
-class _Exit(Exception):
-    """Ends the command with ``code`` after its output was printed."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-# -- output ------------------------------------------------------------------------------------------
-
-
-class _Out:
-    """Where a verb writes: text for people, or one JSON document for scripts."""
-
-    def __init__(self, as_json: bool, stdout: IO[str], stderr: IO[str]) -> None:
-        self.json = as_json
-        self.stdout = stdout
-        self.stderr = stderr
-        self.secrets: list[str] = []
-
-    def redact(self, text: str) -> str:
-        for s in sorted(self.secrets, key=len, reverse=True):
-            if len(s) >= 4:
-                text = text.replace(s, MASK)
-        return text
-
-    def line(self, text: str = "") -> None:
-        """A line of text output (ignored in JSON mode)."""
-        if not self.json:
-            print(self.redact(text), file=self.stdout, flush=True)
-
-    def note(self, text: str) -> None:
-        """A line for people on stderr (both modes)."""
-        print(self.redact(text), file=self.stderr, flush=True)
-
-    def doc(self, value: Any) -> None:
-        """The JSON document of the verb (ignored in text mode)."""
-        if self.json:
-            text = json.dumps(value, indent=2, default=_json_default, sort_keys=False)
-            print(self.redact(text), file=self.stdout, flush=True)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, Mapping):
-        return dict(value)
-    return str(value)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(timezone.utc).isoformat()
-
-
-def _when(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
-
-
-def duration_text(value: timedelta) -> str:
-    """A duration as people write it: ``7 days``, ``1 hour 30 minutes``, ``45 seconds``, ``0.5 seconds``."""
-    seconds = value.total_seconds()
-    if seconds < 1:
-        return f"{seconds:g} seconds"
-    parts = []
-    rest = round(seconds)
-    for unit, size in _UNITS:
-        count, rest = divmod(rest, size)
-        if count:
-            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
-    return " ".join(parts)
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
-
-
-def _info_doc(
-    info: JobInfo, entry: LedgerEntry | None = None, lifetime: timedelta | None = None
-) -> dict[str, Any]:
-    expires = entry.expires_at(lifetime) if entry is not None else info.expires_at
-    return {
-        "provider": info.provider,
-        "id": info.id,
-        "kind": info.kind,
-        "status": info.status.value,
-        "raw_status": info.raw_status,
-        "submitted_at": _iso(info.submitted_at),
-        "started_at": _iso(info.started_at),
-        "completed_at": _iso(info.completed_at),
-        "error": info.error,
-        "expires_at": _iso(expires),
-        "expired": bool(expires is not None and expires <= datetime.now(timezone.utc)),
-        "meta": dict(info.meta),
-    }
-
+    from asyncjobs.sandbox import ProviderSandbox
+from ._output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    PLUGINS_ENV,
+    UsageError,
+    _Exit,
+    _info_doc,
+    _Out,
+    _table,
+    duration_text,
+)
 
 # -- plugins, settings, clients ----------------------------------------------------------------------
 
@@ -218,7 +97,8 @@ def _ledger_arg(args: argparse.Namespace) -> Ledger | bool | None:
 def _client(args: argparse.Namespace, out: _Out) -> Client:
     cls = get_provider_class(args.provider)
     settings = _pairs(args.set or [], "--set")
-    out.secrets.extend(_secret_values(cls, settings))
+    for secret in _secret_values(cls, settings):
+        out.redactor.add(secret)
     return connect(args.provider, ledger=_ledger_arg(args), **settings)
 
 
@@ -509,65 +389,41 @@ _LIST_COLUMNS = (
 )
 
 
-def _list_rows(
-    jobs: Sequence[tuple[str, str, str, JobInfo | None, LedgerEntry | None, bool]],
-) -> list[dict[str, Any]]:
+def _list_rows(jobs: Sequence[tuple[Job, LedgerEntry | None]]) -> list[dict[str, Any]]:
+    """The listing's records (the one record of each job), as JSON-ready dicts; for a job the
+    ledger knows, its estimate of when the provider forgets the job."""
     rows = []
     now = datetime.now(timezone.utc)
-    for provider, job_id, kind, info, entry, listed in jobs:
-        lifetime = _lifetime(provider)
-        expires = (
-            entry.expires_at(lifetime)
-            if entry is not None
-            else info.expires_at
-            if info is not None
-            else None
+    for job, entry in jobs:
+        expires = entry.expires_at(_lifetime(job.provider)) if entry is not None else None
+        record = job_record(
+            job.provider,
+            job.id,
+            job.kind or (entry.kind if entry else ""),
+            job.info,
+            state=entry.state if entry else None,
+            created_at=entry.created_at if entry else None,
+            error=entry.error if entry else None,
+            expires_at=expires,
+            now=now,
         )
-        # a job the service just listed is there, whatever the ledger estimates
-        expired = bool(expires is not None and expires <= now and not listed)
-        rows.append(
-            {
-                "provider": provider,
-                "id": job_id,
-                "kind": kind,
-                "status": info.status.value if info else (entry.state if entry else None),
-                "raw_status": info.raw_status if info else None,
-                "submitted_at": _iso(
-                    (info.submitted_at if info else None) or (entry.created_at if entry else None)
-                ),
-                "expires_at": _iso(expires),
-                "expired": expired,
-                "error": (info.error if info else None) or (entry.error if entry else None),
-            }
-        )
+        rows.append({k: v for k, v in jsonable(record).items() if k in _LIST_COLUMNS})
     return rows
 
 
+def _no_client() -> Client:
+    raise errors.ConfigurationError("a job read from the ledger only, for its listing")
+
+
 def cmd_list(args: argparse.Namespace, out: _Out) -> int:
-    """A table of jobs: one provider's (its own list merged with the ledger), or the whole ledger."""
-    items: list[tuple[str, str, str, JobInfo | None, LedgerEntry | None, bool]] = []
+    """A table of jobs: one provider's (``Client.list``: its own list merged with the ledger), or
+    the whole ledger."""
+    items: list[tuple[Job, LedgerEntry | None]] = []
     if args.provider and not args.local:
         with _client(args, out) as client:
-            found: dict[str, tuple[JobInfo | None, LedgerEntry | None, bool]] = {}
-            ledger = client.ledger
-            if ledger is not None:
-                for known in ledger.entries(provider=client.name):
-                    if known.job_id is not None:
-                        found[known.job_id] = (known.info, known, False)
-            if client.provider.capabilities.list:
-                listed: list[JobInfo] = list(client.provider.list())
-                for seen in listed:
-                    if ledger is not None:
-                        ledger.seen(seen)
-                    entry = ledger.get(client.name, seen.id) if ledger is not None else None
-                    found[seen.id] = (seen, entry, True)
-            for job_id, (info, row, was_listed) in found.items():
-                kind = info.kind if info is not None else (row.kind if row else "")
-                if args.kind is not None and kind != args.kind:
-                    continue
-                if args.status is not None and (info is None or info.status.value != args.status):
-                    continue
-                items.append((client.name, job_id, kind, info, row, was_listed))
+            for job in client.list(status=args.status, kind=args.kind):
+                entry = client.ledger.get(client.name, job.id) if client.ledger else None
+                items.append((job, entry))
     else:
         if args.provider:
             get_provider_class(args.provider)  # an unknown name is a usage error, not an empty list
@@ -575,9 +431,9 @@ def cmd_list(args: argparse.Namespace, out: _Out) -> int:
             for entry in ledger.entries(provider=args.provider, status=args.status, kind=args.kind):
                 if (entry.job_id is None or entry.state == SubmitState.DAMAGED) and not args.all:
                     continue
-                items.append(
-                    (entry.provider, entry.job_id or "-", entry.kind, entry.info, entry, False)
-                )
+                job = Job(_no_client, entry.job_id or "-", kind=entry.kind, info=entry.info,
+                          provider=entry.provider)  # fmt: skip
+                items.append((job, entry))
     rows = _list_rows(items)
     if args.expired is not None:
         rows = [r for r in rows if r["expired"] is args.expired]
@@ -608,7 +464,7 @@ def cmd_list(args: argparse.Namespace, out: _Out) -> int:
 
 def _start_sandboxes(names: Sequence[str], scale: float, *, strict: bool) -> list[ProviderSandbox]:
     try:
-        from .sandbox import serve_providers
+        from asyncjobs.sandbox import serve_providers
     except ImportError as exc:
         raise errors.ConfigurationError(
             f"the sandboxes need werkzeug: pip install werkzeug ({exc})"
@@ -686,35 +542,20 @@ def _sample_docx(path: Path) -> Path:
     return path
 
 
-def _demo_jobs(
-    running: Mapping[str, ProviderSandbox], clients: Mapping[str, Client], sample: Path
-) -> list[Job]:
-    jobs = [
-        clients["convertapi"].submit("convert", source=sample, to="pdf"),
-        clients["groupdocs"].submit("convert", source=sample, to="pdf"),
-    ]
-    app = running["conversio"].box.app
-    newsletter = next(iter(getattr(app, "newsletters", None) or ["n1"]))
-    jobs.append(clients["conversio"].submit("newsletter-recipients", newsletter=newsletter))
-    return jobs
-
-
 def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
-    """Convert a document on ConvertAPI and GroupDocs and run a Conversio export, on the sandboxes."""
-    installed = set(available_providers())
-    missing = [p for p in DEMO_PROVIDERS if p not in installed]
-    if missing:
+    """Run each installed provider's demo case (declared by its sandbox) on the sandboxes."""
+    names = [n for n in available_providers() if get_provider_class(n).sandbox]
+    if not names:
         raise errors.ConfigurationError(
-            f"the demo needs the providers {', '.join(DEMO_PROVIDERS)}; missing: "
-            f"{', '.join(missing)} (from a checkout of the asyncjobs repository: pip install "
-            f"{' '.join('-e ./providers/' + m for m in missing)})"
+            "the demo runs on the providers' sandboxes, and no installed provider ships one (from "
+            "a checkout of the asyncjobs repository: pip install -e ./providers/convertapi, ...)"
         )
     dest = Path(args.output)
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create the folder {str(dest)!r}: {exc.strerror or exc}") from exc
-    running = {r.name: r for r in _start_sandboxes(DEMO_PROVIDERS, args.scale, strict=True)}
+    running = {r.name: r for r in _start_sandboxes(names, args.scale, strict=False)}
     clients: dict[str, Client] = {}
     try:
         with Ledger(dest / "ledger.sqlite3") as ledger:
@@ -723,22 +564,18 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
                 settings: dict[str, Any] = dict(r.settings)
                 clients[name] = connect(name, ledger=ledger, **settings)
             sample = _sample_docx(dest / "sample.docx")
-            jobs = _demo_jobs(running, clients, sample)
+            submitted = (r.box.app.demo_job(clients[n], sample) for n, r in running.items())
+            jobs = [job for job in submitted if job is not None]
             for job in jobs:
                 out.note(f"submitted {job.provider} {job.kind} job {job.id}")
-            from ._waiting import wait
+            from asyncjobs._waiting import wait
 
             _, not_done = wait(jobs, timeout=args.timeout, progress=False if out.json else None)
             if not_done:
                 raise errors.JobTimeoutError(
                     f"{len(not_done)} demo job(s) had not finished after {args.timeout:g}s"
                 )
-            rows = _list_rows(
-                [
-                    (j.provider, j.id, j.kind or "", j.info, ledger.get(j.provider, j.id), False)
-                    for j in jobs
-                ]
-            )
+            rows = _list_rows([(j, ledger.get(j.provider, j.id)) for j in jobs])
             out.line(
                 _table(
                     [list(_LIST_COLUMNS[:5])]
@@ -770,285 +607,3 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
             c.close()
         for r in running.values():
             r.stop()
-
-
-# -- the parser --------------------------------------------------------------------------------------
-
-
-def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """Options every verb takes, before or after the verb (the verb's copy leaves unset ones alone)."""
-    default: Any = None if top else argparse.SUPPRESS
-    flag: Any = False if top else argparse.SUPPRESS
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        default=flag,
-        help="print one JSON document on stdout, for scripts",
-    )
-    parser.add_argument(
-        "--debug", action="store_true", default=flag, help="show the traceback of an error"
-    )
-    parser.add_argument(
-        "--plugin",
-        action="append",
-        default=default,
-        metavar="NAME=MODULE:CLASS",
-        help=f"register a provider class (also ${PLUGINS_ENV}, comma-separated)",
-    )
-    parser.add_argument(
-        "--ledger",
-        default=default,
-        metavar="PATH",
-        help="the ledger file (default: $ASYNCJOBS_HOME/ledger.sqlite3)",
-    )
-    parser.add_argument(
-        "--no-ledger", action="store_true", default=flag, help="do not record jobs in the ledger"
-    )
-
-
-def _provider_args(parser: argparse.ArgumentParser, *, job: bool = True) -> None:
-    parser.add_argument("provider", metavar="PROVIDER")
-    if job:
-        parser.add_argument("job_id", metavar="JOB_ID")
-    parser.add_argument(
-        "--set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="a provider setting (else from its environment variable)",
-    )
-
-
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``asyncjobs`` command."""
-    parser = argparse.ArgumentParser(
-        prog="asyncjobs",
-        description="Submit, watch and collect async jobs of REST APIs (ConvertAPI, GroupDocs, "
-        "Conversio and plugins).",
-        epilog="exit codes: 0 success, 1 job failed, 2 usage or configuration error, 3 provider or "
-        "transport error, 4 timeout",
-    )
-    _common(parser, top=True)
-    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-
-    def verb(
-        name: str, func: Callable[[argparse.Namespace, _Out], int], help: str
-    ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        _common(p, top=False)
-        p.set_defaults(func=func)
-        return p
-
-    verb(
-        "providers",
-        cmd_providers,
-        "list the installed providers, their kinds, capabilities and settings",
-    )
-    p = verb("submit", cmd_submit, "submit a job; prints its id")
-    _provider_args(p, job=False)
-    p.add_argument("kind", metavar="KIND")
-    p.add_argument(
-        "params",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="job parameters (KEY:=JSON for numbers, lists...); for convert: "
-        "source=PATH|URL to=pdf [from=docx]",
-    )
-    p.add_argument("--webhook", metavar="URL", help="a URL the provider calls when the job ends")
-    p = verb("status", cmd_status, "one look at a job")
-    _provider_args(p)
-    p = verb("wait", cmd_wait, "wait until a job finishes (progress bar on a terminal)")
-    _provider_args(p)
-    p.add_argument("--timeout", type=_timeout, metavar="SECONDS", help="give up after (exit 4)")
-    p = verb("result", cmd_result, "wait for a job, then save its result files")
-    _provider_args(p)
-    p.add_argument("-o", "--output", default=".", metavar="DIR", help="folder (default: .)")
-    p.add_argument("--timeout", type=_timeout, metavar="SECONDS", help="give up after (exit 4)")
-    p = verb("cancel", cmd_cancel, "cancel a job")
-    _provider_args(p)
-    p = verb(
-        "list", cmd_list, "a table of jobs (one provider's, or every provider's in the ledger)"
-    )
-    p.add_argument("provider", nargs="?", metavar="PROVIDER")
-    p.add_argument("--status", choices=[s.value for s in Status])
-    p.add_argument("--kind")
-    p.add_argument(
-        "--expired",
-        action="store_true",
-        default=None,
-        help="only jobs past their provider's job lifetime",
-    )
-    p.add_argument("--live", dest="expired", action="store_false", help="only jobs not yet expired")
-    p.add_argument(
-        "--local", action="store_true", help="the ledger only; ask no service (no settings needed)"
-    )
-    p.add_argument(
-        "--all",
-        action="store_true",
-        help="also submissions that got no job id (rejected, or outcome unknown)",
-    )
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a provider setting")
-    p = verb(
-        "sandbox",
-        cmd_sandbox,
-        "serve the installed providers' sandboxes on 127.0.0.1 and "
-        "print their settings as environment variables, until Ctrl-C",
-    )
-    p.add_argument("providers", nargs="*", metavar="PROVIDER", help="default: every installed one")
-    p.add_argument(
-        "--scale",
-        type=_timeout,
-        default=1.0,
-        help="sandbox time runs this many times faster (default 1)",
-    )
-    p = verb(
-        "demo",
-        cmd_demo,
-        "convert a document on ConvertAPI and GroupDocs and export a "
-        "Conversio list, all on local sandboxes",
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        default="asyncjobs-demo",
-        metavar="DIR",
-        help="folder for the results (default: ./asyncjobs-demo)",
-    )
-    p.add_argument(
-        "--scale",
-        type=_timeout,
-        default=300.0,
-        help="sandbox time runs this many times faster (default 300)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=_timeout,
-        default=60.0,
-        metavar="SECONDS",
-        help="give up after (default 60)",
-    )
-    return parser
-
-
-# -- main ------------------------------------------------------------------------------------------
-
-
-def _exit_code(exc: BaseException) -> int:
-    if isinstance(exc, errors.JobFailedError):
-        return EXIT_FAILED
-    if isinstance(exc, errors.JobTimeoutError):
-        return EXIT_TIMEOUT
-    if isinstance(exc, errors.ProviderError):
-        return EXIT_PROVIDER
-    if isinstance(exc, errors.AsyncJobsError):  # configuration, parameters, not supported, usage
-        return EXIT_USAGE
-    return EXIT_PROVIDER
-
-
-#: Advice the library gives in Python terms, and the same advice on the command line.
-_CLI_ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
-    (
-        re.compile(r"pass ledger=<path>, or ledger=False to run without one"),
-        "pass --ledger PATH, or --no-ledger to run without one",
-    ),
-    (re.compile(r"or pass ledger=False"), "or pass --no-ledger"),
-    (
-        re.compile(r"pass (\w+)=\.\.\. to asyncjobs\.connect\(\)"),
-        r"pass --set \1=... (after the provider)",
-    ),
-    (
-        re.compile(r"pick (it|them) up later with client\.job\(job_id\)"),
-        r"pick \1 up later with asyncjobs wait PROVIDER JOB_ID",
-    ),
-    (
-        re.compile(r"or call asyncjobs\.register\(name, ProviderClass\)"),
-        "or register a class with --plugin NAME=MODULE:CLASS",
-    ),
-)
-
-
-def _cli_advice(message: str) -> str:
-    """``message`` with the library's advice (keywords of ``connect``...) given as options."""
-    for pattern, replacement in _CLI_ADVICE:
-        message = pattern.sub(replacement, message)
-    return message
-
-
-def _misplaced_options(argv: Sequence[str]) -> str | None:
-    """A hint when an option of the provider verbs (``--set``) comes before the verb."""
-    for arg in argv:
-        if arg in _VERBS:
-            return None
-        if arg == "--set" or arg.startswith("--set="):
-            return (
-                "--set goes after the verb and the provider, e.g. asyncjobs submit PROVIDER KIND "
-                "KEY=VALUE --set SETTING=VALUE"
-            )
-    return None
-
-
-_VERBS = ("providers", "submit", "status", "wait", "result", "cancel", "list", "sandbox", "demo")
-
-
-def _quiet_closed_pipe() -> None:
-    """The reader of stdout went away (``asyncjobs list | head``): end quietly, with nothing more
-    written to the closed pipe, not even at interpreter exit."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``asyncjobs`` command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    hint = _misplaced_options(argv)
-    if hint is not None:
-        parser.print_usage(sys.stderr)
-        print(f"asyncjobs: error: {hint}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error already printed by argparse
-        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
-    out = _Out(bool(args.json), sys.stdout, sys.stderr)
-    try:
-        _load_plugins(os.environ.get(PLUGINS_ENV, "").split(",") + list(args.plugin or []))
-        code: int = args.func(args, out)
-        return code
-    except _Exit as done:
-        return done.code
-    except BrokenPipeError:
-        _quiet_closed_pipe()
-        return EXIT_OK
-    except KeyboardInterrupt:
-        out.note("asyncjobs: interrupted")
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        code = _exit_code(exc)
-        if args.debug:
-            out.note(out.redact("".join(traceback.format_exception(exc)).rstrip()))
-        message = _cli_advice(" ".join(str(exc).split()) or type(exc).__name__)
-        if not isinstance(exc, errors.AsyncJobsError):
-            message = f"unexpected {type(exc).__name__}: {message} (run with --debug for details)"
-        out.note(f"asyncjobs: error: {message}")
-        out.doc(
-            {
-                "error": {
-                    "type": type(exc).__name__,
-                    "message": out.redact(message),
-                    "exit_code": code,
-                }
-            }
-        )
-        return code

@@ -1,0 +1,130 @@
+"""What the command prints: text for people or one JSON document, always through the redactor;
+tables, times and durations as people read them; the exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from asyncjobs import errors
+from asyncjobs._ledger import LedgerEntry
+from asyncjobs._models import JobInfo
+from asyncjobs._redaction import Redactor, redact_all
+from asyncjobs._serialize import job_record, jsonable
+
+if TYPE_CHECKING:
+    pass
+
+
+#: The job (or command) succeeded.
+EXIT_OK = 0
+#: The job failed.
+EXIT_FAILED = 1
+#: Usage or configuration error: bad arguments, settings, ledger, unknown provider or kind.
+EXIT_USAGE = 2
+#: The provider answered with an error, or no usable answer came (transport).
+EXIT_PROVIDER = 3
+#: The wait timed out; the job goes on at the provider.
+EXIT_TIMEOUT = 4
+#: Interrupted with Ctrl-C.
+EXIT_INTERRUPTED = 130
+
+PLUGINS_ENV = "ASYNCJOBS_PLUGINS"
+
+
+#: A command line that cannot be run as given (exit code 2).
+UsageError = errors.InvalidParameterError
+
+
+class _Exit(Exception):
+    """Ends the command with ``code`` after its output was printed."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# -- output ------------------------------------------------------------------------------------------
+
+
+class _Out:
+    """Where a verb writes: text for people, or one JSON document for scripts."""
+
+    def __init__(self, as_json: bool, stdout: IO[str], stderr: IO[str]) -> None:
+        self.json = as_json
+        self.stdout = stdout
+        self.stderr = stderr
+        #: the secrets given on this command line (--set, the environment), with every client's
+        self.redactor = Redactor()
+
+    def redact(self, text: str) -> str:
+        """``text`` without any secret: those of this command line and of every live client."""
+        return redact_all(self.redactor(text))
+
+    def line(self, text: str = "") -> None:
+        """A line of text output (ignored in JSON mode)."""
+        if not self.json:
+            print(self.redact(text), file=self.stdout, flush=True)
+
+    def note(self, text: str) -> None:
+        """A line for people on stderr (both modes)."""
+        print(self.redact(text), file=self.stderr, flush=True)
+
+    def doc(self, value: Any) -> None:
+        """The JSON document of the verb (ignored in text mode)."""
+        if self.json:
+            text = json.dumps(value, indent=2, default=_json_default, sort_keys=False)
+            print(self.redact(text), file=self.stdout, flush=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(timezone.utc).isoformat()
+
+
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def duration_text(value: timedelta) -> str:
+    """A duration as people write it: ``7 days``, ``1 hour 30 minutes``, ``45 seconds``, ``0.5 seconds``."""
+    seconds = value.total_seconds()
+    if seconds < 1:
+        return f"{seconds:g} seconds"
+    parts = []
+    rest = round(seconds)
+    for unit, size in _UNITS:
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+    return " ".join(parts)
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def _info_doc(
+    info: JobInfo, entry: LedgerEntry | None = None, lifetime: timedelta | None = None
+) -> dict[str, Any]:
+    """A job's ``--json`` document: the one record (see ``asyncjobs._serialize.job_record``)."""
+    expires = entry.expires_at(lifetime) if entry is not None else None
+    record = job_record(info.provider, info.id, info.kind, info, expires_at=expires)
+    return cast(dict[str, Any], jsonable(record))

@@ -1,0 +1,193 @@
+"""The command's parser: every verb with its options, and the common options."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from asyncjobs._models import Status
+
+if TYPE_CHECKING:
+    pass
+from ._output import (
+    PLUGINS_ENV,
+    _Out,
+)
+from ._verbs import (
+    cmd_cancel,
+    cmd_demo,
+    cmd_list,
+    cmd_providers,
+    cmd_result,
+    cmd_sandbox,
+    cmd_status,
+    cmd_submit,
+    cmd_wait,
+)
+
+# -- the parser --------------------------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options every verb takes, before or after the verb (the verb's copy leaves unset ones alone)."""
+    default: Any = None if top else argparse.SUPPRESS
+    flag: Any = False if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=flag,
+        help="print one JSON document on stdout, for scripts",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=flag, help="show the traceback of an error"
+    )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=default,
+        metavar="NAME=MODULE:CLASS",
+        help=f"register a provider class (also ${PLUGINS_ENV}, comma-separated)",
+    )
+    parser.add_argument(
+        "--ledger",
+        default=default,
+        metavar="PATH",
+        help="the ledger file (default: $ASYNCJOBS_HOME/ledger.sqlite3)",
+    )
+    parser.add_argument(
+        "--no-ledger", action="store_true", default=flag, help="do not record jobs in the ledger"
+    )
+
+
+def _provider_args(parser: argparse.ArgumentParser, *, job: bool = True) -> None:
+    parser.add_argument("provider", metavar="PROVIDER")
+    if job:
+        parser.add_argument("job_id", metavar="JOB_ID")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a provider setting (else from its environment variable)",
+    )
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``asyncjobs`` command."""
+    parser = argparse.ArgumentParser(
+        prog="asyncjobs",
+        description="Submit, watch and collect async jobs of REST APIs (ConvertAPI, GroupDocs, "
+        "Conversio and plugins).",
+        epilog="exit codes: 0 success, 1 job failed, 2 usage or configuration error, 3 provider or "
+        "transport error, 4 timeout",
+    )
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def verb(
+        name: str, func: Callable[[argparse.Namespace, _Out], int], help: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        _common(p, top=False)
+        p.set_defaults(func=func)
+        return p
+
+    verb(
+        "providers",
+        cmd_providers,
+        "list the installed providers, their kinds, capabilities and settings",
+    )
+    p = verb("submit", cmd_submit, "submit a job; prints its id")
+    _provider_args(p, job=False)
+    p.add_argument("kind", metavar="KIND")
+    p.add_argument(
+        "params",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="job parameters (KEY:=JSON for numbers, lists...); for convert: "
+        "source=PATH|URL to=pdf [from=docx]",
+    )
+    p.add_argument("--webhook", metavar="URL", help="a URL the provider calls when the job ends")
+    p = verb("status", cmd_status, "one look at a job")
+    _provider_args(p)
+    p = verb("wait", cmd_wait, "wait until a job finishes (progress bar on a terminal)")
+    _provider_args(p)
+    p.add_argument("--timeout", type=_timeout, metavar="SECONDS", help="give up after (exit 4)")
+    p = verb("result", cmd_result, "wait for a job, then save its result files")
+    _provider_args(p)
+    p.add_argument("-o", "--output", default=".", metavar="DIR", help="folder (default: .)")
+    p.add_argument("--timeout", type=_timeout, metavar="SECONDS", help="give up after (exit 4)")
+    p = verb("cancel", cmd_cancel, "cancel a job")
+    _provider_args(p)
+    p = verb(
+        "list", cmd_list, "a table of jobs (one provider's, or every provider's in the ledger)"
+    )
+    p.add_argument("provider", nargs="?", metavar="PROVIDER")
+    p.add_argument("--status", choices=[s.value for s in Status])
+    p.add_argument("--kind")
+    p.add_argument(
+        "--expired",
+        action="store_true",
+        default=None,
+        help="only jobs past their provider's job lifetime",
+    )
+    p.add_argument("--live", dest="expired", action="store_false", help="only jobs not yet expired")
+    p.add_argument(
+        "--local", action="store_true", help="the ledger only; ask no service (no settings needed)"
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="also submissions that got no job id (rejected, or outcome unknown)",
+    )
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a provider setting")
+    p = verb(
+        "sandbox",
+        cmd_sandbox,
+        "serve the installed providers' sandboxes on 127.0.0.1 and "
+        "print their settings as environment variables, until Ctrl-C",
+    )
+    p.add_argument("providers", nargs="*", metavar="PROVIDER", help="default: every installed one")
+    p.add_argument(
+        "--scale",
+        type=_timeout,
+        default=1.0,
+        help="sandbox time runs this many times faster (default 1)",
+    )
+    p = verb(
+        "demo",
+        cmd_demo,
+        "convert a document on ConvertAPI and GroupDocs and export a "
+        "Conversio list, all on local sandboxes",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default="asyncjobs-demo",
+        metavar="DIR",
+        help="folder for the results (default: ./asyncjobs-demo)",
+    )
+    p.add_argument(
+        "--scale",
+        type=_timeout,
+        default=300.0,
+        help="sandbox time runs this many times faster (default 300)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up after (default 60)",
+    )
+    return parser

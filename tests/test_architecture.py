@@ -169,3 +169,18 @@ def test_docs_listings_import_only_public_modules() -> None:
         blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
         for block in blocks:
             assert _PRIVATE_IMPORT.findall(block) == [], page.name
+
+
+_LISTING = re.compile(r"<!-- (listing|excerpt): (\S+) -->\n```python\n(.*?)```", re.S)
+
+
+def test_the_plugin_guide_listings_are_the_files_they_show() -> None:
+    page = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    found = _LISTING.findall(page)
+    assert len(found) >= 4
+    for kind, path, block in found:
+        text = (ROOT / path).read_text(encoding="utf-8")
+        if kind == "listing":
+            assert block == text, f"the listing of {path} differs from the file: copy it again"
+        else:
+            assert block.strip() in text, f"the excerpt of {path} is not a part of the file"

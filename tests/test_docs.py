@@ -48,11 +48,14 @@ class Block:
 
 
 def python_blocks(page: Path) -> list[Block]:
-    """The page's ```python blocks, dedented, with the line each starts on."""
+    """The page's ```python blocks, dedented, with the line each starts on. A block marked
+    ``<!-- listing: path -->`` is a copy of a file of the repository (kept identical by
+    tests/test_architecture.py, and run by that file's own tests), not an example to run."""
     text = page.read_text(encoding="utf-8")
     return [
         Block(page, text.count("\n", 0, m.start()) + 2, textwrap.dedent(m.group("code")))
         for m in _FENCE.finditer(text)
+        if not text[: m.start()].rstrip().splitlines()[-1:][0].startswith("<!-- listing:")
     ]
 
 

@@ -9,10 +9,8 @@ finished job's text, ``DELETE /jobs/{id}`` cancels and ``GET /jobs`` lists. Ever
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-from urllib.parse import quote
+from typing import Any, ClassVar
 
-import cattrs
 import requests
 
 from asyncjobs.errors import InvalidParameterError
@@ -30,6 +28,7 @@ from asyncjobs.provider import (
     Setting,
     Status,
     default_error_details,
+    path_segment,
 )
 
 from . import wire
@@ -38,14 +37,6 @@ __all__ = ["EchoProvider"]
 
 #: The longest text the service takes.
 MAX_TEXT = 10_000
-
-_STATES = {
-    "queued": Status.PENDING,
-    "running": Status.PENDING,
-    "finished": Status.DONE,
-    "failed": Status.FAILED,
-    "canceled": Status.FAILED,
-}
 
 
 class EchoProvider(Provider):
@@ -77,6 +68,13 @@ class EchoProvider(Provider):
         ),
     )
     sandbox = "asyncjobs_echo.sandbox:EchoSandbox"
+    status_words: ClassVar = {
+        "queued": Status.PENDING,
+        "running": Status.PENDING,
+        "finished": Status.DONE,
+        "failed": Status.FAILED,
+        "canceled": Status.FAILED,
+    }  # a word not in the table reads as pending, logged once (the base class does it)
 
     # -- hooks ------------------------------------------------------------------------------------
 
@@ -87,8 +85,8 @@ class EchoProvider(Provider):
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Read ``{"error": code, "detail": message}``."""
         try:
-            body = wire.converter.structure(response.json(), wire.ErrorBody)
-        except (ValueError, TypeError, KeyError, cattrs.BaseValidationError):
+            body = wire.converter.read(response.json(), wire.ErrorBody)
+        except ValueError:
             return default_error_details(response)
         return ErrorDetails(code=body.error, message=body.detail or None)
 
@@ -120,22 +118,22 @@ class EchoProvider(Provider):
 
     def status(self, job_id: str) -> JobInfo:
         """``GET /jobs/{id}`` (a 404 becomes ``JobNotFoundError`` in the core's transport)."""
-        response = self.request("GET", f"jobs/{_segment(job_id)}", job_id=job_id)
+        response = self.request("GET", f"jobs/{path_segment(job_id)}", job_id=job_id)
         return self._info(self.decode(response, wire.EchoJob, wire.converter, job_id=job_id))
 
     def result(self, job_id: str) -> Result:
         """One text file, streamed from ``GET /jobs/{id}/output``."""
-        response = self.request("GET", f"jobs/{_segment(job_id)}", job_id=job_id)
+        response = self.request("GET", f"jobs/{path_segment(job_id)}", job_id=job_id)
         job = self.decode(response, wire.EchoJob, wire.converter, job_id=job_id)
         info = self._info(job)
         self.require_done(info)
-        url = f"{self.config['base_url'].rstrip('/')}/jobs/{_segment(job_id)}/output"
+        url = self.url(f"jobs/{path_segment(job_id)}/output")
         file = ResultFile(f"{job_id}.txt", size=job.output_size, url=url, media_type="text/plain")
         return Result(files=(file,))
 
     def cancel(self, job_id: str) -> None:
         """``DELETE /jobs/{id}``."""
-        self.request("DELETE", f"jobs/{_segment(job_id)}", job_id=job_id)
+        self.request("DELETE", f"jobs/{path_segment(job_id)}", job_id=job_id)
 
     def list(self) -> list[JobInfo]:
         """``GET /jobs``: every job of the token's account."""
@@ -149,14 +147,9 @@ class EchoProvider(Provider):
             provider=self.name,
             id=job.id,
             kind="shout",
-            status=_STATES.get(job.state, Status.PENDING),  # unknown words read as pending
+            status=self.status_of(job.state),
             raw_status=job.state,
             submitted_at=job.created_at,
             completed_at=job.finished_at,
             error=job.message,
         )
-
-
-def _segment(value: str) -> str:
-    """``value`` quoted to stay one URL path segment."""
-    return quote(value, safe="")

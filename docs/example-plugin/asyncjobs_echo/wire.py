@@ -1,16 +1,16 @@
 """The Echo service's JSON bodies, and the one converter that reads them.
 
-The service speaks snake_case already, so no field is renamed; only its ISO 8601 times need a hook.
+The service speaks snake_case already, so no field is renamed.
 Unknown fields are ignored, so new fields from the service never break the adapter.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import attrs
-import cattrs
+
+from asyncjobs.provider import wire_converter
 
 __all__ = ["EchoJob", "ErrorBody", "JobsBody", "converter"]
 
@@ -42,12 +42,6 @@ class ErrorBody:
     detail: str = ""
 
 
-def _datetime(value: Any, _: type) -> datetime:
-    if not isinstance(value, str):
-        raise TypeError(f"expected an ISO 8601 string, not {value!r}")
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-#: Reads every Echo body.
-converter = cattrs.Converter()
-converter.register_structure_hook(datetime, _datetime)
+#: Reads every Echo body (``converter.read(json, EchoJob)``): the core's wire converter, which also
+#: reads ISO 8601 times. A camelCase service says ``wire_converter("camel")`` instead.
+converter = wire_converter("snake")

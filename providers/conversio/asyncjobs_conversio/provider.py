@@ -42,42 +42,24 @@ __all__ = ["ConversioProvider"]
 #: the older ``https://app.conversio.com/api/v1`` still works through the ``base_url`` setting.
 DEFAULT_BASE_URL = "https://commerce.campaignmonitor.com/api/v1"
 
-#: kind -> (its parameter, the path of the endpoint that creates it)
+#: kind -> (its parameter, the endpoint that creates it, what it exports)
 _EXPORTS = {
-    "newsletter-recipients": ("newsletter", "newsletters/{}/recipients/async-export"),
-    "newsletter-emails": ("newsletter", "newsletters/{}/emails/async-export"),
-    "segments-export": ("segment", "segments/{}/async-export"),
-}
-
-
-def _kind(name: str, param: str, what: str, doc: str) -> Kind:
-    return Kind(name, (Param(param, required=True, doc=f"the {what}'s id"),), doc=doc)
+    "newsletter-recipients": ("newsletter", "newsletters/{}/recipients/async-export", "the e-mail "
+                              "addresses a newsletter was sent to"),
+    "newsletter-emails": ("newsletter", "newsletters/{}/emails/async-export", "a newsletter's "
+                          "e-mails with their activity timestamps"),
+    "segments-export": ("segment", "segments/{}/async-export", "the customers of a segment"),
+}  # fmt: skip
 
 
 class ConversioProvider(Provider):
     """Conversio's async jobs: CSV exports of a newsletter's recipients or e-mails, or of a segment."""
 
     name = "conversio"
-    kinds = (
-        _kind(
-            "newsletter-recipients",
-            "newsletter",
-            "newsletter",
-            "Export the e-mail addresses a newsletter was sent to, as CSV.",
-        ),
-        _kind(
-            "newsletter-emails",
-            "newsletter",
-            "newsletter",
-            "Export a newsletter's e-mails with their activity timestamps, as CSV.",
-        ),
-        _kind(
-            "segments-export",
-            "segment",
-            "customer segment",
-            "Export a segment's customers, as CSV.",
-        ),
-    )
+    kinds = tuple(
+        Kind(kind, (Param(param, required=True, doc=f"the {param}'s id"),), doc=f"Export {what}, as CSV.")
+        for kind, (param, _, what) in _EXPORTS.items()
+    )  # fmt: skip
     capabilities = Capabilities(
         cancel=False,
         list=True,
@@ -149,7 +131,7 @@ class ConversioProvider(Provider):
         webhook: str | None = None,
     ) -> JobInfo:
         """POST the kind's export endpoint; a 404 means the newsletter or segment does not exist."""
-        param, path = _EXPORTS[kind]
+        param, path, _ = _EXPORTS[kind]
         source_id = params[param]
         response = self.request("POST", path.format(path_segment(source_id)), accept=(404,))
         if response.status_code == 404:

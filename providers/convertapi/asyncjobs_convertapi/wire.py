@@ -6,12 +6,11 @@ Both the adapter (reading) and the sandbox (writing) use these models, so they c
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from asyncjobs.provider import wire_converter
 
 __all__ = [
     "ConversionResult",
@@ -79,24 +78,9 @@ def wire_name(field: str) -> str:
     return "".join(part.capitalize() for part in field.split("_"))
 
 
-converter = cattrs.Converter(forbid_extra_keys=False)
-
-
-def _renamed(cls: type[Any]) -> dict[str, Any]:
-    return {a.name: override(rename=wire_name(a.name)) for a in attrs.fields(cls)}
-
-
-def _structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
-    return make_dict_structure_fn(cls, converter, **_renamed(cls))
-
-
-def _unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
-    return make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **_renamed(cls))
-
-
-for _cls in (UploadedFile, JobStarted, WireFile, ConversionResult, WireError):
-    converter.register_structure_hook(_cls, _structure_factory(_cls))
-    converter.register_unstructure_hook(_cls, _unstructure_factory(_cls))
+#: Reads and writes the models above with ConvertAPI's PascalCase names, renamed by the core's
+#: wire converter; requests and answers leave fields at their default out.
+converter = wire_converter("pascal", omit_none=True)
 
 
 def structure(data: Any, cls: type[T]) -> T:
@@ -105,12 +89,9 @@ def structure(data: Any, cls: type[T]) -> T:
     Raises:
         ValueError: the body does not have the model's shape.
     """
-    try:
-        return converter.structure(data, cls)
-    except (cattrs.BaseValidationError, TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise ValueError(f"unexpected {cls.__name__} body: {exc}") from exc
+    return converter.read(data, cls)
 
 
 def unstructure(value: Any) -> Any:
     """A model as JSON-ready data with the wire's names (fields left at their default are omitted)."""
-    return converter.unstructure(value)
+    return converter.write(value)

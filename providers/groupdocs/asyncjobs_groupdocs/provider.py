@@ -538,20 +538,8 @@ class GroupDocsProvider(Provider):
             json=unstructure(settings),
             headers={"Accept": "application/json"},
         )
-        op_id = self._operation_id(response)
-        return JobInfo(
-            provider=self.name,
-            id=op_id,
-            kind="convert",
-            status=Status.PENDING,
-            raw_status="Created",
-            submitted_at=datetime.now(timezone.utc),
-            meta={
-                "method": "ConvertAndSave",
-                "file_path": file_path,
-                "output_path": settings.output_path,
-            },
-        )
+        meta = {"file_path": file_path, "output_path": settings.output_path}
+        return self._started(response, "ConvertAndSave", meta)
 
     def _storage_query(self) -> dict[str, str]:
         storage = self.config.get("storage")
@@ -598,15 +586,18 @@ class GroupDocsProvider(Provider):
                 idempotent=False,
                 headers={"Content-Type": body.content_type, "Accept": "application/json"},
             )
-        op_id = self._operation_id(response)
+        return self._started(response, "Convert", {"file_name": name})
+
+    def _started(self, response: requests.Response, method: str, meta: dict[str, Any]) -> JobInfo:
+        """The first JobInfo of an operation the service just created (its id from the answer)."""
         return JobInfo(
             provider=self.name,
-            id=op_id,
+            id=self._operation_id(response),
             kind="convert",
             status=Status.PENDING,
             raw_status="Created",
             submitted_at=datetime.now(timezone.utc),
-            meta={"method": "Convert", "file_name": name},
+            meta={"method": method, **meta},
         )
 
     def _operation_id(self, response: requests.Response) -> str:

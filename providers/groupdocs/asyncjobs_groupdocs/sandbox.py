@@ -507,8 +507,8 @@ class GroupDocsSandbox(SandboxApp):
             )
         return op_id
 
-    def start_from_storage(self, request: Request) -> Response:
-        """``POST /conversion/async`` with ``ConvertSettings`` (PascalCase or camelCase keys)."""
+    def _convert_settings(self, request: Request) -> ConvertSettings | Response:
+        """The request's ``ConvertSettings``, or the service's 400 when it has none."""
         try:
             settings = structure(request.get_json(force=True, silent=True), ConvertSettings)
         except WireError:
@@ -519,6 +519,13 @@ class GroupDocsSandbox(SandboxApp):
             )
         if not settings.file_path or not settings.format:
             return self.api_error(400, "errorInvalidInputData", "FilePath and Format are required.")
+        return settings
+
+    def start_from_storage(self, request: Request) -> Response:
+        """``POST /conversion/async`` with ``ConvertSettings`` (PascalCase or camelCase keys)."""
+        settings = self._convert_settings(request)
+        if isinstance(settings, Response):
+            return settings
         source = self._file(settings.storage_name or "", settings.file_path)
         if not source.is_file():
             return self.api_error(
@@ -689,16 +696,27 @@ class GroupDocsSandbox(SandboxApp):
             )
         return self._file(request.args.get("destStorageName", ""), dest), dest
 
-    def copy_folder(self, request: Request, how: str, src: str) -> Response:
-        """``PUT /conversion/storage/folder/{copy|move}/{src}?destPath=``."""
+    def _copy_ends(
+        self, request: Request, src: str, *, folder: bool
+    ) -> tuple[Path, Path] | Response:
+        """The source (which must exist, as a folder or a file) and the destination of a copy or
+        move, its parent folder made; or the service's error answer."""
         source = self._file(request.args.get("srcStorageName", ""), src)
-        if not source.is_dir():
+        if not (source.is_dir() if folder else source.is_file()):
             return self.missing_key(src)
         target = self._copy_target(request)
         if isinstance(target, Response):
             return target
         dest, _ = target
         dest.parent.mkdir(parents=True, exist_ok=True)
+        return source, dest
+
+    def copy_folder(self, request: Request, how: str, src: str) -> Response:
+        """``PUT /conversion/storage/folder/{copy|move}/{src}?destPath=``."""
+        ends = self._copy_ends(request, src, folder=True)
+        if isinstance(ends, Response):
+            return ends
+        source, dest = ends
         shutil.copytree(source, dest, dirs_exist_ok=True)
         if how == "move":
             shutil.rmtree(source)
@@ -706,14 +724,10 @@ class GroupDocsSandbox(SandboxApp):
 
     def copy_file(self, request: Request, how: str, src: str) -> Response:
         """``PUT /conversion/storage/file/{copy|move}/{src}?destPath=``."""
-        source = self._file(request.args.get("srcStorageName", ""), src)
-        if not source.is_file():
-            return self.missing_key(src)
-        target = self._copy_target(request)
-        if isinstance(target, Response):
-            return target
-        dest, _ = target
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        ends = self._copy_ends(request, src, folder=False)
+        if isinstance(ends, Response):
+            return ends
+        source, dest = ends
         if how == "move":
             source.replace(dest)
         else:
@@ -818,16 +832,9 @@ class GroupDocsSandbox(SandboxApp):
     def convert_stored(self, request: Request) -> Response:
         """``POST /conversion`` with ``ConvertSettings``: the results saved under ``OutputPath``
         and listed, or without ``OutputPath`` the converted file itself."""
-        try:
-            settings = structure(request.get_json(force=True, silent=True), ConvertSettings)
-        except WireError:
-            return self.api_error(
-                400,
-                "errorInvalidInputData",
-                "Request body must be ConvertSettings with FilePath and Format.",
-            )
-        if not settings.file_path or not settings.format:
-            return self.api_error(400, "errorInvalidInputData", "FilePath and Format are required.")
+        settings = self._convert_settings(request)
+        if isinstance(settings, Response):
+            return settings
         storage = settings.storage_name or ""
         source = self._file(storage, settings.file_path)
         if not source.is_file():

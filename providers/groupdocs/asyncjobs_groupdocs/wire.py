@@ -8,12 +8,11 @@ snake_case names (``access_token``). The adapter and the sandbox share these mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import attrs
-from cattrs import Converter
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from asyncjobs.provider import wire_converter
 
 __all__ = [
     "ApiError",
@@ -168,66 +167,11 @@ class StorageFilesList:
 
 # -- the converter ---------------------------------------------------------------------------------
 
-converter = Converter()
-
-_OAUTH: tuple[type[Any], ...] = (TokenResponse, TokenError)
-_REQUESTS: tuple[type[Any], ...] = (ConvertSettings,)
-_ANSWERS: tuple[type[Any], ...] = (
-    StoredConvertedResult,
-    OperationResult,
-    UploadError,
-    FilesUploadResult,
-    ApiErrorBody,
-    ApiError,
-    ObjectExist,
-    StorageEntry,
-    StorageFilesList,
-)
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
-def _pascal(name: str) -> str:
-    camel = _camel(name)
-    return camel[:1].upper() + camel[1:]
-
-
-def _uncap(key: str) -> str:
-    return key[:1].lower() + key[1:]
-
-
-def _register(cls: type[Any], wire_name: Any, *, any_case: bool, omit_none: bool) -> None:
-    fields = attrs.fields(cls)
-    out_names: dict[str, Any] = {f.name: override(rename=wire_name(f.name)) for f in fields}
-    unstructure = make_dict_unstructure_fn(
-        cls, converter, _cattrs_omit_if_default=omit_none, **out_names
-    )
-    read_name = _camel if any_case else wire_name
-    in_names: dict[str, Any] = {f.name: override(rename=read_name(f.name)) for f in fields}
-    structure_fn = make_dict_structure_fn(cls, converter, **in_names)
-
-    def structure_hook(value: Any, _: Any) -> Any:
-        if not isinstance(value, Mapping):
-            raise WireError(
-                f"expected a JSON object for {cls.__name__}, got {type(value).__name__}"
-            )
-        if any_case:
-            value = {_uncap(str(k)): v for k, v in value.items()}
-        return structure_fn(value, cls)
-
-    converter.register_unstructure_hook(cls, unstructure)
-    converter.register_structure_hook(cls, structure_hook)
-
-
-for _cls in _OAUTH:
-    _register(_cls, lambda n: n, any_case=False, omit_none=True)
-for _cls in _REQUESTS:  # requests leave unset (None) settings out
-    _register(_cls, _pascal, any_case=True, omit_none=True)
-for _cls in _ANSWERS:
-    _register(_cls, _camel, any_case=True, omit_none=False)
+#: Answers are camelCase (PascalCase read too), requests PascalCase with unset fields left out, the
+#: OAuth bodies snake_case: the core's wire converter renames, once, for the whole provider.
+converter = wire_converter("camel")
+converter.use("snake", TokenResponse, TokenError, omit_none=True)
+converter.use("pascal", ConvertSettings, omit_none=True)
 
 
 def structure(data: Any, cls: type[T]) -> T:
@@ -237,11 +181,9 @@ def structure(data: Any, cls: type[T]) -> T:
         WireError: the body does not have the shape of ``cls``.
     """
     try:
-        return converter.structure(data, cls)
-    except WireError:
-        raise
-    except Exception as exc:  # cattrs raises several exception types, grouped
-        raise WireError(f"unexpected {cls.__name__} body: {exc}") from exc
+        return converter.read(data, cls)
+    except ValueError as exc:
+        raise WireError(str(exc)) from exc
 
 
 def unstructure(obj: Any) -> Any:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
+from reliability_kits import whole_answer
 
 
 @attrs.frozen
@@ -160,24 +161,11 @@ class Middleware:
         rule = next((r for r in self.rules if r[1] in path), None)
         if rule is None:
             return self.app(environ, start_response)
-        answer: dict[str, Any] = {}
-
-        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            answer.update(status=status, headers=headers)
-            return lambda data: None
-
-        chunks = self.app(environ, keep)
-        try:
-            body = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        status, headers, body = whole_answer(self.app, environ)
         kind, _, arg = rule
-        headers = [(k, v) for k, v in answer["headers"] if k.lower() != "content-length"]
         if kind == "rewrite":
             body = arg(body)
-            start_response(answer["status"], [*headers, ("Content-Length", str(len(body)))])
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        if kind == "rewrite":
             return [body]
-        start_response(answer["status"], [*headers, ("Content-Length", str(len(body)))])
         return drip(body, arg, limit=30.0)

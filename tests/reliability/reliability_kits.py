@@ -148,6 +148,26 @@ class ConversioKit(Kit):
 KITS: dict[str, Kit] = {k.name: k for k in (ConvertAPIKit(), GroupDocsKit(), ConversioKit())}
 
 
+def whole_answer(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Run the WSGI ``app`` on ``environ`` to the end: its status, its headers less
+    ``Content-Length`` (the caller sends its own body), and its whole body."""
+    answer: dict[str, Any] = {}
+
+    def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        answer.update(status=status, headers=headers)
+        return lambda data: None
+
+    chunks = app(environ, keep)
+    try:
+        body = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    headers = [(k, v) for k, v in answer["headers"] if k.lower() != "content-length"]
+    return answer["status"], headers, body
+
+
 class _Timed:
     """WSGI middleware recording when each request arrived, ``(monotonic, method, path)``, and
     cutting bodies short.
@@ -187,21 +207,8 @@ class _Timed:
         return self.app(environ, start_response)
 
     def _cut(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
-        answer: dict[str, Any] = {}
-
-        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            answer.update(status=status, headers=headers)
-            return lambda data: None
-
-        chunks = self.app(environ, keep)
-        try:
-            body = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-        headers = [(k, v) for k, v in answer["headers"] if k.lower() != "content-length"]
-        start_response(answer["status"], [*headers, ("Content-Length", str(len(body)))])
+        status, headers, body = whole_answer(self.app, environ)
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
         yield body[: len(body) // 2]
         sock = environ.get("werkzeug.socket")
         if sock is not None:

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -87,9 +87,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 _BUSY_TIMEOUT = 30.0
 
-#: Seconds during which a status seen again unchanged is not written again (see :meth:`Ledger.seen`).
-SEEN_REFRESH = 60.0
-#: Jobs whose last written status a ledger remembers, to skip rewriting it unchanged.
+#: Jobs whose last written status a ledger object remembers, to skip even the read of a status
+#: seen again unchanged (past it, an unchanged status still costs no write: see :meth:`Ledger.seen`).
 _SEEN_MEMORY = 10_000
 
 
@@ -141,8 +140,9 @@ class LedgerEntry:
         state: a :class:`SubmitState` value.
         info: the last :class:`JobInfo` seen, when a job id exists.
         created_at: when the submission was recorded.
-        updated_at: when the ledger last heard of the job (a status seen, or the submit's outcome); a
-            status seen again unchanged refreshes it at most every ``SEEN_REFRESH`` seconds.
+        updated_at: when the ledger last recorded something new of the job (a status or any field
+            of it that changed, or the submit's outcome); a status seen again unchanged is not
+            written, so it does not move this.
         finished_seen_at: when the ledger first saw the job ``done`` or ``failed``.
         error: why the submit failed (``rejected``/``unknown``), or the job's last error.
     """
@@ -245,8 +245,9 @@ class Ledger:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._closed = False
-        # (provider, job id) -> (the JobInfo last written by this object, when, monotonic seconds)
-        self._written: dict[tuple[str, str], tuple[JobInfo, float]] = {}
+        # (provider, job id) -> the JobInfo this object last wrote or found unchanged: a shortcut
+        # past the read that :meth:`seen` otherwise makes (forgetting one costs a read, not a write)
+        self._written: dict[tuple[str, str], JobInfo] = {}
         advice = (
             "Point ASYNCJOBS_HOME at a writable folder, pass ledger=<path>, or ledger=False to run "
             "without one."
@@ -498,28 +499,48 @@ class Ledger:
     def seen(self, info: JobInfo) -> None:
         """Record a status seen for a job; adds the job when the ledger does not know it yet.
 
-        A look that this ledger object already wrote, unchanged in every field, less than
-        ``SEEN_REFRESH`` seconds ago is not written again: polling a pending job costs no write.
+        A status seen again unchanged in every field is never written, whichever process or
+        ``Ledger`` object wrote it first: the comparison is made in SQL (a read, no write lock),
+        and the write itself is conditional, so polling a pending job costs no write.
         """
-        last = self._written.get((info.provider, info.id))
-        if last is not None and last[0] == info and time.monotonic() - last[1] < SEEN_REFRESH:
+        self.seen_many((info,))
+
+    def seen_many(self, infos: Iterable[JobInfo]) -> None:
+        """Record many looks at once: those that changed something are written in one transaction;
+        unchanged ones cost no write (see :meth:`seen`)."""
+        changed: list[tuple[JobInfo, dict[str, Any]]] = []
+        for info in infos:
+            if self._written.get((info.provider, info.id)) == info:
+                continue  # this object wrote (or read) exactly this last: not even a read
+            values = _info_values(info)
+            row = self._read(
+                f"SELECT key, ({_DIFFERS}) FROM jobs WHERE provider=:provider AND job_id=:job_id",
+                values,
+            )
+            if row and not row[0][1]:
+                self._remember(info)
+                continue
+            changed.append((info, values))
+        if not changed:
             return
         with self._tx() as db:
-            row = db.execute(
-                "SELECT key FROM jobs WHERE provider=? AND job_id=?", (info.provider, info.id)
-            ).fetchone()
-            if row is None:
-                key = uuid.uuid4().hex
-                now = time.time()
-                db.execute(
-                    "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?, ?)",
-                    (key, info.provider, info.id, info.kind, SubmitState.SUBMITTED, now, now),
-                )
-            else:
-                key = row[0]
-            self._write_info(db, key, info)
-        self._remember(info)
+            for info, values in changed:
+                row = db.execute(
+                    "SELECT key FROM jobs WHERE provider=? AND job_id=?", (info.provider, info.id)
+                ).fetchone()
+                if row is None:
+                    key = uuid.uuid4().hex
+                    now = time.time()
+                    db.execute(
+                        "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
+                        " updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?, ?)",
+                        (key, info.provider, info.id, info.kind, SubmitState.SUBMITTED, now, now),
+                    )
+                else:
+                    key = row[0]
+                self._write_info(db, key, info, values)
+        for info, _ in changed:
+            self._remember(info)
 
     def cancelled(self, info: JobInfo) -> None:
         """Record that the job ``info`` (its status as it is now that it is cancelled) was cancelled:
@@ -536,39 +557,34 @@ class Ledger:
         written = self._written
         job = (info.provider, info.id)
         written.pop(job, None)
-        written[job] = (info, time.monotonic())
+        written[job] = info
         if len(written) > _SEEN_MEMORY:
             with contextlib.suppress(StopIteration, KeyError, RuntimeError):
                 del written[next(iter(written))]
 
     @staticmethod
-    def _write_info(db: sqlite3.Connection, key: str, info: JobInfo) -> None:
-        prev = db.execute("SELECT status, raw_status FROM jobs WHERE key=?", (key,)).fetchone()
-        now = time.time()
+    def _write_info(
+        db: sqlite3.Connection, key: str, info: JobInfo, values: dict[str, Any] | None = None
+    ) -> None:
+        """Write ``info`` into the row ``key`` only where it changes something (conditional in
+        SQL), and add it to the history only where the status or the raw status changed."""
+        values = dict(values or _info_values(info), key=key, now=time.time())
         db.execute(
-            "UPDATE jobs SET status=?, raw_status=?, error=?, updated_at=?,"
-            " submitted_at=COALESCE(?, submitted_at), started_at=COALESCE(?, started_at),"
-            " completed_at=COALESCE(?, completed_at), expires_at=COALESCE(?, expires_at),"
-            " finished_seen_at=COALESCE(finished_seen_at, ?), meta=? WHERE key=?",
-            (
-                info.status.value,
-                info.raw_status,
-                info.error,
-                now,
-                _ts(info.submitted_at),
-                _ts(info.started_at),
-                _ts(info.completed_at),
-                _ts(info.expires_at),
-                now if info.finished else None,
-                json.dumps(dict(info.meta), default=str) if info.meta else None,
-                key,
-            ),
+            "INSERT INTO statuses (key, seen_at, status, raw_status) SELECT key, :now, :status,"
+            " :raw_status FROM jobs WHERE key=:key AND (status IS NOT :status OR raw_status IS NOT"
+            " :raw_status)",
+            values,
         )
-        if prev is None or (prev[0], prev[1]) != (info.status.value, info.raw_status):
-            db.execute(
-                "INSERT INTO statuses (key, seen_at, status, raw_status) VALUES (?, ?, ?, ?)",
-                (key, now, info.status.value, info.raw_status),
-            )
+        db.execute(
+            "UPDATE jobs SET status=:status, raw_status=:raw_status, error=:error, updated_at=:now,"
+            " submitted_at=COALESCE(:submitted_at, submitted_at),"
+            " started_at=COALESCE(:started_at, started_at),"
+            " completed_at=COALESCE(:completed_at, completed_at),"
+            " expires_at=COALESCE(:expires_at, expires_at),"
+            " finished_seen_at=COALESCE(finished_seen_at, CASE WHEN :finished THEN :now END),"
+            f" meta=:meta WHERE key=:key AND ({_DIFFERS})",
+            values,
+        )
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -577,7 +593,9 @@ class Ledger:
         " submitted_at, started_at, completed_at, expires_at, meta, updated_at, finished_seen_at"
     )
 
-    def _read(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+    def _read(
+        self, sql: str, args: tuple[Any, ...] | list[Any] | Mapping[str, Any] = ()
+    ) -> list[Any]:
         with self._lock:
             try:
                 return self._db.execute(sql, args).fetchall()
@@ -669,6 +687,35 @@ class Ledger:
 
 
 _STATUSES = {s.value: s for s in Status}
+
+#: True (1) when a look (the named values of :func:`_info_values`) would change the row it is
+#: compared with: the condition of every status write, so that an unchanged look writes nothing.
+_DIFFERS = (
+    "status IS NOT :status OR raw_status IS NOT :raw_status OR error IS NOT :error"
+    " OR meta IS NOT :meta"
+    " OR (:submitted_at IS NOT NULL AND (submitted_at IS NULL OR abs(submitted_at - :submitted_at) > 1e-6))"
+    " OR (:started_at IS NOT NULL AND (started_at IS NULL OR abs(started_at - :started_at) > 1e-6))"
+    " OR (:completed_at IS NOT NULL AND (completed_at IS NULL OR abs(completed_at - :completed_at) > 1e-6))"
+    " OR (:expires_at IS NOT NULL AND (expires_at IS NULL OR abs(expires_at - :expires_at) > 1e-6))"
+    " OR (:finished AND finished_seen_at IS NULL)"
+)
+
+
+def _info_values(info: JobInfo) -> dict[str, Any]:
+    """A look's columns as named SQL values."""
+    return {
+        "provider": info.provider,
+        "job_id": info.id,
+        "status": info.status.value,
+        "raw_status": info.raw_status,
+        "error": info.error,
+        "meta": json.dumps(dict(info.meta), default=str) if info.meta else None,
+        "submitted_at": _ts(info.submitted_at),
+        "started_at": _ts(info.started_at),
+        "completed_at": _ts(info.completed_at),
+        "expires_at": _ts(info.expires_at),
+        "finished": 1 if info.finished else 0,
+    }
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """Waiting for jobs: one job in the caller's thread, many jobs with one scheduler and a bounded pool.
 
-Polls follow each provider's :class:`~asyncjobs.provider.PollPolicy` (exponential, full jitter, capped,
-a minimum interval); a ``retry_after`` hint in ``JobInfo.meta`` wins. A job is never polled twice at
+Polls follow each provider's :class:`~asyncjobs.provider.PollPolicy` (exponential, capped, never later
+than a fraction of the job's age, jitter between half and all of the bound, a minimum interval); a
+``retry_after`` hint in ``JobInfo.meta`` wins. A job is never polled twice at
 once: the scheduler keeps one poll per job in flight, and ``Client.status`` shares concurrent polls.
 """
 
@@ -16,7 +17,7 @@ from typing import Literal
 
 from . import errors
 from ._checks import timeout as check_timeout
-from ._job import MAX_POLL_ERRORS, Job, _delay, _refresh, wait_one
+from ._job import MAX_POLL_ERRORS, Job, _delay, _first_poll, _refresh, wait_one
 from ._models import JobInfo, Status
 from ._progress import Progress, make_progress
 
@@ -60,12 +61,13 @@ def _scheduled(
     attempts: dict[Job, int] = {}
     failures: dict[Job, int] = {}
     now = time.monotonic()
+    since = time.time()  # every job is at least as old as this wait
     for j in pending:
         if j.info is not None and j.info.finished:
             reporter.advance()
             yield j
         else:
-            heapq.heappush(heap, (now, next(counter), j))
+            heapq.heappush(heap, (now + _first_poll(j), next(counter), j))
     if not heap:
         reporter.close()
         return
@@ -103,7 +105,7 @@ def _scheduled(
                     failures[j] = failures.get(j, 0) + 1
                     if failures[j] < MAX_POLL_ERRORS:
                         retry = getattr(exc, "retry_after", None)
-                        when = time.monotonic() + _delay(j, attempt, j.info, retry)
+                        when = time.monotonic() + _delay(j, attempt, j.info, retry, since)
                         heapq.heappush(heap, (when, next(counter), j))
                         continue
                     j.error = exc
@@ -122,7 +124,7 @@ def _scheduled(
                     reporter.advance()
                     yield j
                 else:
-                    when = time.monotonic() + _delay(j, attempt, info)
+                    when = time.monotonic() + _delay(j, attempt, info, since=since)
                     heapq.heappush(heap, (when, next(counter), j))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -122,9 +122,9 @@ def test_capabilities_describe_the_service(client: asyncjobs.Client) -> None:
     assert caps.job_lifetime == timedelta(days=7)
 
 
-def test_poll_policy_starts_at_two_seconds_and_caps_at_thirty(client: asyncjobs.Client) -> None:
+def test_poll_policy_starts_at_one_second_and_caps_at_thirty(client: asyncjobs.Client) -> None:
     poll = type(client.provider).capabilities.poll
-    assert (poll.initial, poll.cap) == (2.0, 30.0)
+    assert (poll.initial, poll.cap, poll.fraction) == (1.0, 30.0, 0.4)
 
 
 # -- submit ---------------------------------------------------------------------------------------

@@ -627,8 +627,75 @@ class Ledger:
         status: Status | str | None = None,
         kind: str | None = None,
         state: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
     ) -> list[LedgerEntry]:
-        """Entries, oldest first, filtered by provider, status, kind and submit state."""
+        """Entries, oldest first, filtered by provider, status, kind, submit state and the time
+        they were recorded (``since``, inclusive); ``limit`` keeps the most recent ones."""
+        return list(
+            self.iter_entries(
+                provider=provider, status=status, kind=kind, state=state, since=since, limit=limit
+            )
+        )
+
+    def iter_entries(
+        self,
+        *,
+        provider: str | None = None,
+        status: Status | str | None = None,
+        kind: str | None = None,
+        state: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        batch: int = 1000,
+    ) -> Iterator[LedgerEntry]:
+        """:meth:`entries` as they are read, ``batch`` rows at a time (memory stays flat over any
+        number of jobs; each batch is its own short read, so writers are never held up)."""
+        where, args = self._where(provider, status, kind, state, since)
+        first = 0
+        if limit is not None:
+            if limit <= 0:
+                return
+            # the most recent `limit` entries: start after the row before the first of them
+            sql = f"SELECT rowid FROM jobs{where} ORDER BY rowid DESC LIMIT 1 OFFSET ?"
+            rows = self._read(sql, [*args, limit])
+            first = rows[0][0] if rows else 0
+        after = first
+        while True:
+            page = self._read(
+                f"SELECT rowid, {self._COLUMNS} FROM jobs"
+                + (f"{where} AND rowid > ?" if where else " WHERE rowid > ?")
+                + " ORDER BY rowid LIMIT ?",  # the order they were recorded in
+                [*args, after, batch],
+            )
+            if not page:
+                return
+            after = page[-1][0]
+            yield from _entries([row[1:] for row in page])
+            if len(page) < batch:
+                return
+
+    def count(
+        self,
+        *,
+        provider: str | None = None,
+        status: Status | str | None = None,
+        kind: str | None = None,
+        state: str | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        """How many entries :meth:`entries` would return (without ``limit``)."""
+        where, args = self._where(provider, status, kind, state, since)
+        return int(self._read(f"SELECT COUNT(*) FROM jobs{where}", args)[0][0])
+
+    @staticmethod
+    def _where(
+        provider: str | None,
+        status: Status | str | None,
+        kind: str | None,
+        state: str | None,
+        since: datetime | None,
+    ) -> tuple[str, list[Any]]:
         where, args = [], []
         for column, value in (
             ("provider", provider),
@@ -639,21 +706,19 @@ class Ledger:
             if value is not None:
                 where.append(f"{column}=?")
                 args.append(value)
-        sql = f"SELECT {self._COLUMNS} FROM jobs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY rowid"  # the order they were recorded in (inserts are serialized)
-        return _entries(self._read(sql, args))
+        if since is not None:
+            where.append("created_at>=?")
+            args.append(since.timestamp())
+        return (" WHERE " + " AND ".join(where) if where else ""), args
 
-    def infos(
-        self, *, provider: str | None = None, status: Status | str | None = None
-    ) -> list[JobInfo]:
-        """The last :class:`JobInfo` seen of every job that has an id, in the order recorded --
-        what a listing of jobs needs, without the rest of each entry (faster than :meth:`entries`)."""
-        sql = (
-            "SELECT provider, job_id, kind, status, raw_status, error, submitted_at, started_at,"
-            " completed_at, expires_at, meta FROM jobs WHERE job_id IS NOT NULL AND status IS NOT NULL"
-        )
+    _INFO_COLUMNS = (
+        "provider, job_id, kind, status, raw_status, error, submitted_at, started_at,"
+        " completed_at, expires_at, meta"
+    )
+
+    @staticmethod
+    def _info_where(provider: str | None, status: Status | str | None) -> tuple[str, list[Any]]:
+        sql = " WHERE job_id IS NOT NULL AND status IS NOT NULL"
         args: list[Any] = []
         if provider is not None:
             sql += " AND provider=?"
@@ -661,20 +726,62 @@ class Ledger:
         if status is not None:
             sql += " AND status=?"
             args.append(Status(status).value)
-        rows = self._read(sql + " ORDER BY rowid", args)
-        build = _InfoBuilder()
-        with gc_paused():
-            try:
-                return [build(*row) for row in rows]
-            except _ROW_ERRORS:
-                pass  # a damaged row: build again, one row at a time, skipping it
-            out = []
-            for row in rows:
-                try:
-                    out.append(build(*row))
-                except _ROW_ERRORS as exc:
-                    _warn_damaged(row[0], row[1], exc)
-            return out
+        return sql, args
+
+    def infos(
+        self, *, provider: str | None = None, status: Status | str | None = None
+    ) -> list[JobInfo]:
+        """The last :class:`JobInfo` seen of every job that has an id, in the order recorded --
+        what a listing of jobs needs, without the rest of each entry (faster than :meth:`entries`)."""
+        where, args = self._info_where(provider, status)
+        rows = self._read(f"SELECT {self._INFO_COLUMNS} FROM jobs{where} ORDER BY rowid", args)
+        return _infos(rows)
+
+    def iter_infos(
+        self,
+        *,
+        provider: str | None = None,
+        status: Status | str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        batch: int = 2000,
+    ) -> Iterator[JobInfo]:
+        """:meth:`infos` as they are read, ``batch`` rows at a time (memory stays flat), from the
+        ``offset``-th, at most ``limit`` of them."""
+        where, args = self._info_where(provider, status)
+        after: int | None = None
+        left = limit
+        while left is None or left > 0:
+            size = batch if left is None else min(batch, left)
+            if after is None:
+                sql = f"SELECT rowid, {self._INFO_COLUMNS} FROM jobs{where} ORDER BY rowid"
+                page = self._read(sql + " LIMIT ? OFFSET ?", [*args, size, offset])
+            else:
+                sql = f"SELECT rowid, {self._INFO_COLUMNS} FROM jobs{where} AND rowid > ?"
+                page = self._read(sql + " ORDER BY rowid LIMIT ?", [*args, after, size])
+            if not page:
+                return
+            after = page[-1][0]
+            if left is not None:
+                left -= len(page)
+            yield from _infos([row[1:] for row in page])
+            if len(page) < size:
+                return
+
+    def count_infos(
+        self, *, provider: str | None = None, status: Status | str | None = None
+    ) -> int:
+        """How many :class:`JobInfo` :meth:`infos` would return."""
+        if provider is None and status is None:
+            # the jobs with an id (the partial index) less the few without a status yet: two
+            # index counts, not a scan of the table
+            sql = (
+                "SELECT (SELECT COUNT(*) FROM jobs WHERE job_id IS NOT NULL) -"
+                " (SELECT COUNT(*) FROM jobs WHERE status IS NULL AND job_id IS NOT NULL)"
+            )
+            return int(self._read(sql)[0][0])
+        where, args = self._info_where(provider, status)
+        return int(self._read(f"SELECT COUNT(*) FROM jobs{where}", args)[0][0])
 
     def history(self, provider: str, job_id: str) -> list[tuple[datetime, Status, str | None]]:
         """Every status change seen for a job, oldest first."""
@@ -729,6 +836,23 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _infos(rows: list[Any]) -> list[JobInfo]:
+    """Rows of ``Ledger._INFO_COLUMNS`` as JobInfo; a damaged row is skipped, with a warning."""
+    build = _InfoBuilder()
+    with gc_paused():
+        try:
+            return [build(*row) for row in rows]
+        except _ROW_ERRORS:
+            pass  # a damaged row: build again, one row at a time, skipping it
+        out = []
+        for row in rows:
+            try:
+                out.append(build(*row))
+            except _ROW_ERRORS as exc:
+                _warn_damaged(row[0], row[1], exc)
+        return out
 
 
 def _entries(rows: list[Any]) -> list[LedgerEntry]:

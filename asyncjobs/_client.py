@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import operator
 import os
@@ -126,6 +127,40 @@ def _open_ledger(ledger: LedgerArg) -> Ledger | None:
 
 
 check_timeout = _checks.timeout  # kept for callers of the old name
+
+#: Where looks go instead of the ledger while a scheduler collects them (see :func:`write_seen`).
+_DEFERRED: contextvars.ContextVar[list[tuple[Client, JobInfo]] | None] = contextvars.ContextVar(
+    "asyncjobs_deferred_writes", default=None
+)
+
+
+@contextlib.contextmanager
+def deferred_writes(bucket: list[tuple[Client, JobInfo]]) -> Iterator[None]:
+    """Collect into ``bucket`` the looks that clients would record in their ledgers, in this
+    thread, for :func:`write_seen` to write later in one transaction per ledger."""
+    token = _DEFERRED.set(bucket)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+
+
+def write_seen(looks: list[tuple[Client, JobInfo]]) -> None:
+    """Write collected looks: one ``seen_many`` (one transaction, unchanged looks skipped) per
+    ledger; a ledger that fails costs a warning, as a single look's write does."""
+    by_ledger: dict[int, tuple[Ledger, Client, list[JobInfo]]] = {}
+    for client, info in looks:
+        if client.ledger is None:
+            continue
+        _, _, infos = by_ledger.setdefault(id(client.ledger), (client.ledger, client, []))
+        infos.append(info)
+    for ledger, client, infos in by_ledger.values():
+        try:
+            ledger.seen_many(infos)
+        except (errors.LedgerError, errors.ConfigurationError) as exc:
+            log.warning(
+                "%s: the ledger could not record %d statuses: %s", client.name, len(infos), exc
+            )
 
 
 class _Flight:
@@ -340,8 +375,14 @@ class Client:
             return None
 
     def _seen(self, info: JobInfo) -> None:
-        """Record a look in the ledger; a ledger that fails here costs a warning, not the poll."""
+        """Record a look in the ledger; a ledger that fails here costs a warning, not the poll.
+        Inside :func:`deferred_writes` (the many-job scheduler's polls) the look is collected
+        instead, and written with the others of the scheduler's pass in one transaction."""
         if self.ledger is None:
+            return
+        bucket = _DEFERRED.get()
+        if bucket is not None:
+            bucket.append((self, info))
             return
         try:
             self.ledger.seen(info)

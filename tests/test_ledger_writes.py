@@ -145,3 +145,31 @@ def test_many_looks_are_written_in_one_transaction(path: Path) -> None:
         assert sum(s.startswith("BEGIN") for s in sent) == 1
         assert sum(s.startswith("COMMIT") for s in sent) == 1
         assert {e.info.status for e in ledger.entries() if e.info} == {Status.DONE}
+
+
+def test_the_scheduler_writes_each_pass_in_one_transaction(
+    memory_client: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncjobs
+
+    client: asyncjobs.Client = memory_client  # type: ignore[assignment]
+    assert client.ledger is not None
+    jobs = [client.submit("sleep", duration=0.05) for _ in range(6)]
+    calls: list[int] = []
+    single: list[JobInfo] = []
+    many = client.ledger.seen_many
+
+    def seen_many(infos: object) -> None:
+        batch = list(infos)  # type: ignore[call-overload]
+        calls.append(len(batch))
+        many(batch)
+
+    monkeypatch.setattr(client.ledger, "seen_many", seen_many)
+    monkeypatch.setattr(client.ledger, "seen", single.append)
+    done, not_done = asyncjobs.wait(jobs, timeout=30, progress=False)
+    assert not not_done and len(done) == 6
+    assert not single, "no look is written alone"
+    assert sum(calls) >= 6 and len(calls) <= sum(calls)
+    for job in jobs:  # every final status is in the ledger
+        entry = client.ledger.get(client.name, job.id)
+        assert entry is not None and entry.info is not None and entry.info.finished

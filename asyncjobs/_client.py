@@ -688,8 +688,8 @@ class _LedgerJobList(JobList):
         for i in self._book().iter_infos(**self._query, **window):
             yield Job(factory(i.provider), i.id, kind=i.kind, info=i, provider=i.provider)
 
-    @property  # type: ignore[override]
-    def _jobs(self) -> list[Job]:
+    @property
+    def _jobs(self) -> list[Job]:  # type: ignore[override]
         if self._all is None:
             self._all = list(self._handles())
         return self._all

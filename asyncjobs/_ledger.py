@@ -696,7 +696,8 @@ class Ledger:
         state: str | None,
         since: datetime | None,
     ) -> tuple[str, list[Any]]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         for column, value in (
             ("provider", provider),
             ("kind", kind),

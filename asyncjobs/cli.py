@@ -662,16 +662,16 @@ def cmd_list(args: argparse.Namespace, out: _Out) -> int:
                 if args.status is not None and (info is None or info.status.value != args.status):
                     continue
                 if since is not None:
-                    when = (info.submitted_at if info else None) or (row.created_at if row else None)
+                    when = (info.submitted_at if info else None) or (
+                        row.created_at if row else None
+                    )
                     if when is None or when < since:
                         continue
                 items.append((client.name, job_id, kind, info, row, was_listed))
         if limit is not None:
             items = items[len(items) - limit :] if limit else []
         rows = [
-            r
-            for r in _list_rows(items)
-            if args.expired is None or r["expired"] is args.expired
+            r for r in _list_rows(items) if args.expired is None or r["expired"] is args.expired
         ]
         _print_rows(iter(rows), out)
         return EXIT_OK
@@ -679,7 +679,7 @@ def cmd_list(args: argparse.Namespace, out: _Out) -> int:
         get_provider_class(args.provider)  # an unknown name is a usage error, not an empty list
     with _open_ledger(args) as ledger:
 
-        def rows() -> Iterator[dict[str, Any]]:
+        def streamed() -> Iterator[dict[str, Any]]:
             for entry in ledger.iter_entries(
                 provider=args.provider,
                 status=args.status,
@@ -694,7 +694,7 @@ def cmd_list(args: argparse.Namespace, out: _Out) -> int:
                 if args.expired is None or row["expired"] is args.expired:
                     yield row
 
-        _print_rows(rows(), out)
+        _print_rows(streamed(), out)
     return EXIT_OK
 
 

@@ -432,7 +432,7 @@ class _KeepAliveHandler(WSGIRequestHandler):
             execute(self.server.app)
             if not self.close_connection:
                 body.drain()  # the next request starts where this body ends
-        except (ConnectionError, socket.timeout) as exc:
+        except (TimeoutError, ConnectionError) as exc:
             self.close_connection = True
             self.connection_dropped(exc, environ)
         except Exception:

@@ -178,6 +178,10 @@ def _one_run(
     }
 
 
+def _suffix(scale: float) -> str:
+    return "" if scale == 1 else " / scale"
+
+
 def run(*, jobs: int = 1000, scale: float = 1.0, repeats: int = 3, tmp: Path) -> dict[str, Any]:
     """Measure; return the section's figures."""
     from asyncjobs_conversio.provider import ConversioProvider
@@ -193,8 +197,11 @@ def run(*, jobs: int = 1000, scale: float = 1.0, repeats: int = 3, tmp: Path) ->
         fraction=prod.fraction,
     )
     contenders: list[tuple[str, str, Callable[..., int]]] = [
-        ("asyncjobs", "asyncjobs.wait, production policy" + ("" if scale == 1 else " / scale"),
-         _asyncjobs(scaled)),  # fmt: skip
+        (
+            "asyncjobs",
+            "asyncjobs.wait, production policy" + ("" if scale == 1 else " / scale"),
+            _asyncjobs(scaled),
+        ),
         ("loop_per_job", "vendor loop, one thread per job", _loop_per_job),
         ("loop_sweep", "vendor loop, one sweep over all jobs", _loop_sweep),
     ]

@@ -298,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _run(name: str, *, smoke: bool, size_mib: float, tmp: Path, quick: bool = False) -> dict[str, Any]:
+def _run(
+    name: str, *, smoke: bool, size_mib: float, tmp: Path, quick: bool = False
+) -> dict[str, Any]:
     if name == "status":
         from . import status
 

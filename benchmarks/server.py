@@ -52,9 +52,7 @@ def _convertapi(args: argparse.Namespace) -> SandboxApp:
     from asyncjobs_convertapi.sandbox import ConvertAPISandbox
 
     duration = 1e9 if args.pending else 0.0
-    return ConvertAPISandbox(
-        scale=args.scale, duration=duration, hold=0.0, bytes_per_second=1e15
-    )
+    return ConvertAPISandbox(scale=args.scale, duration=duration, hold=0.0, bytes_per_second=1e15)
 
 
 def _groupdocs(args: argparse.Namespace) -> SandboxApp:

@@ -126,7 +126,8 @@ def test_every_change_is_written_and_the_history_keeps_status_changes_only(path:
         ledger.seen(done)
         assert observer.version() != v1
         entry = ledger.get("toy", "j1")
-        assert entry is not None and entry.info == done
+        assert entry is not None
+        assert entry.info == done
         assert entry.finished_seen_at is not None
         assert observer.history("j1") == [("pending", "pending"), ("done", "done")]
         v2 = observer.version()
@@ -167,9 +168,13 @@ def test_the_scheduler_writes_each_pass_in_one_transaction(
     monkeypatch.setattr(client.ledger, "seen_many", seen_many)
     monkeypatch.setattr(client.ledger, "seen", single.append)
     done, not_done = asyncjobs.wait(jobs, timeout=30, progress=False)
-    assert not not_done and len(done) == 6
+    assert not not_done
+    assert len(done) == 6
     assert not single, "no look is written alone"
-    assert sum(calls) >= 6 and len(calls) <= sum(calls)
+    assert sum(calls) >= 6
+    assert len(calls) <= sum(calls)
     for job in jobs:  # every final status is in the ledger
         entry = client.ledger.get(client.name, job.id)
-        assert entry is not None and entry.info is not None and entry.info.finished
+        assert entry is not None
+        assert entry.info is not None
+        assert entry.info.finished

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -117,6 +116,6 @@ def test_jobs_lists_the_ledger_in_order(tmp_path: Path) -> None:
         assert [j.id for j in jobs][:3] == ["j00000", "j00001", "j00002"]
         assert jobs[-1].id == "j00029"
         assert [j.id for j in jobs[2:4]] == ["j00002", "j00003"]
-        assert jobs[0].info is not None and jobs[0].info.status is Status.PENDING
+        assert jobs[0].info is not None
+        assert jobs[0].info.status is Status.PENDING
         assert len(asyncjobs.jobs(status="done", ledger=ledger)) == 0
-

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
+import operator
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any, cast
@@ -125,6 +127,40 @@ def _open_ledger(ledger: LedgerArg) -> Ledger | None:
 
 
 check_timeout = _checks.timeout  # kept for callers of the old name
+
+#: Where looks go instead of the ledger while a scheduler collects them (see :func:`write_seen`).
+_DEFERRED: contextvars.ContextVar[list[tuple[Client, JobInfo]] | None] = contextvars.ContextVar(
+    "asyncjobs_deferred_writes", default=None
+)
+
+
+@contextlib.contextmanager
+def deferred_writes(bucket: list[tuple[Client, JobInfo]]) -> Iterator[None]:
+    """Collect into ``bucket`` the looks that clients would record in their ledgers, in this
+    thread, for :func:`write_seen` to write later in one transaction per ledger."""
+    token = _DEFERRED.set(bucket)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+
+
+def write_seen(looks: list[tuple[Client, JobInfo]]) -> None:
+    """Write collected looks: one ``seen_many`` (one transaction, unchanged looks skipped) per
+    ledger; a ledger that fails costs a warning, as a single look's write does."""
+    by_ledger: dict[int, tuple[Ledger, Client, list[JobInfo]]] = {}
+    for client, info in looks:
+        if client.ledger is None:
+            continue
+        _, _, infos = by_ledger.setdefault(id(client.ledger), (client.ledger, client, []))
+        infos.append(info)
+    for ledger, client, infos in by_ledger.values():
+        try:
+            ledger.seen_many(infos)
+        except (errors.LedgerError, errors.ConfigurationError) as exc:
+            log.warning(
+                "%s: the ledger could not record %d statuses: %s", client.name, len(infos), exc
+            )
 
 
 class _Flight:
@@ -339,8 +375,14 @@ class Client:
             return None
 
     def _seen(self, info: JobInfo) -> None:
-        """Record a look in the ledger; a ledger that fails here costs a warning, not the poll."""
+        """Record a look in the ledger; a ledger that fails here costs a warning, not the poll.
+        Inside :func:`deferred_writes` (the many-job scheduler's polls) the look is collected
+        instead, and written with the others of the scheduler's pass in one transaction."""
         if self.ledger is None:
+            return
+        bucket = _DEFERRED.get()
+        if bucket is not None:
+            bucket.append((self, info))
             return
         try:
             self.ledger.seen(info)
@@ -598,37 +640,77 @@ def jobs(
 ) -> JobList:
     """The jobs in the ledger, across providers, oldest first.
 
-    Each job's client is connected on first use, with settings from the environment.
+    The list is read from the ledger as it is used: ``len`` is a count, iterating streams the
+    jobs in batches (memory stays flat over any number), and indexing reads the one job asked
+    for; a slice, a ``repr`` or :meth:`~asyncjobs.JobList.to_pandas` reads them all. Each job's
+    client is connected on first use, with settings from the environment.
 
     Args:
         provider: keep only this provider's jobs.
         status: keep only jobs last seen with this status.
         ledger: the ledger to read (the default one when ``None``).
     """
-    from ._ledger import gc_paused
-
     book = ledger or Ledger.default()
     wanted = None if status is None else _status(status)
-    clients: dict[str, Client] = {}
-    factories: dict[str, Any] = {}  # one per provider, shared by its jobs
+    return _LedgerJobList(book, provider, wanted)
 
-    def factory(name: str) -> Any:
-        make = factories.get(name)
+
+class _LedgerJobList(JobList):
+    """A :class:`JobList` streamed from a ledger (see :func:`jobs`)."""
+
+    def __init__(self, ledger: Ledger, provider: str | None, status: Status | None) -> None:
+        self._ledger = ledger
+        self._query: dict[str, Any] = {"provider": provider, "status": status}
+        self._all: list[Job] | None = None
+        self._clients: dict[str, Client] = {}
+        self._factories: dict[str, Callable[[], Client]] = {}
+
+    def _factory(self, name: str) -> Callable[[], Client]:
+        make = self._factories.get(name)
         if make is None:
 
             def make() -> Client:
-                if name not in clients:
-                    clients[name] = connect(name, ledger=book)
-                return clients[name]
+                if name not in self._clients:
+                    self._clients[name] = connect(name, ledger=self._ledger)
+                return self._clients[name]
 
-            factories[name] = make
+            self._factories[name] = make
         return make
 
-    infos = book.infos(provider=provider, status=wanted)
-    with gc_paused():
-        return JobList(
-            [
-                Job(factory(i.provider), i.id, kind=i.kind, info=i, provider=i.provider)
-                for i in infos
-            ]
-        )
+    def _book(self) -> Ledger:
+        """The ledger to read: the one given, or (once it is closed) the same file, read-only."""
+        if self._ledger._closed:
+            self._ledger = Ledger(self._ledger.path, read_only=True)
+        return self._ledger
+
+    def _handles(self, **window: Any) -> Iterator[Job]:
+        factory = self._factory
+        for i in self._book().iter_infos(**self._query, **window):
+            yield Job(factory(i.provider), i.id, kind=i.kind, info=i, provider=i.provider)
+
+    @property
+    def _jobs(self) -> list[Job]:  # type: ignore[override]
+        if self._all is None:
+            self._all = list(self._handles())
+        return self._all
+
+    def __len__(self) -> int:
+        if self._all is not None:
+            return len(self._all)
+        return self._book().count_infos(**self._query)
+
+    def __iter__(self) -> Iterator[Job]:
+        if self._all is not None:
+            return iter(self._all)
+        return self._handles()
+
+    def __getitem__(self, index: Any) -> Any:
+        if self._all is not None or isinstance(index, slice):
+            return super().__getitem__(index)
+        i = operator.index(index)
+        if i < 0:
+            i += len(self)
+        found = list(self._handles(offset=i, limit=1)) if i >= 0 else []
+        if not found:
+            raise IndexError("JobList index out of range")
+        return found[0]

@@ -58,6 +58,9 @@ MAX_REDIRECTS = 10
 #: Bytes read from each size-checked chunk of a body: small enough that a slow answer is checked
 #: against the caller's deadline between reads.
 _READ = 64 * 1024
+#: The longest unread rest of a streamed body that closing its response reads (instead of
+#: discarding the connection): a poll's empty or short answer, never a result file.
+_KEEP = 64 * 1024
 #: The longest part of an error body kept in a message.
 _ERROR_TEXT = 300
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -713,6 +716,18 @@ class _Response(requests.Response):
                 "JSON nested deeper than asyncjobs reads", "", 0
             ) from exc
 
+    def close(self) -> None:
+        """Close the response; a streamed body left unread but small (a poll's empty 202, a short
+        JSON answer) is read first, so that its connection goes back to the pool instead of being
+        discarded -- a large one (a result file) is not read: its connection is closed."""
+        raw = self.raw
+        if not self._content_consumed and isinstance(raw, _GuardedRaw):  # type: ignore[has-type]
+            rest = raw.read_if_small()
+            if rest is not None:
+                self._content = rest
+                self._content_consumed = True
+        super().close()
+
 
 class _GuardedRaw:
     """The raw body of a response, read as it arrives (``read1``: a slow server cannot make one read
@@ -753,6 +768,22 @@ class _GuardedRaw:
                 data = self._raw.read(amt)
         except (_Urllib3Error, OSError) as exc:
             raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        return data
+
+    def read_if_small(self) -> bytes | None:
+        """The rest of a body declared no longer than :data:`_KEEP` bytes, read now (so the
+        connection can be reused); ``None`` for a longer, unknown-length or broken one, or when the
+        deadline has passed (the caller then closes the connection)."""
+        remaining = getattr(self._raw, "length_remaining", None)
+        if not isinstance(remaining, int) or remaining > _KEEP:
+            return None
+        if self._end is not None and time.monotonic() >= self._end:
+            return None
+        try:
+            data: bytes = self._raw.read(decode_content=True)  # the declared rest, then the end
+            self._raw.release_conn()
+        except Exception:
+            return None
         return data
 
     def read(self, amt: int | None = None, decode_content: bool = True) -> bytes:

@@ -244,9 +244,22 @@ MAX_POLL_ERRORS = 5
 _rng = random.Random()
 
 
-def _delay(job: Job, attempt: int, info: JobInfo | None, hint: object = None) -> float:
+def _age(info: JobInfo | None, since: float | None = None) -> float | None:
+    """Seconds since the job was submitted (its ``submitted_at``), else since ``since`` (a wall
+    clock time the waiter knows the job existed at: it is at least that old), else ``None``."""
+    start = None
+    if info is not None and info.submitted_at is not None:
+        start = info.submitted_at.timestamp()
+    if since is not None:
+        start = since if start is None else min(start, since)
+    return None if start is None else max(0.0, time.time() - start)
+
+
+def _delay(
+    job: Job, attempt: int, info: JobInfo | None, hint: object = None, since: float | None = None
+) -> float:
     """The pause before the next poll: the service's hint (a ``retry_after`` in the JobInfo's meta,
-    or in the error) clamped to the policy's cap, else the policy's own delay."""
+    or in the error) clamped to the policy's cap, else the policy's own delay for the job's age."""
     policy = job.client.poll_policy
     if hint is None and info is not None:
         hint = info.meta.get("retry_after")
@@ -257,7 +270,22 @@ def _delay(job: Job, attempt: int, info: JobInfo | None, hint: object = None) ->
         and hint == hint  # not NaN
     ):
         return max(min(float(hint), policy.cap), policy.min_interval)
-    return policy.delay(attempt, _rng)
+    return policy.delay(attempt, _rng, age=_age(info or job.info, since))
+
+
+def _first_poll(job: Job) -> float:
+    """Seconds from now to a job's first poll: now, unless its last known status is ``pending``
+    from moments ago (a job just submitted), when a poll before the policy's first delay since
+    its submission could only find it pending again."""
+    info = job.info
+    if info is None or info.finished or info.submitted_at is None:
+        return 0.0
+    try:
+        policy = job.client.poll_policy
+    except Exception:  # a job of a provider that cannot connect: its poll says why, at once
+        return 0.0
+    first = policy.delay(0, _rng, age=0.0)
+    return max(0.0, min(first, info.submitted_at.timestamp() + first - time.time()))
 
 
 def _timed_out(job: Job, limit: float | None, info: JobInfo | None) -> errors.JobTimeoutError:
@@ -284,6 +312,7 @@ def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = Non
     reporter = make_progress(progress, total=None, desc=f"{job.provider}:{job.id}")
     attempt = 0
     failures = 0
+    since = time.time()
     try:
         while True:
             try:
@@ -296,7 +325,7 @@ def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = Non
                 failures += 1  # transient: try again after a delay, as the many-job wait does
                 if failures >= MAX_POLL_ERRORS:
                     raise
-                delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None))
+                delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None), since)
                 attempt += 1
                 if deadline is not None:
                     delay = min(delay, max(0.0, deadline - time.monotonic()))
@@ -306,7 +335,7 @@ def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = Non
             reporter.seen(info)
             if info.finished:
                 return info
-            delay = _delay(job, attempt, info)
+            delay = _delay(job, attempt, info, since=since)
             attempt += 1
             if deadline is not None:
                 remaining = deadline - time.monotonic()

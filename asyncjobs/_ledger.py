@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -87,9 +87,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 _BUSY_TIMEOUT = 30.0
 
-#: Seconds during which a status seen again unchanged is not written again (see :meth:`Ledger.seen`).
-SEEN_REFRESH = 60.0
-#: Jobs whose last written status a ledger remembers, to skip rewriting it unchanged.
+#: Jobs whose last written status a ledger object remembers, to skip even the read of a status
+#: seen again unchanged (past it, an unchanged status still costs no write: see :meth:`Ledger.seen`).
 _SEEN_MEMORY = 10_000
 
 
@@ -141,8 +140,9 @@ class LedgerEntry:
         state: a :class:`SubmitState` value.
         info: the last :class:`JobInfo` seen, when a job id exists.
         created_at: when the submission was recorded.
-        updated_at: when the ledger last heard of the job (a status seen, or the submit's outcome); a
-            status seen again unchanged refreshes it at most every ``SEEN_REFRESH`` seconds.
+        updated_at: when the ledger last recorded something new of the job (a status or any field
+            of it that changed, or the submit's outcome); a status seen again unchanged is not
+            written, so it does not move this.
         finished_seen_at: when the ledger first saw the job ``done`` or ``failed``.
         error: why the submit failed (``rejected``/``unknown``), or the job's last error.
     """
@@ -245,8 +245,9 @@ class Ledger:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._closed = False
-        # (provider, job id) -> (the JobInfo last written by this object, when, monotonic seconds)
-        self._written: dict[tuple[str, str], tuple[JobInfo, float]] = {}
+        # (provider, job id) -> the JobInfo this object last wrote or found unchanged: a shortcut
+        # past the read that :meth:`seen` otherwise makes (forgetting one costs a read, not a write)
+        self._written: dict[tuple[str, str], JobInfo] = {}
         advice = (
             "Point ASYNCJOBS_HOME at a writable folder, pass ledger=<path>, or ledger=False to run "
             "without one."
@@ -498,28 +499,48 @@ class Ledger:
     def seen(self, info: JobInfo) -> None:
         """Record a status seen for a job; adds the job when the ledger does not know it yet.
 
-        A look that this ledger object already wrote, unchanged in every field, less than
-        ``SEEN_REFRESH`` seconds ago is not written again: polling a pending job costs no write.
+        A status seen again unchanged in every field is never written, whichever process or
+        ``Ledger`` object wrote it first: the comparison is made in SQL (a read, no write lock),
+        and the write itself is conditional, so polling a pending job costs no write.
         """
-        last = self._written.get((info.provider, info.id))
-        if last is not None and last[0] == info and time.monotonic() - last[1] < SEEN_REFRESH:
+        self.seen_many((info,))
+
+    def seen_many(self, infos: Iterable[JobInfo]) -> None:
+        """Record many looks at once: those that changed something are written in one transaction;
+        unchanged ones cost no write (see :meth:`seen`)."""
+        changed: list[tuple[JobInfo, dict[str, Any]]] = []
+        for info in infos:
+            if self._written.get((info.provider, info.id)) == info:
+                continue  # this object wrote (or read) exactly this last: not even a read
+            values = _info_values(info)
+            row = self._read(
+                f"SELECT key, ({_DIFFERS}) FROM jobs WHERE provider=:provider AND job_id=:job_id",
+                values,
+            )
+            if row and not row[0][1]:
+                self._remember(info)
+                continue
+            changed.append((info, values))
+        if not changed:
             return
         with self._tx() as db:
-            row = db.execute(
-                "SELECT key FROM jobs WHERE provider=? AND job_id=?", (info.provider, info.id)
-            ).fetchone()
-            if row is None:
-                key = uuid.uuid4().hex
-                now = time.time()
-                db.execute(
-                    "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?, ?)",
-                    (key, info.provider, info.id, info.kind, SubmitState.SUBMITTED, now, now),
-                )
-            else:
-                key = row[0]
-            self._write_info(db, key, info)
-        self._remember(info)
+            for info, values in changed:
+                row = db.execute(
+                    "SELECT key FROM jobs WHERE provider=? AND job_id=?", (info.provider, info.id)
+                ).fetchone()
+                if row is None:
+                    key = uuid.uuid4().hex
+                    now = time.time()
+                    db.execute(
+                        "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
+                        " updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?, ?)",
+                        (key, info.provider, info.id, info.kind, SubmitState.SUBMITTED, now, now),
+                    )
+                else:
+                    key = row[0]
+                self._write_info(db, key, info, values)
+        for info, _ in changed:
+            self._remember(info)
 
     def cancelled(self, info: JobInfo) -> None:
         """Record that the job ``info`` (its status as it is now that it is cancelled) was cancelled:
@@ -536,39 +557,34 @@ class Ledger:
         written = self._written
         job = (info.provider, info.id)
         written.pop(job, None)
-        written[job] = (info, time.monotonic())
+        written[job] = info
         if len(written) > _SEEN_MEMORY:
             with contextlib.suppress(StopIteration, KeyError, RuntimeError):
                 del written[next(iter(written))]
 
     @staticmethod
-    def _write_info(db: sqlite3.Connection, key: str, info: JobInfo) -> None:
-        prev = db.execute("SELECT status, raw_status FROM jobs WHERE key=?", (key,)).fetchone()
-        now = time.time()
+    def _write_info(
+        db: sqlite3.Connection, key: str, info: JobInfo, values: dict[str, Any] | None = None
+    ) -> None:
+        """Write ``info`` into the row ``key`` only where it changes something (conditional in
+        SQL), and add it to the history only where the status or the raw status changed."""
+        values = dict(values or _info_values(info), key=key, now=time.time())
         db.execute(
-            "UPDATE jobs SET status=?, raw_status=?, error=?, updated_at=?,"
-            " submitted_at=COALESCE(?, submitted_at), started_at=COALESCE(?, started_at),"
-            " completed_at=COALESCE(?, completed_at), expires_at=COALESCE(?, expires_at),"
-            " finished_seen_at=COALESCE(finished_seen_at, ?), meta=? WHERE key=?",
-            (
-                info.status.value,
-                info.raw_status,
-                info.error,
-                now,
-                _ts(info.submitted_at),
-                _ts(info.started_at),
-                _ts(info.completed_at),
-                _ts(info.expires_at),
-                now if info.finished else None,
-                json.dumps(dict(info.meta), default=str) if info.meta else None,
-                key,
-            ),
+            "INSERT INTO statuses (key, seen_at, status, raw_status) SELECT key, :now, :status,"
+            " :raw_status FROM jobs WHERE key=:key AND (status IS NOT :status OR raw_status IS NOT"
+            " :raw_status)",
+            values,
         )
-        if prev is None or (prev[0], prev[1]) != (info.status.value, info.raw_status):
-            db.execute(
-                "INSERT INTO statuses (key, seen_at, status, raw_status) VALUES (?, ?, ?, ?)",
-                (key, now, info.status.value, info.raw_status),
-            )
+        db.execute(
+            "UPDATE jobs SET status=:status, raw_status=:raw_status, error=:error, updated_at=:now,"
+            " submitted_at=COALESCE(:submitted_at, submitted_at),"
+            " started_at=COALESCE(:started_at, started_at),"
+            " completed_at=COALESCE(:completed_at, completed_at),"
+            " expires_at=COALESCE(:expires_at, expires_at),"
+            " finished_seen_at=COALESCE(finished_seen_at, CASE WHEN :finished THEN :now END),"
+            f" meta=:meta WHERE key=:key AND ({_DIFFERS})",
+            values,
+        )
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -577,7 +593,9 @@ class Ledger:
         " submitted_at, started_at, completed_at, expires_at, meta, updated_at, finished_seen_at"
     )
 
-    def _read(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+    def _read(
+        self, sql: str, args: tuple[Any, ...] | list[Any] | Mapping[str, Any] = ()
+    ) -> list[Any]:
         with self._lock:
             try:
                 return self._db.execute(sql, args).fetchall()
@@ -609,9 +627,77 @@ class Ledger:
         status: Status | str | None = None,
         kind: str | None = None,
         state: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
     ) -> list[LedgerEntry]:
-        """Entries, oldest first, filtered by provider, status, kind and submit state."""
-        where, args = [], []
+        """Entries, oldest first, filtered by provider, status, kind, submit state and the time
+        they were recorded (``since``, inclusive); ``limit`` keeps the most recent ones."""
+        return list(
+            self.iter_entries(
+                provider=provider, status=status, kind=kind, state=state, since=since, limit=limit
+            )
+        )
+
+    def iter_entries(
+        self,
+        *,
+        provider: str | None = None,
+        status: Status | str | None = None,
+        kind: str | None = None,
+        state: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        batch: int = 1000,
+    ) -> Iterator[LedgerEntry]:
+        """:meth:`entries` as they are read, ``batch`` rows at a time (memory stays flat over any
+        number of jobs; each batch is its own short read, so writers are never held up)."""
+        where, args = self._where(provider, status, kind, state, since)
+        first = 0
+        if limit is not None:
+            if limit <= 0:
+                return
+            # the most recent `limit` entries: start after the row before the first of them
+            sql = f"SELECT rowid FROM jobs{where} ORDER BY rowid DESC LIMIT 1 OFFSET ?"
+            rows = self._read(sql, [*args, limit])
+            first = rows[0][0] if rows else 0
+        after = first
+        while True:
+            page = self._read(
+                f"SELECT rowid, {self._COLUMNS} FROM jobs"
+                + (f"{where} AND rowid > ?" if where else " WHERE rowid > ?")
+                + " ORDER BY rowid LIMIT ?",  # the order they were recorded in
+                [*args, after, batch],
+            )
+            if not page:
+                return
+            after = page[-1][0]
+            yield from _entries([row[1:] for row in page])
+            if len(page) < batch:
+                return
+
+    def count(
+        self,
+        *,
+        provider: str | None = None,
+        status: Status | str | None = None,
+        kind: str | None = None,
+        state: str | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        """How many entries :meth:`entries` would return (without ``limit``)."""
+        where, args = self._where(provider, status, kind, state, since)
+        return int(self._read(f"SELECT COUNT(*) FROM jobs{where}", args)[0][0])
+
+    @staticmethod
+    def _where(
+        provider: str | None,
+        status: Status | str | None,
+        kind: str | None,
+        state: str | None,
+        since: datetime | None,
+    ) -> tuple[str, list[Any]]:
+        where: list[str] = []
+        args: list[Any] = []
         for column, value in (
             ("provider", provider),
             ("kind", kind),
@@ -621,21 +707,19 @@ class Ledger:
             if value is not None:
                 where.append(f"{column}=?")
                 args.append(value)
-        sql = f"SELECT {self._COLUMNS} FROM jobs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY rowid"  # the order they were recorded in (inserts are serialized)
-        return _entries(self._read(sql, args))
+        if since is not None:
+            where.append("created_at>=?")
+            args.append(since.timestamp())
+        return (" WHERE " + " AND ".join(where) if where else ""), args
 
-    def infos(
-        self, *, provider: str | None = None, status: Status | str | None = None
-    ) -> list[JobInfo]:
-        """The last :class:`JobInfo` seen of every job that has an id, in the order recorded --
-        what a listing of jobs needs, without the rest of each entry (faster than :meth:`entries`)."""
-        sql = (
-            "SELECT provider, job_id, kind, status, raw_status, error, submitted_at, started_at,"
-            " completed_at, expires_at, meta FROM jobs WHERE job_id IS NOT NULL AND status IS NOT NULL"
-        )
+    _INFO_COLUMNS = (
+        "provider, job_id, kind, status, raw_status, error, submitted_at, started_at,"
+        " completed_at, expires_at, meta"
+    )
+
+    @staticmethod
+    def _info_where(provider: str | None, status: Status | str | None) -> tuple[str, list[Any]]:
+        sql = " WHERE job_id IS NOT NULL AND status IS NOT NULL"
         args: list[Any] = []
         if provider is not None:
             sql += " AND provider=?"
@@ -643,20 +727,62 @@ class Ledger:
         if status is not None:
             sql += " AND status=?"
             args.append(Status(status).value)
-        rows = self._read(sql + " ORDER BY rowid", args)
-        build = _InfoBuilder()
-        with gc_paused():
-            try:
-                return [build(*row) for row in rows]
-            except _ROW_ERRORS:
-                pass  # a damaged row: build again, one row at a time, skipping it
-            out = []
-            for row in rows:
-                try:
-                    out.append(build(*row))
-                except _ROW_ERRORS as exc:
-                    _warn_damaged(row[0], row[1], exc)
-            return out
+        return sql, args
+
+    def infos(
+        self, *, provider: str | None = None, status: Status | str | None = None
+    ) -> list[JobInfo]:
+        """The last :class:`JobInfo` seen of every job that has an id, in the order recorded --
+        what a listing of jobs needs, without the rest of each entry (faster than :meth:`entries`)."""
+        where, args = self._info_where(provider, status)
+        rows = self._read(f"SELECT {self._INFO_COLUMNS} FROM jobs{where} ORDER BY rowid", args)
+        return _infos(rows)
+
+    def iter_infos(
+        self,
+        *,
+        provider: str | None = None,
+        status: Status | str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        batch: int = 2000,
+    ) -> Iterator[JobInfo]:
+        """:meth:`infos` as they are read, ``batch`` rows at a time (memory stays flat), from the
+        ``offset``-th, at most ``limit`` of them."""
+        where, args = self._info_where(provider, status)
+        after: int | None = None
+        left = limit
+        while left is None or left > 0:
+            size = batch if left is None else min(batch, left)
+            if after is None:
+                sql = f"SELECT rowid, {self._INFO_COLUMNS} FROM jobs{where} ORDER BY rowid"
+                page = self._read(sql + " LIMIT ? OFFSET ?", [*args, size, offset])
+            else:
+                sql = f"SELECT rowid, {self._INFO_COLUMNS} FROM jobs{where} AND rowid > ?"
+                page = self._read(sql + " ORDER BY rowid LIMIT ?", [*args, after, size])
+            if not page:
+                return
+            after = page[-1][0]
+            if left is not None:
+                left -= len(page)
+            yield from _infos([row[1:] for row in page])
+            if len(page) < size:
+                return
+
+    def count_infos(
+        self, *, provider: str | None = None, status: Status | str | None = None
+    ) -> int:
+        """How many :class:`JobInfo` :meth:`infos` would return."""
+        if provider is None and status is None:
+            # the jobs with an id (the partial index) less the few without a status yet: two
+            # index counts, not a scan of the table
+            sql = (
+                "SELECT (SELECT COUNT(*) FROM jobs WHERE job_id IS NOT NULL) -"
+                " (SELECT COUNT(*) FROM jobs WHERE status IS NULL AND job_id IS NOT NULL)"
+            )
+            return int(self._read(sql)[0][0])
+        where, args = self._info_where(provider, status)
+        return int(self._read(f"SELECT COUNT(*) FROM jobs{where}", args)[0][0])
 
     def history(self, provider: str, job_id: str) -> list[tuple[datetime, Status, str | None]]:
         """Every status change seen for a job, oldest first."""
@@ -670,6 +796,35 @@ class Ledger:
 
 _STATUSES = {s.value: s for s in Status}
 
+#: True (1) when a look (the named values of :func:`_info_values`) would change the row it is
+#: compared with: the condition of every status write, so that an unchanged look writes nothing.
+_DIFFERS = (
+    "status IS NOT :status OR raw_status IS NOT :raw_status OR error IS NOT :error"
+    " OR meta IS NOT :meta"
+    " OR (:submitted_at IS NOT NULL AND (submitted_at IS NULL OR abs(submitted_at - :submitted_at) > 1e-6))"
+    " OR (:started_at IS NOT NULL AND (started_at IS NULL OR abs(started_at - :started_at) > 1e-6))"
+    " OR (:completed_at IS NOT NULL AND (completed_at IS NULL OR abs(completed_at - :completed_at) > 1e-6))"
+    " OR (:expires_at IS NOT NULL AND (expires_at IS NULL OR abs(expires_at - :expires_at) > 1e-6))"
+    " OR (:finished AND finished_seen_at IS NULL)"
+)
+
+
+def _info_values(info: JobInfo) -> dict[str, Any]:
+    """A look's columns as named SQL values."""
+    return {
+        "provider": info.provider,
+        "job_id": info.id,
+        "status": info.status.value,
+        "raw_status": info.raw_status,
+        "error": info.error,
+        "meta": json.dumps(dict(info.meta), default=str) if info.meta else None,
+        "submitted_at": _ts(info.submitted_at),
+        "started_at": _ts(info.started_at),
+        "completed_at": _ts(info.completed_at),
+        "expires_at": _ts(info.expires_at),
+        "finished": 1 if info.finished else 0,
+    }
+
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
@@ -682,6 +837,23 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _infos(rows: list[Any]) -> list[JobInfo]:
+    """Rows of ``Ledger._INFO_COLUMNS`` as JobInfo; a damaged row is skipped, with a warning."""
+    build = _InfoBuilder()
+    with gc_paused():
+        try:
+            return [build(*row) for row in rows]
+        except _ROW_ERRORS:
+            pass  # a damaged row: build again, one row at a time, skipping it
+        out = []
+        for row in rows:
+            try:
+                out.append(build(*row))
+            except _ROW_ERRORS as exc:
+                _warn_damaged(row[0], row[1], exc)
+        return out
 
 
 def _entries(rows: list[Any]) -> list[LedgerEntry]:

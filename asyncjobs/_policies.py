@@ -35,7 +35,8 @@ class RetryPolicy:
 
     Retried: connection errors (when the request may be repeated, or when it never left), 429 (the
     request was refused, so repeating it is safe), and ``statuses`` for requests that may be repeated.
-    Delays grow exponentially with full jitter, capped; a ``Retry-After`` from the service wins.
+    Delays grow exponentially with full jitter (a draw from zero), capped; a ``Retry-After`` from
+    the service wins.
 
     Attributes:
         max_tries: attempts in all, the first included (1 turns retries off).
@@ -66,29 +67,59 @@ class RetryPolicy:
 
 @attrs.frozen
 class PollPolicy:
-    """How often to ask a provider about one job: exponential growth with full jitter, capped, never
-    more often than ``min_interval``. A ``Retry-After`` from the service wins over the policy.
+    """How often to ask a provider about one job.
+
+    The bound of the next delay grows exponentially from ``initial`` by ``factor`` per poll, up to
+    ``cap``; and it is never more than ``fraction`` of the job's age (its time since it was
+    submitted), though never less than ``initial`` for a young job -- so a job is noticed finished
+    at most about ``fraction`` of its age late, whatever its length. The delay is drawn between
+    half and all of the bound (a bounded jitter: many jobs spread out, none waits past its
+    bound), and is never less than ``min_interval``. A ``Retry-After`` from the service wins over
+    the policy (clamped to ``cap``).
 
     Attributes:
-        initial: the upper bound of the first delay, in seconds.
-        factor: how much the upper bound grows after each poll.
-        cap: the largest upper bound.
+        initial: the bound of the first delay, in seconds (and the least age bound).
+        factor: how much the exponential bound grows after each poll.
+        cap: the largest bound.
         min_interval: the smallest delay between two polls of one job.
+        fraction: the largest delay as a fraction of the job's age (0 < fraction <= 10).
     """
 
     initial: float = 1.0
     factor: float = 1.5
     cap: float = 30.0
     min_interval: float = 0.2
+    fraction: float = 0.4
 
     def __attrs_post_init__(self) -> None:
         _checks.seconds(self.initial, "poll.initial")
         _checks.factor(self.factor, "poll.factor")
         _checks.seconds(self.cap, "poll.cap")
         _checks.seconds(self.min_interval, "poll.min_interval", zero=True)
+        if (
+            isinstance(self.fraction, bool)
+            or not isinstance(self.fraction, (int, float))
+            or not 0 < self.fraction <= 10
+        ):
+            raise errors.InvalidParameterError(
+                f"poll.fraction must be a number above 0 and at most 10, not {self.fraction!r}",
+                parameter="poll.fraction",
+            )
 
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """The delay before poll number ``attempt + 1`` (``attempt`` counts from 0)."""
+    def bound(self, attempt: int, age: float | None = None) -> float:
+        """The largest delay before poll number ``attempt + 1`` of a job ``age`` seconds old
+        (``None``: unknown, only the exponential bound and the cap apply)."""
         bound = min(self.cap, self.initial * self.factor ** min(attempt, 64))
-        draw = (rng or random).uniform(0.0, bound)
+        if age is not None:
+            bound = min(bound, max(self.initial, self.fraction * max(0.0, age)))
+        return bound
+
+    def delay(
+        self, attempt: int, rng: random.Random | None = None, *, age: float | None = None
+    ) -> float:
+        """The delay before poll number ``attempt + 1`` (``attempt`` counts from 0) of a job
+        ``age`` seconds old: drawn between half and all of :meth:`bound`, at least
+        ``min_interval``."""
+        bound = self.bound(attempt, age)
+        draw = (rng or random).uniform(bound / 2, bound)
         return max(self.min_interval, draw)

@@ -1,7 +1,8 @@
 """Waiting for jobs: one job in the caller's thread, many jobs with one scheduler and a bounded pool.
 
-Polls follow each provider's :class:`~asyncjobs.provider.PollPolicy` (exponential, full jitter, capped,
-a minimum interval); a ``retry_after`` hint in ``JobInfo.meta`` wins. A job is never polled twice at
+Polls follow each provider's :class:`~asyncjobs.provider.PollPolicy` (exponential, capped, never later
+than a fraction of the job's age, jitter between half and all of the bound, a minimum interval); a
+``retry_after`` hint in ``JobInfo.meta`` wins. A job is never polled twice at
 once: the scheduler keeps one poll per job in flight, and ``Client.status`` shares concurrent polls.
 """
 
@@ -12,11 +13,12 @@ import heapq
 import itertools
 import time
 from collections.abc import Iterable, Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from . import errors
 from ._checks import timeout as check_timeout
-from ._job import MAX_POLL_ERRORS, Job, _delay, _refresh, wait_one
+from ._client import deferred_writes, write_seen
+from ._job import MAX_POLL_ERRORS, Job, _delay, _first_poll, _refresh, wait_one
 from ._models import JobInfo, Status
 from ._progress import Progress, make_progress
 
@@ -60,19 +62,20 @@ def _scheduled(
     attempts: dict[Job, int] = {}
     failures: dict[Job, int] = {}
     now = time.monotonic()
+    since = time.time()  # every job is at least as old as this wait
     for j in pending:
         if j.info is not None and j.info.finished:
             reporter.advance()
             yield j
         else:
-            heapq.heappush(heap, (now, next(counter), j))
+            heapq.heappush(heap, (now + _first_poll(j), next(counter), j))
     if not heap:
         reporter.close()
         return
     pool = cf.ThreadPoolExecutor(
         max_workers=min(max_workers, MAX_WORKERS, len(heap)), thread_name_prefix="asyncjobs-poll"
     )
-    inflight: dict[cf.Future[JobInfo], Job] = {}
+    inflight: dict[cf.Future[tuple[JobInfo, list[Any]]], Job] = {}
     try:
         while heap or inflight:
             now = time.monotonic()
@@ -81,7 +84,7 @@ def _scheduled(
                 return
             while heap and heap[0][0] <= now and len(inflight) < pool._max_workers:
                 _, _, j = heapq.heappop(heap)
-                inflight[pool.submit(_refresh, j, deadline)] = j
+                inflight[pool.submit(_poll, j, deadline)] = j
             wake = heap[0][0] - now if heap and len(inflight) < pool._max_workers else None
             if deadline is not None:
                 wake = min(wake, deadline - now) if wake is not None else deadline - now
@@ -89,12 +92,14 @@ def _scheduled(
                 time.sleep(max(0.0, wake or 0.0))
                 continue
             finished, _ = cf.wait(inflight, timeout=wake, return_when=cf.FIRST_COMPLETED)
+            looks: list[Any] = []  # this pass's statuses: one ledger transaction for all
+            ready: list[Job] = []
             for fut in finished:
                 j = inflight.pop(fut)
                 attempt = attempts.get(j, 0)
                 attempts[j] = attempt + 1
                 try:
-                    info = fut.result()
+                    info, seen = fut.result()
                 except errors.JobTimeoutError:
                     # the wait's own deadline passed mid-poll: back on the heap, the loop ends it
                     heapq.heappush(heap, (time.monotonic(), next(counter), j))
@@ -103,30 +108,42 @@ def _scheduled(
                     failures[j] = failures.get(j, 0) + 1
                     if failures[j] < MAX_POLL_ERRORS:
                         retry = getattr(exc, "retry_after", None)
-                        when = time.monotonic() + _delay(j, attempt, j.info, retry)
+                        when = time.monotonic() + _delay(j, attempt, j.info, retry, since)
                         heapq.heappush(heap, (when, next(counter), j))
                         continue
                     j.error = exc
-                    reporter.advance()
-                    yield j
+                    ready.append(j)
                     continue
                 except errors.AsyncJobsError as exc:
                     j.error = exc
-                    reporter.advance()
-                    yield j
+                    ready.append(j)
                     continue
+                looks.extend(seen)
                 failures.pop(j, None)
                 reporter.seen(info)
                 if info.finished:
                     j.error = None
-                    reporter.advance()
-                    yield j
+                    ready.append(j)
                 else:
-                    when = time.monotonic() + _delay(j, attempt, info)
+                    when = time.monotonic() + _delay(j, attempt, info, since=since)
                     heapq.heappush(heap, (when, next(counter), j))
+            if looks:
+                write_seen(looks)  # recorded before any of these jobs is handed back
+            for j in ready:
+                reporter.advance()
+                yield j
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         reporter.close()
+
+
+def _poll(job: Job, deadline: float | None) -> tuple[JobInfo, list[Any]]:
+    """One look at ``job`` in a worker thread; the statuses its client would write to the
+    ledger are handed back with it, for the scheduler to write in one transaction per pass."""
+    bucket: list[Any] = []
+    with deferred_writes(bucket):
+        info = _refresh(job, deadline)
+    return info, bucket
 
 
 def as_completed(

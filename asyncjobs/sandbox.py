@@ -1,5 +1,5 @@
 """The shared sandbox machinery: a job clock with a time scale, fault switches, a WSGI base class and a
-threaded server on 127.0.0.1.
+threaded HTTP/1.1 keep-alive server on 127.0.0.1.
 
 Each provider package ships a :class:`SandboxApp` subclass that emulates its service. This module needs
 ``werkzeug`` (the ``sandbox`` extra of ``asyncjobs-core``); it is imported only when a sandbox is used.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
@@ -269,15 +269,228 @@ class SandboxApp:
         _drop(environ)
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _Body:
+    """The request body as the app sees it (``wsgi.input``), counting what the app read, so that
+    the rest can be drained before the next request on a kept-alive connection."""
+
+    def __init__(self, stream: Any, length: int | None) -> None:
+        self._stream = stream
+        self._left = length  # None: chunked (DechunkedInput ends by itself)
+        self.exhausted = length == 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._left is not None:
+            size = self._left if size is None or size < 0 else min(size, self._left)
+            if size <= 0:
+                self.exhausted = True
+                return b""
+        data: bytes = self._stream.read(size)
+        if self._left is not None:
+            self._left -= len(data)
+            if self._left <= 0 or not data:
+                self.exhausted = True
+        elif not data:
+            self.exhausted = True
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if self._left is not None:
+            size = self._left if size is None or size < 0 else min(size, self._left)
+            if size <= 0:
+                self.exhausted = True
+                return b""
+        data: bytes = self._stream.readline(size)
+        if self._left is not None:
+            self._left -= len(data)
+            if self._left <= 0 or not data:
+                self.exhausted = True
+        elif not data:
+            self.exhausted = True
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    def drain(self) -> None:
+        """Read and drop what the app left of the body (a refused upload, a fault's answer)."""
+        while not self.exhausted:
+            if not self.read(_DRAIN):
+                break
+
+
+#: Bytes read at a time when draining a request body the app did not read.
+_DRAIN = 1024 * 1024
+
+
+class _KeepAliveHandler(WSGIRequestHandler):
+    """werkzeug's request handler, serving HTTP/1.1 keep-alive as production servers do.
+
+    werkzeug's own ``run_wsgi`` answers every request ``Connection: close`` (and then waits 10 ms
+    for stray bytes), which hides whether a client reuses its connections. This one keeps the
+    connection open: it drains whatever of the request body the app left unread, frames bodies
+    without a length as chunked (HTTP/1.1 clients only), and closes only when the client asks,
+    the app fails mid-answer, or a fault drops the connection (``environ["werkzeug.socket"]``).
+    """
+
+    protocol_version = "HTTP/1.1"
+    #: an idle kept-alive connection is closed after this many seconds
+    timeout = 60
+
+    def setup(self) -> None:
+        super().setup()
+        # the head and the body of an answer are separate writes: without this, Nagle's algorithm
+        # holds the second until the client's delayed ACK (40 ms) on a kept-alive connection
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        register = getattr(self.server, "asyncjobs_opened", None)
+        if register is not None:
+            register(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            forget = getattr(self.server, "asyncjobs_closed", None)
+            if forget is not None:
+                forget(self.connection)
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
 
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.environ = environ = self.make_environ()
+        chunked_in = "wsgi.input_terminated" in environ
+        length_text = environ.get("CONTENT_LENGTH", "")
+        if chunked_in:
+            length: int | None = None
+        elif length_text.isdigit():
+            length = int(length_text)
+        else:
+            length = 0
+        body = _Body(environ["wsgi.input"], length)
+        environ["wsgi.input"] = body
+        state: dict[str, Any] = {"status": None, "headers": None, "sent": False, "chunked": False}
+        http11 = self.request_version >= "HTTP/1.1"
+
+        def write(data: bytes) -> None:
+            if not state["sent"]:
+                state["sent"] = True
+                code_str, _, msg = str(state["status"]).partition(" ")
+                code = int(code_str)
+                self.send_response(code, msg)
+                keys = set()
+                for key, value in state["headers"]:
+                    self.send_header(key, value)
+                    keys.add(key.lower())
+                bodiless = (
+                    environ["REQUEST_METHOD"] == "HEAD" or 100 <= code < 200 or code in (204, 304)
+                )
+                if "content-length" not in keys and not bodiless:
+                    if http11:
+                        state["chunked"] = True
+                        self.send_header("Transfer-Encoding", "chunked")
+                    else:  # an HTTP/1.0 client: the end of the connection ends the body
+                        self.close_connection = True
+                if self.close_connection:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+            if data:
+                if state["chunked"]:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                else:
+                    self.wfile.write(data)
+            self.wfile.flush()
+
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            if exc_info:
+                try:
+                    if state["sent"]:
+                        raise exc_info[1].with_traceback(exc_info[2])
+                finally:
+                    exc_info = None
+            elif state["headers"] is not None:
+                raise AssertionError("Headers already set")
+            state["status"], state["headers"] = status, headers
+            return write
+
+        def execute(app: Any) -> None:
+            answer = app(environ, start_response)
+            try:
+                for data in answer:
+                    write(data)
+                if not state["sent"]:
+                    write(b"")
+                if state["chunked"]:
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+            finally:
+                if hasattr(answer, "close"):
+                    answer.close()
+
+        try:
+            execute(self.server.app)
+            if not self.close_connection:
+                body.drain()  # the next request starts where this body ends
+        except (TimeoutError, ConnectionError) as exc:
+            self.close_connection = True
+            self.connection_dropped(exc, environ)
+        except Exception:
+            self.close_connection = True
+            if not state["sent"]:
+                from werkzeug.exceptions import InternalServerError
+
+                state["status"] = state["headers"] = None
+                with contextlib.suppress(Exception):
+                    execute(InternalServerError())
+
+
+class _Server(ThreadedWSGIServer):
+    """werkzeug's threaded server, counting the connections it accepts (see
+    :attr:`Sandbox.connections`) and closing the kept-alive ones when it stops."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.asyncjobs_accepted = 0
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def asyncjobs_opened(self, conn: socket.socket) -> None:
+        with self._open_lock:
+            self.asyncjobs_accepted += 1
+            self._open.add(conn)
+
+    def asyncjobs_closed(self, conn: socket.socket) -> None:
+        with self._open_lock:
+            self._open.discard(conn)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            conns = list(self._open)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
 
 class Sandbox:
-    """A WSGI app served on 127.0.0.1 (port 0: the system picks) in a background thread.
+    """A WSGI app served on 127.0.0.1 (port 0: the system picks) in a background thread, over
+    HTTP/1.1 with keep-alive connections, as production servers answer.
 
     Each connection gets its own thread, so many clients can talk at once; the listen backlog is 128.
+    :attr:`connections` counts the connections accepted (a client that reuses its connections
+    opens one per thread).
 
     >>> with Sandbox(app) as box:          # doctest: +SKIP
     ...     requests.get(box.url + "/ping")
@@ -285,11 +498,13 @@ class Sandbox:
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
-        self._server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, request_handler=_QuietHandler
-        )
-        self._server.daemon_threads = True  # type: ignore[attr-defined]
+        self._server: _Server = _Server(host, port, app, handler=_KeepAliveHandler)
         self._thread: threading.Thread | None = None
+
+    @property
+    def connections(self) -> int:
+        """Connections accepted so far."""
+        return self._server.asyncjobs_accepted
 
     @property
     def url(self) -> str:
@@ -315,6 +530,7 @@ class Sandbox:
             self._thread.join(5)
             self._thread = None
         self._server.server_close()
+        self._server.close_connections()  # kept-alive connections end with the server
 
     def __enter__(self) -> Sandbox:
         return self.start()

@@ -6,16 +6,17 @@ scale ``scale`` (sandbox seconds per wall second). Every contender submits the s
 asyncjobs (not timed), then waits for all of them:
 
 * ``asyncjobs.wait``: the default scheduler (8 workers), with Conversio's production poll policy
-  divided by ``scale`` (the same compression as the jobs: the fair comparison) -- and, as a second
-  row, with a policy tuned to jobs of 1-20 s, to show what the scheduler does when the policy fits.
+  (in real time at ``scale`` 1, the default; divided by ``scale`` otherwise, the same compression as
+  the jobs).
 * the vendor sample, one loop per job: ``sleep(1); poll; repeat`` in a thread per job (the sample
   waits on one job; this is how it scales to many), with ``sleep(1 / scale)``.
 * the vendor sample as one sweep: ``poll each pending job; sleep(1); repeat`` in one thread.
 
 Reported: wall time from the start of waiting until every job is known finished, against the longest
 job (20 s / scale); polls sent while waiting (submits are the same for all and not counted); peak
-Python threads of the process; and the mean delay between a job's end (its creation plus its duration)
-and the moment the waiter saw it finished.
+Python threads of the process; the mean delay between a job's end (its creation plus its duration)
+and the moment the waiter saw it finished; and the 99th percentile of that delay as a fraction of
+the job's age when it was noticed (its length plus the delay) -- and, for comparison, of its length.
 
 The polls target compares asyncjobs with the one-loop-per-job sample *as the service would see it if
 it kept up*: one poll per job per sandbox second of the job's time left (counted exactly from the
@@ -47,9 +48,10 @@ class _Jobs:
     """The submitted jobs of one run: ids, their end times (wall, monotonic) and when each was
     first seen finished."""
 
-    def __init__(self, ids: list[str], ends: list[float]) -> None:
+    def __init__(self, ids: list[str], ends: list[float], lengths: list[float]) -> None:
         self.ids = ids
         self.ends = dict(zip(ids, ends, strict=True))
+        self.lengths = dict(zip(ids, lengths, strict=True))  # wall seconds
         self.noticed: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -66,7 +68,7 @@ def _submit(client: Any, n: int, scale: float) -> tuple[list[Any], _Jobs]:
         handle = client.submit("segments-export", segment="s1")
         ends.append(time.monotonic() + durations[i] / scale)
         handles.append(handle)
-    return handles, _Jobs([h.id for h in handles], ends)
+    return handles, _Jobs([h.id for h in handles], ends, [d / scale for d in durations])
 
 
 def _asyncjobs(policy: Any) -> Callable[[Any, list[Any], _Jobs, float, str], int]:
@@ -156,7 +158,11 @@ def _one_run(
     missing = set(jobs.ids) - set(jobs.noticed)
     if missing:
         raise RuntimeError(f"{name}: {len(missing)} jobs were never seen finished")
-    delays = [jobs.noticed[j] - jobs.ends[j] for j in jobs.ids]
+    delays = [max(0.0, jobs.noticed[j] - jobs.ends[j]) for j in jobs.ids]
+    # the job's age when it was noticed finished: its length plus the delay
+    of_age = sorted(d / (jobs.lengths[j] + d) for d, j in zip(delays, jobs.ids, strict=True))
+    of_length = sorted(d / jobs.lengths[j] for d, j in zip(delays, jobs.ids, strict=True))
+    p99 = max(0, math.ceil(0.99 * len(delays)) - 1)
     # what the one-loop-per-job sample sends when the service keeps up: a poll per sandbox second
     # of each job's time left when waiting starts (at least one)
     per_second = sum(max(1, math.ceil((e - start) * scale)) for e in jobs.ends.values())
@@ -165,12 +171,18 @@ def _one_run(
         "polls": polls,
         "threads": threads.peak,
         "notice_delay_s": sum(delays) / len(delays),
+        "p99_delay_of_age": of_age[p99],
+        "p99_delay_of_length": of_length[p99],
         "ideal_s": max(jobs.ends.values()) - start,
         "loop_polls_unthrottled": per_second,
     }
 
 
-def run(*, jobs: int = 1000, scale: float = 4.0, repeats: int = 3, tmp: Path) -> dict[str, Any]:
+def _suffix(scale: float) -> str:
+    return "" if scale == 1 else " / scale"
+
+
+def run(*, jobs: int = 1000, scale: float = 1.0, repeats: int = 3, tmp: Path) -> dict[str, Any]:
     """Measure; return the section's figures."""
     from asyncjobs_conversio.provider import ConversioProvider
 
@@ -182,14 +194,14 @@ def run(*, jobs: int = 1000, scale: float = 4.0, repeats: int = 3, tmp: Path) ->
         factor=prod.factor,
         cap=prod.cap / scale,
         min_interval=prod.min_interval / scale,
-    )
-    # tuned to jobs of 1-20 s: a poll every 2-5 sandbox seconds (uniform), never more
-    tuned = asyncjobs.PollPolicy(
-        initial=5.0 / scale, factor=1.0, cap=5.0 / scale, min_interval=2.0 / scale
+        fraction=prod.fraction,
     )
     contenders: list[tuple[str, str, Callable[..., int]]] = [
-        ("asyncjobs", "asyncjobs.wait, production policy / scale", _asyncjobs(scaled)),
-        ("asyncjobs_tuned", "asyncjobs.wait, policy tuned to 1-20 s jobs", _asyncjobs(tuned)),
+        (
+            "asyncjobs",
+            "asyncjobs.wait, production policy" + ("" if scale == 1 else " / scale"),
+            _asyncjobs(scaled),
+        ),
         ("loop_per_job", "vendor loop, one thread per job", _loop_per_job),
         ("loop_sweep", "vendor loop, one sweep over all jobs", _loop_sweep),
     ]
@@ -208,22 +220,23 @@ def run(*, jobs: int = 1000, scale: float = 4.0, repeats: int = 3, tmp: Path) ->
             "polls": summarize([r["polls"] for r in runs], 0),
             "threads": summarize([r["threads"] for r in runs], 0),
             "notice_delay_s": summarize([r["notice_delay_s"] for r in runs], 3),
+            "p99_delay_of_age": summarize([r["p99_delay_of_age"] for r in runs], 3),
+            "p99_delay_of_length": summarize([r["p99_delay_of_length"] for r in runs], 3),
             "ideal_s": summarize([r["ideal_s"] for r in runs], 3),
             "loop_polls_unthrottled": summarize([r["loop_polls_unthrottled"] for r in runs], 0),
         }
     ours = results["asyncjobs"]
     # The reference is the one-loop-per-job sample's poll count had the service kept up with it
-    # (a poll per job per sandbox second): on 2 cores the sandbox cannot answer 1,000 threads at
-    # that rate, so the measured loop sends fewer polls, each answered late.
+    # (a poll per job per sandbox second); the measured loop's own count is reported beside it.
     reference = statistics.median(r["loop_polls_unthrottled"]["median"] for r in results.values())
     polls_ratio = ours["polls"]["median"] / reference
+    measured_ratio = ours["polls"]["median"] / results["loop_per_job"]["polls"]["median"]
     met = {
-        "wall": ours["wall_over_longest"]["median"] <= 1.3,
-        "requests": polls_ratio <= 0.5,
+        "wall": ours["wall_over_longest"]["median"] <= 1.4,
+        "requests": polls_ratio <= 0.8,
+        "notice": ours["p99_delay_of_age"]["median"] <= 0.4,
         "threads": ours["threads"]["max"] <= 16,
     }
-    tuned_r = results["asyncjobs_tuned"]
-    tuned_ratio = tuned_r["polls"]["median"] / reference
     return {
         "title": "Many jobs",
         "setup": (
@@ -233,29 +246,23 @@ def run(*, jobs: int = 1000, scale: float = 4.0, repeats: int = 3, tmp: Path) ->
         "provider": PROVIDER,
         "jobs": jobs,
         "scale": scale,
+        "repeats": repeats,
         "longest_job_s": longest,
-        "poll_policy_scaled": {
+        "poll_policy": {
             "initial": scaled.initial,
             "factor": scaled.factor,
             "cap": scaled.cap,
             "min_interval": scaled.min_interval,
-        },
-        "poll_policy_tuned": {
-            "initial": tuned.initial,
-            "factor": tuned.factor,
-            "cap": tuned.cap,
-            "min_interval": tuned.min_interval,
+            "fraction": scaled.fraction,
         },
         "contenders": results,
         "loop_polls_reference": reference,
         "polls_ratio": round(polls_ratio, 3),
-        "polls_ratio_tuned": round(tuned_ratio, 3),
-        "target": "wall <= 1.3 x longest job; polls <= 0.5 x the loop's; threads <= 16",
+        "polls_ratio_measured_loop": round(measured_ratio, 3),
+        "target": (
+            "wall <= 1.4 x longest job; polls <= 0.8 x the sleep(1) loop's; p99 notice delay "
+            "<= 40% of the job's age; threads <= 16"
+        ),
         "met": all(met.values()),
         "met_parts": met,
-        "met_tuned": (
-            tuned_r["wall_over_longest"]["median"] <= 1.3
-            and tuned_ratio <= 0.5
-            and tuned_r["threads"]["max"] <= 16
-        ),
     }

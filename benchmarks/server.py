@@ -51,14 +51,18 @@ def _conversio(args: argparse.Namespace) -> SandboxApp:
 def _convertapi(args: argparse.Namespace) -> SandboxApp:
     from asyncjobs_convertapi.sandbox import ConvertAPISandbox
 
-    return ConvertAPISandbox(scale=args.scale, duration=0.0, hold=0.0, bytes_per_second=1e15)
+    duration = 1e9 if args.pending else 0.0
+    return ConvertAPISandbox(scale=args.scale, duration=duration, hold=0.0, bytes_per_second=1e15)
 
 
 def _groupdocs(args: argparse.Namespace) -> SandboxApp:
     from asyncjobs_groupdocs.sandbox import GroupDocsSandbox
 
     return GroupDocsSandbox(
-        scale=args.scale, root=args.root, conversion_seconds=0.0, start_delay=0.0
+        scale=args.scale,
+        root=args.root,
+        conversion_seconds=1e9 if args.pending else 0.0,
+        start_delay=0.0,
     )
 
 
@@ -73,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=1e9, help="conversio: job duration")
     parser.add_argument("--spread", help="conversio: N:LOW:HIGH job durations (sandbox seconds)")
     parser.add_argument("--root", help="groupdocs: storage folder (a temporary one by default)")
+    parser.add_argument(
+        "--pending", action="store_true", help="convertapi, groupdocs: jobs that never finish"
+    )
     args = parser.parse_args(argv)
     app = BUILDERS[args.provider](args)
     box = Sandbox(app).start()

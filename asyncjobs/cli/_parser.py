@@ -15,6 +15,8 @@ from ._output import (
     _Out,
 )
 from ._verbs import (
+    _limit,
+    _since,
     cmd_cancel,
     cmd_demo,
     cmd_list,
@@ -142,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="only jobs past their provider's job lifetime",
     )
     p.add_argument("--live", dest="expired", action="store_false", help="only jobs not yet expired")
+    p.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        help="only jobs submitted since WHEN: an ISO time (UTC unless it says) or an age (30m, 2h, 7d)",
+    )
+    p.add_argument(
+        "--limit", type=_limit, metavar="N", help="only the N most recent jobs (shown oldest first)"
+    )
     p.add_argument(
         "--local", action="store_true", help="the ledger only; ask no service (no settings needed)"
     )

@@ -36,6 +36,7 @@ from ._output import (
     UsageError,
     _Exit,
     _info_doc,
+    _json_default,
     _Out,
     _table,
     duration_text,
@@ -411,51 +412,147 @@ def _list_rows(jobs: Sequence[tuple[Job, LedgerEntry | None]]) -> list[dict[str,
     return rows
 
 
+def _list_cells(r: dict[str, Any]) -> list[str]:
+    return [
+        r["provider"],
+        r["id"],
+        r["kind"],
+        r["status"] or "unknown",
+        r["raw_status"] or "",
+        (r["submitted_at"] or "")[:19].replace("T", " "),
+        (r["expires_at"] or "")[:19].replace("T", " "),
+        "EXPIRED" if r["expired"] else "",
+        (r["error"] or "")[:60],
+    ]
+
+
+#: Rows of a streamed listing whose widths set the table's columns.
+_LIST_BLOCK = 1000
+
+
+def _print_rows(rows: Iterator[dict[str, Any]], out: _Out) -> None:
+    """Print the listing as it is read: the column widths come from the first block of rows (a
+    longer value further down pushes its line out, but never holds the output back); JSON is
+    written row by row too, as one document."""
+    if out.json:
+        out.stdout.write('{\n  "jobs": [')
+        first = True
+        for row in rows:
+            text = json.dumps(row, default=_json_default)
+            out.stdout.write(("\n    " if first else ",\n    ") + out.redact(text))
+            first = False
+        out.stdout.write("\n  ]\n}\n" if not first else "]\n}\n")
+        out.stdout.flush()
+        return
+    head: list[list[str]] = [list(_LIST_COLUMNS)]
+    widths: list[int] | None = None
+
+    def emit(cells: list[str]) -> None:
+        assert widths is not None
+        line = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+        out.stdout.write(out.redact(line) + "\n")
+
+    for row in rows:
+        if widths is None:
+            head.append(_list_cells(row))
+            if len(head) <= _LIST_BLOCK:
+                continue
+        if widths is None:
+            widths = [max(len(r[i]) for r in head) for i in range(len(head[0]))]
+            for cells in head:
+                emit(cells)
+            out.stdout.flush()
+        else:
+            emit(_list_cells(row))
+    if widths is None:
+        if len(head) == 1:
+            out.line("no jobs")
+            return
+        out.line(_table(head))
+    out.stdout.flush()
+
+
+def _since(text: str) -> datetime:
+    """``--since``: an ISO date or time (UTC unless it says), or an age: ``90s``, ``30m``, ``2h``,
+    ``7d``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = text.strip()
+    if value[-1:].lower() in units and value[:-1].replace(".", "", 1).isdigit():
+        return datetime.now(timezone.utc) - timedelta(
+            seconds=float(value[:-1]) * units[value[-1].lower()]
+        )
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (an ISO date or time like 2026-01-31T12:00, or an age: 90s, "
+            "30m, 2h, 7d)"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of jobs: {text!r}")
+    return value
+
+
 def _no_client() -> Client:
     raise errors.ConfigurationError("a job read from the ledger only, for its listing")
 
 
 def cmd_list(args: argparse.Namespace, out: _Out) -> int:
     """A table of jobs: one provider's (``Client.list``: its own list merged with the ledger), or
-    the whole ledger."""
-    items: list[tuple[Job, LedgerEntry | None]] = []
+    the whole ledger.
+
+    The whole ledger is streamed: rows are printed as they are read, so the first appears at once
+    and memory stays flat over any number of jobs."""
+    since: datetime | None = getattr(args, "since", None)
+    limit: int | None = getattr(args, "limit", None)
     if args.provider and not args.local:
+        items: list[tuple[Job, LedgerEntry | None]] = []
         with _client(args, out) as client:
             for job in client.list(status=args.status, kind=args.kind):
                 entry = client.ledger.get(client.name, job.id) if client.ledger else None
+                if since is not None:
+                    when = (job.info.submitted_at if job.info else None) or (
+                        entry.created_at if entry else None
+                    )
+                    if when is None or when < since:
+                        continue
                 items.append((job, entry))
-    else:
-        if args.provider:
-            get_provider_class(args.provider)  # an unknown name is a usage error, not an empty list
-        with _open_ledger(args) as ledger:
-            for entry in ledger.entries(provider=args.provider, status=args.status, kind=args.kind):
+        if limit is not None:
+            items = items[len(items) - limit :] if limit else []
+        rows = [
+            r for r in _list_rows(items) if args.expired is None or r["expired"] is args.expired
+        ]
+        _print_rows(iter(rows), out)
+        return EXIT_OK
+    if args.provider:
+        get_provider_class(args.provider)  # an unknown name is a usage error, not an empty list
+    with _open_ledger(args) as ledger:
+
+        def streamed() -> Iterator[dict[str, Any]]:
+            for entry in ledger.iter_entries(
+                provider=args.provider,
+                status=args.status,
+                kind=args.kind,
+                since=since,
+                limit=limit,
+            ):
                 if (entry.job_id is None or entry.state == SubmitState.DAMAGED) and not args.all:
                     continue
                 job = Job(_no_client, entry.job_id or "-", kind=entry.kind, info=entry.info,
                           provider=entry.provider)  # fmt: skip
-                items.append((job, entry))
-    rows = _list_rows(items)
-    if args.expired is not None:
-        rows = [r for r in rows if r["expired"] is args.expired]
-    if rows:
-        cells = [list(_LIST_COLUMNS)] + [
-            [
-                r["provider"],
-                r["id"],
-                r["kind"],
-                r["status"] or "unknown",
-                r["raw_status"] or "",
-                (r["submitted_at"] or "")[:19].replace("T", " "),
-                (r["expires_at"] or "")[:19].replace("T", " "),
-                "EXPIRED" if r["expired"] else "",
-                (r["error"] or "")[:60],
-            ]
-            for r in rows
-        ]
-        out.line(_table(cells))
-    else:
-        out.line("no jobs")
-    out.doc({"jobs": rows})
+                [row] = _list_rows([(job, entry)])
+                if args.expired is None or row["expired"] is args.expired:
+                    yield row
+
+        _print_rows(streamed(), out)
     return EXIT_OK
 
 

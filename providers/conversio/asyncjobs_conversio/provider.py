@@ -63,7 +63,7 @@ class ConversioProvider(Provider):
     capabilities = Capabilities(
         cancel=False,
         list=True,
-        poll=PollPolicy(initial=2.0, factor=1.5, cap=30.0, min_interval=1.0),
+        poll=PollPolicy(initial=1.0, factor=1.5, cap=30.0, min_interval=0.5, fraction=0.4),
         job_lifetime=timedelta(days=7),  # then the job and its CSV answer 404
     )
     settings = (

@@ -158,7 +158,7 @@ class ConvertAPIProvider(Provider):
         list=False,
         webhooks=True,
         idempotent_submit=True,
-        poll=PollPolicy(initial=1.0, factor=1.5, cap=10.0, min_interval=0.2),
+        poll=PollPolicy(initial=1.0, factor=1.5, cap=10.0, min_interval=0.2, fraction=0.4),
         job_lifetime=JOB_LIFETIME,
     )
     settings = (

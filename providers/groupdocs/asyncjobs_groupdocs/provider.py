@@ -207,7 +207,7 @@ class GroupDocsProvider(Provider):
         list=False,
         webhooks=False,
         idempotent_submit=False,
-        poll=PollPolicy(initial=1.0, factor=1.5, cap=10.0, min_interval=0.2),
+        poll=PollPolicy(initial=1.0, factor=1.5, cap=10.0, min_interval=0.2, fraction=0.4),
         job_lifetime=None,  # the vendor does not say how long operations are kept
     )
     settings = (

@@ -3,6 +3,7 @@
     python -m benchmarks                       # everything, full size (a few minutes)
     python -m benchmarks --smoke               # tiny sizes and counts, seconds (CI)
     python -m benchmarks --only status,import  # some sections
+    python -m benchmarks --only aio            # 10,000 jobs awaited from one event loop
     python -m benchmarks --size 256            # large files of 256 MiB
 
 Every figure is the median of several runs, with the min and max. See docs/performance.md.
@@ -22,7 +23,7 @@ from typing import Any
 
 from ._common import MIB, ROOT, machine
 
-SECTIONS = ("status", "many_jobs", "large_files", "import", "ledger")
+SECTIONS = ("status", "many_jobs", "aio", "large_files", "import", "ledger")
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 
 
@@ -101,6 +102,10 @@ def table(results: dict[str, Any]) -> str:
                     _ok(ours["threads"]["max"] <= 16),
                 )
             )
+    if "aio" in s:
+        from .aio import rows as aio_rows
+
+        rows += aio_rows(s["aio"], _fig, _ok)
     if "large_files" in s:
         r = s["large_files"]
         for provider, by in r["providers"].items():
@@ -263,6 +268,12 @@ def _run(name: str, *, smoke: bool, size_mib: float, tmp: Path) -> dict[str, Any
         if smoke:
             return many_jobs.run(jobs=12, scale=40.0, repeats=1, tmp=tmp)
         return many_jobs.run(jobs=1000, scale=4.0, repeats=3, tmp=tmp)
+    if name == "aio":
+        from . import aio
+
+        if smoke:
+            return aio.run(jobs=30, scale=40.0, repeats=1, tmp=tmp)
+        return aio.run(jobs=10_000, scale=4.0, repeats=1, tmp=tmp)
     if name == "large_files":
         from . import large_files
 

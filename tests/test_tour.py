@@ -135,3 +135,9 @@ def test_tour_lists_the_jobs_from_another_process(executed: Any) -> None:
 def test_tour_finishes_the_job_through_a_handle_made_from_its_id(executed: Any) -> None:
     picked = _text(_outputs(executed, "conversio = asyncjobs.connect("))
     assert "segments-export done> -> done" in picked
+
+
+def test_tour_awaits_jobs_at_the_top_level_of_a_cell(executed: Any) -> None:
+    awaited = _text(_outputs(executed, "from asyncjobs import aio"))
+    assert "2 awaited jobs done:" in awaited
+    assert "report.pdf" in awaited

@@ -70,6 +70,10 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: Waiting tasks started per turn of the event loop when waiting on many jobs (thousands of tasks
+#: started in one turn would hold the loop for a noticeable time).
+_START_BATCH = 100
+
 
 def _within(end: float | None, fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` with every request bounded by the monotonic deadline ``end`` (worker side)."""
@@ -545,7 +549,7 @@ async def _completed(
     ended: asyncio.Queue[asyncio.Task[bool]] = asyncio.Queue()
     tasks: dict[asyncio.Task[bool], AsyncJob] = {}
     try:
-        for j in jobs:
+        for n, j in enumerate(jobs, 1):
             if j.info is not None and j.info.finished:
                 reporter.advance()
                 yield j
@@ -553,6 +557,8 @@ async def _completed(
                 task = asyncio.create_task(_follow(j, end, reporter))
                 task.add_done_callback(ended.put_nowait)
                 tasks[task] = j
+            if n % _START_BATCH == 0:
+                await asyncio.sleep(0)  # let the loop run between batches: no long gap at start
         late = False
         while tasks:
             remaining = None if end is None else end - time.monotonic()

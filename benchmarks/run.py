@@ -273,7 +273,7 @@ def _run(name: str, *, smoke: bool, size_mib: float, tmp: Path) -> dict[str, Any
 
         if smoke:
             return aio.run(jobs=30, scale=40.0, repeats=1, tmp=tmp)
-        return aio.run(jobs=10_000, scale=4.0, repeats=1, tmp=tmp)
+        return aio.run(jobs=10_000, scale=1.0, repeats=1, tmp=tmp)
     if name == "large_files":
         from . import large_files
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from conftest import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
+from aio_support import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
 
 import asyncjobs
 from asyncjobs import _aio, aio

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import functools
 import operator
 import os
@@ -19,6 +18,7 @@ import attrs
 import requests
 
 from . import _checks, errors
+from ._deferred import _DEFERRED
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
 from ._job import Job, JobList
 from ._ledger import Ledger, LedgerEntry, SubmitState
@@ -127,40 +127,6 @@ def _open_ledger(ledger: LedgerArg) -> Ledger | None:
 
 
 check_timeout = _checks.timeout  # kept for callers of the old name
-
-#: Where looks go instead of the ledger while a scheduler collects them (see :func:`write_seen`).
-_DEFERRED: contextvars.ContextVar[list[tuple[Client, JobInfo]] | None] = contextvars.ContextVar(
-    "asyncjobs_deferred_writes", default=None
-)
-
-
-@contextlib.contextmanager
-def deferred_writes(bucket: list[tuple[Client, JobInfo]]) -> Iterator[None]:
-    """Collect into ``bucket`` the looks that clients would record in their ledgers, in this
-    thread, for :func:`write_seen` to write later in one transaction per ledger."""
-    token = _DEFERRED.set(bucket)
-    try:
-        yield
-    finally:
-        _DEFERRED.reset(token)
-
-
-def write_seen(looks: list[tuple[Client, JobInfo]]) -> None:
-    """Write collected looks: one ``seen_many`` (one transaction, unchanged looks skipped) per
-    ledger; a ledger that fails costs a warning, as a single look's write does."""
-    by_ledger: dict[int, tuple[Ledger, Client, list[JobInfo]]] = {}
-    for client, info in looks:
-        if client.ledger is None:
-            continue
-        _, _, infos = by_ledger.setdefault(id(client.ledger), (client.ledger, client, []))
-        infos.append(info)
-    for ledger, client, infos in by_ledger.values():
-        try:
-            ledger.seen_many(infos)
-        except (errors.LedgerError, errors.ConfigurationError) as exc:
-            log.warning(
-                "%s: the ledger could not record %d statuses: %s", client.name, len(infos), exc
-            )
 
 
 class _Flight:
@@ -363,6 +329,13 @@ class Client:
         if (raw, error, meta, expires) == (info.raw_status, info.error, info.meta, info.expires_at):
             return info
         return attrs.evolve(info, raw_status=raw, error=error, meta=meta, expires_at=expires)
+
+    def _watch(self, job: Job, **kwargs: Any) -> Any:
+        """Hand ``job`` to the process's background scheduler (``Job.future()``,
+        ``Job.add_done_callback()``)."""
+        from ._background import watch
+
+        return watch(job, **kwargs)
 
     def _entry(self, job_id: str) -> LedgerEntry | None:
         """The ledger's entry of ``job_id``; a ledger that cannot be read costs a warning here."""

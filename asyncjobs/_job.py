@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import random
 import time
@@ -136,6 +137,28 @@ class Job:
     def cancel(self) -> None:
         """Cancel the job (``NotSupportedError`` where the provider cannot)."""
         self.client.cancel(self.id)
+
+    def future(self) -> concurrent.futures.Future[Result]:
+        """A :class:`concurrent.futures.Future` of the job's :class:`Result`, polled by the shared
+        background scheduler (one thread and a bounded pool for every job of the process), so
+        ``asyncio.wrap_future(job.future())`` works from any event loop.
+
+        It ends with the result, with JobFailedError when the job fails, or with the error that
+        ended its polling (e.g. JobNotFoundError). Cancelling the future stops polling for it; the
+        job goes on at the provider.
+        """
+        return self.client._watch(self, future=True)  # type: ignore[no-any-return]
+
+    def add_done_callback(self, fn: Callable[[Job], object]) -> None:
+        """Call ``fn(self)`` once when the job ends (done, failed, or polling ended with an error in
+        :attr:`error`), from the scheduler's thread; at once, in this thread, if it already has.
+        An error raised by ``fn`` is logged, not raised."""
+        given: object = fn
+        if not callable(given):
+            from .errors import InvalidParameterError
+
+            raise InvalidParameterError(f"fn must be callable, not {fn!r}", parameter="fn")
+        self.client._watch(self, callback=fn)
 
     def save(
         self,

@@ -17,16 +17,19 @@ from typing import Any, Literal
 
 from . import errors
 from ._checks import timeout as check_timeout
-from ._client import deferred_writes, write_seen
+from ._deferred import deferred_writes, write_seen
 from ._job import MAX_POLL_ERRORS, Job, _delay, _first_poll, _refresh, wait_one
 from ._models import JobInfo, Status
 from ._progress import Progress, make_progress
+from ._redaction import get_logger
 
 __all__ = ["as_completed", "wait", "wait_one"]
 
 #: Largest worker pool a scheduler uses, whatever is asked.
 MAX_WORKERS = 16
 ReturnWhen = Literal["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_FAILED"]
+
+_log = get_logger("asyncjobs.waiting")
 
 
 def _jobs(jobs: Iterable[Job]) -> list[Job]:

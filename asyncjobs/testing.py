@@ -1,5 +1,6 @@
 """The conformance kit: a pytest base class that checks a provider against the whole job contract over
-real HTTP, usually against the provider's sandbox.
+real HTTP, usually against the provider's sandbox, through the sync API and through
+:mod:`asyncjobs.aio` (each ``test_aio_*`` check runs its own event loop over the same client).
 
 Subclass :class:`ProviderConformance` in a test module and override three fixtures::
 
@@ -27,6 +28,7 @@ This module needs pytest; it is imported only by tests.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 from collections.abc import Iterator, Mapping
@@ -38,6 +40,7 @@ import attrs
 import pytest
 import requests
 
+from . import aio
 from ._client import Client
 from ._job import Job
 from ._models import JobInfo, Status
@@ -254,6 +257,69 @@ class ProviderConformance:
         assert seen
         assert {i.status for i in seen} <= set(Status)
         assert all(type(i.status) is Status for i in seen)
+
+    # -- the same contract under asyncio (asyncjobs.aio over the same client) ----------------------
+
+    def test_aio_job_reaches_done_and_its_files_download(
+        self, client: Client, success_case: JobCase, tmp_path: Path
+    ) -> None:
+        async def main() -> list[Path]:
+            job = await aio.AsyncClient(client).submit(
+                success_case.kind, **dict(success_case.params)
+            )
+            info = await job.wait(timeout=self.timeout, progress=False)
+            assert info.status is Status.DONE, info
+            return await job.save(tmp_path / "aio-out", timeout=self.timeout)
+
+        contents = {p.name: p.read_bytes() for p in asyncio.run(main())}
+        if success_case.files is not None:
+            assert contents == dict(success_case.files)
+        else:
+            assert contents
+            assert all(contents.values())
+
+    def test_aio_awaiting_a_failed_job_raises_job_failed(
+        self, client: Client, failure_case: JobCase
+    ) -> None:
+        async def main() -> None:
+            job = await aio.AsyncClient(client).submit(
+                failure_case.kind, **dict(failure_case.params)
+            )
+            with pytest.raises(JobFailedError) as caught:
+                await asyncio.wait_for(job.result(), self.timeout)
+            assert caught.value.info.status is Status.FAILED
+            if failure_case.error:
+                assert failure_case.error.lower() in (caught.value.info.error or "").lower()
+
+        asyncio.run(main())
+
+    def test_aio_wait_over_jobs_ends_with_every_job_finished(
+        self, client: Client, success_case: JobCase, failure_case: JobCase
+    ) -> None:
+        async def main() -> None:
+            async_client = aio.AsyncClient(client)
+            jobs = [
+                await async_client.submit(case.kind, **dict(case.params))
+                for case in (success_case, failure_case)
+            ]
+            done, not_done = await aio.wait(jobs, timeout=self.timeout, progress=False)
+            assert not not_done
+            assert [j.info.status if j.info else None for j in jobs] == [
+                Status.DONE,
+                Status.FAILED,
+            ]
+            assert all(j.error is None for j in done)
+
+        asyncio.run(main())
+
+    def test_aio_unknown_job_id_raises_job_not_found(
+        self, client: Client, unknown_job_id: str
+    ) -> None:
+        async def main() -> None:
+            with pytest.raises(JobNotFoundError):
+                await aio.AsyncClient(client).job(unknown_job_id).status()
+
+        asyncio.run(main())
 
     def test_unknown_kind_is_refused_before_any_request(
         self, client: Client, sandbox_app: Any

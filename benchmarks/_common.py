@@ -74,6 +74,15 @@ class ServerProcess:
         self.settings: dict[str, str] = ready["settings"]
         self.pid = self._proc.pid
 
+    def restart_jobs(self) -> None:
+        """Make every job submitted so far start now (Conversio; see benchmarks.server)."""
+        assert self._proc.stdin is not None
+        assert self._proc.stdout is not None
+        self._proc.stdin.write("restart\n")
+        self._proc.stdin.flush()
+        if self._proc.stdout.readline().strip() != "restarted":
+            raise RuntimeError("the sandbox server did not restart its jobs")
+
     def close(self) -> None:
         """Ask the server to stop (stdin closed), and wait for it."""
         if self._proc.poll() is None:

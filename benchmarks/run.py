@@ -4,6 +4,7 @@
     python -m benchmarks --smoke               # tiny sizes and counts, seconds (CI)
     python -m benchmarks --quick               # target sizes, fewer runs
     python -m benchmarks --only status,import  # some sections
+    python -m benchmarks --only aio            # 10,000 jobs awaited from one event loop
     python -m benchmarks --size 256            # large files of 256 MiB
 
 Every figure is the median of several runs, with the min and max. See docs/performance.md.
@@ -23,7 +24,7 @@ from typing import Any
 
 from ._common import MIB, ROOT, machine
 
-SECTIONS = ("status", "many_jobs", "large_files", "import", "ledger")
+SECTIONS = ("status", "many_jobs", "aio", "large_files", "import", "ledger")
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 
 
@@ -113,6 +114,10 @@ def table(results: dict[str, Any]) -> str:
                 _ok(r["met_parts"]["threads"]),
             )
         )
+    if "aio" in s:
+        from .aio import rows as aio_rows
+
+        rows += aio_rows(s["aio"], _fig, _ok)
     if "large_files" in s:
         r = s["large_files"]
         for provider, by in r["providers"].items():
@@ -315,6 +320,12 @@ def _run(
         if quick:  # the same jobs in real time, fewer of them, once
             return many_jobs.run(jobs=300, scale=1.0, repeats=1, tmp=tmp)
         return many_jobs.run(jobs=1000, scale=1.0, repeats=3, tmp=tmp)
+    if name == "aio":
+        from . import aio
+
+        if smoke:
+            return aio.run(jobs=30, scale=40.0, repeats=1, tmp=tmp)
+        return aio.run(jobs=10_000, scale=1.0, repeats=1, tmp=tmp)
     if name == "large_files":
         from . import large_files
 

@@ -5,7 +5,9 @@
     python -m benchmarks.server groupdocs --root /tmp/x
 
 Prints one JSON line, ``{"url": ..., "settings": {...}}`` (the settings connect a client), then serves
-until its standard input closes. Every sandbox is set up so that time goes to HTTP, not to waiting:
+until its standard input closes. A ``restart`` line on standard input makes every Conversio job made so
+far start again at that moment (so that thousands of jobs, submitted over many seconds, all start at
+once); the server answers ``restarted``. Every sandbox is set up so that time goes to HTTP, not to waiting:
 ConvertAPI without its 5 s hold on re-polls and with instant conversions, GroupDocs with instant
 conversions, Conversio jobs with no start delay.
 """
@@ -40,6 +42,13 @@ def _conversio(args: argparse.Namespace) -> SandboxApp:
             value = self._durations[self._made % len(self._durations)]
             self._made += 1
             return value
+
+        def restart(self) -> None:
+            """Every job made so far starts again now (its duration counts from this moment)."""
+            with self._lock:
+                now = self.clock.now()
+                for job in self.jobs.values():
+                    job["created"] = now
 
     durations: list[float] = []
     if args.spread:
@@ -85,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     box = Sandbox(app).start()
     try:
         print(json.dumps({"url": box.url, "settings": app.client_settings(box.url)}), flush=True)
-        sys.stdin.read()  # until the parent closes our stdin (or dies)
+        for line in sys.stdin:  # until the parent closes our stdin (or dies)
+            if line.strip() == "restart" and hasattr(app, "restart"):
+                app.restart()  # conversio: the jobs submitted so far all start now
+                print("restarted", flush=True)
     finally:
         box.stop()
         close = getattr(app, "close", None)

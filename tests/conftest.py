@@ -6,8 +6,10 @@ import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+from aio_support import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
 from toy_provider import ToyProvider, ToySandbox
 
 import asyncjobs
@@ -86,3 +88,62 @@ def memory_client(tmp_path: Path) -> Iterator[asyncjobs.Client]:
     with asyncjobs.connect("memory", ledger=tmp_path / "ledger.sqlite3") as client:
         yield client
     unregister("memory")
+
+
+# -- the asyncio API (tests/test_aio.py) -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def provider_sandboxes() -> Iterator[dict[str, Any]]:
+    """The three built-in providers' sandboxes on 127.0.0.1, 1000 times faster than life."""
+    from asyncjobs.sandbox import serve_providers
+
+    running = serve_providers(("convertapi", "groupdocs", "conversio"), scale=1000)
+    try:
+        yield {r.name: r for r in running}
+    finally:
+        for r in running:
+            r.stop()
+
+
+@pytest.fixture(scope="module")
+def slow_conversio() -> Iterator[Any]:
+    """Conversio's sandbox at wall speed: its exports stay pending for a minute, long enough to be
+    waited on, timed out and cancelled."""
+    from asyncjobs.sandbox import serve_providers
+
+    (running,) = serve_providers(("conversio",), scale=1)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(params=["convertapi", "groupdocs", "conversio"])
+def aio_provider(request: pytest.FixtureRequest, provider_sandboxes: dict[str, Any]) -> Any:
+    """Each built-in provider's running sandbox in turn (``.name``, ``.box``, ``.settings``)."""
+    return provider_sandboxes[request.param]
+
+
+@pytest.fixture
+def aio_settings(aio_provider: Any, tmp_path: Path) -> dict[str, Any]:
+    """Keyword arguments of ``aio.connect(aio_provider.name, **aio_settings)``: the sandbox, a
+    ledger in the test's temp folder, quick polls and retries."""
+    return {
+        "ledger": tmp_path / "ledger.sqlite3",
+        "poll": AIO_POLL,
+        "retry": AIO_RETRY,
+        **aio_provider.settings,
+    }
+
+
+@pytest.fixture
+def loop_io() -> LoopIO:
+    """A recorder of the I/O done on the thread that watches (the event loop's, in aio tests)."""
+    return LoopIO()
+
+
+@pytest.fixture
+def thread_starts() -> ThreadStarts:
+    """A recorder of the threads started in the block (their names)."""
+    return ThreadStarts()

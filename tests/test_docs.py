@@ -9,6 +9,9 @@ with another info string (```text, ```sh, ```ini...).
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import inspect
 import os
 import re
 import subprocess
@@ -22,6 +25,7 @@ import attrs
 import pytest
 
 import asyncjobs
+from asyncjobs import aio
 from asyncjobs._registry import get_provider_class
 from asyncjobs.sandbox import Sandbox, serve_providers
 
@@ -106,17 +110,33 @@ def docs_env(
 
 
 def run_page(page: Path) -> dict[str, Any]:
-    """Run the page's blocks in order in one namespace; a failure names the page and the line."""
+    """Run the page's blocks in order in one namespace; a failure names the page and the line.
+
+    A block with top-level ``await`` (as in a notebook cell) runs in the page's one event loop,
+    which is not running between blocks (so a block may call ``asyncio.run`` itself)."""
     namespace: dict[str, Any] = {"__name__": "__docs__"}
+    loop = asyncio.new_event_loop()
     try:
         for block in python_blocks(page):
             where = f"{page.relative_to(ROOT)}:{block.line}"
-            code = compile("\n" * (block.line - 1) + block.code, where, "exec", dont_inherit=True)
-            exec(code, namespace)
+            code = compile(
+                "\n" * (block.line - 1) + block.code,
+                where,
+                "exec",
+                flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+                dont_inherit=True,
+            )
+            if code.co_flags & inspect.CO_COROUTINE:
+                loop.run_until_complete(eval(code, namespace))
+            else:
+                exec(code, namespace)
     finally:
         for value in list(namespace.values()):
             if isinstance(value, asyncjobs.Client):
                 value.close()
+            elif isinstance(value, aio.AsyncClient):
+                value.sync.close()
+        loop.close()
     return namespace
 
 
@@ -127,7 +147,13 @@ def test_python_blocks_of_the_page_run(page: Path, docs_env: Path) -> None:
 
 def test_the_guide_pages_have_runnable_examples() -> None:
     names = {str(p.relative_to(ROOT)) for p in RUNNABLE}
-    assert {"README.md", "docs/getting-started.md", "docs/notebooks.md", "docs/plugins.md"} <= names
+    assert {
+        "README.md",
+        "docs/getting-started.md",
+        "docs/notebooks.md",
+        "docs/plugins.md",
+        "docs/asyncio.md",
+    } <= names
 
 
 def test_blocks_are_found_with_their_lines(tmp_path: Path) -> None:

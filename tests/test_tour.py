@@ -98,3 +98,8 @@ def test_tour_finishes_the_job_through_a_handle_made_from_its_id(executed: Any) 
 def test_tour_leaves_no_temporary_folder_behind(executed: Any, tour_run: tuple[Path, Path]) -> None:
     _, tmp = tour_run  # the tour's TMPDIR
     assert list(tmp.glob("asyncjobs-tour-*")) == []
+
+def test_tour_awaits_jobs_at_the_top_level_of_a_cell(executed: Any) -> None:
+    awaited = _text(_outputs(executed, "from asyncjobs import aio"))
+    assert "2 awaited jobs done:" in awaited
+    assert "report.pdf" in awaited

@@ -1,0 +1,220 @@
+"""The shared background scheduler behind ``Job.future()`` and ``Job.add_done_callback()``: one
+thread and a bounded pool for every watched job of the process."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+
+from . import errors
+from ._job import MAX_POLL_ERRORS, Job, _delay
+from ._models import JobInfo, Result, Status
+from ._redaction import get_logger
+from ._waiting import MAX_WORKERS
+
+__all__ = ["watch"]
+
+_log = get_logger("asyncjobs.waiting")
+
+
+# -- the shared background scheduler: Job.future() and Job.add_done_callback() --------------------
+
+
+class _Watch:
+    """What waits on one job in the background scheduler: its handles, futures and callbacks."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.handles: list[Job] = [job]
+        self.futures: list[cf.Future[Result]] = []
+        self.callbacks: list[tuple[Job, Callable[[Job], object]]] = []
+        self.attempt = 0
+        self.failures = 0
+
+    def wanted(self) -> bool:
+        return bool(self.callbacks) or any(not f.done() for f in self.futures)
+
+    def wants_result(self) -> bool:
+        return any(not f.done() for f in self.futures)
+
+
+class _Background:
+    """One scheduler thread and a pool of at most :data:`MAX_WORKERS` for every watched job of the
+    process (not a thread per job). The thread starts with the first job watched and ends, with its
+    pool, when no job is left."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Job]] = []
+        self._watches: dict[Job, _Watch] = {}
+        self._ended: list[tuple[_Watch, str, object]] = []
+        self._counter = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._pool: cf.ThreadPoolExecutor | None = None
+        self._inflight = 0
+
+    def watch(
+        self, job: Job, *, future: bool, callback: Callable[[Job], object] | None
+    ) -> cf.Future[Result]:
+        fut: cf.Future[Result] = cf.Future()
+        if callback is not None and job.info is not None and job.info.finished:
+            _call(callback, job)  # it has ended already: at once, in the caller's thread
+            callback = None
+        if not future:
+            fut.cancel()
+            if callback is None:
+                return fut
+        with self._cond:
+            w = self._watches.get(job)
+            if w is None:
+                w = self._watches[job] = _Watch(job)
+                heapq.heappush(self._heap, (time.monotonic(), next(self._counter), job))
+            elif all(h is not job for h in w.handles):
+                w.handles.append(job)
+            if future:
+                w.futures.append(fut)
+            if callback is not None:
+                w.callbacks.append((job, callback))
+            if self._thread is None:
+                self._pool = cf.ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="asyncjobs-bg")
+                self._thread = threading.Thread(
+                    target=self._run, name="asyncjobs-scheduler", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+        return fut
+
+    @staticmethod
+    def _step(w: _Watch) -> tuple[str, object]:
+        """One poll of the job on a worker thread (and its result when it is done and wanted)."""
+        try:
+            info = w.job.refresh()
+        except (errors.TransportError, errors.RateLimitedError) as exc:
+            return "retry", exc
+        except Exception as exc:
+            return "error", exc
+        if not info.finished:
+            return "pending", info
+        if info.status is Status.FAILED:
+            return "end", errors.JobFailedError(info)
+        if not w.wants_result():
+            return "end", None
+        try:
+            return "end", w.job.client.fetch_result(w.job.id)
+        except Exception as exc:
+            return "end", exc
+
+    def _done(self, w: _Watch, fut: cf.Future[tuple[str, object]]) -> None:
+        outcome = (
+            fut.result() if not fut.cancelled() else ("error", errors.AsyncJobsError("cancelled"))
+        )
+        with self._cond:
+            self._inflight -= 1
+            self._ended.append((w, *outcome))
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            ends: list[tuple[_Watch, object]] = []
+            with self._cond:
+                for w, kind, value in self._ended:
+                    if kind == "pending":
+                        assert isinstance(value, JobInfo)
+                        when = time.monotonic() + _delay(w.job, w.attempt, value)
+                    elif kind == "retry":
+                        w.failures += 1
+                        if w.failures >= MAX_POLL_ERRORS:
+                            kind = "error"
+                        hint = getattr(value, "retry_after", None)
+                        when = time.monotonic() + _delay(w.job, w.attempt, w.job.info, hint)
+                    if kind in ("pending", "retry"):
+                        w.attempt += 1
+                        heapq.heappush(self._heap, (when, next(self._counter), w.job))
+                        continue
+                    if kind == "end" and value is None and w.wants_result():
+                        heapq.heappush(self._heap, (time.monotonic(), next(self._counter), w.job))
+                        continue  # a future came while it ended: fetch the result
+                    del self._watches[w.job]
+                    ends.append((w, value if kind == "end" else _Failed(value)))
+                self._ended.clear()
+                if not ends:
+                    now = time.monotonic()
+                    while self._heap and self._heap[0][0] <= now and self._inflight < MAX_WORKERS:
+                        _, _, job = heapq.heappop(self._heap)
+                        w = self._watches[job]
+                        if not w.wanted():
+                            del self._watches[job]  # every future was cancelled
+                            continue
+                        self._inflight += 1
+                        assert self._pool is not None
+                        step = self._pool.submit(self._step, w)
+                        step.add_done_callback(functools.partial(self._done, w))
+                    if not self._watches and not self._inflight:
+                        assert self._pool is not None
+                        self._pool.shutdown(wait=False)
+                        self._pool = self._thread = None
+                        return
+                    wake = None
+                    if self._heap and self._inflight < MAX_WORKERS:
+                        wake = max(0.0, self._heap[0][0] - now)
+                    if not self._ended:
+                        self._cond.wait(wake)
+                    continue
+            for w, value in ends:
+                _settle(w, value)
+
+
+class _Failed:
+    """The error that ended polling a job (rather than the job's own failure)."""
+
+    def __init__(self, error: object) -> None:
+        self.error = error if isinstance(error, BaseException) else RuntimeError(str(error))
+
+
+def _settle(w: _Watch, value: object) -> None:
+    """Resolve a watch's futures and call its callbacks (on the scheduler's thread)."""
+    error: BaseException | None = None
+    if isinstance(value, _Failed):
+        error = value.error
+        for h in w.handles:
+            h.error = error
+    elif isinstance(value, BaseException):
+        error = value
+    for h in w.handles:
+        if h is not w.job:
+            h.info = w.job.info
+            h.kind = h.kind or w.job.kind
+        if error is None or isinstance(error, errors.JobFailedError):
+            h.error = None
+    for fut in w.futures:
+        if fut.set_running_or_notify_cancel():
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                assert isinstance(value, Result)
+                fut.set_result(value)
+    for handle, fn in w.callbacks:
+        _call(fn, handle)
+
+
+def _call(fn: Callable[[Job], object], job: Job) -> None:
+    try:
+        fn(job)
+    except Exception:
+        _log.exception("a done callback of job %s at %s raised", job.id, job.provider)
+
+
+_BACKGROUND = _Background()
+
+
+def watch(
+    job: Job, *, future: bool = False, callback: Callable[[Job], object] | None = None
+) -> cf.Future[Result]:
+    """Watch ``job`` in the shared background scheduler: the future of its result (cancelled at
+    once unless ``future``), and ``callback(job)`` once when it ends. See :meth:`Job.future`."""
+    return _BACKGROUND.watch(job, future=future, callback=callback)

@@ -1,0 +1,687 @@
+"""The asyncio API: the same verbs as the sync API, awaited.
+
+::
+
+    from asyncjobs import aio
+
+    async with aio.connect("convertapi") as client:
+        job = await client.submit("convert", source="a.docx", to="pdf")
+        result = await job                      # = await job.result()
+        done, not_done = await aio.wait([job], timeout=900)
+
+Everything is shared with the sync API: the providers (synchronous plugins), the transport, the
+ledger, the errors and the poll policies. Only waiting differs: every call that may touch the
+network or the disk runs on a worker thread of the event loop's pool (at most 16 threads per loop,
+whatever the number of jobs), while waiting, sleeping between polls and scheduling are done in
+asyncio, so a sleeping job holds no thread and the event loop never blocks.
+
+Cancelling a waiting task (``task.cancel()``, ``asyncio.timeout``) stops the wait at once and leaves
+the job running at the provider. A poll already running on a worker thread cannot be interrupted: it
+finishes by itself (bounded by its read timeout, or by the wait's deadline), its answer is still
+recorded (``job.info``, the ledger), and no new poll of that job starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import time
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+import requests
+
+from . import _aio, errors
+from ._client import Client, LedgerArg, check_timeout
+from ._client import connect as _connect_sync
+from ._http import MAX_BODY, RetryPolicy, Timeouts
+from ._http import deadline as deadline_scope
+from ._job import MAX_POLL_ERRORS, Job, JobList, _delay, _refresh, _timed_out
+from ._models import JobInfo, Result, Status
+from ._progress import Progress, make_progress
+from ._waiting import ReturnWhen
+from .provider import PollPolicy
+
+if TYPE_CHECKING:
+    import pandas
+
+    from ._progress import _Reporter
+
+__all__ = [
+    "AsyncClient",
+    "AsyncJob",
+    "AsyncJobList",
+    "as_completed",
+    "connect",
+    "gather",
+    "wait",
+]
+
+T = TypeVar("T")
+
+#: Waiting tasks started per turn of the event loop when waiting on many jobs (thousands of tasks
+#: started in one turn would hold the loop for a noticeable time).
+_START_BATCH = 100
+
+
+def _within(end: float | None, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` with every request bounded by the monotonic deadline ``end`` (worker side)."""
+    with deadline_scope(end):
+        return fn(*args)
+
+
+async def _reporter(progress: Progress, *, total: int | None, desc: str) -> _Reporter:
+    """A progress reporter, made on a worker thread when it may import a bar (disk I/O)."""
+    if progress is False or (callable(progress) and not isinstance(progress, bool)):
+        return make_progress(progress, total=total, desc=desc)
+    return await _aio.run(functools.partial(make_progress, progress, total=total, desc=desc))
+
+
+# -- connecting -------------------------------------------------------------------------------------
+
+
+def connect(
+    provider: str,
+    *,
+    ledger: LedgerArg = None,
+    timeout: Timeouts | float | None = None,
+    retry: RetryPolicy | None = None,
+    poll: PollPolicy | None = None,
+    session: requests.Session | None = None,
+    max_body: int = MAX_BODY,
+    **settings: Any,
+) -> Connecting:
+    """Connect to a provider, for asyncio: the same arguments as :func:`asyncjobs.connect`.
+
+    Use it as ``async with aio.connect(...) as client:`` (the client is closed at the end), or
+    ``client = await aio.connect(...)`` (then ``await client.aclose()``). The settings are checked,
+    and the ledger opened, on a worker thread when awaited, before anything is sent; the errors
+    are those of :func:`asyncjobs.connect`.
+
+    Returns:
+        An awaitable async context manager giving an :class:`AsyncClient`.
+    """
+
+    def make() -> Client:
+        own = session
+        if own is None:  # a connection pool as large as the worker pool, so none is thrown away
+            own = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=_aio.MAX_WORKERS)
+            own.mount("https://", adapter)
+            own.mount("http://", adapter)
+        return _connect_sync(
+            provider,
+            ledger=ledger,
+            timeout=timeout,
+            retry=retry,
+            poll=poll,
+            session=own,
+            max_body=max_body,
+            **settings,
+        )
+
+    return Connecting(make)
+
+
+class Connecting:
+    """What :func:`connect` returns: await it for an :class:`AsyncClient`, or use it as an async
+    context manager that closes the client at the end."""
+
+    def __init__(self, make: Callable[[], Client]) -> None:
+        self._make = make
+        self._client: AsyncClient | None = None
+
+    async def _open(self) -> AsyncClient:
+        return AsyncClient(await _aio.run(self._make), owns=True)
+
+    def __await__(self) -> Generator[Any, None, AsyncClient]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> AsyncClient:
+        self._client = await self._open()
+        return self._client
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+# -- the client ---------------------------------------------------------------------------------------
+
+
+class AsyncClient:
+    """One provider's jobs, awaited: ``submit``, ``status``, ``result``, ``cancel``, ``list``, ``job``.
+
+    Made by :func:`connect`, or around an existing :class:`asyncjobs.Client` with
+    ``AsyncClient(client)``: then both share everything, the one-poll-in-flight-per-job rule
+    included (an async poll and a sync poll of one job share one request).
+
+    Attributes:
+        sync: the :class:`asyncjobs.Client` underneath.
+    """
+
+    def __init__(self, client: Client, *, owns: bool = False) -> None:
+        if not isinstance(client, Client):
+            raise errors.InvalidParameterError(
+                f"AsyncClient wraps an asyncjobs.Client, not {type(client).__name__}",
+                parameter="client",
+            )
+        self.sync = client
+        self._owns = owns
+
+    @property
+    def name(self) -> str:
+        """The provider's name."""
+        return self.sync.name
+
+    @property
+    def poll_policy(self) -> PollPolicy:
+        """How often this client's jobs are polled."""
+        return self.sync.poll_policy
+
+    def __repr__(self) -> str:
+        return f"<asyncjobs.aio.AsyncClient {self.name} ledger={self.sync.ledger!r}>"
+
+    async def aclose(self) -> None:
+        """Close the client (on a worker thread) if :func:`connect` made it; a wrapped client is
+        left to its owner."""
+        if self._owns:
+            await _aio.run(self.sync.close)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _wrap(self, job: Job) -> AsyncJob:
+        return AsyncJob(self, job)
+
+    async def submit(self, kind: str, /, *, webhook: str | None = None, **params: Any) -> AsyncJob:
+        """Start a job; as :meth:`asyncjobs.Client.submit` (in the ledger before the request leaves).
+
+        Raises:
+            InvalidParameterError: before any request. ProviderError, TransportError, LedgerError.
+        """
+        call = functools.partial(self.sync.submit, kind, webhook=webhook, **params)
+        return self._wrap(await _aio.run(call))
+
+    async def status(self, job_id: str) -> JobInfo:
+        """One look at the job at the provider (shared with any poll of it in flight)."""
+        return await _aio.run(self.sync.status, job_id)
+
+    async def result(self, job_id: str, timeout: float | None = None) -> Result:
+        """Wait for the job and return its result (see :meth:`AsyncJob.result`)."""
+        return await self.job(job_id).result(timeout=timeout)
+
+    async def cancel(self, job_id: str) -> None:
+        """Cancel the job (``NotSupportedError`` before any request where the provider cannot)."""
+        await _aio.run(self.sync.cancel, job_id)
+
+    async def list(
+        self, status: Status | str | None = None, kind: str | None = None
+    ) -> AsyncJobList:
+        """This provider's jobs, as :meth:`asyncjobs.Client.list`, as :class:`AsyncJob` handles."""
+        listed = await _aio.run(self.sync.list, status, kind)
+        return AsyncJobList([self._wrap(j) for j in listed])
+
+    def job(self, job_id: str) -> AsyncJob:
+        """A handle on an existing job; nothing is sent and nothing is read (the ledger is read by
+        the first look)."""
+        from ._client import _check_id
+
+        _check_id(job_id)
+        return self._wrap(Job(self.sync, job_id))
+
+
+# -- the job handle -----------------------------------------------------------------------------------
+
+
+class AsyncJob:
+    """A handle on one job, awaited. ``await job`` is ``await job.result()``.
+
+    Attributes:
+        sync: the :class:`asyncjobs.Job` underneath (the same job, for the sync API).
+    """
+
+    __slots__ = ("_client", "sync")
+
+    def __init__(self, client: AsyncClient, job: Job) -> None:
+        self._client = client
+        self.sync = job
+
+    @property
+    def client(self) -> AsyncClient:
+        """The client this job is reached through."""
+        return self._client
+
+    @property
+    def id(self) -> str:
+        """The provider's job id."""
+        return self.sync.id
+
+    @property
+    def provider(self) -> str:
+        """The provider's name."""
+        return self.sync.provider
+
+    @property
+    def kind(self) -> str | None:
+        """The job's kind, when known."""
+        return self.sync.kind
+
+    @property
+    def info(self) -> JobInfo | None:
+        """The last :class:`JobInfo` seen, or ``None`` before the first look."""
+        return self.sync.info
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error that ended the last wait over many jobs for this one."""
+        return self.sync.error
+
+    @error.setter
+    def error(self, value: BaseException | None) -> None:
+        self.sync.error = value
+
+    def __repr__(self) -> str:
+        status = self.info.status.value if self.info else "unknown"
+        return f"<AsyncJob {self.provider}:{self.id} {self.kind or '?'} {status}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncJob) and self.sync == other.sync
+
+    def __hash__(self) -> int:
+        return hash(self.sync)
+
+    def __await__(self) -> Generator[Any, None, Result]:
+        return self.result().__await__()
+
+    def _repr_html_(self) -> str:
+        return self.sync._repr_html_()
+
+    async def refresh(self) -> JobInfo:
+        """Look at the job once; update and return :attr:`info`."""
+        return await _aio.run(self.sync.refresh)
+
+    async def status(self) -> Status:
+        """The job's status after one look at the provider."""
+        return (await self.refresh()).status
+
+    async def done(self) -> bool:
+        """True when the job has finished; looks again only while it is pending."""
+        if self.info is not None and self.info.finished:
+            return True
+        return (await self.refresh()).finished
+
+    async def wait(self, timeout: float | None = None, progress: Progress = None) -> JobInfo:
+        """Poll until the job finishes, per the provider's poll policy (as :meth:`asyncjobs.Job.wait`).
+
+        Cancelling the waiting task stops the wait and leaves the job running at the provider.
+
+        Returns:
+            The final :class:`JobInfo` (done or failed; no error on failure).
+
+        Raises:
+            JobTimeoutError: ``timeout`` passed first. InvalidParameterError: a bad timeout.
+        """
+        limit = check_timeout(timeout)
+        end = None if limit is None else time.monotonic() + limit
+        job = self.sync
+        reporter = await _reporter(progress, total=None, desc=f"{job.provider}:{job.id}")
+        attempt = 0
+        failures = 0
+        try:
+            while True:
+                try:
+                    info = await _aio.run(_refresh, job, end)
+                except errors.JobTimeoutError as exc:
+                    raise _timed_out(job, limit, job.info) from exc
+                except (errors.TransportError, errors.RateLimitedError) as exc:
+                    if end is not None and time.monotonic() >= end:
+                        raise _timed_out(job, limit, job.info) from exc
+                    failures += 1  # transient: try again after a delay, as the sync wait does
+                    if failures >= MAX_POLL_ERRORS:
+                        raise
+                    delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None))
+                    attempt += 1
+                    if end is not None:
+                        delay = min(delay, max(0.0, end - time.monotonic()))
+                    await asyncio.sleep(delay)
+                    continue
+                failures = 0
+                reporter.seen(info)
+                if info.finished:
+                    return info
+                delay = _delay(job, attempt, info)
+                attempt += 1
+                if end is not None:
+                    remaining = end - time.monotonic()
+                    if remaining <= 0:
+                        raise _timed_out(job, limit, info)
+                    delay = min(delay, remaining)
+                await asyncio.sleep(delay)
+        finally:
+            reporter.close()
+
+    async def result(self, timeout: float | None = None) -> Result:
+        """Wait for the job, then return its :class:`Result` (as :meth:`asyncjobs.Job.result`).
+
+        Raises:
+            JobFailedError: the job failed. JobTimeoutError: ``timeout`` passed first.
+        """
+        limit = check_timeout(timeout)
+        end = None if limit is None else time.monotonic() + limit
+        info = await self.wait(timeout=timeout, progress=False)
+        if info.status is Status.FAILED:
+            raise errors.JobFailedError(info)
+        try:
+            return await _aio.run(_within, end, self.sync.client.fetch_result, self.id)
+        except errors.JobTimeoutError as exc:
+            raise errors.JobTimeoutError(
+                f"job {self.id!r} at {self.provider} finished, but its result could not be fetched "
+                f"within {limit:g}s. Ask for it again: await client.result(job_id).",
+                provider=self.provider,
+                job_id=self.id,
+                info=info,
+            ) from exc
+
+    async def cancel(self) -> None:
+        """Cancel the job (``NotSupportedError`` where the provider cannot)."""
+        await _aio.run(self.sync.cancel)
+
+    async def save(
+        self,
+        dest: str | os.PathLike[str],
+        timeout: float | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> list[Path]:
+        """Wait for the job and download every result file into the folder ``dest`` (on a worker
+        thread), as :meth:`asyncjobs.Job.save`; ``timeout`` bounds the whole call.
+
+        Raises:
+            InvalidParameterError: ``dest`` is not a path. SaveError. JobFailedError,
+                JobTimeoutError.
+        """
+        from ._models import _check_dest
+
+        _check_dest(dest)
+        limit = check_timeout(timeout)
+        end = None if limit is None else time.monotonic() + limit
+        result = await self.result(timeout=timeout)
+        save = functools.partial(result.save, dest, overwrite=overwrite)
+        try:
+            return await _aio.run(_within, end, save)
+        except errors.JobTimeoutError as exc:
+            raise errors.JobTimeoutError(
+                f"job {self.id!r} at {self.provider}: saving its result took longer than "
+                f"{limit:g}s; nothing partial was kept. Save it again.",
+                provider=self.provider,
+                job_id=self.id,
+                info=self.info,
+            ) from exc
+
+
+class AsyncJobList(Sequence[AsyncJob]):
+    """A list of :class:`AsyncJob` that shows as a table, like :class:`asyncjobs.JobList`."""
+
+    def __init__(self, jobs: Iterable[AsyncJob] = ()) -> None:
+        self._jobs = list(jobs)
+
+    @property
+    def sync(self) -> JobList:
+        """The same jobs as a :class:`asyncjobs.JobList` of sync handles."""
+        return JobList([j.sync for j in self._jobs])
+
+    @overload
+    def __getitem__(self, index: int) -> AsyncJob: ...
+    @overload
+    def __getitem__(self, index: slice) -> AsyncJobList: ...
+    def __getitem__(self, index: int | slice) -> AsyncJob | AsyncJobList:
+        if isinstance(index, slice):
+            return AsyncJobList(self._jobs[index])
+        return self._jobs[index]
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def __iter__(self) -> Iterator[AsyncJob]:
+        return iter(self._jobs)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AsyncJobList):
+            return self._jobs == other._jobs
+        return isinstance(other, Sequence) and self._jobs == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One plain dict per job (see :meth:`asyncjobs.JobList.to_records`)."""
+        return self.sync.to_records()
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """The jobs as a ``pandas.DataFrame`` (needs the ``pandas`` extra)."""
+        return self.sync.to_pandas()
+
+    def __repr__(self) -> str:
+        return repr(self.sync)
+
+    def _repr_html_(self) -> str:
+        return self.sync._repr_html_()
+
+
+# -- many jobs ----------------------------------------------------------------------------------------
+
+
+def _handles(jobs: Iterable[AsyncJob]) -> list[AsyncJob]:
+    if isinstance(jobs, AsyncJob) or not isinstance(jobs, Iterable):
+        raise errors.InvalidParameterError(
+            f"expected an iterable of aio.AsyncJob handles, not {type(jobs).__name__}; for one "
+            "job, await job.wait()",
+            parameter="jobs",
+        )
+    handles = list(dict.fromkeys(jobs))
+    for j in handles:
+        if not isinstance(j, AsyncJob):
+            raise errors.InvalidParameterError(
+                f"expected aio.AsyncJob handles, got {type(j).__name__}", parameter="jobs"
+            )
+    return handles
+
+
+async def _follow(job: AsyncJob, end: float | None, reporter: _Reporter) -> bool:
+    """Poll ``job`` until it ends: True when it finished or ended with an error (in
+    ``job.error``), False when the monotonic deadline ``end`` passed first."""
+    sync = job.sync
+    attempt = 0
+    failures = 0
+    while True:
+        try:
+            info = await _aio.run(_refresh, sync, end)
+        except errors.JobTimeoutError:
+            return False  # the wait's own deadline passed mid-poll
+        except (errors.TransportError, errors.RateLimitedError) as exc:
+            failures += 1
+            if failures >= MAX_POLL_ERRORS:
+                job.error = exc
+                return True
+            delay = _delay(sync, attempt, sync.info, getattr(exc, "retry_after", None))
+        except errors.AsyncJobsError as exc:
+            job.error = exc
+            return True
+        else:
+            failures = 0
+            reporter.seen(info)
+            if info.finished:
+                job.error = None
+                return True
+            delay = _delay(sync, attempt, info)
+        attempt += 1
+        if end is not None:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return False
+            delay = min(delay, remaining)
+        await asyncio.sleep(delay)
+
+
+async def _completed(
+    jobs: list[AsyncJob], timeout: float | None, progress: Progress
+) -> AsyncGenerator[AsyncJob | None, None]:
+    """Yield each job as it ends (an error in ``job.error`` included); yield ``None`` once if
+    ``timeout`` passes first, then stop. One task per pending job, all polling through the loop's
+    bounded worker pool; they are cancelled when this generator closes."""
+    limit = check_timeout(timeout)
+    end = None if limit is None else time.monotonic() + limit
+    reporter = await _reporter(progress, total=len(jobs), desc="jobs")
+    ended: asyncio.Queue[asyncio.Task[bool]] = asyncio.Queue()
+    tasks: dict[asyncio.Task[bool], AsyncJob] = {}
+    try:
+        for n, j in enumerate(jobs, 1):
+            if j.info is not None and j.info.finished:
+                reporter.advance()
+                yield j
+            else:
+                task = asyncio.create_task(_follow(j, end, reporter))
+                task.add_done_callback(ended.put_nowait)
+                tasks[task] = j
+            if n % _START_BATCH == 0:
+                await asyncio.sleep(0)  # let the loop run between batches: no long gap at start
+        late = False
+        while tasks:
+            remaining = None if end is None else end - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                late = True
+                break
+            try:
+                first = await asyncio.wait_for(ended.get(), remaining)
+            except TimeoutError:
+                late = True
+                break
+            batch = [first]
+            while not ended.empty():
+                batch.append(ended.get_nowait())
+            for task in batch:
+                j = tasks.pop(task)
+                if task.result():
+                    reporter.advance()
+                    yield j
+                else:
+                    late = True
+        if late:
+            yield None
+    finally:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        reporter.close()
+
+
+async def as_completed(
+    jobs: Iterable[AsyncJob], timeout: float | None = None, *, progress: Progress = False
+) -> AsyncIterator[AsyncJob]:
+    """Yield each job as it finishes, whichever finishes first (``async for``).
+
+    All jobs are polled from the event loop through its bounded worker pool; no thread per job. A
+    job whose poll ended with a permanent error is yielded with it in ``job.error``.
+
+    Raises:
+        JobTimeoutError: ``timeout`` seconds passed before every job finished.
+    """
+    handles = _handles(jobs)
+    async with contextlib.aclosing(_completed(handles, timeout, progress)) as ending:
+        async for job in ending:
+            if job is None:
+                left = sum(1 for j in handles if not (j.info and j.info.finished) and not j.error)
+                raise errors.JobTimeoutError(
+                    f"{left} of {len(handles)} jobs had not finished after {timeout:g}s; they go "
+                    "on at their providers. Wait again, or pick them up later with "
+                    "client.job(job_id)."
+                )
+            yield job
+
+
+async def wait(
+    jobs: Iterable[AsyncJob],
+    timeout: float | None = None,
+    return_when: ReturnWhen = "ALL_COMPLETED",
+    *,
+    progress: Progress = None,
+) -> tuple[set[AsyncJob], set[AsyncJob]]:
+    """Wait for many jobs at once from the event loop (as :func:`asyncjobs.wait`).
+
+    Args:
+        jobs: the :class:`AsyncJob` handles, from any clients.
+        timeout: seconds to wait at most; no error when it passes.
+        return_when: ``"ALL_COMPLETED"``, ``"FIRST_COMPLETED"`` or ``"FIRST_FAILED"``.
+        progress: as for :meth:`AsyncJob.wait`; a bar counts finished jobs.
+
+    Returns:
+        ``(done, not_done)``: sets of jobs. A job whose poll failed for good is in ``done`` with
+        the error in ``job.error``. The jobs not done go on at their providers.
+    """
+    if return_when not in ("ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_FAILED"):
+        raise errors.InvalidParameterError(
+            f"return_when must be 'ALL_COMPLETED', 'FIRST_COMPLETED' or 'FIRST_FAILED', not "
+            f"{return_when!r}",
+            parameter="return_when",
+        )
+    handles = _handles(jobs)
+    done: set[AsyncJob] = set()
+    async with contextlib.aclosing(_completed(handles, timeout, progress)) as ending:
+        async for job in ending:
+            if job is None:
+                break
+            done.add(job)
+            if return_when == "FIRST_COMPLETED":
+                break
+            failed = job.error is not None or (
+                job.info is not None and job.info.status is Status.FAILED
+            )
+            if return_when == "FIRST_FAILED" and failed:
+                break
+    return done, {j for j in handles if j not in done}
+
+
+@overload
+async def gather(
+    *jobs: AsyncJob, timeout: float | None = ..., return_exceptions: Literal[False] = ...
+) -> list[Result]: ...
+@overload
+async def gather(
+    *jobs: AsyncJob, timeout: float | None = ..., return_exceptions: Literal[True]
+) -> list[Result | BaseException]: ...
+async def gather(
+    *jobs: AsyncJob, timeout: float | None = None, return_exceptions: bool = False
+) -> list[Result] | list[Result | BaseException]:
+    """The results of ``jobs``, in order, as :func:`asyncio.gather` of each ``job.result()``.
+
+    With ``return_exceptions=False`` the first error (JobFailedError, JobTimeoutError...) is
+    raised and the other waits are cancelled (the jobs go on at their providers); with ``True``
+    errors take their job's place in the list.
+    """
+    for j in jobs:
+        if not isinstance(j, AsyncJob):
+            raise errors.InvalidParameterError(
+                f"gather takes aio.AsyncJob handles, not {type(j).__name__}", parameter="jobs"
+            )
+    check_timeout(timeout)
+    tasks = [asyncio.ensure_future(j.result(timeout=timeout)) for j in jobs]
+    try:
+        return await asyncio.gather(*tasks, return_exceptions=return_exceptions)
+    finally:
+        for t in tasks:
+            t.cancel()  # after an error: the other waits stop too (done tasks ignore it)

@@ -19,6 +19,7 @@ from aio_support import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
 
 import asyncjobs
 from asyncjobs import _aio, aio
+from asyncjobs._models import Result, Status
 from asyncjobs.errors import (
     ConfigurationError,
     InvalidParameterError,
@@ -28,7 +29,6 @@ from asyncjobs.errors import (
     NotSupportedError,
     UnknownProviderError,
 )
-from asyncjobs._models import Result, Status
 
 T = TypeVar("T")
 

@@ -251,6 +251,19 @@ def test_result_saves_the_files_into_the_folder(cli: Run, tmp_path: Path) -> Non
     assert proc.stdout.strip() == str(tmp_path / "out" / "output.txt")
 
 
+def test_result_never_replaces_a_file_unless_forced(cli: Run, tmp_path: Path) -> None:
+    job_id = _submit(cli, "hello")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "output.txt").write_bytes(b"mine")
+    refused = cli("result", "toy", job_id, "-o", str(tmp_path / "out"))
+    assert refused.returncode == 2
+    assert "--force" in refused.stderr
+    assert (tmp_path / "out" / "output.txt").read_bytes() == b"mine"
+    forced = cli("result", "toy", job_id, "-o", str(tmp_path / "out"), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (tmp_path / "out" / "output.txt").read_bytes() == b"HELLO"
+
+
 def test_result_json(cli: Run, tmp_path: Path) -> None:
     job_id = _submit(cli, "hello")
     proc = cli("result", "toy", job_id, "-o", "out", "--json")

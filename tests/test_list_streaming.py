@@ -16,6 +16,7 @@ import asyncjobs
 from asyncjobs import cli
 from asyncjobs._ledger import Ledger
 from asyncjobs._models import JobInfo, Status
+from asyncjobs.cli import _output, _verbs
 
 
 def _fill(path: Path, n: int, *, provider: str = "toy") -> Ledger:
@@ -75,7 +76,7 @@ def test_list_since_keeps_jobs_recorded_since(
 
 
 def test_the_text_listing_prints_rows_before_reading_them_all() -> None:
-    out = cli._Out(False, io.StringIO(), io.StringIO())
+    out = _output._Out(False, io.StringIO(), io.StringIO())
     row = {
         "provider": "toy",
         "id": "j",
@@ -89,23 +90,23 @@ def test_the_text_listing_prints_rows_before_reading_them_all() -> None:
     }
 
     def rows() -> Iterator[dict[str, Any]]:
-        for i in range(cli._LIST_BLOCK + 5):
+        for i in range(_verbs._LIST_BLOCK + 5):
             yield {**row, "id": f"j{i}"}
         raise RuntimeError("the ledger is still being read")
 
     with pytest.raises(RuntimeError):
-        cli._print_rows(rows(), out)
+        _verbs._print_rows(rows(), out)
     printed = out.stdout.getvalue().splitlines()  # type: ignore[attr-defined]
     assert printed[0].split()[:2] == ["provider", "id"]
-    assert len(printed) == cli._LIST_BLOCK + 1 + 5
+    assert len(printed) == _verbs._LIST_BLOCK + 1 + 5
 
 
 def test_the_json_listing_is_one_document_written_row_by_row() -> None:
-    out = cli._Out(True, io.StringIO(), io.StringIO())
-    cli._print_rows(iter([{"id": "a"}, {"id": "b"}]), out)
+    out = _output._Out(True, io.StringIO(), io.StringIO())
+    _verbs._print_rows(iter([{"id": "a"}, {"id": "b"}]), out)
     assert json.loads(out.stdout.getvalue()) == {"jobs": [{"id": "a"}, {"id": "b"}]}  # type: ignore[attr-defined]
-    empty = cli._Out(True, io.StringIO(), io.StringIO())
-    cli._print_rows(iter([]), empty)
+    empty = _output._Out(True, io.StringIO(), io.StringIO())
+    _verbs._print_rows(iter([]), empty)
     assert json.loads(empty.stdout.getvalue()) == {"jobs": []}  # type: ignore[attr-defined]
 
 

@@ -99,6 +99,7 @@ def test_tour_leaves_no_temporary_folder_behind(executed: Any, tour_run: tuple[P
     _, tmp = tour_run  # the tour's TMPDIR
     assert list(tmp.glob("asyncjobs-tour-*")) == []
 
+
 def test_tour_awaits_jobs_at_the_top_level_of_a_cell(executed: Any) -> None:
     awaited = _text(_outputs(executed, "from asyncjobs import aio"))
     assert "2 awaited jobs done:" in awaited

@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     _provider_args(p)
     p.add_argument("-o", "--output", default=".", metavar="DIR", help="folder (default: .)")
     p.add_argument("--timeout", type=_timeout, metavar="SECONDS", help="give up after (exit 4)")
+    p.add_argument(
+        "--force", action="store_true", help="replace files already in the folder (default: refuse)"
+    )
     p = verb("cancel", cmd_cancel, "cancel a job")
     _provider_args(p)
     p = verb(

@@ -333,9 +333,11 @@ def cmd_wait(args: argparse.Namespace, out: _Out) -> int:
         return _status_code(info)
 
 
-def _save(result: Result, dest: Path) -> list[Path]:
+def _save(result: Result, dest: Path, *, overwrite: bool = False) -> list[Path]:
     try:
-        return result.save(dest)
+        return result.save(dest, overwrite=overwrite)
+    except errors.SaveError:
+        raise  # says what to do (--force for a file that is there)
     except OSError as exc:
         raise UsageError(
             f"cannot write the result into {str(dest)!r}: {exc.strerror or exc}"
@@ -349,7 +351,7 @@ def cmd_result(args: argparse.Namespace, out: _Out) -> int:
         if not out.json:  # the bar; result() then finds the job finished
             job.wait(timeout=args.timeout, progress=None)
         result = job.result(timeout=args.timeout)
-        paths = _save(result, Path(args.output))
+        paths = _save(result, Path(args.output), overwrite=args.force)
         for p in paths:
             out.line(str(p))
         out.note(
@@ -692,7 +694,8 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
                     out.note(f"{job.provider} job {job.id} failed: {job.info.error}")
                     code = EXIT_FAILED
                     continue
-                paths = _save(job.client.fetch_result(job.id), dest / job.provider)
+                # the demo's own folder: a second run replaces the first one's files
+                paths = _save(job.client.fetch_result(job.id), dest / job.provider, overwrite=True)
                 saved[job.provider] = [str(p) for p in paths]
                 for p in paths:
                     out.line(f"saved {p} ({p.stat().st_size} bytes)")

@@ -103,10 +103,7 @@ def origin(url: object) -> str | None:
 def _origin(url: str) -> str | None:
     # every request checks its URL twice (sendable; trusted): a poll's URL is the same each time,
     # and parsing it both ways was a twentieth of a loopback poll's time
-    if (
-        "\\" in url
-        or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url)
-    ):
+    if "\\" in url or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
         return None
     try:
         parts = urlsplit(url)

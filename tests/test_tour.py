@@ -140,4 +140,5 @@ def test_tour_finishes_the_job_through_a_handle_made_from_its_id(executed: Any) 
 def test_tour_awaits_jobs_at_the_top_level_of_a_cell(executed: Any) -> None:
     awaited = _text(_outputs(executed, "from asyncjobs import aio"))
     assert "2 awaited jobs done:" in awaited
+    assert "2/2" in awaited  # the progress bar of the async wait, in the notebook
     assert "report.pdf" in awaited

@@ -90,7 +90,9 @@ def _import_bars() -> None:
         if name.startswith("ipykernel") and "ipykernel" not in sys.modules:
             continue  # only a running kernel's module is looked at, never a new import
         with contextlib.suppress(ImportError):
-            importlib.import_module(name)
+            module = importlib.import_module(name)
+            if name == "tqdm.std":  # its first bar makes a lock that imports multiprocessing
+                module.tqdm.get_lock()
 
 
 async def _reporter(progress: Progress, *, total: int | None, desc: str) -> _Reporter:

@@ -18,6 +18,7 @@ import contextvars
 import threading
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor  # imported now: the loop thread imports nothing
 from typing import Any, TypeVar
 
 __all__ = ["MAX_WORKERS", "Workers", "run", "workers"]
@@ -41,7 +42,7 @@ class Workers:
     def __init__(self, loop: asyncio.AbstractEventLoop, size: int = MAX_WORKERS) -> None:
         self.size = size
         self._loop = weakref.ref(loop)
-        self._pool = cf.ThreadPoolExecutor(max_workers=size, thread_name_prefix=THREAD_PREFIX)
+        self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=THREAD_PREFIX)
         self._free = size
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._lock = threading.Lock()

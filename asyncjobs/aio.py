@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import sys
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -81,11 +82,25 @@ def _within(end: float | None, fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
 
 
+def _import_bars() -> None:
+    """Import what a progress bar needs (disk I/O the first time), on a worker thread."""
+    import importlib
+
+    for name in ("ipykernel.kernelapp", "tqdm.std", "tqdm.auto"):
+        if name.startswith("ipykernel") and "ipykernel" not in sys.modules:
+            continue  # only a running kernel's module is looked at, never a new import
+        with contextlib.suppress(ImportError):
+            module = importlib.import_module(name)
+            if name == "tqdm.std":  # its first bar makes a lock that imports multiprocessing
+                module.tqdm.get_lock()
+
+
 async def _reporter(progress: Progress, *, total: int | None, desc: str) -> _Reporter:
-    """A progress reporter, made on a worker thread when it may import a bar (disk I/O)."""
-    if progress is False or (callable(progress) and not isinstance(progress, bool)):
-        return make_progress(progress, total=total, desc=desc)
-    return await _aio.run(functools.partial(make_progress, progress, total=total, desc=desc))
+    """A progress reporter. A bar is made on the loop's thread, where a notebook expects its
+    widgets and output, once its modules are imported on a worker thread."""
+    if progress is not False and not (callable(progress) and not isinstance(progress, bool)):
+        await _aio.run(_import_bars)
+    return make_progress(progress, total=total, desc=desc)
 
 
 # -- connecting -------------------------------------------------------------------------------------

@@ -632,3 +632,26 @@ def test_a_cancelled_future_stops_the_polling(
     if thread is not None:
         thread.join(5)
     assert scheduler._thread is None  # nothing left to watch: the scheduler thread ended
+
+
+def test_progress_bars_do_no_disk_io_on_the_loop_thread(
+    provider_sandboxes: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    loop_io: LoopIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("ASYNCJOBS_PROGRESS")
+    sandbox = provider_sandboxes["conversio"]
+    asyncjobs.registry.get_provider_class("conversio")
+
+    async def main() -> None:
+        with loop_io.watching():
+            async with _conversio(sandbox, None) as client:
+                job = await client.submit(*SUCCESS["conversio"][:1], **SUCCESS["conversio"][1])
+                await job.wait(timeout=30, progress=True)
+                await aio.wait([job], timeout=30, progress=True)
+
+    run(main)
+    assert "1/1" in capsys.readouterr().err
+    assert loop_io.seen == []

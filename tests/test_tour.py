@@ -103,4 +103,5 @@ def test_tour_leaves_no_temporary_folder_behind(executed: Any, tour_run: tuple[P
 def test_tour_awaits_jobs_at_the_top_level_of_a_cell(executed: Any) -> None:
     awaited = _text(_outputs(executed, "from asyncjobs import aio"))
     assert "2 awaited jobs done:" in awaited
+    assert "2/2" in awaited  # the progress bar of the async wait, in the notebook
     assert "report.pdf" in awaited

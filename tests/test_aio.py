@@ -18,7 +18,7 @@ import pytest
 from aio_support import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
 
 import asyncjobs
-from asyncjobs import _aio, aio
+from asyncjobs import _aio, _registry, aio
 from asyncjobs._models import Result, Status
 from asyncjobs.errors import (
     ConfigurationError,
@@ -643,7 +643,7 @@ def test_progress_bars_do_no_disk_io_on_the_loop_thread(
 ) -> None:
     monkeypatch.delenv("ASYNCJOBS_PROGRESS")
     sandbox = provider_sandboxes["conversio"]
-    asyncjobs.registry.get_provider_class("conversio")
+    _registry.get_provider_class("conversio")
 
     async def main() -> None:
         with loop_io.watching():

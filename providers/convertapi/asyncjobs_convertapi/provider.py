@@ -579,7 +579,19 @@ class ConvertAPIProvider(Provider):
         media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media == "application/json" or media.endswith("+json"):
             result = self.decode(response, ConversionResult, converter, job_id=job_id)
-            return _Cached(result=result, raw=response.json())
+            raw = response.json()
+            if not any(str(key).lower() == "files" for key in raw):
+                # ConvertAPI's finished conversion always lists its Files: any other JSON (a
+                # proxy's, a redirect target's) says nothing about the job
+                raise TransportError(
+                    f"job {job_id!r} at {self.name}: the answer (HTTP {response.status_code}) is "
+                    "JSON without the conversion's Files, so it is not ConvertAPI's result. Poll "
+                    "again; if it persists, check the base_url setting.",
+                    provider=self.name,
+                    job_id=job_id,
+                    status_code=response.status_code,
+                )
+            return _Cached(result=result, raw=raw)
         # the result came as the file itself: leave it there and fetch it by URL when opened
         name = _disposition_name(response.headers.get("Content-Disposition"))
         if not name:

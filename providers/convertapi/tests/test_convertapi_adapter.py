@@ -609,6 +609,15 @@ def test_poll_200_declared_json_that_does_not_decode_is_a_transport_error_not_a_
         client.status(JOB)
 
 
+@pytest.mark.parametrize("body", [{}, {"status": "ok"}, {"ConversionCost": 1}])
+def test_poll_200_json_without_files_is_a_transport_error_not_a_done_job(
+    mock: responses.RequestsMock, client: asyncjobs.Client, body: dict[str, object]
+) -> None:
+    mock.get(f"{BASE}/async/job/{JOB}", json=body)
+    with pytest.raises(TransportError, match="without the conversion's Files"):
+        client.status(JOB)
+
+
 def test_poll_legacy_is_get_job(mock: responses.RequestsMock, legacy: asyncjobs.Client) -> None:
     mock.get(f"{BASE}/job/{LEGACY_JOB}", status=202)
     assert legacy.status(LEGACY_JOB).status is Status.PENDING

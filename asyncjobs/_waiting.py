@@ -209,11 +209,15 @@ def wait(
         if job is None:
             break
         done.add(job)
-        if return_when == "FIRST_COMPLETED":
-            break
-        failed = job.error is not None or (
-            job.info is not None and job.info.status is Status.FAILED
-        )
-        if return_when == "FIRST_FAILED" and failed:
+        if ends_wait(job, return_when):
             break
     return done, {j for j in jobs if j not in done}
+
+
+def ends_wait(job: Any, return_when: ReturnWhen) -> bool:
+    """Whether ``job`` having finished ends a wait asked to return ``return_when`` (a sync or an
+    async handle: both have ``error`` and ``info``)."""
+    if return_when == "FIRST_COMPLETED":
+        return True
+    failed = job.error is not None or (job.info is not None and job.info.status is Status.FAILED)
+    return return_when == "FIRST_FAILED" and failed

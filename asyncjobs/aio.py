@@ -51,7 +51,7 @@ from ._http import deadline as deadline_scope
 from ._job import MAX_POLL_ERRORS, Job, JobList, _delay, _refresh, _timed_out
 from ._models import JobInfo, Result, Status
 from ._progress import Progress, make_progress
-from ._waiting import ReturnWhen
+from ._waiting import ReturnWhen, ends_wait
 from .provider import PollPolicy
 
 if TYPE_CHECKING:
@@ -661,12 +661,7 @@ async def wait(
             if job is None:
                 break
             done.add(job)
-            if return_when == "FIRST_COMPLETED":
-                break
-            failed = job.error is not None or (
-                job.info is not None and job.info.status is Status.FAILED
-            )
-            if return_when == "FIRST_FAILED" and failed:
+            if ends_wait(job, return_when):
                 break
     return done, {j for j in handles if j not in done}
 

@@ -278,35 +278,25 @@ class _Body:
         self._left = length  # None: chunked (DechunkedInput ends by itself)
         self.exhausted = length == 0
 
-    def read(self, size: int | None = -1) -> bytes:
+    def _take(self, reader: Any, size: int | None) -> bytes:
+        """``reader(size)``, never past the declared length; notes when the body is used up."""
         if self._left is not None:
             size = self._left if size is None or size < 0 else min(size, self._left)
             if size <= 0:
                 self.exhausted = True
                 return b""
-        data: bytes = self._stream.read(size)
+        data: bytes = reader(size)
         if self._left is not None:
             self._left -= len(data)
-            if self._left <= 0 or not data:
-                self.exhausted = True
-        elif not data:
+        if not data or (self._left is not None and self._left <= 0):
             self.exhausted = True
         return data
 
+    def read(self, size: int | None = -1) -> bytes:
+        return self._take(self._stream.read, size)
+
     def readline(self, size: int | None = -1) -> bytes:
-        if self._left is not None:
-            size = self._left if size is None or size < 0 else min(size, self._left)
-            if size <= 0:
-                self.exhausted = True
-                return b""
-        data: bytes = self._stream.readline(size)
-        if self._left is not None:
-            self._left -= len(data)
-            if self._left <= 0 or not data:
-                self.exhausted = True
-        elif not data:
-            self.exhausted = True
-        return data
+        return self._take(self._stream.readline, size)
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))

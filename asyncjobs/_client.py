@@ -51,8 +51,9 @@ def connect(
 
     Args:
         provider: a name from :func:`asyncjobs.available_providers`.
-        ledger: ``None`` for the default ledger (in ``$ASYNCJOBS_HOME`` or the user data folder), a
-            path, a :class:`~asyncjobs._ledger.Ledger`, or ``False`` for none.
+        ledger: ``None`` for the default ledger (``$ASYNCJOBS_LEDGER`` when set, else a SQLite file
+            in ``$ASYNCJOBS_HOME`` or the user data folder), a path, a ``postgresql://`` URL (a
+            ledger shared by many machines), a :class:`~asyncjobs.Ledger`, or ``False`` for none.
         timeout: a :class:`~asyncjobs._http.Timeouts`, or one number for both connect and read.
         retry: a :class:`~asyncjobs._http.RetryPolicy`.
         poll: a :class:`~asyncjobs.provider.PollPolicy` instead of the provider's own (e.g. faster
@@ -116,13 +117,14 @@ def _open_ledger(ledger: LedgerArg) -> Ledger | None:
     if ledger is False:
         return None
     if ledger is None or ledger is True:
-        return Ledger.default()
+        return Ledger.open()  # $ASYNCJOBS_LEDGER, else the default file
     if isinstance(ledger, Ledger):
         return ledger
     if isinstance(ledger, (str, os.PathLike)):
         return Ledger(ledger)
     raise errors.InvalidParameterError(
-        f"ledger must be None, False, a path or a Ledger, not {ledger!r}", parameter="ledger"
+        f"ledger must be None, False, a path, a postgresql:// URL or a Ledger, not {ledger!r}",
+        parameter="ledger",
     )
 
 
@@ -623,7 +625,7 @@ def jobs(
         status: keep only jobs last seen with this status.
         ledger: the ledger to read (the default one when ``None``).
     """
-    book = ledger or Ledger.default()
+    book = ledger or Ledger.open()
     wanted = None if status is None else _status(status)
     return _LedgerJobList(book, provider, wanted)
 
@@ -653,7 +655,7 @@ class _LedgerJobList(JobList):
     def _book(self) -> Ledger:
         """The ledger to read: the one given, or (once it is closed) the same file, read-only."""
         if self._ledger._closed:
-            self._ledger = Ledger(self._ledger.path, read_only=True)
+            self._ledger = self._ledger.reopened(read_only=True)
         return self._ledger
 
     def _handles(self, **window: Any) -> Iterator[Job]:

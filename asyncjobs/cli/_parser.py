@@ -54,8 +54,9 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument(
         "--ledger",
         default=default,
-        metavar="PATH",
-        help="the ledger file (default: $ASYNCJOBS_HOME/ledger.sqlite3)",
+        metavar="PATH|URL",
+        help="the ledger: a SQLite file, or a postgresql:// URL shared by many machines (default:"
+        " $ASYNCJOBS_LEDGER, else $ASYNCJOBS_HOME/ledger.sqlite3)",
     )
     parser.add_argument(
         "--no-ledger", action="store_true", default=flag, help="do not record jobs in the ledger"

@@ -108,10 +108,13 @@ def _open_ledger(args: argparse.Namespace) -> Ledger:
     read-only, since reading is all this needs."""
     if args.no_ledger:
         raise UsageError("this verb reads the ledger; drop --no-ledger")
+    target = args.ledger or os.environ.get("ASYNCJOBS_LEDGER") or None
     try:
-        return Ledger(args.ledger) if args.ledger else Ledger.default()
+        return Ledger.open(target)
     except errors.ConfigurationError as exc:
-        path = Path(args.ledger) if args.ledger else default_home() / "ledger.sqlite3"
+        if target is not None and Ledger.is_url(target):
+            raise
+        path = Path(target) if target else default_home() / "ledger.sqlite3"
         if not path.is_file():
             raise
         try:

@@ -157,6 +157,11 @@ class Client:
         self._owns_ledger = False
         self._flights: dict[str, _Flight] = {}
         self._flights_lock = threading.Lock()
+        # jobs whose last look came from the ledger because another poller holds their lease, and
+        # the events their waiters sleep on until the ledger says they changed
+        self._elsewhere: set[str] = set()
+        self._naps: dict[str, threading.Event] = {}
+        self._subscribed = False
         provider._poll = self.status  # a result that needs a look goes through the one-flight rule
 
     @property
@@ -169,6 +174,8 @@ class Client:
 
     def close(self) -> None:
         """Close the provider and its HTTP connections, and the ledger if ``connect`` opened it."""
+        if self._subscribed and self.ledger is not None:
+            self.ledger.unsubscribe(self._changed)
         self.provider.close()
         self.provider.transport.close()
         if self.ledger is not None and self._owns_ledger:
@@ -389,6 +396,11 @@ class Client:
             if entry is not None and entry.state == SubmitState.CANCELLED and entry.info:
                 flight.info = entry.info  # cancelled here: the provider may have deleted it
                 return entry.info
+            if self.ledger is not None and self.ledger.shared:
+                held = self._leased(job_id, entry)
+                if held is not None:
+                    flight.info = held
+                    return held
             info = flight.info = self._stamp(_times(self.provider.status(job_id), entry))
         except errors.JobNotFoundError as exc:
             explained = flight.error = self._explain_missing(exc, job_id)
@@ -404,6 +416,51 @@ class Client:
             flight.done.set()
         self._seen(info)
         return info
+
+    def _leased(self, job_id: str, entry: LedgerEntry | None) -> JobInfo | None:
+        """Take the job's lease before polling it (a shared ledger: one poller per job across
+        every machine). ``None`` when this client may poll; else the job as the ledger has it,
+        from the poller that holds the lease.
+
+        Raises:
+            LedgerError: the ledger stayed unreachable: no lease, so no poll.
+        """
+        assert self.ledger is not None
+        kind = entry.kind if entry is not None else self.provider.kinds[0].name
+        if job_id in self._elsewhere and entry is not None and entry.info and entry.info.finished:
+            self._elsewhere.discard(job_id)  # its poller saw it finish: nothing left to poll
+            return entry.info
+        if self.ledger.lease(self.name, job_id, kind):
+            self._elsewhere.discard(job_id)
+            return None
+        self._elsewhere.add(job_id)
+        self._subscribe()
+        entry = self.ledger.get(self.name, job_id) or entry
+        if entry is not None and entry.info is not None:
+            return entry.info
+        return JobInfo(provider=self.name, id=job_id, kind=kind, status=Status.PENDING)
+
+    def _subscribe(self) -> None:
+        if not self._subscribed and self.ledger is not None:
+            self._subscribed = True
+            self.ledger.subscribe(self._changed)
+
+    def _changed(self, provider: str, job_id: str) -> None:
+        """The ledger says another process recorded a change of a job: wake its waiters."""
+        if provider == self.name:
+            nap = self._naps.get(job_id)
+            if nap is not None:
+                nap.set()
+
+    def _nap(self, job_id: str, seconds: float) -> None:
+        """Sleep ``seconds`` before the next look at a job; one polled elsewhere (a shared ledger)
+        is looked at again as soon as the ledger says it changed."""
+        if job_id not in self._elsewhere or self.ledger is None:
+            time.sleep(seconds)
+            return
+        nap = self._naps.setdefault(job_id, threading.Event())
+        nap.wait(seconds)
+        nap.clear()
 
     def _explain_missing(
         self, error: errors.JobNotFoundError, job_id: str

@@ -365,6 +365,6 @@ def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = Non
                 if remaining <= 0:
                     raise _timed_out(job, limit, info)
                 delay = min(delay, remaining)
-            time.sleep(delay)
+            job.client._nap(job.id, delay)
     finally:
         reporter.close()

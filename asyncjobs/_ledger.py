@@ -328,6 +328,11 @@ class Ledger:
             return True
         return self._leases.take(provider, job_id, kind)
 
+    def touch(self, provider: str, job_id: str) -> bool:
+        """Mark a leased job as still being polled (its lease is kept alive); ``False`` when this
+        object no longer holds it (it ran out and another poller took it). Nothing is sent."""
+        return True if self._leases is None else self._leases.touch(provider, job_id)
+
     def release(self, provider: str, job_id: str) -> None:
         """Give up this object's lease of a job (nothing when it holds none)."""
         if self._leases is not None:
@@ -1097,6 +1102,14 @@ class _Leases:
     def jobs(self) -> set[tuple[str, str]]:
         with self._lock:
             return set(self._held)
+
+    def touch(self, provider: str, job_id: str) -> bool:
+        with self._lock:
+            times = self._held.get((provider, job_id))
+            if times is None:
+                return False
+            times[1] = time.monotonic()
+            return True
 
     def forget(self, provider: str, job_id: str) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ from ._verbs import (
     cmd_status,
     cmd_submit,
     cmd_wait,
+    cmd_worker,
 )
 
 # -- the parser --------------------------------------------------------------------------------------
@@ -82,6 +83,16 @@ def _timeout(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
     return value
 
 
@@ -178,6 +189,30 @@ def build_parser() -> argparse.ArgumentParser:
         type=_timeout,
         default=1.0,
         help="sandbox time runs this many times faster (default 1)",
+    )
+    p = verb(
+        "worker",
+        cmd_worker,
+        "poll every pending job of a shared (PostgreSQL) ledger until SIGTERM or Ctrl-C",
+    )
+    p.add_argument(
+        "--provider",
+        action="append",
+        metavar="NAME",
+        help="poll only this provider's jobs (repeat for more; default: every installed one)",
+    )
+    p.add_argument(
+        "--concurrency", type=_positive, default=8, metavar="N", help="polls in flight at most (8)"
+    )
+    p.add_argument(
+        "--max-jobs", type=_positive, default=500, metavar="N", help="jobs held at once (500)"
+    )
+    p.add_argument(
+        "--lease-seconds",
+        type=_timeout,
+        default=None,
+        metavar="S",
+        help="how long a lease outlives a killed worker ($ASYNCJOBS_LEASE_SECONDS, else 30)",
     )
     p = verb(
         "demo",

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import attrs
+
 from asyncjobs import errors
 from asyncjobs._client import Client, connect
 from asyncjobs._job import Job
@@ -392,6 +394,7 @@ _LIST_COLUMNS = (
     "expires_at",
     "expired",
     "error",
+    "polled_by",
 )
 
 
@@ -413,7 +416,11 @@ def _list_rows(jobs: Sequence[tuple[Job, LedgerEntry | None]]) -> list[dict[str,
             expires_at=expires,
             now=now,
         )
-        rows.append({k: v for k, v in jsonable(record).items() if k in _LIST_COLUMNS})
+        row = {k: v for k, v in jsonable(record).items() if k in _LIST_COLUMNS}
+        # on a shared ledger: the poller (a worker, a waiter) that holds the job's lease
+        leased = entry is not None and entry.lease_until is not None and entry.lease_until > now
+        row["polled_by"] = entry.holder if leased and entry is not None else None
+        rows.append(row)
     return rows
 
 
@@ -428,6 +435,7 @@ def _list_cells(r: dict[str, Any]) -> list[str]:
         (r["expires_at"] or "")[:19].replace("T", " "),
         "EXPIRED" if r["expired"] else "",
         (r["error"] or "")[:60],
+        r["polled_by"] or "",
     ]
 
 
@@ -607,6 +615,47 @@ def cmd_sandbox(args: argparse.Namespace, out: _Out) -> int:
     finally:
         for r in running:
             r.stop()
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace, out: _Out) -> int:
+    """Poll every pending job of a shared (PostgreSQL) ledger until SIGTERM or Ctrl-C; then finish
+    the polls in flight, give up the leases and exit 0."""
+    from asyncjobs._worker import Worker
+
+    if args.no_ledger:
+        raise UsageError("a worker polls the jobs of a shared ledger; drop --no-ledger")
+    target = args.ledger or os.environ.get("ASYNCJOBS_LEDGER") or None
+    if target is None or not Ledger.is_url(target):
+        raise UsageError(
+            "a worker needs a shared ledger: pass --ledger postgresql://... or set "
+            "ASYNCJOBS_LEDGER to one (a SQLite file is one machine's)"
+        )
+    for name in args.provider or ():
+        get_provider_class(name)  # an unknown name is a usage error
+    with Ledger(target, lease_seconds=args.lease_seconds) as ledger:
+        worker = Worker(
+            ledger, args.provider or (), concurrency=args.concurrency, max_jobs=args.max_jobs
+        )
+        stop = threading.Event()
+        previous = {
+            sig: signal.signal(sig, lambda *_: stop.set())
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        out.note(
+            f"worker {worker.name}: polling the pending jobs of {', '.join(worker.providers)} in "
+            f"{ledger.url}; SIGTERM or Ctrl-C stops it"
+        )
+        try:
+            stats = worker.run(stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    out.note(
+        f"worker {worker.name}: stopped after {stats.polls} polls; {stats.finished} jobs seen "
+        f"finished, {stats.errors} poll errors"
+    )
+    out.doc({"worker": worker.name, **attrs.asdict(stats)})
     return EXIT_OK
 
 

@@ -1028,7 +1028,7 @@ def _url(target: object) -> str | None:
             f"a ledger URL must be postgresql:// (or postgres://), not {scheme.group(1)}://; a "
             "SQLite ledger is given as a plain path"
         )
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:(?![\\/])", text) or re.search(r"\w=\S", text):
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", text) or re.search(r"\w=\S", text):
         raise ConfigurationError(
             "a ledger is a path or a postgresql:// URL; this looks like neither (a libpq"
             " key=value string or a URL without //): write it as postgresql://user@host/db"

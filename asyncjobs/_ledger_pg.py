@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .errors import ConfigurationError, LedgerError
 
@@ -95,12 +95,9 @@ def display_url(url: str) -> str:
         userinfo, _, host = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="/"
-        )
+    query = re.sub(
+        r"(?i)(^|&)(" + "|".join(sorted(_SECRET_PARAMS)) + r")=[^&]*", r"\1\2=***", parts.query
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
@@ -410,12 +407,15 @@ class PostgresStore:
     ) -> list[tuple[Any, ...]]:
         """Lease up to ``limit`` pending jobs nobody holds, oldest first; their info columns."""
         from_providers = " AND provider = ANY(%(providers)s)" if providers else ""
+        # the rows are locked by the CTE (run once, MATERIALIZED): a claimer skips what another
+        # is claiming instead of waiting for it, and never updates a row it did not lock
         sql = (
-            f"UPDATE jobs SET lease_holder=%(me)s, lease_until={NOW} + %(ttl)s WHERE key IN ("
-            "SELECT key FROM jobs WHERE status = 'pending' AND job_id IS NOT NULL AND state ="
-            f" 'submitted'{from_providers} AND (lease_holder IS NULL OR lease_until < {NOW})"
-            " ORDER BY seq LIMIT %(n)s FOR UPDATE SKIP LOCKED) RETURNING provider, job_id, kind,"
-            " status, raw_status, error, submitted_at, started_at, completed_at, expires_at, meta"
+            "WITH free AS MATERIALIZED (SELECT key FROM jobs WHERE status = 'pending' AND job_id IS"
+            f" NOT NULL AND state = 'submitted'{from_providers} AND (lease_holder IS NULL OR"
+            f" lease_until < {NOW}) ORDER BY seq LIMIT %(n)s FOR UPDATE SKIP LOCKED)"
+            f" UPDATE jobs SET lease_holder=%(me)s, lease_until={NOW} + %(ttl)s FROM free WHERE"
+            " jobs.key = free.key RETURNING provider, job_id, kind, status, raw_status, error,"
+            " submitted_at, started_at, completed_at, expires_at, meta"
         )
         values = {"me": holder, "ttl": seconds, "providers": providers, "n": limit}
         with self.tx() as db:

@@ -268,11 +268,11 @@ def test_a_lease_left_to_run_out_is_taken_over(pg_url: str) -> None:
 
 
 def test_a_lease_in_use_is_kept_alive_past_its_length(pg_url: str) -> None:
-    with Ledger(pg_url, lease_seconds=0.6) as a, Ledger(pg_url) as b:
+    with Ledger(pg_url, lease_seconds=1.5) as a, Ledger(pg_url) as b:
         _issued(a)
         assert a.lease("toy", "j1", "upper")
-        for _ in range(6):
-            time.sleep(0.2)
+        for _ in range(10):
+            time.sleep(0.3)
             assert a.touch("toy", "j1")
         assert not b.lease("toy", "j1", "upper")
 

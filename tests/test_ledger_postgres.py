@@ -91,7 +91,10 @@ def test_a_server_that_is_not_there_is_a_configuration_error_naming_the_url(
     ("url", "shown"),
     [
         ("postgresql://u:pw-canary@h/db", "postgresql://u:***@h/db"),
-        ("postgresql://u@h/db?password=pw-canary&host=/s", "postgresql://u@h/db?password=***&host=/s"),
+        (
+            "postgresql://u@h/db?password=pw-canary&host=/s",
+            "postgresql://u@h/db?password=***&host=/s",
+        ),
         ("postgresql://h/db", "postgresql://h/db"),
     ],
 )
@@ -99,9 +102,7 @@ def test_the_shown_url_never_carries_the_password(url: str, shown: str) -> None:
     assert display_url(url) == shown
 
 
-def test_the_password_is_in_no_repr_message_or_row(
-    postgres: str, pg_url: str
-) -> None:
+def test_the_password_is_in_no_repr_message_or_row(postgres: str, pg_url: str) -> None:
     canary = "pw-canary-5u9t"
     user = f"u{int(time.time() * 1000) % 10**9}"
     _sql(postgres, f"CREATE ROLE {user} LOGIN PASSWORD '{canary}' SUPERUSER")
@@ -291,7 +292,11 @@ def test_a_finished_job_gives_its_lease_up(pg_url: str) -> None:
 def test_a_poller_that_lost_its_lease_cannot_write_over_the_new_holder(pg_url: str) -> None:
     with Ledger(pg_url) as a, Ledger(pg_url) as b:
         _issued(a)
-        _sql(pg_url, "UPDATE asyncjobs.jobs SET lease_holder=%s, lease_until=extract(epoch from now()) + 3600", (b.holder,))
+        _sql(
+            pg_url,
+            "UPDATE asyncjobs.jobs SET lease_holder=%s, lease_until=extract(epoch from now()) + 3600",
+            (b.holder,),
+        )
         a.seen(_info(status=Status.DONE, raw_status="stale"))
         entry = b.get("toy", "j1")
         assert entry is not None

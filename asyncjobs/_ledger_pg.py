@@ -126,7 +126,8 @@ def _psycopg() -> Any:
         import psycopg
     except ImportError:  # pragma: no cover - the extra is in the test extra
         raise ConfigurationError(
-            "a PostgreSQL ledger needs psycopg: pip install 'asyncjobs-core[postgres]'"
+            "a PostgreSQL ledger needs psycopg: pip install 'psycopg[binary]' (in a checkout of "
+            "asyncjobs, the extra: pip install -e '.[postgres]')"
         ) from None
     return psycopg
 

@@ -435,7 +435,7 @@ def _list_cells(r: dict[str, Any]) -> list[str]:
         (r["expires_at"] or "")[:19].replace("T", " "),
         "EXPIRED" if r["expired"] else "",
         (r["error"] or "")[:60],
-        r["polled_by"] or "",
+        r.get("polled_by") or "",
     ]
 
 

@@ -32,6 +32,9 @@ __all__ = ["Worker", "WorkerStats"]
 
 log = get_logger("asyncjobs.worker")
 
+#: Seconds a worker's oldest due poll may be late before it stops claiming more jobs.
+LATE = 0.25
+
 #: A job the provider answers "not found" this many times in a row is recorded failed.
 NOT_FOUND_STRIKES = 3
 
@@ -44,6 +47,8 @@ class WorkerStats:
     polls: int = 0
     finished: int = 0
     errors: int = 0
+    #: SQL statements the worker's ledger ran (claims, lease upkeep, reads and writes of statuses)
+    statements: int = 0
 
 
 @attrs.define(eq=False)
@@ -76,7 +81,7 @@ class Worker:
         providers: Iterable[str] = (),
         *,
         concurrency: int = 8,
-        max_jobs: int = 500,
+        max_jobs: int = 2000,
         connect_client: Callable[[str, Ledger], Client] | None = None,
     ) -> None:
         if not ledger.shared:
@@ -116,12 +121,14 @@ class Worker:
         self.ledger.subscribe(self._on_change)
         pool = cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="asyncjobs-worker")
         inflight: dict[cf.Future[JobInfo], tuple[str, str]] = {}
-        next_claim = 0.0
+        next_claim = next_touch = 0.0
         try:
             while not stop.is_set():
                 now = time.monotonic()
-                if now >= next_claim and len(self._owned) < self.max_jobs:
-                    got = self._claim(min(self.max_jobs - len(self._owned), 100))
+                # a worker behind with its own polls claims no more: they are left to the others
+                behind = bool(self._heap) and self._heap[0][0] < now - LATE
+                if now >= next_claim and len(self._owned) < self.max_jobs and not behind:
+                    got = self._claim(min(self.max_jobs - len(self._owned), 4 * self.concurrency))
                     next_claim = now if got else now + idle
                 while self._heap and self._heap[0][0] <= now and len(inflight) < self.concurrency:
                     _, _, key = heapq.heappop(self._heap)
@@ -132,8 +139,10 @@ class Worker:
                         del self._owned[key]
                         continue
                     inflight[pool.submit(owned.job.refresh)] = key
-                for key in self._owned:
-                    self.ledger.touch(*key)  # still ours, though not due yet
+                if now >= next_touch:  # every job held is still polled, though not due yet
+                    next_touch = now + self.ledger.lease_seconds / 4
+                    for key in self._owned:
+                        self.ledger.touch(*key)
                 wake = min(idle, max(0.0, next_claim - time.monotonic()))
                 if self._heap:
                     wake = min(wake, max(0.0, self._heap[0][0] - time.monotonic()))
@@ -154,6 +163,7 @@ class Worker:
             self._owned.clear()
             for client in self._clients.values():
                 client.close()
+            self.stats.statements = int(getattr(self.ledger._store, "statements", 0))
         return self.stats
 
     def _on_change(self, provider: str, job_id: str) -> None:

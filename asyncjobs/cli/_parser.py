@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=_positive, default=8, metavar="N", help="polls in flight at most (8)"
     )
     p.add_argument(
-        "--max-jobs", type=_positive, default=500, metavar="N", help="jobs held at once (500)"
+        "--max-jobs", type=_positive, default=2000, metavar="N", help="jobs held at once (2000)"
     )
     p.add_argument(
         "--lease-seconds",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ._registry import available_providers, register
     from ._sources import Source
     from ._waiting import as_completed, wait
+    from ._worker import Worker, WorkerStats
     from .provider import Capabilities, Kind, Param, Provider, Setting
 
 #: Public name -> the submodule defining it. They are imported on first use, so that ``import
@@ -56,6 +57,8 @@ _LAZY = {
     "Param": "provider",
     "Provider": "provider",
     "Setting": "provider",
+    "Worker": "_worker",
+    "WorkerStats": "_worker",
 }
 
 __all__ = [
@@ -79,6 +82,8 @@ __all__ = [
     "SubmitState",
     "Timeouts",
     "Transport",
+    "Worker",
+    "WorkerStats",
     "__version__",
     "as_completed",
     "available_providers",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -405,3 +405,75 @@ def test_the_listener_reconnects_after_its_connection_is_killed(pg_url: str) -> 
         assert watcher._store.listener_pid() not in (None, pid)
         writer.seen(_info(status=Status.DONE))
         assert arrived.wait(5)
+
+
+# -- the same guarantees as SQLite ------------------------------------------------------------------
+
+
+@pytest.fixture
+def toy_pg_client(toy_registered: Any, toy_sandbox: Any, pg_url: str) -> Iterator[asyncjobs.Client]:
+    """A client of the toy sandbox whose ledger is the test's PostgreSQL database."""
+    with asyncjobs.connect(
+        "toy",
+        ledger=pg_url,
+        retry=asyncjobs.RetryPolicy(max_tries=3, base=0.01, cap=0.05, max_time=5),
+        **toy_sandbox.app.client_settings(toy_sandbox.url),
+    ) as client:
+        yield client
+
+
+def test_the_row_is_written_before_the_submit_request_leaves(
+    toy_pg_client: asyncjobs.Client, pg_url: str
+) -> None:
+    seen: list[Any] = []
+    original = toy_pg_client.provider.submit
+
+    def spy(*args: Any, **kwargs: Any) -> JobInfo:
+        seen.extend(_sql(pg_url, "SELECT state, params FROM asyncjobs.jobs"))
+        return original(*args, **kwargs)
+
+    toy_pg_client.provider.submit = spy  # type: ignore[method-assign]
+    toy_pg_client.submit("upper", text="hi")
+    assert seen == [("submitting", '{"text": "hi"}')]
+
+
+def test_no_secret_reaches_the_database(toy_pg_client: asyncjobs.Client, pg_url: str) -> None:
+    from toy_provider import ToySandbox
+
+    ok = toy_pg_client.submit("upper", text="hello", duration=0.05)
+    bad = toy_pg_client.submit("upper", text="please fail", duration=0.05)
+    ok.wait(timeout=10)
+    bad.wait(timeout=10)
+    rows = _sql(pg_url, "SELECT j::text FROM asyncjobs.jobs j")
+    rows += _sql(pg_url, "SELECT s::text FROM asyncjobs.statuses s")
+    assert len(rows) > 2
+    assert all(ToySandbox.key not in text for (text,) in rows)
+
+
+def test_a_job_id_the_database_could_not_record_reaches_the_caller(
+    toy_pg_client: asyncjobs.Client, postgres: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncjobs import _client
+
+    assert toy_pg_client.ledger is not None
+    toy_pg_client.ledger._store.retry_for = 0.2
+    monkeypatch.setattr(_client, "_LEDGER_RETRIES", (0.05, 0.05))
+    name = urlsplit(pg_url).path.strip("/")
+    original = toy_pg_client.provider.submit
+
+    def submit_then_lose_the_database(*args: Any, **kwargs: Any) -> JobInfo:
+        info = original(*args, **kwargs)
+        _sql(postgres, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+        _sql(postgres, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=%s",
+             (name,))  # fmt: skip
+        return info
+
+    toy_pg_client.provider.submit = submit_then_lose_the_database  # type: ignore[method-assign]
+    try:
+        with pytest.raises(errors.LedgerError) as caught:
+            toy_pg_client.submit("upper", text="hi")
+    finally:
+        _sql(postgres, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+    assert caught.value.job_id is not None
+    assert caught.value.info is not None
+    assert caught.value.job_id in str(caught.value)

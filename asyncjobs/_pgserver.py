@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -62,7 +63,17 @@ def postgres_server(*, max_connections: int = 200) -> Iterator[str]:
             "/usr/lib/postgresql/*/bin; install them (Debian: apt-get install postgresql)"
         )
     as_postgres = os.geteuid() == 0
-    tmp = Path(tempfile.mkdtemp(prefix="ajpg-"))
+    if as_postgres:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            raise ConfigurationError(
+                "running as root, the server runs as the 'postgres' user (initdb refuses root), "
+                "and there is none: create it (useradd --system postgres) or run as another user"
+            ) from None
+    # as root, in the system's temporary folder: the postgres user must reach it, and a $TMPDIR
+    # inside root's own folders (pytest's tmp_path) is closed to it
+    tmp = Path(tempfile.mkdtemp(prefix="ajpg-", dir="/tmp" if as_postgres else None))
     data, sock, log = tmp / "data", tmp / "s", tmp / "log"
     sock.mkdir()
     if as_postgres:

@@ -477,3 +477,20 @@ def test_a_job_id_the_database_could_not_record_reaches_the_caller(
     assert caught.value.job_id is not None
     assert caught.value.info is not None
     assert caught.value.job_id in str(caught.value)
+
+
+def test_a_worker_on_a_sqlite_ledger_is_a_usage_error_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "asyncjobs", "worker", "--ledger", str(tmp_path / "l.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "postgresql://" in done.stderr
+    assert not (tmp_path / "l.db").exists()

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from . import errors
+from . import _wake, errors
 from ._checks import timeout as check_timeout
 from ._http import deadline
 from ._http import deadline as deadline_scope
@@ -328,43 +328,75 @@ def _refresh(job: Job, end: float | None) -> JobInfo:
         return job.refresh()
 
 
+def _nap(job: Job, waiter: _wake.Waiter, delay: float) -> JobInfo | None:
+    """Sleep ``delay`` seconds between polls, less when news of the job's end comes (a webhook
+    call confirmed, another wait's poll, another process through the ledger): then its final
+    :class:`JobInfo`, and the wait polls no more."""
+    news = waiter.nap(delay).get((job.provider, job.id))
+    if news is None:
+        return None
+    job.info = news
+    if job.kind is None:
+        job.kind = news.kind
+    return news
+
+
 def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = None) -> JobInfo:
     """Poll ``job`` until it finishes; see :meth:`Job.wait`."""
     limit = check_timeout(timeout)
     deadline = None if limit is None else time.monotonic() + limit
     reporter = make_progress(progress, total=None, desc=f"{job.provider}:{job.id}")
-    attempt = 0
-    failures = 0
     since = time.time()
     try:
-        while True:
-            try:
-                info = _refresh(job, deadline)
-            except errors.JobTimeoutError as exc:
-                raise _timed_out(job, limit, job.info) from exc
-            except (errors.TransportError, errors.RateLimitedError) as exc:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise _timed_out(job, limit, job.info) from exc
-                failures += 1  # transient: try again after a delay, as the many-job wait does
-                if failures >= MAX_POLL_ERRORS:
-                    raise
-                delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None), since)
-                attempt += 1
-                if deadline is not None:
-                    delay = min(delay, max(0.0, deadline - time.monotonic()))
-                time.sleep(delay)
-                continue
-            failures = 0
-            reporter.seen(info)
-            if info.finished:
-                return info
-            delay = _delay(job, attempt, info, since=since)
-            attempt += 1
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _timed_out(job, limit, info)
-                delay = min(delay, remaining)
-            time.sleep(delay)
+        with _wake.listening([job]) as waiter:
+            return _wait_loop(job, waiter, limit, deadline, reporter, since)
     finally:
         reporter.close()
+
+
+def _wait_loop(
+    job: Job,
+    waiter: _wake.Waiter,
+    limit: float | None,
+    deadline: float | None,
+    reporter: Any,
+    since: float,
+) -> JobInfo:
+    """The polls of :func:`wait_one`, napping on ``waiter`` between them."""
+    attempt = 0
+    failures = 0
+    while True:
+        try:
+            info = _refresh(job, deadline)
+        except errors.JobTimeoutError as exc:
+            raise _timed_out(job, limit, job.info) from exc
+        except (errors.TransportError, errors.RateLimitedError) as exc:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _timed_out(job, limit, job.info) from exc
+            failures += 1  # transient: try again after a delay, as the many-job wait does
+            if failures >= MAX_POLL_ERRORS:
+                raise
+            delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None), since)
+            attempt += 1
+            if deadline is not None:
+                delay = min(delay, max(0.0, deadline - time.monotonic()))
+            news = _nap(job, waiter, delay)
+            if news is not None:
+                reporter.seen(news)
+                return news
+            continue
+        failures = 0
+        reporter.seen(info)
+        if info.finished:
+            return info
+        delay = _delay(job, attempt, info, since=since)
+        attempt += 1
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _timed_out(job, limit, info)
+            delay = min(delay, remaining)
+        news = _nap(job, waiter, delay)
+        if news is not None:
+            reporter.seen(news)
+            return news

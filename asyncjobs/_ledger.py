@@ -605,6 +605,31 @@ class Ledger:
                     "folder, or run without the ledger (ledger=False, --no-ledger)."
                 ) from exc
 
+    def wait_changed(self, timeout: float) -> None:
+        """Return as soon as another connection may have committed a change to the ledger (since
+        the last call returned, or since this one began), or after ``timeout`` seconds.
+
+        SQLite: ``PRAGMA data_version`` of this connection, read every 50 ms (it changes when any
+        other connection, in any process, commits). A waiter of another process's news calls this
+        in a loop, then reads the entries it cares about.
+
+        Raises:
+            LedgerError: the ledger cannot be read (closed, damaged).
+        """
+        end = time.monotonic() + max(0.0, timeout)
+        first = getattr(self, "_version_seen", None)
+        if first is None:
+            first = self._version_seen = self._read("PRAGMA data_version")[0][0]
+        while True:
+            now = self._read("PRAGMA data_version")[0][0]
+            if now != first:
+                self._version_seen = now
+                return
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.05, left))
+
     def get(self, provider: str, job_id: str) -> LedgerEntry | None:
         """The entry of ``job_id`` at ``provider``, or ``None``."""
         rows = self._read(

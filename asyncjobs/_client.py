@@ -118,6 +118,7 @@ def connect(
     client._owns_ledger = not isinstance(ledger, Ledger)
     if receiver is not None:
         client.webhooks = receiver
+        transport.redactor.add(receiver._key.decode("utf-8", "replace"))  # a secret setting too
         receiver._attach(client)
     return client
 

@@ -100,7 +100,18 @@ def _misplaced_options(argv: Sequence[str]) -> str | None:
     return None
 
 
-_VERBS = ("providers", "submit", "status", "wait", "result", "cancel", "list", "sandbox", "demo")
+_VERBS = (
+    "providers",
+    "submit",
+    "status",
+    "wait",
+    "result",
+    "cancel",
+    "list",
+    "sandbox",
+    "demo",
+    "webhooks",
+)
 
 
 def _quiet_closed_pipe() -> None:

@@ -282,8 +282,11 @@ def _delay(
     job: Job, attempt: int, info: JobInfo | None, hint: object = None, since: float | None = None
 ) -> float:
     """The pause before the next poll: the service's hint (a ``retry_after`` in the JobInfo's meta,
-    or in the error) clamped to the policy's cap, else the policy's own delay for the job's age."""
-    policy = job.client.poll_policy
+    or in the error) clamped to the policy's cap, else the policy's own delay for the job's age --
+    at its slowest (between half and all of its cap) for a job that expects a webhook call: the
+    call wakes the wait, and these polls are only the safety net for a call that never comes."""
+    client = job.client
+    policy = client.poll_policy
     if hint is None and info is not None:
         hint = info.meta.get("retry_after")
     if (
@@ -293,6 +296,8 @@ def _delay(
         and hint == hint  # not NaN
     ):
         return max(min(float(hint), policy.cap), policy.min_interval)
+    if getattr(client, "webhooks", None) is not None and job.id in client._expecting:
+        return policy.delay(64, _rng)  # the exponential bound is long past: the cap
     return policy.delay(attempt, _rng, age=_age(info or job.info, since))
 
 

@@ -327,6 +327,8 @@ class Client:
             raise
         if expecting and not info.finished:
             self._expecting.add(info.id)
+        elif expecting:
+            self._expecting.discard(info.id)  # finished already (a synchronous answer)
         if self.ledger is not None and key is not None:
             self._record_issued(key, info)
         log.debug("%s: submitted %s job %s", self.name, kind, info.id)

@@ -731,7 +731,8 @@ def cmd_webhooks(args: argparse.Namespace, out: _Out) -> int:
         from waitress.server import create_server
     except ImportError as exc:
         raise errors.ConfigurationError(
-            "webhooks serve needs waitress: pip install 'asyncjobs-core[webhooks]'"
+            "webhooks serve needs waitress: pip install waitress (the webhooks extra; in a "
+            "checkout of the repository: pip install -e '.[webhooks]')"
         ) from exc
     key = os.environ.get("ASYNCJOBS_WEBHOOK_KEY")
     if not key:

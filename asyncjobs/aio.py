@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     import pandas
 
     from ._progress import _Reporter
+    from ._webhooks import Receiver
 
 __all__ = [
     "AsyncClient",
@@ -115,6 +116,7 @@ def connect(
     poll: PollPolicy | None = None,
     session: requests.Session | None = None,
     max_body: int = MAX_BODY,
+    webhooks: Receiver | bool | None = None,
     **settings: Any,
 ) -> Connecting:
     """Connect to a provider, for asyncio: the same arguments as :func:`asyncjobs.connect`.
@@ -143,6 +145,7 @@ def connect(
             poll=poll,
             session=own,
             max_body=max_body,
+            webhooks=webhooks,
             **settings,
         )
 
@@ -223,7 +226,9 @@ class AsyncClient:
     def _wrap(self, job: Job) -> AsyncJob:
         return AsyncJob(self, job)
 
-    async def submit(self, kind: str, /, *, webhook: str | None = None, **params: Any) -> AsyncJob:
+    async def submit(
+        self, kind: str, /, *, webhook: str | bool | None = None, **params: Any
+    ) -> AsyncJob:
         """Start a job; as :meth:`asyncjobs.Client.submit` (in the ledger before the request leaves).
 
         Raises:

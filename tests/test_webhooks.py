@@ -562,3 +562,15 @@ def test_a_conversio_body_it_cannot_read_is_a_bad_request(
     ):
         assert _call(receiver.url_for("conversio"), b"not json") == 400
         assert _call(receiver.url_for("conversio") + "x", b"not json") == 404
+
+
+def test_the_providers_own_token_opens_no_per_job_calls(
+    hooked: Connect, convertapi_box: Sandbox, receiver: Any
+) -> None:
+    client = hooked()
+    job = _submit(client)
+    client._expecting.add(job.id)
+    body = json.dumps({"JobId": job.id}).encode()
+    assert _call(receiver.url_for("convertapi"), body) == 404
+    time.sleep(0.3)
+    assert polls(convertapi_box.app, job.id) == 0

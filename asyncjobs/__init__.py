@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ._registry import available_providers, register
     from ._sources import Source
     from ._waiting import as_completed, wait
+    from ._worker import Worker, WorkerStats
     from .provider import Capabilities, Kind, Param, Provider, Setting
 
 #: Public name -> the submodule defining it. They are imported on first use, so that ``import
@@ -57,6 +58,8 @@ _LAZY = {
     "Param": "provider",
     "Provider": "provider",
     "Setting": "provider",
+    "Worker": "_worker",
+    "WorkerStats": "_worker",
 }
 
 __all__ = [
@@ -80,6 +83,8 @@ __all__ = [
     "SubmitState",
     "Timeouts",
     "Transport",
+    "Worker",
+    "WorkerStats",
     "__version__",
     "as_completed",
     "available_providers",

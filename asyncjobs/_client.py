@@ -53,8 +53,9 @@ def connect(
 
     Args:
         provider: a name from :func:`asyncjobs.available_providers`.
-        ledger: ``None`` for the default ledger (in ``$ASYNCJOBS_HOME`` or the user data folder), a
-            path, a :class:`~asyncjobs._ledger.Ledger`, or ``False`` for none.
+        ledger: ``None`` for the default ledger (``$ASYNCJOBS_LEDGER`` when set, else a SQLite file
+            in ``$ASYNCJOBS_HOME`` or the user data folder), a path, a ``postgresql://`` URL (a
+            ledger shared by many machines), a :class:`~asyncjobs.Ledger`, or ``False`` for none.
         timeout: a :class:`~asyncjobs._http.Timeouts`, or one number for both connect and read.
         retry: a :class:`~asyncjobs._http.RetryPolicy`.
         poll: a :class:`~asyncjobs.provider.PollPolicy` instead of the provider's own (e.g. faster
@@ -127,13 +128,14 @@ def _open_ledger(ledger: LedgerArg) -> Ledger | None:
     if ledger is False:
         return None
     if ledger is None or ledger is True:
-        return Ledger.default()
+        return Ledger.open()  # $ASYNCJOBS_LEDGER, else the default file
     if isinstance(ledger, Ledger):
         return ledger
     if isinstance(ledger, (str, os.PathLike)):
         return Ledger(ledger)
     raise errors.InvalidParameterError(
-        f"ledger must be None, False, a path or a Ledger, not {ledger!r}", parameter="ledger"
+        f"ledger must be None, False, a path, a postgresql:// URL or a Ledger, not {ledger!r}",
+        parameter="ledger",
     )
 
 
@@ -170,6 +172,11 @@ class Client:
         self._expecting: set[str] = set()
         self._flights: dict[str, _Flight] = {}
         self._flights_lock = threading.Lock()
+        # jobs whose last look came from the ledger because another poller holds their lease, and
+        # the events their waiters sleep on until the ledger says they changed
+        self._elsewhere: set[str] = set()
+        self._naps: dict[str, threading.Event] = {}
+        self._subscribed = False
         provider._poll = self.status  # a result that needs a look goes through the one-flight rule
 
     @property
@@ -184,6 +191,8 @@ class Client:
         """Close the provider and its HTTP connections, and the ledger if ``connect`` opened it."""
         if self.webhooks is not None:
             self.webhooks._detach(self)
+        if self._subscribed and self.ledger is not None:
+            self.ledger.unsubscribe(self._changed)
         self.provider.close()
         self.provider.transport.close()
         if self.ledger is not None and self._owns_ledger:
@@ -440,6 +449,11 @@ class Client:
             if entry is not None and entry.state == SubmitState.CANCELLED and entry.info:
                 flight.info = entry.info  # cancelled here: the provider may have deleted it
                 return entry.info
+            if self.ledger is not None and self.ledger.shared:
+                held = self._leased(job_id, entry)
+                if held is not None:
+                    flight.info = held
+                    return held
             info = flight.info = self._stamp(_times(self.provider.status(job_id), entry))
         except errors.JobNotFoundError as exc:
             explained = flight.error = self._explain_missing(exc, job_id)
@@ -458,6 +472,52 @@ class Client:
             self._expecting.discard(job_id)
             _wake.report(self.name, job_id, info)  # wakes this process's waits of the job
         return info
+
+    def _leased(self, job_id: str, entry: LedgerEntry | None) -> JobInfo | None:
+        """Take the job's lease before polling it (a shared ledger: one poller per job across
+        every machine). ``None`` when this client may poll; else the job as the ledger has it,
+        from the poller that holds the lease.
+
+        Raises:
+            LedgerError: the ledger stayed unreachable: no lease, so no poll.
+        """
+        assert self.ledger is not None
+        kind = entry.kind if entry is not None else self.provider.kinds[0].name
+        if job_id in self._elsewhere and entry is not None and entry.info and entry.info.finished:
+            self._elsewhere.discard(job_id)  # its poller saw it finish: nothing left to poll
+            return entry.info
+        if self.ledger.lease(self.name, job_id, kind):
+            self._elsewhere.discard(job_id)
+            return None
+        self._elsewhere.add(job_id)
+        self._subscribe()
+        entry = self.ledger.get(self.name, job_id) or entry
+        if entry is not None and entry.info is not None:
+            return entry.info
+        return JobInfo(provider=self.name, id=job_id, kind=kind, status=Status.PENDING)
+
+    def _subscribe(self) -> None:
+        if not self._subscribed and self.ledger is not None:
+            self._subscribed = True
+            self.ledger.subscribe(self._changed)
+
+    def _changed(self, provider: str, job_id: str) -> None:
+        """The ledger says another process recorded a change of a job: wake its waiters."""
+        if provider == self.name:
+            nap = self._naps.get(job_id)
+            if nap is not None:
+                nap.set()
+            _wake.poke(provider, job_id)  # the waits napping on news: look again now
+
+    def _nap(self, job_id: str, seconds: float) -> None:
+        """Sleep ``seconds`` before the next look at a job; one polled elsewhere (a shared ledger)
+        is looked at again as soon as the ledger says it changed."""
+        if job_id not in self._elsewhere or self.ledger is None:
+            time.sleep(seconds)
+            return
+        nap = self._naps.setdefault(job_id, threading.Event())
+        nap.wait(seconds)
+        nap.clear()
 
     def _explain_missing(
         self, error: errors.JobNotFoundError, job_id: str
@@ -679,7 +739,7 @@ def jobs(
         status: keep only jobs last seen with this status.
         ledger: the ledger to read (the default one when ``None``).
     """
-    book = ledger or Ledger.default()
+    book = ledger or Ledger.open()
     wanted = None if status is None else _status(status)
     return _LedgerJobList(book, provider, wanted)
 
@@ -709,7 +769,7 @@ class _LedgerJobList(JobList):
     def _book(self) -> Ledger:
         """The ledger to read: the one given, or (once it is closed) the same file, read-only."""
         if self._ledger._closed:
-            self._ledger = Ledger(self._ledger.path, read_only=True)
+            self._ledger = self._ledger.reopened(read_only=True)
         return self._ledger
 
     def _handles(self, **window: Any) -> Iterator[Job]:

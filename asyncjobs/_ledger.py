@@ -16,76 +16,32 @@ import contextlib
 import gc
 import json
 import os
-import sqlite3
+import re
+import socket
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from ._ledger_sqlite import COLUMNS, MIGRATIONS, SCHEMA_VERSION
 from ._models import JobInfo, Status
 from ._redaction import get_logger
 from .errors import ConfigurationError, LedgerError
 
 log = get_logger("asyncjobs._ledger")
 
-__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerEntry", "SubmitState", "default_home"]
-
-#: Marks the file as an asyncjobs ledger (``PRAGMA application_id``; "AJLG").
-APPLICATION_ID = 0x414A4C47
-
-#: The migration steps: step ``n`` (counting from 1) brings a ledger from version ``n - 1`` to ``n``.
-#: Append new steps; never edit a released one.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: the jobs and every status seen
-    (
-        """CREATE TABLE IF NOT EXISTS jobs (
-            key          TEXT PRIMARY KEY,
-            provider     TEXT NOT NULL,
-            job_id       TEXT,
-            kind         TEXT NOT NULL,
-            params       TEXT NOT NULL,
-            state        TEXT NOT NULL,
-            status       TEXT,
-            raw_status   TEXT,
-            error        TEXT,
-            created_at   REAL NOT NULL,
-            updated_at   REAL NOT NULL,
-            submitted_at REAL,
-            started_at   REAL,
-            completed_at REAL,
-            expires_at   REAL,
-            meta         TEXT
-        )""",
-        "CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_id ON jobs(provider, job_id)"
-        " WHERE job_id IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, provider)",
-        """CREATE TABLE IF NOT EXISTS statuses (
-            key        TEXT NOT NULL REFERENCES jobs(key),
-            seen_at    REAL NOT NULL,
-            status     TEXT NOT NULL,
-            raw_status TEXT
-        )""",
-    ),
-    # 2: when the ledger first saw a job finished (the start of its lifetime when the provider does not
-    # say when it completed), and the history by job
-    (
-        "ALTER TABLE jobs ADD COLUMN finished_seen_at REAL",
-        "UPDATE jobs SET finished_seen_at = (SELECT MIN(s.seen_at) FROM statuses s"
-        " WHERE s.key = jobs.key AND s.status IN ('done', 'failed'))",
-        "CREATE INDEX IF NOT EXISTS statuses_by_key ON statuses(key, seen_at)",
-    ),
-)
-
-#: The schema version this asyncjobs writes.
-SCHEMA_VERSION = len(MIGRATIONS)
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Ledger", "LedgerEntry", "SubmitState", "default_home"]
 
 _BUSY_TIMEOUT = 30.0
+
+#: How long a lease lasts without being kept alive, unless set (``$ASYNCJOBS_LEASE_SECONDS``).
+LEASE_SECONDS = 30.0
 
 #: Jobs whose last written status a ledger object remembers, to skip even the read of a status
 #: seen again unchanged (past it, an unchanged status still costs no write: see :meth:`Ledger.seen`).
@@ -145,6 +101,8 @@ class LedgerEntry:
             written, so it does not move this.
         finished_seen_at: when the ledger first saw the job ``done`` or ``failed``.
         error: why the submit failed (``rejected``/``unknown``), or the job's last error.
+        holder: on a shared (PostgreSQL) ledger, who polls the job (``host:pid:tag``), while its
+            lease lasts (``lease_until``, the database's clock); ``None`` when nobody does.
     """
 
     key: str
@@ -158,6 +116,8 @@ class LedgerEntry:
     updated_at: datetime | None = None
     finished_seen_at: datetime | None = None
     error: str | None = None
+    holder: str | None = None
+    lease_until: datetime | None = None
 
     def expires_at(self, lifetime: timedelta | None) -> datetime | None:
         """When the provider forgets this job: the ``expires_at`` it said, else ``lifetime`` (the
@@ -224,115 +184,95 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, timezone.utc)
 
 
-class _NotALedger(Exception):
-    """The file is a database, but not a ledger this asyncjobs can use (the message says why)."""
-
-
 class Ledger:
-    """A SQLite ledger at ``path`` (WAL mode; safe for many threads and processes).
+    """The ledger: SQLite at a path (the default, one machine), or PostgreSQL at a URL (shared by
+    many machines). Both behave alike behind this one interface.
 
     Args:
-        path: the database file; created with its folder when missing.
+        target: a path (``str`` or ``os.PathLike``) of a SQLite file, created with its folder when
+            missing; or a ``postgresql://`` (``postgres://``) URL, any libpq URI, handed to psycopg
+            as it is (Unix sockets with ``?host=/path``). Anything else (another scheme, a libpq
+            ``key=value`` string, an empty string) is refused, never made into a file of that name.
         read_only: open an existing ledger for reading only (one in a folder this user cannot write,
             for example): listing works, and any write raises ConfigurationError.
+        lease_seconds: on PostgreSQL, how long a poller's lease of a job lasts without being kept
+            alive (``$ASYNCJOBS_LEASE_SECONDS``, else 30): a crashed poller's jobs are taken over
+            after it.
 
     Raises:
-        ConfigurationError: the file is not a ledger, is from a newer asyncjobs, or cannot be written.
-            Nothing is changed in the file then.
+        ConfigurationError: the target is not a ledger, is from a newer asyncjobs, cannot be written
+            or reached. Nothing is changed in it then.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        target: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        lease_seconds: float | None = None,
+    ) -> None:
+        self._target = target
+        self._read_only = read_only
         self._closed = False
         # (provider, job id) -> the JobInfo this object last wrote or found unchanged: a shortcut
         # past the read that :meth:`seen` otherwise makes (forgetting one costs a read, not a write)
         self._written: dict[tuple[str, str], JobInfo] = {}
-        advice = (
-            "Point ASYNCJOBS_HOME at a writable folder, pass ledger=<path>, or ledger=False to run "
-            "without one."
-        )
-        db: sqlite3.Connection | None = None
-        try:
-            if read_only:
-                db = self._connect_read_only()
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
-            )
-            self._db = db
-            self._check_header()
-            self._wal()
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except ConfigurationError:
-            if db is not None:
-                db.close()
-            raise
-        except LedgerError as exc:  # failing while it is being opened: the setting is what is wrong
-            if db is not None:
-                db.close()
-            raise ConfigurationError(f"{exc} {advice}") from exc
-        except _NotALedger as exc:
-            if db is not None:
-                db.close()
-            raise ConfigurationError(f"the file {str(self.path)!r} {exc}. {advice}") from None
-        except sqlite3.DatabaseError as exc:
-            if db is not None:
-                db.close()
-            text = str(exc)
-            if "not a database" in text or "malformed" in text:
-                raise ConfigurationError(
-                    f"the file {str(self.path)!r} is not an asyncjobs ledger ({text}); it was left "
-                    f"as it is. {advice}"
-                ) from exc
-            raise ConfigurationError(
-                f"cannot use the ledger at {str(self.path)!r}: {text} (is its folder writable?). "
-                f"{advice}"
-            ) from exc
-        except OSError as exc:
-            if db is not None:
-                db.close()
-            raise ConfigurationError(
-                f"cannot create the ledger at {str(self.path)!r}: {exc.strerror or exc}. {advice}"
-            ) from exc
+        url = _url(target)
+        self.path: Path | None = None
+        self.url: str | None = None
+        self._store: Any
+        if url is not None:
+            from ._ledger_pg import PostgresStore
 
-    def _connect_read_only(self) -> sqlite3.Connection:
-        # A WAL ledger without its -shm file cannot be read with mode=ro where SQLite cannot create
-        # that file; immutable=1 then reads the file as it is (nobody can write in that folder).
-        uri = self.path.absolute().as_uri()
-        for query in ("?mode=ro", "?mode=ro&immutable=1"):
-            db = sqlite3.connect(
-                uri + query,
-                uri=True,
-                timeout=_BUSY_TIMEOUT,
-                check_same_thread=False,
-                isolation_level=None,
-            )
-            self._db = db
-            try:
-                self._check_current()
-                db.execute(f"SELECT {self._COLUMNS} FROM jobs LIMIT 0")
-            except sqlite3.OperationalError:
-                db.close()
-                if query.endswith("immutable=1"):
-                    raise
-                continue
-            except BaseException:
-                db.close()
-                raise
-            break
-        return db
+            self._store = PostgresStore(url, read_only=read_only)
+            self.url = self._store.url
+        else:
+            from ._ledger_sqlite import SQLiteStore
 
-    def _check_current(self) -> None:
-        # A read-only ledger cannot be migrated: it must be of this schema already.
-        self._check_header()
-        if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-            raise _NotALedger(
-                "is a ledger of an older schema, which cannot be read without upgrading it; open "
-                "it once where it can be written"
-            )
+            self.path = Path(target)
+            self._store = SQLiteStore(self.path, read_only=read_only)
+        self._lock = self._store.lock
+        #: this object's name as a lease holder: host, process, and a random part
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = _lease_seconds(lease_seconds)
+        self._leases = _Leases(self) if self._store.shared else None
+
+    @classmethod
+    def open(
+        cls, target: str | os.PathLike[str] | None = None, *, read_only: bool = False
+    ) -> Ledger:
+        """The ledger at ``target`` (a path or a URL, as for :class:`Ledger`); ``None`` means
+        ``$ASYNCJOBS_LEDGER`` when set, else the default SQLite file in :func:`default_home`.
+
+        Raises:
+            ConfigurationError: as for :class:`Ledger`.
+        """
+        if target is None:
+            target = os.environ.get("ASYNCJOBS_LEDGER") or None
+            if target is None:
+                return cls.default(read_only=read_only)
+        return cls(target, read_only=read_only)
+
+    @staticmethod
+    def is_url(target: str | os.PathLike[str]) -> bool:
+        """Whether ``target`` names a PostgreSQL ledger (a ``postgresql://`` URL).
+
+        Raises:
+            ConfigurationError: ``target`` is neither a path nor a URL of a known scheme.
+        """
+        return _url(target) is not None
+
+    @property
+    def shared(self) -> bool:
+        """Whether many machines share this ledger (PostgreSQL): polls then take leases."""
+        return bool(self._store.shared)
+
+    @property
+    def _db(self) -> Any:
+        return self._store.db
+
+    def _tx(self) -> Any:
+        return self._store.tx()
 
     @classmethod
     def default(cls, *, read_only: bool = False) -> Ledger:
@@ -354,15 +294,19 @@ class Ledger:
             )
         return cls(home / "ledger.sqlite3", read_only=read_only)
 
+    def reopened(self, *, read_only: bool = False) -> Ledger:
+        """A new :class:`Ledger` object on the same file or database."""
+        return Ledger(self._target, read_only=read_only, lease_seconds=self.lease_seconds)
+
     def __repr__(self) -> str:
-        return f"<Ledger {str(self.path)!r}>"
+        return f"<Ledger {self._store.describe()}>"
 
     def close(self) -> None:
-        """Close the database connection (idempotent)."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._db.close()
+        """Give up this object's leases and close its connections (idempotent)."""
+        if self._leases is not None and not self._closed:
+            self._leases.stop()
+        self._closed = True
+        self._store.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -370,65 +314,66 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- opening ----------------------------------------------------------------------------------
+    # -- leases and notifications (a shared ledger) ---------------------------------------------
 
-    def _check_header(self) -> None:
-        # Reads the header only: a file that is not SQLite fails here, before anything is written.
-        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if app_id not in (0, APPLICATION_ID):
-            raise _NotALedger(f"is a SQLite database of another application (id {app_id:#x})")
-        if version > SCHEMA_VERSION:
-            raise _NotALedger(
-                f"is a ledger of schema version {version}, newer than this asyncjobs understands "
-                f"({SCHEMA_VERSION}); upgrade asyncjobs-core"
+    def lease(self, provider: str, job_id: str, kind: str) -> bool:
+        """Take, or keep, this object's lease of a job before polling it: ``True`` when this object
+        may poll it, ``False`` when another poller holds it (then wait on the ledger instead). On a
+        ledger that is not shared, always ``True`` (nothing is written).
+
+        Raises:
+            LedgerError: the ledger stayed unreachable (no lease: do not poll).
+        """
+        if self._leases is None:
+            return True
+        return self._leases.take(provider, job_id, kind)
+
+    def touch(self, provider: str, job_id: str) -> bool:
+        """Mark a leased job as still being polled (its lease is kept alive); ``False`` when this
+        object no longer holds it (it ran out and another poller took it). Nothing is sent."""
+        return True if self._leases is None else self._leases.touch(provider, job_id)
+
+    def release(self, provider: str, job_id: str) -> None:
+        """Give up this object's lease of a job (nothing when it holds none)."""
+        if self._leases is not None:
+            self._leases.release(provider, job_id)
+
+    def claim(self, providers: Iterable[str], limit: int) -> list[JobInfo]:
+        """Lease up to ``limit`` pending jobs of ``providers`` (all when empty) that nobody
+        polls, oldest first (a worker's intake; ``FOR UPDATE SKIP LOCKED``, so workers never
+        block on each other). A ledger that is not shared has no leases to claim.
+
+        Raises:
+            ConfigurationError: the ledger is not shared (SQLite).
+        """
+        if self._leases is None:
+            raise ConfigurationError(
+                f"workers need a shared ledger: {self!r} is SQLite, one machine's file. Set "
+                "ASYNCJOBS_LEDGER (or --ledger) to a postgresql:// URL."
             )
+        return self._leases.claim(list(providers), limit)
 
-    def _wal(self) -> None:
-        # Switching to WAL needs a moment alone with the file; another process may be opening it too.
-        deadline = time.monotonic() + _BUSY_TIMEOUT
-        while True:
-            try:
-                mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-        if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"cannot switch the journal to WAL (it is {mode!r})")
+    def held(self) -> set[tuple[str, str]]:
+        """The jobs ``(provider, job id)`` this object holds leases of."""
+        return set() if self._leases is None else self._leases.jobs()
 
-    def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version < SCHEMA_VERSION:
-            with self._tx() as db:
-                # Read again under the write lock: another process may have migrated meanwhile.
-                version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise _NotALedger(f"was upgraded by a newer asyncjobs (schema {version})")
-                if version == 0:
-                    tables = db.execute(
-                        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE "
-                        "'sqlite_%'"
-                    ).fetchall()
-                    if tables:
-                        names = ", ".join(sorted(t[0] for t in tables))
-                        raise _NotALedger(
-                            f"is a SQLite database with other tables ({names}), not an asyncjobs "
-                            "ledger; it was left as it is"
-                        )
-                for step in MIGRATIONS[version:]:
-                    for statement in step:
-                        db.execute(statement)
-                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        try:
-            self._db.execute(f"SELECT {self._COLUMNS} FROM jobs LIMIT 0")
-        except sqlite3.OperationalError as exc:
-            raise _NotALedger(f"is not an asyncjobs ledger ({exc})") from None
+    def subscribe(self, callback: Callable[[str, str], None]) -> None:
+        """Have ``callback(provider, job_id)`` called (from a listener thread) whenever another
+        process records a change of a job; best effort, so callers re-check on a timer too. On a
+        ledger without notifications (SQLite), nothing is called."""
+        if self._store.shared:
+            self._store.subscribe(callback)
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self, self._db, self._lock)
+    def unsubscribe(self, callback: Callable[[str, str], None]) -> None:
+        """Stop calling ``callback`` (see :meth:`subscribe`)."""
+        if self._store.shared:
+            self._store.unsubscribe(callback)
+
+    def wait_changed(self, timeout: float) -> None:
+        """Return as soon as another connection may have committed a change to the ledger (SQLite:
+        ``PRAGMA data_version`` moved; PostgreSQL: a notification arrived), or after ``timeout``
+        seconds, whichever is first."""
+        self._store.wait_changed(timeout)
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -471,7 +416,7 @@ class Ledger:
         self._remember(info)
 
     @staticmethod
-    def _supersede(db: sqlite3.Connection, provider: str, job_id: str, key: str) -> None:
+    def _supersede(db: Any, provider: str, job_id: str, key: str) -> None:
         # A provider may issue an id again once it forgot the job that had it (a restarted sandbox,
         # an id reused after expiry): the older entry gives the id up, and says so.
         db.execute(
@@ -529,28 +474,51 @@ class Ledger:
                     "SELECT key FROM jobs WHERE provider=? AND job_id=?", (info.provider, info.id)
                 ).fetchone()
                 if row is None:
-                    key = uuid.uuid4().hex
                     now = time.time()
+                    # another process may add the same job at the same moment: the first wins
                     db.execute(
                         "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
-                        " updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?, ?)",
-                        (key, info.provider, info.id, info.kind, SubmitState.SUBMITTED, now, now),
-                    )
-                else:
-                    key = row[0]
-                self._write_info(db, key, info, values)
+                        " updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?, ?) ON CONFLICT DO NOTHING",
+                        (uuid.uuid4().hex, info.provider, info.id, info.kind,
+                         SubmitState.SUBMITTED, now, now),
+                    )  # fmt: skip
+                    row = db.execute(
+                        "SELECT key FROM jobs WHERE provider=? AND job_id=?",
+                        (info.provider, info.id),
+                    ).fetchone()
+                self._write_info(db, row[0], info, values)
         for info, _ in changed:
             self._remember(info)
+            if info.finished and self._leases is not None:
+                self._leases.forget(info.provider, info.id)
 
     def cancelled(self, info: JobInfo) -> None:
         """Record that the job ``info`` (its status as it is now that it is cancelled) was cancelled:
         later looks read it from here instead of asking a provider that has deleted it."""
-        self.seen(info)
         with self._tx() as db:
+            row = db.execute(
+                "SELECT key FROM jobs WHERE provider=? AND job_id=?", (info.provider, info.id)
+            ).fetchone()
+            if row is None:
+                now = time.time()
+                db.execute(
+                    "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (uuid.uuid4().hex, info.provider, info.id, info.kind,
+                     SubmitState.SUBMITTED, now, now),
+                )  # fmt: skip
+                row = db.execute(
+                    "SELECT key FROM jobs WHERE provider=? AND job_id=?", (info.provider, info.id)
+                ).fetchone()
+            # whoever holds the job's lease, a cancel here is the last word
+            self._write_info(db, row[0], info, force=True)
             db.execute(
-                "UPDATE jobs SET state=? WHERE provider=? AND job_id=?",
-                (SubmitState.CANCELLED, info.provider, info.id),
+                "UPDATE jobs SET state=?, lease_holder=NULL, lease_until=NULL WHERE key=?",
+                (SubmitState.CANCELLED, row[0]),
             )
+        self._remember(info)
+        if self._leases is not None:
+            self._leases.forget(info.provider, info.id)
 
     def _remember(self, info: JobInfo) -> None:
         # Plain dict operations (atomic under the GIL): a race costs at most one extra write.
@@ -562,73 +530,53 @@ class Ledger:
             with contextlib.suppress(StopIteration, KeyError, RuntimeError):
                 del written[next(iter(written))]
 
-    @staticmethod
     def _write_info(
-        db: sqlite3.Connection, key: str, info: JobInfo, values: dict[str, Any] | None = None
+        self,
+        db: Any,
+        key: str,
+        info: JobInfo,
+        values: dict[str, Any] | None = None,
+        *,
+        force: bool = False,
     ) -> None:
         """Write ``info`` into the row ``key`` only where it changes something (conditional in
-        SQL), and add it to the history only where the status or the raw status changed."""
-        values = dict(values or _info_values(info), key=key, now=time.time())
+        SQL), and add it to the history only where the status or the raw status changed.
+
+        Unless ``force``, a job whose lease another holder has is left to that holder (a poller
+        whose lease ran out and was taken over cannot write over the new holder's looks). A
+        finished job's lease ends with the write."""
+        values = dict(values or _info_values(info), key=key, now=time.time(), me=self.holder)
+        mine = "" if force else " AND (lease_holder IS NULL OR lease_holder=:me)"
         db.execute(
             "INSERT INTO statuses (key, seen_at, status, raw_status) SELECT key, :now, :status,"
             " :raw_status FROM jobs WHERE key=:key AND (status IS NOT :status OR raw_status IS NOT"
-            " :raw_status)",
+            f" :raw_status){mine}",
             values,
         )
-        db.execute(
+        written = db.execute(
             "UPDATE jobs SET status=:status, raw_status=:raw_status, error=:error, updated_at=:now,"
             " submitted_at=COALESCE(:submitted_at, submitted_at),"
             " started_at=COALESCE(:started_at, started_at),"
             " completed_at=COALESCE(:completed_at, completed_at),"
             " expires_at=COALESCE(:expires_at, expires_at),"
             " finished_seen_at=COALESCE(finished_seen_at, CASE WHEN :finished THEN :now END),"
-            f" meta=:meta WHERE key=:key AND ({_DIFFERS})",
+            " lease_holder=CASE WHEN :finished THEN NULL ELSE lease_holder END,"
+            " lease_until=CASE WHEN :finished THEN NULL ELSE lease_until END,"
+            f" meta=:meta WHERE key=:key AND ({_DIFFERS}){mine}",
             values,
         )
+        if written.rowcount:
+            self._store.notify(db, info.provider, info.id)
 
     # -- reading ----------------------------------------------------------------------------------
 
-    _COLUMNS = (
-        "key, provider, kind, job_id, params, state, created_at, status, raw_status, error,"
-        " submitted_at, started_at, completed_at, expires_at, meta, updated_at, finished_seen_at"
-    )
+    _COLUMNS = COLUMNS
 
     def _read(
         self, sql: str, args: tuple[Any, ...] | list[Any] | Mapping[str, Any] = ()
     ) -> list[Any]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, args).fetchall()
-            except sqlite3.Error as exc:
-                raise LedgerError(
-                    f"cannot read the ledger at {str(self.path)!r}: {exc}. Check the file and its "
-                    "folder, or run without the ledger (ledger=False, --no-ledger)."
-                ) from exc
-
-    def wait_changed(self, timeout: float) -> None:
-        """Return as soon as another connection may have committed a change to the ledger (since
-        the last call returned, or since this one began), or after ``timeout`` seconds.
-
-        SQLite: ``PRAGMA data_version`` of this connection, read every 50 ms (it changes when any
-        other connection, in any process, commits). A waiter of another process's news calls this
-        in a loop, then reads the entries it cares about.
-
-        Raises:
-            LedgerError: the ledger cannot be read (closed, damaged).
-        """
-        end = time.monotonic() + max(0.0, timeout)
-        first = getattr(self, "_version_seen", None)
-        if first is None:
-            first = self._version_seen = self._read("PRAGMA data_version")[0][0]
-        while True:
-            now = self._read("PRAGMA data_version")[0][0]
-            if now != first:
-                self._version_seen = now
-                return
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(0.05, left))
+        rows: list[Any] = self._store.read(sql, args)
+        return rows
 
     def get(self, provider: str, job_id: str) -> LedgerEntry | None:
         """The entry of ``job_id`` at ``provider``, or ``None``."""
@@ -847,7 +795,7 @@ def _info_values(info: JobInfo) -> dict[str, Any]:
         "started_at": _ts(info.started_at),
         "completed_at": _ts(info.completed_at),
         "expires_at": _ts(info.expires_at),
-        "finished": 1 if info.finished else 0,
+        "finished": info.finished,
     }
 
 
@@ -1011,6 +959,8 @@ def _build_rows(rows: list[Any]) -> list[LedgerEntry]:
         meta,
         updated_at,
         finished_seen_at,
+        lease_holder,
+        lease_until,
     ) in rows:
         info = None
         if job_id is not None and status is not None:
@@ -1042,6 +992,8 @@ def _build_rows(rows: list[Any]) -> list[LedgerEntry]:
                     None if finished_seen_at is None else stamp(finished_seen_at, utc)
                 ),
                 error=error,
+                holder=lease_holder,
+                lease_until=None if lease_until is None else stamp(lease_until, utc),
             )
         )
     return out
@@ -1051,56 +1003,160 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
     return _entries([row])[0]
 
 
-class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the ledger's thread lock (busy waits up to 30 s).
+_SCHEMES = ("postgresql", "postgres")
 
-    A SQLite failure inside (a full disk, a folder turned read-only) becomes a LedgerError
-    naming the ledger; the transaction is rolled back, so the file stays as it was.
-    """
 
-    def __init__(self, ledger: Ledger, db: sqlite3.Connection, lock: threading.Lock) -> None:
-        self._ledger = ledger
-        self._db = db
-        self._lock = lock
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._lock.acquire()
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            self._lock.release()
-            raise self._error(exc) from exc
-        except BaseException:
-            self._lock.release()
-            raise
-        return self._db
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        try:
-            if exc_type is None:
-                try:
-                    self._db.execute("COMMIT")
-                except sqlite3.Error as error:
-                    self._rollback()
-                    raise self._error(error) from error
-            else:
-                self._rollback()
-                if isinstance(exc, sqlite3.Error):
-                    raise self._error(exc) from exc
-        finally:
-            self._lock.release()
-
-    def _rollback(self) -> None:
-        if self._db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-
-    def _error(self, exc: sqlite3.Error) -> LedgerError:
-        if isinstance(exc, sqlite3.IntegrityError):
-            return LedgerError(f"the ledger at {str(self._ledger.path)!r} refused a write: {exc}")
-        return LedgerError(
-            f"cannot write the ledger at {str(self._ledger.path)!r}: {exc}. Free disk space, point "
-            "ASYNCJOBS_HOME at a writable folder, or pass ledger=False."
+def _url(target: object) -> str | None:
+    """The PostgreSQL URL ``target`` is, or ``None`` for a path; anything else is refused."""
+    if isinstance(target, os.PathLike):
+        return None
+    if not isinstance(target, str):
+        raise ConfigurationError(
+            f"a ledger is a path or a postgresql:// URL, not {type(target).__name__}"
         )
+    text = target.strip()
+    if not text or text != target or any(ord(c) < 32 for c in text):
+        raise ConfigurationError(
+            "a ledger is a path or a postgresql:// URL; this one is empty, padded with spaces or "
+            "holds control characters. Set ASYNCJOBS_LEDGER, ledger= or --ledger to a path or URL."
+        )
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", text)
+    if scheme:
+        if scheme.group(1).lower() in _SCHEMES:
+            return text
+        raise ConfigurationError(
+            f"a ledger URL must be postgresql:// (or postgres://), not {scheme.group(1)}://; a "
+            "SQLite ledger is given as a plain path"
+        )
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", text) or re.search(r"\w=\S", text):
+        raise ConfigurationError(
+            "a ledger is a path or a postgresql:// URL; this looks like neither (a libpq"
+            " key=value string or a URL without //): write it as postgresql://user@host/db"
+        )
+    return None
+
+
+def _lease_seconds(value: float | None) -> float:
+    if value is None:
+        text = os.environ.get("ASYNCJOBS_LEASE_SECONDS")
+        if not text:
+            return LEASE_SECONDS
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigurationError(
+                f"ASYNCJOBS_LEASE_SECONDS must be a number of seconds, not {text!r}"
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.5 <= value <= 3600:
+        raise ConfigurationError(
+            f"a lease lasts from 0.5 to 3600 seconds, not {value!r} (ASYNCJOBS_LEASE_SECONDS)"
+        )
+    return float(value)
+
+
+class _Leases:
+    """A ledger object's leases: taken at a job's first poll, kept alive by a keeper thread while
+    the job is still being polled, given up when unused for a lease's length, when the job is
+    seen finished, and at close."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._store = ledger._store
+        self._lock = threading.Lock()
+        # (provider, job id) -> [when last taken or renewed, when last used] (monotonic)
+        self._held: dict[tuple[str, str], list[float]] = {}
+        self._stop = threading.Event()
+        self._keeper: threading.Thread | None = None
+
+    def take(self, provider: str, job_id: str, kind: str) -> bool:
+        job = (provider, job_id)
+        ttl = self._ledger.lease_seconds
+        now = time.monotonic()
+        with self._lock:
+            times = self._held.get(job)
+            if times is not None and now - times[0] < ttl / 2:
+                times[1] = now
+                return True
+        got = self._store.lease(provider, job_id, kind, self._ledger.holder, ttl)
+        with self._lock:
+            if got:
+                self._held[job] = [now, now]
+            else:
+                self._held.pop(job, None)
+        if got:
+            self._start()
+        return bool(got)
+
+    def claim(self, providers: list[str], limit: int) -> list[JobInfo]:
+        ttl = self._ledger.lease_seconds
+        now = time.monotonic()
+        rows = self._store.claim(self._ledger.holder, ttl, providers, limit)
+        infos = _infos(rows)
+        with self._lock:
+            for info in infos:
+                self._held[(info.provider, info.id)] = [now, now]
+        if infos:
+            self._start()
+        return infos
+
+    def jobs(self) -> set[tuple[str, str]]:
+        with self._lock:
+            return set(self._held)
+
+    def touch(self, provider: str, job_id: str) -> bool:
+        with self._lock:
+            times = self._held.get((provider, job_id))
+            if times is None:
+                return False
+            times[1] = time.monotonic()
+            return True
+
+    def forget(self, provider: str, job_id: str) -> None:
+        with self._lock:
+            self._held.pop((provider, job_id), None)
+
+    def release(self, provider: str, job_id: str) -> None:
+        with self._lock:
+            if self._held.pop((provider, job_id), None) is None:
+                return
+        try:
+            self._store.release(self._ledger.holder, [(provider, job_id)])
+        except (LedgerError, ConfigurationError) as exc:  # it runs out by itself
+            log.warning("could not give up the lease of %s job %s: %s", provider, job_id, exc)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._keeper is None and not self._stop.is_set():
+                self._keeper = threading.Thread(
+                    target=self._keep, name="asyncjobs-lease-keeper", daemon=True
+                )
+                self._keeper.start()
+
+    def _keep(self) -> None:
+        ttl = self._ledger.lease_seconds
+        while not self._stop.wait(ttl / 3):
+            now = time.monotonic()
+            with self._lock:
+                keep = [job for job, (_, used) in self._held.items() if now - used < ttl]
+            try:
+                held = self._store.renew(self._ledger.holder, ttl, keep)
+            except (LedgerError, ConfigurationError) as exc:
+                log.warning("could not keep the leases alive: %s", exc)
+                continue
+            with self._lock:
+                for job in list(self._held):
+                    if job in held:
+                        self._held[job][0] = now
+                    else:
+                        del self._held[job]
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._keeper is not None and self._keeper is not threading.current_thread():
+            self._keeper.join(timeout=5)
+        with self._lock:
+            had = bool(self._held)
+            self._held.clear()
+        if had or self._keeper is not None:
+            with contextlib.suppress(LedgerError, ConfigurationError):
+                self._store.release(self._ledger.holder, None)

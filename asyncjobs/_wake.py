@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ._job import Job
     from ._ledger import Ledger
 
-__all__ = ["Waiter", "listening", "report", "subscribe", "waited"]
+__all__ = ["Waiter", "listening", "poke", "report", "subscribe", "waited"]
 
 Key = tuple[str, str]
 
@@ -51,10 +51,12 @@ class Waiter:
         self._news: dict[Key, JobInfo] = {}
         self._rings: list[Callable[[], None]] = []
 
-    def wake(self, key: Key, info: JobInfo) -> None:
-        """Report that the job ``key`` is finished, as ``info`` shows (from any thread)."""
+    def wake(self, key: Key, info: JobInfo | None) -> None:
+        """Report that the job ``key`` is finished, as ``info`` shows (from any thread); with
+        ``None``, only that it may have changed: the nap ends, and the wait looks again."""
         with self._lock:
-            self._news[key] = info
+            if info is not None:
+                self._news[key] = info
             rings = list(self._rings)
         self._event.set()
         for ring in rings:
@@ -148,6 +150,16 @@ def report(provider: str, job_id: str, info: JobInfo) -> None:
         waiter.wake(key, info)
 
 
+def poke(provider: str, job_id: str) -> None:
+    """Wake every waiter of the job to look again now (the ledger says another process recorded
+    a change of it), without news of its end."""
+    key = (provider, job_id)
+    with _lock:
+        found = list(_waiters.get(key, ()))
+    for waiter in found:
+        waiter.wake(key, None)
+
+
 def waited(provider: str, job_id: str) -> bool:
     """Whether a wait of this process is listening to the job."""
     with _lock:
@@ -223,8 +235,6 @@ class _Watcher:
                 self.keys.pop(key, None)
 
     def _run(self) -> None:
-        from . import errors
-
         while True:
             with _watch_lock:
                 if not self.keys or self.ledger._closed:
@@ -239,7 +249,8 @@ class _Watcher:
                     entry = self.ledger.get(provider, job_id)
                     if entry is not None and entry.info is not None and entry.info.finished:
                         report(provider, job_id, entry.info)
-            except (errors.AsyncJobsError, ValueError) as exc:  # closed, damaged, locked too long
+            except Exception as exc:  # closed (sqlite3 says so in its own words), damaged, locked
+                # best effort: the waits poll on their own timers whatever happens here
                 _log.debug("the ledger watcher stops: %s", exc)
                 with _watch_lock:
                     self.thread = None

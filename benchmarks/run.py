@@ -6,6 +6,7 @@
     python -m benchmarks --only status,import  # some sections
     python -m benchmarks --only aio            # 10,000 jobs awaited from one event loop
     python -m benchmarks --only webhooks       # 1,000 jobs: woken by webhooks vs polling
+    python -m benchmarks --only fleet          # 1, 2, 4 workers on a PostgreSQL ledger
     python -m benchmarks --size 256            # large files of 256 MiB
 
 Every figure is the median of several runs, with the min and max. See docs/performance.md.
@@ -25,7 +26,7 @@ from typing import Any
 
 from ._common import MIB, ROOT, machine
 
-SECTIONS = ("status", "many_jobs", "aio", "webhooks", "large_files", "import", "ledger")
+SECTIONS = ("status", "many_jobs", "aio", "webhooks", "large_files", "import", "ledger", "fleet")
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 
 
@@ -238,6 +239,50 @@ def table(results: dict[str, Any]) -> str:
                 ),
             )
         )
+    if "fleet" in s:
+        r = s["fleet"]
+        for k, by in r["workers"].items():
+            rows.append(
+                (
+                    "Fleet",
+                    f"{r['jobs']:,} jobs of {r['job_seconds'][0]:g}-{r['job_seconds'][1]:g} s, "
+                    f"{k} worker(s): wall s (x the longest job); "
+                    "polls per job; ledger statements per poll",
+                    f"{_fig(by['wall_s'], digits=1)} ({_fig(by['wall_vs_longest'], 'x')}); "
+                    f"{_fig(by['polls_per_job'])}; {_fig(by['statements_per_poll'])}",
+                    f"sleep(1) loop: {r['loop_polls_per_job']:.2f} polls per job",
+                    "",
+                    "(information)",
+                    "",
+                )
+            )
+        rows.append(
+            (
+                "Fleet",
+                f"PostgreSQL: asyncjobs.jobs() of {r['listed']:,} rows and its len, s (iterating "
+                "them all)",
+                f"{_fig(r['jobs_s'], digits=3)} ({_fig(r['jobs_iterated_s'], digits=2)})",
+                "",
+                "",
+                "< 1 s",
+                _ok(r["jobs_s"]["median"] < 1.0),
+            )
+        )
+        rows.append(
+            (
+                "Fleet",
+                f"PostgreSQL: asyncjobs list of {r['streamed']:,} rows: first row s; all s; peak MiB",
+                f"{_fig(r['list_cli_first_row_s'], digits=2)}; "
+                f"{_fig(r['list_cli_total_s'], digits=1)}; {_fig(r['list_cli_peak_mib'], digits=0)}",
+                "",
+                "",
+                "first < 1 s; peak < 100 MiB",
+                _ok(
+                    r["list_cli_first_row_s"]["median"] < 1.0
+                    and r["list_cli_peak_mib"]["max"] < 100
+                ),
+            )
+        )
     head = ("Benchmark", "Measure", "asyncjobs", "Alternatives", "Ratio", "Target", "Met")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -345,6 +390,16 @@ def _run(
         from . import imports
 
         return imports.run(runs=2 if smoke else 20)
+    if name == "fleet":
+        from . import fleet
+
+        if smoke:
+            return fleet.run(
+                jobs=20, workers=(1,), listed=500, streamed=2000, low=0.2, high=1.0, tmp=tmp
+            )
+        if quick:
+            return fleet.run(jobs=2_000, workers=(1, 2, 4), tmp=tmp)
+        return fleet.run(jobs=10_000, workers=(1, 2, 4), tmp=tmp)
     from . import ledger
 
     if smoke:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -13,6 +15,7 @@ from aio_support import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
 from toy_provider import ToyProvider, ToySandbox
 
 import asyncjobs
+from asyncjobs._pgserver import find_binaries, postgres_server
 from asyncjobs._registry import unregister
 from asyncjobs.sandbox import Sandbox
 
@@ -147,6 +150,49 @@ def loop_io() -> LoopIO:
 def thread_starts() -> ThreadStarts:
     """A recorder of the threads started in the block (their names)."""
     return ThreadStarts()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server of the test session's own (initdb into a temporary folder, a Unix socket,
+    fsync off), as the URL of its ``postgres`` database. In CI a missing server fails the tests."""
+    if find_binaries() is None:
+        message = "no PostgreSQL server binaries (initdb, pg_ctl): apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def new_database(postgres: str) -> Callable[[], str]:
+    """Makes an empty database on the session's server and returns its URL."""
+    import psycopg
+
+    def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return postgres.replace("/postgres?", f"/{name}?")
+
+    return make
+
+
+@pytest.fixture
+def pg_url(new_database: Callable[[], str]) -> str:
+    """The URL of an empty database of the test's own."""
+    return new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a ledger of the test's own is, once as a SQLite path and once as a PostgreSQL URL:
+    the ledger's tests run against both backends."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite3")
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 # -- webhooks (tests/test_webhooks.py) --------------------------------------------------------------

@@ -337,6 +337,7 @@ def test_list_shows_a_table_of_the_ledger_across_providers(cli: Run) -> None:
         "expires_at",
         "expired",
         "error",
+        "polled_by",
     ]
     assert [r.split()[:2] for r in rows] == [["toy", first], ["toy", second]]
 

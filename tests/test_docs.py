@@ -140,8 +140,16 @@ def run_page(page: Path) -> dict[str, Any]:
     return namespace
 
 
+#: Pages whose examples share a PostgreSQL ledger (``ASYNCJOBS_LEDGER``), on the suite's own server.
+ON_POSTGRES = {"many-machines.md"}
+
+
 @pytest.mark.parametrize("page", [_page_param(p) for p in RUNNABLE])
-def test_python_blocks_of_the_page_run(page: Path, docs_env: Path) -> None:
+def test_python_blocks_of_the_page_run(
+    page: Path, docs_env: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if page.name in ON_POSTGRES:
+        monkeypatch.setenv("ASYNCJOBS_LEDGER", request.getfixturevalue("pg_url"))
     run_page(page)
 
 
@@ -153,6 +161,7 @@ def test_the_guide_pages_have_runnable_examples() -> None:
         "docs/notebooks.md",
         "docs/plugins.md",
         "docs/asyncio.md",
+        "docs/many-machines.md",
     } <= names
 
 

@@ -173,8 +173,8 @@ def test_refused_submit_is_kept_as_rejected(
     assert "no" in entry.error
 
 
-def test_find_returns_the_job_at_every_provider(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "l.db") as ledger:
+def test_find_returns_the_job_at_every_provider(ledger_target: str) -> None:
+    with Ledger(ledger_target) as ledger:
         ledger.seen(_info())
         ledger.seen(attrs_evolve(_info(), provider="other"))
         assert sorted(e.provider for e in ledger.find("t1")) == ["other", "toy"]
@@ -187,8 +187,8 @@ def attrs_evolve(info: JobInfo, **changes: Any) -> JobInfo:
     return attrs.evolve(info, **changes)
 
 
-def test_first_finished_sighting_is_kept(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "l.db") as ledger:
+def test_first_finished_sighting_is_kept(ledger_target: str) -> None:
+    with Ledger(ledger_target) as ledger:
         ledger.seen(_info(Status.PENDING))
         ledger.seen(_info(Status.DONE))
         first = ledger.get("toy", "t1")
@@ -201,8 +201,8 @@ def test_first_finished_sighting_is_kept(tmp_path: Path) -> None:
     assert again.finished_seen_at == first.finished_seen_at
 
 
-def test_id_issued_again_supersedes_the_older_entry(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "l.db") as ledger:
+def test_id_issued_again_supersedes_the_older_entry(ledger_target: str) -> None:
+    with Ledger(ledger_target) as ledger:
         ledger.issued(ledger.begin("toy", "upper", {"text": "old"}), _info(Status.DONE))
         ledger.issued(ledger.begin("toy", "upper", {"text": "new"}), _info(Status.PENDING))
         entry = ledger.get("toy", "t1")
@@ -215,8 +215,8 @@ def test_id_issued_again_supersedes_the_older_entry(tmp_path: Path) -> None:
     assert new == entry
 
 
-def test_client_chosen_id_used_again_supersedes_the_older_entry(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "l.db") as ledger:
+def test_client_chosen_id_used_again_supersedes_the_older_entry(ledger_target: str) -> None:
+    with Ledger(ledger_target) as ledger:
         ledger.begin("toy", "upper", {}, job_id="c1")
         ledger.begin("toy", "upper", {}, job_id="c1")
         assert [e.state for e in ledger.entries()] == [
@@ -334,9 +334,9 @@ WRITER = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_four_processes_writing_at_once_lose_nothing(
-    toy_sandbox: Sandbox, asyncjobs_home: Path
+    toy_sandbox: Sandbox, asyncjobs_home: Path, ledger_target: str
 ) -> None:
-    env = _subprocess_env(asyncjobs_home, toy_sandbox)
+    env = dict(_subprocess_env(asyncjobs_home, toy_sandbox), ASYNCJOBS_LEDGER=ledger_target)
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, "500", f"p{n}"],
@@ -349,7 +349,7 @@ def test_four_processes_writing_at_once_lose_nothing(
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [e.decode()[-2000:] for _, e in outputs]
     assert all(b"locked" not in e for _, e in outputs)
-    with Ledger.default() as ledger:
+    with Ledger(ledger_target) as ledger:
         entries = ledger.entries()
     assert len(entries) == 2000
     assert {e.state for e in entries} == {SubmitState.SUBMITTED}
@@ -383,8 +383,13 @@ RESUMER = textwrap.dedent("""
 
 
 def test_job_is_resumed_in_a_new_process(
-    toy_registered: type[ToyProvider], toy_sandbox: Sandbox, asyncjobs_home: Path
+    toy_registered: type[ToyProvider],
+    toy_sandbox: Sandbox,
+    asyncjobs_home: Path,
+    ledger_target: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("ASYNCJOBS_LEDGER", ledger_target)
     with asyncjobs.connect(
         "toy", retry=QUICK, **toy_sandbox.app.client_settings(toy_sandbox.url)
     ) as client:
@@ -392,7 +397,7 @@ def test_job_is_resumed_in_a_new_process(
         other = client.submit("upper", text="cancel me", duration=3600)
     proc = subprocess.run(
         [sys.executable, "-c", RESUMER, job.id, other.id],
-        env=_subprocess_env(asyncjobs_home, toy_sandbox),
+        env=dict(_subprocess_env(asyncjobs_home, toy_sandbox), ASYNCJOBS_LEDGER=ledger_target),
         capture_output=True,
         text=True,
         timeout=60,
@@ -410,8 +415,8 @@ def test_job_is_resumed_in_a_new_process(
     assert other.id not in toy_sandbox.app.jobs
 
 
-def test_jobs_lists_the_ledger_across_providers(tmp_path: Path) -> None:
-    with Ledger(tmp_path / "l.db") as ledger:
+def test_jobs_lists_the_ledger_across_providers(ledger_target: str) -> None:
+    with Ledger(ledger_target) as ledger:
         ledger.seen(_info(Status.DONE))
         ledger.seen(attrs_evolve(_info(Status.FAILED), provider="other", id="o1"))
         everything = asyncjobs.jobs(ledger=ledger)
@@ -422,12 +427,12 @@ def test_jobs_lists_the_ledger_across_providers(tmp_path: Path) -> None:
     assert [j.id for j in toy] == ["t1"]
 
 
-def test_infos_lists_the_last_info_of_jobs_with_an_id_in_recorded_order(tmp_path: Path) -> None:
+def test_infos_lists_the_last_info_of_jobs_with_an_id_in_recorded_order(ledger_target: str) -> None:
     from datetime import datetime, timezone
 
     from asyncjobs import JobInfo, Status
 
-    ledger = Ledger(tmp_path / "l.db")
+    ledger = Ledger(ledger_target)
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     a = ledger.begin("p", "k", {}, "a")
     ledger.issued(a, JobInfo("p", "a", "k", "pending", submitted_at=when, meta={"m": [1]}))
@@ -445,8 +450,8 @@ def test_infos_lists_the_last_info_of_jobs_with_an_id_in_recorded_order(tmp_path
     assert [i.id for i in ledger.infos(status="pending")] == ["a"]
 
 
-def test_entry_params_read_back_as_recorded(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.db")
+def test_entry_params_read_back_as_recorded(ledger_target: str) -> None:
+    ledger = Ledger(ledger_target)
     ledger.begin("p", "k", {"source": {"path": "/a.docx", "size": 3}, "to": "pdf"}, "j")
     (entry,) = ledger.entries()
     assert entry.params == {"source": {"path": "/a.docx", "size": 3}, "to": "pdf"}

@@ -110,6 +110,7 @@ _VERBS = (
     "list",
     "sandbox",
     "demo",
+    "worker",
     "webhooks",
 )
 

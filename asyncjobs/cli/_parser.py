@@ -27,6 +27,7 @@ from ._verbs import (
     cmd_submit,
     cmd_wait,
     cmd_webhooks,
+    cmd_worker,
 )
 
 # -- the parser --------------------------------------------------------------------------------------
@@ -55,8 +56,9 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument(
         "--ledger",
         default=default,
-        metavar="PATH",
-        help="the ledger file (default: $ASYNCJOBS_HOME/ledger.sqlite3)",
+        metavar="PATH|URL",
+        help="the ledger: a SQLite file, or a postgresql:// URL shared by many machines (default:"
+        " $ASYNCJOBS_LEDGER, else $ASYNCJOBS_HOME/ledger.sqlite3)",
     )
     parser.add_argument(
         "--no-ledger", action="store_true", default=flag, help="do not record jobs in the ledger"
@@ -89,6 +91,16 @@ def _timeout(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
     return value
 
 
@@ -187,6 +199,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="sandbox time runs this many times faster (default 1)",
     )
     p = verb(
+        "worker",
+        cmd_worker,
+        "poll every pending job of a shared (PostgreSQL) ledger until SIGTERM or Ctrl-C",
+    )
+    p.add_argument(
+        "--provider",
+        action="append",
+        metavar="NAME",
+        help="poll only this provider's jobs (repeat for more; default: every installed one)",
+    )
+    p.add_argument(
+        "--concurrency", type=_positive, default=8, metavar="N", help="polls in flight at most (8)"
+    )
+    p.add_argument(
+        "--max-jobs", type=_positive, default=2000, metavar="N", help="jobs held at once (2000)"
+    )
+    p.add_argument(
+        "--lease-seconds",
+        type=_timeout,
+        default=None,
+        metavar="S",
+        help="how long a lease outlives a killed worker ($ASYNCJOBS_LEASE_SECONDS, else 30)",
+    )
+    p = verb(
         "webhooks",
         cmd_webhooks,
         "serve the webhook receiver (asyncjobs webhooks serve --listen HOST:PORT --public-url "
@@ -216,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="confirm calls for this provider only (repeatable; default: every installed provider "
         "with webhooks whose settings are set)",
     )
-    p.add_argument("--threads", type=int, default=4, metavar="N", help="server threads (default 4)")
+    p.add_argument("--threads", type=_positive, default=4, metavar="N", help="server threads (4)")
     p = verb(
         "demo",
         cmd_demo,

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import attrs
+
 from asyncjobs import errors
 from asyncjobs._client import Client, connect
 from asyncjobs._job import Job
@@ -108,10 +110,13 @@ def _open_ledger(args: argparse.Namespace) -> Ledger:
     read-only, since reading is all this needs."""
     if args.no_ledger:
         raise UsageError("this verb reads the ledger; drop --no-ledger")
+    target = args.ledger or os.environ.get("ASYNCJOBS_LEDGER") or None
     try:
-        return Ledger(args.ledger) if args.ledger else Ledger.default()
+        return Ledger.open(target)
     except errors.ConfigurationError as exc:
-        path = Path(args.ledger) if args.ledger else default_home() / "ledger.sqlite3"
+        if target is not None and Ledger.is_url(target):
+            raise
+        path = Path(target) if target else default_home() / "ledger.sqlite3"
         if not path.is_file():
             raise
         try:
@@ -389,6 +394,7 @@ _LIST_COLUMNS = (
     "expires_at",
     "expired",
     "error",
+    "polled_by",
 )
 
 
@@ -410,7 +416,11 @@ def _list_rows(jobs: Sequence[tuple[Job, LedgerEntry | None]]) -> list[dict[str,
             expires_at=expires,
             now=now,
         )
-        rows.append({k: v for k, v in jsonable(record).items() if k in _LIST_COLUMNS})
+        row = {k: v for k, v in jsonable(record).items() if k in _LIST_COLUMNS}
+        # on a shared ledger: the poller (a worker, a waiter) that holds the job's lease
+        leased = entry is not None and entry.lease_until is not None and entry.lease_until > now
+        row["polled_by"] = entry.holder if leased and entry is not None else None
+        rows.append(row)
     return rows
 
 
@@ -425,6 +435,7 @@ def _list_cells(r: dict[str, Any]) -> list[str]:
         (r["expires_at"] or "")[:19].replace("T", " "),
         "EXPIRED" if r["expired"] else "",
         (r["error"] or "")[:60],
+        r.get("polled_by") or "",
     ]
 
 
@@ -607,6 +618,47 @@ def cmd_sandbox(args: argparse.Namespace, out: _Out) -> int:
     return EXIT_OK
 
 
+def cmd_worker(args: argparse.Namespace, out: _Out) -> int:
+    """Poll every pending job of a shared (PostgreSQL) ledger until SIGTERM or Ctrl-C; then finish
+    the polls in flight, give up the leases and exit 0."""
+    from asyncjobs._worker import Worker
+
+    if args.no_ledger:
+        raise UsageError("a worker polls the jobs of a shared ledger; drop --no-ledger")
+    target = args.ledger or os.environ.get("ASYNCJOBS_LEDGER") or None
+    if target is None or not Ledger.is_url(target):
+        raise UsageError(
+            "a worker needs a shared ledger: pass --ledger postgresql://... or set "
+            "ASYNCJOBS_LEDGER to one (a SQLite file is one machine's)"
+        )
+    for name in args.provider or ():
+        get_provider_class(name)  # an unknown name is a usage error
+    with Ledger(target, lease_seconds=args.lease_seconds) as ledger:
+        worker = Worker(
+            ledger, args.provider or (), concurrency=args.concurrency, max_jobs=args.max_jobs
+        )
+        stop = threading.Event()
+        previous = {
+            sig: signal.signal(sig, lambda *_: stop.set())
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        out.note(
+            f"worker {worker.name}: polling the pending jobs of {', '.join(worker.providers)} in "
+            f"{ledger.url}; SIGTERM or Ctrl-C stops it"
+        )
+        try:
+            stats = worker.run(stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    out.note(
+        f"worker {worker.name}: stopped after {stats.polls} polls; {stats.finished} jobs seen "
+        f"finished, {stats.errors} poll errors"
+    )
+    out.doc({"worker": worker.name, **attrs.asdict(stats)})
+    return EXIT_OK
+
+
 def _sample_docx(path: Path) -> Path:
     """A small, valid .docx (Office Open XML) with two paragraphs."""
     ns = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -719,8 +771,7 @@ def _serve_ledger(args: argparse.Namespace) -> Ledger:
             "webhooks serve records what it confirms in the ledger that waiters watch; drop "
             "--no-ledger"
         )
-    path = args.ledger or os.environ.get("ASYNCJOBS_LEDGER")
-    return Ledger(path) if path else Ledger.default()
+    return Ledger.open(args.ledger)  # --ledger, else $ASYNCJOBS_LEDGER, else the default file
 
 
 def cmd_webhooks(args: argparse.Namespace, out: _Out) -> int:
@@ -780,7 +831,7 @@ def cmd_webhooks(args: argparse.Namespace, out: _Out) -> int:
         where = f"http://{host}:{getattr(server, 'effective_port', port)}"
         served = [c.name for c in clients]
         out.line(f"listening on {where} for {receiver.public_url}/<provider>/<token>")
-        out.line(f"providers: {', '.join(served)}; ledger: {ledger.path}")
+        out.line(f"providers: {', '.join(served)}; ledger: {ledger!r}")
         out.doc({"listen": where, "public_url": receiver.public_url, "providers": served})
         _stop_on_term()
         try:

@@ -246,6 +246,7 @@ class ConvertAPISandbox(SandboxApp):
         self.inputs: dict[str, _Input] = {}
         self.outputs: dict[str, _Output] = {}
         self.conversions = 0  # conversions actually started (a repeated JobId starts none)
+        self.concurrent_polls = 0  # polls answered 503 because another poll of the job was held
 
     def client_settings(self, base_url: str) -> dict[str, str]:
         """The settings connecting a ConvertAPI client to this sandbox at ``base_url``."""
@@ -662,6 +663,7 @@ class ConvertAPISandbox(SandboxApp):
             if job is None:
                 return _error(404, 4040, "The JobId is invalid or the result has expired.")
             if job.polling:
+                self.concurrent_polls += 1
                 return _error(503, 5030, "Only one poll request of a job is accepted at a time.")
             job.polling = True
             held = job.polls > 0

@@ -1,0 +1,554 @@
+"""The ledger on PostgreSQL: one database shared by every process on every machine.
+
+The ledger's SQL is written once, in SQLite's dialect, and translated here (placeholders,
+``IS NOT`` between values, ``rowid``). The tables live in the schema ``asyncjobs`` of the database
+the URL names, versioned by a row of ``asyncjobs.meta``; migrations run under an advisory lock, and
+a ledger of a newer asyncjobs is refused untouched.
+
+What only PostgreSQL does here:
+
+- **Leases.** Whoever polls a job holds its lease: a holder name and an expiry, in the job's row,
+  taken with a conditional ``UPDATE`` (workers claim many with ``FOR UPDATE SKIP LOCKED``), kept
+  alive by the ledger's keeper thread, cleared when the job is seen finished. Times are the
+  database's clock, so machines need not agree on the time.
+- **Notifications.** Every status write sends ``NOTIFY asyncjobs, '<provider>\\t<job id>'`` with
+  its transaction; a listener thread (its own connection) hands them to waiters. Notifications are
+  best effort: waiters re-check on a timer too.
+- **A lost connection** is opened again and the statement tried again, for up to
+  ``retry_for`` seconds; then it is a :class:`~asyncjobs.errors.LedgerError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from .errors import ConfigurationError, LedgerError
+
+__all__ = ["PG_MIGRATIONS", "PG_SCHEMA_VERSION", "PostgresStore", "display_url", "translate"]
+
+#: The PostgreSQL schema (namespace) that holds the ledger's tables.
+SCHEMA = "asyncjobs"
+#: The notification channel.
+CHANNEL = "asyncjobs"
+_LOCK_ID = 0x414A4C47  # "AJLG", as SQLite's application id
+
+#: The database's clock, in seconds since the epoch (the time every lease is measured in).
+NOW = "extract(epoch from clock_timestamp())"
+
+PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE jobs (
+            seq              BIGSERIAL UNIQUE,
+            key              TEXT PRIMARY KEY,
+            provider         TEXT NOT NULL,
+            job_id           TEXT,
+            kind             TEXT NOT NULL,
+            params           TEXT NOT NULL,
+            state            TEXT NOT NULL,
+            status           TEXT,
+            raw_status       TEXT,
+            error            TEXT,
+            created_at       DOUBLE PRECISION NOT NULL,
+            updated_at       DOUBLE PRECISION NOT NULL,
+            submitted_at     DOUBLE PRECISION,
+            started_at       DOUBLE PRECISION,
+            completed_at     DOUBLE PRECISION,
+            expires_at       DOUBLE PRECISION,
+            meta             TEXT,
+            finished_seen_at DOUBLE PRECISION,
+            lease_holder     TEXT,
+            lease_until      DOUBLE PRECISION
+        )""",
+        "CREATE UNIQUE INDEX jobs_by_id ON jobs(provider, job_id) WHERE job_id IS NOT NULL",
+        "CREATE INDEX jobs_by_status ON jobs(status, provider)",
+        "CREATE INDEX jobs_created ON jobs(created_at)",
+        "CREATE INDEX jobs_pending ON jobs(seq) WHERE status = 'pending' AND job_id IS NOT NULL",
+        "CREATE INDEX jobs_by_holder ON jobs(lease_holder) WHERE lease_holder IS NOT NULL",
+        """CREATE TABLE statuses (
+            seq        BIGSERIAL PRIMARY KEY,
+            key        TEXT NOT NULL REFERENCES jobs(key),
+            seen_at    DOUBLE PRECISION NOT NULL,
+            status     TEXT NOT NULL,
+            raw_status TEXT
+        )""",
+        "CREATE INDEX statuses_by_key ON statuses(key, seen_at)",
+    ),
+)
+PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
+
+_SECRET_PARAMS = {"password", "sslpassword", "passfile", "sslkey"}
+
+
+def display_url(url: str) -> str:
+    """``url`` as it may be shown: no password (in the authority or the query), nothing else
+    changed."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = re.sub(
+        r"(?i)(^|&)(" + "|".join(sorted(_SECRET_PARAMS)) + r")=[^&]*", r"\1\2=***", parts.query
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def secrets_of(url: str) -> list[str]:
+    """The secret parts of ``url`` (a password), for the redactor."""
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    for k, v in parse_qsl(parts.query, keep_blank_values=True):
+        if k.lower() in _SECRET_PARAMS and v:
+            found.append(v)
+    return found
+
+
+@functools.lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """SQLite's dialect, as the ledger writes it, in PostgreSQL's (psycopg's placeholders)."""
+    sql = sql.replace("%", "%%")
+    sql = re.sub(r"\bIS NOT (?!NULL\b)", "IS DISTINCT FROM ", sql)
+    sql = re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)
+    sql = sql.replace("?", "%s")
+    return re.sub(r"\browid\b", "seq", sql)
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the extra is in the test extra
+        raise ConfigurationError(
+            "a PostgreSQL ledger needs psycopg: pip install 'psycopg[binary]' (in a checkout of "
+            "asyncjobs, the extra: pip install -e '.[postgres]')"
+        ) from None
+    return psycopg
+
+
+class _Executor:
+    """What a transaction body runs statements on: the SQLite connection's ``execute``, translated."""
+
+    def __init__(self, store: PostgresStore, conn: Any) -> None:
+        self._store = store
+        self._conn = conn
+
+    def execute(self, sql: str, args: Any = ()) -> Any:
+        self._store.statements += 1
+        return self._conn.execute(translate(sql), args or None)
+
+
+class PostgresStore:
+    """The connection to a PostgreSQL ledger, its transactions, leases and notifications.
+
+    Args:
+        url: a libpq URI, handed to psycopg as it is.
+        read_only: reading only (every transaction is read-only).
+        retry_for: seconds a lost connection is tried again before a LedgerError.
+
+    Raises:
+        ConfigurationError: the database cannot be reached or used, holds another application's
+            tables in the schema ``asyncjobs``, or a ledger of a newer asyncjobs.
+    """
+
+    kind = "postgresql"
+    #: a PostgreSQL ledger is shared by many machines: polls take leases
+    shared = True
+
+    def __init__(self, url: str, *, read_only: bool = False, retry_for: float = 30.0) -> None:
+        self.psycopg = _psycopg()
+        self._url = url
+        self.url = display_url(url)
+        self.path = None
+        self.read_only = read_only
+        self.retry_for = retry_for
+        self.lock = threading.RLock()
+        self.closed = False
+        self.statements = 0
+        self._conn: Any = None
+        self._listener: threading.Thread | None = None
+        self._listen_conn: Any = None
+        self._changed = threading.Condition()
+        self._generation = 0
+        self._seen_generation = threading.local()
+        self._subscribers: list[Callable[[str, str], None]] = []
+        try:
+            self._conn = self._connect()
+            if not read_only:
+                self._migrate()
+            self._check()
+        except self.psycopg.Error as exc:
+            self.close()
+            raise ConfigurationError(
+                f"cannot use the PostgreSQL ledger at {self.url}: {_first_line(exc)}. Check the "
+                "URL (ASYNCJOBS_LEDGER, ledger=, --ledger) and that the server is running."
+            ) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def describe(self) -> str:
+        return self.url
+
+    # -- connections ------------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        pg = self.psycopg
+        conn = pg.connect(
+            self._url, autocommit=True, cursor_factory=pg.ClientCursor, connect_timeout=10
+        )
+        if conn.execute(f"SELECT to_regnamespace('{SCHEMA}')").fetchone()[0] is None:
+            if self.read_only:
+                conn.close()
+                raise ConfigurationError(
+                    f"the PostgreSQL database at {self.url} has no asyncjobs ledger (no schema "
+                    f"{SCHEMA!r}); open it once where it can be written"
+                )
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        conn.execute(f"SET search_path TO {SCHEMA}")
+        if self.read_only:
+            conn.execute("SET default_transaction_read_only = on")
+        return conn
+
+    def _reconnect(self) -> Any:
+        """A working connection, opened again if it was lost; retried up to ``retry_for``."""
+        end = time.monotonic() + self.retry_for
+        delay = 0.05
+        while True:
+            if self.closed:
+                raise LedgerError(f"the ledger at {self.url} is closed")
+            try:
+                if self._conn is not None and not self._conn.closed:
+                    with contextlib.suppress(Exception):
+                        self._conn.close()
+                self._conn = self._connect()
+                return self._conn
+            except self.psycopg.OperationalError as exc:
+                if time.monotonic() + delay > end:
+                    raise LedgerError(
+                        f"lost the connection to the PostgreSQL ledger at {self.url} and could not "
+                        f"open it again for {self.retry_for:g}s: {_first_line(exc)}. Check the "
+                        "server, or run without the ledger (ledger=False, --no-ledger)."
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _lost(self, exc: BaseException) -> bool:
+        pg = self.psycopg
+        return isinstance(exc, pg.OperationalError) or (
+            self._conn is not None and self._conn.closed
+        )
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            for conn in (self._conn, self._listen_conn):
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+        with self._changed:
+            self._changed.notify_all()
+
+    # -- the schema -------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            rows = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+            if rows and rows.get("application") != "asyncjobs":
+                raise ConfigurationError(
+                    f"the schema {SCHEMA!r} of the database at {self.url} belongs to another "
+                    "application; it was left as it is"
+                )
+            version = int(rows.get("version", 0))
+            if version > PG_SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"the PostgreSQL ledger at {self.url} is of schema version {version}, newer "
+                    f"than this asyncjobs understands ({PG_SCHEMA_VERSION}); upgrade "
+                    "asyncjobs-core. It was left as it is."
+                )
+            if version == 0:
+                others = conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema=%s"
+                    " AND table_name <> 'meta'",
+                    (SCHEMA,),
+                ).fetchall()
+                if others:
+                    names = ", ".join(sorted(r[0] for r in others))
+                    raise ConfigurationError(
+                        f"the schema {SCHEMA!r} of the database at {self.url} has other tables "
+                        f"({names}), not an asyncjobs ledger; it was left as it is"
+                    )
+            for step in PG_MIGRATIONS[version:]:
+                for statement in step:
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO meta (name, value) VALUES ('application', 'asyncjobs'), ('version', %s)"
+                " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                (str(PG_SCHEMA_VERSION),),
+            )
+
+    def _check(self) -> None:
+        rows = dict(self._conn.execute("SELECT name, value FROM meta").fetchall())
+        version = int(rows.get("version", 0))
+        if version != PG_SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"the PostgreSQL ledger at {self.url} is of schema version {version}; this "
+                f"asyncjobs reads {PG_SCHEMA_VERSION}"
+                + (" (upgrade asyncjobs-core)" if version > PG_SCHEMA_VERSION else "")
+            )
+
+    # -- running statements -----------------------------------------------------------------------
+
+    def read(self, sql: str, args: Any = ()) -> list[Any]:
+        with self.lock:
+            for attempt in (0, 1):
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._reconnect()
+                    self.statements += 1
+                    return list(self._conn.execute(translate(sql), args or None).fetchall())
+                except self.psycopg.Error as exc:
+                    if attempt == 0 and self._lost(exc):
+                        self._reconnect()
+                        continue
+                    raise LedgerError(
+                        f"cannot read the PostgreSQL ledger at {self.url}: {_first_line(exc)}"
+                    ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[_Executor]:
+        """A transaction; a connection lost before it starts is opened again. A failure inside is
+        rolled back and becomes a LedgerError."""
+        pg = self.psycopg
+        with self.lock:
+            for attempt in (0, 1):
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._reconnect()
+                    self._conn.execute("BEGIN")
+                    break
+                except pg.Error as exc:
+                    if attempt == 0 and self._lost(exc):
+                        self._reconnect()
+                        continue
+                    raise LedgerError(
+                        f"cannot write the PostgreSQL ledger at {self.url}: {_first_line(exc)}"
+                    ) from None
+            try:
+                yield _Executor(self, self._conn)
+            except pg.Error as exc:
+                self._rollback()
+                if isinstance(exc, pg.errors.ReadOnlySqlTransaction):
+                    raise ConfigurationError(
+                        f"the PostgreSQL ledger at {self.url} was opened read-only"
+                    ) from None
+                verb = "refused a write" if isinstance(exc, pg.IntegrityError) else "failed"
+                raise LedgerError(
+                    f"the PostgreSQL ledger at {self.url} {verb}: {_first_line(exc)}"
+                ) from None
+            except BaseException:
+                self._rollback()
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except pg.Error as exc:
+                self._rollback()
+                raise LedgerError(
+                    f"the PostgreSQL ledger at {self.url} could not commit: {_first_line(exc)}"
+                ) from None
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._conn is not None and not self._conn.closed:
+                self._conn.execute("ROLLBACK")
+
+    # -- leases -----------------------------------------------------------------------------------
+
+    def lease(self, provider: str, job_id: str, kind: str, holder: str, seconds: float) -> bool:
+        """Take (or keep) the lease of one job for ``holder``; ``False`` when another holds it."""
+        take = (
+            f"UPDATE jobs SET lease_holder=%(me)s, lease_until={NOW} + %(ttl)s WHERE"
+            " provider=%(provider)s AND job_id=%(job_id)s AND (lease_holder IS NULL OR"
+            f" lease_holder=%(me)s OR lease_until < {NOW}) RETURNING key"
+        )
+        values = {"me": holder, "ttl": seconds, "provider": provider, "job_id": job_id}
+        with self.tx() as db:
+            if db._conn.execute(take, values).fetchone() is not None:
+                return True
+            exists = db._conn.execute(
+                "SELECT 1 FROM jobs WHERE provider=%(provider)s AND job_id=%(job_id)s", values
+            ).fetchone()
+            if exists:
+                return False
+            # a job this ledger never saw (an id from elsewhere): its row, leased to us
+            now = time.time()
+            db._conn.execute(
+                "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
+                " updated_at, lease_holder, lease_until) VALUES (md5(random()::text ||"
+                f" %(job_id)s), %(provider)s, %(job_id)s, %(kind)s, '{{}}', 'submitted', %(now)s,"
+                f" %(now)s, %(me)s, {NOW} + %(ttl)s) ON CONFLICT DO NOTHING",
+                dict(values, kind=kind, now=now),
+            )
+            return db._conn.execute(take, values).fetchone() is not None
+
+    def claim(
+        self, holder: str, seconds: float, providers: list[str], limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Lease up to ``limit`` pending jobs nobody holds, oldest first; their info columns."""
+        from_providers = " AND provider = ANY(%(providers)s)" if providers else ""
+        # the rows are locked by the CTE (run once, MATERIALIZED): a claimer skips what another
+        # is claiming instead of waiting for it, and never updates a row it did not lock
+        sql = (
+            "WITH free AS MATERIALIZED (SELECT key FROM jobs WHERE status = 'pending' AND job_id IS"
+            f" NOT NULL AND state = 'submitted'{from_providers} AND (lease_holder IS NULL OR"
+            f" lease_until < {NOW}) ORDER BY seq LIMIT %(n)s FOR UPDATE SKIP LOCKED)"
+            f" UPDATE jobs SET lease_holder=%(me)s, lease_until={NOW} + %(ttl)s FROM free WHERE"
+            " jobs.key = free.key RETURNING provider, job_id, kind, status, raw_status, error,"
+            " submitted_at, started_at, completed_at, expires_at, meta"
+        )
+        values = {"me": holder, "ttl": seconds, "providers": providers, "n": limit}
+        with self.tx() as db:
+            db._store.statements += 1
+            return list(db._conn.execute(sql, values).fetchall())
+
+    def renew(
+        self, holder: str, seconds: float, keep: list[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Extend ``holder``'s leases of the jobs ``keep``, release its others; the jobs it still
+        holds."""
+        if not keep:
+            self.release(holder, None)
+            return set()
+        providers = [p for p, _ in keep]
+        ids = [j for _, j in keep]
+        with self.tx() as db:
+            db._store.statements += 2
+            rows = db._conn.execute(
+                f"UPDATE jobs SET lease_until={NOW} + %(ttl)s FROM unnest(%(providers)s::text[],"
+                " %(ids)s::text[]) AS k(provider, job_id) WHERE jobs.provider = k.provider AND"
+                " jobs.job_id = k.job_id AND jobs.lease_holder = %(me)s RETURNING jobs.provider,"
+                " jobs.job_id",
+                {"ttl": seconds, "providers": providers, "ids": ids, "me": holder},
+            ).fetchall()
+            held = {(p, j) for p, j in rows}
+            db._conn.execute(
+                "UPDATE jobs SET lease_holder=NULL, lease_until=NULL WHERE lease_holder=%(me)s"
+                " AND NOT ((provider, job_id) IN (SELECT * FROM unnest(%(providers)s::text[],"
+                " %(ids)s::text[])))",
+                {"me": holder, "providers": providers, "ids": ids},
+            )
+        return held
+
+    def release(self, holder: str, jobs: list[tuple[str, str]] | None) -> None:
+        """Give up ``holder``'s leases: of ``jobs``, or all of them (``None``)."""
+        with self.tx() as db:
+            db._store.statements += 1
+            if jobs is None:
+                db._conn.execute(
+                    "UPDATE jobs SET lease_holder=NULL, lease_until=NULL WHERE lease_holder=%s",
+                    (holder,),
+                )
+                return
+            db._conn.execute(
+                "UPDATE jobs SET lease_holder=NULL, lease_until=NULL FROM unnest(%(providers)s"
+                "::text[], %(ids)s::text[]) AS k(provider, job_id) WHERE jobs.provider ="
+                " k.provider AND jobs.job_id = k.job_id AND jobs.lease_holder = %(me)s",
+                {"me": holder, "providers": [p for p, _ in jobs], "ids": [j for _, j in jobs]},
+            )
+
+    # -- notifications ----------------------------------------------------------------------------
+
+    def notify(self, db: _Executor, provider: str, job_id: str) -> None:
+        """Tell the listeners that the job changed (sent when the transaction commits)."""
+        db.execute("SELECT pg_notify(?, ?)", (CHANNEL, f"{provider}\t{job_id}"))
+
+    def subscribe(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(provider, job_id)`` from the listener thread for every notification."""
+        self._subscribers.append(callback)
+        self._listen()
+
+    def unsubscribe(self, callback: Callable[[str, str], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(callback)
+
+    def wait_changed(self, timeout: float) -> None:
+        """Return as soon as a notification arrived since this thread's last call (or the
+        listener's connection was opened again, when some may have been missed), or after
+        ``timeout`` seconds."""
+        self._listen()
+        seen = getattr(self._seen_generation, "value", None)
+        end = time.monotonic() + max(0.0, timeout)
+        with self._changed:
+            if seen is None:
+                seen = self._generation
+            while self._generation == seen and not self.closed:
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            self._seen_generation.value = self._generation
+
+    def _listen(self) -> None:
+        with self.lock:
+            if self._listener is None and not self.closed:
+                self._listener = threading.Thread(
+                    target=self._listen_loop, name="asyncjobs-ledger-listener", daemon=True
+                )
+                self._listener.start()
+
+    def _listen_loop(self) -> None:
+        pg = self.psycopg
+        delay = 0.05
+        while not self.closed:
+            try:
+                conn = pg.connect(self._url, autocommit=True, connect_timeout=10)
+                self._listen_conn = conn
+                conn.execute(f"LISTEN {CHANNEL}")
+                delay = 0.05
+                self._bump()  # anything sent while no one listened is re-checked
+                while not self.closed:
+                    for note in conn.notifies(timeout=1.0):
+                        provider, _, job_id = note.payload.partition("\t")
+                        for callback in list(self._subscribers):
+                            with contextlib.suppress(Exception):
+                                callback(provider, job_id)
+                        self._bump()
+            except Exception:  # a lost connection (pg_terminate_backend, a restart): again
+                if self._stopping():
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    if self._listen_conn is not None:
+                        self._listen_conn.close()
+
+    def _stopping(self) -> bool:
+        return self.closed
+
+    def listener_pid(self) -> int | None:
+        """The server process of the listener's connection (for tests that cut it)."""
+        conn = self._listen_conn
+        return None if conn is None or conn.closed else int(conn.info.backend_pid)
+
+    def _bump(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -574,3 +574,27 @@ def test_the_providers_own_token_opens_no_per_job_calls(
     assert _call(receiver.url_for("convertapi"), body) == 404
     time.sleep(0.3)
     assert polls(convertapi_box.app, job.id) == 0
+
+
+def test_serve_without_the_key_exits_2_and_says_which_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ASYNCJOBS_WEBHOOK_KEY"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "asyncjobs",
+            "webhooks",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "https://hooks.example.com/a",
+        ],
+        env={**env, "ASYNCJOBS_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "ASYNCJOBS_WEBHOOK_KEY" in done.stderr

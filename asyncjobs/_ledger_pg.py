@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from ._http import _DEADLINE
 from .errors import ConfigurationError, LedgerError
 
 __all__ = ["PG_MIGRATIONS", "PG_SCHEMA_VERSION", "PostgresStore", "display_url", "translate"]
@@ -217,8 +218,12 @@ class PostgresStore:
         return conn
 
     def _reconnect(self) -> Any:
-        """A working connection, opened again if it was lost; retried up to ``retry_for``."""
+        """A working connection, opened again if it was lost; retried up to ``retry_for``, or
+        to the deadline of the wait it serves, whichever is first."""
         end = time.monotonic() + self.retry_for
+        wait_end = _DEADLINE.get()
+        if wait_end is not None:
+            end = min(end, wait_end)
         delay = 0.05
         while True:
             if self.closed:
@@ -233,7 +238,7 @@ class PostgresStore:
                 if time.monotonic() + delay > end:
                     raise LedgerError(
                         f"lost the connection to the PostgreSQL ledger at {self.url} and could not "
-                        f"open it again for {self.retry_for:g}s: {_first_line(exc)}. Check the "
+                        f"open it again in time: {_first_line(exc)}. Check the "
                         "server, or run without the ledger (ledger=False, --no-ledger)."
                     ) from None
                 time.sleep(delay)

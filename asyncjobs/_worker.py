@@ -144,8 +144,10 @@ class Worker:
                     for key in self._owned:
                         self.ledger.touch(*key)
                 wake = min(idle, max(0.0, next_claim - time.monotonic()))
-                if self._heap:
+                if self._heap and len(inflight) < self.concurrency:
                     wake = min(wake, max(0.0, self._heap[0][0] - time.monotonic()))
+                elif len(inflight) >= self.concurrency:
+                    wake = idle  # a full pool: wait for a poll to end, not for the next due job
                 if inflight:
                     finished, _ = cf.wait(inflight, timeout=wake, return_when=cf.FIRST_COMPLETED)
                     for fut in finished:

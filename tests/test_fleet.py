@@ -289,3 +289,31 @@ def test_the_sandbox_counts_concurrent_polls_of_pollers_without_a_shared_ledger(
         for c in clients:
             c.close()
     assert fleet.app.concurrent_polls > 0
+
+
+def test_a_waiter_that_cannot_reach_the_ledger_raises_at_its_deadline_without_polling(
+    fleet: Fleet, postgres: str
+) -> None:
+    fleet.app.duration = 3600.0
+    (job_id,) = fleet.submit(1)
+    polls_before = fleet.app.jobs[job_id].polls
+    ledger = Ledger(fleet.url)  # retries a lost connection for 30 s, but the wait ends first
+    client = fleet.client(ledger=ledger)
+    job = client.job(job_id)
+    name = fleet.url.split("?")[0].rsplit("/", 1)[1]
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=%s", (name,)
+        )
+    start = time.monotonic()
+    try:
+        with pytest.raises(errors.LedgerError):
+            job.wait(timeout=1.0)
+    finally:
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+        client.close()
+        ledger.close()
+    assert time.monotonic() - start < 10
+    assert fleet.app.jobs[job_id].polls == polls_before

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 
 if TYPE_CHECKING:
+    from . import webhooks
     from ._client import Client, connect, jobs
     from ._http import Transport
     from ._job import Job, JobList
@@ -93,7 +94,11 @@ __all__ = [
     "redact_all",
     "register",
     "wait",
+    "webhooks",
 ]
+
+#: Public submodules reachable as attributes (``asyncjobs.webhooks.Receiver``), imported on first use.
+_SUBMODULES = ("webhooks",)
 
 
 def __getattr__(name: str) -> Any:
@@ -102,6 +107,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f".{module}", __name__), name)
         globals()[name] = value  # later lookups are plain attribute reads
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

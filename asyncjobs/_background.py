@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from . import errors
+from . import _wake, errors
 from ._job import MAX_POLL_ERRORS, Job, _delay
 from ._models import JobInfo, Result, Status
 from ._redaction import get_logger
@@ -35,6 +35,10 @@ class _Watch:
         self.callbacks: list[tuple[Job, Callable[[Job], object]]] = []
         self.attempt = 0
         self.failures = 0
+        #: the job's end, as news brought it (a webhook call confirmed): the next step uses it
+        self.told: JobInfo | None = None
+        self.inflight = False
+        self.unsubscribe: Callable[[], None] = _nothing
 
     def wanted(self) -> bool:
         return bool(self.callbacks) or any(not f.done() for f in self.futures)
@@ -57,6 +61,37 @@ class _Background:
         self._thread: threading.Thread | None = None
         self._pool: cf.ThreadPoolExecutor | None = None
         self._inflight = 0
+        self._by_key: dict[tuple[str, str], _Watch] = {}
+        self._waiter = _wake.Waiter()
+        self._waiter.ring_me(self._rung)
+
+    def _rung(self) -> None:
+        """News of a watched job's end (from the reporting thread): the scheduler looks at once."""
+        with self._cond:
+            self._cond.notify()
+
+    def _forget(self, w: _Watch) -> None:
+        """Drop a watch (called with the condition held)."""
+        del self._watches[w.job]
+        self._by_key.pop((w.job.provider, w.job.id), None)
+        w.unsubscribe()
+
+    def _news(self) -> None:
+        """Jobs whose end news brought are stepped at once, without another poll (condition held)."""
+        moved = False
+        for key, info in self._waiter.take().items():
+            w = self._by_key.get(key)
+            if w is None or w.told is not None:
+                continue
+            w.told = info
+            if not w.inflight and any(e[2] is w.job for e in self._heap):
+                # sleeping in the heap: due now (a job out on a step, or just back from one, is
+                # rescheduled at once by the step's outcome, since it is told)
+                self._heap[:] = [e for e in self._heap if e[2] is not w.job]
+                self._heap.append((time.monotonic(), next(self._counter), w.job))
+                moved = True
+        if moved:
+            heapq.heapify(self._heap)
 
     def watch(
         self, job: Job, *, future: bool, callback: Callable[[Job], object] | None
@@ -73,6 +108,8 @@ class _Background:
             w = self._watches.get(job)
             if w is None:
                 w = self._watches[job] = _Watch(job)
+                self._by_key[(job.provider, job.id)] = w
+                w.unsubscribe = _wake.subscribe(self._waiter, [job])
                 heapq.heappush(self._heap, (time.monotonic(), next(self._counter), job))
             elif all(h is not job for h in w.handles):
                 w.handles.append(job)
@@ -93,7 +130,10 @@ class _Background:
     def _step(w: _Watch) -> tuple[str, object]:
         """One poll of the job on a worker thread (and its result when it is done and wanted)."""
         try:
-            info = w.job.refresh()
+            if w.told is not None:
+                info = w.job.info = w.told  # polled already, by the receiver: no second look
+            else:
+                info = w.job.refresh()
         except (errors.TransportError, errors.RateLimitedError) as exc:
             return "retry", exc
         except Exception as exc:
@@ -115,6 +155,7 @@ class _Background:
         )
         with self._cond:
             self._inflight -= 1
+            w.inflight = False
             self._ended.append((w, *outcome))
             self._cond.notify()
 
@@ -122,6 +163,7 @@ class _Background:
         while True:
             ends: list[tuple[_Watch, object]] = []
             with self._cond:
+                self._news()
                 for w, kind, value in self._ended:
                     if kind == "pending":
                         assert isinstance(value, JobInfo)
@@ -134,23 +176,29 @@ class _Background:
                         when = time.monotonic() + _delay(w.job, w.attempt, w.job.info, hint)
                     if kind in ("pending", "retry"):
                         w.attempt += 1
+                        if w.told is not None:
+                            when = time.monotonic()  # its end came while this poll was out
                         heapq.heappush(self._heap, (when, next(self._counter), w.job))
                         continue
                     if kind == "end" and value is None and w.wants_result():
                         heapq.heappush(self._heap, (time.monotonic(), next(self._counter), w.job))
                         continue  # a future came while it ended: fetch the result
-                    del self._watches[w.job]
+                    self._forget(w)
                     ends.append((w, value if kind == "end" else _Failed(value)))
                 self._ended.clear()
                 if not ends:
                     now = time.monotonic()
                     while self._heap and self._heap[0][0] <= now and self._inflight < MAX_WORKERS:
                         _, _, job = heapq.heappop(self._heap)
-                        w = self._watches[job]
+                        found = self._watches.get(job)
+                        if found is None:
+                            continue
+                        w = found
                         if not w.wanted():
-                            del self._watches[job]  # every future was cancelled
+                            self._forget(w)  # every future was cancelled
                             continue
                         self._inflight += 1
+                        w.inflight = True
                         assert self._pool is not None
                         step = self._pool.submit(self._step, w)
                         step.add_done_callback(functools.partial(self._done, w))
@@ -162,11 +210,15 @@ class _Background:
                     wake = None
                     if self._heap and self._inflight < MAX_WORKERS:
                         wake = max(0.0, self._heap[0][0] - now)
-                    if not self._ended:
+                    if not self._ended and not self._waiter.pending():
                         self._cond.wait(wake)
                     continue
             for w, value in ends:
                 _settle(w, value)
+
+
+def _nothing() -> None:
+    pass
 
 
 class _Failed:

@@ -17,7 +17,7 @@ from typing import IO, Any, cast
 import attrs
 import requests
 
-from . import _checks, errors
+from . import _checks, _wake, errors
 from ._deferred import _DEFERRED
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
 from ._job import Job, JobList
@@ -27,6 +27,7 @@ from ._redaction import MASK, Redactor, get_logger, redact_value
 from ._registry import get_provider_class
 from ._settings import resolve_settings
 from ._sources import Source
+from ._webhooks import Receiver, check_receiver
 from .provider import Kind, PollPolicy, Provider
 
 __all__ = ["Client", "connect", "jobs"]
@@ -45,6 +46,7 @@ def connect(
     poll: PollPolicy | None = None,
     session: Any = None,
     max_body: int = MAX_BODY,
+    webhooks: Receiver | bool | None = None,
     **settings: Any,
 ) -> Client:
     """Connect to a provider.
@@ -61,6 +63,10 @@ def connect(
         session: a ``requests.Session`` to send through (proxies, custom adapters).
         max_body: the largest answer read into memory, in bytes (16 MiB by default); a larger one
             is refused with TransportError. Result downloads are streamed and not bound by it.
+        webhooks: an :class:`asyncjobs.webhooks.Receiver`, so that ``submit(webhook=True)``
+            builds its URLs and the receiver's calls are confirmed through this client; ``None``
+            for the one ``ASYNCJOBS_WEBHOOK_URL`` and ``ASYNCJOBS_WEBHOOK_KEY`` describe (none
+            if unset); ``False`` for none.
         **settings: the provider's settings (``secret=``, ``base_url=``...); any not given are read
             from their environment variables.
 
@@ -76,6 +82,7 @@ def connect(
     """
     cls = get_provider_class(provider)
     config = resolve_settings(cls, settings)
+    receiver = check_receiver(webhooks)
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise errors.InvalidParameterError(
             f"retry must be an asyncjobs.RetryPolicy, not {retry!r}", parameter="retry"
@@ -110,6 +117,10 @@ def connect(
         )
     client = Client(cls(config, transport), ledger=_open_ledger(ledger), poll=poll)
     client._owns_ledger = not isinstance(ledger, Ledger)
+    if receiver is not None:
+        client.webhooks = receiver
+        transport.redactor.add(receiver._key.decode("utf-8", "replace"))  # a secret setting too
+        receiver._attach(client)
     return client
 
 
@@ -155,6 +166,10 @@ class Client:
         #: how often jobs of this client are polled (the provider's policy unless overridden)
         self.poll_policy = poll or provider.capabilities.poll
         self._owns_ledger = False
+        #: the webhook receiver whose calls this client confirms (``connect(webhooks=...)``)
+        self.webhooks: Receiver | None = None
+        #: ids of this client's jobs submitted with ``webhook=True`` and not seen finished yet
+        self._expecting: set[str] = set()
         self._flights: dict[str, _Flight] = {}
         self._flights_lock = threading.Lock()
         # jobs whose last look came from the ledger because another poller holds their lease, and
@@ -174,6 +189,8 @@ class Client:
 
     def close(self) -> None:
         """Close the provider and its HTTP connections, and the ledger if ``connect`` opened it."""
+        if self.webhooks is not None:
+            self.webhooks._detach(self)
         if self._subscribed and self.ledger is not None:
             self.ledger.unsubscribe(self._changed)
         self.provider.close()
@@ -228,8 +245,13 @@ class Client:
 
     # -- the verbs --------------------------------------------------------------------------------
 
-    def submit(self, kind: str, /, *, webhook: str | None = None, **params: Any) -> Job:
+    def submit(self, kind: str, /, *, webhook: str | bool | None = None, **params: Any) -> Job:
         """Start a job of ``kind`` with ``params``; it is in the ledger before the request leaves.
+
+        ``webhook=True`` has the service call this client's webhook receiver when the job ends
+        (the URL is the receiver's, with a token of this job; for a service whose webhook is set
+        per account, the job is only marked as expecting a call); ``webhook="https://..."``
+        passes a URL of your own as it is.
 
         Returns:
             A :class:`~asyncjobs.Job` handle, normally ``pending``.
@@ -237,7 +259,9 @@ class Client:
         Raises:
             InvalidParameterError: unknown kind or parameter, missing parameter, bad source (before any
                 request).
-            NotSupportedError: ``webhook`` given to a provider without webhooks.
+            NotSupportedError: ``webhook`` given to a provider without webhooks (before any
+                request), or a URL of your own to a provider whose webhook is set per account.
+            ConfigurationError: ``webhook=True`` on a client without a webhook receiver.
             ProviderError: the service refused the job; TransportError: the outcome is unknown (the
                 ledger keeps the attempt as ``unknown``).
         """
@@ -245,25 +269,48 @@ class Client:
             raise errors.InvalidParameterError(
                 f"kind must be a string, not {type(kind).__name__}", parameter="kind"
             )
-        if webhook is not None:
-            if not self.provider.capabilities.webhooks:
+        caps = self.provider.capabilities
+        if webhook is not None and webhook is not False:
+            if not caps.webhooks:
                 raise errors.NotSupportedError(
                     f"{self.name} does not call webhooks; poll with job.wait() instead.",
                     provider=self.name,
                 )
-            if not isinstance(webhook, str) or not webhook.startswith(("http://", "https://")):
+            if webhook is True:
+                if self.webhooks is None:
+                    raise errors.ConfigurationError(
+                        f"{self.name}: webhook=True needs a webhook receiver: connect(..., "
+                        "webhooks=asyncjobs.webhooks.Receiver(public_url, key)), or set "
+                        "ASYNCJOBS_WEBHOOK_URL and ASYNCJOBS_WEBHOOK_KEY.",
+                        provider=self.name,
+                    )
+            elif not isinstance(webhook, str) or not webhook.startswith(("http://", "https://")):
                 raise errors.InvalidParameterError(
-                    f"webhook must be an http(s) URL, not {webhook!r}", parameter="webhook"
+                    f"webhook must be an http(s) URL or True, not {webhook!r}", parameter="webhook"
+                )
+            elif caps.account_webhook:
+                raise errors.NotSupportedError(
+                    f"{self.name} calls one webhook per account, set in its own settings, not one "
+                    "per job: register receiver.url_for("
+                    f"{self.name!r}) there and submit with webhook=True.",
+                    provider=self.name,
                 )
         prepared = self._check(kind, dict(params))
         job_id = self.provider.new_job_id()
+        url: str | None = webhook if isinstance(webhook, str) else None
+        expecting = webhook is True
+        if expecting and self.webhooks is not None and not caps.account_webhook:
+            # the job's own URL (a provider that issues its ids itself gets the provider's)
+            url = self.webhooks.url_for(self.name, job_id)
+        if expecting and job_id is not None:
+            self._expecting.add(job_id)  # a call may come before submit returns
         key = None
         if self.ledger is not None:
             recorded = redact_value(_describe(prepared), self.provider.transport.redactor)
             key = self.ledger.begin(self.name, kind, recorded, job_id)  # type: ignore[arg-type]
         sent_at = datetime.now(timezone.utc)
         try:
-            info = self.provider.submit(kind, prepared, job_id=job_id, webhook=webhook)
+            info = self.provider.submit(kind, prepared, job_id=job_id, webhook=url)
             if not isinstance(info.id, str) or not info.id.strip():
                 raise errors.TransportError(
                     f"{self.name} accepted the {kind!r} job but answered no job id. The job may "
@@ -275,6 +322,8 @@ class Client:
                 info = attrs.evolve(info, submitted_at=sent_at)
             info = self._stamp(info)
         except BaseException as exc:
+            if job_id is not None and not isinstance(exc, errors.TransportError):
+                self._expecting.discard(job_id)
             if self.ledger is not None and key is not None:
                 ambiguous = not isinstance(exc, errors.AsyncJobsError) or (
                     isinstance(exc, errors.TransportError)
@@ -285,6 +334,10 @@ class Client:
                 except errors.AsyncJobsError as ledger_exc:
                     log.warning("%s: could not record the failed submit: %s", self.name, ledger_exc)
             raise
+        if expecting and not info.finished:
+            self._expecting.add(info.id)
+        elif expecting:
+            self._expecting.discard(info.id)  # finished already (a synchronous answer)
         if self.ledger is not None and key is not None:
             self._record_issued(key, info)
         log.debug("%s: submitted %s job %s", self.name, kind, info.id)
@@ -415,6 +468,9 @@ class Client:
                 del self._flights[job_id]
             flight.done.set()
         self._seen(info)
+        if info.finished:
+            self._expecting.discard(job_id)
+            _wake.report(self.name, job_id, info)  # wakes this process's waits of the job
         return info
 
     def _leased(self, job_id: str, entry: LedgerEntry | None) -> JobInfo | None:
@@ -451,6 +507,7 @@ class Client:
             nap = self._naps.get(job_id)
             if nap is not None:
                 nap.set()
+            _wake.poke(provider, job_id)  # the waits napping on news: look again now
 
     def _nap(self, job_id: str, seconds: float) -> None:
         """Sleep ``seconds`` before the next look at a job; one polled elsewhere (a shared ledger)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from . import errors
+from . import _wake, errors
 from ._checks import timeout as check_timeout
 from ._http import deadline
 from ._http import deadline as deadline_scope
@@ -282,8 +282,11 @@ def _delay(
     job: Job, attempt: int, info: JobInfo | None, hint: object = None, since: float | None = None
 ) -> float:
     """The pause before the next poll: the service's hint (a ``retry_after`` in the JobInfo's meta,
-    or in the error) clamped to the policy's cap, else the policy's own delay for the job's age."""
-    policy = job.client.poll_policy
+    or in the error) clamped to the policy's cap, else the policy's own delay for the job's age --
+    at its slowest (between half and all of its cap) for a job that expects a webhook call: the
+    call wakes the wait, and these polls are only the safety net for a call that never comes."""
+    client = job.client
+    policy = client.poll_policy
     if hint is None and info is not None:
         hint = info.meta.get("retry_after")
     if (
@@ -293,6 +296,8 @@ def _delay(
         and hint == hint  # not NaN
     ):
         return max(min(float(hint), policy.cap), policy.min_interval)
+    if getattr(client, "webhooks", None) is not None and job.id in client._expecting:
+        return policy.delay(64, _rng)  # the exponential bound is long past: the cap
     return policy.delay(attempt, _rng, age=_age(info or job.info, since))
 
 
@@ -328,43 +333,75 @@ def _refresh(job: Job, end: float | None) -> JobInfo:
         return job.refresh()
 
 
+def _nap(job: Job, waiter: _wake.Waiter, delay: float) -> JobInfo | None:
+    """Sleep ``delay`` seconds between polls, less when news of the job's end comes (a webhook
+    call confirmed, another wait's poll, another process through the ledger): then its final
+    :class:`JobInfo`, and the wait polls no more."""
+    news = waiter.nap(delay).get((job.provider, job.id))
+    if news is None:
+        return None
+    job.info = news
+    if job.kind is None:
+        job.kind = news.kind
+    return news
+
+
 def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = None) -> JobInfo:
     """Poll ``job`` until it finishes; see :meth:`Job.wait`."""
     limit = check_timeout(timeout)
     deadline = None if limit is None else time.monotonic() + limit
     reporter = make_progress(progress, total=None, desc=f"{job.provider}:{job.id}")
-    attempt = 0
-    failures = 0
     since = time.time()
     try:
-        while True:
-            try:
-                info = _refresh(job, deadline)
-            except errors.JobTimeoutError as exc:
-                raise _timed_out(job, limit, job.info) from exc
-            except (errors.TransportError, errors.RateLimitedError) as exc:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise _timed_out(job, limit, job.info) from exc
-                failures += 1  # transient: try again after a delay, as the many-job wait does
-                if failures >= MAX_POLL_ERRORS:
-                    raise
-                delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None), since)
-                attempt += 1
-                if deadline is not None:
-                    delay = min(delay, max(0.0, deadline - time.monotonic()))
-                time.sleep(delay)
-                continue
-            failures = 0
-            reporter.seen(info)
-            if info.finished:
-                return info
-            delay = _delay(job, attempt, info, since=since)
-            attempt += 1
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _timed_out(job, limit, info)
-                delay = min(delay, remaining)
-            job.client._nap(job.id, delay)
+        with _wake.listening([job]) as waiter:
+            return _wait_loop(job, waiter, limit, deadline, reporter, since)
     finally:
         reporter.close()
+
+
+def _wait_loop(
+    job: Job,
+    waiter: _wake.Waiter,
+    limit: float | None,
+    deadline: float | None,
+    reporter: Any,
+    since: float,
+) -> JobInfo:
+    """The polls of :func:`wait_one`, napping on ``waiter`` between them."""
+    attempt = 0
+    failures = 0
+    while True:
+        try:
+            info = _refresh(job, deadline)
+        except errors.JobTimeoutError as exc:
+            raise _timed_out(job, limit, job.info) from exc
+        except (errors.TransportError, errors.RateLimitedError) as exc:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _timed_out(job, limit, job.info) from exc
+            failures += 1  # transient: try again after a delay, as the many-job wait does
+            if failures >= MAX_POLL_ERRORS:
+                raise
+            delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None), since)
+            attempt += 1
+            if deadline is not None:
+                delay = min(delay, max(0.0, deadline - time.monotonic()))
+            news = _nap(job, waiter, delay)
+            if news is not None:
+                reporter.seen(news)
+                return news
+            continue
+        failures = 0
+        reporter.seen(info)
+        if info.finished:
+            return info
+        delay = _delay(job, attempt, info, since=since)
+        attempt += 1
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _timed_out(job, limit, info)
+            delay = min(delay, remaining)
+        news = _nap(job, waiter, delay)
+        if news is not None:
+            reporter.seen(news)
+            return news

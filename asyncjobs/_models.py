@@ -19,7 +19,7 @@ import attrs
 
 from ._files import atomic_write, remove_stale_parts, safe_name, unique_names
 
-__all__ = ["JobInfo", "Result", "ResultFile", "Status"]
+__all__ = ["JobInfo", "Result", "ResultFile", "Status", "WebhookRequest"]
 
 #: A function that opens a result file's content as a binary stream.
 Opener = Callable[[], contextlib.AbstractContextManager[IO[bytes]]]
@@ -280,6 +280,39 @@ class Result:
         from ._views import result_html
 
         return result_html(self)
+
+
+def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen(eq=False)
+class WebhookRequest:
+    """One call a service made to the webhook receiver, as a provider's
+    :meth:`~asyncjobs.provider.Provider.read_webhook` sees it: already verified as ours by its
+    token (which is not shown here), body size-capped, nothing parsed yet.
+
+    Attributes:
+        method: the HTTP method, upper case (``"GET"``, ``"POST"``).
+        query: the query string's parameters: name -> every value given, in order.
+        headers: the request headers, names in lower case.
+        body: the raw body (at most the receiver's ``max_body`` bytes).
+    """
+
+    method: str
+    query: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_frozen_map)
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
+    body: bytes = b""
+
+    def json(self) -> Any:
+        """The body read as JSON.
+
+        Raises:
+            ValueError: the body is not JSON (the receiver answers such a call 400).
+        """
+        import json
+
+        return json.loads(self.body.decode("utf-8"))
 
 
 class _Sized(io.RawIOBase):

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
-from . import errors
+from . import _wake, errors
 from ._checks import timeout as check_timeout
 from ._deferred import deferred_writes, write_seen
 from ._job import MAX_POLL_ERRORS, Job, _delay, _first_poll, _refresh, wait_one
@@ -79,6 +79,11 @@ def _scheduled(
         max_workers=min(max_workers, MAX_WORKERS, len(heap)), thread_name_prefix="asyncjobs-poll"
     )
     inflight: dict[cf.Future[tuple[JobInfo, list[Any]]], Job] = {}
+    by_key = {(j.provider, j.id): j for _, _, j in heap}
+    told: dict[Job, JobInfo] = {}  # news of an end that came while the job's poll was in flight
+    listen = _wake.listening([j for _, _, j in heap])
+    waiter = listen.__enter__()
+    alarm = waiter.alarm()
     try:
         while heap or inflight:
             now = time.monotonic()
@@ -91,12 +96,30 @@ def _scheduled(
             wake = heap[0][0] - now if heap and len(inflight) < pool._max_workers else None
             if deadline is not None:
                 wake = min(wake, deadline - now) if wake is not None else deadline - now
-            if not inflight:
-                time.sleep(max(0.0, wake or 0.0))
-                continue
-            finished, _ = cf.wait(inflight, timeout=wake, return_when=cf.FIRST_COMPLETED)
+            waits: list[cf.Future[Any]] = [*inflight, alarm]
+            finished, _ = cf.wait(waits, timeout=wake, return_when=cf.FIRST_COMPLETED)
             looks: list[Any] = []  # this pass's statuses: one ledger transaction for all
             ready: list[Job] = []
+            if alarm in finished:  # news of ends: those jobs are polled no more
+                finished.discard(alarm)
+                alarm = waiter.alarm()
+                ended = set()
+                for key, news in waiter.take().items():
+                    j = by_key[key]
+                    if j in inflight.values():
+                        told[j] = news
+                        continue
+                    if j.info is not None and j.info.finished:
+                        continue
+                    j.info = news
+                    j.error = None
+                    failures.pop(j, None)
+                    reporter.seen(news)
+                    ended.add(j)
+                    ready.append(j)
+                if ended:
+                    heap[:] = [entry for entry in heap if entry[2] not in ended]
+                    heapq.heapify(heap)
             for fut in finished:
                 j = inflight.pop(fut)
                 attempt = attempts.get(j, 0)
@@ -123,6 +146,9 @@ def _scheduled(
                     continue
                 looks.extend(seen)
                 failures.pop(j, None)
+                late = told.pop(j, None)
+                if late is not None and not info.finished:
+                    info = j.info = late  # the end came while this poll was in flight
                 reporter.seen(info)
                 if info.finished:
                     j.error = None
@@ -136,6 +162,8 @@ def _scheduled(
                 reporter.advance()
                 yield j
     finally:
+        listen.__exit__(None, None, None)
+        alarm.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
         reporter.close()
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import requests
 
-from . import _aio, errors
+from . import _aio, _wake, errors
 from ._client import Client, LedgerArg, check_timeout
 from ._client import connect as _connect_sync
 from ._http import MAX_BODY, RetryPolicy, Timeouts
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     import pandas
 
     from ._progress import _Reporter
+    from ._webhooks import Receiver
 
 __all__ = [
     "AsyncClient",
@@ -115,6 +116,7 @@ def connect(
     poll: PollPolicy | None = None,
     session: requests.Session | None = None,
     max_body: int = MAX_BODY,
+    webhooks: Receiver | bool | None = None,
     **settings: Any,
 ) -> Connecting:
     """Connect to a provider, for asyncio: the same arguments as :func:`asyncjobs.connect`.
@@ -143,6 +145,7 @@ def connect(
             poll=poll,
             session=own,
             max_body=max_body,
+            webhooks=webhooks,
             **settings,
         )
 
@@ -223,7 +226,9 @@ class AsyncClient:
     def _wrap(self, job: Job) -> AsyncJob:
         return AsyncJob(self, job)
 
-    async def submit(self, kind: str, /, *, webhook: str | None = None, **params: Any) -> AsyncJob:
+    async def submit(
+        self, kind: str, /, *, webhook: str | bool | None = None, **params: Any
+    ) -> AsyncJob:
         """Start a job; as :meth:`asyncjobs.Client.submit` (in the ledger before the request leaves).
 
         Raises:
@@ -357,6 +362,8 @@ class AsyncJob:
         reporter = await _reporter(progress, total=None, desc=f"{job.provider}:{job.id}")
         attempt = 0
         failures = 0
+        waiter = _wake.Waiter()
+        stop = _wake.subscribe(waiter, [job])
         try:
             while True:
                 try:
@@ -373,7 +380,10 @@ class AsyncJob:
                     attempt += 1
                     if end is not None:
                         delay = min(delay, max(0.0, end - time.monotonic()))
-                    await asyncio.sleep(delay)
+                    news = await _anap(job, waiter, delay)
+                    if news is not None:
+                        reporter.seen(news)
+                        return news
                     continue
                 failures = 0
                 reporter.seen(info)
@@ -386,8 +396,12 @@ class AsyncJob:
                     if remaining <= 0:
                         raise _timed_out(job, limit, info)
                     delay = min(delay, remaining)
-                await asyncio.sleep(delay)
+                news = await _anap(job, waiter, delay)
+                if news is not None:
+                    reporter.seen(news)
+                    return news
         finally:
+            stop()
             reporter.close()
 
     async def result(self, timeout: float | None = None) -> Result:
@@ -516,9 +530,30 @@ def _handles(jobs: Iterable[AsyncJob]) -> list[AsyncJob]:
     return handles
 
 
+async def _anap(job: Job, waiter: _wake.Waiter, delay: float) -> JobInfo | None:
+    """Sleep ``delay`` seconds between polls, less when news of the job's end comes: then its
+    final :class:`JobInfo` (recorded in ``job.info``), and the wait polls no more."""
+    news = (await waiter.anap(delay)).get((job.provider, job.id))
+    if news is not None:
+        job.info = news
+    return news
+
+
 async def _follow(job: AsyncJob, end: float | None, reporter: _Reporter) -> bool:
     """Poll ``job`` until it ends: True when it finished or ended with an error (in
     ``job.error``), False when the monotonic deadline ``end`` passed first."""
+    waiter = _wake.Waiter()
+    stop = _wake.subscribe(waiter, [job.sync])
+    try:
+        return await _follow_loop(job, end, reporter, waiter)
+    finally:
+        stop()
+
+
+async def _follow_loop(
+    job: AsyncJob, end: float | None, reporter: _Reporter, waiter: _wake.Waiter
+) -> bool:
+    """The polls of :func:`_follow`, napping on ``waiter`` between them."""
     sync = job.sync
     attempt = 0
     failures = 0
@@ -549,7 +584,11 @@ async def _follow(job: AsyncJob, end: float | None, reporter: _Reporter) -> bool
             if remaining <= 0:
                 return False
             delay = min(delay, remaining)
-        await asyncio.sleep(delay)
+        news = await _anap(sync, waiter, delay)
+        if news is not None:
+            reporter.seen(news)
+            job.error = None
+            return True
 
 
 async def _completed(

@@ -8,7 +8,7 @@ resolved settings; the core owns validation, the ledger, waiting and job handles
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -25,7 +25,7 @@ from ._http import (
     path_segment,
     same_origin,
 )
-from ._models import JobInfo, Result, ResultFile, Status
+from ._models import JobInfo, Result, ResultFile, Status, WebhookRequest
 from ._policies import PollPolicy, RetryPolicy, Timeouts
 from ._redaction import get_logger
 from ._sources import Source, prepare_convert
@@ -106,6 +106,7 @@ __all__ = [
     "Timeouts",
     "TokenAuth",
     "Transport",
+    "WebhookRequest",
     "WireConverter",
     "convert_kind",
     "default_error_details",
@@ -128,7 +129,11 @@ class Capabilities:
     Attributes:
         cancel: the service can cancel a job.
         list: the service has an endpoint listing jobs (otherwise ``list`` comes from the ledger).
-        webhooks: the service can call a URL when a job ends.
+        webhooks: the service can call a URL when a job ends (``submit(..., webhook=...)``;
+            the receiver reads the calls with :meth:`Provider.read_webhook`).
+        account_webhook: the service's webhook URL is set once per account, in its own settings
+            (the user registers ``receiver.url_for(name)`` there), not passed with each submit;
+            ``submit(webhook=True)`` then only marks the job as expecting a call.
         idempotent_submit: submits carry a client-chosen job id, so a submit can be retried safely.
         poll: the :class:`PollPolicy` for this service.
         job_lifetime: how long the service keeps a finished job and its results, when known.
@@ -137,6 +142,7 @@ class Capabilities:
     cancel: bool = False
     list: bool = False
     webhooks: bool = False
+    account_webhook: bool = False
     idempotent_submit: bool = False
     poll: PollPolicy = attrs.field(factory=PollPolicy)
     job_lifetime: timedelta | None = None
@@ -468,6 +474,17 @@ class Provider:
             provider=self.name,
             job_id=job_id,
         )
+
+    def read_webhook(self, request: WebhookRequest) -> Sequence[str]:
+        """The ids of the jobs a webhook call from the service is about (usually one), read from
+        ``request`` without any network. Only a provider whose ``capabilities.webhooks`` is true
+        is called; the default reads nothing (every call is then answered 404).
+
+        The call is a hint, never trusted: the receiver has checked its token, and it polls each
+        job once to learn what happened. Translate the protocol only; raise ``ValueError`` (or
+        return ``[]``) for a body that is not one of the service's calls.
+        """
+        return ()
 
     def list(self) -> Iterable[JobInfo]:
         """The jobs the service itself lists. The default, for services without a list endpoint, is

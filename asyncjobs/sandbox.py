@@ -7,11 +7,16 @@ Each provider package ships a :class:`SandboxApp` subclass that emulates its ser
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
+import heapq
+import itertools
 import json
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -35,6 +40,7 @@ __all__ = [
     "ProviderSandbox",
     "Sandbox",
     "SandboxApp",
+    "WebhookCalls",
     "json_response",
     "serve",
     "serve_providers",
@@ -197,6 +203,123 @@ def _drop(environ: WSGIEnviron) -> None:
     raise _Dropped("connection dropped by a sandbox fault")
 
 
+@attrs.frozen
+class _Call:
+    method: str
+    url: str
+    body: bytes | None
+    headers: tuple[tuple[str, str], ...]
+
+
+class WebhookCalls:
+    """The webhook calls a sandbox makes, as its service does: each once, at its time, from the
+    sandbox's own threads (one scheduler and a few senders), never from a request's thread.
+
+    Switches: :meth:`drop` the next calls (they are never made: a lost webhook), or :meth:`delay`
+    them. :attr:`made` records every call made, dropped or failed: ``(method, url, outcome)``,
+    where the outcome is the HTTP status, ``"dropped"`` or ``"error: ..."``; :attr:`sent_at` the
+    monotonic time each call left, by URL.
+    """
+
+    def __init__(self, senders: int = 4) -> None:
+        self.made: list[tuple[str, str, str]] = []
+        self.sent_at: dict[str, float] = {}
+        self._senders = senders
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Call]] = []
+        self._counter = itertools.count()
+        self._drops = 0
+        self._delays: list[float] = []
+        self._thread: threading.Thread | None = None
+        self._pool: cf.ThreadPoolExecutor | None = None
+        self._closed = False
+
+    def drop(self, times: int = 1) -> None:
+        """Make none of the next ``times`` calls (each is recorded as ``"dropped"``)."""
+        with self._cond:
+            self._drops += times
+
+    def delay(self, seconds: float, times: int = 1) -> None:
+        """Hold each of the next ``times`` calls ``seconds`` (wall time) more."""
+        with self._cond:
+            self._delays.extend([seconds] * times)
+
+    def schedule(
+        self,
+        after: float,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Call ``url`` in ``after`` wall seconds (the switches apply when it is scheduled)."""
+        call = _Call(method, url, body, tuple((headers or {}).items()))
+        with self._cond:
+            if self._closed:
+                return
+            if self._drops > 0:
+                self._drops -= 1
+                self.made.append((method, url, "dropped"))
+                return
+            if self._delays:
+                after += self._delays.pop(0)
+            heapq.heappush(self._heap, (time.monotonic() + after, next(self._counter), call))
+            if self._thread is None:
+                self._pool = cf.ThreadPoolExecutor(
+                    self._senders, thread_name_prefix="sandbox-webhook"
+                )
+                self._thread = threading.Thread(
+                    target=self._run, name="sandbox-webhooks", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def pending(self) -> int:
+        """Calls scheduled and not made yet."""
+        with self._cond:
+            return len(self._heap)
+
+    def close(self) -> None:
+        """Cancel the calls not made yet."""
+        with self._cond:
+            self._closed = True
+            self._heap.clear()
+            self._cond.notify()
+            pool = self._pool
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(wait)
+                if self._closed:
+                    return
+                _, _, call = heapq.heappop(self._heap)
+                pool = self._pool
+            assert pool is not None
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                pool.submit(self._send, call)
+
+    def _send(self, call: _Call) -> None:
+        req = urllib.request.Request(
+            call.url, data=call.body, method=call.method, headers=dict(call.headers)
+        )
+        with self._cond:
+            self.sent_at[call.url] = time.monotonic()
+        try:
+            with urllib.request.urlopen(req, timeout=5) as answer:
+                outcome = str(answer.status)
+        except urllib.error.HTTPError as exc:
+            outcome = str(exc.code)
+        except OSError as exc:
+            outcome = f"error: {exc}"
+        with self._cond:
+            self.made.append((call.method, call.url, outcome))
+
+
 class SandboxApp:
     """Base class of a provider's emulator: a WSGI app with a :class:`JobClock`, :class:`Faults`, and
     routing through a werkzeug ``Map`` whose endpoints are method names of the subclass.
@@ -213,7 +336,13 @@ class SandboxApp:
         self.clock = clock or JobClock(scale)
         self.faults = Faults()
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
+        #: the webhook calls this sandbox makes (switches: ``webhooks.drop()``, ``.delay()``)
+        self.webhooks = WebhookCalls()
         self._lock = threading.RLock()
+
+    def close(self) -> None:
+        """Cancel the webhook calls not made yet."""
+        self.webhooks.close()
 
     def client_settings(self, base_url: str) -> dict[str, str]:
         """The settings that connect a client to this sandbox served at ``base_url``."""

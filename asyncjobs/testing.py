@@ -348,6 +348,53 @@ class ProviderConformance:
         leaks = [_mask(str(r.url), secrets) for r in sent if _carries(str(r.url), secrets)]
         assert leaks == [], "a secret setting's value went into a URL (send it in a header)"
 
+    def test_a_webhook_call_from_the_sandbox_is_verified_by_the_receiver(
+        self, client: Client, success_case: JobCase, sandbox_app: Any
+    ) -> None:
+        """For a provider that declares webhooks: ``submit(webhook=True)`` makes its sandbox call
+        the core's receiver (served on 127.0.0.1), which reads the call with the provider's
+        ``read_webhook`` and verifies its token (answered 200), and the job ends done. A sandbox
+        of a service whose webhook is set per account (``account_webhook``) takes that URL as its
+        ``webhook`` attribute; its calls are recorded in ``sandbox_app.webhooks.made``."""
+        import time
+
+        from ._webhooks import Receiver
+        from .sandbox import Sandbox
+
+        caps = client.provider.capabilities
+        if not caps.webhooks:
+            pytest.skip(f"{client.name} declares no webhooks")
+        made = getattr(getattr(sandbox_app, "webhooks", None), "made", None)
+        if made is None:
+            pytest.skip("the sandbox records no webhook calls (sandbox_app.webhooks.made)")
+        holder: dict[str, Any] = {}
+        with Sandbox(lambda env, start: holder["app"](env, start)) as box:
+            receiver = holder["app"] = Receiver(box.url + "/hooks", "conformance-kit-webhook-key")
+            if caps.account_webhook:
+                if not hasattr(sandbox_app, "webhook"):
+                    pytest.skip("the sandbox takes no account webhook URL (its webhook attribute)")
+                sandbox_app.webhook = receiver.url_for(client.name)
+            client.webhooks = receiver
+            receiver._attach(client)
+            try:
+                job = client.submit(success_case.kind, **dict(success_case.params), webhook=True)
+                assert job.wait(timeout=self.timeout).status is Status.DONE
+                end = time.monotonic() + self.timeout
+                while not made and time.monotonic() < end:
+                    time.sleep(0.01)
+                outcomes = [outcome for _, _, outcome in made]
+                assert outcomes, "the sandbox made no webhook call for a job submitted with one"
+                assert "200" in outcomes, (
+                    f"the receiver refused every call ({outcomes}): read_webhook must return the "
+                    "job's id from the service's call"
+                )
+            finally:
+                receiver._detach(client)
+                client.webhooks = None
+                receiver.close()
+                if caps.account_webhook:
+                    sandbox_app.webhook = None
+
     def test_result_downloads_carry_credentials_only_to_the_plugins_own_origin(
         self, client: Client, success_case: JobCase
     ) -> None:

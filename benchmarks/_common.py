@@ -83,6 +83,15 @@ class ServerProcess:
         if self._proc.stdout.readline().strip() != "restarted":
             raise RuntimeError("the sandbox server did not restart its jobs")
 
+    def ends(self) -> dict[str, float]:
+        """Each job's id -> the wall-clock time it ends at the sandbox (ConvertAPI)."""
+        assert self._proc.stdin is not None
+        assert self._proc.stdout is not None
+        self._proc.stdin.write("ends\n")
+        self._proc.stdin.flush()
+        found: dict[str, float] = json.loads(self._proc.stdout.readline())
+        return found
+
     def close(self) -> None:
         """Ask the server to stop (stdin closed), and wait for it."""
         if self._proc.poll() is None:

@@ -5,6 +5,7 @@
     python -m benchmarks --quick               # target sizes, fewer runs
     python -m benchmarks --only status,import  # some sections
     python -m benchmarks --only aio            # 10,000 jobs awaited from one event loop
+    python -m benchmarks --only webhooks       # 1,000 jobs: woken by webhooks vs polling
     python -m benchmarks --only fleet          # 1, 2, 4 workers on a PostgreSQL ledger
     python -m benchmarks --size 256            # large files of 256 MiB
 
@@ -25,7 +26,7 @@ from typing import Any
 
 from ._common import MIB, ROOT, machine
 
-SECTIONS = ("status", "many_jobs", "aio", "large_files", "import", "ledger", "fleet")
+SECTIONS = ("status", "many_jobs", "aio", "webhooks", "large_files", "import", "ledger", "fleet")
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 
 
@@ -119,6 +120,10 @@ def table(results: dict[str, Any]) -> str:
         from .aio import rows as aio_rows
 
         rows += aio_rows(s["aio"], _fig, _ok)
+    if "webhooks" in s:
+        from .webhooks import rows as webhook_rows
+
+        rows += webhook_rows(s["webhooks"], _fig, _ok)
     if "large_files" in s:
         r = s["large_files"]
         for provider, by in r["providers"].items():
@@ -371,6 +376,12 @@ def _run(
         if smoke:
             return aio.run(jobs=30, scale=40.0, repeats=1, tmp=tmp)
         return aio.run(jobs=10_000, scale=1.0, repeats=1, tmp=tmp)
+    if name == "webhooks":
+        from . import webhooks
+
+        if smoke:
+            return webhooks.run(jobs=20, scale=20.0, repeats=1, tmp=tmp)
+        return webhooks.run(jobs=1000, scale=1.0, repeats=1 if quick else 3, tmp=tmp)
     if name == "large_files":
         from . import large_files
 

@@ -5,9 +5,11 @@
     python -m benchmarks.server groupdocs --root /tmp/x
 
 Prints one JSON line, ``{"url": ..., "settings": {...}}`` (the settings connect a client), then serves
-until its standard input closes. A ``restart`` line on standard input makes every Conversio job made so
-far start again at that moment (so that thousands of jobs, submitted over many seconds, all start at
-once); the server answers ``restarted``. Every sandbox is set up so that time goes to HTTP, not to waiting:
+until its standard input closes. A ``restart`` line on standard input makes every Conversio or ConvertAPI job
+made so far start again at that moment (so that thousands of jobs, submitted over many seconds, all start at
+once); the server answers ``restarted``. An ``ends`` line makes it print one JSON line: each job's id ->
+the wall-clock time (epoch seconds) its conversion ends (ConvertAPI; ``--spread`` gives the n-th job
+the n-th duration). Every sandbox is set up so that time goes to HTTP, not to waiting:
 ConvertAPI without its 5 s hold on re-polls and with instant conversions, GroupDocs with instant
 conversions, Conversio jobs with no start delay.
 """
@@ -60,8 +62,47 @@ def _conversio(args: argparse.Namespace) -> SandboxApp:
 def _convertapi(args: argparse.Namespace) -> SandboxApp:
     from asyncjobs_convertapi.sandbox import ConvertAPISandbox
 
+    class SpreadConvertAPI(ConvertAPISandbox):
+        """ConvertAPI whose n-th conversion takes the n-th of ``durations`` sandbox seconds."""
+
+        def __init__(self, durations: Sequence[float], **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._durations = list(durations)
+            self._made = 0
+
+        def _new_job(self, *args: Any) -> Any:
+            if self._durations:  # called under the lock, once per new job
+                self.duration = self._durations[self._made % len(self._durations)]
+                self._made += 1
+            return super()._new_job(*args)
+
+        def restart(self) -> None:
+            """Every job made so far starts again now, its webhook call rescheduled to its end."""
+            from asyncjobs.sandbox import WebhookCalls
+
+            with self._lock:
+                self.webhooks.close()
+                self.webhooks = WebhookCalls()
+                now = self.clock.now()
+                for job in self.jobs.values():
+                    job.created = now
+                    job.result = None
+                    if job.webhook:
+                        self._call_webhook(job)
+
+        def ends(self) -> dict[str, float]:
+            """Each job's id -> the wall-clock time its conversion ends."""
+            with self._lock:
+                return {i: self.clock.wall(j.created + j.duration) for i, j in self.jobs.items()}
+
     duration = 1e9 if args.pending else 0.0
-    return ConvertAPISandbox(scale=args.scale, duration=duration, hold=0.0, bytes_per_second=1e15)
+    durations: list[float] = []
+    if args.spread:
+        n, low, high = args.spread.split(":")
+        durations = spread(int(n), float(low), float(high))
+    return SpreadConvertAPI(
+        durations, scale=args.scale, duration=duration, hold=0.0, bytes_per_second=1e15
+    )
 
 
 def _groupdocs(args: argparse.Namespace) -> SandboxApp:
@@ -84,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("provider", choices=sorted(BUILDERS))
     parser.add_argument("--scale", type=float, default=1.0, help="sandbox time scale")
     parser.add_argument("--duration", type=float, default=1e9, help="conversio: job duration")
-    parser.add_argument("--spread", help="conversio: N:LOW:HIGH job durations (sandbox seconds)")
+    parser.add_argument(
+        "--spread", help="conversio, convertapi: N:LOW:HIGH job durations (sandbox seconds)"
+    )
     parser.add_argument("--root", help="groupdocs: storage folder (a temporary one by default)")
     parser.add_argument(
         "--pending", action="store_true", help="convertapi, groupdocs: jobs that never finish"
@@ -98,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             if line.strip() == "restart" and hasattr(app, "restart"):
                 app.restart()  # conversio: the jobs submitted so far all start now
                 print("restarted", flush=True)
+            elif line.strip() == "ends" and hasattr(app, "ends"):
+                print(json.dumps(app.ends()), flush=True)
     finally:
         box.stop()
         close = getattr(app, "close", None)

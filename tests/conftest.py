@@ -193,3 +193,78 @@ def ledger_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "ledger.sqlite3")
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+# -- webhooks (tests/test_webhooks.py) --------------------------------------------------------------
+
+
+@pytest.fixture
+def hook_server() -> Iterator[Any]:
+    """waitress on 127.0.0.1 in a thread, serving whatever app the test sets on it."""
+    from webhook_support import Served
+
+    served = Served()
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def receiver(hook_server: Any) -> Iterator[Any]:
+    """A webhook receiver served standalone on waitress, at ``<server>/hooks``."""
+    from webhook_support import KEY
+
+    from asyncjobs import webhooks
+
+    made = webhooks.Receiver(hook_server.url + "/hooks", KEY)
+    hook_server.app = made
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def convertapi_box() -> Iterator[Sandbox]:
+    """ConvertAPI's sandbox at wall speed: a conversion takes 0.5 s; re-polls are not held."""
+    from asyncjobs_convertapi.sandbox import ConvertAPISandbox
+
+    app = ConvertAPISandbox(scale=1.0, duration=0.5, hold=0.0)
+    with Sandbox(app) as box:
+        yield box
+    app.close()
+
+
+@pytest.fixture
+def conversio_box() -> Iterator[Sandbox]:
+    """Conversio's sandbox at wall speed: an export ends 0.5 s after it is created."""
+    from asyncjobs_conversio.sandbox import ConversioSandbox
+
+    app = ConversioSandbox(scale=1.0, start_after=0.0, duration=0.5)
+    with Sandbox(app) as box:
+        yield box
+    app.close()
+
+
+@pytest.fixture
+def hooked(
+    convertapi_box: Sandbox, receiver: Any, tmp_path: Path
+) -> Iterator[Callable[..., asyncjobs.Client]]:
+    """Connect ConvertAPI clients of the sandbox to the receiver, polling slowly (so that a quick
+    end can only be the webhook's doing); keywords override."""
+    from webhook_support import SLOW_POLL
+
+    made: list[asyncjobs.Client] = []
+
+    def connect(**kwargs: Any) -> asyncjobs.Client:
+        settings: dict[str, Any] = {
+            **convertapi_box.app.client_settings(convertapi_box.url),
+            "webhooks": receiver,
+            "poll": SLOW_POLL,
+            "ledger": tmp_path / "ledger.sqlite3",
+        }
+        settings.update(kwargs)
+        client = asyncjobs.connect("convertapi", **settings)
+        made.append(client)
+        return client
+
+    yield connect
+    for client in made:
+        client.close()

@@ -111,6 +111,7 @@ _VERBS = (
     "sandbox",
     "demo",
     "worker",
+    "webhooks",
 )
 
 

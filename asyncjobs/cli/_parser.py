@@ -26,6 +26,7 @@ from ._verbs import (
     cmd_status,
     cmd_submit,
     cmd_wait,
+    cmd_webhooks,
     cmd_worker,
 )
 
@@ -74,6 +75,13 @@ def _provider_args(parser: argparse.ArgumentParser, *, job: bool = True) -> None
         metavar="KEY=VALUE",
         help="a provider setting (else from its environment variable)",
     )
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
+    return host.strip("[]"), int(port)
 
 
 def _timeout(text: str) -> float:
@@ -214,6 +222,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="how long a lease outlives a killed worker ($ASYNCJOBS_LEASE_SECONDS, else 30)",
     )
+    p = verb(
+        "webhooks",
+        cmd_webhooks,
+        "serve the webhook receiver (asyncjobs webhooks serve --listen HOST:PORT --public-url "
+        "URL); the key comes from $ASYNCJOBS_WEBHOOK_KEY, credentials from the providers' "
+        "variables",
+    )
+    p.add_argument("action", choices=["serve"], metavar="serve")
+    p.add_argument(
+        "--listen",
+        required=True,
+        type=_listen,
+        metavar="HOST:PORT",
+        help="where to listen, e.g. 127.0.0.1:8080 behind a proxy (port 0: any free port)",
+    )
+    p.add_argument(
+        "--public-url",
+        required=True,
+        metavar="URL",
+        help="the URL the services call, as they see it (the proxy's), e.g. "
+        "https://hooks.example.com/asyncjobs",
+    )
+    p.add_argument(
+        "--provider",
+        action="append",
+        dest="providers",
+        metavar="NAME",
+        help="confirm calls for this provider only (repeatable; default: every installed provider "
+        "with webhooks whose settings are set)",
+    )
+    p.add_argument("--threads", type=_positive, default=4, metavar="N", help="server threads (4)")
     p = verb(
         "demo",
         cmd_demo,

@@ -759,3 +759,90 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
             c.close()
         for r in running.values():
             r.stop()
+
+
+# -- webhooks ----------------------------------------------------------------------------------------
+
+
+def _serve_ledger(args: argparse.Namespace) -> Ledger:
+    """The ledger the receiver records to (waiters in other processes watch it)."""
+    if args.no_ledger:
+        raise UsageError(
+            "webhooks serve records what it confirms in the ledger that waiters watch; drop "
+            "--no-ledger"
+        )
+    return Ledger.open(args.ledger)  # --ledger, else $ASYNCJOBS_LEDGER, else the default file
+
+
+def cmd_webhooks(args: argparse.Namespace, out: _Out) -> int:
+    """``webhooks serve``: the receiver on waitress, confirming calls through its own clients."""
+    from asyncjobs.webhooks import Receiver
+
+    try:
+        from waitress.server import create_server
+    except ImportError as exc:
+        raise errors.ConfigurationError(
+            "webhooks serve needs waitress: pip install waitress (the webhooks extra; in a "
+            "checkout of the repository: pip install -e '.[webhooks]')"
+        ) from exc
+    key = os.environ.get("ASYNCJOBS_WEBHOOK_KEY")
+    if not key:
+        raise errors.ConfigurationError(
+            "webhooks serve needs the key the tokens are made with: set ASYNCJOBS_WEBHOOK_KEY "
+            "(the same value as the processes that submit)"
+        )
+    out.redactor.add(key)
+    if args.threads < 1:
+        raise UsageError("--threads must be at least 1")
+    receiver = Receiver(args.public_url, key)
+    ledger = _serve_ledger(args)
+    clients: list[Client] = []
+    names = args.providers or available_providers()
+    try:
+        for name in names:
+            cls = get_provider_class(name)
+            if not cls.capabilities.webhooks:
+                if args.providers:
+                    raise UsageError(f"{name} does not call webhooks")
+                continue
+            for secret in _secret_values(cls, {}):
+                out.redactor.add(secret)
+            try:
+                clients.append(connect(name, ledger=ledger, webhooks=receiver))
+            except errors.ConfigurationError as exc:
+                if args.providers:
+                    raise
+                out.note(f"{name}: not served ({exc})")
+        if not clients:
+            raise UsageError(
+                "no provider with webhooks could be connected: set their credentials in the "
+                "environment (see asyncjobs providers)"
+            )
+        host, port = args.listen
+        server = create_server(
+            receiver,
+            host=host,
+            port=port,
+            threads=args.threads,
+            max_request_body_size=receiver.max_body,
+            ident="asyncjobs",
+            clear_untrusted_proxy_headers=True,
+        )
+        where = f"http://{host}:{getattr(server, 'effective_port', port)}"
+        served = [c.name for c in clients]
+        out.line(f"listening on {where} for {receiver.public_url}/<provider>/<token>")
+        out.line(f"providers: {', '.join(served)}; ledger: {ledger!r}")
+        out.doc({"listen": where, "public_url": receiver.public_url, "providers": served})
+        _stop_on_term()
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            out.note("stopped")
+        finally:
+            server.close()
+    finally:
+        receiver.close()
+        for client in clients:
+            client.close()
+        ledger.close()
+    return EXIT_OK

@@ -2,7 +2,8 @@
 
 Wire facts: ``POST`` on a kind's export endpoint creates a job, ``GET /async-jobs/{id}`` tells its
 status, ``GET /async-jobs`` lists the shop's jobs, and a done job's ``result`` is the URL of a CSV file.
-Conversio cannot cancel a job and removes every job one week after it finishes.
+Conversio cannot cancel a job and removes every job one week after it finishes. Its webhook is set once
+per account: the topic ``async-job/completed`` names the job that ended.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from asyncjobs.provider import (
     ResultFile,
     Setting,
     Status,
+    WebhookRequest,
     default_error_details,
     path_segment,
     same_origin,
@@ -61,8 +63,9 @@ class ConversioProvider(Provider):
         for kind, (param, _, what) in _EXPORTS.items()
     )  # fmt: skip
     capabilities = Capabilities(
-        cancel=False,
         list=True,
+        webhooks=True,
+        account_webhook=True,  # the user registers receiver.url_for("conversio") with Conversio
         poll=PollPolicy(initial=1.0, factor=1.5, cap=30.0, min_interval=0.5, fraction=0.4),
         job_lifetime=timedelta(days=7),  # then the job and its CSV answer 404
     )
@@ -85,11 +88,7 @@ class ConversioProvider(Provider):
     sandbox = "asyncjobs_conversio.sandbox:ConversioSandbox"
     headers: ClassVar = {"Accept": "application/json"}  # Conversio answers 406 to other formats
     download_headers: ClassVar = {"Accept": "text/csv, application/json"}
-    status_words: ClassVar = {
-        "pending": Status.PENDING,
-        "done": Status.DONE,
-        "failed": Status.FAILED,
-    }
+    status_words: ClassVar = {word: Status(word) for word in ("pending", "done", "failed")}
     advice: ClassVar = {
         JobNotFoundError: "The id is wrong, belongs to another shop or app, or the job expired: "
         "Conversio removes jobs a week after they finish."
@@ -158,6 +157,11 @@ class ConversioProvider(Provider):
         if name in ("", ".", ".."):
             name = f"{job_id}.csv"
         return Result(files=(ResultFile(name, url=url, media_type="text/csv"),), raw=raw)
+
+    def read_webhook(self, request: WebhookRequest) -> list[str]:
+        """The ``async-job/completed`` call: ``{"meta": {"topic"}, "data": {"asyncJobId", ...}}``."""
+        body = wire.converter.read(request.json(), wire.Webhook)
+        return [body.data.async_job_id] if body.meta.topic == "async-job/completed" else []
 
     def list(self) -> list[JobInfo]:
         """``GET /async-jobs``: every job of the shop, following ``meta.nextPage`` should it appear

@@ -10,15 +10,21 @@ Behaviour: a job is ``pending`` (``startedAt`` null) for ``start_after`` sandbox
 (404). Each API key is a shop that sees only its own jobs. API requests whose ``Accept``
 excludes JSON get 406 (``*/*`` and none are accepted), a wrong key 401, unknown newsletters or segments 404, all with ``{"errors":
 [...]}``. :meth:`ConversioSandbox.rate_limit` and the inherited ``faults`` inject failures.
+
+Webhooks: Conversio's webhook is set once per account; here it is :attr:`ConversioSandbox.webhook`
+(a URL on 127.0.0.1). When a job ends, the sandbox POSTs the topic ``async-job/completed`` there,
+once, from its own threads (``webhooks.drop()`` / ``webhooks.delay()`` lose or hold calls).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
@@ -69,6 +75,8 @@ class ConversioSandbox(SandboxApp):
         newsletters, segments: the ids that exist (ids containing "fail" make a failing export).
         start_after, duration: sandbox seconds from creation to start, and to the end (override
             :meth:`job_duration` to give each job its own ``duration``).
+        webhook: the account's webhook URL (on 127.0.0.1 or localhost), called with
+            ``async-job/completed`` when each job ends; ``None`` for none.
     """
 
     provider = "conversio"
@@ -107,6 +115,7 @@ class ConversioSandbox(SandboxApp):
         segments: Iterable[str] = ("s1", "s-fail"),
         start_after: float = 2.0,
         duration: float = 60.0,
+        webhook: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scale=scale, **kwargs)
@@ -117,6 +126,22 @@ class ConversioSandbox(SandboxApp):
         self.duration = duration
         self.jobs: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
+        self.webhook = webhook
+
+    @property
+    def webhook(self) -> str | None:
+        """The account's webhook URL (set it as a shop owner sets it in Conversio's settings)."""
+        return self._webhook
+
+    @webhook.setter
+    def webhook(self, url: str | None) -> None:
+        parts = urlsplit(url or "")
+        if url is not None and (
+            parts.scheme not in ("http", "https")
+            or parts.hostname not in ("127.0.0.1", "localhost")
+        ):
+            raise ValueError("the sandbox calls webhooks on 127.0.0.1 or localhost only")
+        self._webhook = url
 
     def client_settings(self, base_url: str) -> dict[str, str]:
         """The first key's settings, with the API under ``base_url + "/api/v1"``."""
@@ -206,7 +231,28 @@ class ConversioSandbox(SandboxApp):
                 "host": request.host_url,
                 "duration": self.job_duration(kind, source),
             }
+            if self.webhook:
+                self._call_webhook(self.jobs[job_id], self.webhook)
         return json_response({"data": {"id": job_id, "kind": kind, "status": "pending"}}, 201)
+
+    def _call_webhook(self, job: dict[str, Any], url: str) -> None:
+        """Schedule the ``async-job/completed`` call of ``job``, for when it ends."""
+        end = job["created"] + self.start_after + job["duration"]
+        view = self._view({**job, "created": job["created"] - self.start_after - job["duration"]})
+        assert view is not None  # the job as it will be at its end
+        data = {
+            "asyncJobId": job["id"],
+            "userId": job["shop"],
+            "kind": job["kind"],
+            "status": view["status"],
+            "startedAt": _iso(self.clock.wall(job["created"] + self.start_after)),
+            "completedAt": _iso(self.clock.wall(end)),
+        }
+        data.update({k: view[k] for k in ("result", "error") if k in view})
+        body = {"meta": {"topic": "async-job/completed", "ts": self.clock.wall(end)}, "data": data}
+        headers = {"Content-Type": "application/json"}
+        after = self.clock.real(end - self.clock.now())
+        self.webhooks.schedule(after, "POST", url, json.dumps(body).encode(), headers)
 
     def list_jobs(self, request: Request) -> Response:
         """``{"data": [...]}``: the shop's jobs that have not been removed."""

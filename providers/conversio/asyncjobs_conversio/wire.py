@@ -13,7 +13,17 @@ import attrs
 
 from asyncjobs.provider import wire_converter
 
-__all__ = ["AsyncJob", "ErrorBody", "JobBody", "JobsBody", "Meta", "converter"]
+__all__ = [
+    "AsyncJob",
+    "ErrorBody",
+    "JobBody",
+    "JobsBody",
+    "Meta",
+    "Webhook",
+    "WebhookData",
+    "WebhookMeta",
+    "converter",
+]
 
 
 @attrs.frozen
@@ -57,6 +67,29 @@ class ErrorBody:
     """``{"errors": ["message", ...]}``: every error answer (Conversio has no error codes)."""
 
     errors: list[str]
+
+
+@attrs.frozen
+class WebhookMeta:
+    """The ``meta`` of a webhook call: which topic it is (``async-job/completed``)."""
+
+    topic: str
+
+
+@attrs.frozen
+class WebhookData:
+    """The ``data`` of an ``async-job/completed`` call: the job that ended (the rest is ignored: a
+    call is a hint, and the job is polled to learn its end)."""
+
+    async_job_id: str
+
+
+@attrs.frozen
+class Webhook:
+    """``{"meta": {"topic", "ts"}, "data": {"asyncJobId", "userId", "kind", "status", ...}}``."""
+
+    meta: WebhookMeta
+    data: WebhookData
 
 
 #: Reads Conversio's bodies into the models above (``converter.read(json, JobBody)``); the wire's

@@ -116,7 +116,7 @@ def test_capabilities_describe_the_service(client: asyncjobs.Client) -> None:
     assert (caps.cancel, caps.list, caps.webhooks, caps.idempotent_submit) == (
         False,
         True,
-        False,
+        True,  # one account-level webhook, async-job/completed
         False,
     )
     assert caps.job_lifetime == timedelta(days=7)

@@ -44,6 +44,7 @@ from asyncjobs.provider import (
     Source,
     Status,
     Timeouts,
+    WebhookRequest,
     convert_kind,
     default_error_details,
     parse_retry_after,
@@ -410,6 +411,16 @@ class ConvertAPIProvider(Provider):
         )
         started = self.decode(response, JobStarted, converter, job_id=job_id)
         return self._started(kind, job_id, started.job_id, response)
+
+    def read_webhook(self, request: WebhookRequest) -> list[str]:
+        """ConvertAPI's two calls when a job ends: ``GET <url>?JobId=<id>`` (legacy) and ``POST
+        <url>`` with JSON ``{"JobId": "<id>"}`` (current)."""
+        ids = list(request.query.get("JobId", ()))
+        if request.method == "POST" and request.body.strip():
+            body = request.json()
+            if isinstance(body, dict) and isinstance(body.get("JobId"), str):
+                ids.append(body["JobId"])
+        return [i for i in ids if i.strip()]
 
     def _started(self, kind: str, job_id: str, issued: str, response: requests.Response) -> JobInfo:
         if not issued.strip():

@@ -31,8 +31,6 @@ import io
 import json
 import mimetypes
 import re
-import threading
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -191,7 +189,10 @@ def _filename(header: str | None) -> str | None:
 class ConvertAPISandbox(SandboxApp):
     """ConvertAPI on 127.0.0.1. ``scale`` speeds its clock (conversions take ``duration`` sandbox
     seconds plus one per ``bytes_per_second``; re-polls are held ``hold`` sandbox seconds; jobs live
-    ``job_lifetime``). ``webhook_calls`` records every webhook call made: ``(method, url, outcome)``.
+    ``job_lifetime``). A job submitted with ``WebHook`` calls it once when it ends, from the
+    sandbox's own threads, as the service does: ``GET <url>?JobId=<id>`` (legacy) or ``POST <url>``
+    ``{"JobId": "<id>"}`` (current); ``webhooks.drop()`` / ``webhooks.delay()`` lose or hold calls,
+    and ``webhook_calls`` records every call: ``(method, url, outcome)``.
     ``honour_async`` answers ``Async=true`` with a JobId (the seed's protocol; the service today answers
     it synchronously); ``raw_results`` answers finished polls with the file's bytes.
     """
@@ -246,8 +247,6 @@ class ConvertAPISandbox(SandboxApp):
         self.outputs: dict[str, _Output] = {}
         self.conversions = 0  # conversions actually started (a repeated JobId starts none)
         self.concurrent_polls = 0  # polls answered 503 because another poll of the job was held
-        self.webhook_calls: list[tuple[str, str, str]] = []
-        self._timers: list[threading.Timer] = []
 
     def client_settings(self, base_url: str) -> dict[str, str]:
         """The settings connecting a ConvertAPI client to this sandbox at ``base_url``."""
@@ -257,12 +256,10 @@ class ConvertAPISandbox(SandboxApp):
         """The ``asyncjobs demo`` case: a conversion of the sample document to PDF."""
         return client.submit("convert", source=sample, to="pdf")
 
-    def close(self) -> None:
-        """Cancel webhook calls not made yet."""
-        with self._lock:
-            for timer in self._timers:
-                timer.cancel()
-            self._timers.clear()
+    @property
+    def webhook_calls(self) -> list[tuple[str, str, str]]:
+        """Every webhook call made (or dropped): ``(method, url, outcome)``."""
+        return self.webhooks.made
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -575,31 +572,20 @@ class ConvertAPISandbox(SandboxApp):
         self.jobs[job_id] = job
         self.conversions += 1
         if webhook:
-            timer = threading.Timer(self.clock.real(job.duration), self._call_webhook, (job,))
-            timer.daemon = True
-            self._timers.append(timer)
-            timer.start()
+            self._call_webhook(job)
         return job
 
     def _call_webhook(self, job: _Job) -> None:
+        """Schedule the job's one webhook call, for when it ends."""
         assert job.webhook is not None
+        after = self.clock.real(job.duration)
         if job.protocol == "legacy":
             sep = "&" if urlsplit(job.webhook).query else "?"
-            req = urllib.request.Request(job.webhook + sep + urlencode({"JobId": job.id}))
+            self.webhooks.schedule(after, "GET", job.webhook + sep + urlencode({"JobId": job.id}))
         else:
-            req = urllib.request.Request(
-                job.webhook,
-                data=json.dumps({"JobId": job.id}).encode(),
-                method="POST",
-                headers={"Content-Type": "application/json"},
-            )
-        try:
-            with urllib.request.urlopen(req, timeout=5) as answer:
-                outcome = str(answer.status)
-        except OSError as exc:
-            outcome = f"error: {exc}"
-        with self._lock:
-            self.webhook_calls.append((req.get_method(), req.full_url, outcome))
+            body = json.dumps({"JobId": job.id}).encode()
+            headers = {"Content-Type": "application/json"}
+            self.webhooks.schedule(after, "POST", job.webhook, body, headers)
 
     def _answer(self, request: Request, job: _Job, *, raw: bool) -> Response:
         """The job's state now (called with the lock held); ``raw``: a finished job answers its

@@ -175,7 +175,6 @@ class Client:
         # jobs whose last look came from the ledger because another poller holds their lease, and
         # the events their waiters sleep on until the ledger says they changed
         self._elsewhere: set[str] = set()
-        self._naps: dict[str, threading.Event] = {}
         self._subscribed = False
         provider._poll = self.status  # a result that needs a look goes through the one-flight rule
 
@@ -502,22 +501,19 @@ class Client:
             self.ledger.subscribe(self._changed)
 
     def _changed(self, provider: str, job_id: str) -> None:
-        """The ledger says another process recorded a change of a job: wake its waiters."""
-        if provider == self.name:
-            nap = self._naps.get(job_id)
-            if nap is not None:
-                nap.set()
-            _wake.poke(provider, job_id)  # the waits napping on news: look again now
-
-    def _nap(self, job_id: str, seconds: float) -> None:
-        """Sleep ``seconds`` before the next look at a job; one polled elsewhere (a shared ledger)
-        is looked at again as soon as the ledger says it changed."""
-        if job_id not in self._elsewhere or self.ledger is None:
-            time.sleep(seconds)
+        """The ledger says another process recorded a change of a job (its listener thread): the
+        waits of this process on that job learn that it finished, or look again."""
+        if provider != self.name or self.ledger is None or not _wake.waited(provider, job_id):
             return
-        nap = self._naps.setdefault(job_id, threading.Event())
-        nap.wait(seconds)
-        nap.clear()
+        try:
+            entry = self.ledger.get(provider, job_id)
+        except errors.LedgerError:
+            entry = None
+        if entry is not None and entry.info is not None and entry.info.finished:
+            self._elsewhere.discard(job_id)
+            _wake.report(provider, job_id, entry.info)  # its poller saw it end: no look needed
+        else:
+            _wake.poke(provider, job_id)
 
     def _explain_missing(
         self, error: errors.JobNotFoundError, job_id: str

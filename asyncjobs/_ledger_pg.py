@@ -211,10 +211,9 @@ class PostgresStore:
                     f"the PostgreSQL database at {self.url} has no asyncjobs ledger (no schema "
                     f"{SCHEMA!r}); open it once where it can be written"
                 )
-            try:
+            # another process may create it at the same moment
+            with contextlib.suppress(pg.errors.UniqueViolation, pg.errors.DuplicateSchema):
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-            except (pg.errors.UniqueViolation, pg.errors.DuplicateSchema):
-                pass  # another process created it at the same moment
         conn.execute(f"SET search_path TO {SCHEMA}")
         if self.read_only:
             conn.execute("SET default_transaction_read_only = on")

@@ -351,7 +351,8 @@ class ProviderConformance:
     def test_a_webhook_call_from_the_sandbox_is_verified_by_the_receiver(
         self, client: Client, success_case: JobCase, sandbox_app: Any
     ) -> None:
-        """For a provider that declares webhooks: ``submit(webhook=True)`` makes its sandbox call
+        """For a provider without webhooks: ``submit(webhook=True)`` raises NotSupportedError and
+        sends nothing. For a provider that declares webhooks: ``submit(webhook=True)`` makes its sandbox call
         the core's receiver (served on 127.0.0.1), which reads the call with the provider's
         ``read_webhook`` and verifies its token (answered 200), and the job ends done. A sandbox
         of a service whose webhook is set per account (``account_webhook``) takes that URL as its
@@ -362,17 +363,24 @@ class ProviderConformance:
         from .sandbox import Sandbox
 
         caps = client.provider.capabilities
-        if not caps.webhooks:
-            pytest.skip(f"{client.name} declares no webhooks")
+        if not caps.webhooks:  # then webhook=True is refused, before anything is sent
+            with _sent(client) as sent, pytest.raises(NotSupportedError):
+                client.submit(success_case.kind, **dict(success_case.params), webhook=True)
+            assert sent == [], "webhook=True on a provider without webhooks sent a request"
+            return
         made = getattr(getattr(sandbox_app, "webhooks", None), "made", None)
-        if made is None:
-            pytest.skip("the sandbox records no webhook calls (sandbox_app.webhooks.made)")
+        assert made is not None, (
+            f"{client.name} declares webhooks, so its sandbox must call them as the service does "
+            "and record the calls (sandbox_app.webhooks.made: use SandboxApp.webhooks)"
+        )
         holder: dict[str, Any] = {}
         with Sandbox(lambda env, start: holder["app"](env, start)) as box:
             receiver = holder["app"] = Receiver(box.url + "/hooks", "conformance-kit-webhook-key")
             if caps.account_webhook:
-                if not hasattr(sandbox_app, "webhook"):
-                    pytest.skip("the sandbox takes no account webhook URL (its webhook attribute)")
+                assert hasattr(sandbox_app, "webhook"), (
+                    "a sandbox of an account-level webhook takes the account's URL as its "
+                    "webhook attribute"
+                )
                 sandbox_app.webhook = receiver.url_for(client.name)
             client.webhooks = receiver
             receiver._attach(client)

@@ -5,6 +5,7 @@
     python -m benchmarks --quick               # target sizes, fewer runs
     python -m benchmarks --only status,import  # some sections
     python -m benchmarks --only aio            # 10,000 jobs awaited from one event loop
+    python -m benchmarks --only scheduler      # CPU per poll: asyncjobs.wait vs a status loop
     python -m benchmarks --size 256            # large files of 256 MiB
 
 Every figure is the median of several runs, with the min and max. See docs/performance.md.
@@ -24,7 +25,7 @@ from typing import Any
 
 from ._common import MIB, ROOT, machine
 
-SECTIONS = ("status", "many_jobs", "aio", "large_files", "import", "ledger")
+SECTIONS = ("status", "scheduler", "many_jobs", "aio", "large_files", "import", "ledger")
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 
 
@@ -60,6 +61,10 @@ def table(results: dict[str, Any]) -> str:
                     _ok(by["met"]),
                 )
             )
+    if "scheduler" in s:
+        from .scheduler import rows as scheduler_rows
+
+        rows += scheduler_rows(s["scheduler"], _fig, _ok)
     if "many_jobs" in s:
         r = s["many_jobs"]
         c = r["contenders"]
@@ -312,6 +317,14 @@ def _run(
         if smoke:
             return status.run(calls=20, repeats=1, warmup=5)
         return status.run(calls=300 if quick else 2000, repeats=3 if quick else 5, warmup=50)
+    if name == "scheduler":
+        from . import scheduler
+
+        if smoke:
+            return scheduler.run(sizes=(20,), seconds=0.5, workers=(8,), repeats=1, tmp=tmp)
+        if quick:
+            return scheduler.run(sizes=(1000, 10_000), seconds=6.0, repeats=1, tmp=tmp)
+        return scheduler.run(sizes=(1000, 10_000), seconds=10.0, repeats=3, tmp=tmp)
     if name == "many_jobs":
         from . import many_jobs
 

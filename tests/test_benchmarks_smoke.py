@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = {"status", "many_jobs", "aio", "large_files", "import", "ledger"}
+SECTIONS = {"status", "scheduler", "many_jobs", "aio", "large_files", "import", "ledger"}
 
 
 def test_the_benchmark_command_writes_every_section(tmp_path: Path) -> None:

@@ -177,6 +177,18 @@ def table(results: dict[str, Any]) -> str:
                 "",
             )
         )
+        first = r["first_use"]
+        rows.append(
+            (
+                "Import",
+                "first use, whole process: connect + one status (conversio), ms",
+                _fig(first["ms"]["asyncjobs"], digits=0),
+                f"import requests + one GET {_fig(first['ms']['requests'], digits=0)}",
+                _fig(first["ratio"], "x", 2),
+                "<= 1.3x",
+                _ok(first["met"]),
+            )
+        )
     if "ledger" in s:
         r = s["ledger"]
         rows.append(

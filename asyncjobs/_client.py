@@ -9,6 +9,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -143,12 +144,54 @@ check_timeout = _checks.timeout  # kept for callers of the old name
 
 
 class _Flight:
-    """One poll of a job in flight; later callers wait for it and share its answer."""
+    """One poll of a job in flight; later callers wait for it and share its answer.
+
+    A plain lock, held by the poll's owner until the answer is in, is what later callers wait on
+    (an Event costs a Condition and two more objects for every status, when almost none is shared).
+    """
+
+    __slots__ = ("_held", "error", "info")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self._held = threading.Lock()
+        self._held.acquire()
         self.info: JobInfo | None = None
         self.error: BaseException | None = None
+
+    def wait(self) -> None:
+        """Until the owner has ended the poll."""
+        with self._held:
+            pass
+
+    def end(self) -> None:
+        """The answer (or the error) is in: wake the callers waiting for it."""
+        self._held.release()
+
+
+class _Known:
+    """What a process last learnt of one job from its ledger and its provider: the ledger's entry
+    as read, the provider's last look, and the status that look gave (times filled in, redacted).
+
+    A status whose look is the same as the last one is answered from here, with no SQLite read; a
+    look that changed anything (or an error) reads the entry again, since another process may have
+    recorded something meanwhile (a cancel, when it first saw the job finished)."""
+
+    __slots__ = ("entry", "info", "look")
+
+    def __init__(self, entry: LedgerEntry | None, look: JobInfo | None, info: JobInfo) -> None:
+        self.entry = entry
+        self.look = look  # None: the job is cancelled here, and ``info`` is the ledger's word
+        self.info = info
+
+
+#: Jobs a process remembers per ledger (see :class:`_Known`); forgetting one costs a read.
+_KNOWN_MEMORY = 20_000
+
+#: Per ledger object, shared by every client of it in the process, so that one client's
+#: ``cancel`` is seen by the next ``status`` of any other: (provider, job id) -> what is known.
+_KNOWN: weakref.WeakKeyDictionary[Ledger, dict[tuple[str, str], _Known]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class Client:
@@ -176,6 +219,11 @@ class Client:
         # the events their waiters sleep on until the ledger says they changed
         self._elsewhere: set[str] = set()
         self._subscribed = False
+        self._known: dict[tuple[str, str], _Known] | None = None
+        if ledger is not None:
+            self._known = _KNOWN.get(ledger)
+            if self._known is None:
+                self._known = _KNOWN.setdefault(ledger, {})
         provider._poll = self.status  # a result that needs a look goes through the one-flight rule
 
     @property
@@ -333,6 +381,7 @@ class Client:
                 except errors.AsyncJobsError as ledger_exc:
                     log.warning("%s: could not record the failed submit: %s", self.name, ledger_exc)
             raise
+        self._forget(info.id)  # an id issued again is a new job: nothing known of the old one
         if expecting and not info.finished:
             self._expecting.add(info.id)
         elif expecting:
@@ -438,24 +487,27 @@ class Client:
             if flight is None:
                 flight = self._flights[job_id] = _Flight()
         if not owner:
-            flight.done.wait()
+            flight.wait()
             if flight.error is not None:
                 raise flight.error
             assert flight.info is not None
             return flight.info
         try:
-            entry = self._entry(job_id)
-            if entry is not None and entry.state == SubmitState.CANCELLED and entry.info:
-                flight.info = entry.info  # cancelled here: the provider may have deleted it
-                return entry.info
             if self.ledger is not None and self.ledger.shared:
-                held = self._leased(job_id, entry)
-                if held is not None:
-                    flight.info = held
-                    return held
-            info = flight.info = self._stamp(_times(self.provider.status(job_id), entry))
+                info, cancelled = self._look_shared(job_id)
+            else:
+                info, cancelled = self._look(job_id)
+            flight.info = info
+            if cancelled:
+                return info  # the ledger's own word: nothing new to record
         except errors.JobNotFoundError as exc:
-            explained = flight.error = self._explain_missing(exc, job_id)
+            self._forget(job_id)
+            entry = self._entry(job_id)
+            cancelled_info = _cancelled(entry)
+            if cancelled_info is not None:  # cancelled meanwhile (another process): its word stands
+                flight.info = cancelled_info
+                return cancelled_info
+            explained = flight.error = self._explain_missing(exc, job_id, entry)
             if explained is exc:
                 raise
             raise explained from exc
@@ -465,12 +517,25 @@ class Client:
         finally:
             with self._flights_lock:
                 del self._flights[job_id]
-            flight.done.set()
+            flight.end()
         self._seen(info)
         if info.finished:
             self._expecting.discard(job_id)
             _wake.report(self.name, job_id, info)  # wakes this process's waits of the job
         return info
+
+    def _look_shared(self, job_id: str) -> tuple[JobInfo, bool]:
+        """:meth:`_look` on a shared ledger, where other machines write too: the entry is read
+        every time (nothing remembered), and the job's lease is taken before the provider is
+        asked. True with the ledger's word for a job cancelled, or polled by another poller."""
+        entry = self._entry(job_id)
+        ended = _cancelled(entry)
+        if ended is not None:
+            return ended, True
+        held = self._leased(job_id, entry)
+        if held is not None:
+            return held, True
+        return self._stamp(_times(self.provider.status(job_id), entry)), False
 
     def _leased(self, job_id: str, entry: LedgerEntry | None) -> JobInfo | None:
         """Take the job's lease before polling it (a shared ledger: one poller per job across
@@ -515,12 +580,64 @@ class Client:
         else:
             _wake.poke(provider, job_id)
 
+    def _look(self, job_id: str) -> tuple[JobInfo, bool]:
+        """The provider's look at ``job_id`` with the times the ledger knows (see :func:`_times`),
+        stamped, and False; or, for a job cancelled here, the ledger's status and True (the
+        provider, which may have deleted the job, is not asked).
+
+        The ledger's entry is read once and remembered (:class:`_Known`): a look equal to the last
+        one gives the same status again without touching SQLite; a look that differs reads the
+        entry again first, so that what another process recorded meanwhile is used."""
+        known = self._known
+        if known is None:  # no ledger: nothing to read
+            return self._stamp(_times(self.provider.status(job_id), None)), False
+        key = (self.name, job_id)
+        last = known.get(key)
+        if last is None:
+            entry = self._entry(job_id)
+        elif last.look is None:
+            return last.info, True  # cancelled here (remembered)
+        else:
+            entry = last.entry
+        ended = _cancelled(entry)
+        if ended is not None:
+            self._remember(key, _Known(entry, None, ended))
+            return ended, True
+        look = self.provider.status(job_id)
+        if last is not None:
+            if look == last.look:
+                return last.info, False
+            entry = self._entry(job_id)  # changed: what did the ledger record meanwhile?
+            ended = _cancelled(entry)
+            if ended is not None:
+                self._remember(key, _Known(entry, None, ended))
+                return ended, True
+        info = self._stamp(_times(look, entry))
+        self._remember(key, _Known(entry, look, info))
+        return info, False
+
+    def _remember(self, key: tuple[str, str], what: _Known) -> None:
+        # Plain dict operations (atomic under the GIL): a race costs at most one more read.
+        known = self._known
+        if known is None:
+            return
+        known.pop(key, None)
+        known[key] = what
+        if len(known) > _KNOWN_MEMORY:
+            with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+                del known[next(iter(known))]
+
+    def _forget(self, job_id: str) -> None:
+        """Drop what is remembered of ``job_id`` (its next look reads the ledger)."""
+        if self._known is not None:
+            self._known.pop((self.name, job_id), None)
+
     def _explain_missing(
-        self, error: errors.JobNotFoundError, job_id: str
+        self, error: errors.JobNotFoundError, job_id: str, entry: LedgerEntry | None
     ) -> errors.JobNotFoundError:
-        """Say plainly when a job is gone because it outlived the provider's job lifetime."""
+        """Say plainly when a job is gone because it outlived the provider's job lifetime
+        (``entry`` is the ledger's, read just now)."""
         lifetime = self.provider.capabilities.job_lifetime
-        entry = self.ledger.get(self.name, job_id) if self.ledger is not None else None
         if entry is None or not entry.expired(lifetime):
             return error
         expired_at = entry.expires_at(lifetime)
@@ -579,6 +696,7 @@ class Client:
             except errors.LedgerError as exc:  # the cancel itself went through
                 log.warning("%s: job %s was cancelled; the ledger could not record it: %s",
                             self.name, job_id, exc)  # fmt: skip
+            self._forget(job_id)  # the next look reads the ledger's word
 
     def list(self, status: Status | str | None = None, kind: str | None = None) -> JobList:
         """This provider's jobs: the service's own list (where it has one) merged with the ledger's.
@@ -622,6 +740,13 @@ class Client:
         if entry is not None:
             return Job(self, job_id, kind=entry.kind, info=entry.info)
         return Job(self, job_id)
+
+
+def _cancelled(entry: LedgerEntry | None) -> JobInfo | None:
+    """The status the ledger records for a job cancelled through asyncjobs, else ``None``."""
+    if entry is not None and entry.state == SubmitState.CANCELLED:
+        return entry.info
+    return None
 
 
 def _times(info: JobInfo, entry: LedgerEntry | None) -> JobInfo:

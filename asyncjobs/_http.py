@@ -18,7 +18,6 @@ from typing import IO, Any, cast
 from urllib.parse import quote, urljoin, urlsplit
 
 import attrs
-import backoff
 import requests
 import urllib3
 from urllib3.exceptions import HTTPError as _Urllib3Error
@@ -301,15 +300,6 @@ class Transport:
         self.origins: frozenset[str] | None = None if origins is None else frozenset(origins)
         self.max_body = _checks.count(max_body, "max_body", least=1024, most=2**40)
         self._rng = rng or random.Random()
-        self._send = backoff.on_exception(
-            self._waits,
-            _Retry,
-            max_tries=lambda: self.retry.max_tries,
-            max_time=lambda: self.retry.max_time,
-            jitter=None,
-            on_backoff=self._log_backoff,
-            logger=None,
-        )(self._attempt)
 
     def __repr__(self) -> str:
         return f"<Transport {self.provider} timeouts={self.timeouts.as_tuple()}>"
@@ -324,6 +314,36 @@ class Transport:
         return mine is not None and (self.origins is None or mine in self.origins)
 
     # -- retries ----------------------------------------------------------------------------------
+
+    def _send(self, call: _Call, **kwargs: Any) -> requests.Response:
+        """Attempt ``call`` until it succeeds, fails for good, or the policy's tries or time run
+        out (the last :class:`_Retry` is raised then), pausing between attempts per :meth:`_waits`.
+
+        The loop ``backoff.on_exception`` ran, written out: a status call costs one function call
+        over its attempt (no decorator state, no datetime arithmetic), and importing asyncjobs no
+        longer imports backoff (and asyncio with it)."""
+        max_tries, max_time = self.retry.max_tries, self.retry.max_time
+        start = time.monotonic()
+        tries = 0
+        waits: Generator[float, Any, None] | None = None
+        while True:
+            tries += 1
+            elapsed = time.monotonic() - start
+            try:
+                return self._attempt(call, **kwargs)
+            except _Retry as exc:
+                if tries >= max_tries or elapsed >= max_time:
+                    raise
+                if waits is None:
+                    waits = self._waits()
+                    waits.send(None)
+                try:
+                    seconds = waits.send(exc)
+                except StopIteration:
+                    raise exc from None
+                seconds = max(0.0, min(seconds, max_time - elapsed))
+                self._log_backoff({"wait": seconds, "tries": tries, "exception": exc})
+                time.sleep(seconds)
 
     def _waits(self) -> Generator[float, Any, None]:
         exc = yield  # type: ignore[misc]

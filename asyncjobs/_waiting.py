@@ -8,9 +8,9 @@ once: the scheduler keeps one poll per job in flight, and ``Client.status`` shar
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import heapq
 import itertools
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
@@ -60,112 +60,264 @@ def _scheduled(
             )
     deadline = None if limit is None else time.monotonic() + limit
     reporter = make_progress(progress, total=len(pending), desc="jobs")
-    counter = itertools.count()
-    heap: list[tuple[float, int, Job]] = []
-    attempts: dict[Job, int] = {}
-    failures: dict[Job, int] = {}
+    board = _Board(deadline)
     now = time.monotonic()
-    since = time.time()  # every job is at least as old as this wait
     for j in pending:
         if j.info is not None and j.info.finished:
             reporter.advance()
             yield j
         else:
-            heapq.heappush(heap, (now + _first_poll(j), next(counter), j))
-    if not heap:
+            board.push(now + _first_poll(j), j)
+    if not board.heap:
         reporter.close()
         return
-    pool = cf.ThreadPoolExecutor(
-        max_workers=min(max_workers, MAX_WORKERS, len(heap)), thread_name_prefix="asyncjobs-poll"
-    )
-    inflight: dict[cf.Future[tuple[JobInfo, list[Any]]], Job] = {}
-    by_key = {(j.provider, j.id): j for _, _, j in heap}
-    told: dict[Job, JobInfo] = {}  # news of an end that came while the job's poll was in flight
-    listen = _wake.listening([j for _, _, j in heap])
+    board.start(min(max_workers, MAX_WORKERS, len(board.heap)))
+    # news of an end (a poll anywhere in this process, a webhook's confirming poll, the ledger):
+    # those jobs are polled no more
+    listen = _wake.listening([j for _, _, j in board.heap])
     waiter = listen.__enter__()
-    alarm = waiter.alarm()
+    unring = waiter.ring_me(lambda: board.news(waiter.take()))
+    board.news(waiter.take())
     try:
-        while heap or inflight:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                yield None
-                return
-            while heap and heap[0][0] <= now and len(inflight) < pool._max_workers:
-                _, _, j = heapq.heappop(heap)
-                inflight[pool.submit(_poll, j, deadline)] = j
-            wake = heap[0][0] - now if heap and len(inflight) < pool._max_workers else None
-            if deadline is not None:
-                wake = min(wake, deadline - now) if wake is not None else deadline - now
-            waits: list[cf.Future[Any]] = [*inflight, alarm]
-            finished, _ = cf.wait(waits, timeout=wake, return_when=cf.FIRST_COMPLETED)
-            looks: list[Any] = []  # this pass's statuses: one ledger transaction for all
-            ready: list[Job] = []
-            if alarm in finished:  # news of ends: those jobs are polled no more
-                finished.discard(alarm)
-                alarm = waiter.alarm()
-                ended = set()
-                for key, news in waiter.take().items():
-                    j = by_key[key]
-                    if j in inflight.values():
-                        told[j] = news
-                        continue
-                    if j.info is not None and j.info.finished:
-                        continue
-                    j.info = news
-                    j.error = None
-                    failures.pop(j, None)
-                    reporter.seen(news)
-                    ended.add(j)
-                    ready.append(j)
-                if ended:
-                    heap[:] = [entry for entry in heap if entry[2] not in ended]
-                    heapq.heapify(heap)
-            for fut in finished:
-                j = inflight.pop(fut)
-                attempt = attempts.get(j, 0)
-                attempts[j] = attempt + 1
-                try:
-                    info, seen = fut.result()
-                except errors.JobTimeoutError:
-                    # the wait's own deadline passed mid-poll: back on the heap, the loop ends it
-                    heapq.heappush(heap, (time.monotonic(), next(counter), j))
-                    continue
-                except (errors.TransportError, errors.RateLimitedError) as exc:
-                    failures[j] = failures.get(j, 0) + 1
-                    if failures[j] < MAX_POLL_ERRORS:
-                        retry = getattr(exc, "retry_after", None)
-                        when = time.monotonic() + _delay(j, attempt, j.info, retry, since)
-                        heapq.heappush(heap, (when, next(counter), j))
-                        continue
-                    j.error = exc
-                    ready.append(j)
-                    continue
-                except errors.AsyncJobsError as exc:
-                    j.error = exc
-                    ready.append(j)
-                    continue
-                looks.extend(seen)
-                failures.pop(j, None)
-                late = told.pop(j, None)
-                if late is not None and not info.finished:
-                    info = j.info = late  # the end came while this poll was in flight
+        while True:
+            batch = board.next_batch()
+            if batch.looks:
+                write_seen(batch.looks)  # recorded before any of these jobs is handed back
+            for info in batch.seen:
                 reporter.seen(info)
-                if info.finished:
-                    j.error = None
-                    ready.append(j)
-                else:
-                    when = time.monotonic() + _delay(j, attempt, info, since=since)
-                    heapq.heappush(heap, (when, next(counter), j))
-            if looks:
-                write_seen(looks)  # recorded before any of these jobs is handed back
-            for j in ready:
+            for j in batch.ready:
                 reporter.advance()
                 yield j
+            if batch.late:
+                yield None
+                return
+            if batch.last:
+                return
     finally:
+        unring()
         listen.__exit__(None, None, None)
-        alarm.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
+        board.stop()
         reporter.close()
+
+
+class _Batch:
+    """What the waiting thread takes from the board at once: looks to record, statuses to
+    report, jobs to hand back; ``late`` when the deadline passed, ``last`` when nothing is left."""
+
+    __slots__ = ("last", "late", "looks", "ready", "seen")
+
+    def __init__(
+        self, looks: list[Any], seen: list[JobInfo], ready: list[Job], late: bool, last: bool
+    ) -> None:
+        self.looks = looks
+        self.seen = seen
+        self.ready = ready
+        self.late = late
+        self.last = last
+
+
+#: Longest a look at a pending job waits to be recorded in the ledger and given to the progress
+#: reporter when no job finishes meanwhile, in seconds.
+_RECORD_WITHIN = 0.5
+
+
+class _Board:
+    """The jobs of one wait over many, and the workers that poll them.
+
+    Each worker takes the next job that is due from a shared heap, polls it, and puts it back with
+    its next time (or hands it to the waiting thread when it ended): no thread hands a poll to
+    another, so a poll costs no thread switch beyond those of its own HTTP -- the scheduler costs
+    about what a plain loop of status calls does. The waiting thread sleeps until a job ends (or
+    the deadline passes), then records the pass's looks in one ledger transaction before it hands
+    the ended jobs back; looks of jobs still pending are recorded within :data:`_RECORD_WITHIN`
+    seconds.
+    """
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.heap: list[tuple[float, int, Job]] = []
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # workers wait here for a job to be due
+        self._main = threading.Condition(self._lock)  # the waiting thread waits here
+        self._busy = 0
+        self._stopped = False
+        self._attempts: dict[Job, int] = {}
+        self._failures: dict[Job, int] = {}
+        self._since = time.time()  # every job is at least as old as this wait
+        self._looks: list[Any] = []  # looks of pending jobs, not recorded yet
+        # when the oldest look of a pending job not taken by the waiting thread yet was added
+        self._looks_since: float | None = None
+        self._seen: list[JobInfo] = []
+        self._ready: list[Job] = []
+        self._ready_looks: list[Any] = []
+        self._threads: list[threading.Thread] = []
+        self._crash: BaseException | None = None  # raised by a poll, not an error of the job's
+        self._inflight: set[Job] = set()
+        self._told: dict[Job, JobInfo] = {}  # news of an end that came while the job was polled
+
+    def news(self, ended: dict[tuple[str, str], JobInfo]) -> None:
+        """Jobs reported finished (from any thread): off the heap and handed back, without another
+        poll; one being polled takes the news when its poll ends."""
+        if not ended:
+            return
+        with self._lock:
+            gone: set[Job] = set()
+            for _, _, job in self.heap:
+                info = ended.get((job.provider, job.id))
+                if info is not None and job not in gone:
+                    job.info = info
+                    job.error = None
+                    self._failures.pop(job, None)
+                    self._seen.append(info)
+                    self._ready.append(job)
+                    gone.add(job)
+            for job in self._inflight:
+                info = ended.get((job.provider, job.id))
+                if info is not None:
+                    self._told[job] = info
+            if gone:
+                self.heap[:] = [entry for entry in self.heap if entry[2] not in gone]
+                heapq.heapify(self.heap)
+                self._main.notify()
+
+    def push(self, when: float, job: Job) -> None:
+        """Put ``job`` on the heap, due at the monotonic time ``when`` (under the lock, or before
+        the workers start)."""
+        heapq.heappush(self.heap, (when, next(self._counter), job))
+
+    def start(self, workers: int) -> None:
+        for n in range(workers):
+            thread = threading.Thread(target=self._run, name=f"asyncjobs-poll_{n}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self) -> None:
+        """No poll starts any more; polls in flight end by themselves (their answers are dropped)."""
+        with self._lock:
+            self._stopped = True
+            self._work.notify_all()
+
+    # -- the workers --------------------------------------------------------------------------------
+
+    def _take(self) -> Job | None:
+        """The next due job (waiting for one), or ``None`` once stopped or past the deadline."""
+        with self._lock:
+            while True:
+                if self._stopped:
+                    return None
+                now = time.monotonic()
+                if self.deadline is not None and now >= self.deadline:
+                    self._main.notify()
+                    return None
+                if self.heap and self.heap[0][0] <= now:
+                    _, _, job = heapq.heappop(self.heap)
+                    self._busy += 1
+                    self._inflight.add(job)
+                    return job
+                wake = self.heap[0][0] - now if self.heap else None
+                if self.deadline is not None:
+                    left = self.deadline - now
+                    wake = left if wake is None else min(wake, left)
+                self._work.wait(wake)
+
+    def _run(self) -> None:
+        while True:
+            job = self._take()
+            if job is None:
+                return
+            try:
+                info, seen = _poll(job, self.deadline)
+            except BaseException as exc:  # every outcome is the scheduler's to deal with
+                self._ended(job, None, [], exc)
+            else:
+                self._ended(job, info, seen, None)
+
+    def _ended(
+        self, job: Job, info: JobInfo | None, seen: list[Any], error: BaseException | None
+    ) -> None:
+        """A poll of ``job`` ended with ``info`` (and its looks ``seen``) or ``error``."""
+        when: float | None = None
+        ready = False
+        with self._lock:
+            self._busy -= 1
+            self._inflight.discard(job)
+            told = self._told.pop(job, None)
+            if self._stopped:
+                return
+            if told is not None and (info is None or not info.finished):
+                info, error = told, None  # it ended while this poll was in flight
+                job.info = told
+            attempt = self._attempts.get(job, 0)
+            self._attempts[job] = attempt + 1
+            if isinstance(error, errors.JobTimeoutError):
+                when = time.monotonic()  # the wait's deadline passed mid-poll: the wait ends it
+            elif isinstance(error, (errors.TransportError, errors.RateLimitedError)):
+                failures = self._failures[job] = self._failures.get(job, 0) + 1
+                if failures < MAX_POLL_ERRORS:
+                    retry = getattr(error, "retry_after", None)
+                    when = time.monotonic() + _delay(job, attempt, job.info, retry, self._since)
+                else:
+                    job.error = error
+                    ready = True
+            elif isinstance(error, errors.AsyncJobsError):
+                job.error = error
+                ready = True
+            elif error is not None:  # not an error of the job's: the waiting thread raises it
+                self._crash = error
+                self._stopped = True
+                self._work.notify_all()
+                self._main.notify()
+                return
+            else:
+                assert info is not None
+                self._failures.pop(job, None)
+                self._seen.append(info)
+                if info.finished:
+                    job.error = None
+                    self._ready_looks.extend(seen)
+                    ready = True
+                else:
+                    if self._looks_since is None:
+                        self._looks_since = time.monotonic()
+                        self._main.notify()  # to record and report them within _RECORD_WITHIN
+                    self._looks.extend(seen)
+                    when = time.monotonic() + _delay(job, attempt, info, since=self._since)
+            if ready:
+                self._ready.append(job)
+                self._main.notify()
+            elif when is not None:
+                self.push(when, job)
+                if self.heap[0][2] is job:
+                    self._work.notify()  # due before what the sleeping workers wait for
+            if not self.heap and not self._busy:
+                self._main.notify()
+
+    # -- the waiting thread -------------------------------------------------------------------------
+
+    def next_batch(self) -> _Batch:
+        """Wait until a job ended, the deadline passed, nothing is left, or looks have waited
+        :data:`_RECORD_WITHIN` to be recorded; take what there is."""
+        with self._lock:
+            while True:
+                if self._crash is not None:
+                    raise self._crash
+                now = time.monotonic()
+                late = self.deadline is not None and now >= self.deadline
+                last = not self.heap and not self._busy
+                due = self._looks_since is not None and now - self._looks_since >= _RECORD_WITHIN
+                if self._ready or late or last or due:
+                    break
+                wake = None if self._looks_since is None else self._looks_since + _RECORD_WITHIN
+                if self.deadline is not None:
+                    wake = self.deadline if wake is None else min(wake, self.deadline)
+                self._main.wait(None if wake is None else max(0.0, wake - now))
+            batch = _Batch(
+                self._looks + self._ready_looks, self._seen, self._ready, late, last and not late
+            )
+            self._looks, self._ready_looks, self._seen, self._ready = [], [], [], []
+            self._looks_since = None
+            return batch
 
 
 def _poll(job: Job, deadline: float | None) -> tuple[JobInfo, list[Any]]:

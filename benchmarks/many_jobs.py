@@ -150,6 +150,7 @@ def _one_run(
             PROVIDER, ledger=ledger, session=CountingSession(), **server.settings
         ) as client,
     ):
+        began = time.monotonic()
         handles, jobs = _submit(client, n, scale)
         start = time.monotonic()
         with ThreadPeak() as threads:
@@ -163,6 +164,13 @@ def _one_run(
     of_age = sorted(d / (jobs.lengths[j] + d) for d, j in zip(delays, jobs.ids, strict=True))
     of_length = sorted(d / jobs.lengths[j] for d, j in zip(delays, jobs.ids, strict=True))
     p99 = max(0, math.ceil(0.99 * len(delays)) - 1)
+    # the same, with the delay counted from when waiting started for a job that ended before it
+    # (while the others were still being submitted, nobody could notice it)
+    waited = [max(0.0, jobs.noticed[j] - max(jobs.ends[j], start)) for j in jobs.ids]
+    of_age_waiting = sorted(
+        d / (jobs.lengths[j] + d) for d, j in zip(waited, jobs.ids, strict=True)
+    )
+    ended_before = sum(1 for j in jobs.ids if jobs.ends[j] < start)
     # what the one-loop-per-job sample sends when the service keeps up: a poll per sandbox second
     # of each job's time left when waiting starts (at least one)
     per_second = sum(max(1, math.ceil((e - start) * scale)) for e in jobs.ends.values())
@@ -173,6 +181,9 @@ def _one_run(
         "notice_delay_s": sum(delays) / len(delays),
         "p99_delay_of_age": of_age[p99],
         "p99_delay_of_length": of_length[p99],
+        "p99_delay_of_age_waiting": of_age_waiting[p99],
+        "submit_s": start - began,
+        "ended_before_wait": ended_before,
         "ideal_s": max(jobs.ends.values()) - start,
         "loop_polls_unthrottled": per_second,
     }
@@ -222,6 +233,9 @@ def run(*, jobs: int = 1000, scale: float = 1.0, repeats: int = 3, tmp: Path) ->
             "notice_delay_s": summarize([r["notice_delay_s"] for r in runs], 3),
             "p99_delay_of_age": summarize([r["p99_delay_of_age"] for r in runs], 3),
             "p99_delay_of_length": summarize([r["p99_delay_of_length"] for r in runs], 3),
+            "p99_delay_of_age_waiting": summarize([r["p99_delay_of_age_waiting"] for r in runs], 3),
+            "submit_s": summarize([r["submit_s"] for r in runs], 2),
+            "ended_before_wait": summarize([r["ended_before_wait"] for r in runs], 0),
             "ideal_s": summarize([r["ideal_s"] for r in runs], 3),
             "loop_polls_unthrottled": summarize([r["loop_polls_unthrottled"] for r in runs], 0),
         }

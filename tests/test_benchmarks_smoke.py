@@ -10,7 +10,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = {"status", "many_jobs", "aio", "webhooks", "large_files", "import", "ledger", "fleet"}
+SECTIONS = {
+    "status",
+    "scheduler",
+    "many_jobs",
+    "aio",
+    "webhooks",
+    "large_files",
+    "import",
+    "ledger",
+    "fleet",
+}
 
 
 def test_the_benchmark_command_writes_every_section(tmp_path: Path) -> None:

@@ -470,23 +470,7 @@ class Ledger:
             return
         with self._tx() as db:
             for info, values in changed:
-                row = db.execute(
-                    "SELECT key FROM jobs WHERE provider=? AND job_id=?", (info.provider, info.id)
-                ).fetchone()
-                if row is None:
-                    now = time.time()
-                    # another process may add the same job at the same moment: the first wins
-                    db.execute(
-                        "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
-                        " updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?, ?) ON CONFLICT DO NOTHING",
-                        (uuid.uuid4().hex, info.provider, info.id, info.kind,
-                         SubmitState.SUBMITTED, now, now),
-                    )  # fmt: skip
-                    row = db.execute(
-                        "SELECT key FROM jobs WHERE provider=? AND job_id=?",
-                        (info.provider, info.id),
-                    ).fetchone()
-                self._write_info(db, row[0], info, values)
+                self._write_info(db, _row_of(db, info), info, values)
         for info, _ in changed:
             self._remember(info)
             if info.finished and self._leases is not None:
@@ -496,25 +480,12 @@ class Ledger:
         """Record that the job ``info`` (its status as it is now that it is cancelled) was cancelled:
         later looks read it from here instead of asking a provider that has deleted it."""
         with self._tx() as db:
-            row = db.execute(
-                "SELECT key FROM jobs WHERE provider=? AND job_id=?", (info.provider, info.id)
-            ).fetchone()
-            if row is None:
-                now = time.time()
-                db.execute(
-                    "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (uuid.uuid4().hex, info.provider, info.id, info.kind,
-                     SubmitState.SUBMITTED, now, now),
-                )  # fmt: skip
-                row = db.execute(
-                    "SELECT key FROM jobs WHERE provider=? AND job_id=?", (info.provider, info.id)
-                ).fetchone()
+            key = _row_of(db, info)
             # whoever holds the job's lease, a cancel here is the last word
-            self._write_info(db, row[0], info, force=True)
+            self._write_info(db, key, info, force=True)
             db.execute(
                 "UPDATE jobs SET state=?, lease_holder=NULL, lease_until=NULL WHERE key=?",
-                (SubmitState.CANCELLED, row[0]),
+                (SubmitState.CANCELLED, key),
             )
         self._remember(info)
         if self._leases is not None:
@@ -1001,6 +972,23 @@ def _build_rows(rows: list[Any]) -> list[LedgerEntry]:
 
 def _entry(row: tuple[Any, ...]) -> LedgerEntry:
     return _entries([row])[0]
+
+
+def _row_of(db: Any, info: JobInfo) -> str:
+    """The key of the job's row, added (as submitted elsewhere) when the ledger does not know the
+    job; inside a transaction. Another process may add the same job at the same moment: the first
+    wins, and both use its row."""
+    find = "SELECT key FROM jobs WHERE provider=? AND job_id=?"
+    row = db.execute(find, (info.provider, info.id)).fetchone()
+    if row is None:
+        now = time.time()
+        db.execute(
+            "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, '{}', ?, ?, ?) ON CONFLICT DO NOTHING",
+            (uuid.uuid4().hex, info.provider, info.id, info.kind, SubmitState.SUBMITTED, now, now),
+        )
+        row = db.execute(find, (info.provider, info.id)).fetchone()
+    return str(row[0])
 
 
 _SCHEMES = ("postgresql", "postgres")

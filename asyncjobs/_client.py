@@ -698,7 +698,7 @@ class Client:
                             self.name, job_id, exc)  # fmt: skip
             self._forget(job_id)  # the next look reads the ledger's word
 
-    def list(self, status: Status | str | None = None, kind: str | None = None) -> JobList:
+    def list(self, status: Status | str | None = None, kind: str | None = None) -> JobList[Job]:
         """This provider's jobs: the service's own list (where it has one) merged with the ledger's.
 
         Args:
@@ -847,7 +847,7 @@ def _bind(
 
 def jobs(
     provider: str | None = None, status: Status | str | None = None, *, ledger: Ledger | None = None
-) -> JobList:
+) -> JobList[Job]:
     """The jobs in the ledger, across providers, oldest first.
 
     The list is read from the ledger as it is used: ``len`` is a count, iterating streams the
@@ -865,7 +865,7 @@ def jobs(
     return _LedgerJobList(book, provider, wanted)
 
 
-class _LedgerJobList(JobList):
+class _LedgerJobList(JobList[Job]):
     """A :class:`JobList` streamed from a ledger (see :func:`jobs`)."""
 
     def __init__(self, ledger: Ledger, provider: str | None, status: Status | None) -> None:

@@ -6,9 +6,9 @@ import concurrent.futures
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import _wake, errors
 from ._checks import timeout as check_timeout
@@ -202,25 +202,35 @@ class Job:
         return jobs_html([self])
 
 
-class JobList(Sequence[Job]):
-    """A list of jobs that shows as a table (``repr``, ``_repr_html_``, :meth:`to_pandas`)."""
+#: The handles a :class:`JobList` holds: :class:`Job`, or :class:`asyncjobs.aio.AsyncJob`.
+J = TypeVar("J")
 
-    def __init__(self, jobs: Sequence[Job] = ()) -> None:
+
+class JobList(Sequence[J]):
+    """A list of jobs that shows as a table (``repr``, ``_repr_html_``, :meth:`to_pandas`).
+
+    ``JobList[Job]`` from the sync API, ``JobList[AsyncJob]`` from :mod:`asyncjobs.aio` (there as
+    its subclass ``aio.AsyncJobList``); a slice is a list of the same handles."""
+
+    def __init__(self, jobs: Iterable[J] = ()) -> None:
         self._jobs = list(jobs)
 
     @overload
-    def __getitem__(self, index: int) -> Job: ...
+    def __getitem__(self, index: int) -> J: ...
     @overload
-    def __getitem__(self, index: slice) -> JobList: ...
-    def __getitem__(self, index: int | slice) -> Job | JobList:
+    def __getitem__(self, index: slice) -> JobList[J]: ...
+    def __getitem__(self, index: int | slice) -> J | JobList[J]:
         if isinstance(index, slice):
-            return JobList(self._jobs[index])
+            return self._slice(self._jobs[index])
         return self._jobs[index]
+
+    def _slice(self, jobs: list[J]) -> JobList[J]:
+        return JobList(jobs)
 
     def __len__(self) -> int:
         return len(self._jobs)
 
-    def __iter__(self) -> Iterator[Job]:
+    def __iter__(self) -> Iterator[J]:
         return iter(self._jobs)
 
     def __eq__(self, other: object) -> bool:
@@ -230,11 +240,15 @@ class JobList(Sequence[Job]):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def _sync_jobs(self) -> list[Job]:
+        """The sync handles of the jobs (an async handle's ``sync``), for the tables."""
+        return [j if isinstance(j, Job) else j.sync for j in self._jobs]  # type: ignore[attr-defined]
+
     def to_records(self) -> list[dict[str, Any]]:
         """One plain dict per job: provider, id, kind, status, raw_status, times, error."""
         from ._views import record
 
-        return [record(j) for j in self._jobs]
+        return [record(j) for j in self._sync_jobs()]
 
     def to_pandas(self) -> pandas.DataFrame:
         """The jobs as a ``pandas.DataFrame`` (needs pandas: the ``pandas`` extra of ``asyncjobs-core``)."""
@@ -251,12 +265,12 @@ class JobList(Sequence[Job]):
     def __repr__(self) -> str:
         from ._views import jobs_text
 
-        return jobs_text(self._jobs)
+        return jobs_text(self._sync_jobs())
 
     def _repr_html_(self) -> str:
         from ._views import jobs_html
 
-        return jobs_html(self._jobs)
+        return jobs_html(self._sync_jobs())
 
 
 # -- waiting for one job ------------------------------------------------------------------------------

@@ -35,8 +35,6 @@ from collections.abc import (
     Callable,
     Generator,
     Iterable,
-    Iterator,
-    Sequence,
 )
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -55,7 +53,6 @@ from ._waiting import ReturnWhen, ends_wait
 from .provider import PollPolicy
 
 if TYPE_CHECKING:
-    import pandas
 
     from ._progress import _Reporter
     from ._webhooks import Receiver
@@ -463,52 +460,17 @@ class AsyncJob:
             ) from exc
 
 
-class AsyncJobList(Sequence[AsyncJob]):
-    """A list of :class:`AsyncJob` that shows as a table, like :class:`asyncjobs.JobList`."""
-
-    def __init__(self, jobs: Iterable[AsyncJob] = ()) -> None:
-        self._jobs = list(jobs)
+class AsyncJobList(JobList[AsyncJob]):
+    """A :class:`asyncjobs.JobList` of :class:`AsyncJob` handles: it shows as the same table, and
+    a slice of it is one too."""
 
     @property
-    def sync(self) -> JobList:
+    def sync(self) -> JobList[Job]:
         """The same jobs as a :class:`asyncjobs.JobList` of sync handles."""
         return JobList([j.sync for j in self._jobs])
 
-    @overload
-    def __getitem__(self, index: int) -> AsyncJob: ...
-    @overload
-    def __getitem__(self, index: slice) -> AsyncJobList: ...
-    def __getitem__(self, index: int | slice) -> AsyncJob | AsyncJobList:
-        if isinstance(index, slice):
-            return AsyncJobList(self._jobs[index])
-        return self._jobs[index]
-
-    def __len__(self) -> int:
-        return len(self._jobs)
-
-    def __iter__(self) -> Iterator[AsyncJob]:
-        return iter(self._jobs)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, AsyncJobList):
-            return self._jobs == other._jobs
-        return isinstance(other, Sequence) and self._jobs == list(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """One plain dict per job (see :meth:`asyncjobs.JobList.to_records`)."""
-        return self.sync.to_records()
-
-    def to_pandas(self) -> pandas.DataFrame:
-        """The jobs as a ``pandas.DataFrame`` (needs the ``pandas`` extra)."""
-        return self.sync.to_pandas()
-
-    def __repr__(self) -> str:
-        return repr(self.sync)
-
-    def _repr_html_(self) -> str:
-        return self.sync._repr_html_()
+    def _slice(self, jobs: list[AsyncJob]) -> AsyncJobList:
+        return AsyncJobList(jobs)
 
 
 # -- many jobs ----------------------------------------------------------------------------------------

@@ -141,8 +141,11 @@ def test_the_submitted_job_is_in_the_ledger_and_the_list(
             assert client.sync.ledger is not None
             assert client.sync.ledger.get(client.name, job.id) is not None
             listed = await client.list()
+            assert isinstance(listed, asyncjobs.JobList)  # a JobList of AsyncJob, as the sync one
             assert isinstance(listed, aio.AsyncJobList)
             assert all(isinstance(j, aio.AsyncJob) for j in listed)
+            assert isinstance(listed[:1], aio.AsyncJobList)
+            assert isinstance(listed[0], aio.AsyncJob)
             assert job in listed
             assert listed.to_records()[0]["provider"] == client.name
 

@@ -53,7 +53,6 @@ from ._waiting import ReturnWhen, ends_wait
 from .provider import PollPolicy
 
 if TYPE_CHECKING:
-
     from ._progress import _Reporter
     from ._webhooks import Receiver
 

@@ -319,6 +319,9 @@ def test_workers_claiming_at_once_never_claim_one_job_twice(pg_url: str) -> None
             _issued(setup, f"j{i}")
     claimed: list[list[str]] = []
     lock = threading.Lock()
+    # a claimer that is done keeps its ledger open until all are: closing gives its leases up,
+    # and the jobs are then free to claim again (as they should be)
+    all_done = threading.Barrier(4)
 
     def claim() -> None:
         with Ledger(pg_url) as ledger:
@@ -330,6 +333,7 @@ def test_workers_claiming_at_once_never_claim_one_job_twice(pg_url: str) -> None
                 got += [i.id for i in infos]
             with lock:
                 claimed.append(got)
+            all_done.wait(60)
 
     threads = [threading.Thread(target=claim) for _ in range(4)]
     for t in threads:
@@ -494,3 +498,14 @@ def test_a_worker_on_a_sqlite_ledger_is_a_usage_error_naming_the_setting(
     assert done.returncode == 2
     assert "postgresql://" in done.stderr
     assert not (tmp_path / "l.db").exists()
+
+
+def test_jobs_a_closed_ledger_gave_up_are_claimed_again(pg_url: str) -> None:
+    with Ledger(pg_url) as setup:
+        _issued(setup)
+    first = Ledger(pg_url)
+    assert [i.id for i in first.claim(["toy"], 10)] == ["j1"]
+    with Ledger(pg_url) as second:
+        assert second.claim(["toy"], 10) == []  # leased
+        first.close()
+        assert [i.id for i in second.claim(["toy"], 10)] == ["j1"]

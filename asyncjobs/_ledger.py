@@ -38,8 +38,6 @@ log = get_logger("asyncjobs._ledger")
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Ledger", "LedgerEntry", "SubmitState", "default_home"]
 
-_BUSY_TIMEOUT = 30.0
-
 #: How long a lease lasts without being kept alive, unless set (``$ASYNCJOBS_LEASE_SECONDS``).
 LEASE_SECONDS = 30.0
 
@@ -212,7 +210,6 @@ class Ledger:
         lease_seconds: float | None = None,
     ) -> None:
         self._target = target
-        self._read_only = read_only
         self._closed = False
         # (provider, job id) -> the JobInfo this object last wrote or found unchanged: a shortcut
         # past the read that :meth:`seen` otherwise makes (forgetting one costs a read, not a write)
@@ -231,7 +228,6 @@ class Ledger:
 
             self.path = Path(target)
             self._store = SQLiteStore(self.path, read_only=read_only)
-        self._lock = self._store.lock
         #: this object's name as a lease holder: host, process, and a random part
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = _lease_seconds(lease_seconds)

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ._http import _DEADLINE
 from .errors import ConfigurationError, LedgerError
@@ -102,16 +102,6 @@ def display_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def secrets_of(url: str) -> list[str]:
-    """The secret parts of ``url`` (a password), for the redactor."""
-    parts = urlsplit(url)
-    found = [parts.password] if parts.password else []
-    for k, v in parse_qsl(parts.query, keep_blank_values=True):
-        if k.lower() in _SECRET_PARAMS and v:
-            found.append(v)
-    return found
-
-
 @functools.lru_cache(maxsize=512)
 def translate(sql: str) -> str:
     """SQLite's dialect, as the ledger writes it, in PostgreSQL's (psycopg's placeholders)."""
@@ -141,8 +131,12 @@ class _Executor:
         self._conn = conn
 
     def execute(self, sql: str, args: Any = ()) -> Any:
+        return self.native(translate(sql), args)
+
+    def native(self, sql: str, args: Any = ()) -> Any:
+        """Run ``sql`` as written (PostgreSQL's dialect: the store's own statements)."""
         self._store.statements += 1
-        return self._conn.execute(translate(sql), args or None)
+        return self._conn.execute(sql, args or None)
 
 
 class PostgresStore:
@@ -392,23 +386,23 @@ class PostgresStore:
         )
         values = {"me": holder, "ttl": seconds, "provider": provider, "job_id": job_id}
         with self.tx() as db:
-            if db._conn.execute(take, values).fetchone() is not None:
+            if db.native(take, values).fetchone() is not None:
                 return True
-            exists = db._conn.execute(
+            exists = db.native(
                 "SELECT 1 FROM jobs WHERE provider=%(provider)s AND job_id=%(job_id)s", values
             ).fetchone()
             if exists:
                 return False
             # a job this ledger never saw (an id from elsewhere): its row, leased to us
             now = time.time()
-            db._conn.execute(
+            db.native(
                 "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
                 " updated_at, lease_holder, lease_until) VALUES (md5(random()::text ||"
                 f" %(job_id)s), %(provider)s, %(job_id)s, %(kind)s, '{{}}', 'submitted', %(now)s,"
                 f" %(now)s, %(me)s, {NOW} + %(ttl)s) ON CONFLICT DO NOTHING",
                 dict(values, kind=kind, now=now),
             )
-            return db._conn.execute(take, values).fetchone() is not None
+            return db.native(take, values).fetchone() is not None
 
     def claim(
         self, holder: str, seconds: float, providers: list[str], limit: int
@@ -427,8 +421,7 @@ class PostgresStore:
         )
         values = {"me": holder, "ttl": seconds, "providers": providers, "n": limit}
         with self.tx() as db:
-            db._store.statements += 1
-            return list(db._conn.execute(sql, values).fetchall())
+            return list(db.native(sql, values).fetchall())
 
     def renew(
         self, holder: str, seconds: float, keep: list[tuple[str, str]]
@@ -441,8 +434,7 @@ class PostgresStore:
         providers = [p for p, _ in keep]
         ids = [j for _, j in keep]
         with self.tx() as db:
-            db._store.statements += 2
-            rows = db._conn.execute(
+            rows = db.native(
                 f"UPDATE jobs SET lease_until={NOW} + %(ttl)s FROM unnest(%(providers)s::text[],"
                 " %(ids)s::text[]) AS k(provider, job_id) WHERE jobs.provider = k.provider AND"
                 " jobs.job_id = k.job_id AND jobs.lease_holder = %(me)s RETURNING jobs.provider,"
@@ -450,7 +442,7 @@ class PostgresStore:
                 {"ttl": seconds, "providers": providers, "ids": ids, "me": holder},
             ).fetchall()
             held = {(p, j) for p, j in rows}
-            db._conn.execute(
+            db.native(
                 "UPDATE jobs SET lease_holder=NULL, lease_until=NULL WHERE lease_holder=%(me)s"
                 " AND NOT ((provider, job_id) IN (SELECT * FROM unnest(%(providers)s::text[],"
                 " %(ids)s::text[])))",
@@ -461,14 +453,13 @@ class PostgresStore:
     def release(self, holder: str, jobs: list[tuple[str, str]] | None) -> None:
         """Give up ``holder``'s leases: of ``jobs``, or all of them (``None``)."""
         with self.tx() as db:
-            db._store.statements += 1
             if jobs is None:
-                db._conn.execute(
+                db.native(
                     "UPDATE jobs SET lease_holder=NULL, lease_until=NULL WHERE lease_holder=%s",
                     (holder,),
                 )
                 return
-            db._conn.execute(
+            db.native(
                 "UPDATE jobs SET lease_holder=NULL, lease_until=NULL FROM unnest(%(providers)s"
                 "::text[], %(ids)s::text[]) AS k(provider, job_id) WHERE jobs.provider ="
                 " k.provider AND jobs.job_id = k.job_id AND jobs.lease_holder = %(me)s",

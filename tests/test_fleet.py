@@ -19,6 +19,7 @@ import attrs
 import psycopg
 import pytest
 from asyncjobs_convertapi.sandbox import ConvertAPISandbox
+from pg_support import sql, unreachable
 
 import asyncjobs
 from asyncjobs import errors
@@ -163,7 +164,7 @@ def test_a_worker_killed_mid_run_leaves_its_jobs_to_the_others(fleet: Fleet) -> 
     deadline = time.monotonic() + 60
     held: list[Any] = []
     while time.monotonic() < deadline and not held:  # mid-run: the victim holds leases
-        held = _sql(
+        held = sql(
             fleet.url,
             "SELECT job_id FROM asyncjobs.jobs WHERE lease_holder LIKE %s",
             (f"%:{victim.pid}:%",),
@@ -179,12 +180,6 @@ def test_a_worker_killed_mid_run_leaves_its_jobs_to_the_others(fleet: Fleet) -> 
         _stop(w)
     assert fleet.statuses() == Counter({"done": 500})
     assert fleet.app.concurrent_polls == 0
-
-
-def _sql(url: str, statement: str, args: Any = None) -> list[Any]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        cur = conn.execute(statement, args)
-        return cur.fetchall() if cur.description else []
 
 
 def test_a_waiter_learns_of_a_job_a_worker_finished_within_a_second(fleet: Fleet) -> None:
@@ -260,18 +255,11 @@ def test_a_poller_that_cannot_reach_the_ledger_never_polls(
     polls_before = fleet.app.jobs[job_id].polls
     ledger = Ledger(fleet.url)
     ledger._store.retry_for = 0.5
-    name = fleet.url.split("?")[0].rsplit("/", 1)[1]
-    with psycopg.connect(postgres, autocommit=True) as conn:
-        conn.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=%s", (name,)
-        )
     try:
-        with fleet.client(ledger=ledger) as client, pytest.raises(errors.LedgerError):
-            client.status(job_id)
+        with fleet.client(ledger=ledger) as client, unreachable(postgres, fleet.url):
+            with pytest.raises(errors.LedgerError):
+                client.status(job_id)
     finally:
-        with psycopg.connect(postgres, autocommit=True) as conn:
-            conn.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
         ledger.close()
     assert fleet.app.jobs[job_id].polls == polls_before
 
@@ -305,19 +293,12 @@ def test_a_waiter_that_cannot_reach_the_ledger_raises_at_its_deadline_without_po
     ledger = Ledger(fleet.url)  # retries a lost connection for 30 s, but the wait ends first
     client = fleet.client(ledger=ledger)
     job = client.job(job_id)
-    name = fleet.url.split("?")[0].rsplit("/", 1)[1]
-    with psycopg.connect(postgres, autocommit=True) as conn:
-        conn.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=%s", (name,)
-        )
-    start = time.monotonic()
     try:
-        with pytest.raises(errors.LedgerError):
-            job.wait(timeout=1.0)
+        with unreachable(postgres, fleet.url):
+            start = time.monotonic()
+            with pytest.raises(errors.LedgerError):
+                job.wait(timeout=1.0)
     finally:
-        with psycopg.connect(postgres, autocommit=True) as conn:
-            conn.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
         client.close()
         ledger.close()
     assert time.monotonic() - start < 10

@@ -8,10 +8,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import psycopg
 import pytest
+from pg_support import let_in, shut_out, sql, unreachable
 
 import asyncjobs
 from asyncjobs import errors
@@ -26,12 +25,6 @@ def _info(job_id: str = "j1", status: Status = Status.PENDING, **kw: Any) -> Job
 
 def _issued(ledger: Ledger, job_id: str = "j1") -> None:
     ledger.issued(ledger.begin("toy", "upper", {"text": job_id}), _info(job_id))
-
-
-def _sql(url: str, statement: str, args: Any = None) -> list[Any]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        cur = conn.execute(statement, args)
-        return cur.fetchall() if cur.description else []
 
 
 # -- the setting ------------------------------------------------------------------------------------
@@ -105,13 +98,13 @@ def test_the_shown_url_never_carries_the_password(url: str, shown: str) -> None:
 def test_the_password_is_in_no_repr_message_or_row(postgres: str, pg_url: str) -> None:
     canary = "pw-canary-5u9t"
     user = f"u{int(time.time() * 1000) % 10**9}"
-    _sql(postgres, f"CREATE ROLE {user} LOGIN PASSWORD '{canary}' SUPERUSER")
+    sql(postgres, f"CREATE ROLE {user} LOGIN PASSWORD '{canary}' SUPERUSER")
     url = pg_url.replace("asyncjobs@", f"{user}:{canary}@")
     with Ledger(url) as ledger:
         _issued(ledger)
         assert canary not in repr(ledger)
         assert canary not in str(ledger.url)
-        rows = _sql(pg_url, "SELECT * FROM asyncjobs.jobs")
+        rows = sql(pg_url, "SELECT * FROM asyncjobs.jobs")
     assert rows
     assert canary not in repr(rows)
 
@@ -121,35 +114,35 @@ def test_the_password_is_in_no_repr_message_or_row(postgres: str, pg_url: str) -
 
 def test_a_new_database_gets_the_current_schema(pg_url: str) -> None:
     Ledger(pg_url).close()
-    rows = dict(_sql(pg_url, "SELECT name, value FROM asyncjobs.meta"))
+    rows = dict(sql(pg_url, "SELECT name, value FROM asyncjobs.meta"))
     assert rows == {"application": "asyncjobs", "version": str(PG_SCHEMA_VERSION)}
 
 
 def test_a_ledger_from_a_newer_asyncjobs_is_refused_and_left_alone(pg_url: str) -> None:
     with Ledger(pg_url) as ledger:
         _issued(ledger)
-    _sql(pg_url, "UPDATE asyncjobs.meta SET value='99' WHERE name='version'")
-    before = _sql(pg_url, "SELECT * FROM asyncjobs.jobs")
+    sql(pg_url, "UPDATE asyncjobs.meta SET value='99' WHERE name='version'")
+    before = sql(pg_url, "SELECT * FROM asyncjobs.jobs")
     with pytest.raises(errors.ConfigurationError, match="newer"):
         Ledger(pg_url)
-    assert _sql(pg_url, "SELECT * FROM asyncjobs.jobs") == before
+    assert sql(pg_url, "SELECT * FROM asyncjobs.jobs") == before
 
 
 def test_a_schema_of_another_application_is_refused_and_left_alone(pg_url: str) -> None:
-    _sql(pg_url, "CREATE SCHEMA asyncjobs")
-    _sql(pg_url, "CREATE TABLE asyncjobs.jobs (x int)")
+    sql(pg_url, "CREATE SCHEMA asyncjobs")
+    sql(pg_url, "CREATE TABLE asyncjobs.jobs (x int)")
     with pytest.raises(errors.ConfigurationError, match="other tables"):
         Ledger(pg_url)
-    assert _sql(pg_url, "SELECT count(*) FROM asyncjobs.jobs") == [(0,)]
-    assert _sql(pg_url, "SELECT to_regclass('asyncjobs.statuses')") == [(None,)]
+    assert sql(pg_url, "SELECT count(*) FROM asyncjobs.jobs") == [(0,)]
+    assert sql(pg_url, "SELECT to_regclass('asyncjobs.statuses')") == [(None,)]
 
 
 def test_tables_of_the_user_outside_the_schema_are_untouched(pg_url: str) -> None:
-    _sql(pg_url, "CREATE TABLE public.jobs (mine text)")
-    _sql(pg_url, "INSERT INTO public.jobs VALUES ('keep me')")
+    sql(pg_url, "CREATE TABLE public.jobs (mine text)")
+    sql(pg_url, "INSERT INTO public.jobs VALUES ('keep me')")
     with Ledger(pg_url) as ledger:
         _issued(ledger)
-    assert _sql(pg_url, "SELECT mine FROM public.jobs") == [("keep me",)]
+    assert sql(pg_url, "SELECT mine FROM public.jobs") == [("keep me",)]
 
 
 def test_ledgers_opened_at_once_migrate_once(new_database: Callable[[], str]) -> None:
@@ -196,7 +189,7 @@ def test_the_sql_is_translated_to_postgresql(sqlite: str, postgres: str) -> None
 
 
 def _terminate_others(url: str) -> int:
-    rows = _sql(
+    rows = sql(
         url,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
         " AND pid <> pg_backend_pid()",
@@ -226,18 +219,13 @@ def test_a_ledger_that_stays_unreachable_is_a_ledger_error(
     url = new_database()
     ledger = Ledger(url)
     ledger._store.retry_for = 0.3
-    name = urlsplit(url).path.strip("/")
-    _sql(postgres, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
-    _sql(
-        postgres,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-        (name,),
-    )
     try:
-        with pytest.raises(errors.LedgerError, match="could not open it again"):
+        with (
+            unreachable(postgres, url),
+            pytest.raises(errors.LedgerError, match="could not open it again"),
+        ):
             ledger.begin("toy", "upper", {})
     finally:
-        _sql(postgres, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
         ledger.close()
 
 
@@ -292,7 +280,7 @@ def test_a_finished_job_gives_its_lease_up(pg_url: str) -> None:
 def test_a_poller_that_lost_its_lease_cannot_write_over_the_new_holder(pg_url: str) -> None:
     with Ledger(pg_url) as a, Ledger(pg_url) as b:
         _issued(a)
-        _sql(
+        sql(
             pg_url,
             "UPDATE asyncjobs.jobs SET lease_holder=%s, lease_until=extract(epoch from now()) + 3600",
             (b.holder,),
@@ -402,7 +390,7 @@ def test_the_listener_reconnects_after_its_connection_is_killed(pg_url: str) -> 
         watcher.wait_changed(0.5)
         pid = watcher._store.listener_pid()
         assert pid is not None
-        _sql(pg_url, "SELECT pg_terminate_backend(%s)", (pid,))
+        sql(pg_url, "SELECT pg_terminate_backend(%s)", (pid,))
         deadline = time.monotonic() + 10
         while watcher._store.listener_pid() in (None, pid) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -433,7 +421,7 @@ def test_the_row_is_written_before_the_submit_request_leaves(
     original = toy_pg_client.provider.submit
 
     def spy(*args: Any, **kwargs: Any) -> JobInfo:
-        seen.extend(_sql(pg_url, "SELECT state, params FROM asyncjobs.jobs"))
+        seen.extend(sql(pg_url, "SELECT state, params FROM asyncjobs.jobs"))
         return original(*args, **kwargs)
 
     toy_pg_client.provider.submit = spy  # type: ignore[method-assign]
@@ -448,8 +436,8 @@ def test_no_secret_reaches_the_database(toy_pg_client: asyncjobs.Client, pg_url:
     bad = toy_pg_client.submit("upper", text="please fail", duration=0.05)
     ok.wait(timeout=10)
     bad.wait(timeout=10)
-    rows = _sql(pg_url, "SELECT j::text FROM asyncjobs.jobs j")
-    rows += _sql(pg_url, "SELECT s::text FROM asyncjobs.statuses s")
+    rows = sql(pg_url, "SELECT j::text FROM asyncjobs.jobs j")
+    rows += sql(pg_url, "SELECT s::text FROM asyncjobs.statuses s")
     assert len(rows) > 2
     assert all(ToySandbox.key not in text for (text,) in rows)
 
@@ -462,14 +450,11 @@ def test_a_job_id_the_database_could_not_record_reaches_the_caller(
     assert toy_pg_client.ledger is not None
     toy_pg_client.ledger._store.retry_for = 0.2
     monkeypatch.setattr(_client, "_LEDGER_RETRIES", (0.05, 0.05))
-    name = urlsplit(pg_url).path.strip("/")
     original = toy_pg_client.provider.submit
 
     def submit_then_lose_the_database(*args: Any, **kwargs: Any) -> JobInfo:
         info = original(*args, **kwargs)
-        _sql(postgres, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
-        _sql(postgres, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=%s",
-             (name,))  # fmt: skip
+        shut_out(postgres, pg_url)
         return info
 
     toy_pg_client.provider.submit = submit_then_lose_the_database  # type: ignore[method-assign]
@@ -477,7 +462,7 @@ def test_a_job_id_the_database_could_not_record_reaches_the_caller(
         with pytest.raises(errors.LedgerError) as caught:
             toy_pg_client.submit("upper", text="hi")
     finally:
-        _sql(postgres, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+        let_in(postgres, pg_url)
     assert caught.value.job_id is not None
     assert caught.value.info is not None
     assert caught.value.job_id in str(caught.value)

@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 
 from . import _wake, errors
+from ._http import abandoned_when
 from ._job import MAX_POLL_ERRORS, Job, _delay
 from ._models import JobInfo, Result, Status
 from ._redaction import get_logger
 from ._waiting import MAX_WORKERS
 
-__all__ = ["watch"]
+__all__ = ["release", "watch"]
 
 _log = get_logger("asyncjobs.waiting")
 
@@ -39,6 +40,8 @@ class _Watch:
         self.told: JobInfo | None = None
         self.inflight = False
         self.unsubscribe: Callable[[], None] = _nothing
+        #: set when its client closes: a poll in flight makes no new attempt
+        self.gone = threading.Event()
 
     def wanted(self) -> bool:
         return bool(self.callbacks) or any(not f.done() for f in self.futures)
@@ -126,9 +129,27 @@ class _Background:
             self._cond.notify()
         return fut
 
+    def release(self, client: object) -> None:
+        """Stop watching the jobs of ``client``, which is closing: their futures are cancelled,
+        their callbacks dropped, and a poll in flight makes no new attempt."""
+        with self._cond:
+            for w in [w for w in self._watches.values() if w.job._client is client]:
+                w.gone.set()
+                for fut in w.futures:
+                    fut.cancel()
+                w.futures.clear()
+                w.callbacks.clear()
+                self._forget(w)
+            self._cond.notify()
+
     @staticmethod
     def _step(w: _Watch) -> tuple[str, object]:
         """One poll of the job on a worker thread (and its result when it is done and wanted)."""
+        with abandoned_when(w.gone):
+            return _Background._look(w)
+
+    @staticmethod
+    def _look(w: _Watch) -> tuple[str, object]:
         try:
             if w.told is not None:
                 info = w.job.info = w.told  # polled already, by the receiver: no second look
@@ -165,6 +186,8 @@ class _Background:
             with self._cond:
                 self._news()
                 for w, kind, value in self._ended:
+                    if self._watches.get(w.job) is not w:
+                        continue  # released (its client closed) while this poll was out
                     if kind == "pending":
                         assert isinstance(value, JobInfo)
                         when = time.monotonic() + _delay(w.job, w.attempt, value)
@@ -262,6 +285,11 @@ def _call(fn: Callable[[Job], object], job: Job) -> None:
 
 
 _BACKGROUND = _Background()
+
+
+def release(client: object) -> None:
+    """Stop watching the jobs of ``client`` (it is closing); see :meth:`_Background.release`."""
+    _BACKGROUND.release(client)
 
 
 def watch(

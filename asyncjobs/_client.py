@@ -7,6 +7,7 @@ import functools
 import operator
 import os
 import re
+import sys
 import threading
 import time
 import weakref
@@ -235,7 +236,14 @@ class Client:
         return f"<asyncjobs.Client {self.name} ledger={self.ledger!r}>"
 
     def close(self) -> None:
-        """Close the provider and its HTTP connections, and the ledger if ``connect`` opened it."""
+        """Close the provider and its HTTP connections, and the ledger if ``connect`` opened it.
+
+        The background scheduler stops watching this client's jobs: the futures of
+        :meth:`Job.future` not yet resolved are cancelled and their done callbacks are not called
+        (the jobs go on at the provider)."""
+        background = sys.modules.get("asyncjobs._background")
+        if background is not None:  # loaded by the first Job.future() or add_done_callback()
+            background.release(self)
         if self.webhooks is not None:
             self.webhooks._detach(self)
         if self._subscribed and self.ledger is not None:

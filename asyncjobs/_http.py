@@ -88,6 +88,26 @@ def deadline(at: float | None) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+# Set once the waiting call that a request serves has ended (a wait returned, a client closed):
+# no new attempt starts, and a pause between attempts ends at once (see :func:`abandoned_when`).
+_ABANDONED: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "asyncjobs_abandoned", default=None
+)
+
+
+@contextlib.contextmanager
+def abandoned_when(event: threading.Event) -> Iterator[None]:
+    """Requests sent inside the block start no new attempt once ``event`` is set: the pause
+    before a retry ends then, and the call raises JobTimeoutError (whose answer nobody waits
+    for). A poll left in flight by a wait that returned stops retrying instead of going on
+    alone."""
+    token = _ABANDONED.set(event)
+    try:
+        yield
+    finally:
+        _ABANDONED.reset(token)
+
+
 def origin(url: object) -> str | None:
     """The origin (``scheme://host:port``) an ``http(s)`` URL connects to, or ``None`` for a URL that
     asyncjobs will not send to: another scheme, no host, a user name or password in it, a backslash,
@@ -343,7 +363,11 @@ class Transport:
                     raise exc from None
                 seconds = max(0.0, min(seconds, max_time - elapsed))
                 self._log_backoff({"wait": seconds, "tries": tries, "exception": exc})
-                time.sleep(seconds)
+                gone = _ABANDONED.get()
+                if gone is None:
+                    time.sleep(seconds)
+                else:
+                    gone.wait(seconds)
 
     def _waits(self) -> Generator[float, Any, None]:
         exc = yield  # type: ignore[misc]
@@ -466,6 +490,15 @@ class Transport:
             raise final.error from final.error.__cause__
 
     def _check_deadline(self, call: _Call) -> None:
+        gone = _ABANDONED.get()
+        if gone is not None and gone.is_set():
+            raise errors.JobTimeoutError(
+                f"{errors.describe(self.provider, call.job_id)}: the wait that {call.method} "
+                f"{_path(call.url)} served has ended; it is not sent again. The job goes on at "
+                "the provider.",
+                provider=self.provider,
+                job_id=call.job_id,
+            )
         end = _DEADLINE.get()
         if end is not None and time.monotonic() >= end:
             raise errors.JobTimeoutError(

@@ -145,14 +145,15 @@ class Job:
 
         It ends with the result, with JobFailedError when the job fails, or with the error that
         ended its polling (e.g. JobNotFoundError). Cancelling the future stops polling for it; the
-        job goes on at the provider.
+        job goes on at the provider. Closing the job's client cancels the future.
         """
         return self.client._watch(self, future=True)  # type: ignore[no-any-return]
 
     def add_done_callback(self, fn: Callable[[Job], object]) -> None:
         """Call ``fn(self)`` once when the job ends (done, failed, or polling ended with an error in
         :attr:`error`), from the scheduler's thread; at once, in this thread, if it already has.
-        An error raised by ``fn`` is logged, not raised."""
+        An error raised by ``fn`` is logged, not raised. Closing the job's client first drops the
+        callback uncalled."""
         given: object = fn
         if not callable(given):
             from .errors import InvalidParameterError

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from . import _wake, errors
 from ._checks import timeout as check_timeout
 from ._deferred import deferred_writes, write_seen
+from ._http import abandoned_when
 from ._job import MAX_POLL_ERRORS, Job, _delay, _first_poll, _refresh, wait_one
 from ._models import JobInfo, Status
 from ._progress import Progress, make_progress
@@ -155,6 +156,7 @@ class _Board:
         self._crash: BaseException | None = None  # raised by a poll, not an error of the job's
         self._inflight: set[Job] = set()
         self._told: dict[Job, JobInfo] = {}  # news of an end that came while the job was polled
+        self._gone = threading.Event()  # set when the wait ends: polls in flight retry no more
 
     def news(self, ended: dict[tuple[str, str], JobInfo]) -> None:
         """Jobs reported finished (from any thread): off the heap and handed back, without another
@@ -193,9 +195,11 @@ class _Board:
             thread.start()
 
     def stop(self) -> None:
-        """No poll starts any more; polls in flight end by themselves (their answers are dropped)."""
+        """No poll starts any more; polls in flight end by themselves without another attempt
+        (their answers are dropped)."""
         with self._lock:
             self._stopped = True
+            self._gone.set()
             self._work.notify_all()
 
     # -- the workers --------------------------------------------------------------------------------
@@ -222,6 +226,10 @@ class _Board:
                 self._work.wait(wake)
 
     def _run(self) -> None:
+        with abandoned_when(self._gone):
+            self._work_on()
+
+    def _work_on(self) -> None:
         while True:
             job = self._take()
             if job is None:

@@ -136,6 +136,8 @@ def run_page(page: Path) -> dict[str, Any]:
                 value.close()
             elif isinstance(value, aio.AsyncClient):
                 value.sync.close()
+            elif isinstance(value, asyncjobs.Ledger):
+                value.close()
         loop.close()
     return namespace
 

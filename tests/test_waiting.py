@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import responses
 from memory_provider import MemoryProvider
 
 import asyncjobs
@@ -232,3 +236,73 @@ def test_one_job_instead_of_a_list_is_refused_with_advice(
     job = memory_client.submit("sleep", duration=0)
     with pytest.raises(errors.InvalidParameterError, match=r"job\.wait\(\)"):
         list(call(job))  # type: ignore[operator]
+
+
+# -- polls left behind: a wait that returned, a client that closed ---------------------------------
+
+CA = "https://v2.convertapi.com"
+DONE_ANSWER = {
+    "ConversionCost": 1,
+    "Files": [{"FileName": "a.pdf", "FileExt": "pdf", "FileSize": 1, "Url": f"{CA}/d/f/a.pdf"}],
+}
+#: a policy that would retry a failing poll for a long time, quickly
+PATIENT = asyncjobs.RetryPolicy(max_tries=1000, base=0.02, cap=0.02, max_time=60)
+
+
+@pytest.fixture
+def convertapi_mock() -> Iterator[tuple[responses.RequestsMock, asyncjobs.Client]]:
+    """A ConvertAPI client whose HTTP ``responses`` answers, retrying failing polls patiently."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        client = asyncjobs.connect("convertapi", secret="s" * 16, ledger=False, retry=PATIENT)
+        try:
+            yield mock, client
+        finally:
+            client.close()
+
+
+def calls_to(mock: responses.RequestsMock, job_id: str) -> int:
+    return sum(1 for c in mock.calls if c.request.url.endswith(job_id))
+
+
+def test_a_wait_that_returned_leaves_no_poll_retrying(
+    convertapi_mock: tuple[responses.RequestsMock, asyncjobs.Client],
+) -> None:
+    mock, client = convertapi_mock
+    quick, stuck = "a" * 32, "b" * 32
+    retrying = threading.Event()
+
+    def unavailable(request: Any) -> tuple[int, dict[str, str], str]:
+        if calls_to(mock, stuck) >= 2:
+            retrying.set()
+        return 502, {}, ""
+
+    def done_once_the_other_retries(request: Any) -> tuple[int, dict[str, str], str]:
+        retrying.wait(10)
+        return 200, {"Content-Type": "application/json"}, json.dumps(DONE_ANSWER)
+
+    mock.add_callback("GET", f"{CA}/async/job/{stuck}", callback=unavailable)
+    mock.add_callback("GET", f"{CA}/async/job/{quick}", callback=done_once_the_other_retries)
+    jobs = [client.job(quick), client.job(stuck)]
+    done, not_done = asyncjobs.wait(jobs, timeout=30, return_when="FIRST_COMPLETED")
+    assert (done, not_done) == ({jobs[0]}, {jobs[1]})
+    assert retrying.is_set()
+    left = calls_to(mock, stuck)
+    time.sleep(0.3)  # fifteen retries' worth
+    assert calls_to(mock, stuck) <= left + 1  # at most the one attempt already leaving
+
+
+def test_closing_a_client_cancels_its_jobs_futures_and_their_polling(
+    convertapi_mock: tuple[responses.RequestsMock, asyncjobs.Client],
+) -> None:
+    mock, client = convertapi_mock
+    stuck = "c" * 32
+    mock.get(f"{CA}/async/job/{stuck}", status=502)
+    future = client.job(stuck).future()
+    deadline = time.monotonic() + 10
+    while calls_to(mock, stuck) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    client.close()
+    assert future.cancelled()
+    left = calls_to(mock, stuck)
+    time.sleep(0.3)
+    assert calls_to(mock, stuck) <= left + 1

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import attrs
 import requests
@@ -29,14 +29,30 @@ from ._redaction import MASK, Redactor, get_logger, redact_value
 from ._registry import get_provider_class
 from ._settings import resolve_settings
 from ._sources import Source
-from ._webhooks import Receiver, check_receiver
 from .provider import Kind, PollPolicy, Provider
 
 __all__ = ["Client", "connect", "jobs"]
 
+if TYPE_CHECKING:
+    from ._webhooks import Receiver
+
 log = get_logger("asyncjobs._client")
 
 LedgerArg = Ledger | str | os.PathLike[str] | bool | None
+
+
+def _receiver(webhooks: object) -> Receiver | None:
+    """``connect(webhooks=...)`` checked; the webhook machinery is imported only when a receiver
+    is given or configured (a client without one does not pay for it on first use)."""
+    if webhooks is False or (
+        webhooks is None
+        and not os.environ.get("ASYNCJOBS_WEBHOOK_URL")
+        and not os.environ.get("ASYNCJOBS_WEBHOOK_KEY")
+    ):
+        return None
+    from ._webhooks import check_receiver
+
+    return check_receiver(webhooks)
 
 
 def connect(
@@ -84,7 +100,7 @@ def connect(
     """
     cls = get_provider_class(provider)
     config = resolve_settings(cls, settings)
-    receiver = check_receiver(webhooks)
+    receiver = _receiver(webhooks)
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise errors.InvalidParameterError(
             f"retry must be an asyncjobs.RetryPolicy, not {retry!r}", parameter="retry"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
 import json
 import logging
 import re
@@ -32,10 +31,24 @@ _TOKEN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{20,}")
 _live: weakref.WeakSet[Redactor] = weakref.WeakSet()
 
 
+def _html_escape(text: str) -> str:
+    """``html.escape(text)``, without loading the ``html`` package (and its table of entities)
+    on a client's first use."""
+    for char, entity in (
+        ("&", "&amp;"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ('"', "&quot;"),
+        ("'", "&#x27;"),
+    ):
+        text = text.replace(char, entity)
+    return text
+
+
 def encodings(secret: str) -> set[str]:
     """The forms a secret takes when a service echoes it back: as it is, URL-encoded (form bodies,
     query strings; upper- and lower-case escapes), JSON-escaped, HTML-escaped and base64."""
-    forms = {secret, quote(secret, safe=""), quote_plus(secret), html.escape(secret)}
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), _html_escape(secret)}
     forms |= {f.lower() for f in list(forms) if "%" in f} | {
         f.replace("%2B", "%2b").replace("%2F", "%2f") for f in list(forms)
     }

@@ -16,7 +16,6 @@ on news arriving: a nap ends after its delay anyway, and the wait polls per its 
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import contextlib
 import threading
@@ -27,6 +26,8 @@ from ._models import JobInfo
 from ._redaction import get_logger
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._job import Job
     from ._ledger import Ledger
 
@@ -111,6 +112,8 @@ class Waiter:
 
     async def anap(self, seconds: float) -> dict[Key, JobInfo]:
         """:meth:`nap` for asyncio: the task sleeps, no thread does."""
+        import asyncio  # loaded already by whoever awaits this; not by a sync first use
+
         if not self._event.is_set():
             loop = asyncio.get_running_loop()
             fut: asyncio.Future[None] = loop.create_future()

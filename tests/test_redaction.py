@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 
 import pytest
 import requests
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 from toy_provider import ToyProvider
 
 import asyncjobs
 from asyncjobs import errors
 from asyncjobs._http import RetryPolicy, Transport
-from asyncjobs._redaction import Redactor
+from asyncjobs._redaction import Redactor, _html_escape
 from asyncjobs.sandbox import Sandbox
 
 CANARY = "canary-7Hq2-Zx91-never-show"
@@ -118,3 +121,8 @@ def test_transport_errors_do_not_show_query_strings() -> None:
         with pytest.raises(errors.ProviderError) as caught:
             t.request("GET", f"{BASE}/x?Secret=abc123xyz")
     assert "abc123xyz" not in str(caught.value)
+
+
+@given(st.text())
+def test_the_html_form_of_a_secret_is_what_html_escape_gives(text: str) -> None:
+    assert _html_escape(text) == html.escape(text)

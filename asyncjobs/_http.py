@@ -624,11 +624,13 @@ class Transport:
     def _read_body(self, call: _Call, response: requests.Response) -> None:
         """Read the whole body into ``response`` (as ``requests`` would), through its guard: at
         most :attr:`max_body` bytes once decompressed, and never past the deadline."""
-        raw = response.raw
+        raw = cast(_GuardedRaw, response.raw)
         chunks: list[bytes] = []
         try:
             while chunk := raw.read(_READ):
                 chunks.append(chunk)
+                if raw.ended():
+                    break
         except BaseException:
             response.close()
             raise
@@ -828,6 +830,15 @@ class _GuardedRaw:
         except (_Urllib3Error, OSError) as exc:
             raise requests.exceptions.ChunkedEncodingError(exc) from exc
         return data
+
+    def ended(self) -> bool:
+        """True when the declared length has been read and nothing is left to decode: another
+        read could only find the end (a read that costs as much as a small answer's whole)."""
+        raw = self._raw
+        if getattr(raw, "length_remaining", None) != 0:
+            return False
+        encoding = raw.headers.get("Content-Encoding")
+        return encoding is None or encoding.strip().lower() in ("", "identity")
 
     def read_if_small(self) -> bytes | None:
         """The rest of a body declared no longer than :data:`_KEEP` bytes, read now (so the

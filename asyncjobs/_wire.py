@@ -84,6 +84,13 @@ class WireConverter(cattrs.Converter):
         name = _camel if any_case else _NAMERS[case]
         renames = {f.name: override(rename=name(f.name)) for f in attrs.fields(cls)}
         build = cast(Any, make_dict_structure_fn)(cls, self, **renames)
+        # each field's key in either case, to the name the structure function reads (other keys
+        # are ignored anyway): one lookup per key instead of re-casing every key of every answer
+        keys = {
+            spelt: _uncap(wire)
+            for wire in (name(f.name) for f in attrs.fields(cls))
+            for spelt in (_uncap(wire), _pascal(wire))
+        }
 
         def structure(value: Any, _: Any) -> Any:
             if not isinstance(value, Mapping):
@@ -91,7 +98,7 @@ class WireConverter(cattrs.Converter):
                     f"expected a JSON object for {cls.__name__}, got {type(value).__name__}"
                 )
             if any_case:
-                value = {_uncap(k): v for k, v in value.items()}
+                value = {keys[k]: v for k, v in value.items() if k in keys}
             return build(value, cls)
 
         return structure

@@ -89,6 +89,8 @@ _RESERVED = {
     "auth",
 }
 _ALPHABET = string.ascii_lowercase + string.digits
+#: The statuses a poll reads itself: every 5xx but the gateways' 502 and 504 (retried).
+_POLL_ACCEPT = frozenset(s for s in range(500, 600) if s not in (502, 504))
 _CACHED = 128
 
 
@@ -147,6 +149,8 @@ class ConvertAPIProvider(Provider):
     """
 
     name = "convertapi"
+    #: the poll's timeouts (the service's hold added), with the transport timeouts they came from
+    _held: tuple[Timeouts, Timeouts] | None = None
     kinds = (
         convert_kind(
             Param("StoreFile", doc="true (default): result files are URLs; false: inline base64"),
@@ -214,7 +218,10 @@ class ConvertAPIProvider(Provider):
 
     def _poll_timeout(self) -> Timeouts:
         t = self.transport.timeouts
-        return Timeouts(connect=t.connect, read=t.read + HOLD_MARGIN)
+        held = self._held
+        if held is None or held[0] is not t:  # built once per transport timeouts, not per poll
+            held = self._held = (t, Timeouts(connect=t.connect, read=t.read + HOLD_MARGIN))
+        return held[1]
 
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Read ``{"Code", "Message", "InvalidParameters"}``; a 401's code is explained."""
@@ -519,12 +526,11 @@ class ConvertAPIProvider(Provider):
         file itself, told apart by ``Content-Type`` only), 503 pending (another poll was open), 5xx
         failed (when the answer is ConvertAPI's error body; a bare 5xx, e.g. from a gateway, is
         raised as a ProviderError and says nothing about the job)."""
-        accept = [s for s in range(500, 600) if s not in (502, 504)]
         response = self.request(
             "GET",
             self._job_path(job_id),
             job_id=job_id,
-            accept=accept,
+            accept=_POLL_ACCEPT,
             timeout=self._poll_timeout(),
             stream=True,
             headers={"Accept": "application/json"},

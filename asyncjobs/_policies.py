@@ -83,6 +83,10 @@ class PollPolicy:
         cap: the largest bound.
         min_interval: the smallest delay between two polls of one job.
         fraction: the largest delay as a fraction of the job's age (0 < fraction <= 10).
+        hold: the longest the service keeps a poll open, waiting for the job to end before it
+            answers (ConvertAPI: about 5 s); 0 for a service that answers at once. A poll's time
+            then says nothing of the service's load, so the many-job scheduler keeps all its
+            workers in flight instead of sending fewer polls at once when they slow down.
     """
 
     initial: float = 1.0
@@ -90,12 +94,14 @@ class PollPolicy:
     cap: float = 30.0
     min_interval: float = 0.2
     fraction: float = 0.4
+    hold: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         _checks.seconds(self.initial, "poll.initial")
         _checks.factor(self.factor, "poll.factor")
         _checks.seconds(self.cap, "poll.cap")
         _checks.seconds(self.min_interval, "poll.min_interval", zero=True)
+        _checks.seconds(self.hold, "poll.hold", zero=True)
         if (
             isinstance(self.fraction, bool)
             or not isinstance(self.fraction, (int, float))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -72,7 +73,9 @@ def _scheduled(
     if not board.heap:
         reporter.close()
         return
-    board.start(min(max_workers, MAX_WORKERS, len(board.heap)))
+    workers = min(max_workers, MAX_WORKERS, len(board.heap))
+    board.limit = _Limit(workers, adaptive=_answers_at_once([j for _, _, j in board.heap]))
+    board.start(workers)
     # news of an end (a poll anywhere in this process, a webhook's confirming poll, the ledger):
     # those jobs are polled no more
     listen = _wake.listening([j for _, _, j in board.heap])
@@ -99,6 +102,71 @@ def _scheduled(
         listen.__exit__(None, None, None)
         board.stop()
         reporter.close()
+
+
+def _answers_at_once(jobs: list[Job]) -> bool:
+    """True when every job is one client's and its service answers a poll at once (no hold): the
+    time of its polls then tells how loaded it is."""
+    clients = {id(j._client) for j in jobs}
+    if len(clients) != 1:
+        return False
+    try:
+        return jobs[0].client.poll_policy.hold == 0
+    except Exception:  # a client that cannot be built: its polls say why
+        return False
+
+
+#: Polls answered on average in more than this many times the least time a poll took lately mean
+#: that the service queues them: more at once would only wait longer (TCP Vegas's reading).
+_QUEUEING = 2.0
+#: The fewest polls the scheduler keeps in flight when the service queues them.
+_FEWEST = 1
+#: Polls after which the least time is measured afresh (the service may have become slower).
+_BASELINE_SPAN = 1000
+
+
+class _Limit:
+    """How many polls of one wait may be in flight: all its workers, or fewer while the service
+    is saturated.
+
+    After each round of polls (as many as the limit) made with the limit in use, the limit goes
+    down by one when their mean time was over :data:`_QUEUEING` times the least recent poll time
+    (the service queues them: as many answers come back each second with fewer in flight, for
+    less of the client's CPU and of the service's), and up by one otherwise; never below
+    :data:`_FEWEST` nor above the workers. Not ``adaptive``: always all the workers."""
+
+    def __init__(self, most: int, *, adaptive: bool) -> None:
+        self.most = most
+        self.value = most
+        self.adaptive = adaptive
+        self._least = math.inf  # the least poll time of this span of polls
+        self._before = math.inf  # ... of the span before
+        self._count = 0
+        self._round: list[float] = []
+
+    def sample(self, seconds: float, inflight: int) -> bool:
+        """Take the time of one poll that succeeded with ``inflight`` polls out (itself included);
+        True when the limit went up."""
+        if not self.adaptive:
+            return False
+        self._count += 1
+        if self._count % _BASELINE_SPAN == 0:
+            self._before, self._least = self._least, math.inf
+        self._least = min(self._least, seconds)
+        if inflight < self.value:
+            return False  # the limit was not what held polls back: its time says nothing of it
+        self._round.append(seconds)
+        if len(self._round) < self.value:
+            return False
+        mean = sum(self._round) / len(self._round)
+        self._round.clear()
+        if mean > _QUEUEING * min(self._least, self._before):
+            self.value = max(min(_FEWEST, self.most), self.value - 1)
+            return False
+        if self.value < self.most:
+            self.value += 1
+            return True
+        return False
 
 
 class _Batch:
@@ -157,6 +225,7 @@ class _Board:
         self._inflight: set[Job] = set()
         self._told: dict[Job, JobInfo] = {}  # news of an end that came while the job was polled
         self._gone = threading.Event()  # set when the wait ends: polls in flight retry no more
+        self.limit = _Limit(MAX_WORKERS, adaptive=False)
 
     def news(self, ended: dict[tuple[str, str], JobInfo]) -> None:
         """Jobs reported finished (from any thread): off the heap and handed back, without another
@@ -214,12 +283,16 @@ class _Board:
                 if self.deadline is not None and now >= self.deadline:
                     self._main.notify()
                     return None
-                if self.heap and self.heap[0][0] <= now:
+                if self.heap and self.heap[0][0] <= now and self._busy < self.limit.value:
                     _, _, job = heapq.heappop(self.heap)
                     self._busy += 1
                     self._inflight.add(job)
                     return job
-                wake = self.heap[0][0] - now if self.heap else None
+                # a worker kept back by the limit sleeps until a poll ends (that worker then takes
+                # the due job itself) or the limit rises
+                wake = (
+                    self.heap[0][0] - now if self.heap and self._busy < self.limit.value else None
+                )
                 if self.deadline is not None:
                     left = self.deadline - now
                     wake = left if wake is None else min(wake, left)
@@ -234,21 +307,31 @@ class _Board:
             job = self._take()
             if job is None:
                 return
+            inflight = self._busy  # read without the lock: only a figure for the limit
+            started = time.monotonic()
             try:
                 info, seen = _poll(job, self.deadline)
             except BaseException as exc:  # every outcome is the scheduler's to deal with
                 self._ended(job, None, [], exc)
             else:
-                self._ended(job, info, seen, None)
+                self._ended(job, info, seen, None, (time.monotonic() - started, inflight))
 
     def _ended(
-        self, job: Job, info: JobInfo | None, seen: list[Any], error: BaseException | None
+        self,
+        job: Job,
+        info: JobInfo | None,
+        seen: list[Any],
+        error: BaseException | None,
+        timing: tuple[float, int] | None = None,
     ) -> None:
-        """A poll of ``job`` ended with ``info`` (and its looks ``seen``) or ``error``."""
+        """A poll of ``job`` ended with ``info`` (and its looks ``seen``) or ``error``; ``timing``:
+        how long it took, and how many polls were out with it."""
         when: float | None = None
         ready = False
         with self._lock:
             self._busy -= 1
+            if timing is not None and self.limit.sample(*timing):
+                self._work.notify()  # one more poll may go out
             self._inflight.discard(job)
             told = self._told.pop(job, None)
             if self._stopped:

@@ -78,3 +78,13 @@ def test_the_scheduler_polls_at_once_a_job_it_does_not_know_fresh() -> None:
     assert _first_poll(_job(None)) == 0
     assert _first_poll(_job(datetime.now(timezone.utc), Status.DONE)) == 0
     assert _first_poll(Job(_Client(), "j")) == 0  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("hold", [-1, float("inf"), True, "5"])
+def test_a_bad_hold_is_refused(hold: object) -> None:
+    with pytest.raises(asyncjobs.errors.InvalidParameterError, match=r"poll\.hold"):
+        PollPolicy(hold=hold)  # type: ignore[arg-type]
+
+
+def test_a_service_answers_at_once_unless_its_policy_says_it_holds_polls() -> None:
+    assert PollPolicy().hold == 0

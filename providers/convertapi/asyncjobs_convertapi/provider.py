@@ -70,8 +70,9 @@ AUTH_CODES: Mapping[int, str] = {
 
 #: How long ConvertAPI keeps a job and its result.
 JOB_LIFETIME = timedelta(hours=2)
-#: ConvertAPI holds every poll of a job after the first about 5 s; the read timeout of a poll allows
-#: for it with this many seconds on top of the client's read timeout.
+#: ConvertAPI holds every poll of a job after the first about 5 s (until the job ends, if sooner).
+HOLD = 5.0
+#: The read timeout of a poll allows for the hold with this many seconds on top of the client's.
 HOLD_MARGIN = 10.0
 #: Seconds to wait after a 503 on a poll (another poll of the job was open) when no Retry-After came.
 BUSY_DELAY = 5.0
@@ -163,7 +164,9 @@ class ConvertAPIProvider(Provider):
         list=False,
         webhooks=True,
         idempotent_submit=True,
-        poll=PollPolicy(initial=1.0, factor=1.5, cap=10.0, min_interval=0.2, fraction=0.4),
+        poll=PollPolicy(
+            initial=1.0, factor=1.5, cap=10.0, min_interval=0.2, fraction=0.4, hold=HOLD
+        ),
         job_lifetime=JOB_LIFETIME,
     )
     settings = (

@@ -1,0 +1,177 @@
+"""How many polls a wait over many jobs keeps in flight: all its workers while the service answers
+as fast as ever, fewer while it queues them (its answers slow down as more are out)."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import pytest
+
+import asyncjobs
+from asyncjobs import Capabilities, JobInfo, Kind, PollPolicy, Provider, Status
+from asyncjobs._registry import unregister
+from asyncjobs._waiting import _FEWEST, _QUEUEING, _answers_at_once, _Limit
+
+FAST = 0.001
+
+
+def rounds(limit: _Limit, seconds: float, count: int) -> None:
+    """``count`` rounds of polls taking ``seconds`` each, made with the limit in use."""
+    for _ in range(count):
+        for _ in range(limit.value):
+            limit.sample(seconds, limit.value)
+
+
+def test_the_limit_starts_at_every_worker() -> None:
+    assert _Limit(8, adaptive=True).value == 8
+
+
+def test_polls_answered_as_fast_as_ever_keep_every_worker_in_flight() -> None:
+    limit = _Limit(8, adaptive=True)
+    rounds(limit, FAST, 50)
+    assert limit.value == 8
+
+
+def test_polls_slowed_by_queueing_lower_the_limit_one_per_round() -> None:
+    limit = _Limit(8, adaptive=True)
+    rounds(limit, FAST, 1)
+    rounds(limit, FAST * (_QUEUEING + 1), 3)
+    assert limit.value == 5
+
+
+def test_the_limit_never_goes_below_the_fewest() -> None:
+    limit = _Limit(8, adaptive=True)
+    rounds(limit, FAST, 1)
+    rounds(limit, FAST * 50, 40)
+    assert limit.value == _FEWEST
+
+
+def test_the_limit_rises_again_when_answers_are_fast_again() -> None:
+    limit = _Limit(8, adaptive=True)
+    rounds(limit, FAST, 1)
+    rounds(limit, FAST * 50, 40)
+    rounds(limit, FAST, 40)
+    assert limit.value == 8
+
+
+def test_polls_made_below_the_limit_do_not_move_it() -> None:
+    limit = _Limit(8, adaptive=True)
+    rounds(limit, FAST, 1)
+    for _ in range(100):
+        limit.sample(FAST * 50, 3)  # a few jobs due: the limit held nothing back
+    assert limit.value == 8
+
+
+def test_a_limit_that_is_not_adaptive_keeps_every_worker() -> None:
+    limit = _Limit(8, adaptive=False)
+    rounds(limit, FAST, 1)
+    rounds(limit, FAST * 50, 40)
+    assert limit.value == 8
+
+
+def test_the_least_time_is_measured_afresh_so_a_slower_service_is_not_starved() -> None:
+    limit = _Limit(4, adaptive=True)
+    rounds(limit, FAST, 1)
+    rounds(limit, FAST * 50, 3000)  # the service got slower for good, not busier
+    assert limit.value == 4
+
+
+@pytest.mark.parametrize(
+    ("provider", "adaptive"), [("conversio", True), ("groupdocs", True), ("convertapi", False)]
+)
+def test_only_a_service_that_answers_at_once_gets_an_adaptive_limit(
+    provider: str, adaptive: bool, provider_sandboxes: dict[str, Any]
+) -> None:
+    with asyncjobs.connect(
+        provider, ledger=False, **provider_sandboxes[provider].settings
+    ) as client:
+        assert _answers_at_once([client.job("a"), client.job("b")]) is adaptive
+
+
+def test_jobs_of_two_clients_keep_every_worker(provider_sandboxes: dict[str, Any]) -> None:
+    settings = provider_sandboxes["conversio"].settings
+    with (
+        asyncjobs.connect("conversio", ledger=False, **settings) as one,
+        asyncjobs.connect("conversio", ledger=False, **settings) as other,
+    ):
+        assert not _answers_at_once([one.job("a"), other.job("b")])
+
+
+# -- a wait over many jobs, against a service that queues its polls and one that does not ----------
+
+
+class CountingService(Provider):
+    """Jobs that never end; each poll takes 5 ms, one at a time (``queues``: a service answering
+    one poll after another) or all at once. Records how many polls were out as each came in."""
+
+    name = "counting"
+    kinds = (Kind("job"),)
+    capabilities = Capabilities(
+        poll=PollPolicy(initial=0.01, factor=1.0, cap=0.01, min_interval=0.0, fraction=10)
+    )
+    settings = ()
+    queues: ClassVar[bool] = False
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.out = 0
+        self.seen: list[int] = []
+        self._count = threading.Lock()
+        self._desk = threading.Lock()
+
+    def submit(
+        self, kind: str, params: Mapping[str, Any], *, job_id: str | None = None,
+        webhook: str | None = None,
+    ) -> JobInfo:  # fmt: skip
+        raise NotImplementedError
+
+    def status(self, job_id: str) -> JobInfo:
+        with self._count:
+            self.out += 1
+            self.seen.append(self.out)
+        try:
+            if self.queues:
+                with self._desk:
+                    time.sleep(0.005)
+            else:
+                time.sleep(0.005)
+            return JobInfo(self.name, job_id, "job", Status.PENDING, raw_status="running")
+        finally:
+            with self._count:
+                self.out -= 1
+
+
+@pytest.fixture
+def counting() -> Iterator[type[CountingService]]:
+    asyncjobs.register("counting", CountingService, replace=True)
+    try:
+        yield CountingService
+    finally:
+        unregister("counting")
+
+
+def polls_out_late_in_a_wait(queues: bool, monkeypatch: pytest.MonkeyPatch) -> float:
+    """The median number of polls out as each came in, over the second half of a 1.5 s wait
+    over 200 jobs with 8 workers."""
+    monkeypatch.setattr(CountingService, "queues", queues)
+    with asyncjobs.connect("counting", ledger=False) as client:
+        jobs = [client.job(f"j{n}") for n in range(200)]
+        asyncjobs.wait(jobs, timeout=1.5, max_workers=8)
+        seen = client.provider.seen  # type: ignore[attr-defined]
+    return statistics.median(seen[len(seen) // 2 :])
+
+
+def test_a_service_that_queues_polls_gets_fewer_at_once(
+    counting: type[CountingService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert polls_out_late_in_a_wait(True, monkeypatch) <= 3
+
+
+def test_a_service_that_answers_polls_side_by_side_gets_every_worker(
+    counting: type[CountingService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert polls_out_late_in_a_wait(False, monkeypatch) >= 6

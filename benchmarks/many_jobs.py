@@ -104,7 +104,11 @@ def _loop_per_job(client: Any, handles: list[Any], jobs: _Jobs, scale: float, ur
         while True:
             time.sleep(1.0 / scale)
             counts[i] += 1
-            if _finished(requests.get(f"{url}/async-jobs/{job_id}", headers=headers, timeout=60)):
+            try:
+                answer = requests.get(f"{url}/async-jobs/{job_id}", headers=headers, timeout=60)
+            except requests.RequestException:
+                continue  # 1,000 threads at once can overrun the loopback's backlog: next second
+            if _finished(answer):
                 jobs.notice(job_id)
                 return
 

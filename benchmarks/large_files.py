@@ -297,12 +297,33 @@ def _groupdocs_prefill(settings: dict[str, str], src: Path) -> None:
     response.raise_for_status()
 
 
+def _available_memory() -> int:
+    """Bytes of memory the kernel says are available (``MemAvailable``), 0 when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _workspace(tmp: Path, size: int) -> Path:
     """A folder in memory (``/dev/shm``) when it has room for the files of a run, else ``tmp``: the
-    figures are about the client, not about how fast this machine's disk takes 1 GiB."""
+    figures are about the client, not about how fast this machine's disk takes 1 GiB.
+
+    ``/dev/shm`` is memory: its files (up to five of ``size``: the source, the sandbox's stored
+    copy, a download, their prefill) and the contender that holds the most (an SDK reading the
+    whole file twice over) must fit in the memory available together, or the kernel's OOM killer
+    ends the run (it did at 4 GiB); on the disk the contenders share its speed instead."""
     shm = Path("/dev/shm")
+    need = 5 * size + 512 * MIB
     try:
-        if shm.is_dir() and shutil.disk_usage(shm).free > 5 * size + 512 * MIB:
+        if (
+            shm.is_dir()
+            and shutil.disk_usage(shm).free > need
+            and _available_memory() > need + 2 * size
+        ):
             return Path(tempfile.mkdtemp(prefix="asyncjobs-bench-", dir=shm))
     except OSError:
         pass

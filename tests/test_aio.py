@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import pytest
 from aio_support import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
 
 import asyncjobs
-from asyncjobs import _aio, _registry, aio
+from asyncjobs import _aio, _registry, _wake, aio
 from asyncjobs._models import Result, Status
 from asyncjobs.errors import (
     ConfigurationError,
@@ -378,6 +379,50 @@ def test_wait_returns_at_the_first_end_or_failure(
                 [failing, slow], timeout=30, return_when=return_when, progress=False
             )
             assert (done, not_done) == ({failing}, {slow})
+
+    run(main)
+
+
+def test_a_wait_over_many_jobs_holds_no_task_per_job(slow_conversio: Any, tmp_path: Path) -> None:
+    sandbox = slow_conversio
+    app = sandbox.box.app
+
+    async def main() -> int:
+        async with _conversio(sandbox, None) as client:
+            jobs = [await client.submit(*LONG[:1], **LONG[1]) for _ in range(60)]
+            paths = {("GET", f"/api/v1/async-jobs/{j.id}") for j in jobs}
+            waiter = asyncio.create_task(aio.wait(jobs, timeout=60, progress=False))
+            await until(lambda: paths <= set(app.requests))  # every job polled once, all pending
+            tasks = len(asyncio.all_tasks())
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            return tasks
+
+    # this test, the wait, its scheduler and the polls in flight: never one task per pending job
+    assert run(main) <= 3 + _aio.MAX_WORKERS
+
+
+def test_news_of_an_end_during_a_poll_ends_the_wait_without_another_poll(
+    slow_conversio: Any, tmp_path: Path
+) -> None:
+    sandbox = slow_conversio
+    app = sandbox.box.app
+
+    async def main() -> None:
+        async with _conversio(sandbox, None) as client:
+            job = await client.submit(*LONG[:1], **LONG[1])
+            assert job.info is not None
+            told = attrs.evolve(job.info, status=Status.DONE)
+            path = f"/api/v1/async-jobs/{job.id}"
+            app.faults.delay(0.5, path=path)  # the first poll is held at the service
+            waiter = asyncio.create_task(aio.wait([job], timeout=30, progress=False))
+            await until(lambda: ("GET", path) in app.requests)
+            _wake.report(job.provider, job.id, told)  # news while the poll is in flight
+            done, not_done = await waiter
+            assert (done, not_done) == ({job}, set())
+            assert job.info is told  # not the pending answer of the poll that was in flight
+            assert app.requests.count(("GET", path)) == 1
 
     run(main)
 

@@ -1,0 +1,235 @@
+"""The scheduler under :func:`asyncjobs.aio.wait` and :func:`asyncjobs.aio.as_completed`.
+
+One heap of due polls for all the jobs of a wait, and one task that starts the due polls on the
+event loop's worker pool, never more at once than the pool has threads: the asyncio twin of the
+sync scheduler's board. A job between polls is one small entry on the heap, not a task with its
+coroutines, futures, timer and wake-up machinery: with ten thousand jobs the process holds a tenth
+of the objects it did with a task per job, so the cyclic garbage collector's full passes (which
+hold the loop while they walk every object of the process) stay short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from . import _aio, _wake, errors
+from ._job import MAX_POLL_ERRORS, _delay, _refresh
+from ._models import JobInfo
+
+if TYPE_CHECKING:
+    from ._progress import _Reporter
+    from .aio import AsyncJob
+
+__all__ = ["Scheduler"]
+
+
+class _Entry:
+    """One job of the wait: its poll count, its failures in a row, whether it ended."""
+
+    __slots__ = ("attempt", "ended", "failures", "job", "told")
+
+    def __init__(self, job: AsyncJob) -> None:
+        self.job = job
+        self.attempt = 0
+        self.failures = 0
+        self.ended = False
+        self.told: JobInfo | None = None  # news of its end that came while it was polled
+
+
+class Scheduler:
+    """Polls ``jobs`` (none finished) until each ends or the monotonic deadline ``end`` passes.
+
+    :meth:`start` it on the running loop, take the jobs as they end with :meth:`next`, and
+    :meth:`stop` it at the end (polls in flight are abandoned: they end on their threads, their
+    answers recorded, and nothing is polled again).
+    """
+
+    def __init__(self, jobs: list[AsyncJob], end: float | None, reporter: _Reporter) -> None:
+        self._end = end
+        self._reporter = reporter
+        self._entries = {(j.sync.provider, j.sync.id): _Entry(j) for j in jobs}
+        self._left = len(self._entries)
+        now = time.monotonic()
+        self._counter = itertools.count()
+        self._heap = [(now, next(self._counter), e) for e in self._entries.values()]
+        self._inflight: dict[_Entry, asyncio.Task[None]] = {}
+        self._ended: collections.deque[AsyncJob] = collections.deque()
+        self._late = False
+        self._over = False  # no job will end any more
+        self._crash: BaseException | None = None  # raised by a poll, not an error of the job's
+        self._kick: asyncio.Future[None] | None = None  # the driver's sleep
+        self._taker: asyncio.Future[None] | None = None  # the sleep of next()
+        self._rung = False
+        self._driver: asyncio.Task[None] | None = None
+        self._stop_listening: list[Callable[[], None]] = []
+        self._size = _aio.MAX_WORKERS
+
+    # -- the loop's side ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen for news of the jobs' ends and start polling (on the loop's thread)."""
+        loop = asyncio.get_running_loop()
+        self._size = _aio.workers().size
+        waiter = _wake.Waiter()
+
+        def ring() -> None:  # from the reporting thread; one call on the loop for many news
+            if not self._rung:
+                self._rung = True
+                loop.call_soon_threadsafe(self._news, waiter)
+
+        unsubscribe = _wake.subscribe(waiter, [e.job.sync for e in self._entries.values()])
+        unring = waiter.ring_me(ring)
+        self._stop_listening = [unring, unsubscribe]
+        self._news(waiter)
+        self._driver = loop.create_task(self._drive())
+
+    @property
+    def late(self) -> bool:
+        """Whether the deadline passed before every job ended."""
+        return self._late
+
+    async def next(self) -> AsyncJob | None:
+        """The next job that ended; ``None`` once no more will (every job handed back, or the
+        deadline passed: see :attr:`late`)."""
+        while True:
+            if self._crash is not None:
+                raise self._crash
+            if self._ended:
+                return self._ended.popleft()
+            if self._over:
+                return None
+            self._taker = asyncio.get_running_loop().create_future()
+            try:
+                await self._taker
+            finally:
+                self._taker = None
+
+    async def stop(self) -> None:
+        """Stop polling and listening; wait for the tasks (not for polls on their threads)."""
+        for stop in self._stop_listening:
+            stop()
+        self._stop_listening = []
+        tasks = list(self._inflight.values())
+        if self._driver is not None:
+            tasks.append(self._driver)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    def _release(fut: asyncio.Future[None] | None) -> None:
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def _news(self, waiter: _wake.Waiter) -> None:
+        """News of ends (on the loop's thread): those jobs are polled no more; one being polled
+        takes the news when its poll ends."""
+        self._rung = False
+        news = waiter.take()
+        for key, info in news.items():
+            entry = self._entries.get(key)
+            if entry is None or entry.ended:
+                continue
+            if entry in self._inflight:
+                entry.told = info
+                continue
+            entry.job.sync.info = info
+            self._reporter.seen(info)
+            entry.job.error = None
+            self._finish(entry)
+
+    def _finish(self, entry: _Entry) -> None:
+        entry.ended = True
+        self._left -= 1
+        self._ended.append(entry.job)
+        self._release(self._taker)
+        if self._left == 0:
+            self._release(self._kick)
+
+    async def _drive(self) -> None:
+        """Start the due polls, at most one per worker thread at once, until every job ended or
+        the deadline passed."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._left > 0 and self._crash is None:
+                now = time.monotonic()
+                if self._end is not None and now >= self._end:
+                    self._late = True
+                    return
+                heap = self._heap
+                while heap and len(self._inflight) < self._size and heap[0][0] <= now:
+                    entry = heapq.heappop(heap)[2]
+                    if not entry.ended:
+                        self._inflight[entry] = loop.create_task(self._poll(entry))
+                wake: float | None = None
+                if heap and len(self._inflight) < self._size:
+                    wake = heap[0][0] - now
+                if self._end is not None:
+                    wake = self._end - now if wake is None else min(wake, self._end - now)
+                self._kick = loop.create_future()
+                timer = None if wake is None else loop.call_later(wake, self._release, self._kick)
+                try:
+                    await self._kick
+                finally:
+                    self._kick = None
+                    if timer is not None:
+                        timer.cancel()
+        finally:
+            self._over = True
+            self._release(self._taker)
+
+    async def _poll(self, entry: _Entry) -> None:
+        """One poll of the job, then its next time on the heap, or its end."""
+        info: JobInfo | None = None
+        error: BaseException | None = None
+        try:
+            info = await _aio.run(_refresh, entry.job.sync, self._end)
+        except errors.AsyncJobsError as exc:
+            error = exc
+        except Exception as exc:  # not an error of the job's: the wait raises it
+            self._crash = exc
+            self._release(self._taker)
+        finally:
+            del self._inflight[entry]
+            self._release(self._kick)
+        if self._crash is None:
+            self._settle(entry, info, error)
+
+    def _settle(self, entry: _Entry, info: JobInfo | None, error: BaseException | None) -> None:
+        """A poll of the job ended with ``info`` or ``error``."""
+        job = entry.job
+        sync = job.sync
+        if entry.told is not None and (info is None or not info.finished):
+            info, error = entry.told, None  # it ended while this poll was in flight
+            sync.info = info
+        if isinstance(error, errors.JobTimeoutError):
+            return  # the wait's deadline passed mid-poll: the wait ends late
+        if isinstance(error, (errors.TransportError, errors.RateLimitedError)):
+            entry.failures += 1
+            if entry.failures >= MAX_POLL_ERRORS:
+                job.error = error
+                self._finish(entry)
+                return
+            delay = _delay(sync, entry.attempt, sync.info, getattr(error, "retry_after", None))
+        elif error is not None:
+            job.error = error
+            self._finish(entry)
+            return
+        else:
+            assert info is not None
+            entry.failures = 0
+            self._reporter.seen(info)
+            if info.finished:
+                job.error = None
+                self._finish(entry)
+                return
+            delay = _delay(sync, entry.attempt, info)
+        entry.attempt += 1
+        heapq.heappush(self._heap, (time.monotonic() + delay, next(self._counter), entry))

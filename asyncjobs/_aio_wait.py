@@ -30,34 +30,45 @@ __all__ = ["Scheduler"]
 
 
 class _Entry:
-    """One job of the wait: its poll count, its failures in a row, whether it ended."""
+    """One job of the wait, on the heap by its next poll time (``due``, then ``seq``): its poll
+    count, its failures in a row, whether it ended."""
 
-    __slots__ = ("attempt", "ended", "failures", "job", "told")
+    __slots__ = ("attempt", "due", "ended", "failures", "job", "seq", "told")
 
-    def __init__(self, job: AsyncJob) -> None:
+    def __init__(self, job: AsyncJob, due: float, seq: int) -> None:
         self.job = job
+        self.due = due
+        self.seq = seq
         self.attempt = 0
         self.failures = 0
         self.ended = False
         self.told: JobInfo | None = None  # news of its end that came while it was polled
 
+    def __lt__(self, other: _Entry) -> bool:
+        return (self.due, self.seq) < (other.due, other.seq)
+
+
+#: Jobs taken on per turn of the event loop when a wait starts (ten thousand at once would hold
+#: the loop for tens of milliseconds).
+_START_BATCH = 1000
+
 
 class Scheduler:
     """Polls ``jobs`` (none finished) until each ends or the monotonic deadline ``end`` passes.
 
-    :meth:`start` it on the running loop, take the jobs as they end with :meth:`next`, and
+    Await :meth:`start` on the running loop, take the jobs as they end with :meth:`next`, and
     :meth:`stop` it at the end (polls in flight are abandoned: they end on their threads, their
     answers recorded, and nothing is polled again).
     """
 
     def __init__(self, jobs: list[AsyncJob], end: float | None, reporter: _Reporter) -> None:
+        self._jobs = jobs
         self._end = end
         self._reporter = reporter
-        self._entries = {(j.sync.provider, j.sync.id): _Entry(j) for j in jobs}
-        self._left = len(self._entries)
-        now = time.monotonic()
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._left = 0
         self._counter = itertools.count()
-        self._heap = [(now, next(self._counter), e) for e in self._entries.values()]
+        self._heap: list[_Entry] = []
         self._inflight: dict[_Entry, asyncio.Task[None]] = {}
         self._ended: collections.deque[AsyncJob] = collections.deque()
         self._late = False
@@ -72,8 +83,9 @@ class Scheduler:
 
     # -- the loop's side ----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Listen for news of the jobs' ends and start polling (on the loop's thread)."""
+    async def start(self) -> None:
+        """Listen for news of the jobs' ends and start polling them, every job due now, a batch
+        of them per turn of the loop."""
         loop = asyncio.get_running_loop()
         self._size = _aio.workers().size
         waiter = _wake.Waiter()
@@ -83,9 +95,20 @@ class Scheduler:
                 self._rung = True
                 loop.call_soon_threadsafe(self._news, waiter)
 
-        unsubscribe = _wake.subscribe(waiter, [e.job.sync for e in self._entries.values()])
-        unring = waiter.ring_me(ring)
-        self._stop_listening = [unring, unsubscribe]
+        self._stop_listening.append(waiter.ring_me(ring))
+        now = time.monotonic()
+        for first in range(0, len(self._jobs), _START_BATCH):
+            if first:
+                await asyncio.sleep(0)
+            batch = self._jobs[first : first + _START_BATCH]
+            for job in batch:
+                key = (job.sync.provider, job.sync.id)
+                if key not in self._entries:
+                    # all due now, in order: the list stays a heap
+                    entry = self._entries[key] = _Entry(job, now, next(self._counter))
+                    self._heap.append(entry)
+                    self._left += 1
+            self._stop_listening.append(_wake.subscribe(waiter, [j.sync for j in batch]))
         self._news(waiter)
         self._driver = loop.create_task(self._drive())
 
@@ -164,13 +187,13 @@ class Scheduler:
                     self._late = True
                     return
                 heap = self._heap
-                while heap and len(self._inflight) < self._size and heap[0][0] <= now:
-                    entry = heapq.heappop(heap)[2]
+                while heap and len(self._inflight) < self._size and heap[0].due <= now:
+                    entry = heapq.heappop(heap)
                     if not entry.ended:
                         self._inflight[entry] = loop.create_task(self._poll(entry))
                 wake: float | None = None
                 if heap and len(self._inflight) < self._size:
-                    wake = heap[0][0] - now
+                    wake = heap[0].due - now
                 if self._end is not None:
                     wake = self._end - now if wake is None else min(wake, self._end - now)
                 self._kick = loop.create_future()
@@ -232,4 +255,6 @@ class Scheduler:
                 return
             delay = _delay(sync, entry.attempt, info)
         entry.attempt += 1
-        heapq.heappush(self._heap, (time.monotonic() + delay, next(self._counter), entry))
+        entry.due = time.monotonic() + delay
+        entry.seq = next(self._counter)
+        heapq.heappush(self._heap, entry)

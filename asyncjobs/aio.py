@@ -517,8 +517,8 @@ async def _completed(
         if not pending:
             return
         scheduler = _aio_wait.Scheduler(pending, end, reporter)
-        scheduler.start()
         try:
+            await scheduler.start()
             while (job := await scheduler.next()) is not None:
                 reporter.advance()
                 yield job

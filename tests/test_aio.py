@@ -539,6 +539,25 @@ def test_the_io_recorder_sees_io_on_the_watched_thread(tmp_path: Path, loop_io: 
     assert any(e.startswith("open") for e in loop_io.seen)
 
 
+def test_a_call_on_the_worker_pool_wakes_the_loop_once() -> None:
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        original = loop.call_soon_threadsafe
+        wakes = 0
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wakes
+            wakes += 1
+            return original(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        assert await _aio.run(sum, [1, 2]) == 3
+        return wakes
+
+    # its outcome and its free slot come back together: one wake-up per poll, not two
+    assert run(main) == 1
+
+
 def test_the_sync_api_works_inside_a_running_loop(
     provider_sandboxes: dict[str, Any], tmp_path: Path
 ) -> None:

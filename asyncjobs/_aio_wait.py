@@ -69,7 +69,8 @@ class Scheduler:
         self._left = 0
         self._counter = itertools.count()
         self._heap: list[_Entry] = []
-        self._inflight: dict[_Entry, asyncio.Task[None]] = {}
+        self._polled: set[_Entry] = set()  # polls in flight
+        self._runners: set[asyncio.Task[None]] = set()
         self._ended: collections.deque[AsyncJob] = collections.deque()
         self._late = False
         self._over = False  # no job will end any more
@@ -138,7 +139,7 @@ class Scheduler:
         for stop in self._stop_listening:
             stop()
         self._stop_listening = []
-        tasks = list(self._inflight.values())
+        tasks = list(self._runners)
         if self._driver is not None:
             tasks.append(self._driver)
         for task in tasks:
@@ -160,7 +161,7 @@ class Scheduler:
             entry = self._entries.get(key)
             if entry is None or entry.ended:
                 continue
-            if entry in self._inflight:
+            if entry in self._polled:
                 entry.told = info
                 continue
             entry.job.sync.info = info
@@ -177,8 +178,9 @@ class Scheduler:
             self._release(self._kick)
 
     async def _drive(self) -> None:
-        """Start the due polls, at most one per worker thread at once, until every job ended or
-        the deadline passed."""
+        """Start a runner for each due job while fewer runners than worker threads run, and sleep
+        until the next job is due (or a runner ends), until every job ended or the deadline
+        passed."""
         loop = asyncio.get_running_loop()
         try:
             while self._left > 0 and self._crash is None:
@@ -186,14 +188,12 @@ class Scheduler:
                 if self._end is not None and now >= self._end:
                     self._late = True
                     return
-                heap = self._heap
-                while heap and len(self._inflight) < self._size and heap[0].due <= now:
-                    entry = heapq.heappop(heap)
-                    if not entry.ended:
-                        self._inflight[entry] = loop.create_task(self._poll(entry))
+                while len(self._runners) < self._size and (entry := self._due(now)) is not None:
+                    runner = loop.create_task(self._run(entry))
+                    self._runners.add(runner)
                 wake: float | None = None
-                if heap and len(self._inflight) < self._size:
-                    wake = heap[0].due - now
+                if self._heap and len(self._runners) < self._size:
+                    wake = self._heap[0].due - now
                 if self._end is not None:
                     wake = self._end - now if wake is None else min(wake, self._end - now)
                 self._kick = loop.create_future()
@@ -208,10 +208,37 @@ class Scheduler:
             self._over = True
             self._release(self._taker)
 
+    def _due(self, now: float) -> _Entry | None:
+        """The next job due by ``now``, off the heap (jobs ended meanwhile are dropped)."""
+        heap = self._heap
+        while heap and heap[0].due <= now:
+            entry = heapq.heappop(heap)
+            if not entry.ended:
+                return entry
+        return None
+
+    async def _run(self, first: _Entry) -> None:
+        """Poll ``entry``, then each next job already due, straight from the end of the last poll
+        (no hand-off through the driver); end when none is due."""
+        entry: _Entry | None = first
+        try:
+            while entry is not None:
+                await self._poll(entry)
+                if self._left == 0 or self._crash is not None:
+                    return
+                now = time.monotonic()
+                if self._end is not None and now >= self._end:
+                    return
+                entry = self._due(now)
+        finally:
+            self._runners.discard(asyncio.current_task())
+            self._release(self._kick)
+
     async def _poll(self, entry: _Entry) -> None:
         """One poll of the job, then its next time on the heap, or its end."""
         info: JobInfo | None = None
         error: BaseException | None = None
+        self._polled.add(entry)
         try:
             info = await _aio.run(_refresh, entry.job.sync, self._end)
         except errors.AsyncJobsError as exc:
@@ -219,11 +246,10 @@ class Scheduler:
         except Exception as exc:  # not an error of the job's: the wait raises it
             self._crash = exc
             self._release(self._taker)
+            return
         finally:
-            del self._inflight[entry]
-            self._release(self._kick)
-        if self._crash is None:
-            self._settle(entry, info, error)
+            self._polled.discard(entry)
+        self._settle(entry, info, error)
 
     def _settle(self, entry: _Entry, info: JobInfo | None, error: BaseException | None) -> None:
         """A poll of the job ended with ``info`` or ``error``."""
@@ -258,3 +284,5 @@ class Scheduler:
         entry.due = time.monotonic() + delay
         entry.seq = next(self._counter)
         heapq.heappush(self._heap, entry)
+        if self._heap[0] is entry:
+            self._release(self._kick)  # due before what the driver sleeps for

@@ -15,6 +15,7 @@ import collections
 import concurrent.futures as cf
 import contextlib
 import contextvars
+import functools
 import threading
 import weakref
 from collections.abc import Callable
@@ -71,8 +72,9 @@ class Workers:
                 return
         self._free += 1
 
-    def _ended(self, _: cf.Future[Any]) -> None:
-        """A call ended (on its worker thread)."""
+    def _ended(self, done: asyncio.Future[Any], future: cf.Future[Any]) -> None:
+        """A call ended (on its worker thread): one wake-up of the loop hands its outcome over
+        and frees its slot."""
         with self._lock:
             self.running -= 1
         loop = self._loop()
@@ -80,7 +82,20 @@ class Workers:
             return
         # a closed loop refuses the call: nobody waits for a slot any more
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._give_back)
+            loop.call_soon_threadsafe(self._hand_over, done, future)
+
+    def _hand_over(self, done: asyncio.Future[Any], future: cf.Future[Any]) -> None:
+        """On the loop's thread: the slot is free, and the caller (if it still waits) gets the
+        call's outcome."""
+        self._give_back()
+        if done.done():
+            return  # the caller was cancelled
+        if future.cancelled():
+            done.cancel()
+        elif (error := future.exception()) is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(future.result())
 
     async def run(self, fn: Callable[..., T], /, *args: Any) -> T:
         """Run ``fn(*args)`` on a worker thread, in a copy of the caller's context (so a
@@ -93,6 +108,7 @@ class Workers:
         loop = asyncio.get_running_loop()
         await self._acquire(loop)
         context = contextvars.copy_context()
+        done: asyncio.Future[T] = loop.create_future()
         try:
             with self._lock:
                 self.running += 1
@@ -102,8 +118,12 @@ class Workers:
                 self.running -= 1
             self._give_back()
             raise
-        future.add_done_callback(self._ended)
-        return await asyncio.wrap_future(future, loop=loop)
+        future.add_done_callback(functools.partial(self._ended, done))
+        try:
+            return await done
+        except asyncio.CancelledError:
+            future.cancel()  # not started yet: it never starts (and its slot comes back)
+            raise
 
     def shutdown(self) -> None:
         """Let the idle threads end (calls still running finish first, in their threads)."""

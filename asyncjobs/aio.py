@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import requests
 
-from . import _aio, _wake, errors
+from . import _aio, _aio_wait, _wake, errors
 from ._client import Client, LedgerArg, check_timeout
 from ._client import connect as _connect_sync
 from ._http import MAX_BODY, RetryPolicy, Timeouts
@@ -67,10 +67,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-#: Waiting tasks started per turn of the event loop when waiting on many jobs (thousands of tasks
-#: started in one turn would hold the loop for a noticeable time).
-_START_BATCH = 100
 
 
 def _within(end: float | None, fn: Callable[..., T], *args: Any) -> T:
@@ -500,108 +496,37 @@ async def _anap(job: Job, waiter: _wake.Waiter, delay: float) -> JobInfo | None:
     return news
 
 
-async def _follow(job: AsyncJob, end: float | None, reporter: _Reporter) -> bool:
-    """Poll ``job`` until it ends: True when it finished or ended with an error (in
-    ``job.error``), False when the monotonic deadline ``end`` passed first."""
-    waiter = _wake.Waiter()
-    stop = _wake.subscribe(waiter, [job.sync])
-    try:
-        return await _follow_loop(job, end, reporter, waiter)
-    finally:
-        stop()
-
-
-async def _follow_loop(
-    job: AsyncJob, end: float | None, reporter: _Reporter, waiter: _wake.Waiter
-) -> bool:
-    """The polls of :func:`_follow`, napping on ``waiter`` between them."""
-    sync = job.sync
-    attempt = 0
-    failures = 0
-    while True:
-        try:
-            info = await _aio.run(_refresh, sync, end)
-        except errors.JobTimeoutError:
-            return False  # the wait's own deadline passed mid-poll
-        except (errors.TransportError, errors.RateLimitedError) as exc:
-            failures += 1
-            if failures >= MAX_POLL_ERRORS:
-                job.error = exc
-                return True
-            delay = _delay(sync, attempt, sync.info, getattr(exc, "retry_after", None))
-        except errors.AsyncJobsError as exc:
-            job.error = exc
-            return True
-        else:
-            failures = 0
-            reporter.seen(info)
-            if info.finished:
-                job.error = None
-                return True
-            delay = _delay(sync, attempt, info)
-        attempt += 1
-        if end is not None:
-            remaining = end - time.monotonic()
-            if remaining <= 0:
-                return False
-            delay = min(delay, remaining)
-        news = await _anap(sync, waiter, delay)
-        if news is not None:
-            reporter.seen(news)
-            job.error = None
-            return True
-
-
 async def _completed(
     jobs: list[AsyncJob], timeout: float | None, progress: Progress
 ) -> AsyncGenerator[AsyncJob | None, None]:
     """Yield each job as it ends (an error in ``job.error`` included); yield ``None`` once if
-    ``timeout`` passes first, then stop. One task per pending job, all polling through the loop's
-    bounded worker pool; they are cancelled when this generator closes."""
+    ``timeout`` passes first, then stop. The jobs not finished yet are polled by one scheduler
+    (a heap of due polls, no task per job) through the loop's bounded worker pool; it stops when
+    this generator closes."""
     limit = check_timeout(timeout)
     end = None if limit is None else time.monotonic() + limit
     reporter = await _reporter(progress, total=len(jobs), desc="jobs")
-    ended: asyncio.Queue[asyncio.Task[bool]] = asyncio.Queue()
-    tasks: dict[asyncio.Task[bool], AsyncJob] = {}
     try:
-        for n, j in enumerate(jobs, 1):
+        pending: list[AsyncJob] = []
+        for j in jobs:
             if j.info is not None and j.info.finished:
                 reporter.advance()
                 yield j
             else:
-                task = asyncio.create_task(_follow(j, end, reporter))
-                task.add_done_callback(ended.put_nowait)
-                tasks[task] = j
-            if n % _START_BATCH == 0:
-                await asyncio.sleep(0)  # let the loop run between batches: no long gap at start
-        late = False
-        while tasks:
-            remaining = None if end is None else end - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                late = True
-                break
-            try:
-                first = await asyncio.wait_for(ended.get(), remaining)
-            except TimeoutError:
-                late = True
-                break
-            batch = [first]
-            while not ended.empty():
-                batch.append(ended.get_nowait())
-            for task in batch:
-                j = tasks.pop(task)
-                if task.result():
-                    reporter.advance()
-                    yield j
-                else:
-                    late = True
-        if late:
-            yield None
+                pending.append(j)
+        if not pending:
+            return
+        scheduler = _aio_wait.Scheduler(pending, end, reporter)
+        try:
+            await scheduler.start()
+            while (job := await scheduler.next()) is not None:
+                reporter.advance()
+                yield job
+            if scheduler.late:
+                yield None
+        finally:
+            await scheduler.stop()
     finally:
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
         reporter.close()
 
 

@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import pytest
 from aio_support import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
 
 import asyncjobs
-from asyncjobs import _aio, _registry, aio
+from asyncjobs import _aio, _registry, _wake, aio
 from asyncjobs._models import Result, Status
 from asyncjobs.errors import (
     ConfigurationError,
@@ -382,6 +383,50 @@ def test_wait_returns_at_the_first_end_or_failure(
     run(main)
 
 
+def test_a_wait_over_many_jobs_holds_no_task_per_job(slow_conversio: Any, tmp_path: Path) -> None:
+    sandbox = slow_conversio
+    app = sandbox.box.app
+
+    async def main() -> int:
+        async with _conversio(sandbox, None) as client:
+            jobs = [await client.submit(*LONG[:1], **LONG[1]) for _ in range(60)]
+            paths = {("GET", f"/api/v1/async-jobs/{j.id}") for j in jobs}
+            waiter = asyncio.create_task(aio.wait(jobs, timeout=60, progress=False))
+            await until(lambda: paths <= set(app.requests))  # every job polled once, all pending
+            tasks = len(asyncio.all_tasks())
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            return tasks
+
+    # this test, the wait, its scheduler and the polls in flight: never one task per pending job
+    assert run(main) <= 3 + _aio.MAX_WORKERS
+
+
+def test_news_of_an_end_during_a_poll_ends_the_wait_without_another_poll(
+    slow_conversio: Any, tmp_path: Path
+) -> None:
+    sandbox = slow_conversio
+    app = sandbox.box.app
+
+    async def main() -> None:
+        async with _conversio(sandbox, None) as client:
+            job = await client.submit(*LONG[:1], **LONG[1])
+            assert job.info is not None
+            told = attrs.evolve(job.info, status=Status.DONE)
+            path = f"/api/v1/async-jobs/{job.id}"
+            app.faults.delay(0.5, path=path)  # the first poll is held at the service
+            waiter = asyncio.create_task(aio.wait([job], timeout=30, progress=False))
+            await until(lambda: ("GET", path) in app.requests)
+            _wake.report(job.provider, job.id, told)  # news while the poll is in flight
+            done, not_done = await waiter
+            assert (done, not_done) == ({job}, set())
+            assert job.info is told  # not the pending answer of the poll that was in flight
+            assert app.requests.count(("GET", path)) == 1
+
+    run(main)
+
+
 def test_as_completed_yields_each_job_as_it_ends_finished_ones_first(
     provider_sandboxes: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -492,6 +537,25 @@ def test_the_io_recorder_sees_io_on_the_watched_thread(tmp_path: Path, loop_io: 
     with loop_io.watching():
         (tmp_path / "x").write_text("x")
     assert any(e.startswith("open") for e in loop_io.seen)
+
+
+def test_a_call_on_the_worker_pool_wakes_the_loop_once() -> None:
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        original = loop.call_soon_threadsafe
+        wakes = 0
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wakes
+            wakes += 1
+            return original(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        assert await _aio.run(sum, [1, 2]) == 3
+        return wakes
+
+    # its outcome and its free slot come back together: one wake-up per poll, not two
+    assert run(main) == 1
 
 
 def test_the_sync_api_works_inside_a_running_loop(

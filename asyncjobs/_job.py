@@ -327,7 +327,7 @@ def _first_poll(job: Job) -> float:
         policy = job.client.poll_policy
     except Exception:  # a job of a provider that cannot connect: its poll says why, at once
         return 0.0
-    first = policy.delay(0, _rng)  # the exponential start: a poll sooner could only find it pending
+    first = policy.delay(0, _rng, age=0.0)
     return max(0.0, min(first, info.submitted_at.timestamp() + first - time.time()))
 
 

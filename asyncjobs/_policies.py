@@ -71,18 +71,17 @@ class PollPolicy:
 
     The bound of the next delay grows exponentially from ``initial`` by ``factor`` per poll, up to
     ``cap``; and it is never more than ``fraction`` of the job's age (its time since it was
-    submitted), though never less than ``min_interval`` -- so a job is noticed finished at most
-    about ``fraction`` of its age late, whatever its length, short jobs included. The delay is
-    drawn between half and all of the bound (a bounded jitter: many jobs spread out, none waits
-    past its bound), and is never less than ``min_interval``. A ``Retry-After`` from the service
-    wins over the policy (clamped to ``cap``). A job just submitted is first polled after the
-    first delay (between half and all of ``initial``).
+    submitted), though never less than ``initial`` for a young job -- so a job is noticed finished
+    at most about ``fraction`` of its age late, whatever its length. The delay is drawn between
+    half and all of the bound (a bounded jitter: many jobs spread out, none waits past its
+    bound), and is never less than ``min_interval``. A ``Retry-After`` from the service wins over
+    the policy (clamped to ``cap``).
 
     Attributes:
-        initial: the bound of the first delay, in seconds.
+        initial: the bound of the first delay, in seconds (and the least age bound).
         factor: how much the exponential bound grows after each poll.
         cap: the largest bound.
-        min_interval: the smallest delay between two polls of one job (and the least age bound).
+        min_interval: the smallest delay between two polls of one job.
         fraction: the largest delay as a fraction of the job's age (0 < fraction <= 10).
         hold: the longest the service keeps a poll open, waiting for the job to end before it
             answers (ConvertAPI: about 5 s); 0 for a service that answers at once. A poll's time
@@ -118,7 +117,7 @@ class PollPolicy:
         (``None``: unknown, only the exponential bound and the cap apply)."""
         bound = min(self.cap, self.initial * self.factor ** min(attempt, 64))
         if age is not None:
-            bound = min(bound, max(self.min_interval, self.fraction * max(0.0, age)))
+            bound = min(bound, max(self.initial, self.fraction * max(0.0, age)))
         return bound
 
     def delay(

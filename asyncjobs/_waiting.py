@@ -125,15 +125,25 @@ _FEWEST = 1
 _BASELINE_SPAN = 1000
 
 
+#: The fewest polls a round of the limit takes (so that its answers per second mean something).
+_ROUND = 16
+#: A limit one lower is tried again only if it answered at least this share of the polls per
+#: second that the current one does.
+_KEEPS_UP = 0.95
+
+
 class _Limit:
     """How many polls of one wait may be in flight: all its workers, or fewer while the service
     is saturated.
 
-    After each round of polls (as many as the limit) made with the limit in use, the limit goes
-    down by one when their mean time was over :data:`_QUEUEING` times the least recent poll time
-    (the service queues them: as many answers come back each second with fewer in flight, for
-    less of the client's CPU and of the service's), and up by one otherwise; never below
-    :data:`_FEWEST` nor above the workers. Not ``adaptive``: always all the workers."""
+    After each round of polls (:meth:`round_size` of them, made with the limit in use) the limit
+    goes down by one when their mean time was over :data:`_QUEUEING` times the least recent poll
+    time (the service queues them: fewer in flight cost less of the client's CPU and of the
+    service's) -- unless one fewer was seen to answer fewer polls per second (below
+    :data:`_KEEPS_UP` of this limit's), as when the client's own work is what overlapping polls
+    hide -- and up by one otherwise; never below :data:`_FEWEST` nor above the workers. What each
+    limit answered per second is forgotten with the least time, every :data:`_BASELINE_SPAN`
+    polls. Not ``adaptive``: always all the workers."""
 
     def __init__(self, most: int, *, adaptive: bool) -> None:
         self.most = most
@@ -143,25 +153,40 @@ class _Limit:
         self._before = math.inf  # ... of the span before
         self._count = 0
         self._round: list[float] = []
+        self._round_began = 0.0
+        self._rates: dict[int, float] = {}  # answers per second seen at each limit
 
-    def sample(self, seconds: float, inflight: int) -> bool:
-        """Take the time of one poll that succeeded with ``inflight`` polls out (itself included);
-        True when the limit went up."""
+    def round_size(self) -> int:
+        """How many polls made at the limit make a round."""
+        return max(self.value, _ROUND)
+
+    def sample(self, seconds: float, inflight: int, now: float | None = None) -> bool:
+        """Take the time of one poll that succeeded with ``inflight`` polls out (itself included),
+        ending at the monotonic time ``now``; True when the limit went up."""
         if not self.adaptive:
             return False
+        now = time.monotonic() if now is None else now
         self._count += 1
         if self._count % _BASELINE_SPAN == 0:
             self._before, self._least = self._least, math.inf
+            self._rates.clear()
         self._least = min(self._least, seconds)
         if inflight < self.value:
             return False  # the limit was not what held polls back: its time says nothing of it
+        if not self._round:
+            self._round_began = now - seconds
         self._round.append(seconds)
-        if len(self._round) < self.value:
+        if len(self._round) < self.round_size():
             return False
         mean = sum(self._round) / len(self._round)
+        rate = len(self._round) / max(now - self._round_began, 1e-9)
         self._round.clear()
+        seen = self._rates.get(self.value)
+        rate = self._rates[self.value] = rate if seen is None else (seen + rate) / 2
         if mean > _QUEUEING * min(self._least, self._before):
-            self.value = max(min(_FEWEST, self.most), self.value - 1)
+            lower = self._rates.get(self.value - 1)
+            if lower is None or lower >= _KEEPS_UP * rate:
+                self.value = max(min(_FEWEST, self.most), self.value - 1)
             return False
         if self.value < self.most:
             self.value += 1

@@ -19,11 +19,23 @@ from asyncjobs._waiting import _FEWEST, _QUEUEING, _answers_at_once, _Limit
 FAST = 0.001
 
 
-def rounds(limit: _Limit, seconds: float, count: int) -> None:
-    """``count`` rounds of polls taking ``seconds`` each, made with the limit in use."""
+class Clock:
+    """A monotonic clock the tests move."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+
+def rounds(
+    limit: _Limit, seconds: float, count: int, clock: Clock | None = None, per_second: float = 0
+) -> None:
+    """``count`` rounds of polls taking ``seconds`` each, made with the limit in use; with
+    ``clock``, ``per_second`` of them end each second."""
     for _ in range(count):
-        for _ in range(limit.value):
-            limit.sample(seconds, limit.value)
+        for _ in range(limit.round_size()):
+            if clock is not None:
+                clock.now += 1 / per_second
+            limit.sample(seconds, limit.value, None if clock is None else clock.now)
 
 
 def test_the_limit_starts_at_every_worker() -> None:
@@ -56,6 +68,26 @@ def test_the_limit_rises_again_when_answers_are_fast_again() -> None:
     rounds(limit, FAST * 50, 40)
     rounds(limit, FAST, 40)
     assert limit.value == 8
+
+
+def test_fewer_in_flight_is_not_kept_when_it_answered_fewer_per_second() -> None:
+    limit, clock = _Limit(2, adaptive=True), Clock()
+    rounds(limit, FAST, 1, clock, per_second=1000)
+    rounds(limit, FAST * 3, 1, clock, per_second=1000)  # queueing, at 1000 a second
+    assert limit.value == 1
+    rounds(limit, FAST, 1, clock, per_second=500)  # one at a time: no queue, but half the answers
+    assert limit.value == 2
+    rounds(limit, FAST * 3, 5, clock, per_second=1000)
+    assert limit.value == 2
+
+
+def test_fewer_in_flight_is_kept_when_it_answered_as_many_per_second() -> None:
+    limit, clock = _Limit(3, adaptive=True), Clock()
+    rounds(limit, FAST, 1, clock, per_second=1000)
+    rounds(limit, FAST * 3, 1, clock, per_second=1000)
+    assert limit.value == 2
+    rounds(limit, FAST * 3, 1, clock, per_second=1000)
+    assert limit.value == 1
 
 
 def test_polls_made_below_the_limit_do_not_move_it() -> None:

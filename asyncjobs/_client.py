@@ -7,7 +7,6 @@ import functools
 import operator
 import os
 import re
-import sys
 import threading
 import time
 import weakref
@@ -236,6 +235,7 @@ class Client:
         # the events their waiters sleep on until the ledger says they changed
         self._elsewhere: set[str] = set()
         self._subscribed = False
+        self._watched = False  # a job of this client went to the background scheduler
         self._known: dict[tuple[str, str], _Known] | None = None
         if ledger is not None:
             self._known = _KNOWN.get(ledger)
@@ -257,9 +257,10 @@ class Client:
         The background scheduler stops watching this client's jobs: the futures of
         :meth:`Job.future` not yet resolved are cancelled and their done callbacks are not called
         (the jobs go on at the provider)."""
-        background = sys.modules.get("asyncjobs._background")
-        if background is not None:  # loaded by the first Job.future() or add_done_callback()
-            background.release(self)
+        if self._watched:
+            from ._background import release
+
+            release(self)
         if self.webhooks is not None:
             self.webhooks._detach(self)
         if self._subscribed and self.ledger is not None:
@@ -469,6 +470,7 @@ class Client:
         ``Job.add_done_callback()``)."""
         from ._background import watch
 
+        self._watched = True
         return watch(job, **kwargs)
 
     def _entry(self, job_id: str) -> LedgerEntry | None:

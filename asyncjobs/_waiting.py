@@ -73,9 +73,7 @@ def _scheduled(
     if not board.heap:
         reporter.close()
         return
-    workers = min(max_workers, MAX_WORKERS, len(board.heap))
-    board.limit = _Limit(workers, adaptive=_answers_at_once([j for _, _, j in board.heap]))
-    board.start(workers)
+    board.start(min(max_workers, MAX_WORKERS, len(board.heap)))
     # news of an end (a poll anywhere in this process, a webhook's confirming poll, the ledger):
     # those jobs are polled no more
     listen = _wake.listening([j for _, _, j in board.heap])
@@ -123,8 +121,6 @@ _QUEUEING = 2.0
 _FEWEST = 1
 #: Polls after which the least time is measured afresh (the service may have become slower).
 _BASELINE_SPAN = 1000
-
-
 #: The fewest polls a round of the limit takes (so that its answers per second mean something).
 _ROUND = 16
 #: A limit one lower is tried again only if it answered at least this share of the polls per
@@ -160,12 +156,11 @@ class _Limit:
         """How many polls made at the limit make a round."""
         return max(self.value, _ROUND)
 
-    def sample(self, seconds: float, inflight: int, now: float | None = None) -> bool:
+    def sample(self, seconds: float, inflight: int, now: float) -> bool:
         """Take the time of one poll that succeeded with ``inflight`` polls out (itself included),
         ending at the monotonic time ``now``; True when the limit went up."""
         if not self.adaptive:
             return False
-        now = time.monotonic() if now is None else now
         self._count += 1
         if self._count % _BASELINE_SPAN == 0:
             self._before, self._least = self._least, math.inf
@@ -283,6 +278,8 @@ class _Board:
         heapq.heappush(self.heap, (when, next(self._counter), job))
 
     def start(self, workers: int) -> None:
+        """Start ``workers`` polling threads, with the limit of polls in flight they keep to."""
+        self.limit = _Limit(workers, adaptive=_answers_at_once([j for _, _, j in self.heap]))
         for n in range(workers):
             thread = threading.Thread(target=self._run, name=f"asyncjobs-poll_{n}", daemon=True)
             self._threads.append(thread)
@@ -339,7 +336,8 @@ class _Board:
             except BaseException as exc:  # every outcome is the scheduler's to deal with
                 self._ended(job, None, [], exc)
             else:
-                self._ended(job, info, seen, None, (time.monotonic() - started, inflight))
+                ended = time.monotonic()
+                self._ended(job, info, seen, None, (ended - started, inflight, ended))
 
     def _ended(
         self,
@@ -347,10 +345,10 @@ class _Board:
         info: JobInfo | None,
         seen: list[Any],
         error: BaseException | None,
-        timing: tuple[float, int] | None = None,
+        timing: tuple[float, int, float] | None = None,
     ) -> None:
         """A poll of ``job`` ended with ``info`` (and its looks ``seen``) or ``error``; ``timing``:
-        how long it took, and how many polls were out with it."""
+        how long it took, how many polls were out with it, and when it ended."""
         when: float | None = None
         ready = False
         with self._lock:

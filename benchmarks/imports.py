@@ -52,6 +52,18 @@ def _time(code: str, pycache: str) -> float:
 FIRST_USE_TARGET = 1.3
 
 
+def _alternate(codes: dict[str, str], runs: int, pycache: str) -> dict[str, list[float]]:
+    """Milliseconds of each of ``codes``, ``runs`` times, alternating, after one warm-up run each
+    (the file and bytecode caches)."""
+    for code in codes.values():
+        _time(code, pycache)
+    times: dict[str, list[float]] = {name: [] for name in codes}
+    for _ in range(runs):
+        for name, code in codes.items():
+            times[name].append(_time(code, pycache) * 1000)
+    return times
+
+
 def _first_use(runs: int, pycache: str) -> dict[str, Any]:
     """``connect`` + one status in a fresh process, against ``import requests`` + one GET."""
     import requests
@@ -80,12 +92,7 @@ def _first_use(runs: int, pycache: str) -> dict[str, Any]:
                 f"headers={dict(request.headers)!r}).json()"
             ),
         }
-        times: dict[str, list[float]] = {name: [] for name in codes}
-        for code in codes.values():
-            _time(code, pycache)  # warm the file and bytecode caches
-        for _ in range(runs):
-            for name, code in codes.items():
-                times[name].append(_time(code, pycache) * 1000)
+        times = _alternate(codes, runs, pycache)
     ratios = [a / r for a, r in zip(times["asyncjobs"], times["requests"], strict=True)]
     return {
         "ms": {name: summarize(values, 1) for name, values in times.items()},
@@ -102,12 +109,7 @@ def run(*, runs: int = 20) -> dict[str, Any]:
 
 
 def _run(runs: int, pycache: str) -> dict[str, Any]:
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for code in COMMANDS.values():
-        _time(code, pycache)  # warm the file and bytecode caches
-    for _ in range(runs):
-        for name, code in COMMANDS.items():
-            times[name].append(_time(code, pycache) * 1000)
+    times = _alternate(COMMANDS, runs, pycache)
     ratios = [a / r for a, r in zip(times["asyncjobs"], times["requests"], strict=True)]
     ratio = statistics.median(ratios)
     return {

@@ -35,7 +35,7 @@ def rounds(
         for _ in range(limit.round_size()):
             if clock is not None:
                 clock.now += 1 / per_second
-            limit.sample(seconds, limit.value, None if clock is None else clock.now)
+            limit.sample(seconds, limit.value, time.monotonic() if clock is None else clock.now)
 
 
 def test_the_limit_starts_at_every_worker() -> None:
@@ -94,7 +94,7 @@ def test_polls_made_below_the_limit_do_not_move_it() -> None:
     limit = _Limit(8, adaptive=True)
     rounds(limit, FAST, 1)
     for _ in range(100):
-        limit.sample(FAST * 50, 3)  # a few jobs due: the limit held nothing back
+        limit.sample(FAST * 50, 3, time.monotonic())  # a few jobs due: the limit held nothing back
     assert limit.value == 8
 
 

@@ -14,12 +14,14 @@ import asyncio
 import collections
 import heapq
 import itertools
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import _aio, _wake, errors
-from ._job import MAX_POLL_ERRORS, _delay, _refresh
+from ._http import abandoned_when
+from ._job import MAX_POLL_ERRORS, Job, _delay, _refresh
 from ._models import JobInfo
 
 if TYPE_CHECKING:
@@ -81,6 +83,7 @@ class Scheduler:
         self._driver: asyncio.Task[None] | None = None
         self._stop_listening: list[Callable[[], None]] = []
         self._size = _aio.MAX_WORKERS
+        self._gone = threading.Event()  # set by stop(): polls on their threads start no new attempt
 
     # -- the loop's side ----------------------------------------------------------------------------
 
@@ -135,7 +138,9 @@ class Scheduler:
                 self._taker = None
 
     async def stop(self) -> None:
-        """Stop polling and listening; wait for the tasks (not for polls on their threads)."""
+        """Stop polling and listening; wait for the tasks (not for polls on their threads, which
+        start no new attempt and end their pause before a retry at once)."""
+        self._gone.set()
         for stop in self._stop_listening:
             stop()
         self._stop_listening = []
@@ -240,7 +245,7 @@ class Scheduler:
         error: BaseException | None = None
         self._polled.add(entry)
         try:
-            info = await _aio.run(_refresh, entry.job.sync, self._end)
+            info = await _aio.run(self._refresh, entry.job.sync)
         except errors.AsyncJobsError as exc:
             error = exc
         except Exception as exc:  # not an error of the job's: the wait raises it
@@ -250,6 +255,11 @@ class Scheduler:
         finally:
             self._polled.discard(entry)
         self._settle(entry, info, error)
+
+    def _refresh(self, job: Job) -> JobInfo:
+        """On a worker thread: one look at ``job``, abandoned once the wait stops."""
+        with abandoned_when(self._gone):
+            return _refresh(job, self._end)
 
     def _settle(self, entry: _Entry, info: JobInfo | None, error: BaseException | None) -> None:
         """A poll of the job ended with ``info`` or ``error``."""

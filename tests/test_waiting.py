@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -13,7 +14,7 @@ import responses
 from memory_provider import MemoryProvider
 
 import asyncjobs
-from asyncjobs import Status, errors
+from asyncjobs import Status, aio, errors
 from asyncjobs.provider import PollPolicy
 
 
@@ -288,6 +289,41 @@ def test_a_wait_that_returned_leaves_no_poll_retrying(
     assert retrying.is_set()
     left = calls_to(mock, stuck)
     time.sleep(0.3)  # fifteen retries' worth
+    assert calls_to(mock, stuck) <= left + 1  # at most the one attempt already leaving
+
+
+def test_an_aio_wait_that_returned_leaves_no_poll_retrying(
+    convertapi_mock: tuple[responses.RequestsMock, asyncjobs.Client],
+) -> None:
+    mock, client = convertapi_mock
+    quick, stuck = "d" * 32, "e" * 32
+    retrying = threading.Event()
+
+    def unavailable(request: Any) -> tuple[int, dict[str, str], str]:
+        if calls_to(mock, stuck) >= 2:
+            retrying.set()
+        return 502, {}, ""
+
+    def done_once_the_other_retries(request: Any) -> tuple[int, dict[str, str], str]:
+        retrying.wait(10)
+        return 200, {"Content-Type": "application/json"}, json.dumps(DONE_ANSWER)
+
+    mock.add_callback("GET", f"{CA}/async/job/{stuck}", callback=unavailable)
+    mock.add_callback("GET", f"{CA}/async/job/{quick}", callback=done_once_the_other_retries)
+
+    async def main() -> int:
+        async_client = aio.AsyncClient(client)
+        jobs = [async_client.job(quick), async_client.job(stuck)]
+        done, not_done = await aio.wait(
+            jobs, timeout=30, return_when="FIRST_COMPLETED", progress=False
+        )
+        assert (done, not_done) == ({jobs[0]}, {jobs[1]})
+        left = calls_to(mock, stuck)
+        await asyncio.sleep(0.3)  # fifteen retries' worth, the loop still running
+        return left
+
+    left = asyncio.run(main())
+    assert retrying.is_set()
     assert calls_to(mock, stuck) <= left + 1  # at most the one attempt already leaving
 
 

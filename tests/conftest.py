@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +23,37 @@ from asyncjobs._registry import unregister
 from asyncjobs.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: set in the child process of an ``own_process`` test
+_CHILD = "ASYNCJOBS_TEST_OWN_PROCESS"
+
+
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run an ``own_process`` test in a child pytest process, without coverage.
+
+    Such tests install an audit hook, which cannot be removed. On CPython <= 3.11, a thread that
+    starts while another thread installs a trace function (coverage does this in every new
+    thread) dies in its bootstrap if any audit hook is installed. Left in this process, the hook
+    made later tests that start threads fail at random.
+    """
+    if pyfuncitem.get_closest_marker("own_process") is None or os.environ.get(_CHILD):
+        return None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COV_CORE_")}
+    env.update({_CHILD: "1", "PYTEST_ADDOPTS": ""})
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", pyfuncitem.nodeid]
+    child = subprocess.run(
+        command,
+        cwd=pyfuncitem.config.rootpath,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if child.returncode != 0 or not re.search(r"(?m)^1 passed in ", child.stdout):
+        pytest.fail(
+            f"in its own process:\n{child.stdout[-6000:]}\n{child.stderr[-2000:]}", pytrace=False
+        )
+    return True
 
 
 def _tour_hook() -> ModuleType:

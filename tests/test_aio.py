@@ -511,6 +511,7 @@ def test_a_thousand_jobs_are_awaited_with_at_most_seventeen_client_threads(
 # -- the event loop never blocks ---------------------------------------------------------------------
 
 
+@pytest.mark.own_process
 def test_no_network_or_disk_io_runs_on_the_loop_thread(
     provider_sandboxes: dict[str, Any], tmp_path: Path, loop_io: LoopIO
 ) -> None:
@@ -533,6 +534,7 @@ def test_no_network_or_disk_io_runs_on_the_loop_thread(
     assert loop_io.seen == []
 
 
+@pytest.mark.own_process
 def test_the_io_recorder_sees_io_on_the_watched_thread(tmp_path: Path, loop_io: LoopIO) -> None:
     with loop_io.watching():
         (tmp_path / "x").write_text("x")
@@ -701,6 +703,7 @@ def test_a_cancelled_future_stops_the_polling(
     assert scheduler._thread is None  # nothing left to watch: the scheduler thread ended
 
 
+@pytest.mark.own_process
 def test_progress_bars_do_no_disk_io_on_the_loop_thread(
     provider_sandboxes: dict[str, Any],
     tmp_path: Path,

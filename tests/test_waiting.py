@@ -265,11 +265,9 @@ def calls_to(mock: responses.RequestsMock, job_id: str) -> int:
     return sum(1 for c in mock.calls if c.request.url.endswith(job_id))
 
 
-def test_a_wait_that_returned_leaves_no_poll_retrying(
-    convertapi_mock: tuple[responses.RequestsMock, asyncjobs.Client],
-) -> None:
-    mock, client = convertapi_mock
-    quick, stuck = "a" * 32, "b" * 32
+def one_quick_one_retrying(mock: responses.RequestsMock, quick: str, stuck: str) -> threading.Event:
+    """``stuck`` answers 502 on every poll; ``quick`` answers done once ``stuck`` has been retried
+    (the returned event is set then)."""
     retrying = threading.Event()
 
     def unavailable(request: Any) -> tuple[int, dict[str, str], str]:
@@ -283,6 +281,15 @@ def test_a_wait_that_returned_leaves_no_poll_retrying(
 
     mock.add_callback("GET", f"{CA}/async/job/{stuck}", callback=unavailable)
     mock.add_callback("GET", f"{CA}/async/job/{quick}", callback=done_once_the_other_retries)
+    return retrying
+
+
+def test_a_wait_that_returned_leaves_no_poll_retrying(
+    convertapi_mock: tuple[responses.RequestsMock, asyncjobs.Client],
+) -> None:
+    mock, client = convertapi_mock
+    quick, stuck = "a" * 32, "b" * 32
+    retrying = one_quick_one_retrying(mock, quick, stuck)
     jobs = [client.job(quick), client.job(stuck)]
     done, not_done = asyncjobs.wait(jobs, timeout=30, return_when="FIRST_COMPLETED")
     assert (done, not_done) == ({jobs[0]}, {jobs[1]})
@@ -297,19 +304,7 @@ def test_an_aio_wait_that_returned_leaves_no_poll_retrying(
 ) -> None:
     mock, client = convertapi_mock
     quick, stuck = "d" * 32, "e" * 32
-    retrying = threading.Event()
-
-    def unavailable(request: Any) -> tuple[int, dict[str, str], str]:
-        if calls_to(mock, stuck) >= 2:
-            retrying.set()
-        return 502, {}, ""
-
-    def done_once_the_other_retries(request: Any) -> tuple[int, dict[str, str], str]:
-        retrying.wait(10)
-        return 200, {"Content-Type": "application/json"}, json.dumps(DONE_ANSWER)
-
-    mock.add_callback("GET", f"{CA}/async/job/{stuck}", callback=unavailable)
-    mock.add_callback("GET", f"{CA}/async/job/{quick}", callback=done_once_the_other_retries)
+    retrying = one_quick_one_retrying(mock, quick, stuck)
 
     async def main() -> int:
         async_client = aio.AsyncClient(client)

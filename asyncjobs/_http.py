@@ -320,12 +320,16 @@ class Transport:
         self.origins: frozenset[str] | None = None if origins is None else frozenset(origins)
         self.max_body = _checks.count(max_body, "max_body", least=1024, most=2**40)
         self._rng = rng or random.Random()
+        self._closed = threading.Event()
 
     def __repr__(self) -> str:
         return f"<Transport {self.provider} timeouts={self.timeouts.as_tuple()}>"
 
     def close(self) -> None:
-        """Close the session's pooled connections."""
+        """Close the session's pooled connections. A request retrying on another thread (a
+        webhook's confirming poll, a wait's poll) is not sent again: it raises the error of its
+        last attempt once its pause ends."""
+        self._closed.set()
         self.session.close()
 
     def trusts(self, url: str) -> bool:
@@ -368,6 +372,8 @@ class Transport:
                     time.sleep(seconds)
                 else:
                     gone.wait(seconds)
+                if self._closed.is_set():  # its client was closed meanwhile: nothing more is sent
+                    raise
 
     def _waits(self) -> Generator[float, Any, None]:
         exc = yield  # type: ignore[misc]

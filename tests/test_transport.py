@@ -57,6 +57,18 @@ def test_retries_stop_after_max_tries(transport: Transport, sleeps: list[float])
 
 
 @responses.activate
+def test_a_request_retrying_when_its_transport_is_closed_is_not_sent_again(
+    transport: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    responses.get(URL, status=503, json={"message": "busy"})
+    monkeypatch.setattr("time.sleep", lambda seconds: transport.close())  # closed in the pause
+    with pytest.raises(errors.ProviderError) as caught:
+        transport.request("GET", URL)
+    assert caught.value.status_code == 503
+    assert len(responses.calls) == 1
+
+
+@responses.activate
 def test_retry_delays_use_full_jitter_under_an_exponential_cap(sleeps: list[float]) -> None:
     t = Transport(provider="acme", retry=RetryPolicy(max_tries=6, base=1.0, factor=2.0, cap=4.0))
     responses.get(URL, status=502)

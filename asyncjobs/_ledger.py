@@ -326,7 +326,9 @@ class Ledger:
 
     def touch(self, provider: str, job_id: str) -> bool:
         """Mark a leased job as still being polled (its lease is kept alive); ``False`` when this
-        object no longer holds it (it ran out and another poller took it). Nothing is sent."""
+        object no longer holds it (it ran out and another poller took it). Nothing is sent unless
+        the lease was not renewed for half its length: then it is confirmed (kept) first, and
+        ``False`` also when the ledger cannot be reached."""
         return True if self._leases is None else self._leases.touch(provider, job_id)
 
     def release(self, provider: str, job_id: str) -> None:
@@ -1088,12 +1090,29 @@ class _Leases:
             return set(self._held)
 
     def touch(self, provider: str, job_id: str) -> bool:
+        job = (provider, job_id)
+        ttl = self._ledger.lease_seconds
+        now = time.monotonic()
         with self._lock:
-            times = self._held.get((provider, job_id))
+            times = self._held.get(job)
             if times is None:
                 return False
-            times[1] = time.monotonic()
-            return True
+            times[1] = now
+            if now - times[0] < ttl / 2:
+                return True
+        # not renewed for half its length (the keeper is late, or cannot reach the ledger): it
+        # may have run out and been taken over, so it is confirmed before the job is polled
+        try:
+            kept = self._store.keep(provider, job_id, self._ledger.holder, ttl)
+        except (LedgerError, ConfigurationError) as exc:
+            log.warning("could not keep the lease of %s job %s: %s", provider, job_id, exc)
+            kept = False
+        with self._lock:
+            if kept and job in self._held:
+                self._held[job][0] = now
+                return True
+            self._held.pop(job, None)
+            return False
 
     def forget(self, provider: str, job_id: str) -> None:
         with self._lock:

@@ -123,6 +123,14 @@ def _psycopg() -> Any:
     return psycopg
 
 
+#: Take (or keep) one job's lease: free, already ours, or run out.
+_TAKE = (
+    f"UPDATE jobs SET lease_holder=%(me)s, lease_until={NOW} + %(ttl)s WHERE"
+    " provider=%(provider)s AND job_id=%(job_id)s AND (lease_holder IS NULL OR"
+    f" lease_holder=%(me)s OR lease_until < {NOW}) RETURNING key"
+)
+
+
 class _Executor:
     """What a transaction body runs statements on: the SQLite connection's ``execute``, translated."""
 
@@ -379,11 +387,7 @@ class PostgresStore:
 
     def lease(self, provider: str, job_id: str, kind: str, holder: str, seconds: float) -> bool:
         """Take (or keep) the lease of one job for ``holder``; ``False`` when another holds it."""
-        take = (
-            f"UPDATE jobs SET lease_holder=%(me)s, lease_until={NOW} + %(ttl)s WHERE"
-            " provider=%(provider)s AND job_id=%(job_id)s AND (lease_holder IS NULL OR"
-            f" lease_holder=%(me)s OR lease_until < {NOW}) RETURNING key"
-        )
+        take = _TAKE
         values = {"me": holder, "ttl": seconds, "provider": provider, "job_id": job_id}
         with self.tx() as db:
             if db.native(take, values).fetchone() is not None:
@@ -403,6 +407,13 @@ class PostgresStore:
                 dict(values, kind=kind, now=now),
             )
             return db.native(take, values).fetchone() is not None
+
+    def keep(self, provider: str, job_id: str, holder: str, seconds: float) -> bool:
+        """Keep ``holder``'s lease of a job it has (or take it again, when it ran out and nobody
+        took it); ``False`` when another holds it, or the job is not in the ledger."""
+        values = {"me": holder, "ttl": seconds, "provider": provider, "job_id": job_id}
+        with self.tx() as db:
+            return db.native(_TAKE, values).fetchone() is not None
 
     def claim(
         self, holder: str, seconds: float, providers: list[str], limit: int

@@ -256,6 +256,38 @@ def test_a_lease_left_to_run_out_is_taken_over(pg_url: str) -> None:
         a._store.close()
 
 
+def test_a_lease_not_renewed_for_half_its_length_is_confirmed_before_a_poll(pg_url: str) -> None:
+    a = Ledger(pg_url, lease_seconds=0.5)
+    b = Ledger(pg_url, lease_seconds=0.5)
+    try:
+        _issued(a)
+        assert a.lease("toy", "j1", "upper")
+        a._leases._stop.set()  # type: ignore[union-attr]  # its keeper is late: no renewal
+        time.sleep(0.3)
+        assert a.touch("toy", "j1")  # confirmed in the ledger, so renewed
+        time.sleep(0.3)
+        assert not b.lease("toy", "j1", "upper")
+    finally:
+        b.close()
+        a._store.close()
+
+
+def test_a_lease_that_ran_out_and_was_taken_over_is_not_touched(pg_url: str) -> None:
+    a = Ledger(pg_url, lease_seconds=0.5)
+    b = Ledger(pg_url, lease_seconds=0.5)
+    try:
+        _issued(a)
+        assert a.lease("toy", "j1", "upper")
+        a._leases._stop.set()  # type: ignore[union-attr]  # its keeper is late: no renewal
+        time.sleep(0.7)
+        assert b.lease("toy", "j1", "upper")
+        assert not a.touch("toy", "j1")
+        assert a.held() == set()
+    finally:
+        b.close()
+        a._store.close()
+
+
 def test_a_lease_in_use_is_kept_alive_past_its_length(pg_url: str) -> None:
     with Ledger(pg_url, lease_seconds=1.5) as a, Ledger(pg_url) as b:
         _issued(a)

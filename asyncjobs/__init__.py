@@ -113,9 +113,11 @@ def __getattr__(name: str) -> Any:
         from importlib.metadata import PackageNotFoundError, version
 
         try:
-            return version("asyncjobs-core")
+            found = version("asyncjobs-core")
         except PackageNotFoundError:  # running from a source tree that is not installed
-            return "0+unknown"
+            found = "0+unknown"
+        globals()["__version__"] = found  # read from the metadata once per process
+        return found
     raise AttributeError(f"module 'asyncjobs' has no attribute {name!r}")
 
 

@@ -36,11 +36,19 @@ def plugin_dir(tmp_path: Path, clean_registry: None) -> Iterator[Path]:
         del sys.modules[name]
 
 
-def _install(folder: Path, dist: str, entry: str, module_source: str | None) -> None:
-    info = folder / f"{dist}-1.2.3.dist-info"
+def _install(
+    folder: Path,
+    dist: str,
+    entry: str,
+    module_source: str | None,
+    *,
+    version: str = "1.2.3",
+    group: str = "asyncjobs.providers",
+) -> None:
+    info = folder / f"{dist}-{version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
-    (info / "entry_points.txt").write_text(f"[asyncjobs.providers]\n{entry}\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{entry}\n")
     if module_source is not None:
         (folder / "fakeplugin_mod.py").write_text(module_source)
 
@@ -104,6 +112,27 @@ def test_an_installed_plugin_is_discovered_by_entry_point(plugin_dir: Path) -> N
     _install(plugin_dir, "fakeplugin", "fake = toy_provider:ToyProvider", None)
     assert "fake" in asyncjobs.available_providers()
     assert registry.get_provider_class("fake") is ToyProvider
+
+
+def test_a_plugin_installed_twice_is_taken_from_the_first_folder_on_sys_path(
+    plugin_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    later = tmp_path_factory.mktemp("site-later")
+    _install(later, "fakeplugin", "fake = fakeplugin_mod:Provider", None, version="9.9.9")
+    sys.path.append(str(later))
+    try:
+        _install(plugin_dir, "fakeplugin", "fake = fakeplugin_mod:Provider", "import nope_xyz\n")
+        with pytest.raises(ConfigurationError, match=r"fakeplugin 1\.2\.3"):
+            registry.get_provider_class("fake")
+    finally:
+        sys.path.remove(str(later))
+
+
+def test_an_entry_point_of_another_group_that_names_the_group_is_not_a_provider(
+    plugin_dir: Path,
+) -> None:
+    _install(plugin_dir, "fakeplugin", "fake = asyncjobs.providers:main", None, group="other")
+    assert "fake" not in asyncjobs.available_providers()
 
 
 def test_a_plugin_is_not_imported_until_used(plugin_dir: Path) -> None:

@@ -77,6 +77,19 @@ class MultipartFile(io.RawIOBase):
         self._file_done = False
         return 0
 
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left when ``size`` is negative or ``None``). The file's
+        part is handed on as the file's own read returns it: through :meth:`readinto` every block
+        of an upload was copied twice more, a third of a 4 GiB upload's time on the client."""
+        if size is not None and size >= 0 and len(self._head) <= self._pos and not self._file_done:
+            chunk = self._stream.read(size)
+            if chunk:
+                self._in_file += len(chunk)
+                self._pos += len(chunk)
+                return chunk
+            self._file_done = True
+        return super().read(-1 if size is None else size) or b""
+
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         want = len(buffer)
         if want == 0:

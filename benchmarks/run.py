@@ -220,6 +220,17 @@ def table(results: dict[str, Any]) -> str:
                 _ok(first["met"]),
             )
         )
+        rows.append(
+            (
+                "Import",
+                "floor: import requests, attrs, cattrs + one GET, ms",
+                _fig(first["ms"]["floor"], digits=0),
+                f"import requests + one GET {_fig(first['ms']['requests'], digits=0)}",
+                _fig(first["ratio_floor"], "x", 2),
+                "(information)",
+                "",
+            )
+        )
     if "ledger" in s:
         r = s["ledger"]
         rows.append(

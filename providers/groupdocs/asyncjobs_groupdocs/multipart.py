@@ -81,7 +81,7 @@ class MultipartFile(io.RawIOBase):
         """Up to ``size`` bytes (all that is left when ``size`` is negative or ``None``). The file's
         part is handed on as the file's own read returns it: through :meth:`readinto` every block
         of an upload was copied twice more, a third of a 4 GiB upload's time on the client."""
-        if size is not None and size >= 0 and len(self._head) <= self._pos and not self._file_done:
+        if size is not None and size > 0 and len(self._head) <= self._pos and not self._file_done:
             chunk = self._stream.read(size)
             if chunk:
                 self._in_file += len(chunk)

@@ -8,7 +8,6 @@ import enum
 import errno
 import io
 import os
-import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -181,7 +180,10 @@ class ResultFile:
         remove_stale_parts(dest.parent)
         try:
             with atomic_write(dest, overwrite=overwrite) as out, self.open() as stream:
-                shutil.copyfileobj(stream, out, _COPY_CHUNK)
+                # read1 hands on each block as it arrives; read(n) would first gather n bytes
+                read = getattr(stream, "read1", None) or stream.read
+                while chunk := read(_COPY_CHUNK):
+                    out.write(chunk)
         except FileExistsError:
             from .errors import SaveError
 
@@ -330,17 +332,35 @@ class _Sized(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (the rest when negative), checked against the declared size."""
+        if size is None or size < 0:
+            return self.readall()
+        return self._checked(self._stream.read, size)
+
+    def read1(self, size: int = -1) -> bytes:
+        """What the stream has ready, up to ``size`` bytes, checked against the declared size
+        (a download's blocks go on as they arrive, without being gathered first)."""
+        if size is None or size < 0:
+            size = _COPY_CHUNK
+        return self._checked(getattr(self._stream, "read1", None) or self._stream.read, size)
+
+    def _checked(self, read: Callable[[int], bytes], size: int) -> bytes:
+        if size == 0:
+            return b""
         # read one byte past the declared size, to learn that the body is longer
-        want = min(len(view), self._size - self._seen + 1)
-        data = self._stream.read(want) if want > 0 else b""
+        data = read(min(size, self._size - self._seen + 1))
         n = len(data)
         self._seen += n
         if self._seen > self._size:
             raise self._wrong(f"went past the {self._size} bytes declared for it")
         if n == 0 and self._seen < self._size:
             raise self._wrong(f"ended after {self._seen} of the {self._size} bytes declared")
-        view[:n] = data
-        return n
+        return data
 
     def _wrong(self, what: str) -> Exception:
         from .errors import TransportError

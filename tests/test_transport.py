@@ -12,6 +12,8 @@ from email.utils import format_datetime
 import pytest
 import requests
 import responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asyncjobs import errors
 from asyncjobs._http import ErrorDetails, RetryPolicy, Timeouts, Transport, parse_retry_after
@@ -349,6 +351,41 @@ def test_stream_reads_a_body_in_chunks(transport: Transport) -> None:
         first = stream.read(1000)
         rest = stream.read()
     assert first + rest == body
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    body=st.binary(max_size=20_000),
+    reads=st.lists(st.tuples(st.booleans(), st.integers(min_value=0, max_value=9000)), max_size=12),
+)
+def test_stream_reads_return_the_body_in_order_however_they_are_sized(
+    body: bytes, reads: list[tuple[bool, int]]
+) -> None:
+    transport = Transport(provider="acme")
+    with responses.RequestsMock() as mock:
+        mock.get(URL, body=body, headers={"Content-Length": str(len(body))})
+        with transport.stream("GET", URL) as stream:
+            got = b""
+            for whole, size in reads:
+                part = stream.read(size) if whole else stream.read1(size)  # type: ignore[attr-defined]
+                assert len(part) <= size
+                if whole:
+                    assert len(part) == min(size, len(body) - len(got))
+                got += part
+            got += stream.read()
+    assert got == body
+
+
+@responses.activate
+def test_a_truncated_download_is_an_error_for_read1_too(transport: Transport) -> None:
+    responses.get(
+        URL, body=b"short", headers={"Content-Length": "100"}, auto_calculate_content_length=False
+    )
+    with transport.stream("GET", URL) as stream:
+        read1 = stream.read1  # type: ignore[attr-defined]
+        assert read1(64) == b"short"
+        with pytest.raises(errors.TransportError, match="broke off"):
+            read1(64)
 
 
 @responses.activate

@@ -123,19 +123,13 @@ def connect(
     """
 
     def make() -> Client:
-        own = session
-        if own is None:  # a connection pool as large as the worker pool, so none is thrown away
-            own = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=_aio.MAX_WORKERS)
-            own.mount("https://", adapter)
-            own.mount("http://", adapter)
         return _connect_sync(
             provider,
             ledger=ledger,
             timeout=timeout,
             retry=retry,
             poll=poll,
-            session=own,
+            session=session,
             max_body=max_body,
             webhooks=webhooks,
             **settings,

@@ -7,6 +7,7 @@ per call.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,3 +132,47 @@ def test_a_request_body_the_app_did_not_read_is_drained_before_the_next_request(
             chunked = session.post(box.url + "/up", data=iter([b"a" * 1000] * 50), timeout=5)
             assert chunked.status_code == 403
         assert box.connections == 1
+
+
+def test_a_wait_with_every_worker_busy_throws_no_connection_away(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from asyncjobs._waiting import MAX_WORKERS
+
+    app = ConversioSandbox(scale=1.0, start_after=1e9)
+    quick = asyncjobs.PollPolicy(initial=0.05, factor=1.0, cap=0.05, min_interval=0.01)
+    with (
+        Sandbox(app) as box,
+        asyncjobs.connect(
+            "conversio", ledger=False, poll=quick, **app.client_settings(box.url)
+        ) as client,
+    ):
+        jobs = [client.submit("segments-export", segment="s1") for _ in range(400)]
+        opened = box.connections
+        with caplog.at_level("WARNING", logger="urllib3.connectionpool"):
+            asyncjobs.wait(jobs, timeout=2, max_workers=MAX_WORKERS, progress=False)
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+    assert box.connections - opened <= MAX_WORKERS
+
+
+def test_a_request_body_is_read_and_sent_in_blocks_of_a_mebibyte() -> None:
+    from asyncjobs._http import Transport
+
+    class Counted(io.BytesIO):
+        reads = 0
+
+        def read(self, size: int | None = -1) -> bytes:
+            self.reads += 1
+            return super().read(size)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        start_response("204 No Content", [])
+        return []
+
+    body = Counted(b"x" * (4 * 1024 * 1024))
+    with Sandbox(app) as box:
+        transport = Transport(provider="acme")
+        transport.request("PUT", box.url + "/upload", data=body)
+        transport.close()
+    assert body.reads <= 6  # four blocks and the end (urllib3's own 16 KiB: 257)

@@ -123,14 +123,6 @@ def _psycopg() -> Any:
     return psycopg
 
 
-#: Take (or keep) one job's lease: free, already ours, or run out.
-_TAKE = (
-    f"UPDATE jobs SET lease_holder=%(me)s, lease_until={NOW} + %(ttl)s WHERE"
-    " provider=%(provider)s AND job_id=%(job_id)s AND (lease_holder IS NULL OR"
-    f" lease_holder=%(me)s OR lease_until < {NOW}) RETURNING key"
-)
-
-
 class _Executor:
     """What a transaction body runs statements on: the SQLite connection's ``execute``, translated."""
 
@@ -387,7 +379,11 @@ class PostgresStore:
 
     def lease(self, provider: str, job_id: str, kind: str, holder: str, seconds: float) -> bool:
         """Take (or keep) the lease of one job for ``holder``; ``False`` when another holds it."""
-        take = _TAKE
+        take = (
+            f"UPDATE jobs SET lease_holder=%(me)s, lease_until={NOW} + %(ttl)s WHERE"
+            " provider=%(provider)s AND job_id=%(job_id)s AND (lease_holder IS NULL OR"
+            f" lease_holder=%(me)s OR lease_until < {NOW}) RETURNING key"
+        )
         values = {"me": holder, "ttl": seconds, "provider": provider, "job_id": job_id}
         with self.tx() as db:
             if db.native(take, values).fetchone() is not None:
@@ -409,11 +405,16 @@ class PostgresStore:
             return db.native(take, values).fetchone() is not None
 
     def keep(self, provider: str, job_id: str, holder: str, seconds: float) -> bool:
-        """Keep ``holder``'s lease of a job it has (or take it again, when it ran out and nobody
-        took it); ``False`` when another holds it, or the job is not in the ledger."""
+        """Extend ``holder``'s lease of a job, even one that ran out, as long as nobody took it
+        meanwhile; ``False`` when another holds it, or nobody does (given up: the job finished).
+        Unlike :meth:`lease` it never takes a lease over: that is :meth:`claim`'s."""
+        keep = (
+            f"UPDATE jobs SET lease_until={NOW} + %(ttl)s WHERE provider=%(provider)s AND"
+            " job_id=%(job_id)s AND lease_holder=%(me)s RETURNING key"
+        )
         values = {"me": holder, "ttl": seconds, "provider": provider, "job_id": job_id}
         with self.tx() as db:
-            return db.native(_TAKE, values).fetchone() is not None
+            return db.native(keep, values).fetchone() is not None
 
     def claim(
         self, holder: str, seconds: float, providers: list[str], limit: int

@@ -288,6 +288,27 @@ def test_a_lease_that_ran_out_and_was_taken_over_is_not_touched(pg_url: str) -> 
         a._store.close()
 
 
+def test_a_lease_that_ran_out_is_not_taken_back_by_a_touch_after_its_job_finished(
+    pg_url: str,
+) -> None:
+    a = Ledger(pg_url, lease_seconds=0.5)
+    b = Ledger(pg_url, lease_seconds=0.5)
+    try:
+        _issued(a)
+        assert a.lease("toy", "j1", "upper")
+        a._leases._stop.set()  # type: ignore[union-attr]  # its keeper is late: no renewal
+        time.sleep(0.7)
+        assert b.lease("toy", "j1", "upper")
+        b.seen(_info(status=Status.DONE))  # the new holder saw it finish: nobody holds it now
+        assert not a.touch("toy", "j1")
+        entry = b.get("toy", "j1")
+        assert entry is not None
+        assert entry.holder is None
+    finally:
+        b.close()
+        a._store.close()
+
+
 def test_a_lease_in_use_is_kept_alive_past_its_length(pg_url: str) -> None:
     with Ledger(pg_url, lease_seconds=1.5) as a, Ledger(pg_url) as b:
         _issued(a)

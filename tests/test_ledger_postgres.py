@@ -242,71 +242,59 @@ def test_the_first_poller_takes_the_lease_and_the_second_is_refused(pg_url: str)
         assert entry.holder == a.holder
 
 
-def test_a_lease_left_to_run_out_is_taken_over(pg_url: str) -> None:
+@pytest.fixture
+def stale_lease(pg_url: str) -> Iterator[tuple[Ledger, Ledger]]:
+    """Ledgers ``a`` and ``b`` with half-second leases; ``a`` holds job j1's lease and its keeper
+    has stopped (a crashed or late holder: nobody renews the lease)."""
     a = Ledger(pg_url, lease_seconds=0.5)
     b = Ledger(pg_url, lease_seconds=0.5)
     try:
         _issued(a)
         assert a.lease("toy", "j1", "upper")
-        a._leases._stop.set()  # type: ignore[union-attr]  # a crashed holder: nobody keeps it alive
-        time.sleep(0.7)
-        assert b.lease("toy", "j1", "upper")
+        a._leases._stop.set()  # type: ignore[union-attr]
+        yield a, b
     finally:
         b.close()
         a._store.close()
 
 
-def test_a_lease_not_renewed_for_half_its_length_is_confirmed_before_a_poll(pg_url: str) -> None:
-    a = Ledger(pg_url, lease_seconds=0.5)
-    b = Ledger(pg_url, lease_seconds=0.5)
-    try:
-        _issued(a)
-        assert a.lease("toy", "j1", "upper")
-        a._leases._stop.set()  # type: ignore[union-attr]  # its keeper is late: no renewal
-        time.sleep(0.3)
-        assert a.touch("toy", "j1")  # confirmed in the ledger, so renewed
-        time.sleep(0.3)
-        assert not b.lease("toy", "j1", "upper")
-    finally:
-        b.close()
-        a._store.close()
+def test_a_lease_left_to_run_out_is_taken_over(stale_lease: tuple[Ledger, Ledger]) -> None:
+    _, b = stale_lease
+    time.sleep(0.7)
+    assert b.lease("toy", "j1", "upper")
 
 
-def test_a_lease_that_ran_out_and_was_taken_over_is_not_touched(pg_url: str) -> None:
-    a = Ledger(pg_url, lease_seconds=0.5)
-    b = Ledger(pg_url, lease_seconds=0.5)
-    try:
-        _issued(a)
-        assert a.lease("toy", "j1", "upper")
-        a._leases._stop.set()  # type: ignore[union-attr]  # its keeper is late: no renewal
-        time.sleep(0.7)
-        assert b.lease("toy", "j1", "upper")
-        assert not a.touch("toy", "j1")
-        assert a.held() == set()
-    finally:
-        b.close()
-        a._store.close()
+def test_a_lease_not_renewed_for_half_its_length_is_confirmed_before_a_poll(
+    stale_lease: tuple[Ledger, Ledger],
+) -> None:
+    a, b = stale_lease
+    time.sleep(0.3)
+    assert a.touch("toy", "j1")  # confirmed in the ledger, so renewed
+    time.sleep(0.3)
+    assert not b.lease("toy", "j1", "upper")
+
+
+def test_a_lease_that_ran_out_and_was_taken_over_is_not_touched(
+    stale_lease: tuple[Ledger, Ledger],
+) -> None:
+    a, b = stale_lease
+    time.sleep(0.7)
+    assert b.lease("toy", "j1", "upper")
+    assert not a.touch("toy", "j1")
+    assert a.held() == set()
 
 
 def test_a_lease_that_ran_out_is_not_taken_back_by_a_touch_after_its_job_finished(
-    pg_url: str,
+    stale_lease: tuple[Ledger, Ledger],
 ) -> None:
-    a = Ledger(pg_url, lease_seconds=0.5)
-    b = Ledger(pg_url, lease_seconds=0.5)
-    try:
-        _issued(a)
-        assert a.lease("toy", "j1", "upper")
-        a._leases._stop.set()  # type: ignore[union-attr]  # its keeper is late: no renewal
-        time.sleep(0.7)
-        assert b.lease("toy", "j1", "upper")
-        b.seen(_info(status=Status.DONE))  # the new holder saw it finish: nobody holds it now
-        assert not a.touch("toy", "j1")
-        entry = b.get("toy", "j1")
-        assert entry is not None
-        assert entry.holder is None
-    finally:
-        b.close()
-        a._store.close()
+    a, b = stale_lease
+    time.sleep(0.7)
+    assert b.lease("toy", "j1", "upper")
+    b.seen(_info(status=Status.DONE))  # the new holder saw it finish: nobody holds it now
+    assert not a.touch("toy", "j1")
+    entry = b.get("toy", "j1")
+    assert entry is not None
+    assert entry.holder is None
 
 
 def test_a_lease_in_use_is_kept_alive_past_its_length(pg_url: str) -> None:

@@ -324,12 +324,14 @@ class Ledger:
             return True
         return self._leases.take(provider, job_id, kind)
 
-    def touch(self, provider: str, job_id: str) -> bool:
+    def touch(self, provider: str, job_id: str, *, confirm: bool = True) -> bool:
         """Mark a leased job as still being polled (its lease is kept alive); ``False`` when this
         object no longer holds it (it ran out and another poller took it). Nothing is sent unless
-        the lease was not renewed for half its length: then it is confirmed (kept) first, and
-        ``False`` also when the ledger cannot be reached."""
-        return True if self._leases is None else self._leases.touch(provider, job_id)
+        the lease was not renewed for half its length and ``confirm`` is true (before a poll):
+        then it is confirmed (kept) first, and ``False`` also when the ledger cannot be reached."""
+        if self._leases is None:
+            return True
+        return self._leases.touch(provider, job_id, confirm=confirm)
 
     def release(self, provider: str, job_id: str) -> None:
         """Give up this object's lease of a job (nothing when it holds none)."""
@@ -1089,7 +1091,7 @@ class _Leases:
         with self._lock:
             return set(self._held)
 
-    def touch(self, provider: str, job_id: str) -> bool:
+    def touch(self, provider: str, job_id: str, *, confirm: bool = True) -> bool:
         job = (provider, job_id)
         ttl = self._ledger.lease_seconds
         now = time.monotonic()
@@ -1098,7 +1100,7 @@ class _Leases:
             if times is None:
                 return False
             times[1] = now
-            if now - times[0] < ttl / 2:
+            if not confirm or now - times[0] < ttl / 2:
                 return True
         # not renewed for half its length (the keeper is late, or cannot reach the ledger): it
         # may have run out and been taken over, so it is confirmed before the job is polled

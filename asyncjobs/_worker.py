@@ -142,7 +142,7 @@ class Worker:
                 if now >= next_touch:  # every job held is still polled, though not due yet
                     next_touch = now + self.ledger.lease_seconds / 4
                     for key in self._owned:
-                        self.ledger.touch(*key)
+                        self.ledger.touch(*key, confirm=False)  # a mark for the keeper, no SQL
                 wake = min(idle, max(0.0, next_claim - time.monotonic()))
                 if self._heap and len(inflight) < self.concurrency:
                     wake = min(wake, max(0.0, self._heap[0][0] - time.monotonic()))

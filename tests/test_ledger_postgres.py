@@ -274,6 +274,16 @@ def test_a_lease_not_renewed_for_half_its_length_is_confirmed_before_a_poll(
     assert not b.lease("toy", "j1", "upper")
 
 
+def test_a_touch_without_confirm_sends_nothing_even_for_a_stale_lease(
+    stale_lease: tuple[Ledger, Ledger],
+) -> None:
+    a, _ = stale_lease
+    time.sleep(0.3)
+    before = a._store.statements
+    assert a.touch("toy", "j1", confirm=False)
+    assert a._store.statements == before
+
+
 def test_a_lease_that_ran_out_and_was_taken_over_is_not_touched(
     stale_lease: tuple[Ledger, Ledger],
 ) -> None:

@@ -390,14 +390,34 @@ class GroupDocsSandbox(SandboxApp):
     # -- storage ----------------------------------------------------------------------------------
 
     def _save_upload(self, request: Request, dest: Path) -> str | None:
-        """Stream the multipart field ``file`` to ``dest``; its file name, or None when absent."""
-        upload = request.files.get("file") or request.files.get("File")
-        if upload is None:
-            return None
+        """Stream the multipart field ``file`` to ``dest``; its file name, or None when absent.
+
+        The form's first file part is parsed straight into ``dest``'s partial file (werkzeug spools
+        every part to a temporary file by default, which was then copied: the sandbox wrote a large
+        upload twice, and was the slowest part of the upload benchmark)."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(dest.name + ".part")
-        with partial.open("wb") as out:
-            shutil.copyfileobj(upload.stream, out, _CHUNK)
+        direct: list[IO[bytes]] = []
+
+        def stream_for(*_: Any, **__: Any) -> IO[bytes]:
+            if direct:  # another file part: kept apart, as werkzeug keeps it
+                return tempfile.SpooledTemporaryFile(max_size=500_000, mode="rb+")
+            direct.append(partial.open("wb+"))
+            return direct[0]
+
+        # werkzeug's hook for where file parts go (a subclass's method, here this request's)
+        request._get_file_stream = stream_for  # type: ignore[method-assign]
+        try:
+            upload = request.files.get("file") or request.files.get("File")
+        finally:
+            for stream in direct:
+                stream.close()  # the first file part's bytes are all in the partial file now
+        if upload is None:
+            partial.unlink(missing_ok=True)
+            return None
+        if not (direct and upload.stream is direct[0]):  # the field was not the first file part
+            with partial.open("wb") as out:
+                shutil.copyfileobj(upload.stream, out, _CHUNK)
         partial.replace(dest)
         return upload.filename or dest.name
 

@@ -64,6 +64,28 @@ def exists(api: Api, path: str) -> dict[str, Any]:
 # -- folders and files ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [("file", ("b.txt", b"CONTENT"))],
+        [("other", ("x.bin", b"OTHER")), ("file", ("b.txt", b"CONTENT"))],
+        [("file", ("b.txt", b"CONTENT")), ("other", ("x.bin", b"OTHER"))],
+    ],
+    ids=["alone", "after-another-file", "before-another-file"],
+)
+def test_an_upload_stores_the_file_field_wherever_it_is_in_the_form(
+    api: Api, parts: list[tuple[str, tuple[str, bytes]]]
+) -> None:
+    assert api("PUT", "/storage/file/a/b.txt", files=parts).status_code == 200
+    assert api("GET", "/storage/file/a/b.txt").content == b"CONTENT"
+
+
+def test_an_upload_without_a_file_field_stores_nothing(api: Api) -> None:
+    answer = api("PUT", "/storage/file/a/c.txt", files=[("other", ("x.bin", b"OTHER"))])
+    assert answer.status_code == 400
+    assert not exists(api, "a/c.txt")["exists"]
+
+
 @pytest.mark.parametrize("recursive", ["true", "false"])
 def test_deleting_an_absent_folder_is_200(api: Api, recursive: str) -> None:
     answer = api("DELETE", "/storage/folder/converted", params={"recursive": recursive})

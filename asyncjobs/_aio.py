@@ -22,10 +22,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor  # imported now: the loop thread imports nothing
 from typing import Any, TypeVar
 
+from ._http import POOL_SIZE
+
 __all__ = ["MAX_WORKERS", "Workers", "run", "workers"]
 
-#: Worker threads per event loop, at most.
-MAX_WORKERS = 16
+#: Worker threads per event loop, at most: one per connection a client's own session keeps.
+MAX_WORKERS = POOL_SIZE
 #: The name prefix of the worker threads.
 THREAD_PREFIX = "asyncjobs-aio"
 

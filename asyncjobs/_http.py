@@ -63,9 +63,9 @@ _READ = 64 * 1024
 _KEEP = 64 * 1024
 #: The longest part of an error body kept in a message.
 _ERROR_TEXT = 300
-#: Connections a client's own session keeps per origin: one for each worker of the widest wait
-#: (``asyncjobs.wait``, ``aio``), so that none is opened for a poll and thrown away after it (and
-#: urllib3 logs no "connection pool is full" warning when a wait's workers end).
+#: Connections a client's own session keeps per origin; the waits (``asyncjobs.wait``, ``aio``)
+#: use as many workers at most, so that none opens a connection for a poll and throws it away
+#: after it (urllib3 logged "connection pool is full" when a wait's workers ended).
 POOL_SIZE = 16
 #: Bytes of a request body read and sent at a time by a client's own session (urllib3's 16 KiB
 #: made a 4 GiB upload cost 2.1-2.3 s of client CPU; 256 KiB 0.9-1.8 s at the same or a higher

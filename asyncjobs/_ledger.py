@@ -1062,7 +1062,7 @@ class _Leases:
         now = time.monotonic()
         with self._lock:
             times = self._held.get(job)
-            if times is not None and now - times[0] < ttl / 2:
+            if times is not None and self._fresh(times, now):
                 times[1] = now
                 return True
         got = self._store.lease(provider, job_id, kind, self._ledger.holder, ttl)
@@ -1074,6 +1074,11 @@ class _Leases:
         if got:
             self._start()
         return bool(got)
+
+    def _fresh(self, times: list[float], now: float) -> bool:
+        """Whether a lease was taken or renewed within half its length: it is still ours without
+        asking the ledger (past that, the keeper may have been late and the lease taken over)."""
+        return now - times[0] < self._ledger.lease_seconds / 2
 
     def claim(self, providers: list[str], limit: int) -> list[JobInfo]:
         ttl = self._ledger.lease_seconds
@@ -1100,7 +1105,7 @@ class _Leases:
             if times is None:
                 return False
             times[1] = now
-            if not confirm or now - times[0] < ttl / 2:
+            if not confirm or self._fresh(times, now):
                 return True
         # not renewed for half its length (the keeper is late, or cannot reach the ledger): it
         # may have run out and been taken over, so it is confirmed before the job is polled

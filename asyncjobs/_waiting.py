@@ -19,7 +19,7 @@ from typing import Any, Literal
 from . import _wake, errors
 from ._checks import timeout as check_timeout
 from ._deferred import deferred_writes, write_seen
-from ._http import abandoned_when
+from ._http import POOL_SIZE, abandoned_when
 from ._job import MAX_POLL_ERRORS, Job, _delay, _first_poll, _refresh, wait_one
 from ._models import JobInfo, Status
 from ._progress import Progress, make_progress
@@ -27,8 +27,9 @@ from ._redaction import get_logger
 
 __all__ = ["as_completed", "wait", "wait_one"]
 
-#: Largest worker pool a scheduler uses, whatever is asked.
-MAX_WORKERS = 16
+#: Largest worker pool a scheduler uses, whatever is asked: one per connection a client's own
+#: session keeps, so that no poll opens a connection only to throw it away.
+MAX_WORKERS = POOL_SIZE
 ReturnWhen = Literal["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_FAILED"]
 
 _log = get_logger("asyncjobs.waiting")

@@ -802,15 +802,22 @@ class _Call:
 
 class _Response(requests.Response):
     """The responses the transport returns: ``json()`` reads a body nested deeper than the parser
-    takes as the ``ValueError`` every unreadable body is, never ``RecursionError``."""
+    takes as the ``ValueError`` every unreadable body is, never ``RecursionError``; and it parses
+    the body once (a provider that decodes the body into its models and keeps the JSON as ``raw``
+    asks twice, on every poll)."""
 
     def json(self, **kwargs: Any) -> Any:
+        if not kwargs and "_json" in self.__dict__:
+            return self.__dict__["_json"]
         try:
-            return super().json(**kwargs)
+            value = super().json(**kwargs)
         except RecursionError as exc:
             raise requests.exceptions.JSONDecodeError(
                 "JSON nested deeper than asyncjobs reads", "", 0
             ) from exc
+        if not kwargs:
+            self.__dict__["_json"] = value
+        return value
 
     def close(self) -> None:
         """Close the response; a streamed body left unread but small (a poll's empty 202, a short

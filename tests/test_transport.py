@@ -273,6 +273,25 @@ def test_common_error_body_shapes_are_read(
 
 
 @responses.activate
+def test_a_responses_json_is_parsed_once(
+    transport: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    responses.get(URL, json={"data": {"id": "j1"}})
+    response = transport.request("GET", URL)
+    parsed: list[object] = []
+    real = requests.Response.json
+
+    def counting(self: requests.Response, **kwargs: object) -> object:
+        parsed.append(self)
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(requests.Response, "json", counting)
+    first = response.json()
+    assert response.json() is first == {"data": {"id": "j1"}}
+    assert len(parsed) == 1
+
+
+@responses.activate
 def test_accepted_statuses_are_returned_not_raised(transport: Transport) -> None:
     responses.get(URL, status=404)
     assert transport.request("GET", URL, accept={404}).status_code == 404

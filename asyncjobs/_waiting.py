@@ -124,23 +124,30 @@ _FEWEST = 1
 _BASELINE_SPAN = 1000
 #: The fewest polls a round of the limit takes (so that its answers per second mean something).
 _ROUND = 16
-#: A limit one lower is tried again only if it answered at least this share of the polls per
-#: second that the current one does.
+#: Two limits answer "as many" polls per second when the smaller answers at least this share of
+#: the larger's: the smaller one is then kept, since every poll in flight beyond what the service
+#: answers costs the client CPU (a thread switch and a turn of the GIL) for nothing.
 _KEEPS_UP = 0.95
 
 
 class _Limit:
-    """How many polls of one wait may be in flight: all its workers, or fewer while the service
-    is saturated.
+    """How many polls of one wait may be in flight: all its workers, or fewer while more would not
+    be answered any faster.
 
     After each round of polls (:meth:`round_size` of them, made with the limit in use) the limit
-    goes down by one when their mean time was over :data:`_QUEUEING` times the least recent poll
-    time (the service queues them: fewer in flight cost less of the client's CPU and of the
-    service's) -- unless one fewer was seen to answer fewer polls per second (below
-    :data:`_KEEPS_UP` of this limit's), as when the client's own work is what overlapping polls
-    hide -- and up by one otherwise; never below :data:`_FEWEST` nor above the workers. What each
-    limit answered per second is forgotten with the least time, every :data:`_BASELINE_SPAN`
-    polls. Not ``adaptive``: always all the workers."""
+    moves by one, a climb towards the fewest polls in flight that answer as many per second as
+    the most seen (within :data:`_KEEPS_UP`):
+
+    * down, when one fewer was seen to answer as many; or, not tried yet, when this round's mean
+      time was over :data:`_QUEUEING` times the least recent poll time (the service queues them)
+      or one more was seen to answer no more;
+    * up, when one more was seen to answer more; or, not tried yet, when the service does not
+      queue them;
+    * else it stays.
+
+    Never below :data:`_FEWEST` nor above the workers. What each limit answered per second is
+    forgotten with the least time, every :data:`_BASELINE_SPAN` polls, so that the climb starts
+    again should the service change. Not ``adaptive``: always all the workers."""
 
     def __init__(self, most: int, *, adaptive: bool) -> None:
         self.most = most
@@ -155,7 +162,7 @@ class _Limit:
 
     def round_size(self) -> int:
         """How many polls made at the limit make a round."""
-        return max(self.value, _ROUND)
+        return max(2 * self.value, _ROUND)
 
     def sample(self, seconds: float, inflight: int, now: float) -> bool:
         """Take the time of one poll that succeeded with ``inflight`` polls out (itself included),
@@ -179,12 +186,16 @@ class _Limit:
         self._round.clear()
         seen = self._rates.get(self.value)
         rate = self._rates[self.value] = rate if seen is None else (seen + rate) / 2
-        if mean > _QUEUEING * min(self._least, self._before):
-            lower = self._rates.get(self.value - 1)
-            if lower is None or lower >= _KEEPS_UP * rate:
-                self.value = max(min(_FEWEST, self.most), self.value - 1)
+        queueing = mean > _QUEUEING * min(self._least, self._before)
+        fewer, more = self._rates.get(self.value - 1), self._rates.get(self.value + 1)
+        more_is_no_better = more is not None and rate >= _KEEPS_UP * more
+        # one fewer: if it answered as many; not tried yet, if this many queue or one more did no good
+        down = fewer >= _KEEPS_UP * rate if fewer is not None else queueing or more_is_no_better
+        if down and self.value > min(_FEWEST, self.most):
+            self.value -= 1
             return False
-        if self.value < self.most:
+        up = not more_is_no_better if more is not None else not queueing
+        if up and self.value < self.most:
             self.value += 1
             return True
         return False

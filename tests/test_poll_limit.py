@@ -29,13 +29,14 @@ class Clock:
 def rounds(
     limit: _Limit, seconds: float, count: int, clock: Clock | None = None, per_second: float = 0
 ) -> None:
-    """``count`` rounds of polls taking ``seconds`` each, made with the limit in use; with
-    ``clock``, ``per_second`` of them end each second."""
+    """``count`` rounds of polls taking ``seconds`` each, made with the limit in use. ``per_second``
+    of them end each second (a service that answers one after another, however many are out); by
+    default as many as are out end every ``seconds`` (a service that answers them side by side)."""
+    clock = clock or Clock()
     for _ in range(count):
         for _ in range(limit.round_size()):
-            if clock is not None:
-                clock.now += 1 / per_second
-            limit.sample(seconds, limit.value, time.monotonic() if clock is None else clock.now)
+            clock.now += 1 / per_second if per_second else seconds / limit.value
+            limit.sample(seconds, limit.value, clock.now)
 
 
 def test_the_limit_starts_at_every_worker() -> None:
@@ -49,24 +50,25 @@ def test_polls_answered_as_fast_as_ever_keep_every_worker_in_flight() -> None:
 
 
 def test_polls_slowed_by_queueing_lower_the_limit_one_per_round() -> None:
-    limit = _Limit(8, adaptive=True)
-    rounds(limit, FAST, 1)
-    rounds(limit, FAST * (_QUEUEING + 1), 3)
+    limit, clock = _Limit(8, adaptive=True), Clock()
+    rounds(limit, FAST, 1, clock, per_second=1000)
+    rounds(limit, FAST * (_QUEUEING + 1), 3, clock, per_second=1000)
     assert limit.value == 5
 
 
 def test_the_limit_never_goes_below_the_fewest() -> None:
-    limit = _Limit(8, adaptive=True)
-    rounds(limit, FAST, 1)
-    rounds(limit, FAST * 50, 40)
+    limit, clock = _Limit(8, adaptive=True), Clock()
+    rounds(limit, FAST, 1, clock, per_second=1000)
+    rounds(limit, FAST * 50, 40, clock, per_second=1000)
     assert limit.value == _FEWEST
 
 
 def test_the_limit_rises_again_when_answers_are_fast_again() -> None:
-    limit = _Limit(8, adaptive=True)
-    rounds(limit, FAST, 1)
-    rounds(limit, FAST * 50, 40)
-    rounds(limit, FAST, 40)
+    limit, clock = _Limit(8, adaptive=True), Clock()
+    rounds(limit, FAST, 1, clock, per_second=1000)
+    rounds(limit, FAST * 50, 40, clock, per_second=1000)
+    assert limit.value == _FEWEST
+    rounds(limit, FAST, 100, clock)  # side by side again
     assert limit.value == 8
 
 
@@ -87,6 +89,17 @@ def test_fewer_in_flight_is_kept_when_it_answered_as_many_per_second() -> None:
     rounds(limit, FAST * 3, 1, clock, per_second=1000)
     assert limit.value == 2
     rounds(limit, FAST * 3, 1, clock, per_second=1000)
+    assert limit.value == 1
+
+
+def test_fewer_in_flight_is_tried_when_one_more_answered_no_more() -> None:
+    limit, clock = _Limit(3, adaptive=True), Clock()
+    rounds(limit, FAST, 1, clock, per_second=1000)
+    rounds(limit, FAST * 3, 1, clock, per_second=1000)  # queueing: one fewer
+    assert limit.value == 2
+    rounds(limit, FAST, 1, clock, per_second=1000)  # no queue seen, but no more answers than 3
+    assert limit.value == 1
+    rounds(limit, FAST, 5, clock, per_second=1000)
     assert limit.value == 1
 
 

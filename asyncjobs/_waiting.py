@@ -240,6 +240,8 @@ class _Board:
         self._counter = itertools.count()
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # workers wait here for a job to be due
+        # the earliest time a worker sleeping on _work wakes by itself (inf: none does)
+        self._timed_until = math.inf
         self._main = threading.Condition(self._lock)  # the waiting thread waits here
         self._busy = 0
         self._stopped = False
@@ -308,7 +310,10 @@ class _Board:
     # -- the workers --------------------------------------------------------------------------------
 
     def _take(self) -> Job | None:
-        """The next due job (waiting for one), or ``None`` once stopped or past the deadline."""
+        """The next due job (waiting for one), or ``None`` once stopped or past the deadline.
+
+        Of the workers waiting for the next job to be due, one sleeps until then (with a timeout)
+        and the others until they are woken: a job coming due wakes one thread, not the pool."""
         with self._lock:
             while True:
                 if self._stopped:
@@ -317,20 +322,35 @@ class _Board:
                 if self.deadline is not None and now >= self.deadline:
                     self._main.notify()
                     return None
-                if self.heap and self.heap[0][0] <= now and self._busy < self.limit.value:
+                free = self._busy < self.limit.value
+                if self.heap and self.heap[0][0] <= now and free:
                     _, _, job = heapq.heappop(self.heap)
                     self._busy += 1
                     self._inflight.add(job)
+                    if self.heap and self._busy < self.limit.value:
+                        self._watch(self.heap[0][0])  # someone must wake for the next one
                     return job
                 # a worker kept back by the limit sleeps until a poll ends (that worker then takes
                 # the due job itself) or the limit rises
-                wake = (
-                    self.heap[0][0] - now if self.heap and self._busy < self.limit.value else None
-                )
-                if self.deadline is not None:
-                    left = self.deadline - now
-                    wake = left if wake is None else min(wake, left)
-                self._work.wait(wake)
+                until = self.heap[0][0] if self.heap and free else None
+                if until is not None and until < self._timed_until:
+                    self._timed_until = until
+                    self._work.wait(self._bounded(until) - now)
+                    if self._timed_until == until:
+                        self._timed_until = math.inf
+                else:
+                    left = None if self.deadline is None else self.deadline - now
+                    self._work.wait(left)
+
+    def _bounded(self, when: float) -> float:
+        """``when``, or the deadline if it comes first."""
+        return when if self.deadline is None else min(when, self.deadline)
+
+    def _watch(self, when: float) -> None:
+        """Wake a waiting worker for a job due at ``when`` unless one already wakes by then (under
+        the lock)."""
+        if when < self._timed_until:
+            self._work.notify()
 
     def _run(self) -> None:
         with abandoned_when(self._gone):
@@ -415,7 +435,7 @@ class _Board:
             elif when is not None:
                 self.push(when, job)
                 if self.heap[0][2] is job:
-                    self._work.notify()  # due before what the sleeping workers wait for
+                    self._watch(when)  # due before what the sleeping workers wait for
             if not self.heap and not self._busy:
                 self._main.notify()
 

@@ -220,3 +220,71 @@ def test_a_service_that_answers_polls_side_by_side_gets_every_worker(
     counting: type[CountingService], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert polls_out_late_in_a_wait(False, monkeypatch) >= 6
+
+
+# -- workers waiting for the next job to be due ------------------------------------------------------
+
+
+class InstantService(Provider):
+    """Jobs that never end, each poll answered at once; every job due again 50-100 ms after its poll."""
+
+    name = "instant"
+    kinds = (Kind("job"),)
+    capabilities = Capabilities(
+        poll=PollPolicy(initial=0.1, factor=1.0, cap=0.1, min_interval=0.01)
+    )
+    settings = ()
+
+    def submit(
+        self, kind: str, params: Mapping[str, Any], *, job_id: str | None = None,
+        webhook: str | None = None,
+    ) -> JobInfo:  # fmt: skip
+        raise NotImplementedError
+
+    def status(self, job_id: str) -> JobInfo:
+        return JobInfo(self.name, job_id, "job", Status.PENDING, raw_status="running")
+
+
+class CountingCondition(threading.Condition):
+    """A condition that counts the times its waiters woke."""
+
+    wakes = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        try:
+            return super().wait(timeout)
+        finally:
+            CountingCondition.wakes += 1
+
+
+def test_a_job_coming_due_wakes_one_waiting_worker_not_the_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from asyncjobs import _waiting
+
+    real_init = _waiting._Board.__init__
+
+    def init(self: Any, *args: Any) -> None:
+        real_init(self, *args)
+        self._work = CountingCondition(self._lock)
+
+    monkeypatch.setattr(_waiting._Board, "__init__", init)
+    monkeypatch.setattr(CountingCondition, "wakes", 0)
+    asyncjobs.register("instant", InstantService, replace=True)
+    try:
+        with asyncjobs.connect("instant", ledger=False) as client:
+            polls = 0
+            real_status = client.status
+
+            def counted(job_id: str) -> JobInfo:
+                nonlocal polls
+                polls += 1
+                return real_status(job_id)
+
+            monkeypatch.setattr(client, "status", counted)
+            jobs = [client.job(f"j{n}") for n in range(20)]
+            asyncjobs.wait(jobs, timeout=1.0, max_workers=8)
+    finally:
+        unregister("instant")
+    assert polls > 100
+    assert CountingCondition.wakes <= 3 * polls

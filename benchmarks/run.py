@@ -422,7 +422,7 @@ def _run(
             return scheduler.run(sizes=(20,), seconds=0.5, workers=(8,), repeats=1, tmp=tmp)
         if quick:
             return scheduler.run(sizes=(1000, 10_000), seconds=6.0, repeats=1, tmp=tmp)
-        return scheduler.run(sizes=(1000, 10_000), seconds=10.0, repeats=3, tmp=tmp)
+        return scheduler.run(sizes=(1000, 10_000), seconds=4.0, repeats=7, tmp=tmp)
     if name == "many_jobs":
         from . import many_jobs
 

@@ -121,13 +121,23 @@ _QUEUEING = 2.0
 #: The fewest polls the scheduler keeps in flight when the service queues them.
 _FEWEST = 1
 #: Polls after which the least time is measured afresh (the service may have become slower).
-_BASELINE_SPAN = 1000
+_BASELINE_SPAN = 5000
+#: Polls after which what a limit answered per second is measured afresh (the service may answer
+#: more, or fewer, at once now).
+_RATE_SPAN = 1000
 #: The fewest polls a round of the limit takes (so that its answers per second mean something).
-_ROUND = 16
-#: Two limits answer "as many" polls per second when the smaller answers at least this share of
-#: the larger's: the smaller one is then kept, since every poll in flight beyond what the service
-#: answers costs the client CPU (a thread switch and a turn of the GIL) for nothing.
-_KEEPS_UP = 0.95
+_ROUND = 32
+#: One poll more in flight (``n + 1`` instead of ``n``) is worth keeping when it brings at least this
+#: share of what it would to a service that answers side by side (``1/n`` more answers per second);
+#: else the fewer are kept, since every poll in flight beyond what the service answers costs the
+#: client CPU (a thread switch and a turn of the GIL) for little.
+_WORTH = 0.25
+
+
+def _worth(n: int, rate: float, more: float) -> bool:
+    """Whether ``n + 1`` polls in flight answering ``more`` per second are worth it over ``n``
+    answering ``rate``."""
+    return more >= rate * (1 + _WORTH / n)
 
 
 class _Limit:
@@ -135,19 +145,20 @@ class _Limit:
     be answered any faster.
 
     After each round of polls (:meth:`round_size` of them, made with the limit in use) the limit
-    moves by one, a climb towards the fewest polls in flight that answer as many per second as
-    the most seen (within :data:`_KEEPS_UP`):
+    moves, a climb towards the fewest polls in flight beyond which one more is not worth it (it
+    does not bring :data:`_WORTH` of the answers it would to a service answering side by side):
 
-    * down, when one fewer was seen to answer as many; or, not tried yet, when this round's mean
-      time was over :data:`_QUEUEING` times the least recent poll time (the service queues them)
-      or one more was seen to answer no more;
-    * up, when one more was seen to answer more; or, not tried yet, when the service does not
+    * down by one, when this one more than one fewer was seen not to be worth it, or (one fewer
+      not tried yet) when one more was seen not to be worth it; to as many as the service answers at once (the limit times the least
+      recent poll time over this round's mean), when fewer was not tried yet and the mean was over
+      :data:`_QUEUEING` times that least time (the service queues them);
+    * up, when one more was seen to be worth it; or, not tried yet, when the service does not
       queue them;
     * else it stays.
 
-    Never below :data:`_FEWEST` nor above the workers. What each limit answered per second is
-    forgotten with the least time, every :data:`_BASELINE_SPAN` polls, so that the climb starts
-    again should the service change. Not ``adaptive``: always all the workers."""
+    Never below :data:`_FEWEST` nor above the workers. What a limit answered per second counts for
+    :data:`_RATE_SPAN` polls, the least time for :data:`_BASELINE_SPAN`: then they are measured
+    again, should the service have changed. Not ``adaptive``: always all the workers."""
 
     def __init__(self, most: int, *, adaptive: bool) -> None:
         self.most = most
@@ -158,11 +169,12 @@ class _Limit:
         self._count = 0
         self._round: list[float] = []
         self._round_began = 0.0
-        self._rates: dict[int, float] = {}  # answers per second seen at each limit
+        # answers per second seen at each limit, and the poll count when last measured
+        self._rates: dict[int, tuple[float, int]] = {}
 
     def round_size(self) -> int:
         """How many polls made at the limit make a round."""
-        return max(2 * self.value, _ROUND)
+        return max(4 * self.value, _ROUND)
 
     def sample(self, seconds: float, inflight: int, now: float) -> bool:
         """Take the time of one poll that succeeded with ``inflight`` polls out (itself included),
@@ -172,7 +184,6 @@ class _Limit:
         self._count += 1
         if self._count % _BASELINE_SPAN == 0:
             self._before, self._least = self._least, math.inf
-            self._rates.clear()
         self._least = min(self._least, seconds)
         if inflight < self.value:
             return False  # the limit was not what held polls back: its time says nothing of it
@@ -184,21 +195,41 @@ class _Limit:
         mean = sum(self._round) / len(self._round)
         rate = len(self._round) / max(now - self._round_began, 1e-9)
         self._round.clear()
-        seen = self._rates.get(self.value)
-        rate = self._rates[self.value] = rate if seen is None else (seen + rate) / 2
-        queueing = mean > _QUEUEING * min(self._least, self._before)
-        fewer, more = self._rates.get(self.value - 1), self._rates.get(self.value + 1)
-        more_is_no_better = more is not None and rate >= _KEEPS_UP * more
-        # one fewer: if it answered as many; not tried yet, if this many queue or one more did no good
-        down = fewer >= _KEEPS_UP * rate if fewer is not None else queueing or more_is_no_better
+        seen = self._rate(self.value)
+        rate = rate if seen is None else (seen + rate) / 2
+        self._rates[self.value] = (rate, self._count)
+        base = min(self._least, self._before)
+        queueing = mean > _QUEUEING * base
+        fewer, more = self._rate(self.value - 1), self._rate(self.value + 1)
+        more_is_no_better = more is not None and not _worth(self.value, rate, more)
+        # one fewer: if this many were not worth it over it; not tried yet, if this many queue or
+        # one more was not worth it
+        if fewer is not None:
+            down = not _worth(self.value - 1, fewer, rate)
+        else:
+            down = queueing or more_is_no_better
         if down and self.value > min(_FEWEST, self.most):
-            self.value -= 1
+            if fewer is None and queueing:
+                # as many as the service answers at once: this many, times the share of a poll's
+                # time it spent answering rather than queued (Little's law)
+                at_once = math.ceil(self.value * base / mean)
+                self.value = max(min(_FEWEST, self.most), min(self.value - 1, at_once))
+            else:
+                self.value -= 1
             return False
         up = not more_is_no_better if more is not None else not queueing
         if up and self.value < self.most:
             self.value += 1
             return True
         return False
+
+    def _rate(self, value: int) -> float | None:
+        """The answers per second seen at the limit ``value`` within the last :data:`_RATE_SPAN`
+        polls, if any."""
+        seen = self._rates.get(value)
+        if seen is None or self._count - seen[1] > _RATE_SPAN:
+            return None
+        return seen[0]
 
 
 class _Batch:

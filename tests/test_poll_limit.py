@@ -14,7 +14,7 @@ import pytest
 import asyncjobs
 from asyncjobs import Capabilities, JobInfo, Kind, PollPolicy, Provider, Status
 from asyncjobs._registry import unregister
-from asyncjobs._waiting import _FEWEST, _QUEUEING, _answers_at_once, _Limit
+from asyncjobs._waiting import _FEWEST, _answers_at_once, _Limit
 
 FAST = 0.001
 
@@ -49,11 +49,11 @@ def test_polls_answered_as_fast_as_ever_keep_every_worker_in_flight() -> None:
     assert limit.value == 8
 
 
-def test_polls_slowed_by_queueing_lower_the_limit_one_per_round() -> None:
+def test_polls_slowed_by_queueing_bring_the_limit_to_what_the_service_answers_at_once() -> None:
     limit, clock = _Limit(8, adaptive=True), Clock()
     rounds(limit, FAST, 1, clock, per_second=1000)
-    rounds(limit, FAST * (_QUEUEING + 1), 3, clock, per_second=1000)
-    assert limit.value == 5
+    rounds(limit, FAST * 4, 1, clock, per_second=1000)  # a quarter of each poll's time answering
+    assert limit.value == 2
 
 
 def test_the_limit_never_goes_below_the_fewest() -> None:
@@ -86,20 +86,31 @@ def test_fewer_in_flight_is_not_kept_when_it_answered_fewer_per_second() -> None
 def test_fewer_in_flight_is_kept_when_it_answered_as_many_per_second() -> None:
     limit, clock = _Limit(3, adaptive=True), Clock()
     rounds(limit, FAST, 1, clock, per_second=1000)
-    rounds(limit, FAST * 3, 1, clock, per_second=1000)
+    rounds(limit, FAST * 3, 1, clock, per_second=1000)  # queueing: down to one
+    assert limit.value == 1
+    rounds(limit, FAST, 1, clock, per_second=1000)  # no queue: two are tried
     assert limit.value == 2
-    rounds(limit, FAST * 3, 1, clock, per_second=1000)
+    rounds(limit, FAST, 5, clock, per_second=1000)  # two answered no more than one
     assert limit.value == 1
 
 
 def test_fewer_in_flight_is_tried_when_one_more_answered_no_more() -> None:
     limit, clock = _Limit(3, adaptive=True), Clock()
     rounds(limit, FAST, 1, clock, per_second=1000)
-    rounds(limit, FAST * 3, 1, clock, per_second=1000)  # queueing: one fewer
+    rounds(limit, FAST * 2.5, 1, clock, per_second=1000)  # queueing: two answered at once
     assert limit.value == 2
     rounds(limit, FAST, 1, clock, per_second=1000)  # no queue seen, but no more answers than 3
     assert limit.value == 1
     rounds(limit, FAST, 5, clock, per_second=1000)
+    assert limit.value == 1
+
+
+def test_a_second_poll_in_flight_is_not_kept_for_a_few_percent_more_answers() -> None:
+    limit, clock = _Limit(2, adaptive=True), Clock()
+    rounds(limit, FAST, 1, clock, per_second=1100)
+    rounds(limit, FAST * 3, 1, clock, per_second=1100)  # queueing: down to one
+    assert limit.value == 1
+    rounds(limit, FAST, 5, clock, per_second=1000)  # two answered only 10% more than one
     assert limit.value == 1
 
 

@@ -148,10 +148,11 @@ class _Limit:
     moves, a climb towards the fewest polls in flight beyond which one more is not worth it (it
     does not bring :data:`_WORTH` of the answers it would to a service answering side by side):
 
-    * down by one, when this one more than one fewer was seen not to be worth it, or (one fewer
-      not tried yet) when one more was seen not to be worth it; to as many as the service answers at once (the limit times the least
-      recent poll time over this round's mean), when fewer was not tried yet and the mean was over
+    * down to as many as the service answers at once (the limit times the least recent poll time
+      over this round's mean), when one fewer was not tried yet and the mean was over
       :data:`_QUEUEING` times that least time (the service queues them);
+    * down by one, when this limit was seen not to be worth it over one fewer, or (one fewer not
+      tried yet) one more over this one;
     * up, when one more was seen to be worth it; or, not tried yet, when the service does not
       queue them;
     * else it stays.

@@ -39,6 +39,15 @@ def rounds(
             limit.sample(seconds, limit.value, clock.now)
 
 
+def queued(most: int, slowdown: float, per_second: float = 1000) -> tuple[_Limit, Clock]:
+    """A limit of ``most`` that saw a round of polls answered ``FAST``, then one ``slowdown`` times
+    slower (the service queueing them), ``per_second`` answered each second."""
+    limit, clock = _Limit(most, adaptive=True), Clock()
+    rounds(limit, FAST, 1, clock, per_second=per_second)
+    rounds(limit, FAST * slowdown, 1, clock, per_second=per_second)
+    return limit, clock
+
+
 def test_the_limit_starts_at_every_worker() -> None:
     assert _Limit(8, adaptive=True).value == 8
 
@@ -50,22 +59,18 @@ def test_polls_answered_as_fast_as_ever_keep_every_worker_in_flight() -> None:
 
 
 def test_polls_slowed_by_queueing_bring_the_limit_to_what_the_service_answers_at_once() -> None:
-    limit, clock = _Limit(8, adaptive=True), Clock()
-    rounds(limit, FAST, 1, clock, per_second=1000)
-    rounds(limit, FAST * 4, 1, clock, per_second=1000)  # a quarter of each poll's time answering
+    limit, _ = queued(8, 4)  # a quarter of each poll's time answering
     assert limit.value == 2
 
 
 def test_the_limit_never_goes_below_the_fewest() -> None:
-    limit, clock = _Limit(8, adaptive=True), Clock()
-    rounds(limit, FAST, 1, clock, per_second=1000)
+    limit, clock = queued(8, 50)
     rounds(limit, FAST * 50, 40, clock, per_second=1000)
     assert limit.value == _FEWEST
 
 
 def test_the_limit_rises_again_when_answers_are_fast_again() -> None:
-    limit, clock = _Limit(8, adaptive=True), Clock()
-    rounds(limit, FAST, 1, clock, per_second=1000)
+    limit, clock = queued(8, 50)
     rounds(limit, FAST * 50, 40, clock, per_second=1000)
     assert limit.value == _FEWEST
     rounds(limit, FAST, 100, clock)  # side by side again
@@ -73,9 +78,7 @@ def test_the_limit_rises_again_when_answers_are_fast_again() -> None:
 
 
 def test_fewer_in_flight_is_not_kept_when_it_answered_fewer_per_second() -> None:
-    limit, clock = _Limit(2, adaptive=True), Clock()
-    rounds(limit, FAST, 1, clock, per_second=1000)
-    rounds(limit, FAST * 3, 1, clock, per_second=1000)  # queueing, at 1000 a second
+    limit, clock = queued(2, 3)
     assert limit.value == 1
     rounds(limit, FAST, 1, clock, per_second=500)  # one at a time: no queue, but half the answers
     assert limit.value == 2
@@ -84,9 +87,7 @@ def test_fewer_in_flight_is_not_kept_when_it_answered_fewer_per_second() -> None
 
 
 def test_fewer_in_flight_is_kept_when_it_answered_as_many_per_second() -> None:
-    limit, clock = _Limit(3, adaptive=True), Clock()
-    rounds(limit, FAST, 1, clock, per_second=1000)
-    rounds(limit, FAST * 3, 1, clock, per_second=1000)  # queueing: down to one
+    limit, clock = queued(3, 3)
     assert limit.value == 1
     rounds(limit, FAST, 1, clock, per_second=1000)  # no queue: two are tried
     assert limit.value == 2
@@ -95,9 +96,7 @@ def test_fewer_in_flight_is_kept_when_it_answered_as_many_per_second() -> None:
 
 
 def test_fewer_in_flight_is_tried_when_one_more_answered_no_more() -> None:
-    limit, clock = _Limit(3, adaptive=True), Clock()
-    rounds(limit, FAST, 1, clock, per_second=1000)
-    rounds(limit, FAST * 2.5, 1, clock, per_second=1000)  # queueing: two answered at once
+    limit, clock = queued(3, 2.5)  # two answered at once
     assert limit.value == 2
     rounds(limit, FAST, 1, clock, per_second=1000)  # no queue seen, but no more answers than 3
     assert limit.value == 1
@@ -106,9 +105,7 @@ def test_fewer_in_flight_is_tried_when_one_more_answered_no_more() -> None:
 
 
 def test_a_second_poll_in_flight_is_not_kept_for_a_few_percent_more_answers() -> None:
-    limit, clock = _Limit(2, adaptive=True), Clock()
-    rounds(limit, FAST, 1, clock, per_second=1100)
-    rounds(limit, FAST * 3, 1, clock, per_second=1100)  # queueing: down to one
+    limit, clock = queued(2, 3, per_second=1100)
     assert limit.value == 1
     rounds(limit, FAST, 5, clock, per_second=1000)  # two answered only 10% more than one
     assert limit.value == 1
@@ -160,16 +157,30 @@ def test_jobs_of_two_clients_keep_every_worker(provider_sandboxes: dict[str, Any
 # -- a wait over many jobs, against a service that queues its polls and one that does not ----------
 
 
-class CountingService(Provider):
+class NeverEnding(Provider):
+    """Jobs that never end, each poll answered at once (pending)."""
+
+    kinds = (Kind("job"),)
+    settings = ()
+
+    def submit(
+        self, kind: str, params: Mapping[str, Any], *, job_id: str | None = None,
+        webhook: str | None = None,
+    ) -> JobInfo:  # fmt: skip
+        raise NotImplementedError
+
+    def status(self, job_id: str) -> JobInfo:
+        return JobInfo(self.name, job_id, "job", Status.PENDING, raw_status="running")
+
+
+class CountingService(NeverEnding):
     """Jobs that never end; each poll takes 5 ms, one at a time (``queues``: a service answering
     one poll after another) or all at once. Records how many polls were out as each came in."""
 
     name = "counting"
-    kinds = (Kind("job"),)
     capabilities = Capabilities(
         poll=PollPolicy(initial=0.01, factor=1.0, cap=0.01, min_interval=0.0, fraction=10)
     )
-    settings = ()
     queues: ClassVar[bool] = False
 
     def __init__(self, *args: Any) -> None:
@@ -178,12 +189,6 @@ class CountingService(Provider):
         self.seen: list[int] = []
         self._count = threading.Lock()
         self._desk = threading.Lock()
-
-    def submit(
-        self, kind: str, params: Mapping[str, Any], *, job_id: str | None = None,
-        webhook: str | None = None,
-    ) -> JobInfo:  # fmt: skip
-        raise NotImplementedError
 
     def status(self, job_id: str) -> JobInfo:
         with self._count:
@@ -195,7 +200,7 @@ class CountingService(Provider):
                     time.sleep(0.005)
             else:
                 time.sleep(0.005)
-            return JobInfo(self.name, job_id, "job", Status.PENDING, raw_status="running")
+            return super().status(job_id)
         finally:
             with self._count:
                 self.out -= 1
@@ -236,24 +241,13 @@ def test_a_service_that_answers_polls_side_by_side_gets_every_worker(
 # -- workers waiting for the next job to be due ------------------------------------------------------
 
 
-class InstantService(Provider):
-    """Jobs that never end, each poll answered at once; every job due again 50-100 ms after its poll."""
+class InstantService(NeverEnding):
+    """Every job due again 50-100 ms after its poll."""
 
     name = "instant"
-    kinds = (Kind("job"),)
     capabilities = Capabilities(
         poll=PollPolicy(initial=0.1, factor=1.0, cap=0.1, min_interval=0.01)
     )
-    settings = ()
-
-    def submit(
-        self, kind: str, params: Mapping[str, Any], *, job_id: str | None = None,
-        webhook: str | None = None,
-    ) -> JobInfo:  # fmt: skip
-        raise NotImplementedError
-
-    def status(self, job_id: str) -> JobInfo:
-        return JobInfo(self.name, job_id, "job", Status.PENDING, raw_status="running")
 
 
 class CountingCondition(threading.Condition):

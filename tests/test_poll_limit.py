@@ -3,6 +3,7 @@ as fast as ever, fewer while it queues them (its answers slow down as more are o
 
 from __future__ import annotations
 
+import queue
 import statistics
 import threading
 import time
@@ -174,36 +175,52 @@ class NeverEnding(Provider):
 
 
 class CountingService(NeverEnding):
-    """Jobs that never end; each poll takes 5 ms, one at a time (``queues``: a service answering
-    one poll after another) or all at once. Records how many polls were out as each came in."""
+    """Jobs that never end; each poll takes 5 ms at one of ``desks`` desks, polls waiting their
+    turn in the order they came (``None``: a desk for every poll, a service answering side by
+    side). Records how many polls were out as each came in."""
 
     name = "counting"
     capabilities = Capabilities(
         poll=PollPolicy(initial=0.01, factor=1.0, cap=0.01, min_interval=0.0, fraction=10)
     )
-    queues: ClassVar[bool] = False
+    desks: ClassVar[int | None] = None
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.out = 0
         self.seen: list[int] = []
         self._count = threading.Lock()
-        self._desk = threading.Lock()
+        self._line: queue.Queue[threading.Event | None] = queue.Queue()
+        self._desks = [threading.Thread(target=self._desk) for _ in range(self.desks or 0)]
+        for desk in self._desks:
+            desk.start()
+
+    def _desk(self) -> None:
+        while (turn := self._line.get()) is not None:
+            time.sleep(0.005)
+            turn.set()
 
     def status(self, job_id: str) -> JobInfo:
         with self._count:
             self.out += 1
             self.seen.append(self.out)
         try:
-            if self.queues:
-                with self._desk:
-                    time.sleep(0.005)
+            if self._desks:
+                turn = threading.Event()
+                self._line.put(turn)
+                turn.wait()
             else:
                 time.sleep(0.005)
             return super().status(job_id)
         finally:
             with self._count:
                 self.out -= 1
+
+    def close(self) -> None:
+        for _ in self._desks:
+            self._line.put(None)
+        for desk in self._desks:
+            desk.join()
 
 
 @pytest.fixture
@@ -215,13 +232,15 @@ def counting() -> Iterator[type[CountingService]]:
         unregister("counting")
 
 
-def polls_out_late_in_a_wait(queues: bool, monkeypatch: pytest.MonkeyPatch) -> float:
+def polls_out_late_in_a_wait(
+    desks: int | None, monkeypatch: pytest.MonkeyPatch, workers: int = 8
+) -> float:
     """The median number of polls out as each came in, over the second half of a 1.5 s wait
-    over 200 jobs with 8 workers."""
-    monkeypatch.setattr(CountingService, "queues", queues)
+    over 200 jobs."""
+    monkeypatch.setattr(CountingService, "desks", desks)
     with asyncjobs.connect("counting", ledger=False) as client:
         jobs = [client.job(f"j{n}") for n in range(200)]
-        asyncjobs.wait(jobs, timeout=1.5, max_workers=8)
+        asyncjobs.wait(jobs, timeout=1.5, max_workers=workers)
         seen = client.provider.seen  # type: ignore[attr-defined]
     return statistics.median(seen[len(seen) // 2 :])
 
@@ -229,13 +248,19 @@ def polls_out_late_in_a_wait(queues: bool, monkeypatch: pytest.MonkeyPatch) -> f
 def test_a_service_that_queues_polls_gets_fewer_at_once(
     counting: type[CountingService], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert polls_out_late_in_a_wait(True, monkeypatch) <= 3
+    assert polls_out_late_in_a_wait(1, monkeypatch) < 2
+
+
+def test_a_service_that_answers_four_at_once_gets_about_four(
+    counting: type[CountingService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert 3 <= polls_out_late_in_a_wait(4, monkeypatch, workers=16) <= 6
 
 
 def test_a_service_that_answers_polls_side_by_side_gets_every_worker(
     counting: type[CountingService], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert polls_out_late_in_a_wait(False, monkeypatch) >= 6
+    assert polls_out_late_in_a_wait(None, monkeypatch) >= 6
 
 
 # -- workers waiting for the next job to be due ------------------------------------------------------

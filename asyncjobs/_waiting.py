@@ -163,6 +163,7 @@ class _Limit:
 
     def __init__(self, most: int, *, adaptive: bool) -> None:
         self.most = most
+        self.fewest = min(_FEWEST, most)
         self.value = most
         self.adaptive = adaptive
         self._least = math.inf  # the least poll time of this span of polls
@@ -209,12 +210,12 @@ class _Limit:
             down = not _worth(self.value - 1, fewer, rate)
         else:
             down = queueing or more_is_no_better
-        if down and self.value > min(_FEWEST, self.most):
+        if down and self.value > self.fewest:
             if fewer is None and queueing:
                 # as many as the service answers at once: this many, times the share of a poll's
                 # time it spent answering rather than queued (Little's law)
                 at_once = math.ceil(self.value * base / mean)
-                self.value = max(min(_FEWEST, self.most), min(self.value - 1, at_once))
+                self.value = max(self.fewest, min(self.value - 1, at_once))
             else:
                 self.value -= 1
             return False

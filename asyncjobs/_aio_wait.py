@@ -19,10 +19,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from . import _aio, _wake, errors
+from . import _aio, _wake
 from ._http import abandoned_when
-from ._job import MAX_POLL_ERRORS, Job, _delay, _refresh
+from ._job import Job, policies, refresh_within, settle, tracker
+from ._limit import Limit, adaptive
 from ._models import JobInfo
+from ._poll import Action, Poll
 
 if TYPE_CHECKING:
     from ._progress import _Reporter
@@ -32,19 +34,17 @@ __all__ = ["Scheduler"]
 
 
 class _Entry:
-    """One job of the wait, on the heap by its next poll time (``due``, then ``seq``): its poll
-    count, its failures in a row, whether it ended."""
+    """One job of the wait, on the heap by its next poll time (``due``, then ``seq``), with its
+    state in the poll core; whether it ended."""
 
-    __slots__ = ("attempt", "due", "ended", "failures", "job", "seq", "told")
+    __slots__ = ("due", "ended", "job", "poll", "seq")
 
-    def __init__(self, job: AsyncJob, due: float, seq: int) -> None:
+    def __init__(self, job: AsyncJob, poll: Poll, due: float, seq: int) -> None:
         self.job = job
+        self.poll = poll
         self.due = due
         self.seq = seq
-        self.attempt = 0
-        self.failures = 0
         self.ended = False
-        self.told: JobInfo | None = None  # news of its end that came while it was polled
 
     def __lt__(self, other: _Entry) -> bool:
         return (self.due, self.seq) < (other.due, other.seq)
@@ -82,7 +82,7 @@ class Scheduler:
         self._rung = False
         self._driver: asyncio.Task[None] | None = None
         self._stop_listening: list[Callable[[], None]] = []
-        self._size = _aio.MAX_WORKERS
+        self._limit = Limit(_aio.MAX_WORKERS, adaptive=False)
         self._gone = threading.Event()  # set by stop(): polls on their threads start no new attempt
 
     # -- the loop's side ----------------------------------------------------------------------------
@@ -91,7 +91,9 @@ class Scheduler:
         """Listen for news of the jobs' ends and start polling them, every job due now, a batch
         of them per turn of the loop."""
         loop = asyncio.get_running_loop()
-        self._size = _aio.workers().size
+        self._limit = Limit(
+            _aio.workers().size, adaptive=adaptive(policies(j.sync for j in self._jobs))
+        )
         waiter = _wake.Waiter()
 
         def ring() -> None:  # from the reporting thread; one call on the loop for many news
@@ -100,7 +102,8 @@ class Scheduler:
                 loop.call_soon_threadsafe(self._news, waiter)
 
         self._stop_listening.append(waiter.ring_me(ring))
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
+        since = wall
         for first in range(0, len(self._jobs), _START_BATCH):
             if first:
                 await asyncio.sleep(0)
@@ -108,9 +111,10 @@ class Scheduler:
             for job in batch:
                 key = (job.sync.provider, job.sync.id)
                 if key not in self._entries:
-                    # all due now, in order: the list stays a heap
-                    entry = self._entries[key] = _Entry(job, now, next(self._counter))
-                    self._heap.append(entry)
+                    poll = tracker(job.sync, deadline=self._end, since=since)
+                    due = poll.first(now, wall)
+                    entry = self._entries[key] = _Entry(job, poll, due, next(self._counter))
+                    heapq.heappush(self._heap, entry)
                     self._left += 1
             self._stop_listening.append(_wake.subscribe(waiter, [j.sync for j in batch]))
         self._news(waiter)
@@ -167,11 +171,10 @@ class Scheduler:
             if entry is None or entry.ended:
                 continue
             if entry in self._polled:
-                entry.told = info
+                entry.poll.tell(info)
                 continue
-            entry.job.sync.info = info
+            settle(entry.job.sync, entry.poll.news(info))
             self._reporter.seen(info)
-            entry.job.error = None
             self._finish(entry)
 
     def _finish(self, entry: _Entry) -> None:
@@ -193,11 +196,13 @@ class Scheduler:
                 if self._end is not None and now >= self._end:
                     self._late = True
                     return
-                while len(self._runners) < self._size and (entry := self._due(now)) is not None:
+                while (
+                    len(self._runners) < self._limit.value and (entry := self._due(now)) is not None
+                ):
                     runner = loop.create_task(self._run(entry))
                     self._runners.add(runner)
                 wake: float | None = None
-                if self._heap and len(self._runners) < self._size:
+                if self._heap and len(self._runners) < self._limit.value:
                     wake = self._heap[0].due - now
                 if self._end is not None:
                     wake = self._end - now if wake is None else min(wake, self._end - now)
@@ -241,58 +246,40 @@ class Scheduler:
 
     async def _poll(self, entry: _Entry) -> None:
         """One poll of the job, then its next time on the heap, or its end."""
-        info: JobInfo | None = None
-        error: BaseException | None = None
+        result: JobInfo | BaseException
         self._polled.add(entry)
+        inflight = len(self._polled)
+        started = time.monotonic()
         try:
-            info = await _aio.run(self._refresh, entry.job.sync)
-        except errors.AsyncJobsError as exc:
-            error = exc
-        except Exception as exc:  # not an error of the job's: the wait raises it
-            self._crash = exc
-            self._release(self._taker)
-            return
+            result = await _aio.run(self._refresh, entry.job.sync)
+        except Exception as exc:  # every outcome is the poll core's to judge
+            result = exc
         finally:
             self._polled.discard(entry)
-        self._settle(entry, info, error)
+        now = time.monotonic()
+        if isinstance(result, JobInfo) and self._limit.sample(now - started, inflight, now):
+            self._release(self._kick)  # one more poll may go out
+        self._settle(entry, result, now)
 
     def _refresh(self, job: Job) -> JobInfo:
         """On a worker thread: one look at ``job``, abandoned once the wait stops."""
         with abandoned_when(self._gone):
-            return _refresh(job, self._end)
+            return refresh_within(job, self._end)
 
-    def _settle(self, entry: _Entry, info: JobInfo | None, error: BaseException | None) -> None:
-        """A poll of the job ended with ``info`` or ``error``."""
-        job = entry.job
-        sync = job.sync
-        if entry.told is not None and (info is None or not info.finished):
-            info, error = entry.told, None  # it ended while this poll was in flight
-            sync.info = info
-        if isinstance(error, errors.JobTimeoutError):
-            return  # the wait's deadline passed mid-poll: the wait ends late
-        if isinstance(error, (errors.TransportError, errors.RateLimitedError)):
-            entry.failures += 1
-            if entry.failures >= MAX_POLL_ERRORS:
-                job.error = error
-                self._finish(entry)
-                return
-            delay = _delay(sync, entry.attempt, sync.info, getattr(error, "retry_after", None))
-        elif error is not None:
-            job.error = error
+    def _settle(self, entry: _Entry, result: JobInfo | BaseException, now: float) -> None:
+        """A poll of the job ended with ``result``: the poll core says what follows."""
+        step = entry.poll.step(result, now, time.time())
+        settle(entry.job.sync, step)
+        if step.info is not None:
+            self._reporter.seen(step.info)
+        if step.action is Action.AGAIN:
+            entry.due = step.at
+            entry.seq = next(self._counter)
+            heapq.heappush(self._heap, entry)
+            if self._heap[0] is entry:
+                self._release(self._kick)  # due before what the driver sleeps for
+        elif step.action is Action.CRASHED:  # not an error of the job's: the wait raises it
+            self._crash = step.error
+            self._release(self._taker)
+        elif step.action is not Action.TIMED_OUT:  # past the deadline, the wait ends late
             self._finish(entry)
-            return
-        else:
-            assert info is not None
-            entry.failures = 0
-            self._reporter.seen(info)
-            if info.finished:
-                job.error = None
-                self._finish(entry)
-                return
-            delay = _delay(sync, entry.attempt, info)
-        entry.attempt += 1
-        entry.due = time.monotonic() + delay
-        entry.seq = next(self._counter)
-        heapq.heappush(self._heap, entry)
-        if self._heap[0] is entry:
-            self._release(self._kick)  # due before what the driver sleeps for

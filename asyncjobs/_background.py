@@ -13,8 +13,11 @@ from collections.abc import Callable
 
 from . import _wake, errors
 from ._http import abandoned_when
-from ._job import MAX_POLL_ERRORS, Job, _delay
+from ._job import Job, settle, tracker
+from ._limit import Limit, adaptive
 from ._models import JobInfo, Result, Status
+from ._policies import PollPolicy
+from ._poll import Action
 from ._redaction import get_logger
 from ._waiting import MAX_WORKERS
 
@@ -27,17 +30,15 @@ _log = get_logger("asyncjobs.waiting")
 
 
 class _Watch:
-    """What waits on one job in the background scheduler: its handles, futures and callbacks."""
+    """What waits on one job in the background scheduler: its handles, futures and callbacks, and
+    its state in the poll core."""
 
     def __init__(self, job: Job) -> None:
         self.job = job
         self.handles: list[Job] = [job]
         self.futures: list[cf.Future[Result]] = []
         self.callbacks: list[tuple[Job, Callable[[Job], object]]] = []
-        self.attempt = 0
-        self.failures = 0
-        #: the job's end, as news brought it (a webhook call confirmed): the next step uses it
-        self.told: JobInfo | None = None
+        self.poll = tracker(job)
         self.inflight = False
         self.unsubscribe: Callable[[], None] = _nothing
         #: set when its client closes: a poll in flight makes no new attempt
@@ -50,6 +51,16 @@ class _Watch:
         return any(not f.done() for f in self.futures)
 
 
+#: What a step on a worker thread brings back: the poll's outcome (a look or the error it raised),
+#: the result when the job is done and a future wants it (or the error fetching it raised), and
+#: the poll's time (seconds, polls out with it, when it ended) for the limit.
+_AGAIN = object()  # a step's end: the job is polled again
+
+_Outcome = tuple[
+    "JobInfo | BaseException", "Result | BaseException | None", "tuple[float, int, float] | None"
+]
+
+
 class _Background:
     """One scheduler thread and a pool of at most :data:`MAX_WORKERS` for every watched job of the
     process (not a thread per job). The thread starts with the first job watched and ends, with its
@@ -59,7 +70,7 @@ class _Background:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Job]] = []
         self._watches: dict[Job, _Watch] = {}
-        self._ended: list[tuple[_Watch, str, object]] = []
+        self._ended: list[tuple[_Watch, _Outcome]] = []
         self._counter = itertools.count()
         self._thread: threading.Thread | None = None
         self._pool: cf.ThreadPoolExecutor | None = None
@@ -67,6 +78,9 @@ class _Background:
         self._by_key: dict[tuple[str, str], _Watch] = {}
         self._waiter = _wake.Waiter()
         self._waiter.ring_me(self._rung)
+        # the policies of the clients watched since the thread started, and the limit they allow
+        self._policies: dict[int, PollPolicy | None] = {}
+        self._limit = Limit(MAX_WORKERS, adaptive=False)
 
     def _rung(self) -> None:
         """News of a watched job's end (from the reporting thread): the scheduler looks at once."""
@@ -84,9 +98,9 @@ class _Background:
         moved = False
         for key, info in self._waiter.take().items():
             w = self._by_key.get(key)
-            if w is None or w.told is not None:
+            if w is None or w.poll.told is not None:
                 continue
-            w.told = info
+            w.poll.tell(info)
             if not w.inflight and any(e[2] is w.job for e in self._heap):
                 # sleeping in the heap: due now (a job out on a step, or just back from one, is
                 # rescheduled at once by the step's outcome, since it is told)
@@ -95,6 +109,15 @@ class _Background:
                 moved = True
         if moved:
             heapq.heapify(self._heap)
+
+    def _count_client(self, job: Job) -> None:
+        """The limit of polls in flight adapts only while every watched job is one client's
+        (condition held)."""
+        client = job.connected_client
+        key = 0 if client is None else id(client)
+        if key not in self._policies:
+            self._policies[key] = None if client is None else client.poll_policy
+            self._limit = Limit(MAX_WORKERS, adaptive=adaptive(self._policies.values()))
 
     def watch(
         self, job: Job, *, future: bool, callback: Callable[[Job], object] | None
@@ -113,7 +136,11 @@ class _Background:
                 w = self._watches[job] = _Watch(job)
                 self._by_key[(job.provider, job.id)] = w
                 w.unsubscribe = _wake.subscribe(self._waiter, [job])
-                heapq.heappush(self._heap, (time.monotonic(), next(self._counter), job))
+                now = time.monotonic()
+                heapq.heappush(
+                    self._heap, (w.poll.first(now, time.time()), next(self._counter), job)
+                )
+                self._count_client(job)
             elif all(h is not job for h in w.handles):
                 w.handles.append(job)
             if future:
@@ -133,7 +160,7 @@ class _Background:
         """Stop watching the jobs of ``client``, which is closing: their futures are cancelled,
         their callbacks dropped, and a poll in flight makes no new attempt."""
         with self._cond:
-            for w in [w for w in self._watches.values() if w.job._client is client]:
+            for w in [w for w in self._watches.values() if w.job.connected_client is client]:
                 w.gone.set()
                 for fut in w.futures:
                     fut.cancel()
@@ -142,76 +169,90 @@ class _Background:
                 self._forget(w)
             self._cond.notify()
 
-    @staticmethod
-    def _step(w: _Watch) -> tuple[str, object]:
+    def _step(self, w: _Watch, inflight: int) -> _Outcome:
         """One poll of the job on a worker thread (and its result when it is done and wanted)."""
         with abandoned_when(w.gone):
-            return _Background._look(w)
+            return self._look(w, inflight)
 
     @staticmethod
-    def _look(w: _Watch) -> tuple[str, object]:
+    def _look(w: _Watch, inflight: int) -> _Outcome:
+        started = time.monotonic()
+        result: JobInfo | BaseException
+        timing = None
+        told = w.poll.told
         try:
-            if w.told is not None:
-                info = w.job.info = w.told  # polled already, by the receiver: no second look
+            if told is not None:
+                result = told  # polled already, by the receiver: no second look
             else:
-                info = w.job.refresh()
-        except (errors.TransportError, errors.RateLimitedError) as exc:
-            return "retry", exc
+                result = w.job.refresh()
+                ended = time.monotonic()
+                timing = (ended - started, inflight, ended)
         except Exception as exc:
-            return "error", exc
-        if not info.finished:
-            return "pending", info
-        if info.status is Status.FAILED:
-            return "end", errors.JobFailedError(info)
-        if not w.wants_result():
-            return "end", None
+            return exc, None, None
+        if not result.finished or result.status is Status.FAILED or not w.wants_result():
+            return result, None, timing
         try:
-            return "end", w.job.client.fetch_result(w.job.id)
+            return result, w.job.client.fetch_result(w.job.id), timing
         except Exception as exc:
-            return "end", exc
+            return result, exc, timing
 
-    def _done(self, w: _Watch, fut: cf.Future[tuple[str, object]]) -> None:
-        outcome = (
-            fut.result() if not fut.cancelled() else ("error", errors.AsyncJobsError("cancelled"))
+    def _done(self, w: _Watch, fut: cf.Future[_Outcome]) -> None:
+        outcome: _Outcome = (
+            fut.result()
+            if not fut.cancelled()
+            else (errors.AsyncJobsError("cancelled"), None, None)
         )
         with self._cond:
             self._inflight -= 1
             w.inflight = False
-            self._ended.append((w, *outcome))
+            self._ended.append((w, outcome))
             self._cond.notify()
+
+    def _settled(self, w: _Watch, outcome: _Outcome) -> object:
+        """What a step's outcome means for its watch (condition held): :data:`_AGAIN` when the job
+        is polled again (it is back on the heap), else its end: a :class:`Result`, an exception for
+        the futures (the job failed, or its result could not be fetched), or :class:`_Failed`."""
+        result, fetched, timing = outcome
+        if timing is not None:
+            self._limit.sample(*timing)
+        step = w.poll.step(result, time.monotonic(), time.time())
+        if step.action is Action.AGAIN:
+            heapq.heappush(self._heap, (step.at, next(self._counter), w.job))
+            return _AGAIN
+        if step.action is not Action.ENDED:
+            return _Failed(step.error)
+        assert step.info is not None
+        settle(w.job, step)
+        if step.info.status is Status.FAILED:
+            return errors.JobFailedError(step.info)
+        if fetched is None and w.wants_result():
+            # a future came while it ended (or news ended it): fetch the result
+            w.poll.tell(step.info)
+            heapq.heappush(self._heap, (time.monotonic(), next(self._counter), w.job))
+            return _AGAIN
+        return fetched
 
     def _run(self) -> None:
         while True:
             ends: list[tuple[_Watch, object]] = []
             with self._cond:
                 self._news()
-                for w, kind, value in self._ended:
+                for w, outcome in self._ended:
                     if self._watches.get(w.job) is not w:
                         continue  # released (its client closed) while this poll was out
-                    if kind == "pending":
-                        assert isinstance(value, JobInfo)
-                        when = time.monotonic() + _delay(w.job, w.attempt, value)
-                    elif kind == "retry":
-                        w.failures += 1
-                        if w.failures >= MAX_POLL_ERRORS:
-                            kind = "error"
-                        hint = getattr(value, "retry_after", None)
-                        when = time.monotonic() + _delay(w.job, w.attempt, w.job.info, hint)
-                    if kind in ("pending", "retry"):
-                        w.attempt += 1
-                        if w.told is not None:
-                            when = time.monotonic()  # its end came while this poll was out
-                        heapq.heappush(self._heap, (when, next(self._counter), w.job))
-                        continue
-                    if kind == "end" and value is None and w.wants_result():
-                        heapq.heappush(self._heap, (time.monotonic(), next(self._counter), w.job))
-                        continue  # a future came while it ended: fetch the result
+                    end = self._settled(w, outcome)
+                    if end is _AGAIN:
+                        continue  # back on the heap
                     self._forget(w)
-                    ends.append((w, value if kind == "end" else _Failed(value)))
+                    ends.append((w, end))
                 self._ended.clear()
                 if not ends:
                     now = time.monotonic()
-                    while self._heap and self._heap[0][0] <= now and self._inflight < MAX_WORKERS:
+                    while (
+                        self._heap
+                        and self._heap[0][0] <= now
+                        and self._inflight < self._limit.value
+                    ):
                         _, _, job = heapq.heappop(self._heap)
                         found = self._watches.get(job)
                         if found is None:
@@ -223,15 +264,16 @@ class _Background:
                         self._inflight += 1
                         w.inflight = True
                         assert self._pool is not None
-                        step = self._pool.submit(self._step, w)
+                        step = self._pool.submit(self._step, w, self._inflight)
                         step.add_done_callback(functools.partial(self._done, w))
                     if not self._watches and not self._inflight:
                         assert self._pool is not None
                         self._pool.shutdown(wait=False)
                         self._pool = self._thread = None
+                        self._policies.clear()
                         return
                     wake = None
-                    if self._heap and self._inflight < MAX_WORKERS:
+                    if self._heap and self._inflight < self._limit.value:
                         wake = max(0.0, self._heap[0][0] - now)
                     if not self._ended and not self._waiter.pending():
                         self._cond.wait(wake)

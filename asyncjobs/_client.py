@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import operator
@@ -465,13 +466,29 @@ class Client:
             return info
         return attrs.evolve(info, raw_status=raw, error=error, meta=meta, expires_at=expires)
 
-    def _watch(self, job: Job, **kwargs: Any) -> Any:
-        """Hand ``job`` to the process's background scheduler (``Job.future()``,
-        ``Job.add_done_callback()``)."""
+    def expects_call(self, job_id: str) -> bool:
+        """Whether a webhook call is expected for the job (submitted with ``webhook=True`` through
+        this client's receiver, and not seen finished yet): its polls are then only a safety net."""
+        return self.webhooks is not None and job_id in self._expecting
+
+    def polled_elsewhere(self, job_id: str) -> bool:
+        """Whether the job's last look came from a shared ledger because another poller holds its
+        lease (the job is that poller's to poll)."""
+        return job_id in self._elsewhere
+
+    def watch(
+        self,
+        job: Job,
+        *,
+        future: bool = False,
+        callback: Callable[[Job], object] | None = None,
+    ) -> concurrent.futures.Future[Result]:
+        """Hand ``job`` to the process's background scheduler: what :meth:`Job.future` and
+        :meth:`Job.add_done_callback` call (use those)."""
         from ._background import watch
 
         self._watched = True
-        return watch(job, **kwargs)
+        return watch(job, future=future, callback=callback)
 
     def _entry(self, job_id: str) -> LedgerEntry | None:
         """The ledger's entry of ``job_id``; a ledger that cannot be read costs a warning here."""

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from . import _wake, errors
+from . import _wake
 from ._checks import timeout as check_timeout
 from ._http import deadline
 from ._http import deadline as deadline_scope
 from ._models import JobInfo, Result, Status, _check_dest
+from ._policies import PollPolicy
+from ._poll import WAITS, Action, Poll, Rules, Step, timed_out
 from ._progress import Progress, make_progress
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ class Job:
         id: the provider's job id.
         kind: the job's kind, when known.
         info: the last :class:`JobInfo` seen, or ``None`` before the first look.
-        error: the error that ended the last wait over many jobs for this one (e.g. JobNotFoundError).
+        error: the error that ended the last wait for this one, when its polling failed for good
+            (e.g. JobNotFoundError); ``None`` once a wait saw it end.
     """
 
     __slots__ = ("_client", "_provider", "error", "id", "info", "kind")
@@ -60,6 +62,13 @@ class Job:
         if callable(self._client) and not hasattr(self._client, "status"):
             self._client = self._client()
         return self._client  # type: ignore[return-value]
+
+    @property
+    def connected_client(self) -> Client | None:
+        """The client, if it is made already (a job from the ledger connects on first use); never
+        connects."""
+        made = self._client
+        return None if callable(made) and not hasattr(made, "status") else made  # type: ignore[return-value]
 
     @property
     def provider(self) -> str:
@@ -147,7 +156,7 @@ class Job:
         ended its polling (e.g. JobNotFoundError). Cancelling the future stops polling for it; the
         job goes on at the provider. Closing the job's client cancels the future.
         """
-        return self.client._watch(self, future=True)  # type: ignore[no-any-return]
+        return self.client.watch(self, future=True)
 
     def add_done_callback(self, fn: Callable[[Job], object]) -> None:
         """Call ``fn(self)`` once when the job ends (done, failed, or polling ended with an error in
@@ -159,7 +168,7 @@ class Job:
             from .errors import InvalidParameterError
 
             raise InvalidParameterError(f"fn must be callable, not {fn!r}", parameter="fn")
-        self.client._watch(self, callback=fn)
+        self.client.watch(self, callback=fn)
 
     def save(
         self,
@@ -276,147 +285,88 @@ class JobList(Sequence[J]):
 
 # -- waiting for one job ------------------------------------------------------------------------------
 
-#: Transient poll errors in a row after which a job's wait ends with the error.
-MAX_POLL_ERRORS = 5
 
-_rng = random.Random()
-
-
-def _age(info: JobInfo | None, since: float | None = None) -> float | None:
-    """Seconds since the job was submitted (its ``submitted_at``), else since ``since`` (a wall
-    clock time the waiter knows the job existed at: it is at least that old), else ``None``."""
-    start = None
-    if info is not None and info.submitted_at is not None:
-        start = info.submitted_at.timestamp()
-    if since is not None:
-        start = since if start is None else min(start, since)
-    return None if start is None else max(0.0, time.time() - start)
-
-
-def _delay(
-    job: Job, attempt: int, info: JobInfo | None, hint: object = None, since: float | None = None
-) -> float:
-    """The pause before the next poll: the service's hint (a ``retry_after`` in the JobInfo's meta,
-    or in the error) clamped to the policy's cap, else the policy's own delay for the job's age --
-    at its slowest (between half and all of its cap) for a job that expects a webhook call: the
-    call wakes the wait, and these polls are only the safety net for a call that never comes."""
-    client = job.client
-    policy = client.poll_policy
-    if hint is None and info is not None:
-        hint = info.meta.get("retry_after")
-    if (
-        isinstance(hint, (int, float))
-        and not isinstance(hint, bool)
-        and hint >= 0
-        and hint == hint  # not NaN
-    ):
-        return max(min(float(hint), policy.cap), policy.min_interval)
-    if getattr(client, "webhooks", None) is not None and job.id in client._expecting:
-        return policy.delay(64, _rng)  # the exponential bound is long past: the cap
-    return policy.delay(attempt, _rng, age=_age(info or job.info, since))
-
-
-def _first_poll(job: Job) -> float:
-    """Seconds from now to a job's first poll: now, unless its last known status is ``pending``
-    from moments ago (a job just submitted), when a poll before the policy's first delay since
-    its submission could only find it pending again."""
-    info = job.info
-    if info is None or info.finished or info.submitted_at is None:
-        return 0.0
-    try:
-        policy = job.client.poll_policy
-    except Exception:  # a job of a provider that cannot connect: its poll says why, at once
-        return 0.0
-    first = policy.delay(0, _rng, age=0.0)
-    return max(0.0, min(first, info.submitted_at.timestamp() + first - time.time()))
-
-
-def _timed_out(job: Job, limit: float | None, info: JobInfo | None) -> errors.JobTimeoutError:
-    state = "not seen yet" if info is None else f"still {info.status.value} ({info.raw_status})"
-    return errors.JobTimeoutError(
-        f"job {job.id!r} at {job.provider} was {state} after {limit:g}s. It goes on at the "
-        "provider: wait again, or pick it up later with client.job(job_id).",
-        provider=job.provider,
-        job_id=job.id,
-        info=info,
+def tracker(
+    job: Job, *, rules: Rules = WAITS, deadline: float | None = None, since: float | None = None
+) -> Poll:
+    """The poll core's state of ``job`` for one wait (see :class:`asyncjobs._poll.Poll`), with its
+    client's policy and whether a webhook call is expected for it. Nothing is connected here: for
+    a job whose client is made on its first poll (a job from the ledger), the policy is looked up
+    when it is first needed."""
+    client = job.connected_client
+    return Poll(
+        None if client is None else client.poll_policy,
+        rules=rules,
+        deadline=deadline,
+        since=time.time() if since is None else since,
+        info=job.info,
+        expecting=client is not None and client.expects_call(job.id),
+        lookup=lambda: job.client.poll_policy,
     )
 
 
-def _refresh(job: Job, end: float | None) -> JobInfo:
+def policies(jobs: Iterable[Job]) -> list[PollPolicy | None]:
+    """The poll policies of the clients ``jobs`` are polled through, one per client (``None`` for
+    jobs whose client is not made yet): what :func:`asyncjobs._limit.adaptive` judges."""
+    clients: dict[int, PollPolicy | None] = {}
+    for job in jobs:
+        client = job.connected_client
+        if client is None:
+            clients[0] = None
+        elif id(client) not in clients:
+            clients[id(client)] = client.poll_policy
+    return list(clients.values())
+
+
+def refresh_within(job: Job, end: float | None) -> JobInfo:
     """One look at ``job``, every request of it bounded by the monotonic deadline ``end``."""
     with deadline_scope(end):
         return job.refresh()
 
 
-def _nap(job: Job, waiter: _wake.Waiter, delay: float) -> JobInfo | None:
-    """Sleep ``delay`` seconds between polls, less when news of the job's end comes (a webhook
-    call confirmed, another wait's poll, another process through the ledger): then its final
-    :class:`JobInfo`, and the wait polls no more."""
-    news = waiter.nap(delay).get((job.provider, job.id))
-    if news is None:
-        return None
-    job.info = news
-    if job.kind is None:
-        job.kind = news.kind
-    return news
+def settle(job: Job, step: Step) -> None:
+    """Bring ``job``'s handle up to date with a step of the poll core (its end, or news)."""
+    if step.info is not None and step.action is Action.ENDED:
+        job.info = step.info
+        if job.kind is None:
+            job.kind = step.info.kind
+        job.error = None
+    elif step.action is Action.GAVE_UP:
+        job.error = step.error
 
 
 def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = None) -> JobInfo:
-    """Poll ``job`` until it finishes; see :meth:`Job.wait`."""
+    """Poll ``job`` until it finishes, in the caller's thread; see :meth:`Job.wait`."""
     limit = check_timeout(timeout)
-    deadline = None if limit is None else time.monotonic() + limit
+    end = None if limit is None else time.monotonic() + limit
     reporter = make_progress(progress, total=None, desc=f"{job.provider}:{job.id}")
-    since = time.time()
+    poll = tracker(job, deadline=end)
     try:
         with _wake.listening([job]) as waiter:
-            return _wait_loop(job, waiter, limit, deadline, reporter, since)
+            at = poll.first(time.monotonic(), time.time())
+            while True:
+                news = waiter.nap(max(0.0, at - time.monotonic())).get((job.provider, job.id))
+                if news is not None:
+                    step = poll.news(news)
+                else:
+                    result: JobInfo | BaseException
+                    try:
+                        result = refresh_within(job, end)
+                    except Exception as exc:
+                        result = exc
+                    step = poll.step(result, time.monotonic(), time.time())
+                if step.info is not None:
+                    reporter.seen(step.info)
+                if step.action is Action.AGAIN:
+                    at = step.at
+                    continue
+                settle(job, step)
+                if step.action is Action.ENDED:
+                    assert step.info is not None
+                    return step.info
+                if step.action is Action.TIMED_OUT:
+                    raise timed_out(job.provider, job.id, limit, job.info) from step.error
+                assert step.error is not None
+                raise step.error
     finally:
         reporter.close()
-
-
-def _wait_loop(
-    job: Job,
-    waiter: _wake.Waiter,
-    limit: float | None,
-    deadline: float | None,
-    reporter: Any,
-    since: float,
-) -> JobInfo:
-    """The polls of :func:`wait_one`, napping on ``waiter`` between them."""
-    attempt = 0
-    failures = 0
-    while True:
-        try:
-            info = _refresh(job, deadline)
-        except errors.JobTimeoutError as exc:
-            raise _timed_out(job, limit, job.info) from exc
-        except (errors.TransportError, errors.RateLimitedError) as exc:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise _timed_out(job, limit, job.info) from exc
-            failures += 1  # transient: try again after a delay, as the many-job wait does
-            if failures >= MAX_POLL_ERRORS:
-                raise
-            delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None), since)
-            attempt += 1
-            if deadline is not None:
-                delay = min(delay, max(0.0, deadline - time.monotonic()))
-            news = _nap(job, waiter, delay)
-            if news is not None:
-                reporter.seen(news)
-                return news
-            continue
-        failures = 0
-        reporter.seen(info)
-        if info.finished:
-            return info
-        delay = _delay(job, attempt, info, since=since)
-        attempt += 1
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _timed_out(job, limit, info)
-            delay = min(delay, remaining)
-        news = _nap(job, waiter, delay)
-        if news is not None:
-            reporter.seen(news)
-            return news

@@ -20,8 +20,10 @@ from . import _wake, errors
 from ._checks import timeout as check_timeout
 from ._deferred import deferred_writes, write_seen
 from ._http import POOL_SIZE, abandoned_when
-from ._job import MAX_POLL_ERRORS, Job, _delay, _first_poll, _refresh, wait_one
+from ._job import Job, policies, refresh_within, settle, tracker, wait_one
+from ._limit import Limit, adaptive
 from ._models import JobInfo, Status
+from ._poll import Action, Poll
 from ._progress import Progress, make_progress
 from ._redaction import get_logger
 
@@ -64,13 +66,13 @@ def _scheduled(
     deadline = None if limit is None else time.monotonic() + limit
     reporter = make_progress(progress, total=len(pending), desc="jobs")
     board = _Board(deadline)
-    now = time.monotonic()
+    now, wall = time.monotonic(), time.time()
     for j in pending:
         if j.info is not None and j.info.finished:
             reporter.advance()
             yield j
         else:
-            board.push(now + _first_poll(j), j)
+            board.add(j, now, wall)
     if not board.heap:
         reporter.close()
         return
@@ -101,137 +103,6 @@ def _scheduled(
         listen.__exit__(None, None, None)
         board.stop()
         reporter.close()
-
-
-def _answers_at_once(jobs: list[Job]) -> bool:
-    """True when every job is one client's and its service answers a poll at once (no hold): the
-    time of its polls then tells how loaded it is."""
-    clients = {id(j._client) for j in jobs}
-    if len(clients) != 1:
-        return False
-    try:
-        return jobs[0].client.poll_policy.hold == 0
-    except Exception:  # a client that cannot be built: its polls say why
-        return False
-
-
-#: Polls answered on average in more than this many times the least time a poll took lately mean
-#: that the service queues them: more at once would only wait longer (TCP Vegas's reading).
-_QUEUEING = 2.0
-#: The fewest polls the scheduler keeps in flight when the service queues them.
-_FEWEST = 1
-#: Polls after which the least time is measured afresh (the service may have become slower).
-_BASELINE_SPAN = 5000
-#: Polls after which what a limit answered per second is measured afresh (the service may answer
-#: more, or fewer, at once now).
-_RATE_SPAN = 1000
-#: The fewest polls a round of the limit takes (so that its answers per second mean something).
-_ROUND = 32
-#: One poll more in flight (``n + 1`` instead of ``n``) is worth keeping when it brings at least this
-#: share of what it would to a service that answers side by side (``1/n`` more answers per second);
-#: else the fewer are kept, since every poll in flight beyond what the service answers costs the
-#: client CPU (a thread switch and a turn of the GIL) for little.
-_WORTH = 0.25
-
-
-def _worth(n: int, rate: float, more: float) -> bool:
-    """Whether ``n + 1`` polls in flight answering ``more`` per second are worth it over ``n``
-    answering ``rate``."""
-    return more >= rate * (1 + _WORTH / n)
-
-
-class _Limit:
-    """How many polls of one wait may be in flight: all its workers, or fewer while more would not
-    be answered any faster.
-
-    After each round of polls (:meth:`round_size` of them, made with the limit in use) the limit
-    moves, a climb towards the fewest polls in flight beyond which one more is not worth it (it
-    does not bring :data:`_WORTH` of the answers it would to a service answering side by side):
-
-    * down to as many as the service answers at once (the limit times the least recent poll time
-      over this round's mean), when one fewer was not tried yet and the mean was over
-      :data:`_QUEUEING` times that least time (the service queues them);
-    * down by one, when this limit was seen not to be worth it over one fewer, or (one fewer not
-      tried yet) one more over this one;
-    * up, when one more was seen to be worth it; or, not tried yet, when the service does not
-      queue them;
-    * else it stays.
-
-    Never below :data:`_FEWEST` nor above the workers. What a limit answered per second counts for
-    :data:`_RATE_SPAN` polls, the least time for :data:`_BASELINE_SPAN`: then they are measured
-    again, should the service have changed. Not ``adaptive``: always all the workers."""
-
-    def __init__(self, most: int, *, adaptive: bool) -> None:
-        self.most = most
-        self.fewest = min(_FEWEST, most)
-        self.value = most
-        self.adaptive = adaptive
-        self._least = math.inf  # the least poll time of this span of polls
-        self._before = math.inf  # ... of the span before
-        self._count = 0
-        self._round: list[float] = []
-        self._round_began = 0.0
-        # answers per second seen at each limit, and the poll count when last measured
-        self._rates: dict[int, tuple[float, int]] = {}
-
-    def round_size(self) -> int:
-        """How many polls made at the limit make a round."""
-        return max(4 * self.value, _ROUND)
-
-    def sample(self, seconds: float, inflight: int, now: float) -> bool:
-        """Take the time of one poll that succeeded with ``inflight`` polls out (itself included),
-        ending at the monotonic time ``now``; True when the limit went up."""
-        if not self.adaptive:
-            return False
-        self._count += 1
-        if self._count % _BASELINE_SPAN == 0:
-            self._before, self._least = self._least, math.inf
-        self._least = min(self._least, seconds)
-        if inflight < self.value:
-            return False  # the limit was not what held polls back: its time says nothing of it
-        if not self._round:
-            self._round_began = now - seconds
-        self._round.append(seconds)
-        if len(self._round) < self.round_size():
-            return False
-        mean = sum(self._round) / len(self._round)
-        rate = len(self._round) / max(now - self._round_began, 1e-9)
-        self._round.clear()
-        seen = self._rate(self.value)
-        rate = rate if seen is None else (seen + rate) / 2
-        self._rates[self.value] = (rate, self._count)
-        base = min(self._least, self._before)
-        queueing = mean > _QUEUEING * base
-        fewer, more = self._rate(self.value - 1), self._rate(self.value + 1)
-        more_is_no_better = more is not None and not _worth(self.value, rate, more)
-        # one fewer: if this many were not worth it over it; not tried yet, if this many queue or
-        # one more was not worth it
-        if fewer is not None:
-            down = not _worth(self.value - 1, fewer, rate)
-        else:
-            down = queueing or more_is_no_better
-        if down and self.value > self.fewest:
-            if fewer is None and queueing:
-                # as many as the service answers at once: this many, times the share of a poll's
-                # time it spent answering rather than queued (Little's law)
-                at_once = math.ceil(self.value * base / mean)
-                self.value = max(self.fewest, min(self.value - 1, at_once))
-            else:
-                self.value -= 1
-            return False
-        up = not more_is_no_better if more is not None else not queueing
-        if up and self.value < self.most:
-            self.value += 1
-            return True
-        return False
-
-    def _rate(self, value: int) -> float | None:
-        """The answers per second seen at the limit ``value`` within the last :data:`_RATE_SPAN`
-        polls, if any."""
-        seen = self._rates.get(value)
-        if seen is None or self._count - seen[1] > _RATE_SPAN:
-            return None
-        return seen[0]
 
 
 class _Batch:
@@ -278,9 +149,8 @@ class _Board:
         self._main = threading.Condition(self._lock)  # the waiting thread waits here
         self._busy = 0
         self._stopped = False
-        self._attempts: dict[Job, int] = {}
-        self._failures: dict[Job, int] = {}
         self._since = time.time()  # every job is at least as old as this wait
+        self._polls: dict[Job, Poll] = {}  # each job's state in the poll core
         self._looks: list[Any] = []  # looks of pending jobs, not recorded yet
         # when the oldest look of a pending job not taken by the waiting thread yet was added
         self._looks_since: float | None = None
@@ -290,9 +160,13 @@ class _Board:
         self._threads: list[threading.Thread] = []
         self._crash: BaseException | None = None  # raised by a poll, not an error of the job's
         self._inflight: set[Job] = set()
-        self._told: dict[Job, JobInfo] = {}  # news of an end that came while the job was polled
         self._gone = threading.Event()  # set when the wait ends: polls in flight retry no more
-        self.limit = _Limit(MAX_WORKERS, adaptive=False)
+        self.limit = Limit(MAX_WORKERS, adaptive=False)
+
+    def add(self, job: Job, now: float, wall: float) -> None:
+        """Take ``job`` on, due at its first poll (before the workers start)."""
+        poll = self._polls[job] = tracker(job, deadline=self.deadline, since=self._since)
+        self.push(poll.first(now, wall), job)
 
     def news(self, ended: dict[tuple[str, str], JobInfo]) -> None:
         """Jobs reported finished (from any thread): off the heap and handed back, without another
@@ -304,16 +178,14 @@ class _Board:
             for _, _, job in self.heap:
                 info = ended.get((job.provider, job.id))
                 if info is not None and job not in gone:
-                    job.info = info
-                    job.error = None
-                    self._failures.pop(job, None)
+                    settle(job, self._polls[job].news(info))
                     self._seen.append(info)
                     self._ready.append(job)
                     gone.add(job)
             for job in self._inflight:
                 info = ended.get((job.provider, job.id))
                 if info is not None:
-                    self._told[job] = info
+                    self._polls[job].tell(info)
             if gone:
                 self.heap[:] = [entry for entry in self.heap if entry[2] not in gone]
                 heapq.heapify(self.heap)
@@ -326,7 +198,7 @@ class _Board:
 
     def start(self, workers: int) -> None:
         """Start ``workers`` polling threads, with the limit of polls in flight they keep to."""
-        self.limit = _Limit(workers, adaptive=_answers_at_once([j for _, _, j in self.heap]))
+        self.limit = Limit(workers, adaptive=adaptive(policies(j for _, _, j in self.heap)))
         for n in range(workers):
             thread = threading.Thread(target=self._run, name=f"asyncjobs-poll_{n}", daemon=True)
             self._threads.append(thread)
@@ -396,79 +268,57 @@ class _Board:
                 return
             inflight = self._busy  # read without the lock: only a figure for the limit
             started = time.monotonic()
+            result: JobInfo | BaseException
             try:
-                info, seen = _poll(job, self.deadline)
-            except BaseException as exc:  # every outcome is the scheduler's to deal with
-                self._ended(job, None, [], exc)
-            else:
-                ended = time.monotonic()
-                self._ended(job, info, seen, None, (ended - started, inflight, ended))
+                result, seen = _poll(job, self.deadline)
+            except BaseException as exc:  # every outcome is the poll core's to judge
+                result, seen = exc, []
+            ended = time.monotonic()
+            timing = (ended - started, inflight, ended) if isinstance(result, JobInfo) else None
+            self._ended(job, result, seen, timing)
 
     def _ended(
         self,
         job: Job,
-        info: JobInfo | None,
+        result: JobInfo | BaseException,
         seen: list[Any],
-        error: BaseException | None,
         timing: tuple[float, int, float] | None = None,
     ) -> None:
-        """A poll of ``job`` ended with ``info`` (and its looks ``seen``) or ``error``; ``timing``:
-        how long it took, how many polls were out with it, and when it ended."""
-        when: float | None = None
-        ready = False
+        """A poll of ``job`` ended with ``result`` (a look, with the looks ``seen`` to record, or
+        an error); ``timing``: how long it took, how many polls were out with it, and when it
+        ended."""
         with self._lock:
             self._busy -= 1
             if timing is not None and self.limit.sample(*timing):
                 self._work.notify()  # one more poll may go out
             self._inflight.discard(job)
-            told = self._told.pop(job, None)
             if self._stopped:
                 return
-            if told is not None and (info is None or not info.finished):
-                info, error = told, None  # it ended while this poll was in flight
-                job.info = told
-            attempt = self._attempts.get(job, 0)
-            self._attempts[job] = attempt + 1
-            if isinstance(error, errors.JobTimeoutError):
-                when = time.monotonic()  # the wait's deadline passed mid-poll: the wait ends it
-            elif isinstance(error, (errors.TransportError, errors.RateLimitedError)):
-                failures = self._failures[job] = self._failures.get(job, 0) + 1
-                if failures < MAX_POLL_ERRORS:
-                    retry = getattr(error, "retry_after", None)
-                    when = time.monotonic() + _delay(job, attempt, job.info, retry, self._since)
-                else:
-                    job.error = error
-                    ready = True
-            elif isinstance(error, errors.AsyncJobsError):
-                job.error = error
-                ready = True
-            elif error is not None:  # not an error of the job's: the waiting thread raises it
-                self._crash = error
+            step = self._polls[job].step(result, time.monotonic(), time.time())
+            settle(job, step)
+            if step.info is not None:
+                self._seen.append(step.info)
+            if step.action is Action.CRASHED:  # not an error of the job's: the wait raises it
+                self._crash = step.error
                 self._stopped = True
                 self._work.notify_all()
                 self._main.notify()
                 return
-            else:
-                assert info is not None
-                self._failures.pop(job, None)
-                self._seen.append(info)
-                if info.finished:
-                    job.error = None
-                    self._ready_looks.extend(seen)
-                    ready = True
-                else:
+            if step.action is Action.AGAIN or step.action is Action.TIMED_OUT:
+                if seen:
                     if self._looks_since is None:
                         self._looks_since = time.monotonic()
                         self._main.notify()  # to record and report them within _RECORD_WITHIN
                     self._looks.extend(seen)
-                    when = time.monotonic() + _delay(job, attempt, info, since=self._since)
-            if ready:
-                self._ready.append(job)
-                self._main.notify()
-            elif when is not None:
+                # timed out: due now, and the wait, past its deadline, ends
+                when = step.at if step.action is Action.AGAIN else time.monotonic()
                 self.push(when, job)
                 if self.heap[0][2] is job:
                     self._watch(when)  # due before what the sleeping workers wait for
+            else:  # ended, or gave up with the job's error
+                self._ready_looks.extend(seen)
+                self._ready.append(job)
+                self._main.notify()
             if not self.heap and not self._busy:
                 self._main.notify()
 
@@ -504,7 +354,7 @@ def _poll(job: Job, deadline: float | None) -> tuple[JobInfo, list[Any]]:
     ledger are handed back with it, for the scheduler to write in one transaction per pass."""
     bucket: list[Any] = []
     with deferred_writes(bucket):
-        info = _refresh(job, deadline)
+        info = refresh_within(job, deadline)
     return info, bucket
 
 

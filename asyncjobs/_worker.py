@@ -16,15 +16,17 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import attrs
 
 from . import errors
 from ._client import Client, connect
-from ._job import Job, _delay
+from ._http import abandoned_when
+from ._job import Job, tracker
 from ._ledger import Ledger
+from ._limit import Limit, adaptive
 from ._models import JobInfo, Status
+from ._poll import FLEET, Action, Outcome, Poll, classify
 from ._redaction import get_logger
 from ._registry import available_providers
 
@@ -32,11 +34,15 @@ __all__ = ["Worker", "WorkerStats"]
 
 log = get_logger("asyncjobs.worker")
 
+#: A poll's time, the polls out with it, and when it ended (for the limit of polls in flight).
+_Timing = tuple[float, int, float]
+
 #: Seconds a worker's oldest due poll may be late before it stops claiming more jobs.
 LATE = 0.25
 
-#: A job the provider answers "not found" this many times in a row is recorded failed.
-NOT_FOUND_STRIKES = 3
+#: A job the provider answers "not found" this many times in a row is recorded failed (the poll
+#: core's :data:`~asyncjobs._poll.FLEET` rules).
+NOT_FOUND_STRIKES = FLEET.not_found_strikes
 
 
 @attrs.define
@@ -53,11 +59,10 @@ class WorkerStats:
 
 @attrs.define(eq=False)
 class _Owned:
+    """A job this worker holds the lease of, and its state in the poll core."""
+
     job: Job
-    attempt: int = 0
-    failures: int = 0
-    not_found: int = 0
-    since: float = attrs.field(factory=time.time)
+    poll: Poll
 
 
 class Worker:
@@ -102,6 +107,7 @@ class Worker:
         self._heap: list[tuple[float, int, tuple[str, str]]] = []
         self._counter = itertools.count()
         self._wake = threading.Event()
+        self._limit = Limit(concurrency, adaptive=False)
 
     @property
     def name(self) -> str:
@@ -112,7 +118,20 @@ class Worker:
         client = self._clients.get(provider)
         if client is None:
             client = self._clients[provider] = self._connect(provider, self.ledger)
+            # polls in flight adapt to what the service answers only while it is one service
+            policies = [c.poll_policy for c in self._clients.values()]
+            self._limit = Limit(self.concurrency, adaptive=adaptive(policies))
         return client
+
+    @staticmethod
+    def _look(job: Job, inflight: int, stop: threading.Event) -> tuple[JobInfo, _Timing]:
+        """One poll on a pool thread, with its time for the limit; once the worker is asked to
+        stop, a poll in flight makes no new attempt."""
+        started = time.monotonic()
+        with abandoned_when(stop):
+            info = job.refresh()
+        ended = time.monotonic()
+        return info, (ended - started, inflight, ended)
 
     def run(self, stop: threading.Event, *, idle: float = 0.5) -> WorkerStats:
         """Poll until ``stop`` is set; then finish the polls in flight, give up every lease and
@@ -120,7 +139,7 @@ class Worker:
         to do (a notification of a new job's status cuts it short)."""
         self.ledger.subscribe(self._on_change)
         pool = cf.ThreadPoolExecutor(self.concurrency, thread_name_prefix="asyncjobs-worker")
-        inflight: dict[cf.Future[JobInfo], tuple[str, str]] = {}
+        inflight: dict[cf.Future[tuple[JobInfo, _Timing]], tuple[str, str]] = {}
         next_claim = next_touch = 0.0
         try:
             while not stop.is_set():
@@ -130,7 +149,7 @@ class Worker:
                 if now >= next_claim and len(self._owned) < self.max_jobs and not behind:
                     got = self._claim(min(self.max_jobs - len(self._owned), 4 * self.concurrency))
                     next_claim = now if got else now + idle
-                while self._heap and self._heap[0][0] <= now and len(inflight) < self.concurrency:
+                while self._heap and self._heap[0][0] <= now and len(inflight) < self._limit.value:
                     _, _, key = heapq.heappop(self._heap)
                     owned = self._owned.get(key)
                     if owned is None:
@@ -138,15 +157,16 @@ class Worker:
                     if not self.ledger.touch(*key):  # its lease ran out and was taken over
                         del self._owned[key]
                         continue
-                    inflight[pool.submit(owned.job.refresh)] = key
+                    look = pool.submit(self._look, owned.job, len(inflight) + 1, stop)
+                    inflight[look] = key
                 if now >= next_touch:  # every job held is still polled, though not due yet
                     next_touch = now + self.ledger.lease_seconds / 4
                     for key in self._owned:
                         self.ledger.touch(*key, confirm=False)  # a mark for the keeper, no SQL
                 wake = min(idle, max(0.0, next_claim - time.monotonic()))
-                if self._heap and len(inflight) < self.concurrency:
+                if self._heap and len(inflight) < self._limit.value:
                     wake = min(wake, max(0.0, self._heap[0][0] - time.monotonic()))
-                elif len(inflight) >= self.concurrency:
+                elif len(inflight) >= self._limit.value:
                     wake = idle  # a full pool: wait for a poll to end, not for the next due job
                 if inflight:
                     finished, _ = cf.wait(inflight, timeout=wake, return_when=cf.FIRST_COMPLETED)
@@ -165,7 +185,7 @@ class Worker:
             self._owned.clear()
             for client in self._clients.values():
                 client.close()
-            self.stats.statements = int(getattr(self.ledger._store, "statements", 0))
+            self.stats.statements = self.ledger.statements
         return self.stats
 
     def _on_change(self, provider: str, job_id: str) -> None:
@@ -178,7 +198,7 @@ class Worker:
         except errors.LedgerError as exc:
             log.warning("worker %s: could not claim jobs: %s", self.name, exc)
             return 0
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         for info in infos:
             key = (info.provider, info.id)
             try:
@@ -188,50 +208,49 @@ class Worker:
                 self.ledger.release(*key)
                 continue
             job = Job(client, info.id, kind=info.kind, info=info)
-            self._owned[key] = _Owned(job)
-            heapq.heappush(self._heap, (now, next(self._counter), key))
+            poll = tracker(job, rules=FLEET, since=wall)
+            self._owned[key] = _Owned(job, poll)
+            heapq.heappush(self._heap, (poll.first(now, wall), next(self._counter), key))
         self.stats.claimed += len(infos)
         return len(infos)
 
-    def _done(self, key: tuple[str, str], fut: cf.Future[JobInfo]) -> None:
+    def _done(self, key: tuple[str, str], fut: cf.Future[tuple[JobInfo, _Timing]]) -> None:
         owned = self._owned.get(key)
         if owned is None:
             return
         self.stats.polls += 1
+        result: JobInfo | BaseException
         try:
-            info = fut.result()
-        except errors.JobNotFoundError as exc:
-            owned.not_found += 1
-            if owned.not_found >= NOT_FOUND_STRIKES:
-                self._give_up(key, owned, exc)
+            result, timing = fut.result()
+        except Exception as exc:  # every outcome is the poll core's to judge
+            result = exc
+            self.stats.errors += classify(exc) is not Outcome.NOT_FOUND
+        else:
+            self._limit.sample(*timing)
+        step = owned.poll.step(result, time.monotonic(), time.time())
+        if step.action is Action.AGAIN:
+            if isinstance(result, JobInfo) and owned.job.client.polled_elsewhere(key[1]):
+                del self._owned[key]  # another poller holds it now
                 return
-            self._again(key, owned, None)
-            return
-        except (errors.TransportError, errors.RateLimitedError) as exc:
-            self.stats.errors += 1
-            owned.failures += 1
-            self._again(key, owned, getattr(exc, "retry_after", None))
-            return
-        except errors.AsyncJobsError as exc:
-            self.stats.errors += 1
-            log.warning("worker %s: %s job %s: %s", self.name, key[0], key[1], exc)
-            del self._owned[key]
-            self.ledger.release(*key)
-            return
-        owned.failures = owned.not_found = 0
-        if info.finished:
+            heapq.heappush(self._heap, (step.at, next(self._counter), key))
+        elif step.action is Action.ENDED:
             self.stats.finished += 1
             del self._owned[key]
-            return
-        if key[1] in owned.job.client._elsewhere:  # another poller holds it now
+        elif isinstance(step.error, errors.JobNotFoundError):
+            self._give_up(key, owned, step.error)
+        else:  # the job's own error, or a plugin's bug: the worker goes on without this job
+            if step.action is Action.CRASHED:
+                log.error(
+                    "worker %s: %s job %s: polling it raised",
+                    self.name,
+                    key[0],
+                    key[1],
+                    exc_info=step.error,
+                )
+            else:
+                log.warning("worker %s: %s job %s: %s", self.name, key[0], key[1], step.error)
             del self._owned[key]
-            return
-        self._again(key, owned, None)
-
-    def _again(self, key: tuple[str, str], owned: _Owned, hint: Any) -> None:
-        delay = _delay(owned.job, owned.attempt, owned.job.info, hint, owned.since)
-        owned.attempt += 1
-        heapq.heappush(self._heap, (time.monotonic() + delay, next(self._counter), key))
+            self.ledger.release(*key)
 
     def _give_up(self, key: tuple[str, str], owned: _Owned, exc: errors.JobNotFoundError) -> None:
         """A job its provider no longer knows is recorded failed, so that no worker polls it again."""

@@ -41,13 +41,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import requests
 
-from . import _aio, _aio_wait, _wake, errors
+from . import _aio, _aio_wait, errors
 from ._client import Client, LedgerArg, check_timeout
 from ._client import connect as _connect_sync
 from ._http import MAX_BODY, RetryPolicy, Timeouts
 from ._http import deadline as deadline_scope
-from ._job import MAX_POLL_ERRORS, Job, JobList, _delay, _refresh, _timed_out
+from ._job import Job, JobList
 from ._models import JobInfo, Result, Status
+from ._poll import timed_out
 from ._progress import Progress, make_progress
 from ._waiting import ReturnWhen, ends_wait
 from .provider import PollPolicy
@@ -334,7 +335,8 @@ class AsyncJob:
     async def wait(self, timeout: float | None = None, progress: Progress = None) -> JobInfo:
         """Poll until the job finishes, per the provider's poll policy (as :meth:`asyncjobs.Job.wait`).
 
-        Cancelling the waiting task stops the wait and leaves the job running at the provider.
+        Cancelling the waiting task stops the wait and leaves the job running at the provider; a
+        poll already on its worker thread makes no new attempt.
 
         Returns:
             The final :class:`JobInfo` (done or failed; no error on failure).
@@ -346,49 +348,19 @@ class AsyncJob:
         end = None if limit is None else time.monotonic() + limit
         job = self.sync
         reporter = await _reporter(progress, total=None, desc=f"{job.provider}:{job.id}")
-        attempt = 0
-        failures = 0
-        waiter = _wake.Waiter()
-        stop = _wake.subscribe(waiter, [job])
+        scheduler = _aio_wait.Scheduler([self], end, reporter)
         try:
-            while True:
-                try:
-                    info = await _aio.run(_refresh, job, end)
-                except errors.JobTimeoutError as exc:
-                    raise _timed_out(job, limit, job.info) from exc
-                except (errors.TransportError, errors.RateLimitedError) as exc:
-                    if end is not None and time.monotonic() >= end:
-                        raise _timed_out(job, limit, job.info) from exc
-                    failures += 1  # transient: try again after a delay, as the sync wait does
-                    if failures >= MAX_POLL_ERRORS:
-                        raise
-                    delay = _delay(job, attempt, job.info, getattr(exc, "retry_after", None))
-                    attempt += 1
-                    if end is not None:
-                        delay = min(delay, max(0.0, end - time.monotonic()))
-                    news = await _anap(job, waiter, delay)
-                    if news is not None:
-                        reporter.seen(news)
-                        return news
-                    continue
-                failures = 0
-                reporter.seen(info)
-                if info.finished:
-                    return info
-                delay = _delay(job, attempt, info)
-                attempt += 1
-                if end is not None:
-                    remaining = end - time.monotonic()
-                    if remaining <= 0:
-                        raise _timed_out(job, limit, info)
-                    delay = min(delay, remaining)
-                news = await _anap(job, waiter, delay)
-                if news is not None:
-                    reporter.seen(news)
-                    return news
+            await scheduler.start()
+            ended = await scheduler.next()
         finally:
-            stop()
+            await scheduler.stop()
             reporter.close()
+        if ended is None:
+            raise timed_out(job.provider, job.id, limit, job.info)
+        if job.error is not None:
+            raise job.error
+        assert job.info is not None
+        return job.info
 
     async def result(self, timeout: float | None = None) -> Result:
         """Wait for the job, then return its :class:`Result` (as :meth:`asyncjobs.Job.result`).
@@ -399,18 +371,7 @@ class AsyncJob:
         limit = check_timeout(timeout)
         end = None if limit is None else time.monotonic() + limit
         info = await self.wait(timeout=timeout, progress=False)
-        if info.status is Status.FAILED:
-            raise errors.JobFailedError(info)
-        try:
-            return await _aio.run(_within, end, self.sync.client.fetch_result, self.id)
-        except errors.JobTimeoutError as exc:
-            raise errors.JobTimeoutError(
-                f"job {self.id!r} at {self.provider} finished, but its result could not be fetched "
-                f"within {limit:g}s. Ask for it again: await client.result(job_id).",
-                provider=self.provider,
-                job_id=self.id,
-                info=info,
-            ) from exc
+        return await _fetch(self, info, end, limit)
 
     async def cancel(self) -> None:
         """Cancel the job (``NotSupportedError`` where the provider cannot)."""
@@ -449,6 +410,27 @@ class AsyncJob:
             ) from exc
 
 
+async def _fetch(job: AsyncJob, info: JobInfo, end: float | None, limit: float | None) -> Result:
+    """The result of ``job``, which ended as ``info``, fetched by the monotonic deadline
+    ``end`` (the wait's ``limit`` seconds after it began).
+
+    Raises:
+        JobFailedError: the job failed. JobTimeoutError: the deadline passed first.
+    """
+    if info.status is Status.FAILED:
+        raise errors.JobFailedError(info)
+    try:
+        return await _aio.run(_within, end, job.sync.client.fetch_result, job.id)
+    except errors.JobTimeoutError as exc:
+        raise errors.JobTimeoutError(
+            f"job {job.id!r} at {job.provider} finished, but its result could not be fetched "
+            f"within {limit:g}s. Ask for it again: await client.result(job_id).",
+            provider=job.provider,
+            job_id=job.id,
+            info=info,
+        ) from exc
+
+
 class AsyncJobList(JobList[AsyncJob]):
     """A :class:`asyncjobs.JobList` of :class:`AsyncJob` handles: it shows as the same table, and
     a slice of it is one too."""
@@ -481,24 +463,13 @@ def _handles(jobs: Iterable[AsyncJob]) -> list[AsyncJob]:
     return handles
 
 
-async def _anap(job: Job, waiter: _wake.Waiter, delay: float) -> JobInfo | None:
-    """Sleep ``delay`` seconds between polls, less when news of the job's end comes: then its
-    final :class:`JobInfo` (recorded in ``job.info``), and the wait polls no more."""
-    news = (await waiter.anap(delay)).get((job.provider, job.id))
-    if news is not None:
-        job.info = news
-    return news
-
-
 async def _completed(
-    jobs: list[AsyncJob], timeout: float | None, progress: Progress
+    jobs: list[AsyncJob], end: float | None, progress: Progress
 ) -> AsyncGenerator[AsyncJob | None, None]:
-    """Yield each job as it ends (an error in ``job.error`` included); yield ``None`` once if
-    ``timeout`` passes first, then stop. The jobs not finished yet are polled by one scheduler
-    (a heap of due polls, no task per job) through the loop's bounded worker pool; it stops when
-    this generator closes."""
-    limit = check_timeout(timeout)
-    end = None if limit is None else time.monotonic() + limit
+    """Yield each job as it ends (an error in ``job.error`` included); yield ``None`` once if the
+    monotonic deadline ``end`` passes first, then stop. The jobs not finished yet are polled by one
+    scheduler (a heap of due polls, no task per job) through the loop's bounded worker pool; it
+    stops when this generator closes."""
     reporter = await _reporter(progress, total=len(jobs), desc="jobs")
     try:
         pending: list[AsyncJob] = []
@@ -524,6 +495,12 @@ async def _completed(
         reporter.close()
 
 
+def _deadline(timeout: float | None) -> float | None:
+    """The monotonic deadline ``timeout`` seconds from now (checked first)."""
+    limit = check_timeout(timeout)
+    return None if limit is None else time.monotonic() + limit
+
+
 async def as_completed(
     jobs: Iterable[AsyncJob], timeout: float | None = None, *, progress: Progress = False
 ) -> AsyncIterator[AsyncJob]:
@@ -536,7 +513,7 @@ async def as_completed(
         JobTimeoutError: ``timeout`` seconds passed before every job finished.
     """
     handles = _handles(jobs)
-    async with contextlib.aclosing(_completed(handles, timeout, progress)) as ending:
+    async with contextlib.aclosing(_completed(handles, _deadline(timeout), progress)) as ending:
         async for job in ending:
             if job is None:
                 left = sum(1 for j in handles if not (j.info and j.info.finished) and not j.error)
@@ -575,7 +552,7 @@ async def wait(
         )
     handles = _handles(jobs)
     done: set[AsyncJob] = set()
-    async with contextlib.aclosing(_completed(handles, timeout, progress)) as ending:
+    async with contextlib.aclosing(_completed(handles, _deadline(timeout), progress)) as ending:
         async for job in ending:
             if job is None:
                 break
@@ -598,19 +575,60 @@ async def gather(
 ) -> list[Result] | list[Result | BaseException]:
     """The results of ``jobs``, in order, as :func:`asyncio.gather` of each ``job.result()``.
 
-    With ``return_exceptions=False`` the first error (JobFailedError, JobTimeoutError...) is
-    raised and the other waits are cancelled (the jobs go on at their providers); with ``True``
-    errors take their job's place in the list.
+    The jobs are polled by one scheduler, as :func:`wait` polls them (no task per job); a job's
+    result is fetched as soon as it is done. With ``return_exceptions=False`` the first error
+    (JobFailedError, JobTimeoutError, the error that ended a job's polling...) is raised and the
+    other waits stop (the jobs go on at their providers); with ``True`` errors take their job's
+    place in the list. ``timeout`` bounds the whole call.
     """
     for j in jobs:
         if not isinstance(j, AsyncJob):
             raise errors.InvalidParameterError(
                 f"gather takes aio.AsyncJob handles, not {type(j).__name__}", parameter="jobs"
             )
-    check_timeout(timeout)
-    tasks = [asyncio.ensure_future(j.result(timeout=timeout)) for j in jobs]
+    limit = check_timeout(timeout)
+    end = None if limit is None else time.monotonic() + limit
+    handles = list(dict.fromkeys(jobs))
+    fetches: dict[AsyncJob, asyncio.Future[Result]] = {}
+    loop = asyncio.get_running_loop()
+
+    def ended(job: AsyncJob) -> asyncio.Future[Result]:
+        """The result of a job that ended: fetched in a task, or its error at once."""
+        info = job.info
+        if job.error is None and info is not None and info.status is not Status.FAILED:
+            return asyncio.ensure_future(_fetch(job, info, end, limit))
+        fut: asyncio.Future[Result] = loop.create_future()
+        error = job.error or (errors.JobFailedError(info) if info is not None else None)
+        fut.set_exception(error or errors.AsyncJobsError(f"job {job.id!r}: no status"))
+        return fut
+
+    def raise_first_error() -> None:
+        for fut in fetches.values():
+            if fut.done() and not fut.cancelled() and (error := fut.exception()) is not None:
+                raise error
+
     try:
-        return await asyncio.gather(*tasks, return_exceptions=return_exceptions)
+        async with contextlib.aclosing(_completed(handles, end, False)) as ending:
+            async for job in ending:
+                if job is None:
+                    break
+                fetches[job] = ended(job)
+                if not return_exceptions:
+                    raise_first_error()
+        outcomes: list[Result | BaseException] = []
+        for j in jobs:
+            fetch = fetches.get(j)
+            try:
+                if fetch is None:
+                    raise timed_out(j.provider, j.id, limit, j.info)
+                outcomes.append(await fetch)
+            except Exception as exc:
+                if not return_exceptions:
+                    raise
+                outcomes.append(exc)
+        return outcomes
     finally:
-        for t in tasks:
-            t.cancel()  # after an error: the other waits stop too (done tasks ignore it)
+        for fut in fetches.values():
+            if fut.done() and not fut.cancelled():
+                fut.exception()  # retrieved: an error not raised is not reported as lost
+            fut.cancel()  # after an error: the other fetches stop too

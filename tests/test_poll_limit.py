@@ -15,9 +15,14 @@ import pytest
 import asyncjobs
 from asyncjobs import Capabilities, JobInfo, Kind, PollPolicy, Provider, Status
 from asyncjobs._registry import unregister
-from asyncjobs._waiting import _FEWEST, _answers_at_once, _Limit
+from asyncjobs._job import Job, policies
+from asyncjobs._limit import FEWEST, Limit, adaptive
 
 FAST = 0.001
+
+
+def _answers_at_once(jobs: list[Job]) -> bool:
+    return adaptive(policies(jobs))
 
 
 class Clock:
@@ -28,7 +33,7 @@ class Clock:
 
 
 def rounds(
-    limit: _Limit, seconds: float, count: int, clock: Clock | None = None, per_second: float = 0
+    limit: Limit, seconds: float, count: int, clock: Clock | None = None, per_second: float = 0
 ) -> None:
     """``count`` rounds of polls taking ``seconds`` each, made with the limit in use. ``per_second``
     of them end each second (a service that answers one after another, however many are out); by
@@ -40,21 +45,21 @@ def rounds(
             limit.sample(seconds, limit.value, clock.now)
 
 
-def queued(most: int, slowdown: float, per_second: float = 1000) -> tuple[_Limit, Clock]:
+def queued(most: int, slowdown: float, per_second: float = 1000) -> tuple[Limit, Clock]:
     """A limit of ``most`` that saw a round of polls answered ``FAST``, then one ``slowdown`` times
     slower (the service queueing them), ``per_second`` answered each second."""
-    limit, clock = _Limit(most, adaptive=True), Clock()
+    limit, clock = Limit(most, adaptive=True), Clock()
     rounds(limit, FAST, 1, clock, per_second=per_second)
     rounds(limit, FAST * slowdown, 1, clock, per_second=per_second)
     return limit, clock
 
 
 def test_the_limit_starts_at_every_worker() -> None:
-    assert _Limit(8, adaptive=True).value == 8
+    assert Limit(8, adaptive=True).value == 8
 
 
 def test_polls_answered_as_fast_as_ever_keep_every_worker_in_flight() -> None:
-    limit = _Limit(8, adaptive=True)
+    limit = Limit(8, adaptive=True)
     rounds(limit, FAST, 50)
     assert limit.value == 8
 
@@ -67,13 +72,13 @@ def test_polls_slowed_by_queueing_bring_the_limit_to_what_the_service_answers_at
 def test_the_limit_never_goes_below_the_fewest() -> None:
     limit, clock = queued(8, 50)
     rounds(limit, FAST * 50, 40, clock, per_second=1000)
-    assert limit.value == _FEWEST
+    assert limit.value == FEWEST
 
 
 def test_the_limit_rises_again_when_answers_are_fast_again() -> None:
     limit, clock = queued(8, 50)
     rounds(limit, FAST * 50, 40, clock, per_second=1000)
-    assert limit.value == _FEWEST
+    assert limit.value == FEWEST
     rounds(limit, FAST, 100, clock)  # side by side again
     assert limit.value == 8
 
@@ -113,7 +118,7 @@ def test_a_second_poll_in_flight_is_not_kept_for_a_few_percent_more_answers() ->
 
 
 def test_polls_made_below_the_limit_do_not_move_it() -> None:
-    limit = _Limit(8, adaptive=True)
+    limit = Limit(8, adaptive=True)
     rounds(limit, FAST, 1)
     for _ in range(100):
         limit.sample(FAST * 50, 3, time.monotonic())  # a few jobs due: the limit held nothing back
@@ -121,29 +126,29 @@ def test_polls_made_below_the_limit_do_not_move_it() -> None:
 
 
 def test_a_limit_that_is_not_adaptive_keeps_every_worker() -> None:
-    limit = _Limit(8, adaptive=False)
+    limit = Limit(8, adaptive=False)
     rounds(limit, FAST, 1)
     rounds(limit, FAST * 50, 40)
     assert limit.value == 8
 
 
 def test_the_least_time_is_measured_afresh_so_a_slower_service_is_not_starved() -> None:
-    limit = _Limit(4, adaptive=True)
+    limit = Limit(4, adaptive=True)
     rounds(limit, FAST, 1)
     rounds(limit, FAST * 50, 3000)  # the service got slower for good, not busier
     assert limit.value == 4
 
 
 @pytest.mark.parametrize(
-    ("provider", "adaptive"), [("conversio", True), ("groupdocs", True), ("convertapi", False)]
+    ("provider", "expected"), [("conversio", True), ("groupdocs", True), ("convertapi", False)]
 )
 def test_only_a_service_that_answers_at_once_gets_an_adaptive_limit(
-    provider: str, adaptive: bool, provider_sandboxes: dict[str, Any]
+    provider: str, expected: bool, provider_sandboxes: dict[str, Any]
 ) -> None:
     with asyncjobs.connect(
         provider, ledger=False, **provider_sandboxes[provider].settings
     ) as client:
-        assert _answers_at_once([client.job("a"), client.job("b")]) is adaptive
+        assert _answers_at_once([client.job("a"), client.job("b")]) is expected
 
 
 def test_jobs_of_two_clients_keep_every_worker(provider_sandboxes: dict[str, Any]) -> None:

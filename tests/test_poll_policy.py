@@ -4,13 +4,14 @@ jitter between half and all of the bound; the many-job scheduler's first poll of
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 import asyncjobs
 from asyncjobs import PollPolicy
-from asyncjobs._job import Job, _first_poll
+from asyncjobs._job import Job, tracker
 from asyncjobs._models import JobInfo, Status
 
 
@@ -57,6 +58,15 @@ def test_a_bad_fraction_is_refused(fraction: object) -> None:
 class _Client:
     name = "toy"
     poll_policy = PollPolicy(initial=2, factor=1.5, cap=10, min_interval=0.1)
+
+    def expects_call(self, job_id: str) -> bool:
+        return False
+
+
+def _first_poll(job: Job) -> float:
+    """Seconds from now to the job's first poll, as the poll core has it."""
+    now = time.monotonic()
+    return tracker(job).first(now, time.time()) - now
 
 
 def _job(submitted: datetime | None, status: Status = Status.PENDING) -> Job:

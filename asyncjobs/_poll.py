@@ -55,6 +55,9 @@ _FALLBACK = PollPolicy()
 
 _rng = random.Random()
 
+#: The hint of a delay at the policy's cap (between half and all of it).
+_CAP = object()
+
 
 @attrs.frozen
 class Rules:
@@ -65,16 +68,21 @@ class Rules:
             never ends it (the fleet: an outage ends, and the job is still pending in the ledger).
         not_found_strikes: "not found" answers in a row after which polling ends with it (the
             fleet gives a service that is slow to know a new job a few chances).
+        keep_on_error: whether a job whose poll raised an error of its own (not "not found"), or
+            an exception that is not an asyncjobs error, is polled again, at the policy's cap,
+            rather than ending the wait (the fleet: a rotated key or a plugin's bug is fixed
+            while the job, pending in the ledger, is still the fleet's to poll).
     """
 
     max_errors: int | None = MAX_POLL_ERRORS
     not_found_strikes: int = 1
+    keep_on_error: bool = False
 
 
 #: The rules of every wait a caller makes (one job, many jobs, futures, aio).
 WAITS = Rules()
 #: The rules of the fleet's workers.
-FLEET = Rules(max_errors=None, not_found_strikes=3)
+FLEET = Rules(max_errors=None, not_found_strikes=3, keep_on_error=True)
 
 
 class Outcome(enum.Enum):
@@ -130,7 +138,8 @@ class Step:
         action: what to do.
         at: with ``AGAIN``, the monotonic time of the next poll.
         info: the look this step follows (to report and record), or the job's end.
-        error: with ``GAVE_UP`` and ``CRASHED``, the error; with ``TIMED_OUT``, its cause, if any.
+        error: with ``GAVE_UP`` and ``CRASHED``, the error; with ``AGAIN`` and ``TIMED_OUT``, the
+            error of the poll this step follows, if it raised one.
     """
 
     action: Action
@@ -245,10 +254,10 @@ class Poll:
         kind = classify(result)
         if kind is Outcome.TIMEOUT:
             return Step(Action.TIMED_OUT, error=result)
-        if kind is Outcome.CRASH:
-            return Step(Action.CRASHED, error=result)
-        if kind is Outcome.ERROR:
-            return Step(Action.GAVE_UP, error=result)
+        if kind is Outcome.CRASH or kind is Outcome.ERROR:
+            if self.rules.keep_on_error:
+                return self._again(_CAP, now, wall, None, result)
+            return Step(Action.CRASHED if kind is Outcome.CRASH else Action.GAVE_UP, error=result)
         if kind is Outcome.NOT_FOUND:
             self.not_found += 1
             if self.not_found >= self.rules.not_found_strikes:
@@ -274,20 +283,22 @@ class Poll:
         self.attempt += 1
         if self.deadline is not None:
             at = min(at, self.deadline)
-        return Step(Action.AGAIN, at=at, info=look)
+        return Step(Action.AGAIN, at=at, info=look, error=cause)
 
     def delay(self, hint: object, wall: float) -> float:
         """Seconds to the next poll: the service's hint (an error's ``retry_after``, else one in the
         last look's meta) clamped to the policy's cap; else, for a job expecting a webhook call,
         the cap (between half and all of it); else the policy's delay for the job's age."""
         policy = self._policy() or _FALLBACK
+        if hint is _CAP:
+            return policy.delay(64, self.rng)
         seconds = _hint(hint)
         if seconds is None and hint is None and self.info is not None:
             seconds = _hint(self.info.meta.get("retry_after"))
         if seconds is not None:
             return max(min(seconds, policy.cap), policy.min_interval)
-        if self.expecting:
-            return policy.delay(64, self.rng)  # the exponential bound is long past: the cap
+        if self.expecting:  # the webhook call wakes the wait: these polls are a safety net
+            return self.delay(_CAP, wall)
         return policy.delay(self.attempt, self.rng, age=self.age(wall))
 
     def _policy(self) -> PollPolicy | None:

@@ -229,7 +229,17 @@ class Worker:
             self._limit.sample(*timing)
         step = owned.poll.step(result, time.monotonic(), time.time())
         if step.action is Action.AGAIN:
-            if isinstance(result, JobInfo) and owned.job.client.polled_elsewhere(key[1]):
+            if step.error is not None and classify(step.error) in (Outcome.ERROR, Outcome.CRASH):
+                # the fleet keeps the job, polled at its policy's cap, until the error is mended
+                log.warning(
+                    "worker %s: %s job %s: polling it raised %s; trying again later",
+                    self.name,
+                    key[0],
+                    key[1],
+                    type(step.error).__name__,
+                    exc_info=step.error,
+                )
+            elif isinstance(result, JobInfo) and owned.job.client.polled_elsewhere(key[1]):
                 del self._owned[key]  # another poller holds it now
                 return
             heapq.heappush(self._heap, (step.at, next(self._counter), key))
@@ -238,17 +248,8 @@ class Worker:
             del self._owned[key]
         elif isinstance(step.error, errors.JobNotFoundError):
             self._give_up(key, owned, step.error)
-        else:  # the job's own error, or a plugin's bug: the worker goes on without this job
-            if step.action is Action.CRASHED:
-                log.error(
-                    "worker %s: %s job %s: polling it raised",
-                    self.name,
-                    key[0],
-                    key[1],
-                    exc_info=step.error,
-                )
-            else:
-                log.warning("worker %s: %s job %s: %s", self.name, key[0], key[1], step.error)
+        else:  # the fleet's rules end no polling otherwise; should one, the job is left to others
+            log.warning("worker %s: %s job %s: %s", self.name, key[0], key[1], step.error)
             del self._owned[key]
             self.ledger.release(*key)
 

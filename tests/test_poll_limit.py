@@ -14,9 +14,9 @@ import pytest
 
 import asyncjobs
 from asyncjobs import Capabilities, JobInfo, Kind, PollPolicy, Provider, Status
-from asyncjobs._registry import unregister
 from asyncjobs._job import Job, policies
 from asyncjobs._limit import FEWEST, Limit, adaptive
+from asyncjobs._registry import unregister
 
 FAST = 0.001
 

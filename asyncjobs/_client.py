@@ -138,7 +138,7 @@ def connect(
     if receiver is not None:
         client.webhooks = receiver
         transport.redactor.add(receiver._key.decode("utf-8", "replace"))  # a secret setting too
-        receiver._attach(client)
+        receiver.attach(client)
     return client
 
 
@@ -242,7 +242,7 @@ class Client:
             self._known = _KNOWN.get(ledger)
             if self._known is None:
                 self._known = _KNOWN.setdefault(ledger, {})
-        provider._poll = self.status  # a result that needs a look goes through the one-flight rule
+        provider.look_through(self.status)  # a result that needs a look: the one-flight rule
 
     @property
     def name(self) -> str:
@@ -263,7 +263,7 @@ class Client:
 
             release(self)
         if self.webhooks is not None:
-            self.webhooks._detach(self)
+            self.webhooks.detach(self)
         if self._subscribed and self.ledger is not None:
             self.ledger.unsubscribe(self._changed)
         self.provider.close()

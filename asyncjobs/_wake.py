@@ -20,7 +20,7 @@ import concurrent.futures as cf
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._models import JobInfo
 from ._redaction import get_logger
@@ -270,11 +270,11 @@ def _watch(jobs: list[Job]) -> list[tuple[_Watcher, Key]]:
     receiver) and has a ledger another process may write their news into."""
     watched: list[tuple[_Watcher, Key]] = []
     for job in jobs:
-        client: Any = job._client
-        if not hasattr(client, "status"):
+        client = job.connected_client
+        if client is None:
             continue  # a job from the ledger not connected yet: polling serves it
         ledger = client.ledger
-        if getattr(client, "webhooks", None) is None or ledger is None:
+        if client.webhooks is None or ledger is None:
             continue
         with _watch_lock:
             watcher = _watchers.get(id(ledger))

@@ -136,12 +136,13 @@ class Receiver:
 
     # -- clients --------------------------------------------------------------------------------------
 
-    def _attach(self, client: Client) -> None:
+    def attach(self, client: Client) -> None:
         """Let ``client`` confirm the calls for its provider (``connect(webhooks=...)`` does)."""
         with self._lock:
             self._clients.setdefault(client.name, []).append(client)
 
-    def _detach(self, client: Client) -> None:
+    def detach(self, client: Client) -> None:
+        """Stop confirming calls through ``client`` (closing it does)."""
         with self._lock:
             found = self._clients.get(client.name, [])
             if client in found:
@@ -152,7 +153,7 @@ class Receiver:
             found = list(self._clients.get(provider, ()))
         if job_id is not None:
             for client in found:
-                if job_id in client._expecting:
+                if client.expects_call(job_id):
                     return client
         return found[-1] if found else None
 
@@ -210,7 +211,7 @@ class Receiver:
         # webhook is set per account, or one that issues job ids itself (the URL went out before
         # the id existed); a provider's token never opens a per-job service's calls
         caps = client.provider.capabilities
-        per_account = caps.account_webhook or client.provider.new_job_id() is None
+        per_account = caps.account_webhook or not caps.idempotent_submit
         account = per_account and hmac.compare_digest(
             token.encode(), self._token(provider).encode()
         )
@@ -278,9 +279,14 @@ def _expected(client: Client, job_id: str) -> bool:
     already finished) costs nothing."""
     from . import _wake
 
-    if job_id in client._expecting or _wake.waited(client.name, job_id):
+    if client.expects_call(job_id) or _wake.waited(client.name, job_id):
         return True
-    entry = client._entry(job_id)
+    if client.ledger is None:
+        return False
+    try:
+        entry = client.ledger.get(client.name, job_id)
+    except errors.LedgerError:
+        return False
     if entry is None:
         return False
     return entry.info is None or not entry.info.finished

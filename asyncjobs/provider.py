@@ -252,6 +252,12 @@ class Provider:
         self.transport = transport
         self._poll: Callable[[str], JobInfo] | None = None
 
+    def look_through(self, status: Callable[[str], JobInfo]) -> None:
+        """Route :meth:`poll` through ``status``: the core's client calls this with its own
+        ``status``, so that a look a provider takes for a result obeys the client's
+        one-poll-in-flight rule and is recorded in its ledger. Plugins need not call it."""
+        self._poll = status
+
     @classmethod
     def credential_origins(cls, config: Mapping[str, Any]) -> frozenset[str]:
         """The origins (``scheme://host:port``) this provider's credentials may be sent to. The

@@ -383,7 +383,7 @@ class ProviderConformance:
                 )
                 sandbox_app.webhook = receiver.url_for(client.name)
             client.webhooks = receiver
-            receiver._attach(client)
+            receiver.attach(client)
             try:
                 job = client.submit(success_case.kind, **dict(success_case.params), webhook=True)
                 assert job.wait(timeout=self.timeout).status is Status.DONE
@@ -397,7 +397,7 @@ class ProviderConformance:
                     "job's id from the service's call"
                 )
             finally:
-                receiver._detach(client)
+                receiver.detach(client)
                 client.webhooks = None
                 receiver.close()
                 if caps.account_webhook:

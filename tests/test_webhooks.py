@@ -72,8 +72,9 @@ def test_the_woken_waiter_polls_no_more(hooked: Connect, convertapi_box: Sandbox
     job = _submit(client, webhook=True)
     job.wait(timeout=10)
     time.sleep(0.2)
-    # the wait's first look, then the receiver's one confirming poll: nothing else
-    assert polls(convertapi_box.app, job.id) == 2
+    # the receiver's one confirming poll, and at most the wait's first look (which waits the
+    # policy's first delay after the submit, so the call usually comes first): nothing else
+    assert polls(convertapi_box.app, job.id) in (1, 2)
 
 
 def test_the_job_url_carries_a_token_of_that_job(hooked: Connect, receiver: Any) -> None:

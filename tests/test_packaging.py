@@ -72,6 +72,10 @@ def test_tqdm_is_a_runtime_dependency() -> None:
     assert any(r.startswith("tqdm") for r in _requires(ROOT))
 
 
+def test_backoff_is_a_runtime_dependency() -> None:
+    assert any(r.startswith("backoff") for r in _requires(ROOT))
+
+
 def test_the_licence_file_is_mit_and_declared() -> None:
     assert _cfg(ROOT)["metadata"]["license"] == "MIT"
     assert _cfg(ROOT)["metadata"]["license_files"].strip() == "LICENSE"

@@ -355,7 +355,7 @@ class Transport:
         origins: Collection[str] | None = None,
         max_body: int = MAX_BODY,
     ) -> None:
-        from . import __version__
+        from ._version import __version__  # here: the metadata is read when a client is made
 
         self.provider = provider
         self.timeouts = timeouts or Timeouts()

@@ -4,6 +4,7 @@ tree, and plugins that import only the public modules."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -38,20 +39,45 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imports(path: Path) -> set[str]:
-    """The asyncjobs modules ``path`` imports at run time: top-level and function-local imports,
-    not those under ``if TYPE_CHECKING`` nor inside a ``_repr_html_`` (the one lazy renderer)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+def _face() -> set[str]:
+    """The modules the package face names: those it imports, and those its lazy map
+    (``_LAZY``) and ``_SUBMODULES`` import on first use of a name."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    named: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id in ("_LAZY", "_SUBMODULES") for t in node.targets
+        ):
+            value = ast.literal_eval(node.value)
+            named.update(value.values() if isinstance(value, dict) else value)
+    named.update(
+        m.removeprefix("asyncjobs.") for m in _imports(PACKAGE / "__init__.py", face=set())
+    )
+    assert {"_client", "_models", "errors"} <= named, "the package face's lazy map was not read"
+    return {f"asyncjobs.{m}" for m in named}
+
+
+def _imports(path: Path, face: set[str] | None = None) -> set[str]:
+    """The asyncjobs modules the file ``path`` imports at run time (see :func:`_imports_of`)."""
     here = _module_name(path)
     package = here if path.name == "__init__.py" else here.rsplit(".", 1)[0]
+    return _imports_of(path.read_text(encoding="utf-8"), here, package, face)
+
+
+def _imports_of(source: str, here: str, package: str, face: set[str] | None = None) -> set[str]:
+    """The asyncjobs modules the module ``here`` (in ``package``) imports at run time: top-level
+    and function-local imports, not those under ``if TYPE_CHECKING``. Importing the package face
+    (``import asyncjobs``, or ``from asyncjobs import name`` / ``from . import name`` of a name
+    that is not a submodule) counts as importing every module the face names (``face``, by default
+    :func:`_face`): its lazy map imports them on first use."""
+    tree = ast.parse(source)
     found: set[str] = set()
+    everything = _FACE() if face is None else face
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node):
             for child in node.orelse:
                 visit(child)
-            return
-        if isinstance(node, ast.FunctionDef) and node.name == "_repr_html_":
             return
         if isinstance(node, ast.ImportFrom):
             if node.level:
@@ -62,18 +88,28 @@ def _imports(path: Path) -> set[str]:
                 target = node.module or ""
             if target.startswith("asyncjobs"):
                 found.add(target)
-                for alias in node.names:  # "from . import errors" imports a module
+                for alias in node.names:
                     candidate = f"{target}.{alias.name}"
-                    if _exists(candidate):
+                    if _exists(candidate):  # "from . import errors" imports a module
                         found.add(candidate)
+                    elif target == "asyncjobs":  # a name of the face: whatever it may import
+                        found.update(everything)
         elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("asyncjobs"))
+            for alias in node.names:
+                if alias.name == "asyncjobs":
+                    found.update(everything)
+                elif alias.name.startswith("asyncjobs"):
+                    found.add(alias.name)
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(tree)
     found.discard(here)
+    found.discard("asyncjobs")  # the face itself: counted as the modules it names
     return {m for m in found if _exists(m)}
+
+
+_FACE = functools.cache(_face)
 
 
 def _exists(module: str) -> bool:
@@ -117,6 +153,27 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_import_graph_of_the_core_is_a_tree() -> None:
     cycle = _cycle(_graph())
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+@pytest.mark.parametrize(
+    ("source", "imported"),
+    [
+        ("from . import errors", {"asyncjobs.errors"}),
+        ("from ._models import JobInfo", {"asyncjobs._models"}),
+        ("def f():\n    from ._views import jobs_html", {"asyncjobs._views"}),
+        (
+            "class A:\n    def _repr_html_(self):\n        from . import _views",
+            {"asyncjobs._views"},
+        ),
+        ("if TYPE_CHECKING:\n    from ._job import Job", set()),
+        ("from . import __version__", "face"),
+        ("def f():\n    import asyncjobs", "face"),
+        ("from asyncjobs import connect", "face"),
+    ],
+)
+def test_the_import_finder_counts_run_time_imports(source: str, imported: set[str] | str) -> None:
+    expected = _FACE() if imported == "face" else imported
+    assert _imports_of(source, "asyncjobs._mine", "asyncjobs") == expected
 
 
 def test_the_cycle_finder_finds_a_circle() -> None:

@@ -727,8 +727,7 @@ class Transport:
         except BaseException:
             response.close()
             raise
-        response._content = b"".join(chunks)
-        response._content_consumed = True  # type: ignore[attr-defined]
+        cast(_Response, response).keep(b"".join(chunks))
         with contextlib.suppress(Exception):
             raw.release_conn()
 
@@ -877,12 +876,18 @@ class _Response(requests.Response):
             self.__dict__["_json"] = value
         return value
 
+    def keep(self, body: bytes) -> None:
+        """Hold ``body``, read whole, as the response's content (as ``requests`` does when it
+        reads a body itself)."""
+        self._content = body
+        self._content_consumed = True
+
     def close(self) -> None:
         """Close the response; a streamed body left unread but small (a poll's empty 202, a short
         JSON answer) is read first, so that its connection goes back to the pool instead of being
         discarded -- a large one (a result file) is not read: its connection is closed."""
         raw = self.raw
-        if not self._content_consumed and isinstance(raw, _GuardedRaw):  # type: ignore[has-type]
+        if not self._content_consumed and isinstance(raw, _GuardedRaw):
             rest = raw.read_if_small()
             if rest is not None:
                 self._content = rest

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ._redaction import redact_all
     from ._registry import available_providers, register
     from ._sources import Source
+    from ._version import __version__
     from ._waiting import as_completed, wait
     from ._worker import Worker, WorkerStats
     from .provider import Capabilities, Kind, Param, Provider, Setting
@@ -51,6 +52,7 @@ _LAZY = {
     "register": "_registry",
     "Source": "_sources",
     "Transport": "_http",
+    "__version__": "_version",
     "as_completed": "_waiting",
     "wait": "_waiting",
     "Capabilities": "provider",
@@ -109,15 +111,6 @@ def __getattr__(name: str) -> Any:
         return value
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
-    if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            found = version("asyncjobs-core")
-        except PackageNotFoundError:  # running from a source tree that is not installed
-            found = "0+unknown"
-        globals()["__version__"] = found  # read from the metadata once per process
-        return found
     raise AttributeError(f"module 'asyncjobs' has no attribute {name!r}")
 
 

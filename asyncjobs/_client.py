@@ -24,11 +24,12 @@ from ._deferred import _DEFERRED
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
 from ._job import Job, JobList
 from ._ledger import Ledger, LedgerEntry, SubmitState
-from ._models import JobInfo, Result, ResultFile, Status
+from ._models import JobInfo, Result, ResultFile, Status, expiry
 from ._redaction import MASK, Redactor, get_logger, redact_value
 from ._registry import get_provider_class
 from ._settings import resolve_settings
 from ._sources import Source
+from ._text import duration_text
 from .provider import Kind, PollPolicy, Provider
 
 __all__ = ["Client", "connect", "jobs"]
@@ -457,11 +458,7 @@ class Client:
         meta = info.meta
         if meta:
             meta = cast(Mapping[str, Any], redact_value(dict(meta), redact))
-        expires = info.expires_at
-        lifetime = self.provider.capabilities.job_lifetime
-        if expires is None and lifetime is not None and info.completed_at is not None:
-            with contextlib.suppress(OverflowError):
-                expires = info.completed_at + lifetime
+        expires = expiry(info, self.provider.capabilities.job_lifetime)
         if (raw, error, meta, expires) == (info.raw_status, info.error, info.meta, info.expires_at):
             return info
         return attrs.evolve(info, raw_status=raw, error=error, meta=meta, expires_at=expires)
@@ -811,10 +808,7 @@ def _times(info: JobInfo, entry: LedgerEntry | None) -> JobInfo:
 
 
 def _span(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    if hours >= 48 and hours % 24 == 0:
-        return f"{hours / 24:g} days"
-    return "1 hour" if hours == 1 else f"{hours:g} hours"
+    return duration_text(delta)
 
 
 def _check_id(job_id: object) -> None:

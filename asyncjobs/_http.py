@@ -265,6 +265,25 @@ class _Retry(Exception):
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+        #: Seconds from the start of the call to the start of this attempt.
+        self.elapsed = 0.0
+        #: The pause chosen before the next attempt (set by :meth:`Transport._waits`).
+        self.pause = 0.0
+        #: No attempt follows this one whatever the policy allows: its transport was closed.
+        self.final = False
+
+
+@attrs.define
+class _Attempts:
+    """Internal: one call's state while backoff retries it (see :meth:`Transport._again`)."""
+
+    call: _Call
+    kwargs: dict[str, Any]
+    start: float
+    #: The failure of the latest attempt.
+    last: _Retry
+    #: Whether backoff's first try, which replays the plain first attempt's failure, has run.
+    replayed: bool = False
 
 
 class _NoAuth(requests.auth.AuthBase):
@@ -336,7 +355,7 @@ class Transport:
         origins: Collection[str] | None = None,
         max_body: int = MAX_BODY,
     ) -> None:
-        from . import __version__
+        from ._version import __version__  # here: the metadata is read when a client is made
 
         self.provider = provider
         self.timeouts = timeouts or Timeouts()
@@ -350,6 +369,7 @@ class Transport:
         self.max_body = _checks.count(max_body, "max_body", least=1024, most=2**40)
         self._rng = rng or random.Random()
         self._closed = threading.Event()
+        self._backoff: Callable[[_Attempts], requests.Response] | None = None
 
     def __repr__(self) -> str:
         return f"<Transport {self.provider} timeouts={self.timeouts.as_tuple()}>"
@@ -369,46 +389,77 @@ class Transport:
     # -- retries ----------------------------------------------------------------------------------
 
     def _send(self, call: _Call, **kwargs: Any) -> requests.Response:
-        """Attempt ``call`` until it succeeds, fails for good, or the policy's tries or time run
-        out (the last :class:`_Retry` is raised then), pausing between attempts per :meth:`_waits`.
+        """Attempt ``call``; when the attempt fails in a way worth another try, hand the rest to
+        :meth:`_retrying` (backoff), which attempts again until one succeeds, one fails for good,
+        or the policy's tries or time run out (the last :class:`_Retry` is raised then).
 
-        The loop ``backoff.on_exception`` ran, written out: a status call costs one function call
-        over its attempt (no decorator state, no datetime arithmetic), and importing asyncjobs no
-        longer imports backoff (and asyncio with it)."""
-        max_tries, max_time = self.retry.max_tries, self.retry.max_time
+        The first attempt runs plainly: a call that needs no retry costs one function call over
+        its attempt, and never imports backoff (nor asyncio, which backoff imports)."""
         start = time.monotonic()
-        tries = 0
-        waits: Generator[float, Any, None] | None = None
-        while True:
-            tries += 1
-            elapsed = time.monotonic() - start
-            try:
-                return self._attempt(call, **kwargs)
-            except _Retry as exc:
-                if tries >= max_tries or elapsed >= max_time:
-                    raise
-                if waits is None:
-                    waits = self._waits()
-                    waits.send(None)
-                try:
-                    seconds = waits.send(exc)
-                except StopIteration:
-                    raise exc from None
-                seconds = max(0.0, min(seconds, max_time - elapsed))
-                self._log_backoff({"wait": seconds, "tries": tries, "exception": exc})
-                gone = _ABANDONED.get()
-                if gone is None:
-                    time.sleep(seconds)
-                else:
-                    gone.wait(seconds)
-                if self._closed.is_set():  # its client was closed meanwhile: nothing more is sent
-                    raise
+        try:
+            return self._attempt(call, **kwargs)
+        except _Retry as exc:
+            if self.retry.max_tries <= 1:
+                raise
+            first = exc
+        return self._retrying()(_Attempts(call, kwargs, start, first))
+
+    def _retrying(self) -> Callable[[_Attempts], requests.Response]:
+        """:meth:`_again` under ``backoff.on_exception``, built on this transport's first retry.
+
+        backoff counts the tries (the first one replays the plain attempt's failure, so that every
+        pause is backoff's), asks :meth:`_waits` for each pause and sleeps it, and gives up per
+        :meth:`_gives_up`. The time bound is not backoff's ``max_time``, whose clock would start
+        at the first retry: it is checked against the call's own start (``_Retry.elapsed``), as
+        "seconds after which no new attempt starts" means."""
+        retrying = self._backoff
+        if retrying is None:
+            import backoff
+
+            retrying = self._backoff = backoff.on_exception(
+                self._waits,
+                _Retry,
+                max_tries=lambda: self.retry.max_tries,
+                jitter=None,
+                giveup=self._gives_up,
+                on_backoff=self._paused,
+                logger=None,
+            )(self._again)
+        return retrying
+
+    def _again(self, attempts: _Attempts) -> requests.Response:
+        """backoff's target: its first try raises the failure of the plain first attempt again;
+        later tries attempt the call, unless the transport was closed in the pause."""
+        last = attempts.last
+        if not attempts.replayed:
+            attempts.replayed = True
+            raise last
+        if self._closed.is_set():  # its client was closed meanwhile: nothing more is sent
+            last.final = True
+            raise last
+        began = time.monotonic()
+        try:
+            return self._attempt(attempts.call, **attempts.kwargs)
+        except _Retry as exc:
+            exc.elapsed = began - attempts.start
+            attempts.last = exc
+            raise
+
+    def _gives_up(self, exc: Exception) -> bool:
+        """No attempt after ``exc``: its transport was closed, or the attempt started once the
+        policy's time had run out."""
+        failure = cast(_Retry, exc)  # backoff retries on _Retry only
+        return failure.final or failure.elapsed >= self.retry.max_time
 
     def _waits(self) -> Generator[float, Any, None]:
-        exc = yield  # type: ignore[misc]
+        """The pauses between attempts (backoff's wait generator, sent each failure): full jitter
+        under the policy's exponential cap, or the service's ``Retry-After`` clamped to the cap;
+        never past the call's deadline nor the policy's time. The pause chosen is kept on the
+        failure (``_Retry.pause``) for :meth:`_paused`."""
+        exc: _Retry = yield 0.0  # backoff's priming send; then each failure
         attempt = 0
         while True:
-            retry_after = getattr(exc, "retry_after", None)
+            retry_after = exc.retry_after
             if retry_after is not None:
                 # a service's hint is honoured up to the policy's cap, never beyond
                 delay = min(float(retry_after), self.retry.cap)
@@ -420,18 +471,25 @@ class Transport:
                 # never sleep past the deadline of the call this request serves: the next attempt
                 # then starts at it and ends the call with JobTimeoutError
                 delay = max(0.0, min(delay, end - time.monotonic()))
+            exc.pause = max(0.0, min(delay, self.retry.max_time - exc.elapsed))
             attempt += 1
-            exc = yield delay
+            # backoff sleeps what is yielded; a pause a wait may abandon is taken in _paused
+            exc = yield 0.0 if _ABANDONED.get() is not None else exc.pause
 
-    def _log_backoff(self, details: Any) -> None:
-        exc = details.get("exception")
+    def _paused(self, details: Mapping[str, Any]) -> None:
+        """backoff's ``on_backoff``: the log line of a retry, and the pause itself when the call
+        serves a wait that may be abandoned (it ends at once when the wait does)."""
+        exc: _Retry = details["exception"]
         log.info(
             "%s: retrying in %.2fs after attempt %d: %s",
             self.provider,
-            details.get("wait", 0.0),
-            details.get("tries", 0),
+            exc.pause,
+            details["tries"],
             exc,
         )
+        gone = _ABANDONED.get()
+        if gone is not None:
+            gone.wait(exc.pause)
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -669,8 +727,7 @@ class Transport:
         except BaseException:
             response.close()
             raise
-        response._content = b"".join(chunks)
-        response._content_consumed = True  # type: ignore[attr-defined]
+        cast(_Response, response).keep(b"".join(chunks))
         with contextlib.suppress(Exception):
             raw.release_conn()
 
@@ -819,12 +876,18 @@ class _Response(requests.Response):
             self.__dict__["_json"] = value
         return value
 
+    def keep(self, body: bytes) -> None:
+        """Hold ``body``, read whole, as the response's content (as ``requests`` does when it
+        reads a body itself)."""
+        self._content = body
+        self._content_consumed = True
+
     def close(self) -> None:
         """Close the response; a streamed body left unread but small (a poll's empty 202, a short
         JSON answer) is read first, so that its connection goes back to the pool instead of being
         discarded -- a large one (a result file) is not read: its connection is closed."""
         raw = self.raw
-        if not self._content_consumed and isinstance(raw, _GuardedRaw):  # type: ignore[has-type]
+        if not self._content_consumed and isinstance(raw, _GuardedRaw):
             rest = raw.read_if_small()
             if rest is not None:
                 self._content = rest

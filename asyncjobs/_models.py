@@ -9,7 +9,7 @@ import errno
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any, cast
@@ -17,8 +17,9 @@ from typing import IO, Any, cast
 import attrs
 
 from ._files import atomic_write, remove_stale_parts, safe_name, unique_names
+from ._text import info_html, result_html
 
-__all__ = ["JobInfo", "Result", "ResultFile", "Status", "WebhookRequest"]
+__all__ = ["JobInfo", "Result", "ResultFile", "Status", "WebhookRequest", "expired", "expiry"]
 
 #: A function that opens a result file's content as a binary stream.
 Opener = Callable[[], contextlib.AbstractContextManager[IO[bytes]]]
@@ -88,9 +89,31 @@ class JobInfo:
         )
 
     def _repr_html_(self) -> str:
-        from ._views import info_html
-
         return info_html(self)
+
+
+def expiry(
+    info: JobInfo | None, lifetime: timedelta | None, *, since: datetime | None = None
+) -> datetime | None:
+    """When the provider forgets a job: the ``expires_at`` its service said; else ``lifetime`` (the
+    provider's ``Capabilities.job_lifetime``) after the job finished, its ``completed_at``, or else
+    ``since`` (when it was first seen finished, or last seen: an estimate). ``None`` when that is
+    unknown, or past the last date a ``datetime`` holds."""
+    if info is not None and info.expires_at is not None:
+        return info.expires_at
+    base = (info.completed_at if info is not None else None) or since
+    if lifetime is None or base is None:
+        return None
+    try:
+        return base + lifetime
+    except OverflowError:
+        return None
+
+
+def expired(expires_at: datetime | None, now: datetime | None = None) -> bool:
+    """Whether a job its provider forgets at ``expires_at`` is forgotten at ``now`` (by default
+    the current time); never when that time is unknown."""
+    return expires_at is not None and expires_at <= (now or datetime.now(timezone.utc))
 
 
 def _check_dest(dest: object) -> str | os.PathLike[str]:
@@ -279,8 +302,6 @@ class Result:
         return [f.save(t, overwrite=overwrite) for f, t in zip(self.files, targets, strict=True)]
 
     def _repr_html_(self) -> str:
-        from ._views import result_html
-
         return result_html(self)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 
-from ._models import JobInfo, Result, ResultFile, Status
+from ._models import JobInfo, Result, ResultFile, Status, expired
 
 __all__ = [
     "converter",
@@ -80,7 +80,6 @@ def job_record(
     better estimate) and whether that has passed, and meta. Times are datetimes; see
     :func:`jsonable`."""
     expires = expires_at if expires_at is not None else (info.expires_at if info else None)
-    moment = now or datetime.now(timezone.utc)
     return {
         "provider": provider,
         "id": job_id,
@@ -92,7 +91,7 @@ def job_record(
         "completed_at": info.completed_at if info else None,
         "error": (info.error if info else None) or error,
         "expires_at": expires,
-        "expired": bool(expires is not None and expires <= moment),
+        "expired": expired(expires, now),
         "meta": dict(info.meta) if info else {},
     }
 

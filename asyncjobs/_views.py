@@ -1,22 +1,23 @@
-"""Text and HTML views of jobs, job infos and results (for terminals and notebooks)."""
+"""Text and HTML tables of jobs (a :class:`~asyncjobs.JobList`'s ``repr`` and ``_repr_html_``),
+from each job's record; the cells and the models' own HTML are :mod:`asyncjobs._text`'s."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ._models import JobInfo, Result, Status
 from ._serialize import job_record
+from ._text import badge, job_cells, text_table
 
 if TYPE_CHECKING:
     from ._job import Job
 
-__all__ = ["expires_at", "info_html", "jobs_html", "jobs_text", "record", "result_html"]
+__all__ = ["COLUMNS", "jobs_html", "jobs_text", "record"]
 
-_COLOURS = {Status.PENDING: "#b58900", Status.DONE: "#2e7d32", Status.FAILED: "#c62828"}
-_COLUMNS = (
+#: The columns of a job table in a terminal or a notebook (a job past its provider's lifetime says
+#: ``(expired)`` in its status).
+COLUMNS = (
     "provider",
     "id",
     "kind",
@@ -26,29 +27,7 @@ _COLUMNS = (
     "completed_at",
     "error",
 )
-
-
-def _when(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def expires_at(provider: str, info: JobInfo | None) -> datetime | None:
-    """When the provider forgets the job, as the JobInfo says (the client fills ``expires_at``
-    from the provider's job lifetime when the service does not say it)."""
-    return None if info is None else info.expires_at
+_STATUS = COLUMNS.index("status")
 
 
 def record(job: Job) -> dict[str, Any]:
@@ -58,73 +37,24 @@ def record(job: Job) -> dict[str, Any]:
 
 
 def _cells(job: Job) -> list[str]:
-    r = record(job)
-    status = r["status"] or "unknown"
-    return [
-        r["provider"],
-        r["id"],
-        r["kind"] or "",
-        f"{status} (expired)" if r["expired"] else status,
-        r["raw_status"] or "",
-        _when(r["submitted_at"]),
-        _when(r["completed_at"]),
-        (r["error"] or "")[:60],
-    ]
+    return job_cells(record(job), COLUMNS, zone=True)
 
 
 def jobs_text(jobs: Sequence[Job]) -> str:
     """A fixed-width table of jobs."""
     if not jobs:
         return "JobList([])"
-    rows = [list(_COLUMNS)] + [_cells(j) for j in jobs]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
-
-
-def _badge(status: Status | None) -> str:
-    if status is None:
-        return "<span>unknown</span>"
-    colour = _COLOURS[status]
-    return f'<span style="color:{colour};font-weight:bold">&#9679; {status.value}</span>'
+    return text_table([list(COLUMNS)] + [_cells(j) for j in jobs])
 
 
 def jobs_html(jobs: Sequence[Job]) -> str:
     """An HTML table of jobs, status in colour and words."""
-    head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
+    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
     body = []
     for j in jobs:
         cells = [html.escape(c) for c in _cells(j)]
-        cells[3] = _badge(j.info.status if j.info else None) + (
-            " <em>(expired)</em>" if cells[3].endswith("(expired)") else ""
+        cells[_STATUS] = badge(j.info.status if j.info else None) + (
+            " <em>(expired)</em>" if cells[_STATUS].endswith("(expired)") else ""
         )
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def info_html(info: JobInfo) -> str:
-    """An HTML summary of one JobInfo."""
-    rows = [
-        ("provider", html.escape(info.provider)),
-        ("id", html.escape(info.id)),
-        ("kind", html.escape(info.kind)),
-        ("status", _badge(info.status)),
-        ("raw status", html.escape(str(info.raw_status))),
-        ("submitted", _when(info.submitted_at)),
-        ("started", _when(info.started_at)),
-        ("completed", _when(info.completed_at)),
-        ("expires", _when(info.expires_at)),
-        ("error", html.escape(info.error or "")),
-    ]
-    return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
-
-
-def result_html(result: Result) -> str:
-    """An HTML table of a result's files with their sizes."""
-    rows = "".join(
-        f"<tr><td>{html.escape(f.name)}</td><td>{_size(f.size)}</td>"
-        f"<td>{html.escape(f.media_type or '')}</td></tr>"
-        for f in result.files
-    )
-    return f"<table><thead><tr><th>file</th><th>size</th><th>type</th></tr></thead>{rows}</table>"

@@ -29,6 +29,7 @@ from ._models import JobInfo, Result, ResultFile, Status, WebhookRequest
 from ._policies import PollPolicy, RetryPolicy, Timeouts
 from ._redaction import get_logger
 from ._sources import Source, prepare_convert
+from ._text import duration_text
 from ._wire import WireConverter, wire_converter
 from .errors import (
     AuthenticationError,
@@ -50,18 +51,6 @@ def _lower_words(cls: type[Provider]) -> dict[str, Status]:
         cached = {str(k).strip().lower(): Status(v) for k, v in cls.status_words.items()}
         cls._status_words_lower = cached  # type: ignore[attr-defined]
     return cached
-
-
-def _span(delta: timedelta) -> str:
-    """A duration as people write it: "a week", "7 days", "2 hours", "90 minutes"."""
-    seconds = int(delta.total_seconds())
-    if seconds == 7 * 86400:
-        return "a week"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            n = seconds // size
-            return f"{n} {unit}" + ("s" if n != 1 else "")
-    return f"{seconds} seconds"
 
 
 def _rewinder(body: Any) -> Callable[[], bool]:
@@ -473,7 +462,11 @@ class Provider:
     def cancel(self, job_id: str) -> None:
         """Cancel the job. The default raises :class:`~asyncjobs.errors.NotSupportedError`."""
         lifetime = self.capabilities.job_lifetime
-        kept = f" ({self.name} removes it {_span(lifetime)} after it finishes)" if lifetime else ""
+        kept = (
+            f" ({self.name} removes it {duration_text(lifetime)} after it finishes)"
+            if lifetime
+            else ""
+        )
         raise NotSupportedError(
             f"{self.name} cannot cancel a job: the service has no cancel or delete endpoint. Job "
             f"{job_id!r} runs to its end; ignore its result{kept}.",

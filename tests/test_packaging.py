@@ -72,6 +72,10 @@ def test_tqdm_is_a_runtime_dependency() -> None:
     assert any(r.startswith("tqdm") for r in _requires(ROOT))
 
 
+def test_backoff_is_a_runtime_dependency() -> None:
+    assert any(r.startswith("backoff") for r in _requires(ROOT))
+
+
 def test_the_licence_file_is_mit_and_declared() -> None:
     assert _cfg(ROOT)["metadata"]["license"] == "MIT"
     assert _cfg(ROOT)["metadata"]["license_files"].strip() == "LICENSE"
@@ -110,3 +114,16 @@ def test_unknown_provider_error_says_how_to_install_from_the_repository() -> Non
     message = str(UnknownProviderError("convertapi2", ["convertapi"]))
     assert "pip install -e ./providers/convertapi" in message
     assert "from a checkout of the asyncjobs repository" in message
+
+
+def test_the_version_is_the_installed_distributions() -> None:
+    assert asyncjobs.__version__ == metadata.version(CORE)
+
+
+def test_requests_name_the_version_in_their_user_agent() -> None:
+    transport = asyncjobs.Transport(provider="acme")
+    try:
+        agent = transport.session.headers["User-Agent"]
+    finally:
+        transport.close()
+    assert agent.startswith(f"asyncjobs/{asyncjobs.__version__} ")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import logging
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -215,6 +219,61 @@ def test_max_time_bounds_the_retries() -> None:
         with pytest.raises(errors.ProviderError):
             t.request("GET", URL)
         assert 2 <= len(mock.calls) < 100
+
+
+def test_the_pause_of_an_abandoned_wait_ends_at_once(sleeps: list[float]) -> None:
+    from asyncjobs._http import abandoned_when
+
+    t = Transport(provider="acme", retry=RetryPolicy(max_tries=3, cap=30.0, max_time=60))
+    gone = threading.Event()
+    with responses.RequestsMock() as mock, abandoned_when(gone):
+        mock.get(URL, status=503, headers={"Retry-After": "30"})
+        threading.Timer(0.2, gone.set).start()
+        began = time.monotonic()
+        with pytest.raises(errors.JobTimeoutError, match="not sent again"):
+            t.request("GET", URL)
+        assert time.monotonic() - began < 10
+        assert len(mock.calls) == 1
+
+
+@responses.activate
+def test_each_retry_is_logged_with_its_pause(
+    transport: Transport, sleeps: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    responses.get(URL, status=429, headers={"Retry-After": "7"})
+    responses.get(URL, json={})
+    with caplog.at_level(logging.INFO, logger="asyncjobs._http"):
+        transport.request("GET", URL)
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("acme: retrying in 7.00s after attempt 1: acme answered HTTP 429 ")
+
+
+#: One status-like GET through a transport in a fresh interpreter, answered by ``responses``
+#: (503 first when asked to), then whether backoff was imported.
+_ONE_CALL = """
+import sys, responses
+from asyncjobs._http import RetryPolicy, Transport
+url = "https://api.example.test/v1/jobs/j1"
+with responses.RequestsMock() as mock:
+    if sys.argv[1] == "retry":
+        mock.get(url, status=503)
+    mock.get(url, json={"status": "done"})
+    t = Transport(provider="acme", retry=RetryPolicy(base=0.001, cap=0.001))
+    assert t.request("GET", url).json() == {"status": "done"}
+print("backoff" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("first", "imported"), [("ok", "False"), ("retry", "True")])
+def test_backoff_is_imported_by_the_first_retry_only(first: str, imported: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _ONE_CALL, first],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == imported
 
 
 @pytest.mark.parametrize(

@@ -4,18 +4,18 @@ tables, times and durations as people read them; the exit codes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, Any, cast
 
 from asyncjobs import errors
 from asyncjobs._ledger import LedgerEntry
 from asyncjobs._models import JobInfo
 from asyncjobs._redaction import Redactor, redact_all
 from asyncjobs._serialize import job_record, jsonable
+from asyncjobs._text import duration_text
 
-if TYPE_CHECKING:
-    pass
+__all__ = ["duration_text"]  # re-exported by asyncjobs.cli
 
 
 #: The job (or command) succeeded.
@@ -91,34 +91,6 @@ def _json_default(value: Any) -> Any:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(timezone.utc).isoformat()
-
-
-def _when(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
-
-
-def duration_text(value: timedelta) -> str:
-    """A duration as people write it: ``7 days``, ``1 hour 30 minutes``, ``45 seconds``, ``0.5 seconds``."""
-    seconds = value.total_seconds()
-    if seconds < 1:
-        return f"{seconds:g} seconds"
-    parts = []
-    rest = round(seconds)
-    for unit, size in _UNITS:
-        count, rest = divmod(rest, size)
-        if count:
-            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
-    return " ".join(parts)
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
 
 
 def _info_doc(

@@ -26,6 +26,7 @@ from asyncjobs._models import JobInfo, Result, Status
 from asyncjobs._redaction import MASK
 from asyncjobs._registry import available_providers, get_provider_class, register
 from asyncjobs._serialize import job_record, jsonable
+from asyncjobs._text import job_cells, text_table
 from asyncjobs.provider import Provider
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ from ._output import (
     _info_doc,
     _json_default,
     _Out,
-    _table,
     duration_text,
 )
 
@@ -425,18 +425,7 @@ def _list_rows(jobs: Sequence[tuple[Job, LedgerEntry | None]]) -> list[dict[str,
 
 
 def _list_cells(r: dict[str, Any]) -> list[str]:
-    return [
-        r["provider"],
-        r["id"],
-        r["kind"],
-        r["status"] or "unknown",
-        r["raw_status"] or "",
-        (r["submitted_at"] or "")[:19].replace("T", " "),
-        (r["expires_at"] or "")[:19].replace("T", " "),
-        "EXPIRED" if r["expired"] else "",
-        (r["error"] or "")[:60],
-        r.get("polled_by") or "",
-    ]
+    return job_cells(r, _LIST_COLUMNS)
 
 
 #: Rows of a streamed listing whose widths set the table's columns.
@@ -481,7 +470,7 @@ def _print_rows(rows: Iterator[dict[str, Any]], out: _Out) -> None:
         if len(head) == 1:
             out.line("no jobs")
             return
-        out.line(_table(head))
+        out.line(text_table(head))
     out.stdout.flush()
 
 
@@ -728,12 +717,8 @@ def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
                 )
             rows = _list_rows([(j, ledger.get(j.provider, j.id)) for j in jobs])
             out.line(
-                _table(
-                    [list(_LIST_COLUMNS[:5])]
-                    + [
-                        [r["provider"], r["id"], r["kind"], r["status"], r["raw_status"] or ""]
-                        for r in rows
-                    ]
+                text_table(
+                    [list(_LIST_COLUMNS[:5])] + [job_cells(r, _LIST_COLUMNS[:5]) for r in rows]
                 )
             )
             saved: dict[str, list[str]] = {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import functools
 import operator
 import os
 import re
@@ -134,11 +133,14 @@ def connect(
         raise errors.InvalidParameterError(
             f"poll must be a PollPolicy, not {poll!r}", parameter="poll"
         )
-    client = Client(cls(config, transport), ledger=_open_ledger(ledger), poll=poll)
-    client._owns_ledger = not isinstance(ledger, Ledger)
+    client = Client(
+        cls(config, transport),
+        ledger=_open_ledger(ledger),
+        poll=poll,
+        owns_ledger=not isinstance(ledger, Ledger),
+    )
     if receiver is not None:
         client.webhooks = receiver
-        transport.redactor.add(receiver._key.decode("utf-8", "replace"))  # a secret setting too
         receiver.attach(client)
     return client
 
@@ -220,13 +222,18 @@ class Client:
     """
 
     def __init__(
-        self, provider: Provider, *, ledger: Ledger | None = None, poll: PollPolicy | None = None
+        self,
+        provider: Provider,
+        *,
+        ledger: Ledger | None = None,
+        poll: PollPolicy | None = None,
+        owns_ledger: bool = False,
     ) -> None:
         self.provider = provider
         self.ledger = ledger
         #: how often jobs of this client are polled (the provider's policy unless overridden)
         self.poll_policy = poll or provider.capabilities.poll
-        self._owns_ledger = False
+        self._owns_ledger = owns_ledger  # closing the client closes the ledger
         #: the webhook receiver whose calls this client confirms (``connect(webhooks=...)``)
         self.webhooks: Receiver | None = None
         #: ids of this client's jobs submitted with ``webhook=True`` and not seen finished yet
@@ -873,13 +880,7 @@ def _describe(params: Mapping[str, Any]) -> dict[str, Any]:
 def _bind(
     result: Result, opener: Callable[[ResultFile], contextlib.AbstractContextManager[IO[bytes]]]
 ) -> Result:
-    files = tuple(
-        f
-        if f._data is not None or f._opener is not None
-        else attrs.evolve(f, opener=functools.partial(opener, f))
-        for f in result.files
-    )
-    return attrs.evolve(result, files=files)
+    return attrs.evolve(result, files=tuple(f.bound(opener) for f in result.files))
 
 
 def jobs(
@@ -926,7 +927,7 @@ class _LedgerJobList(JobList[Job]):
 
     def _book(self) -> Ledger:
         """The ledger to read: the one given, or (once it is closed) the same file, read-only."""
-        if self._ledger._closed:
+        if self._ledger.closed:
             self._ledger = self._ledger.reopened(read_only=True)
         return self._ledger
 

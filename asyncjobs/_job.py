@@ -244,8 +244,6 @@ class JobList(Sequence[J]):
         return iter(self._jobs)
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, JobList):
-            return self._jobs == other._jobs
         return isinstance(other, Sequence) and self._jobs == list(other)
 
     __hash__ = None  # type: ignore[assignment]

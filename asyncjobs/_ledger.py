@@ -264,6 +264,11 @@ class Ledger:
         return bool(self._store.shared)
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
     def statements(self) -> int:
         """SQL statements this object has run on the database (PostgreSQL; 0 where not counted)."""
         return int(getattr(self._store, "statements", 0))

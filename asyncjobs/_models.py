@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import errno
+import functools
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -175,6 +176,14 @@ class ResultFile:
                 if self.size is None
                 else cast(IO[bytes], _Sized(stream, self.name, self.size))
             )
+
+    def bound(self, opener: Callable[[ResultFile], Any]) -> ResultFile:
+        """This file, its content fetched by ``opener(file)`` (a context manager giving a binary
+        stream) unless it has content or a way to fetch it already: a client binds the files of a
+        result it returns to its own downloads."""
+        if self._data is not None or self._opener is not None:
+            return self
+        return attrs.evolve(self, opener=functools.partial(opener, self))
 
     def read(self) -> bytes:
         """Return the whole content. For large files prefer :meth:`save` or :meth:`open`."""

@@ -240,7 +240,7 @@ class _Watcher:
     def _run(self) -> None:
         while True:
             with _watch_lock:
-                if not self.keys or self.ledger._closed:
+                if not self.keys or self.ledger.closed:
                     self.thread = None
                     _watchers.pop(id(self.ledger), None)
                     return

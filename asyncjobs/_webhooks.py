@@ -137,7 +137,9 @@ class Receiver:
     # -- clients --------------------------------------------------------------------------------------
 
     def attach(self, client: Client) -> None:
-        """Let ``client`` confirm the calls for its provider (``connect(webhooks=...)`` does)."""
+        """Let ``client`` confirm the calls for its provider (``connect(webhooks=...)`` does); the
+        receiver's key becomes one of the secrets its transport redacts."""
+        client.provider.transport.redactor.add(self._key.decode("utf-8", "replace"))
         with self._lock:
             self._clients.setdefault(client.name, []).append(client)
 

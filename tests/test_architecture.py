@@ -25,36 +25,9 @@ PUBLIC = {
     "webhooks",
 }
 
-#: Reads of another object's private attributes that the other changes of issue 27 remove; each is
-#: "path: expression" (a Receiver's _attach/_detach in testing.py need public methods declared in
-#: _webhooks.py, which the poll-core change owns).
-# removed by the poll-core and ledger changes
-_KNOWN_PRIVATE_READS = frozenset(
-    {
-        "asyncjobs/_background.py: w.job._client",
-        "asyncjobs/_client.py: client._owns_ledger",
-        "asyncjobs/_client.py: f._data",
-        "asyncjobs/_client.py: f._opener",
-        "asyncjobs/_client.py: provider._poll",
-        "asyncjobs/_client.py: receiver._attach",
-        "asyncjobs/_client.py: receiver._key",
-        "asyncjobs/_client.py: self._ledger._closed",
-        "asyncjobs/_client.py: self.webhooks._detach",
-        "asyncjobs/_job.py: client._expecting",
-        "asyncjobs/_job.py: other._jobs",
-        "asyncjobs/_job.py: self.client._watch",
-        "asyncjobs/_ledger.py: ledger._store",
-        "asyncjobs/_waiting.py: j._client",
-        "asyncjobs/_wake.py: job._client",
-        "asyncjobs/_wake.py: self.ledger._closed",
-        "asyncjobs/_webhooks.py: client._entry",
-        "asyncjobs/_webhooks.py: client._expecting",
-        "asyncjobs/_worker.py: owned.job.client._elsewhere",
-        "asyncjobs/_worker.py: self.ledger._store",
-        "asyncjobs/testing.py: receiver._attach",
-        "asyncjobs/testing.py: receiver._detach",
-    }
-)
+#: Reads of another object's private attributes that the ledger package removes; each is
+#: "path: expression".
+_KNOWN_PRIVATE_READS = frozenset({"asyncjobs/_ledger.py: ledger._store"})
 
 
 def _module_name(path: Path) -> str:

@@ -915,7 +915,7 @@ class _LedgerJobList(JobList[Job]):
 
     def _book(self) -> Ledger:
         """The ledger to read: the one given, or (once it is closed) the same file, read-only."""
-        if self._ledger._closed:
+        if self._ledger.closed:
             self._ledger = self._ledger.reopened(read_only=True)
         return self._ledger
 

@@ -165,7 +165,7 @@ class Worker:
             self._owned.clear()
             for client in self._clients.values():
                 client.close()
-            self.stats.statements = int(getattr(self.ledger._store, "statements", 0))
+            self.stats.statements = self.ledger.statements
         return self.stats
 
     def _on_change(self, provider: str, job_id: str) -> None:

@@ -19,6 +19,7 @@ from toy_provider import ToyProvider, ToySandbox
 import asyncjobs
 from asyncjobs import errors
 from asyncjobs._ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, LedgerEntry, SubmitState
+from asyncjobs._ledger._sqlite import SQLITE
 from asyncjobs._models import JobInfo, Status
 from asyncjobs.sandbox import Sandbox
 
@@ -73,7 +74,7 @@ def test_default_ledger_is_in_asyncjobs_home(asyncjobs_home: Path) -> None:
 def test_version_1_ledger_is_migrated_keeping_its_jobs(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
-    for statement in MIGRATIONS[0]:
+    for statement in SQLITE.render_step(MIGRATIONS[0]):
         db.execute(statement)
     db.execute(
         "INSERT INTO jobs (key, provider, job_id, kind, params, state, status, created_at,"

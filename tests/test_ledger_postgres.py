@@ -14,8 +14,8 @@ from pg_support import let_in, shut_out, sql, unreachable
 
 import asyncjobs
 from asyncjobs import errors
-from asyncjobs._ledger import Ledger
-from asyncjobs._ledger_pg import PG_SCHEMA_VERSION, display_url, translate
+from asyncjobs._ledger import SCHEMA_VERSION, Ledger
+from asyncjobs._ledger._postgres import display_url, translate
 from asyncjobs._models import JobInfo, Status
 
 
@@ -115,7 +115,11 @@ def test_the_password_is_in_no_repr_message_or_row(postgres: str, pg_url: str) -
 def test_a_new_database_gets_the_current_schema(pg_url: str) -> None:
     Ledger(pg_url).close()
     rows = dict(sql(pg_url, "SELECT name, value FROM asyncjobs.meta"))
-    assert rows == {"application": "asyncjobs", "version": str(PG_SCHEMA_VERSION)}
+    assert rows == {
+        "application": "asyncjobs",
+        "version": str(SCHEMA_VERSION),
+        "numbering": "shared",
+    }
 
 
 def test_a_ledger_from_a_newer_asyncjobs_is_refused_and_left_alone(pg_url: str) -> None:

@@ -66,7 +66,9 @@ def test_list_since_keeps_jobs_recorded_since(
 ) -> None:
     path = tmp_path / "l.sqlite3"
     with _fill(path, 3) as ledger:
-        ledger._db.execute("UPDATE jobs SET created_at = created_at - 7200 WHERE job_id='j00000'")
+        ledger._store.db.execute(
+            "UPDATE jobs SET created_at = created_at - 7200 WHERE job_id='j00000'"
+        )
     assert [r["id"] for r in _list(capsys, path, "--since", "1h")] == ["j00001", "j00002"]
     since = (datetime.now(timezone.utc) - timedelta(hours=3)).isoformat()
     assert len(_list(capsys, path, "--since", since)) == 3

@@ -1,5 +1,6 @@
-"""The PostgreSQL ledger: its URL setting, schema versions, secrets, lost connections, leases and
-notifications (what both backends share runs in test_ledger.py on both)."""
+"""The PostgreSQL backend's own behaviour: its URL setting, its schema namespace, secrets, lost
+connections, leases, claims and notifications (what every backend does runs in test_ledger.py on
+both)."""
 
 from __future__ import annotations
 
@@ -120,16 +121,6 @@ def test_a_new_database_gets_the_current_schema(pg_url: str) -> None:
         "version": str(SCHEMA_VERSION),
         "numbering": "shared",
     }
-
-
-def test_a_ledger_from_a_newer_asyncjobs_is_refused_and_left_alone(pg_url: str) -> None:
-    with Ledger(pg_url) as ledger:
-        _issued(ledger)
-    sql(pg_url, "UPDATE asyncjobs.meta SET value='99' WHERE name='version'")
-    before = sql(pg_url, "SELECT * FROM asyncjobs.jobs")
-    with pytest.raises(errors.ConfigurationError, match="newer"):
-        Ledger(pg_url)
-    assert sql(pg_url, "SELECT * FROM asyncjobs.jobs") == before
 
 
 def test_a_schema_of_another_application_is_refused_and_left_alone(pg_url: str) -> None:
@@ -467,21 +458,6 @@ def toy_pg_client(toy_registered: Any, toy_sandbox: Any, pg_url: str) -> Iterato
         **toy_sandbox.app.client_settings(toy_sandbox.url),
     ) as client:
         yield client
-
-
-def test_the_row_is_written_before_the_submit_request_leaves(
-    toy_pg_client: asyncjobs.Client, pg_url: str
-) -> None:
-    seen: list[Any] = []
-    original = toy_pg_client.provider.submit
-
-    def spy(*args: Any, **kwargs: Any) -> JobInfo:
-        seen.extend(sql(pg_url, "SELECT state, params FROM asyncjobs.jobs"))
-        return original(*args, **kwargs)
-
-    toy_pg_client.provider.submit = spy  # type: ignore[method-assign]
-    toy_pg_client.submit("upper", text="hi")
-    assert seen == [("submitting", '{"text": "hi"}')]
 
 
 def test_no_secret_reaches_the_database(toy_pg_client: asyncjobs.Client, pg_url: str) -> None:

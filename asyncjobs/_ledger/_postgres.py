@@ -572,6 +572,8 @@ class PostgresLeases:
         self._keeper: threading.Thread | None = None
 
     def take(self, provider: str, job_id: str, kind: str) -> bool:
+        """Take or keep the lease of a job (added to the ledger when it is not there); ``False``
+        when another holder has it."""
         job = (provider, job_id)
         ttl = self._seconds
         now = time.monotonic()
@@ -596,6 +598,7 @@ class PostgresLeases:
         return now - times[0] < self._seconds / 2
 
     def claim(self, providers: Sequence[str], limit: int) -> list[JobInfo]:
+        """Lease up to ``limit`` pending jobs of ``providers`` (all when empty) nobody polls."""
         ttl = self._seconds
         now = time.monotonic()
         rows = self._store.claim(self._holder, ttl, providers, limit)
@@ -608,10 +611,13 @@ class PostgresLeases:
         return infos
 
     def jobs(self) -> set[tuple[str, str]]:
+        """The jobs ``(provider, job id)`` held."""
         with self._lock:
             return set(self._held)
 
     def touch(self, provider: str, job_id: str, *, confirm: bool = True) -> bool:
+        """Mark a held lease as in use; past half its length (and ``confirm``), keep it in the
+        database first. ``False`` when it is no longer held."""
         job = (provider, job_id)
         ttl = self._seconds
         now = time.monotonic()
@@ -637,10 +643,12 @@ class PostgresLeases:
             return False
 
     def forget(self, provider: str, job_id: str) -> None:
+        """Drop a lease the ledger cleared with its write (the job was seen finished)."""
         with self._lock:
             self._held.pop((provider, job_id), None)
 
     def release(self, provider: str, job_id: str) -> None:
+        """Give one lease up (nothing when it is not held)."""
         with self._lock:
             if self._held.pop((provider, job_id), None) is None:
                 return
@@ -676,6 +684,7 @@ class PostgresLeases:
                         del self._held[job]
 
     def stop(self) -> None:
+        """Stop the keeper thread and give every lease up."""
         self._stop.set()
         if self._keeper is not None and self._keeper is not threading.current_thread():
             self._keeper.join(timeout=5)

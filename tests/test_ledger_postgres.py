@@ -448,23 +448,16 @@ def test_the_listener_reconnects_after_its_connection_is_killed(pg_url: str) -> 
 # -- the same guarantees as SQLite ------------------------------------------------------------------
 
 
-@pytest.fixture
-def toy_pg_client(toy_registered: Any, toy_sandbox: Any, pg_url: str) -> Iterator[asyncjobs.Client]:
-    """A client of the toy sandbox whose ledger is the test's PostgreSQL database."""
-    with asyncjobs.connect(
-        "toy",
-        ledger=pg_url,
-        retry=asyncjobs.RetryPolicy(max_tries=3, base=0.01, cap=0.05, max_time=5),
-        **toy_sandbox.app.client_settings(toy_sandbox.url),
-    ) as client:
-        yield client
+#: a test of what a client does on a PostgreSQL ledger (``ledger_client``'s ledger is ``pg_url``)
+ON_POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"])
 
 
-def test_no_secret_reaches_the_database(toy_pg_client: asyncjobs.Client, pg_url: str) -> None:
+@ON_POSTGRESQL
+def test_no_secret_reaches_the_database(ledger_client: asyncjobs.Client, pg_url: str) -> None:
     from toy_provider import ToySandbox
 
-    ok = toy_pg_client.submit("upper", text="hello", duration=0.05)
-    bad = toy_pg_client.submit("upper", text="please fail", duration=0.05)
+    ok = ledger_client.submit("upper", text="hello", duration=0.05)
+    bad = ledger_client.submit("upper", text="please fail", duration=0.05)
     ok.wait(timeout=10)
     bad.wait(timeout=10)
     rows = sql(pg_url, "SELECT j::text FROM asyncjobs.jobs j")
@@ -473,25 +466,26 @@ def test_no_secret_reaches_the_database(toy_pg_client: asyncjobs.Client, pg_url:
     assert all(ToySandbox.key not in text for (text,) in rows)
 
 
+@ON_POSTGRESQL
 def test_a_job_id_the_database_could_not_record_reaches_the_caller(
-    toy_pg_client: asyncjobs.Client, postgres: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ledger_client: asyncjobs.Client, postgres: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from asyncjobs import _client
 
-    assert toy_pg_client.ledger is not None
-    toy_pg_client.ledger._store.retry_for = 0.2
+    assert ledger_client.ledger is not None
+    ledger_client.ledger._store.retry_for = 0.2
     monkeypatch.setattr(_client, "_LEDGER_RETRIES", (0.05, 0.05))
-    original = toy_pg_client.provider.submit
+    original = ledger_client.provider.submit
 
     def submit_then_lose_the_database(*args: Any, **kwargs: Any) -> JobInfo:
         info = original(*args, **kwargs)
         shut_out(postgres, pg_url)
         return info
 
-    toy_pg_client.provider.submit = submit_then_lose_the_database  # type: ignore[method-assign]
+    ledger_client.provider.submit = submit_then_lose_the_database  # type: ignore[method-assign]
     try:
         with pytest.raises(errors.LedgerError) as caught:
-            toy_pg_client.submit("upper", text="hi")
+            ledger_client.submit("upper", text="hi")
     finally:
         let_in(postgres, pg_url)
     assert caught.value.job_id is not None

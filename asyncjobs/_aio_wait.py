@@ -27,7 +27,7 @@ from ._models import JobInfo
 from ._poll import Action, Poll
 
 if TYPE_CHECKING:
-    from ._progress import _Reporter
+    from ._progress import Reporter
     from .aio import AsyncJob
 
 __all__ = ["Scheduler"]
@@ -63,7 +63,7 @@ class Scheduler:
     answers recorded, and nothing is polled again).
     """
 
-    def __init__(self, jobs: list[AsyncJob], end: float | None, reporter: _Reporter) -> None:
+    def __init__(self, jobs: list[AsyncJob], end: float | None, reporter: Reporter) -> None:
         self._jobs = jobs
         self._end = end
         self._reporter = reporter

@@ -19,7 +19,7 @@ import attrs
 import requests
 
 from . import _checks, _wake, errors
-from ._deferred import _DEFERRED
+from ._deferred import collecting
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
 from ._job import Job, JobList
 from ._ledger import Ledger, LedgerEntry, SubmitState
@@ -510,7 +510,7 @@ class Client:
         instead, and written with the others of the scheduler's pass in one transaction."""
         if self.ledger is None:
             return
-        bucket = _DEFERRED.get()
+        bucket = collecting()
         if bucket is not None:
             bucket.append((self, info))
             return
@@ -527,7 +527,7 @@ class Client:
         Raises:
             JobNotFoundError: unknown or expired job. ProviderError, TransportError.
         """
-        _check_id(job_id)
+        check_id(job_id)
         with self._flights_lock:
             flight = self._flights.get(job_id)
             owner = flight is None
@@ -711,7 +711,7 @@ class Client:
 
     def fetch_result(self, job_id: str) -> Result:
         """The result of a job known to be done, without waiting; its files are bound to this client."""
-        _check_id(job_id)
+        check_id(job_id)
         result = self.provider.result(job_id)
         return _bind(result, self.provider.open_file)
 
@@ -723,7 +723,7 @@ class Client:
         Raises:
             NotSupportedError: the provider cannot cancel (before any request).
         """
-        _check_id(job_id)
+        check_id(job_id)
         self.provider.cancel(job_id)  # the default raises NotSupportedError, before any request
         if self.ledger is not None:
             entry = self._entry(job_id)
@@ -782,7 +782,7 @@ class Client:
     def job(self, job_id: str) -> Job:
         """A handle on an existing job, e.g. one submitted by another process (from the ledger when it
         knows the job; nothing is sent until the handle is used)."""
-        _check_id(job_id)
+        check_id(job_id)
         entry = self.ledger.get(self.name, job_id) if self.ledger is not None else None
         if entry is not None:
             return Job(self, job_id, kind=entry.kind, info=entry.info)
@@ -818,7 +818,7 @@ def _span(delta: timedelta) -> str:
     return duration_text(delta)
 
 
-def _check_id(job_id: object) -> None:
+def check_id(job_id: object) -> None:
     if not isinstance(job_id, str) or not job_id.strip():
         raise errors.InvalidParameterError(
             f"job_id must be a non-empty string, not {job_id!r}", parameter="job_id"

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ._ledger import Ledger
     from ._models import JobInfo
 
-__all__ = ["deferred_writes", "write_seen"]
+__all__ = ["collecting", "deferred_writes", "write_seen"]
 
 log = get_logger("asyncjobs.client")
 
@@ -36,6 +36,12 @@ def deferred_writes(bucket: list[tuple[Client, JobInfo]]) -> Iterator[None]:
         yield
     finally:
         _DEFERRED.reset(token)
+
+
+def collecting() -> list[tuple[Client, JobInfo]] | None:
+    """Where this thread's looks go instead of the ledger (inside :func:`deferred_writes`), or
+    ``None``: write them now."""
+    return _DEFERRED.get()
 
 
 def write_seen(looks: list[tuple[Client, JobInfo]]) -> None:

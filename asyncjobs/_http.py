@@ -96,6 +96,12 @@ def deadline(at: float | None) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+def current_deadline() -> float | None:
+    """The deadline (monotonic seconds) of the :func:`deadline` scope the caller is in, or ``None``
+    outside any: what other waiting work (a ledger reconnecting) bounds itself by."""
+    return _DEADLINE.get()
+
+
 # Set once the waiting call that a request serves has ended (a wait returned, a client closed):
 # no new attempt starts, and a pause between attempts ends at once (see :func:`abandoned_when`).
 _ABANDONED: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(

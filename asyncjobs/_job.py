@@ -13,7 +13,7 @@ from . import _wake
 from ._checks import timeout as check_timeout
 from ._http import deadline
 from ._http import deadline as deadline_scope
-from ._models import JobInfo, Result, Status, _check_dest
+from ._models import JobInfo, Result, Status, check_dest
 from ._policies import PollPolicy
 from ._poll import WAITS, Action, Poll, Rules, Step, timed_out
 from ._progress import Progress, make_progress
@@ -190,7 +190,7 @@ class Job:
         """
         from .errors import JobTimeoutError
 
-        _check_dest(dest)
+        check_dest(dest)
         limit = check_timeout(timeout)
         end = None if limit is None else time.monotonic() + limit
         result = self.result(timeout=timeout)

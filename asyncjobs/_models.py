@@ -117,7 +117,7 @@ def expired(expires_at: datetime | None, now: datetime | None = None) -> bool:
     return expires_at is not None and expires_at <= (now or datetime.now(timezone.utc))
 
 
-def _check_dest(dest: object) -> str | os.PathLike[str]:
+def check_dest(dest: object) -> str | os.PathLike[str]:
     if not isinstance(dest, (str, os.PathLike)):
         from .errors import InvalidParameterError
 
@@ -206,7 +206,7 @@ class ResultFile:
             SaveError: the file exists (and not ``overwrite``), the disk is full, or the folder
                 cannot be written. TransportError: the download failed or had the wrong size.
         """
-        dest = Path(_check_dest(path))
+        dest = Path(check_dest(path))
         if dest.is_dir():
             dest = dest / safe_name(self.name)
         remove_stale_parts(dest.parent)
@@ -284,7 +284,7 @@ class Result:
         Raises:
             SaveError: a file exists (and not ``overwrite``), or the disk is full.
         """
-        folder = Path(_check_dest(dest))
+        folder = Path(check_dest(dest))
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -59,7 +59,7 @@ def enabled(progress: Progress) -> bool:
     return True
 
 
-class _Reporter:
+class Reporter:
     """Feeds a bar and/or a callback; does nothing when both are off. A clock bar (one job) is redrawn
     every ``TICK`` seconds between polls, so that its elapsed time keeps moving while the job runs."""
 
@@ -104,7 +104,7 @@ class _Reporter:
             self._bar.close()
 
 
-def make_progress(progress: Progress, *, total: int | None, desc: str) -> _Reporter:
+def make_progress(progress: Progress, *, total: int | None, desc: str) -> Reporter:
     """A reporter for ``progress``: ``total`` jobs (``None`` for one job, shown as elapsed time)."""
     callback = progress if callable(progress) and not isinstance(progress, bool) else None
     bar = None
@@ -119,4 +119,4 @@ def make_progress(progress: Progress, *, total: int | None, desc: str) -> _Repor
         if tqdm is not None:
             fmt = "{desc}: {elapsed}{postfix}" if total is None else None
             bar = tqdm(total=total, desc=desc, bar_format=fmt, leave=True, **_size())
-    return _Reporter(bar, callback, ticking=total is None)
+    return Reporter(bar, callback, ticking=total is None)

@@ -11,7 +11,14 @@ from importlib.metadata import EntryPoint, distributions
 from .errors import ConfigurationError, InvalidParameterError, UnknownProviderError
 from .provider import Provider
 
-__all__ = ["available_providers", "get_provider_class", "import_object", "register", "unregister"]
+__all__ = [
+    "available_providers",
+    "get_provider_class",
+    "import_object",
+    "installed_entry_points",
+    "register",
+    "unregister",
+]
 
 GROUP = "asyncjobs.providers"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -20,29 +27,42 @@ _lock = threading.RLock()
 _registered: dict[str, type[Provider] | str] = {}
 _loaded: dict[str, type[Provider]] = {}
 _plugins: dict[str, EntryPoint] | None = None
+_scanned: dict[str, dict[str, EntryPoint]] | None = None
 
 
 def _entry_points() -> dict[str, EntryPoint]:
     global _plugins
     with _lock:
         if _plugins is None:
-            _plugins = _installed()
+            _plugins = _scan().get(GROUP, {})
         return _plugins
 
 
-def _installed() -> dict[str, EntryPoint]:
-    """The group's entry points, each name taken from the first distribution on ``sys.path`` that
-    declares it (as a shadowed copy of a distribution is, by imports).
+def installed_entry_points(group: str) -> dict[str, EntryPoint]:
+    """The installed entry points of an ``asyncjobs.*`` group by name (``asyncjobs.providers``,
+    ``asyncjobs.ledgers``), from the scan that found the providers when there was one."""
+    with _lock:
+        return (_scanned if _scanned is not None else _scan()).get(group, {})
+
+
+def _scan() -> dict[str, dict[str, EntryPoint]]:
+    """Every ``asyncjobs.*`` group's entry points, each name taken from the first distribution on
+    ``sys.path`` that declares it (as a shadowed copy of a distribution is, by imports).
 
     ``importlib.metadata.entry_points(group=...)`` parses every distribution's entry points and
     reads each one's metadata to drop duplicates: several milliseconds of a first ``connect`` in a
-    large environment. Only the few files that name the group are parsed here."""
-    found: dict[str, EntryPoint] = {}
+    large environment. Only the few files that name such a group are parsed here, once for all
+    the groups."""
+    global _scanned
+    found: dict[str, dict[str, EntryPoint]] = {}
     for dist in distributions():
         text = dist.read_text("entry_points.txt")
-        if text and GROUP in text:
-            for ep in dist.entry_points.select(group=GROUP):
-                found.setdefault(ep.name, ep)
+        if text and "[asyncjobs." in text:
+            for ep in dist.entry_points:
+                if ep.group.startswith("asyncjobs."):
+                    found.setdefault(ep.group, {}).setdefault(ep.name, ep)
+    with _lock:
+        _scanned = found
     return found
 
 

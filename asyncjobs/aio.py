@@ -54,7 +54,7 @@ from ._waiting import ReturnWhen, ends_wait
 from .provider import PollPolicy
 
 if TYPE_CHECKING:
-    from ._progress import _Reporter
+    from ._progress import Reporter
     from ._webhooks import Receiver
 
 __all__ = [
@@ -89,7 +89,7 @@ def _import_bars() -> None:
                 module.tqdm.get_lock()
 
 
-async def _reporter(progress: Progress, *, total: int | None, desc: str) -> _Reporter:
+async def _reporter(progress: Progress, *, total: int | None, desc: str) -> Reporter:
     """A progress reporter. A bar is made on the loop's thread, where a notebook expects its
     widgets and output, once its modules are imported on a worker thread."""
     if progress is not False and not (callable(progress) and not isinstance(progress, bool)):
@@ -246,9 +246,9 @@ class AsyncClient:
     def job(self, job_id: str) -> AsyncJob:
         """A handle on an existing job; nothing is sent and nothing is read (the ledger is read by
         the first look)."""
-        from ._client import _check_id
+        from ._client import check_id
 
-        _check_id(job_id)
+        check_id(job_id)
         return self._wrap(Job(self.sync, job_id))
 
 
@@ -391,9 +391,9 @@ class AsyncJob:
             InvalidParameterError: ``dest`` is not a path. SaveError. JobFailedError,
                 JobTimeoutError.
         """
-        from ._models import _check_dest
+        from ._models import check_dest
 
-        _check_dest(dest)
+        check_dest(dest)
         limit = check_timeout(timeout)
         end = None if limit is None else time.monotonic() + limit
         result = await self.result(timeout=timeout)

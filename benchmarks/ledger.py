@@ -44,7 +44,7 @@ def _info(i: int) -> Any:
 def _grow(ledger: Any, total: int) -> None:
     """Copy the ledger's rows (all of them, doubling it each round), with new keys and job ids,
     until it holds ``total``."""
-    db = ledger._db  # bulk setup only; the timed parts use the public API
+    db = ledger._store.db  # bulk setup only; the timed parts use the public API
     have = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
     round_ = 0
     with ledger._tx():
@@ -106,11 +106,11 @@ def _unchanged_writes(ledger: Any, infos: list[Any]) -> int:
     from asyncjobs._ledger import Ledger
 
     with Ledger(ledger.path) as fresh:
-        before = fresh._db.total_changes
+        before = fresh._store.db.total_changes
         fresh.seen_many(infos)
         for info in infos[:1000]:
             fresh.seen(info)
-        return int(fresh._db.total_changes - before)
+        return int(fresh._store.db.total_changes - before)
 
 
 def run(
@@ -155,7 +155,7 @@ def run(
                 _grow(ledger, streamed)
                 # the bulk copy is one huge transaction (setup only): checkpoint it, as SQLite
                 # does over normal use, so the listing reads the database, not a 400 MB WAL
-                ledger._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                ledger._store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 cli = [_list_cli(ledger.path) for _ in range(repeats)]
         for path in tmp.glob(f"ledger-{r}.sqlite3*"):
             path.unlink()

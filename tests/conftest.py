@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 from aio_support import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
+from ledger_support import Raw
 from toy_provider import ToyProvider, ToySandbox
 
 import asyncjobs
+from asyncjobs._ledger import Ledger
 from asyncjobs._pgserver import find_binaries, postgres_server
 from asyncjobs._registry import unregister
 from asyncjobs.sandbox import Sandbox
@@ -220,13 +222,48 @@ def pg_url(new_database: Callable[[], str]) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def ledger_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where a ledger of the test's own is, once as a SQLite path and once as a PostgreSQL URL:
-    the ledger's tests run against both backends."""
-    if request.param == "sqlite":
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each built-in ledger backend in turn: the ledger's tests run against both."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def ledger_target(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """Where a ledger of the test's own is (nothing there yet): a SQLite path, or the URL of an
+    empty PostgreSQL database."""
+    if backend == "sqlite":
         return str(tmp_path / "ledger.sqlite3")
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+@pytest.fixture
+def ledger(ledger_target: str) -> Iterator[Ledger]:
+    """A new, empty ledger of the test's own, on each backend in turn."""
+    with Ledger(ledger_target) as made:
+        yield made
+
+
+@pytest.fixture
+def raw_ledger(backend: str, ledger_target: str) -> Raw:
+    """The test's ledger database reached with plain SQL, without asyncjobs."""
+    return Raw(backend, ledger_target)
+
+
+@pytest.fixture
+def ledger_client(
+    toy_registered: type[ToyProvider], toy_sandbox: Sandbox, ledger_target: str
+) -> Iterator[asyncjobs.Client]:
+    """A client of the toy sandbox with quick retries, whose ledger is the test's own, on each
+    backend in turn."""
+    with asyncjobs.connect(
+        "toy",
+        ledger=ledger_target,
+        retry=asyncjobs.RetryPolicy(max_tries=3, base=0.01, cap=0.05, max_time=5),
+        **toy_sandbox.app.client_settings(toy_sandbox.url),
+    ) as client:
+        yield client
 
 
 # -- webhooks (tests/test_webhooks.py) --------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""The ledger: WAL, schema versions and migrations, bad files, no secrets, many writers, resuming."""
+"""The ledger on every backend (each test runs on SQLite and on PostgreSQL): schema versions and
+migrations, what it records, expiry, many writers, resuming, listing. What only one backend does is in
+test_ledger_sqlite.py (the file) and test_ledger_postgres.py (leases, notifications, claims)."""
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_support import Raw, content
 from toy_provider import ToyProvider, ToySandbox
 
 import asyncjobs
 from asyncjobs import errors
 from asyncjobs._ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, LedgerEntry, SubmitState
+from asyncjobs._ledger._postgres import POSTGRESQL
+from asyncjobs._ledger._sqlite import SQLITE
 from asyncjobs._models import JobInfo, Status
 from asyncjobs.sandbox import Sandbox
 
@@ -49,125 +54,133 @@ def _info(status: Status = Status.PENDING, **kw: Any) -> JobInfo:
     )
 
 
-# -- the file -----------------------------------------------------------------------------------------
+# -- schema versions (both backends) --------------------------------------------------------------------
+
+DATA = TESTS / "data"
+DIALECTS = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
 
 
-def test_ledger_uses_wal_mode(tmp_path: Path) -> None:
-    Ledger(tmp_path / "l.db").close()
-    db = sqlite3.connect(tmp_path / "l.db")
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+def _write_release_before(backend: str, target: str, raw: Raw) -> None:
+    """A ledger as asyncjobs 0.1 left it (tests/data/make_old_ledgers.py made the fixtures)."""
+    if backend == "sqlite":
+        shutil.copyfile(DATA / "ledger-v3.sqlite3", target)
+    else:
+        raw.run((DATA / "ledger-pg-v1.sql").read_text())
 
 
-def test_new_ledger_has_the_current_schema_version(tmp_path: Path) -> None:
-    Ledger(tmp_path / "l.db").close()
-    db = sqlite3.connect(tmp_path / "l.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
+def test_a_new_ledger_has_the_current_schema_version(ledger: Ledger, raw_ledger: Raw) -> None:
+    assert raw_ledger.version() == SCHEMA_VERSION == len(MIGRATIONS)
 
 
-def test_default_ledger_is_in_asyncjobs_home(asyncjobs_home: Path) -> None:
-    with Ledger.default() as ledger:
-        assert ledger.path == asyncjobs_home / "ledger.sqlite3"
-    assert ledger.path.exists()
+def test_a_ledger_of_the_release_before_opens_with_nothing_lost(
+    backend: str, ledger_target: str, raw_ledger: Raw
+) -> None:
+    _write_release_before(backend, ledger_target, raw_ledger)
+    with Ledger(ledger_target) as ledger:
+        assert content(ledger) == json.loads((DATA / "ledger-v3.json").read_text())
+    assert raw_ledger.version() == SCHEMA_VERSION
 
 
-def test_version_1_ledger_is_migrated_keeping_its_jobs(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    db = sqlite3.connect(path)
-    for statement in MIGRATIONS[0]:
-        db.execute(statement)
-    db.execute(
-        "INSERT INTO jobs (key, provider, job_id, kind, params, state, status, created_at,"
-        " updated_at) VALUES ('k', 'toy', 't1', 'upper', '{}', 'submitted', 'done', 1, 2)"
+def test_a_ledger_of_the_release_before_has_the_schema_of_a_new_one(
+    backend: str,
+    ledger_target: str,
+    raw_ledger: Raw,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    _write_release_before(backend, ledger_target, raw_ledger)
+    Ledger(ledger_target).close()
+    new_target = (
+        str(tmp_path / "new.sqlite3")
+        if backend == "sqlite"
+        else request.getfixturevalue("new_database")()
     )
-    db.execute("INSERT INTO statuses VALUES ('k', 5, 'pending', 'queued')")
-    db.execute("INSERT INTO statuses VALUES ('k', 9, 'done', 'ok')")
-    db.execute("PRAGMA user_version=1")
-    db.commit()
-    db.close()
-    with Ledger(path) as ledger:
+    Ledger(new_target).close()
+    new = Raw(backend, new_target)
+    assert raw_ledger.columns() == new.columns()
+    assert raw_ledger.indexes() == new.indexes()
+
+
+def test_a_version_1_ledger_is_migrated_keeping_its_jobs(
+    backend: str, ledger_target: str, raw_ledger: Raw
+) -> None:
+    if backend == "postgresql":
+        raw_ledger.run(["CREATE SCHEMA asyncjobs"])
+    raw_ledger.run(DIALECTS[backend].render_step(MIGRATIONS[0]))
+    raw_ledger.set_version(1)
+    raw_ledger.run(
+        [
+            "INSERT INTO jobs (key, provider, job_id, kind, params, state, status, created_at,"
+            " updated_at) VALUES ('k', 'toy', 't1', 'upper', '{}', 'submitted', 'done', 1, 2)",
+            "INSERT INTO statuses (key, seen_at, status, raw_status) VALUES"
+            " ('k', 5, 'pending', 'queued'), ('k', 9, 'done', 'ok')",
+        ]
+    )
+    with Ledger(ledger_target) as ledger:
         entry = ledger.get("toy", "t1")
+        history = ledger.history("toy", "t1")
     assert entry is not None
     assert entry.info is not None
     assert entry.info.status is Status.DONE
     assert entry.finished_seen_at == datetime.fromtimestamp(9, timezone.utc)
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [status for _, status, _ in history] == [Status.PENDING, Status.DONE]
+    assert raw_ledger.version() == SCHEMA_VERSION
 
 
-def test_ledger_from_a_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
-    path = tmp_path / "new.db"
-    Ledger(path).close()
-    db = sqlite3.connect(path)
-    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
-    db.commit()
-    db.close()
-    before = path.read_bytes()
-    with pytest.raises(errors.ConfigurationError, match="newer than this asyncjobs"):
-        Ledger(path)
-    assert path.read_bytes() == before
-
-
-def test_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    path.write_bytes(b"these are my notes, not a database\n" * 200)
-    with pytest.raises(errors.ConfigurationError, match="not an asyncjobs ledger"):
-        Ledger(path)
-    assert path.read_bytes() == b"these are my notes, not a database\n" * 200
-
-
-def test_database_of_another_application_is_refused_and_left_alone(tmp_path: Path) -> None:
-    path = tmp_path / "other.db"
-    db = sqlite3.connect(path)
-    db.execute("CREATE TABLE recipes (name TEXT)")
-    db.commit()
-    db.close()
-    with pytest.raises(errors.ConfigurationError, match="other tables"):
-        Ledger(path)
-    tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
-    assert tables == [("recipes",)]
-
-
-def test_ledger_folder_that_cannot_be_created_is_a_configuration_error(tmp_path: Path) -> None:
-    (tmp_path / "file").write_text("x")
-    with pytest.raises(errors.ConfigurationError, match="cannot create the ledger"):
-        Ledger(tmp_path / "file" / "ledger.sqlite3")
+@pytest.mark.parametrize("read_only", [False, True], ids=["read-write", "read-only"])
+def test_a_ledger_of_a_newer_schema_is_refused_by_name_and_left_alone(
+    ledger_target: str, raw_ledger: Raw, read_only: bool
+) -> None:
+    with Ledger(ledger_target) as ledger:
+        ledger.seen(_info())
+    raw_ledger.set_version(SCHEMA_VERSION + 1)
+    before = raw_ledger.dump()
+    with pytest.raises(errors.ConfigurationError) as caught:
+        Ledger(ledger_target, read_only=read_only)
+    message = str(caught.value)
+    assert "written by a newer asyncjobs" in message
+    assert f"schema version {SCHEMA_VERSION + 1}, newer than this asyncjobs understands" in message
+    assert f"({SCHEMA_VERSION})" in message
+    assert "Upgrade asyncjobs-core" in message
+    assert raw_ledger.dump() == before
 
 
 # -- what it records ------------------------------------------------------------------------------------
 
 
 def test_job_is_in_the_ledger_before_its_submit_request_leaves(
-    toy_client: asyncjobs.Client,
+    ledger_client: asyncjobs.Client,
 ) -> None:
     seen: list[LedgerEntry] = []
-    original = toy_client.provider.submit
+    original = ledger_client.provider.submit
 
     def spy(*args: Any, **kwargs: Any) -> JobInfo:
-        assert toy_client.ledger is not None
-        seen.extend(toy_client.ledger.entries())
+        assert ledger_client.ledger is not None
+        seen.extend(ledger_client.ledger.entries())
         return original(*args, **kwargs)
 
-    toy_client.provider.submit = spy  # type: ignore[method-assign]
-    toy_client.submit("upper", text="hi")
+    ledger_client.provider.submit = spy  # type: ignore[method-assign]
+    ledger_client.submit("upper", text="hi")
     assert [(e.state, e.params) for e in seen] == [(SubmitState.SUBMITTING, {"text": "hi"})]
 
 
-def test_every_status_change_seen_is_recorded(toy_client: asyncjobs.Client) -> None:
-    job = toy_client.submit("upper", text="hi", duration=0.2)
+def test_every_status_change_seen_is_recorded(ledger_client: asyncjobs.Client) -> None:
+    job = ledger_client.submit("upper", text="hi", duration=0.2)
     job.wait(timeout=10)
-    assert toy_client.ledger is not None
-    history = toy_client.ledger.history("toy", job.id)
+    assert ledger_client.ledger is not None
+    history = ledger_client.ledger.history("toy", job.id)
     assert next(s for _, s, _ in history) is Status.PENDING
     assert history[-1][1:] == (Status.DONE, "ok")
 
 
 def test_refused_submit_is_kept_as_rejected(
-    toy_client: asyncjobs.Client, toy_sandbox: Sandbox
+    ledger_client: asyncjobs.Client, toy_sandbox: Sandbox
 ) -> None:
     toy_sandbox.app.faults.status(400, body={"code": "bad", "message": "no"}, path="/jobs")
     with pytest.raises(errors.ProviderError):
-        toy_client.submit("upper", text="hi")
-    assert toy_client.ledger is not None
-    (entry,) = toy_client.ledger.entries()
+        ledger_client.submit("upper", text="hi")
+    assert ledger_client.ledger is not None
+    (entry,) = ledger_client.ledger.entries()
     assert (entry.state, entry.job_id, entry.info) == (SubmitState.REJECTED, None, None)
     assert entry.error is not None
     assert "no" in entry.error
@@ -277,44 +290,6 @@ def test_expired_compares_with_now() -> None:
     assert entry.expired(HOUR, now=T0 + 2 * HOUR)
     assert not entry.expired(HOUR, now=T0 + HOUR / 2)
     assert not entry.expired(None, now=T0 + 1000 * HOUR)
-
-
-# -- no secrets -----------------------------------------------------------------------------------------
-
-
-def test_no_secret_reaches_the_ledger_files(
-    toy_registered: type[ToyProvider], toy_sandbox: Sandbox, tmp_path: Path
-) -> None:
-    path = tmp_path / "canary.db"
-    ledger = Ledger(path)
-    canary = ToySandbox.key  # the toy sandbox's distinctive key
-    with asyncjobs.connect(
-        "toy", ledger=ledger, retry=QUICK, **toy_sandbox.app.client_settings(toy_sandbox.url)
-    ) as client:
-        ok = client.submit("upper", text="hello", duration=0.05)
-        bad = client.submit("upper", text="please fail", duration=0.05)
-        ok.wait(timeout=10)
-        bad.wait(timeout=10)
-        with pytest.raises(errors.JobFailedError):
-            bad.result(timeout=10)
-        list(client.list())
-    wrong = "wrong-key-canary-9876543210"
-    with asyncjobs.connect(
-        "toy", ledger=ledger, retry=QUICK, key=wrong, base_url=toy_sandbox.url
-    ) as client:
-        with pytest.raises(errors.AuthenticationError):
-            client.submit("upper", text="x")
-        with pytest.raises(errors.AuthenticationError):
-            client.status(ok.id)
-    assert len(ledger.entries()) == 3
-    files = [p for p in tmp_path.iterdir() if p.name.startswith("canary.db")]
-    assert {p.name for p in files} >= {"canary.db", "canary.db-wal"}
-    for p in files:
-        raw = p.read_bytes()
-        for secret in (canary, wrong):
-            assert secret.encode() not in raw, p.name
-    ledger.close()
-    assert canary.encode() not in path.read_bytes()
 
 
 # -- many writers -----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The PostgreSQL ledger: its URL setting, schema versions, secrets, lost connections, leases and
-notifications (what both backends share runs in test_ledger.py on both)."""
+"""The PostgreSQL backend's own behaviour: its URL setting, its schema namespace, secrets, lost
+connections, leases, claims and notifications (what every backend does runs in test_ledger.py on
+both)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from pg_support import let_in, shut_out, sql, unreachable
 
 import asyncjobs
 from asyncjobs import errors
-from asyncjobs._ledger import Ledger
-from asyncjobs._ledger_pg import PG_SCHEMA_VERSION, display_url, translate
+from asyncjobs._ledger import SCHEMA_VERSION, Ledger
+from asyncjobs._ledger._postgres import display_url, translate
 from asyncjobs._models import JobInfo, Status
 
 
@@ -115,17 +116,11 @@ def test_the_password_is_in_no_repr_message_or_row(postgres: str, pg_url: str) -
 def test_a_new_database_gets_the_current_schema(pg_url: str) -> None:
     Ledger(pg_url).close()
     rows = dict(sql(pg_url, "SELECT name, value FROM asyncjobs.meta"))
-    assert rows == {"application": "asyncjobs", "version": str(PG_SCHEMA_VERSION)}
-
-
-def test_a_ledger_from_a_newer_asyncjobs_is_refused_and_left_alone(pg_url: str) -> None:
-    with Ledger(pg_url) as ledger:
-        _issued(ledger)
-    sql(pg_url, "UPDATE asyncjobs.meta SET value='99' WHERE name='version'")
-    before = sql(pg_url, "SELECT * FROM asyncjobs.jobs")
-    with pytest.raises(errors.ConfigurationError, match="newer"):
-        Ledger(pg_url)
-    assert sql(pg_url, "SELECT * FROM asyncjobs.jobs") == before
+    assert rows == {
+        "application": "asyncjobs",
+        "version": str(SCHEMA_VERSION),
+        "numbering": "shared",
+    }
 
 
 def test_a_schema_of_another_application_is_refused_and_left_alone(pg_url: str) -> None:
@@ -453,38 +448,16 @@ def test_the_listener_reconnects_after_its_connection_is_killed(pg_url: str) -> 
 # -- the same guarantees as SQLite ------------------------------------------------------------------
 
 
-@pytest.fixture
-def toy_pg_client(toy_registered: Any, toy_sandbox: Any, pg_url: str) -> Iterator[asyncjobs.Client]:
-    """A client of the toy sandbox whose ledger is the test's PostgreSQL database."""
-    with asyncjobs.connect(
-        "toy",
-        ledger=pg_url,
-        retry=asyncjobs.RetryPolicy(max_tries=3, base=0.01, cap=0.05, max_time=5),
-        **toy_sandbox.app.client_settings(toy_sandbox.url),
-    ) as client:
-        yield client
+#: a test of what a client does on a PostgreSQL ledger (``ledger_client``'s ledger is ``pg_url``)
+ON_POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"])
 
 
-def test_the_row_is_written_before_the_submit_request_leaves(
-    toy_pg_client: asyncjobs.Client, pg_url: str
-) -> None:
-    seen: list[Any] = []
-    original = toy_pg_client.provider.submit
-
-    def spy(*args: Any, **kwargs: Any) -> JobInfo:
-        seen.extend(sql(pg_url, "SELECT state, params FROM asyncjobs.jobs"))
-        return original(*args, **kwargs)
-
-    toy_pg_client.provider.submit = spy  # type: ignore[method-assign]
-    toy_pg_client.submit("upper", text="hi")
-    assert seen == [("submitting", '{"text": "hi"}')]
-
-
-def test_no_secret_reaches_the_database(toy_pg_client: asyncjobs.Client, pg_url: str) -> None:
+@ON_POSTGRESQL
+def test_no_secret_reaches_the_database(ledger_client: asyncjobs.Client, pg_url: str) -> None:
     from toy_provider import ToySandbox
 
-    ok = toy_pg_client.submit("upper", text="hello", duration=0.05)
-    bad = toy_pg_client.submit("upper", text="please fail", duration=0.05)
+    ok = ledger_client.submit("upper", text="hello", duration=0.05)
+    bad = ledger_client.submit("upper", text="please fail", duration=0.05)
     ok.wait(timeout=10)
     bad.wait(timeout=10)
     rows = sql(pg_url, "SELECT j::text FROM asyncjobs.jobs j")
@@ -493,25 +466,26 @@ def test_no_secret_reaches_the_database(toy_pg_client: asyncjobs.Client, pg_url:
     assert all(ToySandbox.key not in text for (text,) in rows)
 
 
+@ON_POSTGRESQL
 def test_a_job_id_the_database_could_not_record_reaches_the_caller(
-    toy_pg_client: asyncjobs.Client, postgres: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ledger_client: asyncjobs.Client, postgres: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from asyncjobs import _client
 
-    assert toy_pg_client.ledger is not None
-    toy_pg_client.ledger._store.retry_for = 0.2
+    assert ledger_client.ledger is not None
+    ledger_client.ledger._store.retry_for = 0.2
     monkeypatch.setattr(_client, "_LEDGER_RETRIES", (0.05, 0.05))
-    original = toy_pg_client.provider.submit
+    original = ledger_client.provider.submit
 
     def submit_then_lose_the_database(*args: Any, **kwargs: Any) -> JobInfo:
         info = original(*args, **kwargs)
         shut_out(postgres, pg_url)
         return info
 
-    toy_pg_client.provider.submit = submit_then_lose_the_database  # type: ignore[method-assign]
+    ledger_client.provider.submit = submit_then_lose_the_database  # type: ignore[method-assign]
     try:
         with pytest.raises(errors.LedgerError) as caught:
-            toy_pg_client.submit("upper", text="hi")
+            ledger_client.submit("upper", text="hi")
     finally:
         let_in(postgres, pg_url)
     assert caught.value.job_id is not None

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncjobs import _ledger
-from asyncjobs._ledger import Ledger
+from asyncjobs._ledger import Ledger, _facade
 from asyncjobs._models import JobInfo, Status
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
@@ -58,10 +57,10 @@ def test_an_unchanged_status_is_not_written_again_by_the_same_ledger(path: Path)
     with Ledger(path) as ledger:
         ledger.seen(_info())
         observer = Observer(path)
-        before, changes = observer.version(), ledger._db.total_changes
+        before, changes = observer.version(), ledger._store.db.total_changes
         for _ in range(5):
             ledger.seen(_info())
-        assert ledger._db.total_changes == changes
+        assert ledger._store.db.total_changes == changes
         assert observer.version() == before
 
 
@@ -71,9 +70,9 @@ def test_an_unchanged_status_is_not_written_by_a_new_ledger_object(path: Path) -
     observer = Observer(path)
     before = observer.version()
     with Ledger(path) as second:
-        changes = second._db.total_changes
+        changes = second._store.db.total_changes
         second.seen(_info())
-        assert second._db.total_changes == changes
+        assert second._store.db.total_changes == changes
     assert observer.version() == before
 
 
@@ -86,9 +85,9 @@ def test_an_unchanged_status_is_not_written_by_another_process(path: Path) -> No
         "import sys; from asyncjobs._ledger import Ledger\n"
         "with Ledger(sys.argv[1]) as l:\n"
         "    info = l.get('toy', 'j1').info\n"
-        "    n = l._db.total_changes\n"
+        "    n = l._store.db.total_changes\n"
         "    l.seen(info); l.seen(info)\n"
-        "    print(l._db.total_changes - n)\n"
+        "    print(l._store.db.total_changes - n)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
@@ -100,16 +99,16 @@ def test_an_unchanged_status_is_not_written_by_another_process(path: Path) -> No
 def test_no_write_past_the_memory_of_one_ledger_object(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_ledger, "_SEEN_MEMORY", 5)  # the cliff used to be here (10,000 jobs)
+    monkeypatch.setattr(_facade, "_SEEN_MEMORY", 5)  # the cliff used to be here (10,000 jobs)
     infos = [_info(f"j{i}") for i in range(40)]
     with Ledger(path) as ledger:
         ledger.seen_many(infos)
         observer = Observer(path)
-        before, changes = observer.version(), ledger._db.total_changes
+        before, changes = observer.version(), ledger._store.db.total_changes
         for info in infos:
             ledger.seen(info)
         ledger.seen_many(infos)
-        assert ledger._db.total_changes == changes
+        assert ledger._store.db.total_changes == changes
         assert observer.version() == before
 
 
@@ -139,10 +138,10 @@ def test_many_looks_are_written_in_one_transaction(path: Path) -> None:
     with Ledger(path) as ledger:
         ledger.seen_many([_info(f"j{i}") for i in range(20)])
         sent: list[str] = []
-        ledger._db.set_trace_callback(sent.append)
+        ledger._store.db.set_trace_callback(sent.append)
         ledger.seen_many([_info(f"j{i}", status=Status.DONE) for i in range(20)])
         ledger.seen_many([_info(f"j{i}", status=Status.DONE) for i in range(20)])  # unchanged
-        ledger._db.set_trace_callback(None)
+        ledger._store.db.set_trace_callback(None)
         assert sum(s.startswith("BEGIN") for s in sent) == 1
         assert sum(s.startswith("COMMIT") for s in sent) == 1
         assert {e.info.status for e in ledger.entries() if e.info} == {Status.DONE}

@@ -66,7 +66,9 @@ def test_list_since_keeps_jobs_recorded_since(
 ) -> None:
     path = tmp_path / "l.sqlite3"
     with _fill(path, 3) as ledger:
-        ledger._db.execute("UPDATE jobs SET created_at = created_at - 7200 WHERE job_id='j00000'")
+        ledger._store.db.execute(
+            "UPDATE jobs SET created_at = created_at - 7200 WHERE job_id='j00000'"
+        )
     assert [r["id"] for r in _list(capsys, path, "--since", "1h")] == ["j00001", "j00002"]
     since = (datetime.now(timezone.utc) - timedelta(hours=3)).isoformat()
     assert len(_list(capsys, path, "--since", since)) == 3
@@ -76,7 +78,7 @@ def test_list_since_keeps_jobs_recorded_since(
 
 
 def test_the_text_listing_prints_rows_before_reading_them_all() -> None:
-    out = _output._Out(False, io.StringIO(), io.StringIO())
+    out = _output.Out(False, io.StringIO(), io.StringIO())
     row = {
         "provider": "toy",
         "id": "j",
@@ -102,10 +104,10 @@ def test_the_text_listing_prints_rows_before_reading_them_all() -> None:
 
 
 def test_the_json_listing_is_one_document_written_row_by_row() -> None:
-    out = _output._Out(True, io.StringIO(), io.StringIO())
+    out = _output.Out(True, io.StringIO(), io.StringIO())
     _verbs._print_rows(iter([{"id": "a"}, {"id": "b"}]), out)
     assert json.loads(out.stdout.getvalue()) == {"jobs": [{"id": "a"}, {"id": "b"}]}  # type: ignore[attr-defined]
-    empty = _output._Out(True, io.StringIO(), io.StringIO())
+    empty = _output.Out(True, io.StringIO(), io.StringIO())
     _verbs._print_rows(iter([]), empty)
     assert json.loads(empty.stdout.getvalue()) == {"jobs": []}  # type: ignore[attr-defined]
 

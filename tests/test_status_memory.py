@@ -21,7 +21,7 @@ class Statements:
 
     def __init__(self, ledger: Ledger) -> None:
         self.sql: list[str] = []
-        self._db = ledger._db
+        self._db = ledger._store.db
 
     def __enter__(self) -> list[str]:
         self._db.set_trace_callback(self.sql.append)

@@ -24,12 +24,12 @@ from ._output import (
     EXIT_TIMEOUT,
     EXIT_USAGE,
     PLUGINS_ENV,
-    _Exit,
-    _Out,
+    Exit,
+    Out,
     duration_text,
 )
 from ._parser import build_parser
-from ._verbs import _load_plugins
+from ._verbs import load_plugins
 
 __all__ = [
     "EXIT_FAILED",
@@ -137,12 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
-    out = _Out(bool(args.json), sys.stdout, sys.stderr)
+    out = Out(bool(args.json), sys.stdout, sys.stderr)
     try:
-        _load_plugins(os.environ.get(PLUGINS_ENV, "").split(",") + list(args.plugin or []))
+        load_plugins(os.environ.get(PLUGINS_ENV, "").split(",") + list(args.plugin or []))
         code: int = args.func(args, out)
         return code
-    except _Exit as done:
+    except Exit as done:
         return done.code
     except BrokenPipeError:
         _quiet_closed_pipe()

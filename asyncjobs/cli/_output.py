@@ -38,7 +38,7 @@ PLUGINS_ENV = "ASYNCJOBS_PLUGINS"
 UsageError = errors.InvalidParameterError
 
 
-class _Exit(Exception):
+class Exit(Exception):
     """Ends the command with ``code`` after its output was printed."""
 
     def __init__(self, code: int) -> None:
@@ -49,7 +49,7 @@ class _Exit(Exception):
 # -- output ------------------------------------------------------------------------------------------
 
 
-class _Out:
+class Out:
     """Where a verb writes: text for people, or one JSON document for scripts."""
 
     def __init__(self, as_json: bool, stdout: IO[str], stderr: IO[str]) -> None:
@@ -75,11 +75,11 @@ class _Out:
     def doc(self, value: Any) -> None:
         """The JSON document of the verb (ignored in text mode)."""
         if self.json:
-            text = json.dumps(value, indent=2, default=_json_default, sort_keys=False)
+            text = json.dumps(value, indent=2, default=json_default, sort_keys=False)
             print(self.redact(text), file=self.stdout, flush=True)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return _iso(value)
     if isinstance(value, timedelta):
@@ -93,7 +93,7 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(timezone.utc).isoformat()
 
 
-def _info_doc(
+def info_doc(
     info: JobInfo, entry: LedgerEntry | None = None, lifetime: timedelta | None = None
 ) -> dict[str, Any]:
     """A job's ``--json`` document: the one record (see ``asyncjobs._serialize.job_record``)."""

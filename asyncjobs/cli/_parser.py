@@ -12,11 +12,9 @@ if TYPE_CHECKING:
     pass
 from ._output import (
     PLUGINS_ENV,
-    _Out,
+    Out,
 )
 from ._verbs import (
-    _limit,
-    _since,
     cmd_cancel,
     cmd_demo,
     cmd_list,
@@ -28,6 +26,8 @@ from ._verbs import (
     cmd_wait,
     cmd_webhooks,
     cmd_worker,
+    parse_limit,
+    parse_since,
 )
 
 # -- the parser --------------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     def verb(
-        name: str, func: Callable[[argparse.Namespace, _Out], int], help: str
+        name: str, func: Callable[[argparse.Namespace, Out], int], help: str
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         _common(p, top=False)
@@ -169,12 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live", dest="expired", action="store_false", help="only jobs not yet expired")
     p.add_argument(
         "--since",
-        type=_since,
+        type=parse_since,
         metavar="WHEN",
         help="only jobs submitted since WHEN: an ISO time (UTC unless it says) or an age (30m, 2h, 7d)",
     )
     p.add_argument(
-        "--limit", type=_limit, metavar="N", help="only the N most recent jobs (shown oldest first)"
+        "--limit",
+        type=parse_limit,
+        metavar="N",
+        help="only the N most recent jobs (shown oldest first)",
     )
     p.add_argument(
         "--local", action="store_true", help="the ledger only; ask no service (no settings needed)"

@@ -36,18 +36,18 @@ from ._output import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     PLUGINS_ENV,
+    Exit,
+    Out,
     UsageError,
-    _Exit,
-    _info_doc,
-    _json_default,
-    _Out,
     duration_text,
+    info_doc,
+    json_default,
 )
 
 # -- plugins, settings, clients ----------------------------------------------------------------------
 
 
-def _load_plugins(specs: Sequence[str]) -> None:
+def load_plugins(specs: Sequence[str]) -> None:
     """Register ``name=module:Class`` specs (from ``$ASYNCJOBS_PLUGINS`` and ``--plugin``)."""
     for spec in specs:
         spec = spec.strip()
@@ -97,7 +97,7 @@ def _ledger_arg(args: argparse.Namespace) -> Ledger | bool | None:
     return None
 
 
-def _client(args: argparse.Namespace, out: _Out) -> Client:
+def _client(args: argparse.Namespace, out: Out) -> Client:
     cls = get_provider_class(args.provider)
     settings = _pairs(args.set or [], "--set")
     for secret in _secret_values(cls, settings):
@@ -170,7 +170,7 @@ def _about(client: Client, args: argparse.Namespace) -> Iterator[None]:
 # -- the verbs ---------------------------------------------------------------------------------------
 
 
-def cmd_providers(args: argparse.Namespace, out: _Out) -> int:
+def cmd_providers(args: argparse.Namespace, out: Out) -> int:
     """Installed providers: kinds, capabilities and settings (secret values masked)."""
     docs: list[dict[str, Any]] = []
     for name in available_providers():
@@ -261,7 +261,7 @@ def cmd_providers(args: argparse.Namespace, out: _Out) -> int:
     return EXIT_OK
 
 
-def cmd_submit(args: argparse.Namespace, out: _Out) -> int:
+def cmd_submit(args: argparse.Namespace, out: Out) -> int:
     """Submit a job and print its id."""
     params = _pairs(args.params, "parameter")
     if "from" in params:
@@ -275,7 +275,7 @@ def cmd_submit(args: argparse.Namespace, out: _Out) -> int:
             f"submitted {info.kind} job {info.id} at {client.name}: {info.status.value}"
             f" ({info.raw_status})"
         )
-        out.doc(_info_doc(info))
+        out.doc(info_doc(info))
     return EXIT_OK
 
 
@@ -283,9 +283,9 @@ def _status_code(info: JobInfo) -> int:
     return EXIT_FAILED if info.status is Status.FAILED else EXIT_OK
 
 
-def _show_info(out: _Out, client: Client, info: JobInfo) -> None:
+def _show_info(out: Out, client: Client, info: JobInfo) -> None:
     entry = client.ledger.get(client.name, info.id) if client.ledger is not None else None
-    doc = _info_doc(info, entry, client.provider.capabilities.job_lifetime)
+    doc = info_doc(info, entry, client.provider.capabilities.job_lifetime)
     out.line(f"{info.provider} {info.id} {info.kind}: {info.status.value} ({info.raw_status})")
     for key in ("submitted_at", "started_at", "completed_at", "expires_at"):
         if doc[key]:
@@ -295,7 +295,7 @@ def _show_info(out: _Out, client: Client, info: JobInfo) -> None:
     out.doc(doc)
 
 
-def cmd_status(args: argparse.Namespace, out: _Out) -> int:
+def cmd_status(args: argparse.Namespace, out: Out) -> int:
     """One look at the job."""
     with _client(args, out) as client, _about(client, args):
         info = client.status(args.job_id)
@@ -304,7 +304,7 @@ def cmd_status(args: argparse.Namespace, out: _Out) -> int:
 
 
 @contextlib.contextmanager
-def _resumable(args: argparse.Namespace, out: _Out) -> Iterator[None]:
+def _resumable(args: argparse.Namespace, out: Out) -> Iterator[None]:
     """A wait that ends early (a timeout, Ctrl-C) says that the job goes on, and how to resume it."""
     resume = f"asyncjobs {args.verb} {args.provider} {args.job_id}"
     if args.verb == "result" and args.output != ".":
@@ -326,10 +326,10 @@ def _resumable(args: argparse.Namespace, out: _Out) -> Iterator[None]:
             f"asyncjobs: interrupted; job {args.job_id} goes on at {args.provider}: `{resume}` "
             "picks it up again."
         )
-        raise _Exit(EXIT_INTERRUPTED) from None
+        raise Exit(EXIT_INTERRUPTED) from None
 
 
-def cmd_wait(args: argparse.Namespace, out: _Out) -> int:
+def cmd_wait(args: argparse.Namespace, out: Out) -> int:
     """Wait for the job to finish, with a progress bar on a terminal."""
     with _client(args, out) as client, _about(client, args), _resumable(args, out):
         job = client.job(args.job_id)
@@ -349,7 +349,7 @@ def _save(result: Result, dest: Path, *, overwrite: bool = False) -> list[Path]:
         ) from exc
 
 
-def cmd_result(args: argparse.Namespace, out: _Out) -> int:
+def cmd_result(args: argparse.Namespace, out: Out) -> int:
     """Wait for the job, then save its files into a folder."""
     with _client(args, out) as client, _about(client, args), _resumable(args, out):
         job = client.job(args.job_id)
@@ -375,7 +375,7 @@ def cmd_result(args: argparse.Namespace, out: _Out) -> int:
     return EXIT_OK
 
 
-def cmd_cancel(args: argparse.Namespace, out: _Out) -> int:
+def cmd_cancel(args: argparse.Namespace, out: Out) -> int:
     """Cancel the job."""
     with _client(args, out) as client, _about(client, args):
         client.cancel(args.job_id)
@@ -432,7 +432,7 @@ def _list_cells(r: dict[str, Any]) -> list[str]:
 _LIST_BLOCK = 1000
 
 
-def _print_rows(rows: Iterator[dict[str, Any]], out: _Out) -> None:
+def _print_rows(rows: Iterator[dict[str, Any]], out: Out) -> None:
     """Print the listing as it is read: the column widths come from the first block of rows (a
     longer value further down pushes its line out, but never holds the output back); JSON is
     written row by row too, as one document."""
@@ -440,7 +440,7 @@ def _print_rows(rows: Iterator[dict[str, Any]], out: _Out) -> None:
         out.stdout.write('{\n  "jobs": [')
         first = True
         for row in rows:
-            text = json.dumps(row, default=_json_default)
+            text = json.dumps(row, default=json_default)
             out.stdout.write(("\n    " if first else ",\n    ") + out.redact(text))
             first = False
         out.stdout.write("\n  ]\n}\n" if not first else "]\n}\n")
@@ -474,7 +474,7 @@ def _print_rows(rows: Iterator[dict[str, Any]], out: _Out) -> None:
     out.stdout.flush()
 
 
-def _since(text: str) -> datetime:
+def parse_since(text: str) -> datetime:
     """``--since``: an ISO date or time (UTC unless it says), or an age: ``90s``, ``30m``, ``2h``,
     ``7d``."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -493,7 +493,7 @@ def _since(text: str) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
-def _limit(text: str) -> int:
+def parse_limit(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -507,7 +507,7 @@ def _no_client() -> Client:
     raise errors.ConfigurationError("a job read from the ledger only, for its listing")
 
 
-def cmd_list(args: argparse.Namespace, out: _Out) -> int:
+def cmd_list(args: argparse.Namespace, out: Out) -> int:
     """A table of jobs: one provider's (``Client.list``: its own list merged with the ledger), or
     the whole ledger.
 
@@ -579,7 +579,7 @@ def _stop_on_term() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-def cmd_sandbox(args: argparse.Namespace, out: _Out) -> int:
+def cmd_sandbox(args: argparse.Namespace, out: Out) -> int:
     """Serve the sandboxes of the installed providers on 127.0.0.1 until Ctrl-C."""
     names = args.providers or available_providers()
     running = _start_sandboxes(names, args.scale, strict=bool(args.providers))
@@ -607,7 +607,7 @@ def cmd_sandbox(args: argparse.Namespace, out: _Out) -> int:
     return EXIT_OK
 
 
-def cmd_worker(args: argparse.Namespace, out: _Out) -> int:
+def cmd_worker(args: argparse.Namespace, out: Out) -> int:
     """Poll every pending job of a shared (PostgreSQL) ledger until SIGTERM or Ctrl-C; then finish
     the polls in flight, give up the leases and exit 0."""
     from asyncjobs._worker import Worker
@@ -682,7 +682,7 @@ def _sample_docx(path: Path) -> Path:
     return path
 
 
-def cmd_demo(args: argparse.Namespace, out: _Out) -> int:
+def cmd_demo(args: argparse.Namespace, out: Out) -> int:
     """Run each installed provider's demo case (declared by its sandbox) on the sandboxes."""
     names = [n for n in available_providers() if get_provider_class(n).sandbox]
     if not names:
@@ -759,7 +759,7 @@ def _serve_ledger(args: argparse.Namespace) -> Ledger:
     return Ledger.open(args.ledger)  # --ledger, else $ASYNCJOBS_LEDGER, else the default file
 
 
-def cmd_webhooks(args: argparse.Namespace, out: _Out) -> int:
+def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
     """``webhooks serve``: the receiver on waitress, confirming calls through its own clients."""
     from asyncjobs.webhooks import Receiver
 

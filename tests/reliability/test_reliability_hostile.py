@@ -742,7 +742,7 @@ def test_failing_ledger_on_a_poll_costs_a_warning(
         job = kit.submit(client)
         env.app.clock.advance(100)
         assert client.ledger is not None
-        client.ledger._db.execute("PRAGMA query_only=ON")  # every write now fails
+        client.ledger._store.db.execute("PRAGMA query_only=ON")  # every write now fails
         with caplog.at_level(logging.WARNING):
             info = job.wait(timeout=10, progress=False)
         assert info.status is asyncjobs.Status.DONE

@@ -1,9 +1,10 @@
-"""The ledger on PostgreSQL: one database shared by every process on every machine.
+"""The PostgreSQL backend: one database shared by every process on every machine.
 
 The ledger's SQL is written once, in SQLite's dialect, and translated here (placeholders,
 ``IS NOT`` between values, ``rowid``). The tables live in the schema ``asyncjobs`` of the database
-the URL names, versioned by a row of ``asyncjobs.meta``; migrations run under an advisory lock, and
-a ledger of a newer asyncjobs is refused untouched.
+the URL names, versioned by the row ``version`` of ``asyncjobs.meta`` (the version every backend
+shares); migrations run under an advisory lock, and a ledger of a newer asyncjobs is refused
+untouched.
 
 What only PostgreSQL does here:
 
@@ -25,14 +26,23 @@ import functools
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._http import _DEADLINE
-from .errors import ConfigurationError, LedgerError
+from asyncjobs._http import current_deadline
+from asyncjobs._models import JobInfo
+from asyncjobs._redaction import get_logger
+from asyncjobs.errors import ConfigurationError, LedgerError
 
-__all__ = ["PG_MIGRATIONS", "PG_SCHEMA_VERSION", "PostgresStore", "display_url", "translate"]
+from ._rows import INFO_COLUMNS, decode_infos
+from ._schema import SCHEMA_VERSION, ColumnType, Dialect, newer_schema
+from ._store import Args, Executor, Row, StoreClass, StoreOptions
+
+__all__ = ["POSTGRESQL", "PostgresLeases", "PostgresStore", "display_url", "translate"]
+
+log = get_logger("asyncjobs._ledger")
 
 #: The PostgreSQL schema (namespace) that holds the ledger's tables.
 SCHEMA = "asyncjobs"
@@ -43,46 +53,9 @@ _LOCK_ID = 0x414A4C47  # "AJLG", as SQLite's application id
 #: The database's clock, in seconds since the epoch (the time every lease is measured in).
 NOW = "extract(epoch from clock_timestamp())"
 
-PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE jobs (
-            seq              BIGSERIAL UNIQUE,
-            key              TEXT PRIMARY KEY,
-            provider         TEXT NOT NULL,
-            job_id           TEXT,
-            kind             TEXT NOT NULL,
-            params           TEXT NOT NULL,
-            state            TEXT NOT NULL,
-            status           TEXT,
-            raw_status       TEXT,
-            error            TEXT,
-            created_at       DOUBLE PRECISION NOT NULL,
-            updated_at       DOUBLE PRECISION NOT NULL,
-            submitted_at     DOUBLE PRECISION,
-            started_at       DOUBLE PRECISION,
-            completed_at     DOUBLE PRECISION,
-            expires_at       DOUBLE PRECISION,
-            meta             TEXT,
-            finished_seen_at DOUBLE PRECISION,
-            lease_holder     TEXT,
-            lease_until      DOUBLE PRECISION
-        )""",
-        "CREATE UNIQUE INDEX jobs_by_id ON jobs(provider, job_id) WHERE job_id IS NOT NULL",
-        "CREATE INDEX jobs_by_status ON jobs(status, provider)",
-        "CREATE INDEX jobs_created ON jobs(created_at)",
-        "CREATE INDEX jobs_pending ON jobs(seq) WHERE status = 'pending' AND job_id IS NOT NULL",
-        "CREATE INDEX jobs_by_holder ON jobs(lease_holder) WHERE lease_holder IS NOT NULL",
-        """CREATE TABLE statuses (
-            seq        BIGSERIAL PRIMARY KEY,
-            key        TEXT NOT NULL REFERENCES jobs(key),
-            seen_at    DOUBLE PRECISION NOT NULL,
-            status     TEXT NOT NULL,
-            raw_status TEXT
-        )""",
-        "CREATE INDEX statuses_by_key ON statuses(key, seen_at)",
-    ),
-)
-PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
+#: asyncjobs 0.1 numbered the PostgreSQL schema on its own: its version 1 is the shared version 3.
+#: A ledger written since has the row ``numbering = shared`` in ``meta``.
+_OWN_NUMBERING = {1: 3}
 
 _SECRET_PARAMS = {"password", "sslpassword", "passfile", "sslkey"}
 
@@ -112,6 +85,18 @@ def translate(sql: str) -> str:
     return re.sub(r"\browid\b", "seq", sql)
 
 
+#: The schema in PostgreSQL's words.
+POSTGRESQL = Dialect(
+    "postgresql",
+    {
+        ColumnType.TEXT: "TEXT",
+        ColumnType.TIME: "DOUBLE PRECISION",
+        ColumnType.ORDER: "BIGSERIAL",
+    },
+    translate=translate,
+)
+
+
 def _psycopg() -> Any:
     try:
         import psycopg
@@ -130,10 +115,11 @@ class _Executor:
         self._store = store
         self._conn = conn
 
-    def execute(self, sql: str, args: Any = ()) -> Any:
+    def execute(self, sql: str, args: Args = (), /) -> Any:
+        """Run one statement of the ledger's dialect."""
         return self.native(translate(sql), args)
 
-    def native(self, sql: str, args: Any = ()) -> Any:
+    def native(self, sql: str, args: Args = ()) -> Any:
         """Run ``sql`` as written (PostgreSQL's dialect: the store's own statements)."""
         self._store.statements += 1
         return self._conn.execute(sql, args or None)
@@ -144,7 +130,7 @@ class PostgresStore:
 
     Args:
         url: a libpq URI, handed to psycopg as it is.
-        read_only: reading only (every transaction is read-only).
+        options: read-only (every transaction is read-only), the lease holder and lease length.
         retry_for: seconds a lost connection is tried again before a LedgerError.
 
     Raises:
@@ -152,16 +138,19 @@ class PostgresStore:
             tables in the schema ``asyncjobs``, or a ledger of a newer asyncjobs.
     """
 
-    kind = "postgresql"
     #: a PostgreSQL ledger is shared by many machines: polls take leases
     shared = True
 
-    def __init__(self, url: str, *, read_only: bool = False, retry_for: float = 30.0) -> None:
+    def __init__(self, url: str, options: StoreOptions, *, retry_for: float = 30.0) -> None:
         self.psycopg = _psycopg()
         self._url = url
-        self.url = display_url(url)
-        self.path = None
-        self.read_only = read_only
+        self.display = display_url(url)
+        self.url: str | None = self.display
+        self.path: Path | None = None
+        self.read_only = read_only = options.read_only
+        self.leases: PostgresLeases | None = PostgresLeases(
+            self, options.holder, options.lease_seconds
+        )
         self.retry_for = retry_for
         self.lock = threading.RLock()
         self.closed = False
@@ -181,7 +170,7 @@ class PostgresStore:
         except self.psycopg.Error as exc:
             self.close()
             raise ConfigurationError(
-                f"cannot use the PostgreSQL ledger at {self.url}: {_first_line(exc)}. Check the "
+                f"cannot use the PostgreSQL ledger at {self.display}: {_first_line(exc)}. Check the "
                 "URL (ASYNCJOBS_LEDGER, ledger=, --ledger) and that the server is running."
             ) from None
         except BaseException:
@@ -189,7 +178,8 @@ class PostgresStore:
             raise
 
     def describe(self) -> str:
-        return self.url
+        """The URL without its password."""
+        return self.display
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -202,7 +192,7 @@ class PostgresStore:
             if self.read_only:
                 conn.close()
                 raise ConfigurationError(
-                    f"the PostgreSQL database at {self.url} has no asyncjobs ledger (no schema "
+                    f"the PostgreSQL database at {self.display} has no asyncjobs ledger (no schema "
                     f"{SCHEMA!r}); open it once where it can be written"
                 )
             # another process may create it at the same moment
@@ -217,13 +207,13 @@ class PostgresStore:
         """A working connection, opened again if it was lost; retried up to ``retry_for``, or
         to the deadline of the wait it serves, whichever is first."""
         end = time.monotonic() + self.retry_for
-        wait_end = _DEADLINE.get()
+        wait_end = current_deadline()
         if wait_end is not None:
             end = min(end, wait_end)
         delay = 0.05
         while True:
             if self.closed:
-                raise LedgerError(f"the ledger at {self.url} is closed")
+                raise LedgerError(f"the ledger at {self.display} is closed")
             try:
                 if self._conn is not None and not self._conn.closed:
                     with contextlib.suppress(Exception):
@@ -233,7 +223,7 @@ class PostgresStore:
             except self.psycopg.OperationalError as exc:
                 if time.monotonic() + delay > end:
                     raise LedgerError(
-                        f"lost the connection to the PostgreSQL ledger at {self.url} and could not "
+                        f"lost the connection to the PostgreSQL ledger at {self.display} and could not "
                         f"open it again in time: {_first_line(exc)}. Check the "
                         "server, or run without the ledger (ledger=False, --no-ledger)."
                     ) from None
@@ -247,6 +237,9 @@ class PostgresStore:
         )
 
     def close(self) -> None:
+        """Give up this store's leases, stop listening and close the connections."""
+        if self.leases is not None and not self.closed:
+            self.leases.stop()
         with self.lock:
             self.closed = True
             for conn in (self._conn, self._listen_conn):
@@ -258,6 +251,13 @@ class PostgresStore:
 
     # -- the schema -------------------------------------------------------------------------------
 
+    def _version(self, meta: dict[str, str]) -> int:
+        """The shared schema version that ``meta``'s rows say."""
+        version = int(meta.get("version", 0))
+        if meta.get("numbering") != "shared":
+            version = _OWN_NUMBERING.get(version, version)
+        return version
+
     def _migrate(self) -> None:
         conn = self._conn
         with conn.transaction():
@@ -268,16 +268,12 @@ class PostgresStore:
             rows = dict(conn.execute("SELECT name, value FROM meta").fetchall())
             if rows and rows.get("application") != "asyncjobs":
                 raise ConfigurationError(
-                    f"the schema {SCHEMA!r} of the database at {self.url} belongs to another "
+                    f"the schema {SCHEMA!r} of the database at {self.display} belongs to another "
                     "application; it was left as it is"
                 )
-            version = int(rows.get("version", 0))
-            if version > PG_SCHEMA_VERSION:
-                raise ConfigurationError(
-                    f"the PostgreSQL ledger at {self.url} is of schema version {version}, newer "
-                    f"than this asyncjobs understands ({PG_SCHEMA_VERSION}); upgrade "
-                    "asyncjobs-core. It was left as it is."
-                )
+            version = self._version(rows)
+            if version > SCHEMA_VERSION:
+                raise newer_schema(f"the PostgreSQL ledger at {self.display}", version)
             if version == 0:
                 others = conn.execute(
                     "SELECT table_name FROM information_schema.tables WHERE table_schema=%s"
@@ -287,31 +283,34 @@ class PostgresStore:
                 if others:
                     names = ", ".join(sorted(r[0] for r in others))
                     raise ConfigurationError(
-                        f"the schema {SCHEMA!r} of the database at {self.url} has other tables "
+                        f"the schema {SCHEMA!r} of the database at {self.display} has other tables "
                         f"({names}), not an asyncjobs ledger; it was left as it is"
                     )
-            for step in PG_MIGRATIONS[version:]:
-                for statement in step:
-                    conn.execute(statement)
+            if version == SCHEMA_VERSION and rows.get("numbering") == "shared":
+                return
+            for statement in POSTGRESQL.statements(version):
+                conn.execute(statement)
             conn.execute(
-                "INSERT INTO meta (name, value) VALUES ('application', 'asyncjobs'), ('version', %s)"
+                "INSERT INTO meta (name, value) VALUES ('application', 'asyncjobs'),"
+                " ('version', %s), ('numbering', 'shared')"
                 " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-                (str(PG_SCHEMA_VERSION),),
+                (str(SCHEMA_VERSION),),
             )
 
     def _check(self) -> None:
-        rows = dict(self._conn.execute("SELECT name, value FROM meta").fetchall())
-        version = int(rows.get("version", 0))
-        if version != PG_SCHEMA_VERSION:
+        version = self._version(dict(self._conn.execute("SELECT name, value FROM meta").fetchall()))
+        if version > SCHEMA_VERSION:
+            raise newer_schema(f"the PostgreSQL ledger at {self.display}", version)
+        if version != SCHEMA_VERSION:
             raise ConfigurationError(
-                f"the PostgreSQL ledger at {self.url} is of schema version {version}; this "
-                f"asyncjobs reads {PG_SCHEMA_VERSION}"
-                + (" (upgrade asyncjobs-core)" if version > PG_SCHEMA_VERSION else "")
+                f"the PostgreSQL ledger at {self.display} is of schema version {version}, older "
+                f"than this asyncjobs reads ({SCHEMA_VERSION}); open it once where it can be "
+                "written, to upgrade it"
             )
 
     # -- running statements -----------------------------------------------------------------------
 
-    def read(self, sql: str, args: Any = ()) -> list[Any]:
+    def read(self, sql: str, args: Args = ()) -> list[Row]:
         with self.lock:
             for attempt in (0, 1):
                 try:
@@ -324,7 +323,7 @@ class PostgresStore:
                         self._reconnect()
                         continue
                     raise LedgerError(
-                        f"cannot read the PostgreSQL ledger at {self.url}: {_first_line(exc)}"
+                        f"cannot read the PostgreSQL ledger at {self.display}: {_first_line(exc)}"
                     ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -345,7 +344,7 @@ class PostgresStore:
                         self._reconnect()
                         continue
                     raise LedgerError(
-                        f"cannot write the PostgreSQL ledger at {self.url}: {_first_line(exc)}"
+                        f"cannot write the PostgreSQL ledger at {self.display}: {_first_line(exc)}"
                     ) from None
             try:
                 yield _Executor(self, self._conn)
@@ -353,11 +352,11 @@ class PostgresStore:
                 self._rollback()
                 if isinstance(exc, pg.errors.ReadOnlySqlTransaction):
                     raise ConfigurationError(
-                        f"the PostgreSQL ledger at {self.url} was opened read-only"
+                        f"the PostgreSQL ledger at {self.display} was opened read-only"
                     ) from None
                 verb = "refused a write" if isinstance(exc, pg.IntegrityError) else "failed"
                 raise LedgerError(
-                    f"the PostgreSQL ledger at {self.url} {verb}: {_first_line(exc)}"
+                    f"the PostgreSQL ledger at {self.display} {verb}: {_first_line(exc)}"
                 ) from None
             except BaseException:
                 self._rollback()
@@ -367,7 +366,7 @@ class PostgresStore:
             except pg.Error as exc:
                 self._rollback()
                 raise LedgerError(
-                    f"the PostgreSQL ledger at {self.url} could not commit: {_first_line(exc)}"
+                    f"the PostgreSQL ledger at {self.display} could not commit: {_first_line(exc)}"
                 ) from None
 
     def _rollback(self) -> None:
@@ -416,9 +415,7 @@ class PostgresStore:
         with self.tx() as db:
             return db.native(keep, values).fetchone() is not None
 
-    def claim(
-        self, holder: str, seconds: float, providers: list[str], limit: int
-    ) -> list[tuple[Any, ...]]:
+    def claim(self, holder: str, seconds: float, providers: Sequence[str], limit: int) -> list[Row]:
         """Lease up to ``limit`` pending jobs nobody holds, oldest first; their info columns."""
         from_providers = " AND provider = ANY(%(providers)s)" if providers else ""
         # the rows are locked by the CTE (run once, MATERIALIZED): a claimer skips what another
@@ -428,10 +425,9 @@ class PostgresStore:
             f" NOT NULL AND state = 'submitted'{from_providers} AND (lease_holder IS NULL OR"
             f" lease_until < {NOW}) ORDER BY seq LIMIT %(n)s FOR UPDATE SKIP LOCKED)"
             f" UPDATE jobs SET lease_holder=%(me)s, lease_until={NOW} + %(ttl)s FROM free WHERE"
-            " jobs.key = free.key RETURNING provider, job_id, kind, status, raw_status, error,"
-            " submitted_at, started_at, completed_at, expires_at, meta"
+            f" jobs.key = free.key RETURNING {INFO_COLUMNS}"
         )
-        values = {"me": holder, "ttl": seconds, "providers": providers, "n": limit}
+        values = {"me": holder, "ttl": seconds, "providers": list(providers), "n": limit}
         with self.tx() as db:
             return list(db.native(sql, values).fetchall())
 
@@ -480,7 +476,7 @@ class PostgresStore:
 
     # -- notifications ----------------------------------------------------------------------------
 
-    def notify(self, db: _Executor, provider: str, job_id: str) -> None:
+    def notify(self, db: Executor, provider: str, job_id: str) -> None:
         """Tell the listeners that the job changed (sent when the transaction commits)."""
         db.execute("SELECT pg_notify(?, ?)", (CHANNEL, f"{provider}\t{job_id}"))
 
@@ -490,6 +486,7 @@ class PostgresStore:
         self._listen()
 
     def unsubscribe(self, callback: Callable[[str, str], None]) -> None:
+        """Stop calling ``callback``."""
         with contextlib.suppress(ValueError):
             self._subscribers.remove(callback)
 
@@ -559,6 +556,151 @@ class PostgresStore:
             self._changed.notify_all()
 
 
+class PostgresLeases:
+    """A ledger object's leases: taken at a job's first poll, kept alive by a keeper thread while
+    the job is still being polled, given up when unused for a lease's length, when the job is
+    seen finished, and at close."""
+
+    def __init__(self, store: PostgresStore, holder: str, seconds: float) -> None:
+        self._store = store
+        self._holder = holder
+        self._seconds = seconds
+        self._lock = threading.Lock()
+        # (provider, job id) -> [when last taken or renewed, when last used] (monotonic)
+        self._held: dict[tuple[str, str], list[float]] = {}
+        self._stop = threading.Event()
+        self._keeper: threading.Thread | None = None
+
+    def take(self, provider: str, job_id: str, kind: str) -> bool:
+        """Take or keep the lease of a job (added to the ledger when it is not there); ``False``
+        when another holder has it."""
+        job = (provider, job_id)
+        ttl = self._seconds
+        now = time.monotonic()
+        with self._lock:
+            times = self._held.get(job)
+            if times is not None and self._fresh(times, now):
+                times[1] = now
+                return True
+        got = self._store.lease(provider, job_id, kind, self._holder, ttl)
+        with self._lock:
+            if got:
+                self._held[job] = [now, now]
+            else:
+                self._held.pop(job, None)
+        if got:
+            self._start()
+        return bool(got)
+
+    def _fresh(self, times: list[float], now: float) -> bool:
+        """Whether a lease was taken or renewed within half its length: it is still ours without
+        asking the ledger (past that, the keeper may have been late and the lease taken over)."""
+        return now - times[0] < self._seconds / 2
+
+    def claim(self, providers: Sequence[str], limit: int) -> list[JobInfo]:
+        """Lease up to ``limit`` pending jobs of ``providers`` (all when empty) nobody polls."""
+        ttl = self._seconds
+        now = time.monotonic()
+        rows = self._store.claim(self._holder, ttl, providers, limit)
+        infos = decode_infos(rows)
+        with self._lock:
+            for info in infos:
+                self._held[(info.provider, info.id)] = [now, now]
+        if infos:
+            self._start()
+        return infos
+
+    def jobs(self) -> set[tuple[str, str]]:
+        """The jobs ``(provider, job id)`` held."""
+        with self._lock:
+            return set(self._held)
+
+    def touch(self, provider: str, job_id: str, *, confirm: bool = True) -> bool:
+        """Mark a held lease as in use; past half its length (and ``confirm``), keep it in the
+        database first. ``False`` when it is no longer held."""
+        job = (provider, job_id)
+        ttl = self._seconds
+        now = time.monotonic()
+        with self._lock:
+            times = self._held.get(job)
+            if times is None:
+                return False
+            times[1] = now
+            if not confirm or self._fresh(times, now):
+                return True
+        # not renewed for half its length (the keeper is late, or cannot reach the ledger): it
+        # may have run out and been taken over, so it is confirmed before the job is polled
+        try:
+            kept = self._store.keep(provider, job_id, self._holder, ttl)
+        except (LedgerError, ConfigurationError) as exc:
+            log.warning("could not keep the lease of %s job %s: %s", provider, job_id, exc)
+            kept = False
+        with self._lock:
+            if kept and job in self._held:
+                self._held[job][0] = now
+                return True
+            self._held.pop(job, None)
+            return False
+
+    def forget(self, provider: str, job_id: str) -> None:
+        """Drop a lease the ledger cleared with its write (the job was seen finished)."""
+        with self._lock:
+            self._held.pop((provider, job_id), None)
+
+    def release(self, provider: str, job_id: str) -> None:
+        """Give one lease up (nothing when it is not held)."""
+        with self._lock:
+            if self._held.pop((provider, job_id), None) is None:
+                return
+        try:
+            self._store.release(self._holder, [(provider, job_id)])
+        except (LedgerError, ConfigurationError) as exc:  # it runs out by itself
+            log.warning("could not give up the lease of %s job %s: %s", provider, job_id, exc)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._keeper is None and not self._stop.is_set():
+                self._keeper = threading.Thread(
+                    target=self._keep, name="asyncjobs-lease-keeper", daemon=True
+                )
+                self._keeper.start()
+
+    def _keep(self) -> None:
+        ttl = self._seconds
+        while not self._stop.wait(ttl / 3):
+            now = time.monotonic()
+            with self._lock:
+                keep = [job for job, (_, used) in self._held.items() if now - used < ttl]
+            try:
+                held = self._store.renew(self._holder, ttl, keep)
+            except (LedgerError, ConfigurationError) as exc:
+                log.warning("could not keep the leases alive: %s", exc)
+                continue
+            with self._lock:
+                for job in list(self._held):
+                    if job in held:
+                        self._held[job][0] = now
+                    else:
+                        del self._held[job]
+
+    def stop(self) -> None:
+        """Stop the keeper thread and give every lease up."""
+        self._stop.set()
+        if self._keeper is not None and self._keeper is not threading.current_thread():
+            self._keeper.join(timeout=5)
+        with self._lock:
+            had = bool(self._held)
+            self._held.clear()
+        if had or self._keeper is not None:
+            with contextlib.suppress(LedgerError, ConfigurationError):
+                self._store.release(self._holder, None)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+if TYPE_CHECKING:
+    # mypy proves here that the class implements the Store protocol
+    _IMPLEMENTS_STORE: StoreClass = PostgresStore

@@ -1,8 +1,8 @@
-"""The ledger on SQLite: one file in WAL mode, safe for many threads and processes writing at once.
+"""The SQLite backend: one file in WAL mode, safe for many threads and processes writing at once.
 
-Its schema has a version (``PRAGMA user_version``) and a list of migration steps, run in one
-transaction when an older ledger is opened; a ledger from a newer asyncjobs is refused, never
-rewritten. The SQL the ledger runs is written in this dialect; the PostgreSQL store translates it.
+Its schema version is ``PRAGMA user_version`` and the file is marked as a ledger by ``PRAGMA
+application_id``; an older ledger is migrated when opened, in one transaction, and one from a newer
+asyncjobs is refused, never rewritten. The ledger's SQL is written in this dialect.
 """
 
 from __future__ import annotations
@@ -11,75 +11,25 @@ import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .errors import ConfigurationError, LedgerError
+from asyncjobs.errors import ConfigurationError, LedgerError
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]
+from ._rows import ENTRY_COLUMNS
+from ._schema import SCHEMA_VERSION, ColumnType, Dialect, newer_schema
+from ._store import Args, Executor, Leases, Row, StoreClass, StoreOptions
+
+__all__ = ["APPLICATION_ID", "SQLITE", "SQLiteStore"]
 
 #: Marks the file as an asyncjobs ledger (``PRAGMA application_id``; "AJLG").
 APPLICATION_ID = 0x414A4C47
 
-#: The migration steps: step ``n`` (counting from 1) brings a ledger from version ``n - 1`` to ``n``.
-#: Append new steps; never edit a released one.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: the jobs and every status seen
-    (
-        """CREATE TABLE IF NOT EXISTS jobs (
-            key          TEXT PRIMARY KEY,
-            provider     TEXT NOT NULL,
-            job_id       TEXT,
-            kind         TEXT NOT NULL,
-            params       TEXT NOT NULL,
-            state        TEXT NOT NULL,
-            status       TEXT,
-            raw_status   TEXT,
-            error        TEXT,
-            created_at   REAL NOT NULL,
-            updated_at   REAL NOT NULL,
-            submitted_at REAL,
-            started_at   REAL,
-            completed_at REAL,
-            expires_at   REAL,
-            meta         TEXT
-        )""",
-        "CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_id ON jobs(provider, job_id)"
-        " WHERE job_id IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, provider)",
-        """CREATE TABLE IF NOT EXISTS statuses (
-            key        TEXT NOT NULL REFERENCES jobs(key),
-            seen_at    REAL NOT NULL,
-            status     TEXT NOT NULL,
-            raw_status TEXT
-        )""",
-    ),
-    # 2: when the ledger first saw a job finished (the start of its lifetime when the provider does not
-    # say when it completed), and the history by job
-    (
-        "ALTER TABLE jobs ADD COLUMN finished_seen_at REAL",
-        "UPDATE jobs SET finished_seen_at = (SELECT MIN(s.seen_at) FROM statuses s"
-        " WHERE s.key = jobs.key AND s.status IN ('done', 'failed'))",
-        "CREATE INDEX IF NOT EXISTS statuses_by_key ON statuses(key, seen_at)",
-    ),
-    # 3: who polls a job (leases; on a shared PostgreSQL ledger only, the columns kept alike here)
-    (
-        "ALTER TABLE jobs ADD COLUMN lease_holder TEXT",
-        "ALTER TABLE jobs ADD COLUMN lease_until REAL",
-    ),
-)
-
-#: The schema version this asyncjobs writes.
-SCHEMA_VERSION = len(MIGRATIONS)
+#: The schema in SQLite's words (``rowid`` is implicit).
+SQLITE = Dialect("sqlite", {ColumnType.TEXT: "TEXT", ColumnType.TIME: "REAL"})
 
 _BUSY_TIMEOUT = 30.0
-
-#: Every column the ledger reads of ``jobs``: opening checks that they exist.
-COLUMNS = (
-    "key, provider, kind, job_id, params, state, created_at, status, raw_status, error,"
-    " submitted_at, started_at, completed_at, expires_at, meta, updated_at, finished_seen_at,"
-    " lease_holder, lease_until"
-)
 
 
 class NotALedger(Exception):
@@ -100,12 +50,18 @@ class SQLiteStore:
             Nothing is changed in the file then.
     """
 
-    kind = "sqlite"
     #: a SQLite ledger belongs to one machine: polls are coordinated in the process, not leased
     shared = False
+    url: str | None = None
+    leases: Leases | None = None
+    #: statements are not counted (the file is no server)
+    statements = 0
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
-        self.path = path
+    def __init__(self, target: str, options: StoreOptions) -> None:
+        #: the ledger's file
+        self.file = Path(target)
+        self.path: Path | None = self.file
+        read_only = options.read_only
         self.lock = threading.Lock()
         self.closed = False
         self._version: int | None = None
@@ -114,9 +70,9 @@ class SQLiteStore:
             if read_only:
                 db = self._connect_read_only()
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
+                self.file, timeout=_BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
             )
             self.db = db
             self._check_header()
@@ -134,34 +90,34 @@ class SQLiteStore:
         except NotALedger as exc:
             if db is not None:
                 db.close()
-            raise ConfigurationError(f"the file {str(self.path)!r} {exc}. {_ADVICE}") from None
+            raise ConfigurationError(f"the file {str(self.file)!r} {exc}. {_ADVICE}") from None
         except sqlite3.DatabaseError as exc:
             if db is not None:
                 db.close()
             text = str(exc)
             if "not a database" in text or "malformed" in text:
                 raise ConfigurationError(
-                    f"the file {str(self.path)!r} is not an asyncjobs ledger ({text}); it was left "
+                    f"the file {str(self.file)!r} is not an asyncjobs ledger ({text}); it was left "
                     f"as it is. {_ADVICE}"
                 ) from exc
             raise ConfigurationError(
-                f"cannot use the ledger at {str(self.path)!r}: {text} (is its folder writable?). "
+                f"cannot use the ledger at {str(self.file)!r}: {text} (is its folder writable?). "
                 f"{_ADVICE}"
             ) from exc
         except OSError as exc:
             if db is not None:
                 db.close()
             raise ConfigurationError(
-                f"cannot create the ledger at {str(self.path)!r}: {exc.strerror or exc}. {_ADVICE}"
+                f"cannot create the ledger at {str(self.file)!r}: {exc.strerror or exc}. {_ADVICE}"
             ) from exc
 
     def describe(self) -> str:
-        return repr(str(self.path))
+        return repr(str(self.file))
 
     def _connect_read_only(self) -> sqlite3.Connection:
         # A WAL ledger without its -shm file cannot be read with mode=ro where SQLite cannot create
         # that file; immutable=1 then reads the file as it is (nobody can write in that folder).
-        uri = self.path.absolute().as_uri()
+        uri = self.file.absolute().as_uri()
         for query in ("?mode=ro", "?mode=ro&immutable=1"):
             db = sqlite3.connect(
                 uri + query,
@@ -173,7 +129,7 @@ class SQLiteStore:
             self.db = db
             try:
                 self._check_current()
-                db.execute(f"SELECT {COLUMNS} FROM jobs LIMIT 0")
+                db.execute(f"SELECT {ENTRY_COLUMNS} FROM jobs LIMIT 0")
             except sqlite3.OperationalError:
                 db.close()
                 if query.endswith("immutable=1"):
@@ -207,10 +163,7 @@ class SQLiteStore:
         if app_id not in (0, APPLICATION_ID):
             raise NotALedger(f"is a SQLite database of another application (id {app_id:#x})")
         if version > SCHEMA_VERSION:
-            raise NotALedger(
-                f"is a ledger of schema version {version}, newer than this asyncjobs understands "
-                f"({SCHEMA_VERSION}); upgrade asyncjobs-core"
-            )
+            raise newer_schema(f"the ledger {str(self.file)!r}", version)
 
     def _wal(self) -> None:
         # Switching to WAL needs a moment alone with the file; another process may be opening it too.
@@ -233,7 +186,7 @@ class SQLiteStore:
                 # Read again under the write lock: another process may have migrated meanwhile.
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
-                    raise NotALedger(f"was upgraded by a newer asyncjobs (schema {version})")
+                    raise newer_schema(f"the ledger {str(self.file)!r}", version)
                 if version == 0:
                     tables = db.execute(
                         "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE "
@@ -245,33 +198,39 @@ class SQLiteStore:
                             f"is a SQLite database with other tables ({names}), not an asyncjobs "
                             "ledger; it was left as it is"
                         )
-                for step in MIGRATIONS[version:]:
-                    for statement in step:
-                        db.execute(statement)
+                for statement in SQLITE.statements(version):
+                    db.execute(statement)
                 db.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         try:
-            self.db.execute(f"SELECT {COLUMNS} FROM jobs LIMIT 0")
+            self.db.execute(f"SELECT {ENTRY_COLUMNS} FROM jobs LIMIT 0")
         except sqlite3.OperationalError as exc:
             raise NotALedger(f"is not an asyncjobs ledger ({exc})") from None
 
     # -- running statements -----------------------------------------------------------------------
 
-    def read(self, sql: str, args: Any = ()) -> list[Any]:
+    def read(self, sql: str, args: Args = ()) -> list[Row]:
         with self.lock:
             try:
                 return self.db.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise LedgerError(
-                    f"cannot read the ledger at {str(self.path)!r}: {exc}. Check the file and its "
+                    f"cannot read the ledger at {str(self.file)!r}: {exc}. Check the file and its "
                     "folder, or run without the ledger (ledger=False, --no-ledger)."
                 ) from exc
 
     def tx(self) -> _Transaction:
         return _Transaction(self)
 
-    def notify(self, db: Any, provider: str, job_id: str) -> None:
+    def notify(self, db: Executor, provider: str, job_id: str) -> None:
         """Tell other processes that the job changed: readers of a SQLite file see it themselves."""
+
+    def subscribe(self, callback: Callable[[str, str], None]) -> None:
+        """Nothing: a SQLite file sends no notifications (waiters see changes by
+        :meth:`wait_changed`)."""
+
+    def unsubscribe(self, callback: Callable[[str, str], None]) -> None:
+        """Nothing (see :meth:`subscribe`)."""
 
     def wait_changed(self, timeout: float) -> None:
         """Return as soon as another connection may have committed a change (``PRAGMA
@@ -339,10 +298,15 @@ class _Transaction:
                 self._db.execute("ROLLBACK")
 
     def _error(self, exc: sqlite3.Error) -> LedgerError:
-        where = str(self._store.path)
+        where = str(self._store.file)
         if isinstance(exc, sqlite3.IntegrityError):
             return LedgerError(f"the ledger at {where!r} refused a write: {exc}")
         return LedgerError(
             f"cannot write the ledger at {where!r}: {exc}. Free disk space, point "
             "ASYNCJOBS_HOME at a writable folder, or pass ledger=False."
         )
+
+
+if TYPE_CHECKING:
+    # mypy proves here that the class implements the Store protocol
+    _IMPLEMENTS_STORE: StoreClass = SQLiteStore

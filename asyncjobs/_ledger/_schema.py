@@ -1,0 +1,287 @@
+"""The ledger's schema, declared once: its tables, columns and indexes in a neutral form, the
+versioned steps that build them, and their rendering in each backend's dialect.
+
+Every backend keeps one schema version (SQLite in ``PRAGMA user_version``, PostgreSQL in its ``meta``
+table): version *n* is what the first *n* steps of :data:`MIGRATIONS` built. Opening a ledger of an
+older version runs the missing steps, rendered in the backend's dialect, in one transaction; a
+ledger of a newer version is refused untouched (:func:`newer_schema`). Append steps; never edit a
+released one (a ledger that ran it would not run it again).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from asyncjobs.errors import ConfigurationError
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "AddColumn",
+    "Backfill",
+    "Column",
+    "ColumnType",
+    "Dialect",
+    "Index",
+    "Operation",
+    "Step",
+    "Table",
+    "newer_schema",
+]
+
+
+class ColumnType(enum.Enum):
+    """A column's type, as the ledger means it (each dialect names its own)."""
+
+    #: text (JSON documents included)
+    TEXT = "text"
+    #: a time: seconds since the epoch, fractional
+    TIME = "time"
+    #: the order rows were added in, unique; called ``rowid`` in the ledger's SQL (SQLite's implicit
+    #: rowid; a dialect without one names and declares a column of its own)
+    ORDER = "order"
+
+
+@attrs.frozen
+class Column:
+    """One column of a table."""
+
+    name: str
+    type: ColumnType
+    not_null: bool = False
+    primary_key: bool = False
+    #: ``"table(column)"`` it refers to
+    references: str | None = None
+
+
+@attrs.frozen
+class Table:
+    """A table, as the step that creates it declares it (later steps may add columns)."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+
+@attrs.frozen
+class Index:
+    """An index; ``where`` (the ledger's SQL) makes it partial; ``only`` names the dialects that
+    have it (``None``: all)."""
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    unique: bool = False
+    where: str | None = None
+    only: frozenset[str] | None = None
+
+
+@attrs.frozen
+class AddColumn:
+    """A column added to an existing table (its rows get ``NULL``)."""
+
+    table: str
+    column: Column
+
+
+@attrs.frozen
+class Backfill:
+    """A statement in the ledger's SQL that fills in what a step added, from what was there."""
+
+    sql: str
+
+
+#: What a step does.
+Operation = Table | Index | AddColumn | Backfill
+
+
+@attrs.frozen
+class Step:
+    """Brings a ledger from version ``version - 1`` to ``version``."""
+
+    version: int
+    why: str
+    operations: tuple[Operation, ...]
+
+
+def _text(name: str, *, not_null: bool = False, primary_key: bool = False) -> Column:
+    return Column(name, ColumnType.TEXT, not_null=not_null, primary_key=primary_key)
+
+
+def _time(name: str, *, not_null: bool = False) -> Column:
+    return Column(name, ColumnType.TIME, not_null=not_null)
+
+
+_SHARED_ONLY = frozenset({"postgresql"})
+
+#: The versioned steps of the schema: step ``n`` (counting from 1) brings version ``n - 1`` to ``n``.
+MIGRATIONS: tuple[Step, ...] = (
+    Step(
+        1,
+        "the jobs and every status seen",
+        (
+            Table(
+                "jobs",
+                (
+                    Column("rowid", ColumnType.ORDER),
+                    _text("key", primary_key=True),
+                    _text("provider", not_null=True),
+                    _text("job_id"),
+                    _text("kind", not_null=True),
+                    _text("params", not_null=True),
+                    _text("state", not_null=True),
+                    _text("status"),
+                    _text("raw_status"),
+                    _text("error"),
+                    _time("created_at", not_null=True),
+                    _time("updated_at", not_null=True),
+                    _time("submitted_at"),
+                    _time("started_at"),
+                    _time("completed_at"),
+                    _time("expires_at"),
+                    _text("meta"),
+                ),
+            ),
+            Index(
+                "jobs_by_id",
+                "jobs",
+                ("provider", "job_id"),
+                unique=True,
+                where="job_id IS NOT NULL",
+            ),
+            Index("jobs_by_status", "jobs", ("status", "provider")),
+            # a shared ledger's intake (claims) and time filters; SQLite ledgers never had them
+            Index("jobs_created", "jobs", ("created_at",), only=_SHARED_ONLY),
+            Index(
+                "jobs_pending",
+                "jobs",
+                ("rowid",),
+                where="status = 'pending' AND job_id IS NOT NULL",
+                only=_SHARED_ONLY,
+            ),
+            Table(
+                "statuses",
+                (
+                    Column("rowid", ColumnType.ORDER),
+                    Column("key", ColumnType.TEXT, not_null=True, references="jobs(key)"),
+                    _time("seen_at", not_null=True),
+                    _text("status", not_null=True),
+                    _text("raw_status"),
+                ),
+            ),
+        ),
+    ),
+    Step(
+        2,
+        "when the ledger first saw a job finished (the start of its lifetime when the provider does"
+        " not say when it completed), and the history by job",
+        (
+            AddColumn("jobs", _time("finished_seen_at")),
+            Backfill(
+                "UPDATE jobs SET finished_seen_at = (SELECT MIN(s.seen_at) FROM statuses s"
+                " WHERE s.key = jobs.key AND s.status IN ('done', 'failed'))"
+            ),
+            Index("statuses_by_key", "statuses", ("key", "seen_at")),
+        ),
+    ),
+    Step(
+        3,
+        "who polls a job (leases; used on a shared ledger, the columns alike everywhere so that"
+        " every backend runs the same SQL)",
+        (
+            AddColumn("jobs", _text("lease_holder")),
+            AddColumn("jobs", _time("lease_until")),
+            Index(
+                "jobs_by_holder",
+                "jobs",
+                ("lease_holder",),
+                where="lease_holder IS NOT NULL",
+                only=_SHARED_ONLY,
+            ),
+        ),
+    ),
+)
+
+#: The schema version this asyncjobs writes (and the newest it reads).
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _same(sql: str) -> str:
+    return sql
+
+
+@attrs.frozen
+class Dialect:
+    """How a backend spells the schema.
+
+    Attributes:
+        name: the backend's name (what :attr:`Index.only` names).
+        types: each column type's name; a type left out is implicit (SQLite's rowid: the column is
+            not declared).
+        translate: the ledger's SQL (index conditions, backfills, ``rowid``) in this dialect.
+    """
+
+    name: str
+    types: Mapping[ColumnType, str]
+    translate: Callable[[str], str] = _same
+
+    def statements(self, version: int) -> list[str]:
+        """The statements that bring a ledger of ``version`` to :data:`SCHEMA_VERSION`."""
+        return [sql for step in MIGRATIONS[version:] for sql in self.render_step(step)]
+
+    def render_step(self, step: Step) -> list[str]:
+        """One step's statements in this dialect."""
+        out: list[str] = []
+        for op in step.operations:
+            if isinstance(op, Table):
+                out.append(self._table(op))
+            elif isinstance(op, Index):
+                if op.only is None or self.name in op.only:
+                    out.append(self._index(op))
+            elif isinstance(op, AddColumn):
+                column = self._column(op.column, has_key=True)
+                if column is not None:
+                    out.append(f"ALTER TABLE {op.table} ADD COLUMN {column}")
+            else:
+                out.append(self.translate(op.sql))
+        return out
+
+    def _column(self, column: Column, *, has_key: bool) -> str | None:
+        kind = self.types.get(column.type)
+        if kind is None:
+            return None
+        text = f"{self.translate(column.name)} {kind}"
+        if column.type is ColumnType.ORDER:
+            text += " UNIQUE" if has_key else " PRIMARY KEY"
+        if column.primary_key:
+            text += " PRIMARY KEY"
+        if column.not_null:
+            text += " NOT NULL"
+        if column.references:
+            text += f" REFERENCES {column.references}"
+        return text
+
+    def _table(self, table: Table) -> str:
+        has_key = any(c.primary_key for c in table.columns)
+        columns = [self._column(c, has_key=has_key) for c in table.columns]
+        body = ",\n    ".join(c for c in columns if c is not None)
+        return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n)"
+
+    def _index(self, index: Index) -> str:
+        unique = "UNIQUE " if index.unique else ""
+        columns = ", ".join(self.translate(c) for c in index.columns)
+        where = f" WHERE {self.translate(index.where)}" if index.where else ""
+        return f"CREATE {unique}INDEX IF NOT EXISTS {index.name} ON {index.table}({columns}){where}"
+
+
+def newer_schema(where: str, found: int) -> ConfigurationError:
+    """The error of a ledger written by a newer asyncjobs (``where`` names it); nothing of it was
+    changed."""
+    return ConfigurationError(
+        f"{where} was written by a newer asyncjobs: it is a ledger of schema version {found}, newer "
+        f"than this asyncjobs understands ({SCHEMA_VERSION}). Upgrade asyncjobs-core (pip install "
+        "-U asyncjobs-core) wherever this ledger is used, or point ASYNCJOBS_LEDGER (ledger=, "
+        "--ledger) at another one; it was left as it is."
+    )

@@ -15,7 +15,7 @@ from ._http import deadline
 from ._http import deadline as deadline_scope
 from ._models import JobInfo, Result, Status, check_dest
 from ._policies import PollPolicy
-from ._poll import WAITS, Action, Poll, Rules, Step, timed_out
+from ._poll import WAITS, Action, Poll, Rules, Step, finished_late, timed_out
 from ._progress import Progress, make_progress
 
 if TYPE_CHECKING:
@@ -135,12 +135,9 @@ class Job:
             with deadline(end):  # fetching the result counts against the same timeout
                 return self.client.fetch_result(self.id)
         except JobTimeoutError as exc:
-            raise JobTimeoutError(
-                f"job {self.id!r} at {self.provider} finished, but its result could not be fetched "
-                f"within {limit:g}s. Ask for it again: client.result(job_id).",
-                provider=self.provider,
-                job_id=self.id,
-                info=info,
+            again = "Ask for it again: client.result(job_id)."
+            raise finished_late(
+                self.provider, self.id, limit, info, saving=False, again=again
             ) from exc
 
     def cancel(self) -> None:
@@ -198,12 +195,8 @@ class Job:
             with deadline(end):
                 return result.save(dest, overwrite=overwrite)
         except JobTimeoutError as exc:
-            raise JobTimeoutError(
-                f"job {self.id!r} at {self.provider}: saving its result took longer than "
-                f"{limit:g}s; nothing partial was kept. Save it again.",
-                provider=self.provider,
-                job_id=self.id,
-                info=self.info,
+            raise finished_late(
+                self.provider, self.id, limit, self.info, saving=True, again="Save it again."
             ) from exc
 
     def _repr_html_(self) -> str:
@@ -282,6 +275,33 @@ class JobList(Sequence[J]):
 
 
 # -- waiting for one job ------------------------------------------------------------------------------
+
+
+H = TypeVar("H")
+
+
+def handles(jobs: object, kind: type[H], name: str, one: str) -> list[H]:
+    """``jobs`` as a list of ``kind`` handles without repeats, checked before anything is sent.
+
+    Raises:
+        InvalidParameterError: ``jobs`` is one handle (``one`` says what to call instead), not
+            an iterable, or holds something else than ``name`` handles.
+    """
+    from .errors import InvalidParameterError
+
+    if isinstance(jobs, kind) or not isinstance(jobs, Iterable):
+        raise InvalidParameterError(
+            f"expected an iterable of {name} handles, not {type(jobs).__name__}; for one job, "
+            f"{one}",
+            parameter="jobs",
+        )
+    found = list(dict.fromkeys(jobs))
+    for j in found:
+        if not isinstance(j, kind):
+            raise InvalidParameterError(
+                f"expected {name} handles, got {type(j).__name__}", parameter="jobs"
+            )
+    return found
 
 
 def tracker(

@@ -320,14 +320,44 @@ class Poll:
 
 
 def timed_out(
-    provider: str, job_id: str, limit: float | None, info: JobInfo | None
+    provider: str,
+    job_id: str,
+    limit: float | None,
+    info: JobInfo | None,
+    *,
+    again: str = "wait again, or pick it up later with client.job(job_id)",
 ) -> errors.JobTimeoutError:
-    """The :class:`~asyncjobs.errors.JobTimeoutError` of a one-job wait that ran out of time."""
+    """The :class:`~asyncjobs.errors.JobTimeoutError` of a one-job wait that ran out of time
+    (``again``: how to pick the job up, in the caller's own terms)."""
     state = "not seen yet" if info is None else f"still {info.status.value} ({info.raw_status})"
     after = "" if limit is None else f" after {limit:g}s"
     return errors.JobTimeoutError(
-        f"job {job_id!r} at {provider} was {state}{after}. It goes on at the provider: wait "
-        "again, or pick it up later with client.job(job_id).",
+        f"job {job_id!r} at {provider} was {state}{after}. It goes on at the provider: {again}.",
+        provider=provider,
+        job_id=job_id,
+        info=info,
+    )
+
+
+def finished_late(
+    provider: str,
+    job_id: str,
+    limit: float | None,
+    info: JobInfo | None,
+    *,
+    saving: bool,
+    again: str,
+) -> errors.JobTimeoutError:
+    """The :class:`~asyncjobs.errors.JobTimeoutError` of a job that finished within the timeout
+    but whose result could not be fetched (or, ``saving``, saved) within it; ``again`` says how to
+    ask once more."""
+    within = "" if limit is None else f" within {limit:g}s"
+    if saving:
+        what = f": its result could not be saved{within}; nothing partial was kept"
+    else:
+        what = f" finished, but its result could not be fetched{within}"
+    return errors.JobTimeoutError(
+        f"job {job_id!r} at {provider}{what}. {again}",
         provider=provider,
         job_id=job_id,
         info=info,

@@ -20,7 +20,7 @@ from . import _wake, errors
 from ._checks import timeout as check_timeout
 from ._deferred import deferred_writes, write_seen
 from ._http import POOL_SIZE, abandoned_when
-from ._job import Job, policies, refresh_within, settle, tracker, wait_one
+from ._job import Job, handles, policies, refresh_within, settle, tracker, wait_one
 from ._limit import Limit, adaptive
 from ._models import JobInfo, Status
 from ._poll import Action, Poll
@@ -38,13 +38,7 @@ _log = get_logger("asyncjobs.waiting")
 
 
 def _jobs(jobs: Iterable[Job]) -> list[Job]:
-    if isinstance(jobs, Job) or not isinstance(jobs, Iterable):
-        raise errors.InvalidParameterError(
-            f"expected an iterable of asyncjobs.Job handles, not {type(jobs).__name__}; for one "
-            "job, call job.wait()",
-            parameter="jobs",
-        )
-    return list(jobs)
+    return handles(jobs, Job, "asyncjobs.Job", "call job.wait()")
 
 
 def _scheduled(
@@ -57,12 +51,7 @@ def _scheduled(
         raise errors.InvalidParameterError(
             f"max_workers must be a positive int, not {max_workers!r}", parameter="max_workers"
         )
-    pending = list(dict.fromkeys(_jobs(jobs)))
-    for j in pending:
-        if not isinstance(j, Job):
-            raise errors.InvalidParameterError(
-                f"expected asyncjobs.Job handles, got {type(j).__name__}", parameter="jobs"
-            )
+    pending = _jobs(jobs)
     deadline = None if limit is None else time.monotonic() + limit
     reporter = make_progress(progress, total=len(pending), desc="jobs")
     board = _Board(deadline)
@@ -412,7 +401,7 @@ def wait(
             f"{return_when!r}",
             parameter="return_when",
         )
-    jobs = list(dict.fromkeys(_jobs(jobs)))
+    jobs = _jobs(jobs)
     done: set[Job] = set()
     for job in _scheduled(jobs, timeout, max_workers, progress):
         if job is None:

@@ -46,9 +46,9 @@ from ._client import Client, LedgerArg, check_timeout
 from ._client import connect as _connect_sync
 from ._http import MAX_BODY, RetryPolicy, Timeouts
 from ._http import deadline as deadline_scope
-from ._job import Job, JobList
+from ._job import Job, JobList, handles
 from ._models import JobInfo, Result, Status
-from ._poll import timed_out
+from ._poll import finished_late, timed_out
 from ._progress import Progress, make_progress
 from ._waiting import ReturnWhen, ends_wait
 from .provider import PollPolicy
@@ -401,12 +401,8 @@ class AsyncJob:
         try:
             return await _aio.run(_within, end, save)
         except errors.JobTimeoutError as exc:
-            raise errors.JobTimeoutError(
-                f"job {self.id!r} at {self.provider}: saving its result took longer than "
-                f"{limit:g}s; nothing partial was kept. Save it again.",
-                provider=self.provider,
-                job_id=self.id,
-                info=self.info,
+            raise finished_late(
+                self.provider, self.id, limit, self.info, saving=True, again="Save it again."
             ) from exc
 
 
@@ -422,13 +418,8 @@ async def _fetch(job: AsyncJob, info: JobInfo, end: float | None, limit: float |
     try:
         return await _aio.run(_within, end, job.sync.client.fetch_result, job.id)
     except errors.JobTimeoutError as exc:
-        raise errors.JobTimeoutError(
-            f"job {job.id!r} at {job.provider} finished, but its result could not be fetched "
-            f"within {limit:g}s. Ask for it again: await client.result(job_id).",
-            provider=job.provider,
-            job_id=job.id,
-            info=info,
-        ) from exc
+        again = "Ask for it again: await client.result(job_id)."
+        raise finished_late(job.provider, job.id, limit, info, saving=False, again=again) from exc
 
 
 class AsyncJobList(JobList[AsyncJob]):
@@ -448,19 +439,7 @@ class AsyncJobList(JobList[AsyncJob]):
 
 
 def _handles(jobs: Iterable[AsyncJob]) -> list[AsyncJob]:
-    if isinstance(jobs, AsyncJob) or not isinstance(jobs, Iterable):
-        raise errors.InvalidParameterError(
-            f"expected an iterable of aio.AsyncJob handles, not {type(jobs).__name__}; for one "
-            "job, await job.wait()",
-            parameter="jobs",
-        )
-    handles = list(dict.fromkeys(jobs))
-    for j in handles:
-        if not isinstance(j, AsyncJob):
-            raise errors.InvalidParameterError(
-                f"expected aio.AsyncJob handles, got {type(j).__name__}", parameter="jobs"
-            )
-    return handles
+    return handles(jobs, AsyncJob, "aio.AsyncJob", "await job.wait()")
 
 
 async def _completed(

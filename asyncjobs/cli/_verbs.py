@@ -23,6 +23,7 @@ from asyncjobs._client import Client, connect
 from asyncjobs._job import Job
 from asyncjobs._ledger import Ledger, LedgerEntry, SubmitState, default_home
 from asyncjobs._models import JobInfo, Result, Status
+from asyncjobs._poll import timed_out
 from asyncjobs._redaction import MASK
 from asyncjobs._registry import available_providers, get_provider_class, register
 from asyncjobs._serialize import job_record, jsonable
@@ -312,15 +313,9 @@ def _resumable(args: argparse.Namespace, out: Out) -> Iterator[None]:
     try:
         yield
     except errors.JobTimeoutError as exc:
-        info = exc.info
-        state = f"still {info.status.value} ({info.raw_status})" if info else "not finished"
-        raise errors.JobTimeoutError(
-            f"job {args.job_id!r} at {args.provider} was {state} after {args.timeout or 0:g}s. It goes "
-            f"on at the provider: `{resume}` picks it up again.",
-            provider=args.provider,
-            job_id=args.job_id,
-            info=info,
-        ) from exc
+        again = f"`{resume}` picks it up again"
+        limit = args.timeout or 0
+        raise timed_out(args.provider, args.job_id, limit, exc.info, again=again) from exc
     except KeyboardInterrupt:
         out.note(
             f"asyncjobs: interrupted; job {args.job_id} goes on at {args.provider}: `{resume}` "

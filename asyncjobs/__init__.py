@@ -15,10 +15,11 @@ from . import errors
 
 if TYPE_CHECKING:
     from . import webhooks
-    from ._client import Client, connect, jobs
+    from ._client import Client, connect
     from ._http import Transport
     from ._job import Job, JobList
     from ._ledger import Ledger, LedgerEntry, SubmitState
+    from ._listing import jobs
     from ._models import JobInfo, Result, ResultFile, Status
     from ._policies import PollPolicy, RetryPolicy, Timeouts
     from ._redaction import redact_all
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "Client": "_client",
     "connect": "_client",
-    "jobs": "_client",
+    "jobs": "_listing",
     "Job": "_job",
     "JobList": "_job",
     "Ledger": "_ledger",

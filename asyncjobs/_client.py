@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import operator
 import os
 import re
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -22,16 +19,16 @@ from . import _checks, _wake, errors
 from ._deferred import collecting
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
 from ._job import Job, JobList
-from ._ledger import Ledger, LedgerEntry, SubmitState
+from ._ledger import Ledger, SubmitState
+from ._looks import Looks
 from ._models import JobInfo, Result, ResultFile, Status, expiry
 from ._redaction import MASK, Redactor, get_logger, redact_value
 from ._registry import get_provider_class
 from ._settings import resolve_settings
 from ._sources import Source
-from ._text import duration_text
 from .provider import Kind, PollPolicy, Provider
 
-__all__ = ["Client", "connect", "jobs"]
+__all__ = ["Client", "check_id", "connect", "status_of"]
 
 if TYPE_CHECKING:
     from ._webhooks import Receiver
@@ -163,57 +160,6 @@ def _open_ledger(ledger: LedgerArg) -> Ledger | None:
 check_timeout = _checks.timeout  # kept for callers of the old name
 
 
-class _Flight:
-    """One poll of a job in flight; later callers wait for it and share its answer.
-
-    A plain lock, held by the poll's owner until the answer is in, is what later callers wait on
-    (an Event costs a Condition and two more objects for every status, when almost none is shared).
-    """
-
-    __slots__ = ("_held", "error", "info")
-
-    def __init__(self) -> None:
-        self._held = threading.Lock()
-        self._held.acquire()
-        self.info: JobInfo | None = None
-        self.error: BaseException | None = None
-
-    def wait(self) -> None:
-        """Until the owner has ended the poll."""
-        with self._held:
-            pass
-
-    def end(self) -> None:
-        """The answer (or the error) is in: wake the callers waiting for it."""
-        self._held.release()
-
-
-class _Known:
-    """What a process last learnt of one job from its ledger and its provider: the ledger's entry
-    as read, the provider's last look, and the status that look gave (times filled in, redacted).
-
-    A status whose look is the same as the last one is answered from here, with no SQLite read; a
-    look that changed anything (or an error) reads the entry again, since another process may have
-    recorded something meanwhile (a cancel, when it first saw the job finished)."""
-
-    __slots__ = ("entry", "info", "look")
-
-    def __init__(self, entry: LedgerEntry | None, look: JobInfo | None, info: JobInfo) -> None:
-        self.entry = entry
-        self.look = look  # None: the job is cancelled here, and ``info`` is the ledger's word
-        self.info = info
-
-
-#: Jobs a process remembers per ledger (see :class:`_Known`); forgetting one costs a read.
-_KNOWN_MEMORY = 20_000
-
-#: Per ledger object, shared by every client of it in the process, so that one client's
-#: ``cancel`` is seen by the next ``status`` of any other: (provider, job id) -> what is known.
-_KNOWN: weakref.WeakKeyDictionary[Ledger, dict[tuple[str, str], _Known]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 class Client:
     """One provider's jobs: ``submit``, ``status``, ``result``, ``cancel``, ``list`` and ``job``.
 
@@ -238,18 +184,8 @@ class Client:
         self.webhooks: Receiver | None = None
         #: ids of this client's jobs submitted with ``webhook=True`` and not seen finished yet
         self._expecting: set[str] = set()
-        self._flights: dict[str, _Flight] = {}
-        self._flights_lock = threading.Lock()
-        # jobs whose last look came from the ledger because another poller holds their lease, and
-        # the events their waiters sleep on until the ledger says they changed
-        self._elsewhere: set[str] = set()
-        self._subscribed = False
+        self._looks = Looks(provider, ledger, self._stamp)
         self._watched = False  # a job of this client went to the background scheduler
-        self._known: dict[tuple[str, str], _Known] | None = None
-        if ledger is not None:
-            self._known = _KNOWN.get(ledger)
-            if self._known is None:
-                self._known = _KNOWN.setdefault(ledger, {})
         provider.look_through(self.status)  # a result that needs a look: the one-flight rule
 
     @property
@@ -272,8 +208,7 @@ class Client:
             release(self)
         if self.webhooks is not None:
             self.webhooks.detach(self)
-        if self._subscribed and self.ledger is not None:
-            self.ledger.unsubscribe(self._changed)
+        self._looks.close()
         self.provider.close()
         self.provider.transport.close()
         if self.ledger is not None and self._owns_ledger:
@@ -415,7 +350,7 @@ class Client:
                 except errors.AsyncJobsError as ledger_exc:
                     log.warning("%s: could not record the failed submit: %s", self.name, ledger_exc)
             raise
-        self._forget(info.id)  # an id issued again is a new job: nothing known of the old one
+        self._looks.forget(info.id)  # an id issued again is a new job: nothing known of the old one
         if expecting and not info.finished:
             self._expecting.add(info.id)
         elif expecting:
@@ -478,7 +413,7 @@ class Client:
     def polled_elsewhere(self, job_id: str) -> bool:
         """Whether the job's last look came from a shared ledger because another poller holds its
         lease (the job is that poller's to poll)."""
-        return job_id in self._elsewhere
+        return self._looks.elsewhere(job_id)
 
     def watch(
         self,
@@ -494,15 +429,20 @@ class Client:
         self._watched = True
         return watch(job, future=future, callback=callback)
 
-    def _entry(self, job_id: str) -> LedgerEntry | None:
-        """The ledger's entry of ``job_id``; a ledger that cannot be read costs a warning here."""
-        if self.ledger is None:
-            return None
-        try:
-            return self.ledger.get(self.name, job_id)
-        except errors.LedgerError as exc:
-            log.warning("%s: job %s: the ledger could not be read: %s", self.name, job_id, exc)
-            return None
+    def status(self, job_id: str) -> JobInfo:
+        """One look at the job at the provider (shared with any poll of it already in flight).
+
+        Raises:
+            JobNotFoundError: unknown or expired job. ProviderError, TransportError.
+        """
+        check_id(job_id)
+        info, fresh = self._looks.take(job_id)
+        if fresh:
+            self._seen(info)
+            if info.finished:
+                self._expecting.discard(job_id)
+                _wake.report(self.name, job_id, info)  # wakes this process's waits of the job
+        return info
 
     def _seen(self, info: JobInfo) -> None:
         """Record a look in the ledger; a ledger that fails here costs a warning, not the poll.
@@ -520,186 +460,6 @@ class Client:
             log.warning(
                 "%s: job %s: the ledger could not record a status: %s", self.name, info.id, exc
             )
-
-    def status(self, job_id: str) -> JobInfo:
-        """One look at the job at the provider (shared with any poll of it already in flight).
-
-        Raises:
-            JobNotFoundError: unknown or expired job. ProviderError, TransportError.
-        """
-        check_id(job_id)
-        with self._flights_lock:
-            flight = self._flights.get(job_id)
-            owner = flight is None
-            if flight is None:
-                flight = self._flights[job_id] = _Flight()
-        if not owner:
-            flight.wait()
-            if flight.error is not None:
-                raise flight.error
-            assert flight.info is not None
-            return flight.info
-        try:
-            if self.ledger is not None and self.ledger.shared:
-                info, cancelled = self._look_shared(job_id)
-            else:
-                info, cancelled = self._look(job_id)
-            flight.info = info
-            if cancelled:
-                return info  # the ledger's own word: nothing new to record
-        except errors.JobNotFoundError as exc:
-            self._forget(job_id)
-            entry = self._entry(job_id)
-            cancelled_info = _cancelled(entry)
-            if cancelled_info is not None:  # cancelled meanwhile (another process): its word stands
-                flight.info = cancelled_info
-                return cancelled_info
-            explained = flight.error = self._explain_missing(exc, job_id, entry)
-            if explained is exc:
-                raise
-            raise explained from exc
-        except BaseException as exc:
-            flight.error = exc
-            raise
-        finally:
-            with self._flights_lock:
-                del self._flights[job_id]
-            flight.end()
-        self._seen(info)
-        if info.finished:
-            self._expecting.discard(job_id)
-            _wake.report(self.name, job_id, info)  # wakes this process's waits of the job
-        return info
-
-    def _look_shared(self, job_id: str) -> tuple[JobInfo, bool]:
-        """:meth:`_look` on a shared ledger, where other machines write too: the entry is read
-        every time (nothing remembered), and the job's lease is taken before the provider is
-        asked. True with the ledger's word for a job cancelled, or polled by another poller."""
-        entry = self._entry(job_id)
-        ended = _cancelled(entry)
-        if ended is not None:
-            return ended, True
-        held = self._leased(job_id, entry)
-        if held is not None:
-            return held, True
-        return self._stamp(_times(self.provider.status(job_id), entry)), False
-
-    def _leased(self, job_id: str, entry: LedgerEntry | None) -> JobInfo | None:
-        """Take the job's lease before polling it (a shared ledger: one poller per job across
-        every machine). ``None`` when this client may poll; else the job as the ledger has it,
-        from the poller that holds the lease.
-
-        Raises:
-            LedgerError: the ledger stayed unreachable: no lease, so no poll.
-        """
-        assert self.ledger is not None
-        kind = entry.kind if entry is not None else self.provider.kinds[0].name
-        if job_id in self._elsewhere and entry is not None and entry.info and entry.info.finished:
-            self._elsewhere.discard(job_id)  # its poller saw it finish: nothing left to poll
-            return entry.info
-        if self.ledger.lease(self.name, job_id, kind):
-            self._elsewhere.discard(job_id)
-            return None
-        self._elsewhere.add(job_id)
-        self._subscribe()
-        entry = self.ledger.get(self.name, job_id) or entry
-        if entry is not None and entry.info is not None:
-            return entry.info
-        return JobInfo(provider=self.name, id=job_id, kind=kind, status=Status.PENDING)
-
-    def _subscribe(self) -> None:
-        if not self._subscribed and self.ledger is not None:
-            self._subscribed = True
-            self.ledger.subscribe(self._changed)
-
-    def _changed(self, provider: str, job_id: str) -> None:
-        """The ledger says another process recorded a change of a job (its listener thread): the
-        waits of this process on that job learn that it finished, or look again."""
-        if provider != self.name or self.ledger is None or not _wake.waited(provider, job_id):
-            return
-        try:
-            entry = self.ledger.get(provider, job_id)
-        except errors.LedgerError:
-            entry = None
-        if entry is not None and entry.info is not None and entry.info.finished:
-            self._elsewhere.discard(job_id)
-            _wake.report(provider, job_id, entry.info)  # its poller saw it end: no look needed
-        else:
-            _wake.poke(provider, job_id)
-
-    def _look(self, job_id: str) -> tuple[JobInfo, bool]:
-        """The provider's look at ``job_id`` with the times the ledger knows (see :func:`_times`),
-        stamped, and False; or, for a job cancelled here, the ledger's status and True (the
-        provider, which may have deleted the job, is not asked).
-
-        The ledger's entry is read once and remembered (:class:`_Known`): a look equal to the last
-        one gives the same status again without touching SQLite; a look that differs reads the
-        entry again first, so that what another process recorded meanwhile is used."""
-        known = self._known
-        if known is None:  # no ledger: nothing to read
-            return self._stamp(_times(self.provider.status(job_id), None)), False
-        key = (self.name, job_id)
-        last = known.get(key)
-        if last is None:
-            entry = self._entry(job_id)
-        elif last.look is None:
-            return last.info, True  # cancelled here (remembered)
-        else:
-            entry = last.entry
-        ended = _cancelled(entry)
-        if ended is not None:
-            self._remember(key, _Known(entry, None, ended))
-            return ended, True
-        look = self.provider.status(job_id)
-        if last is not None:
-            if look == last.look:
-                return last.info, False
-            entry = self._entry(job_id)  # changed: what did the ledger record meanwhile?
-            ended = _cancelled(entry)
-            if ended is not None:
-                self._remember(key, _Known(entry, None, ended))
-                return ended, True
-        info = self._stamp(_times(look, entry))
-        self._remember(key, _Known(entry, look, info))
-        return info, False
-
-    def _remember(self, key: tuple[str, str], what: _Known) -> None:
-        # Plain dict operations (atomic under the GIL): a race costs at most one more read.
-        known = self._known
-        if known is None:
-            return
-        known.pop(key, None)
-        known[key] = what
-        if len(known) > _KNOWN_MEMORY:
-            with contextlib.suppress(StopIteration, KeyError, RuntimeError):
-                del known[next(iter(known))]
-
-    def _forget(self, job_id: str) -> None:
-        """Drop what is remembered of ``job_id`` (its next look reads the ledger)."""
-        if self._known is not None:
-            self._known.pop((self.name, job_id), None)
-
-    def _explain_missing(
-        self, error: errors.JobNotFoundError, job_id: str, entry: LedgerEntry | None
-    ) -> errors.JobNotFoundError:
-        """Say plainly when a job is gone because it outlived the provider's job lifetime
-        (``entry`` is the ledger's, read just now)."""
-        lifetime = self.provider.capabilities.job_lifetime
-        if entry is None or not entry.expired(lifetime):
-            return error
-        expired_at = entry.expires_at(lifetime)
-        kept = f"{self.name} keeps jobs for {_span(lifetime)}; " if lifetime else ""
-        return errors.JobNotFoundError(
-            f"job {job_id!r} at {self.name} has expired: {kept}this one's time ran out on "
-            f"{expired_at:%Y-%m-%d %H:%M} UTC, so its status and result are gone. Submit the job "
-            f"again. ({error.message})",
-            provider=self.name,
-            job_id=job_id,
-            status_code=error.status_code,
-            code=error.code,
-            provider_message=error.provider_message,
-            request_id=error.request_id,
-        )
 
     def result(self, job_id: str, timeout: float | None = None) -> Result:
         """Wait for the job to finish (up to ``timeout`` seconds) and return its result.
@@ -726,7 +486,7 @@ class Client:
         check_id(job_id)
         self.provider.cancel(job_id)  # the default raises NotSupportedError, before any request
         if self.ledger is not None:
-            entry = self._entry(job_id)
+            entry = self._looks.entry(job_id)
             now = datetime.now(timezone.utc)
             info = JobInfo(
                 provider=self.name,
@@ -743,7 +503,7 @@ class Client:
             except errors.LedgerError as exc:  # the cancel itself went through
                 log.warning("%s: job %s was cancelled; the ledger could not record it: %s",
                             self.name, job_id, exc)  # fmt: skip
-            self._forget(job_id)  # the next look reads the ledger's word
+            self._looks.forget(job_id)  # the next look reads the ledger's word
 
     def list(self, status: Status | str | None = None, kind: str | None = None) -> JobList[Job]:
         """This provider's jobs: the service's own list (where it has one) merged with the ledger's.
@@ -752,7 +512,7 @@ class Client:
             status: keep only jobs with this status.
             kind: keep only jobs of this kind.
         """
-        wanted = None if status is None else _status(status)
+        wanted = None if status is None else status_of(status)
         if kind is not None and not isinstance(kind, str):
             raise errors.InvalidParameterError(
                 f"kind must be a string or None, not {kind!r}", parameter="kind"
@@ -789,35 +549,6 @@ class Client:
         return Job(self, job_id)
 
 
-def _cancelled(entry: LedgerEntry | None) -> JobInfo | None:
-    """The status the ledger records for a job cancelled through asyncjobs, else ``None``."""
-    if entry is not None and entry.state == SubmitState.CANCELLED:
-        return entry.info
-    return None
-
-
-def _times(info: JobInfo, entry: LedgerEntry | None) -> JobInfo:
-    """Fill in the times a provider did not say from what the ledger knows: ``submitted_at`` (when
-    the submit was sent) and, for a finished job, ``completed_at`` (when it was first seen
-    finished) -- never the time of this look when the ledger knows better."""
-    changes: dict[str, Any] = {}
-    known = entry.info if entry is not None else None
-    if info.submitted_at is None and known is not None and known.submitted_at is not None:
-        # recorded by submit(); a job the ledger only saw later has no submit time to give
-        changes["submitted_at"] = known.submitted_at
-    if info.finished and info.completed_at is None:
-        changes["completed_at"] = (
-            (known.completed_at if known is not None and known.finished else None)
-            or (entry.finished_seen_at if entry is not None else None)
-            or datetime.now(timezone.utc)
-        )
-    return attrs.evolve(info, **changes) if changes else info
-
-
-def _span(delta: timedelta) -> str:
-    return duration_text(delta)
-
-
 def check_id(job_id: object) -> None:
     if not isinstance(job_id, str) or not job_id.strip():
         raise errors.InvalidParameterError(
@@ -841,7 +572,8 @@ _SECRET_KEY = re.compile(
 )
 
 
-def _status(value: Status | str) -> Status:
+def status_of(value: Status | str) -> Status:
+    """``value`` as a :class:`Status`, checked."""
     try:
         return Status(value)
     except ValueError:
@@ -881,84 +613,3 @@ def _bind(
     result: Result, opener: Callable[[ResultFile], contextlib.AbstractContextManager[IO[bytes]]]
 ) -> Result:
     return attrs.evolve(result, files=tuple(f.bound(opener) for f in result.files))
-
-
-def jobs(
-    provider: str | None = None, status: Status | str | None = None, *, ledger: Ledger | None = None
-) -> JobList[Job]:
-    """The jobs in the ledger, across providers, oldest first.
-
-    The list is read from the ledger as it is used: ``len`` is a count, iterating streams the
-    jobs in batches (memory stays flat over any number), and indexing reads the one job asked
-    for; a slice, a ``repr`` or :meth:`~asyncjobs.JobList.to_pandas` reads them all. Each job's
-    client is connected on first use, with settings from the environment.
-
-    Args:
-        provider: keep only this provider's jobs.
-        status: keep only jobs last seen with this status.
-        ledger: the ledger to read (the default one when ``None``).
-    """
-    book = ledger or Ledger.open()
-    wanted = None if status is None else _status(status)
-    return _LedgerJobList(book, provider, wanted)
-
-
-class _LedgerJobList(JobList[Job]):
-    """A :class:`JobList` streamed from a ledger (see :func:`jobs`)."""
-
-    def __init__(self, ledger: Ledger, provider: str | None, status: Status | None) -> None:
-        self._ledger = ledger
-        self._query: dict[str, Any] = {"provider": provider, "status": status}
-        self._all: list[Job] | None = None
-        self._clients: dict[str, Client] = {}
-        self._factories: dict[str, Callable[[], Client]] = {}
-
-    def _factory(self, name: str) -> Callable[[], Client]:
-        make = self._factories.get(name)
-        if make is None:
-
-            def make() -> Client:
-                if name not in self._clients:
-                    self._clients[name] = connect(name, ledger=self._ledger)
-                return self._clients[name]
-
-            self._factories[name] = make
-        return make
-
-    def _book(self) -> Ledger:
-        """The ledger to read: the one given, or (once it is closed) the same file, read-only."""
-        if self._ledger.closed:
-            self._ledger = self._ledger.reopened(read_only=True)
-        return self._ledger
-
-    def _handles(self, **window: Any) -> Iterator[Job]:
-        factory = self._factory
-        for i in self._book().iter_infos(**self._query, **window):
-            yield Job(factory(i.provider), i.id, kind=i.kind, info=i, provider=i.provider)
-
-    @property
-    def _jobs(self) -> list[Job]:  # type: ignore[override]
-        if self._all is None:
-            self._all = list(self._handles())
-        return self._all
-
-    def __len__(self) -> int:
-        if self._all is not None:
-            return len(self._all)
-        return self._book().count_infos(**self._query)
-
-    def __iter__(self) -> Iterator[Job]:
-        if self._all is not None:
-            return iter(self._all)
-        return self._handles()
-
-    def __getitem__(self, index: Any) -> Any:
-        if self._all is not None or isinstance(index, slice):
-            return super().__getitem__(index)
-        i = operator.index(index)
-        if i < 0:
-            i += len(self)
-        found = list(self._handles(offset=i, limit=1)) if i >= 0 else []
-        if not found:
-            raise IndexError("JobList index out of range")
-        return found[0]

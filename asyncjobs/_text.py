@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ._models import JobInfo, Result
 
 __all__ = [
+    "FIRST_COLUMNS",
     "JOB_COLUMNS",
     "badge",
     "duration_text",
@@ -86,6 +87,10 @@ def _plain_cell(name: str) -> Callable[[Mapping[str, Any], Sequence[str], bool],
 
 #: Every column a job table may show, in the order tables show them, and how its cell is written
 #: from a job's record (``asyncjobs._serialize.job_record``, with datetimes or their ISO text).
+#: The columns every table of jobs begins with (a terminal, a notebook, ``asyncjobs list``); each
+#: table adds its own after them.
+FIRST_COLUMNS = ("provider", "id", "kind", "status", "raw_status", "submitted_at")
+
 JOB_COLUMNS: Mapping[str, Callable[[Mapping[str, Any], Sequence[str], bool], str]] = {
     "provider": _plain_cell("provider"),
     "id": _plain_cell("id"),

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._serialize import job_record
-from ._text import badge, job_cells, text_table
+from ._text import FIRST_COLUMNS, badge, job_cells, text_table
 
 if TYPE_CHECKING:
     from ._job import Job
@@ -17,16 +17,7 @@ __all__ = ["COLUMNS", "jobs_html", "jobs_text", "record"]
 
 #: The columns of a job table in a terminal or a notebook (a job past its provider's lifetime says
 #: ``(expired)`` in its status).
-COLUMNS = (
-    "provider",
-    "id",
-    "kind",
-    "status",
-    "raw_status",
-    "submitted_at",
-    "completed_at",
-    "error",
-)
+COLUMNS = (*FIRST_COLUMNS, "completed_at", "error")
 _STATUS = COLUMNS.index("status")
 
 

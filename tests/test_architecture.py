@@ -23,6 +23,7 @@ PUBLIC = {
     "cli",
     "aio",
     "webhooks",
+    "ledger",
 }
 
 

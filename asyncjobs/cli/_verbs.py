@@ -27,7 +27,7 @@ from asyncjobs._poll import timed_out
 from asyncjobs._redaction import MASK
 from asyncjobs._registry import available_providers, get_provider_class, register
 from asyncjobs._serialize import job_record, jsonable
-from asyncjobs._text import job_cells, text_table
+from asyncjobs._text import FIRST_COLUMNS, job_cells, text_table
 from asyncjobs.provider import Provider
 
 if TYPE_CHECKING:
@@ -379,18 +379,7 @@ def cmd_cancel(args: argparse.Namespace, out: Out) -> int:
     return EXIT_OK
 
 
-_LIST_COLUMNS = (
-    "provider",
-    "id",
-    "kind",
-    "status",
-    "raw_status",
-    "submitted_at",
-    "expires_at",
-    "expired",
-    "error",
-    "polled_by",
-)
+_LIST_COLUMNS = (*FIRST_COLUMNS, "expires_at", "expired", "error", "polled_by")
 
 
 def _list_rows(jobs: Sequence[tuple[Job, LedgerEntry | None]]) -> list[dict[str, Any]]:

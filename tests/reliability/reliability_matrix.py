@@ -56,6 +56,9 @@ def store(where: tuple[str, str, str], text: str, state: str, reason: str = "") 
 
 # -- the page ---------------------------------------------------------------------------------------
 
+#: The columns of the attacks section: which surface a case attacks.
+ATTACK_COLUMNS = ("ledger and fleet", "webhooks", "command line", "aio", "providers")
+
 #: The fault cases, in the order of the page: id -> (title, what is done to the service).
 FAULT_CASES: dict[str, tuple[str, str]] = {
     "poll-reset": (
@@ -311,6 +314,17 @@ def render() -> str:
         "`show_locals=False`), or scrub with the tracker's own hook (e.g. Sentry's "
         "`before_send`) using `asyncjobs.redact_all`, which masks every live client's "
         "secrets in any text.",
+        "",
+        "## Attacks on the new surfaces",
+        "",
+        "The PostgreSQL ledger, the fleet's workers, the webhook receiver, the asyncio API and the "
+        "command line, attacked on purpose: a password that URL parsers read differently, a stale "
+        "look from a worker that lost its lease, a database that turns read-only, bytes a database "
+        "cannot store, a replayed or forged webhook call, slow clients, control characters in "
+        "what a provider says. Each row is one test, against real PostgreSQL servers, real "
+        "worker processes and the served receiver where the case needs them.",
+        "",
+        *_table("attacks", _rows_of("attacks"), ATTACK_COLUMNS),
         "",
         "## Crash during submit",
         "",

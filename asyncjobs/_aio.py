@@ -1,4 +1,4 @@
-"""The machinery under :mod:`asyncjobs.aio`: one bounded worker pool per event loop.
+"""The machinery under :mod:`asyncjobs.aio`: bounded worker pools per event loop, one per client.
 
 Providers are synchronous plugins; every call that may touch the network or the disk (a provider's
 HTTP, the ledger, saving files, importing a progress bar) runs on a worker thread of the event
@@ -6,6 +6,10 @@ loop's pool, never on the loop's own thread. Waiting, sleeping and scheduling st
 sleeping between polls holds no thread. A pool has at most :data:`MAX_WORKERS` threads whatever the
 number of jobs, and calls beyond that queue in asyncio (not in the pool), so a cancelled waiter's
 queued call never starts.
+
+Each client has a pool of its own on each loop (a bulkhead): a provider that answers slowly fills
+only its own client's workers, and another client's calls on the same loop go on at once. Calls
+that belong to no client (importing a progress bar, connecting) share the loop's own pool.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any, TypeVar
 
 from ._http import POOL_SIZE
 
-__all__ = ["MAX_WORKERS", "Workers", "run", "workers"]
+__all__ = ["MAX_WORKERS", "Workers", "release", "run", "workers"]
 
 #: Worker threads per event loop, at most: one per connection a client's own session keeps.
 MAX_WORKERS = POOL_SIZE
@@ -133,17 +137,38 @@ class Workers:
 
 
 _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Workers] = weakref.WeakKeyDictionary()
+_OWNED: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, weakref.WeakKeyDictionary[object, Workers]
+] = weakref.WeakKeyDictionary()
 
 
-def workers() -> Workers:
-    """The worker pool of the running event loop (made on first use, gone with the loop)."""
+def workers(owner: object | None = None) -> Workers:
+    """The worker pool of ``owner`` (a client) on the running event loop, or the loop's own pool
+    for calls of no client; made on first use, gone with the loop or the owner."""
     loop = asyncio.get_running_loop()
-    pool = _POOLS.get(loop)
-    if pool is None:
-        pool = _POOLS[loop] = Workers(loop)
-    return pool
+    if owner is None:
+        pool = _POOLS.get(loop)
+        if pool is None:
+            pool = _POOLS[loop] = Workers(loop)
+        return pool
+    pools = _OWNED.get(loop)
+    if pools is None:
+        pools = _OWNED[loop] = weakref.WeakKeyDictionary()
+    found = pools.get(owner)
+    if found is None:
+        found = pools[owner] = Workers(loop)
+    return found
 
 
-async def run(fn: Callable[..., T], /, *args: Any) -> T:
-    """Run ``fn(*args)`` on the running loop's worker pool (see :meth:`Workers.run`)."""
-    return await workers().run(fn, *args)
+def release(owner: object) -> None:
+    """Let the idle threads of ``owner``'s pool on the running loop end (its client closed)."""
+    pools = _OWNED.get(asyncio.get_running_loop())
+    found = None if pools is None else pools.pop(owner, None)
+    if found is not None:
+        found.shutdown()
+
+
+async def run(fn: Callable[..., T], /, *args: Any, owner: object | None = None) -> T:
+    """Run ``fn(*args)`` on ``owner``'s worker pool of the running loop (see :meth:`Workers.run`
+    and :func:`workers`)."""
+    return await workers(owner).run(fn, *args)

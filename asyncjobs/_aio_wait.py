@@ -251,7 +251,8 @@ class Scheduler:
         inflight = len(self._polled)
         started = time.monotonic()
         try:
-            result = await _aio.run(self._refresh, entry.job.sync)
+            job = entry.job.sync
+            result = await _aio.run(self._refresh, job, owner=job.connected_client)
         except Exception as exc:  # every outcome is the poll core's to judge
             result = exc
         finally:

@@ -11,8 +11,9 @@
 
 Everything is shared with the sync API: the providers (synchronous plugins), the transport, the
 ledger, the errors and the poll policies. Only waiting differs: every call that may touch the
-network or the disk runs on a worker thread of the event loop's pool (at most 16 threads per loop,
-whatever the number of jobs), while waiting, sleeping between polls and scheduling are done in
+network or the disk runs on a worker thread of its client's pool on the event loop (at most 16
+threads per client and loop, whatever the number of jobs: a slow provider fills only its own
+client's pool, never another's), while waiting, sleeping between polls and scheduling are done in
 asyncio, so a sleeping job holds no thread and the event loop never blocks.
 
 Cancelling a waiting task (``task.cancel()``, ``asyncio.timeout``) stops the wait at once and leaves
@@ -203,6 +204,7 @@ class AsyncClient:
         left to its owner."""
         if self._owns:
             await _aio.run(self.sync.close)
+            _aio.release(self.sync)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -222,11 +224,11 @@ class AsyncClient:
             InvalidParameterError: before any request. ProviderError, TransportError, LedgerError.
         """
         call = functools.partial(self.sync.submit, kind, webhook=webhook, **params)
-        return self._wrap(await _aio.run(call))
+        return self._wrap(await _aio.run(call, owner=self.sync))
 
     async def status(self, job_id: str) -> JobInfo:
         """One look at the job at the provider (shared with any poll of it in flight)."""
-        return await _aio.run(self.sync.status, job_id)
+        return await _aio.run(self.sync.status, job_id, owner=self.sync)
 
     async def result(self, job_id: str, timeout: float | None = None) -> Result:
         """Wait for the job and return its result (see :meth:`AsyncJob.result`)."""
@@ -234,13 +236,13 @@ class AsyncClient:
 
     async def cancel(self, job_id: str) -> None:
         """Cancel the job (``NotSupportedError`` before any request where the provider cannot)."""
-        await _aio.run(self.sync.cancel, job_id)
+        await _aio.run(self.sync.cancel, job_id, owner=self.sync)
 
     async def list(
         self, status: Status | str | None = None, kind: str | None = None
     ) -> AsyncJobList:
         """This provider's jobs, as :meth:`asyncjobs.Client.list`, as :class:`AsyncJob` handles."""
-        listed = await _aio.run(self.sync.list, status, kind)
+        listed = await _aio.run(self.sync.list, status, kind, owner=self.sync)
         return AsyncJobList([self._wrap(j) for j in listed])
 
     def job(self, job_id: str) -> AsyncJob:
@@ -320,7 +322,7 @@ class AsyncJob:
 
     async def refresh(self) -> JobInfo:
         """Look at the job once; update and return :attr:`info`."""
-        return await _aio.run(self.sync.refresh)
+        return await _aio.run(self.sync.refresh, owner=self.sync.connected_client)
 
     async def status(self) -> Status:
         """The job's status after one look at the provider."""
@@ -375,7 +377,7 @@ class AsyncJob:
 
     async def cancel(self) -> None:
         """Cancel the job (``NotSupportedError`` where the provider cannot)."""
-        await _aio.run(self.sync.cancel)
+        await _aio.run(self.sync.cancel, owner=self.sync.connected_client)
 
     async def save(
         self,
@@ -399,7 +401,7 @@ class AsyncJob:
         result = await self.result(timeout=timeout)
         save = functools.partial(result.save, dest, overwrite=overwrite)
         try:
-            return await _aio.run(_within, end, save)
+            return await _aio.run(_within, end, save, owner=self.sync.connected_client)
         except errors.JobTimeoutError as exc:
             raise finished_late(
                 self.provider, self.id, limit, self.info, saving=True, again="Save it again."
@@ -416,7 +418,8 @@ async def _fetch(job: AsyncJob, info: JobInfo, end: float | None, limit: float |
     if info.status is Status.FAILED:
         raise errors.JobFailedError(info)
     try:
-        return await _aio.run(_within, end, job.sync.client.fetch_result, job.id)
+        client = job.sync.client
+        return await _aio.run(_within, end, client.fetch_result, job.id, owner=client)
     except errors.JobTimeoutError as exc:
         again = "Ask for it again: await client.result(job_id)."
         raise finished_late(job.provider, job.id, limit, info, saving=False, again=again) from exc

@@ -296,7 +296,7 @@ def test_cancelling_a_wait_mid_poll_drains_the_pool_and_starts_no_new_poll(
             waiter.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await waiter
-            pool = _aio.workers()
+            pool = _aio.workers(client.sync)  # the client's own pool
             assert pool.running == 1  # the in-flight poll cannot be interrupted...
             await until(lambda: pool.running == 0)  # ...it ends by itself
             polls = app.requests.count(("GET", path))
@@ -336,7 +336,7 @@ def test_a_cancelled_wait_over_many_jobs_leaves_no_poll_running(
             waiter.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await waiter
-            pool = _aio.workers()
+            pool = _aio.workers(client.sync)  # the client's own pool
             await until(lambda: pool.running == 0)
             sent = requests_to(sandbox.box.app)
             await asyncio.sleep(10 * AIO_POLL.cap)

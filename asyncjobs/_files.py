@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from ._text import BIDI, is_control
+
 __all__ = ["PART_PREFIX", "atomic_write", "remove_stale_parts", "safe_name", "unique_names"]
 
 #: Every temporary download starts with this; a stale one (a killed download) is removed by the
@@ -31,16 +33,38 @@ def _umask() -> int:
     return mask
 
 
+#: Names Windows keeps for devices, with any extension (``nul.csv`` is the device too).
+_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {
+        f"{port}{n}"
+        for port in ("COM", "LPT")
+        for n in (*"123456789", "\u00b9", "\u00b2", "\u00b3")
+    }
+)
+#: Characters no file name may hold on Windows (and that shells read specially elsewhere).
+_FORBIDDEN = frozenset('<>:"|?*')
+
+
+def _name_char(c: str) -> str:
+    return "_" if is_control(c) or c in _FORBIDDEN or c in BIDI else c
+
+
 def safe_name(name: object, fallback: str = "result") -> str:
-    """A provider's file name made safe to write in a folder: its last part only, control characters
-    and NUL replaced, a leading dot removed (so ``.bashrc`` is saved visibly as ``bashrc``), at most
+    """A provider's file name made safe to write in a folder, the same on every system: its last
+    part only; control characters (C0, DEL, C1), bidirectional overrides and the characters Windows
+    forbids (``<>:"|?*``) replaced; a leading dot removed (so ``.bashrc`` is saved visibly as
+    ``bashrc``); trailing dots and spaces removed (Windows drops them); a name Windows keeps for a
+    device (``CON``, ``nul.csv``, ``COM1.txt``) prefixed with ``_``; at most
     :data:`MAX_NAME_BYTES` bytes (the extension kept); never '', '.' or '..'."""
     text = unicodedata.normalize("NFC", str(name))
-    text = "".join("_" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
-    base = text.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    base = base.lstrip(".").strip()
+    text = "".join(_name_char(c) for c in text.replace("\\", "/"))
+    base = text.rsplit("/", 1)[-1].strip()
+    base = base.lstrip(".").strip().rstrip(". ")
     if base in ("", ".", ".."):
         return fallback
+    if base.split(".", 1)[0].rstrip(" ").upper() in _RESERVED:
+        base = f"_{base}"
     if len(base.encode("utf-8")) > MAX_NAME_BYTES:
         stem, dot, ext = base.rpartition(".")
         if not dot or len(ext.encode("utf-8")) > 20:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._models import JobInfo
+from ._text import printable
 
 __all__ = ["Progress", "make_progress"]
 
@@ -87,7 +88,8 @@ class Reporter:
             self._callback(info)
         if self._bar is not None and info.raw_status != self._last:
             self._last = info.raw_status
-            self._bar.set_postfix_str(f"{info.status.value} ({info.raw_status})", refresh=True)
+            postfix = printable(f"{info.status.value} ({info.raw_status})")
+            self._bar.set_postfix_str(postfix, refresh=True)
 
     def advance(self, n: int = 1) -> None:
         """``n`` more jobs finished."""
@@ -118,5 +120,5 @@ def make_progress(progress: Progress, *, total: int | None, desc: str) -> Report
             tqdm = None
         if tqdm is not None:
             fmt = "{desc}: {elapsed}{postfix}" if total is None else None
-            bar = tqdm(total=total, desc=desc, bar_format=fmt, leave=True, **_size())
+            bar = tqdm(total=total, desc=printable(desc), bar_format=fmt, leave=True, **_size())
     return Reporter(bar, callback, ticking=total is None)

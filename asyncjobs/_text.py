@@ -19,11 +19,41 @@ __all__ = [
     "duration_text",
     "info_html",
     "job_cells",
+    "printable",
     "result_html",
     "size_text",
     "text_table",
     "when_text",
 ]
+
+#: The bidirectional overrides, embeddings, isolates and marks (U+202A-U+202E, U+2066-U+2069,
+#: U+200E, U+200F): they make text read in another order than it is (``invoice\u202efdp.exe``
+#: shows as ``invoiceexe.pdf``).
+BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F))
+
+
+def is_control(c: str) -> bool:
+    """Whether ``c`` is a control character: C0 (ESC starts a terminal's CSI and OSC sequences,
+    BEL rings), DEL, or C1 (0x9B is an 8-bit CSI)."""
+    o = ord(c)
+    return o < 0x20 or 0x7F <= o <= 0x9F
+
+
+def _unsafe(c: str) -> bool:
+    return (is_control(c) and c not in "\n\t") or c in BIDI
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print in a terminal: every control character and bidirectional override
+    shown as an escape (``\\x1b``, ``\\u202e``) instead of acting on the terminal; line feeds and
+    tabs kept."""
+    if not any(_unsafe(c) for c in text):
+        return text
+    return "".join(
+        (f"\\x{ord(c):02x}" if ord(c) <= 0xFF else f"\\u{ord(c):04x}") if _unsafe(c) else c
+        for c in text
+    )
+
 
 _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 

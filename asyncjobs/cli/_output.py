@@ -13,7 +13,7 @@ from asyncjobs._ledger import LedgerEntry
 from asyncjobs._models import JobInfo
 from asyncjobs._redaction import Redactor, redact_all
 from asyncjobs._serialize import job_record, jsonable
-from asyncjobs._text import duration_text
+from asyncjobs._text import duration_text, printable
 
 __all__ = ["duration_text"]  # re-exported by asyncjobs.cli
 
@@ -64,13 +64,14 @@ class Out:
         return redact_all(self.redactor(text))
 
     def line(self, text: str = "") -> None:
-        """A line of text output (ignored in JSON mode)."""
+        """A line of text output (ignored in JSON mode); what a service said in it cannot act on
+        the terminal (see :func:`asyncjobs._text.printable`)."""
         if not self.json:
-            print(self.redact(text), file=self.stdout, flush=True)
+            print(printable(self.redact(text)), file=self.stdout, flush=True)
 
     def note(self, text: str) -> None:
-        """A line for people on stderr (both modes)."""
-        print(self.redact(text), file=self.stderr, flush=True)
+        """A line for people on stderr (both modes), made printable as :meth:`line` is."""
+        print(printable(self.redact(text)), file=self.stderr, flush=True)
 
     def doc(self, value: Any) -> None:
         """The JSON document of the verb (ignored in text mode)."""

@@ -92,7 +92,9 @@ def test_the_json_output_escapes_control_sequences(tmp_path: Path) -> None:
 def test_saved_file_names_neither_deceive_nor_break_windows(
     name: str, saved: str, tmp_path: Path, cell: Recorder
 ) -> None:
-    cell.at("attacks", "saved names with U+202E, C1 controls, CON, nul.csv, a trailing dot", "providers")
+    cell.at(
+        "attacks", "saved names with U+202E, C1 controls, CON, nul.csv, a trailing dot", "providers"
+    )
     [path] = Result(files=(ResultFile(name, data=b"x"),)).save(tmp_path)
     assert path.name == saved
     cell.say("overrides and controls replaced, device names prefixed, trailing dots dropped")
@@ -104,7 +106,8 @@ def test_a_saved_name_is_always_printable_and_never_a_device(name: str) -> None:
     assert printable(safe) == safe
     assert safe not in ("", ".", "..")
     assert not safe.endswith((".", " "))
-    assert "/" not in safe and "\\" not in safe
+    assert "/" not in safe
+    assert "\\" not in safe
     assert safe.split(".", 1)[0].upper() not in {"CON", "PRN", "AUX", "NUL", "COM1", "LPT1"}
 
 

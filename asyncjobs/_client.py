@@ -340,15 +340,18 @@ class Client:
         except BaseException as exc:
             if job_id is not None and not isinstance(exc, errors.TransportError):
                 self._expecting.discard(job_id)
+            refused = self._refused(exc, kind, prepared)
             if self.ledger is not None and key is not None:
                 ambiguous = not isinstance(exc, errors.AsyncJobsError) or (
                     isinstance(exc, errors.TransportError)
                     or (isinstance(exc, errors.ProviderError) and (exc.status_code or 0) >= 500)
                 )
                 try:
-                    self.ledger.failed(key, self._redact(str(exc)), ambiguous=ambiguous)
+                    self.ledger.failed(key, self._redact(str(refused or exc)), ambiguous=ambiguous)
                 except errors.AsyncJobsError as ledger_exc:
                     log.warning("%s: could not record the failed submit: %s", self.name, ledger_exc)
+            if refused is not None:
+                raise refused from exc
             raise
         self._looks.forget(info.id)  # an id issued again is a new job: nothing known of the old one
         if expecting and not info.finished:
@@ -359,6 +362,30 @@ class Client:
             self._record_issued(key, info)
         log.debug("%s: submitted %s job %s", self.name, kind, info.id)
         return Job(self, info.id, kind=info.kind, info=info)
+
+    def _refused(
+        self, exc: BaseException, kind: str, params: Mapping[str, Any]
+    ) -> errors.NotSupportedError | None:
+        """A submit the service answered "not found" is not about a job (none exists yet): the
+        service does not offer what was asked (ConvertAPI: "Converter docx to xyz not found"). That
+        is :class:`~asyncjobs.errors.NotSupportedError`, naming the conversion, never
+        ``JobNotFoundError``; ``None`` for any other error."""
+        if not isinstance(exc, errors.JobNotFoundError):
+            return None
+        source, target = params.get("from_"), params.get("to")
+        if kind == "convert" and isinstance(target, str):
+            what = f"convert {source or 'this file'} to {target}"
+            advice = "Pick another target format, or a provider that converts it."
+        else:
+            what = f"run this {kind!r} job"
+            advice = "Check the job's parameters against the provider's documentation."
+        said = exc.provider_message or exc.message
+        code = f" (code {exc.code})" if exc.code is not None else ""
+        return errors.NotSupportedError(
+            f"{self.name} does not {what}: it answered {exc.status_code or 'not found'}{code}: "
+            f"{said} {advice}",
+            provider=self.name,
+        )
 
     def _record_issued(self, key: str, info: JobInfo) -> None:
         """Write the id the service issued, trying again for a few seconds; if the ledger still

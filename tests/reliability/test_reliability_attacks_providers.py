@@ -1,0 +1,33 @@
+"""What a new user met at the providers: a conversion a service does not offer is refused as such,
+never reported as a job that was not found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from reliability_matrix import Recorder
+
+import asyncjobs
+from asyncjobs import errors
+from asyncjobs.sandbox import Sandbox
+
+
+def test_a_conversion_convertapi_does_not_offer_is_not_supported(
+    convertapi_box: Sandbox, tmp_path: Path, cell: Recorder
+) -> None:
+    cell.at("attacks", "a conversion the service does not offer (to=xyz)", "providers")
+    with asyncjobs.connect(
+        "convertapi",
+        ledger=tmp_path / "ledger.sqlite3",
+        **convertapi_box.app.client_settings(convertapi_box.url),
+    ) as client:
+        with pytest.raises(errors.NotSupportedError) as refused:
+            client.submit("convert", source=b"hello", from_="docx", to="xyz")
+        message = str(refused.value)
+        assert "does not convert docx to xyz" in message
+        assert "4040" in message  # the service's own code
+        [entry] = client.ledger.entries(provider="convertapi")  # type: ignore[union-attr]
+        assert entry.state == asyncjobs.SubmitState.REJECTED
+        assert entry.job_id is None or entry.info is None  # no job was ever issued
+    cell.say("NotSupportedError naming docx to xyz and code 4040; the ledger says rejected")

@@ -3,6 +3,7 @@ never reported as a job that was not found."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,38 @@ def test_a_conversion_convertapi_does_not_offer_is_not_supported(
         assert entry.state == asyncjobs.SubmitState.REJECTED
         assert entry.job_id is None or entry.info is None  # no job was ever issued
     cell.say("NotSupportedError naming docx to xyz and code 4040; the ledger says rejected")
+
+
+@pytest.fixture
+def groupdocs_box() -> Iterator[Sandbox]:
+    from asyncjobs_groupdocs.sandbox import GroupDocsSandbox
+
+    app = GroupDocsSandbox(scale=1000.0)
+    with Sandbox(app) as box:
+        yield box
+    app.close()
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({"from_": "docx", "to": "xyz"}, "Conversion from 'docx' to 'xyz' is not supported"),
+        ({"from_": "zzz", "to": "pdf"}, "File type 'zzz' is not supported"),
+    ],
+    ids=["to=xyz", "from_=zzz"],
+)
+def test_groupdocs_refuses_a_conversion_it_does_not_offer(
+    params: dict[str, str], said: str, groupdocs_box: Sandbox, tmp_path: Path, cell: Recorder
+) -> None:
+    cell.at("attacks", "GroupDocs sandbox asked to=xyz or from_=zzz", "providers")
+    with asyncjobs.connect(
+        "groupdocs",
+        ledger=tmp_path / "ledger.sqlite3",
+        **groupdocs_box.app.client_settings(groupdocs_box.url),
+    ) as client:
+        with pytest.raises(errors.NotSupportedError, match=said):
+            client.submit("convert", source=b"hello", **params)
+        [entry] = client.ledger.entries(provider="groupdocs")  # type: ignore[union-attr]
+        assert entry.state == asyncjobs.SubmitState.REJECTED
+    assert not list((tmp_path / "out").glob("*"))  # nothing converted, nothing saved
+    cell.say("refused with the service's 400 (`errorConversionNotSupported`): NotSupportedError")

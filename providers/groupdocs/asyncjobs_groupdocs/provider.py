@@ -55,6 +55,9 @@ from .wire import (
     unstructure,
 )
 
+#: The service's codes for a document type it does not read and a conversion it does not offer.
+_NOT_OFFERED = frozenset({"errorFileTypeNotSupported", "errorConversionNotSupported"})
+
 __all__ = ["GroupDocsProvider", "path_from_url", "status_of"]
 
 log = get_logger("asyncjobs.groupdocs")
@@ -513,9 +516,27 @@ class GroupDocsProvider(Provider):
         job_id: str | None = None,
         webhook: str | None = None,
     ) -> JobInfo:
-        """Upload a local source (unless it is a StorageFile), then start the conversion."""
+        """Upload a local source (unless it is a StorageFile), then start the conversion.
+
+        Raises:
+            NotSupportedError: the service does not read the source's type, or does not convert
+                it to ``to``.
+        """
         if not isinstance(params.get("source"), (Source, StorageFile)):
             params = self.prepare(kind, dict(params))  # called without the client's checks
+        try:
+            return self._submit(params)
+        except ProviderError as exc:
+            if exc.code not in _NOT_OFFERED:
+                raise
+            raise NotSupportedError(
+                f"groupdocs does not convert {params.get('from_') or 'this file'} to "
+                f"{params['to']}: {exc.provider_message or exc.message} (code {exc.code}). Pick "
+                "another target format (GET /conversion/formats lists them), or another provider.",
+                provider=self.name,
+            ) from exc
+
+    def _submit(self, params: Mapping[str, Any]) -> JobInfo:
         source = params["source"]
         to = params["to"]
         if params.get("direct"):

@@ -85,14 +85,23 @@ from .wire import (
 __all__ = ["GroupDocsSandbox", "expected_output"]
 
 _CHUNK = 1024 * 1024
+#: The conversions the sandbox offers (``GET /conversion/formats``), a part of the service's list; it
+#: refuses every other one, as the service refuses what it does not convert.
 _FORMATS = {
-    "docx": ("pdf", "html", "txt", "png", "jpg", "odt", "rtf"),
-    "doc": ("pdf", "docx", "html", "txt"),
+    "docx": ("pdf", "html", "txt", "png", "jpg", "odt", "rtf", "doc", "epub", "xps", "tiff"),
+    "doc": ("pdf", "docx", "html", "txt", "odt", "rtf"),
+    "odt": ("pdf", "docx", "html", "txt"),
+    "rtf": ("pdf", "docx", "html", "txt"),
     "txt": ("pdf", "docx", "html"),
-    "xlsx": ("pdf", "csv", "html"),
-    "pptx": ("pdf", "png", "html"),
-    "pdf": ("docx", "html", "png", "jpg", "txt"),
+    "xlsx": ("pdf", "csv", "html", "xls", "ods"),
+    "xls": ("pdf", "xlsx", "csv", "html"),
+    "csv": ("pdf", "xlsx", "html"),
+    "pptx": ("pdf", "png", "jpg", "html", "ppt"),
+    "ppt": ("pdf", "pptx", "html"),
+    "pdf": ("docx", "html", "png", "jpg", "txt", "tiff"),
     "html": ("pdf", "docx"),
+    "png": ("pdf", "jpg"),
+    "jpg": ("pdf", "png"),
 }
 
 
@@ -541,11 +550,34 @@ class GroupDocsSandbox(SandboxApp):
             return self.api_error(400, "errorInvalidInputData", "FilePath and Format are required.")
         return settings
 
+    def _refused(self, name: str, fmt: str) -> Response | None:
+        """The service's 400 for a document type it does not read, or a conversion it does not
+        offer (by :data:`_FORMATS`); ``None`` when it converts ``name`` to ``fmt``. The words are
+        the conversion engine's (``FileTypeNotSupportedException``,
+        ``ConversionNotSupportedException``)."""
+        source = PurePosixPath(name).suffix.lstrip(".").lower()
+        targets = _FORMATS.get(source)
+        if targets is None:
+            return self.api_error(
+                400, "errorFileTypeNotSupported", f"File type '{source or name}' is not supported."
+            )
+        if fmt not in targets:
+            return self.api_error(
+                400,
+                "errorConversionNotSupported",
+                f"Conversion from '{source}' to '{fmt}' is not supported.",
+                f"{source} converts to: {', '.join(targets)}.",
+            )
+        return None
+
     def start_from_storage(self, request: Request) -> Response:
         """``POST /conversion/async`` with ``ConvertSettings`` (PascalCase or camelCase keys)."""
         settings = self._convert_settings(request)
         if isinstance(settings, Response):
             return settings
+        refused = self._refused(settings.file_path, settings.format.lower())
+        if refused is not None:
+            return refused
         source = self._file(settings.storage_name or "", settings.file_path)
         if not source.is_file():
             return self.api_error(
@@ -576,6 +608,10 @@ class GroupDocsSandbox(SandboxApp):
             return self.api_error(
                 400, "errorInvalidInputData", "The request has no file part named 'file'."
             )
+        refused = self._refused(name, fmt)
+        if refused is not None:
+            shutil.rmtree(dest.parent, ignore_errors=True)
+            return refused
         op_id = self._new_operation(method="Convert", source=dest, file_path=name, format=fmt)
         return json_response(op_id)
 
@@ -859,6 +895,9 @@ class GroupDocsSandbox(SandboxApp):
         source = self._file(storage, settings.file_path)
         if not source.is_file():
             return self.missing_key(settings.file_path)
+        refused = self._refused(settings.file_path, settings.format.lower())
+        if refused is not None:
+            return refused
         doc = self._document(source, settings.file_path, _password(settings.load_options))
         if isinstance(doc, Response):
             return doc
@@ -889,6 +928,10 @@ class GroupDocsSandbox(SandboxApp):
             return self.api_error(
                 400, "errorInvalidInputData", "The request has no file part named 'file'."
             )
+        refused = self._refused(name, fmt)
+        if refused is not None:
+            shutil.rmtree(dest.parent, ignore_errors=True)
+            return refused
         try:
             options = json.loads(request.form.get("loadOptions") or "null")
         except ValueError:

@@ -67,3 +67,33 @@ def test_groupdocs_refuses_a_conversion_it_does_not_offer(
         assert entry.state == asyncjobs.SubmitState.REJECTED
     assert not list((tmp_path / "out").glob("*"))  # nothing converted, nothing saved
     cell.say("refused with the service's 400 (`errorConversionNotSupported`): NotSupportedError")
+
+
+def test_the_convertapi_sandbox_names_a_result_by_its_file_name_parameter(
+    convertapi_box: Sandbox, tmp_path: Path, cell: Recorder
+) -> None:
+    cell.at("attacks", "ConvertAPI sandbox: FileName, /user, pdf/to/extract", "providers")
+    with asyncjobs.connect(
+        "convertapi", ledger=False, **convertapi_box.app.client_settings(convertapi_box.url)
+    ) as client:
+        job = client.submit(
+            "convert", source=b"hello", from_="docx", to="pdf", FileName="report-final"
+        )
+        [path] = job.save(tmp_path, timeout=30)
+        assert path.name == "report-final.pdf"
+        extract = client.submit("convert", source=b"%PDF-1.4", from_="pdf", to="extract")
+        [page] = extract.save(tmp_path / "pages", timeout=30)
+        assert page.suffix == ".pdf"
+    cell.say("`FileName` names the result, `pdf/to/extract` exists, `/user` as documented")
+
+
+def test_the_convertapi_sandbox_user_answer_is_the_documented_one(convertapi_box: Sandbox) -> None:
+    import requests
+
+    app = convertapi_box.app
+    answer = requests.get(
+        f"{convertapi_box.url}/user",
+        headers={"Authorization": f"Bearer {app.client_settings(convertapi_box.url)['secret']}"},
+        timeout=5,
+    ).json()
+    assert {"Secret", "ApiKey", "Active", "FullName", "Email", "SecondsLeft"} <= set(answer)

@@ -67,6 +67,13 @@ def expected_output(src: str, dst: str, data: bytes) -> bytes:
     return expected_output_for_sha256(src, dst, hashlib.sha256(data).hexdigest())
 
 
+def _file_name(value: object) -> str | None:
+    """``FileName``: the result's name without an extension, as the service takes it (a folder
+    part or an empty value is not a name)."""
+    text = str(value or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return text or None
+
+
 def expected_output_for_sha256(src: str, dst: str, sha256: str) -> bytes:
     """The sandbox's output for an input whose SHA-256 (hex) is ``sha256``."""
     return f"%PDF-1.4\n% asyncjobs sandbox: {src} -> {dst}\n{sha256}\n".encode()
@@ -91,7 +98,9 @@ CONVERTERS: dict[str, frozenset[str]] = {
     "pptx": frozenset(("pdf", "ppt", "jpg", "png")),
     "jpg": frozenset(("pdf", "png")),
     "png": frozenset(("pdf", "jpg")),
-    "pdf": frozenset(("merge", "split", "docx", "txt", "jpg", "png", "pdfa", "compress", "html")),
+    "pdf": frozenset(
+        ("merge", "split", "extract", "docx", "txt", "jpg", "png", "pdfa", "compress", "html")
+    ),
     "web": frozenset(("pdf", "png", "jpg")),
     "any": frozenset(("zip",)),
 }
@@ -140,6 +149,8 @@ class _Job:
     failure: tuple[int, str] | None
     webhook: str | None
     old_answer: bool = False  # legacy Async=true jobs answer ConversionTime, as older answers did
+    #: ``FileName``: the result's name without its extension (the input's name when not given)
+    file_name: str | None = None
     polls: int = 0
     polling: bool = False
     result: dict[str, Any] | None = None
@@ -507,6 +518,7 @@ class ConvertAPISandbox(SandboxApp):
                     str(webhook) if webhook else None,
                 )
                 job.old_answer = protocol == "legacy" and asynchronous
+                job.file_name = _file_name(params.get("FileName"))
         if asynchronous:
             return json_response(unstructure(JobStarted(job.id)))
         left = job.created + job.duration - self.clock.now()
@@ -608,7 +620,7 @@ class ConvertAPISandbox(SandboxApp):
     def _outputs(self, job: _Job) -> list[tuple[str, bytes]]:
         """The names and leading bytes of the result files: one per input page for ``split``, one
         for many inputs (``merge``, ``zip``), else one (named after the first input)."""
-        stem = PurePosixPath(job.input.name).stem or "file"
+        stem = job.file_name or PurePosixPath(job.input.name).stem or "file"
         digest = job.input.sha256
         if len(job.inputs) > 1:
             digest = hashlib.sha256("".join(i.sha256 for i in job.inputs).encode()).hexdigest()
@@ -617,9 +629,13 @@ class ConvertAPISandbox(SandboxApp):
                 (f"{stem}-{n}.pdf", expected_output_for_sha256(job.src, f"page {n}", digest))
                 for n in range(1, job.input.pages + 1)
             ]
-        ext = {"merge": "pdf", "compress": "pdf", "pdfa": "pdf", "compare": job.src}.get(
-            job.dst, job.dst
-        )
+        ext = {
+            "merge": "pdf",
+            "compress": "pdf",
+            "pdfa": "pdf",
+            "extract": "pdf",  # the pages of PageRange, as a PDF
+            "compare": job.src,
+        }.get(job.dst, job.dst)
         return [(f"{stem}.{ext}", expected_output_for_sha256(job.src, job.dst, digest))]
 
     def _result(self, request: Request, job: _Job) -> dict[str, Any]:
@@ -713,11 +729,18 @@ class ConvertAPISandbox(SandboxApp):
         return Response(status=200)
 
     def user(self, request: Request) -> Response:
-        """``GET /user``: the account (a cheap credential check)."""
+        """``GET /user``: the account (a cheap credential check), with the fields of the vendor's
+        documentation (``ConvertAPI/docs``, ``user.md``: ``Secret``, ``ApiKey``, ``Active``,
+        ``FullName``, ``Email``, ``SecondsLeft``) and the conversion counters of the current API.
+        The service echoes the account's secret here: a client must never print this answer."""
         return json_response(
             {
+                "Secret": self.secret,
+                "ApiKey": 834345618,
                 "Active": True,
+                "FullName": "Sandbox Account",
                 "Email": "sandbox@example.invalid",
+                "SecondsLeft": 1_000_000,
                 "ConversionsTotal": 1_000_000,
                 "ConversionsConsumed": self.conversions,
             }

@@ -13,7 +13,7 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 from . import _wake, errors
@@ -366,11 +366,7 @@ def as_completed(
     jobs = _jobs(jobs)
     for job in _scheduled(jobs, timeout, max_workers, progress):
         if job is None:
-            left = sum(1 for j in jobs if not (j.info and j.info.finished) and j.error is None)
-            raise errors.JobTimeoutError(
-                f"{left} of {len(jobs)} jobs had not finished after {timeout:g}s; they go on at "
-                "their providers. Wait again, or pick them up later with client.job(job_id)."
-            )
+            raise late(jobs, timeout)
         yield job
 
 
@@ -395,12 +391,7 @@ def wait(
     Returns:
         ``(done, not_done)``: sets of jobs.
     """
-    if return_when not in ("ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_FAILED"):
-        raise errors.InvalidParameterError(
-            f"return_when must be 'ALL_COMPLETED', 'FIRST_COMPLETED' or 'FIRST_FAILED', not "
-            f"{return_when!r}",
-            parameter="return_when",
-        )
+    check_return_when(return_when)
     jobs = _jobs(jobs)
     done: set[Job] = set()
     for job in _scheduled(jobs, timeout, max_workers, progress):
@@ -410,6 +401,30 @@ def wait(
         if ends_wait(job, return_when):
             break
     return done, {j for j in jobs if j not in done}
+
+
+def check_return_when(return_when: object) -> None:
+    """Refuse a ``return_when`` that is none of the three, before anything is sent.
+
+    Raises:
+        InvalidParameterError: naming the three it may be.
+    """
+    if return_when not in ("ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_FAILED"):
+        raise errors.InvalidParameterError(
+            f"return_when must be 'ALL_COMPLETED', 'FIRST_COMPLETED' or 'FIRST_FAILED', not "
+            f"{return_when!r}",
+            parameter="return_when",
+        )
+
+
+def late(jobs: Sequence[Any], timeout: float | None) -> errors.JobTimeoutError:
+    """The error of ``as_completed`` (sync or aio) whose ``timeout`` passed before every one of
+    ``jobs`` (sync or async handles) finished."""
+    left = sum(1 for j in jobs if not (j.info and j.info.finished) and j.error is None)
+    return errors.JobTimeoutError(
+        f"{left} of {len(jobs)} jobs had not finished after {timeout or 0:g}s; they go on at "
+        "their providers. Wait again, or pick them up later with client.job(job_id)."
+    )
 
 
 def ends_wait(job: Any, return_when: ReturnWhen) -> bool:

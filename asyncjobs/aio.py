@@ -51,7 +51,7 @@ from ._job import Job, JobList, handles
 from ._models import JobInfo, Result, Status
 from ._poll import finished_late, timed_out
 from ._progress import Progress, make_progress
-from ._waiting import ReturnWhen, ends_wait
+from ._waiting import ReturnWhen, check_return_when, ends_wait, late
 from .provider import PollPolicy
 
 if TYPE_CHECKING:
@@ -498,12 +498,7 @@ async def as_completed(
     async with contextlib.aclosing(_completed(handles, _deadline(timeout), progress)) as ending:
         async for job in ending:
             if job is None:
-                left = sum(1 for j in handles if not (j.info and j.info.finished) and not j.error)
-                raise errors.JobTimeoutError(
-                    f"{left} of {len(handles)} jobs had not finished after {timeout:g}s; they go "
-                    "on at their providers. Wait again, or pick them up later with "
-                    "client.job(job_id)."
-                )
+                raise late(handles, timeout)
             yield job
 
 
@@ -526,12 +521,7 @@ async def wait(
         ``(done, not_done)``: sets of jobs. A job whose poll failed for good is in ``done`` with
         the error in ``job.error``. The jobs not done go on at their providers.
     """
-    if return_when not in ("ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_FAILED"):
-        raise errors.InvalidParameterError(
-            f"return_when must be 'ALL_COMPLETED', 'FIRST_COMPLETED' or 'FIRST_FAILED', not "
-            f"{return_when!r}",
-            parameter="return_when",
-        )
+    check_return_when(return_when)
     handles = _handles(jobs)
     done: set[AsyncJob] = set()
     async with contextlib.aclosing(_completed(handles, _deadline(timeout), progress)) as ending:

@@ -15,7 +15,9 @@ import concurrent.futures as cf
 import hashlib
 import hmac
 import json
+import math
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -56,14 +58,38 @@ def _check_public_url(url: object) -> str:
     return url.rstrip("/")
 
 
+#: The least a webhook key must have: characters, different characters, and bits of entropy
+#: estimated from how its characters repeat (``secrets.token_urlsafe(32)`` has about 200).
+MIN_KEY_LENGTH = 16
+MIN_KEY_SYMBOLS = 8
+MIN_KEY_BITS = 64
+_GOOD_KEY = (
+    "make one with python -c 'import secrets; print(secrets.token_urlsafe(32))' and pass key=... "
+    "or set ASYNCJOBS_WEBHOOK_KEY (the same value in every process that submits or receives)"
+)
+
+
+def _key_bits(key: bytes) -> float:
+    """The key's length times the Shannon entropy of its characters: a low estimate for a
+    random key, and near zero for a key of one repeated character or a short repeated word."""
+    counts = Counter(key)
+    return -sum(n * math.log2(n / len(key)) for n in counts.values())
+
+
 def _check_key(key: object) -> bytes:
     if isinstance(key, str):
         key = key.encode("utf-8")
-    if not isinstance(key, bytes) or len(key) < 16:
+    if not isinstance(key, bytes) or len(key) < MIN_KEY_LENGTH:
         raise errors.ConfigurationError(
-            "the webhook key must be a secret string of at least 16 characters (e.g. "
-            "python -c 'import secrets; print(secrets.token_urlsafe(32))'); pass key=... or set "
-            "ASYNCJOBS_WEBHOOK_KEY."
+            f"the webhook key (ASYNCJOBS_WEBHOOK_KEY) must be a secret string of at least "
+            f"{MIN_KEY_LENGTH} characters: {_GOOD_KEY}."
+        )
+    # never echo the key, nor any part of it: say only what is wrong with it
+    if not key.strip() or len(set(key)) < MIN_KEY_SYMBOLS or _key_bits(key) < MIN_KEY_BITS:
+        raise errors.ConfigurationError(
+            f"the webhook key (ASYNCJOBS_WEBHOOK_KEY) is too easy to guess: it needs at least "
+            f"{MIN_KEY_SYMBOLS} different characters and about {MIN_KEY_BITS} bits of "
+            f"randomness, and anyone who guesses it can forge calls; {_GOOD_KEY}."
         )
     return key
 
@@ -86,7 +112,9 @@ class Receiver:
 
     Raises:
         InvalidParameterError: ``public_url`` is not a plain http(s) URL.
-        ConfigurationError: ``key`` is not a string (or bytes) of at least 16 characters.
+        ConfigurationError: ``key`` is not a string (or bytes) of at least 16 characters with
+            enough randomness (8 different characters, about 64 bits estimated): a key of spaces,
+            or of one character repeated, is refused.
     """
 
     def __init__(self, public_url: str, key: str | bytes, *, max_body: int = MAX_BODY) -> None:

@@ -304,6 +304,29 @@ def convertapi_box() -> Iterator[Sandbox]:
 
 
 @pytest.fixture
+def slow_convertapi_box() -> Iterator[Sandbox]:
+    """ConvertAPI's sandbox whose conversions run a minute: jobs stay pending through a test."""
+    from asyncjobs_convertapi.sandbox import ConvertAPISandbox
+
+    app = ConvertAPISandbox(scale=1.0, duration=60.0, hold=0.0)
+    with Sandbox(app) as box:
+        yield box
+    app.close()
+
+
+@pytest.fixture
+def bare_receiver() -> Iterator[Any]:
+    """A receiver called in-process as a WSGI app (``webhook_support.wsgi_call``), not served."""
+    from webhook_support import KEY
+
+    from asyncjobs import webhooks
+
+    made = webhooks.Receiver("http://127.0.0.1:9/hooks", KEY)
+    yield made
+    made.close()
+
+
+@pytest.fixture
 def conversio_box() -> Iterator[Sandbox]:
     """Conversio's sandbox at wall speed: an export ends 0.5 s after it is created."""
     from asyncjobs_conversio.sandbox import ConversioSandbox

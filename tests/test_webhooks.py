@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from webhook_support import KEY, QUICK_POLL, SLOW_POLL, Served, ServedASGI, free_port, polls
+from webhook_support import (
+    KEY,
+    QUICK_POLL,
+    SLOW_POLL,
+    Served,
+    ServedASGI,
+    free_port,
+    polls,
+    until,
+)
 
 import asyncjobs
 from asyncjobs import aio, errors, webhooks
@@ -41,13 +50,6 @@ def _call(url: str, body: bytes | None = None, method: str = "POST") -> int:
             return int(answer.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
-
-
-def _until(check: Callable[[], bool], seconds: float = 5.0) -> None:
-    end = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.01)
 
 
 # -- the same process ----------------------------------------------------------------------------
@@ -154,7 +156,7 @@ def test_the_legacy_get_call_is_understood(
     client._expecting.add(job.id)
     started = time.monotonic()
     assert _call(url, method="GET") == 200
-    _until(lambda: polls(convertapi_box.app, job.id) == 1)
+    until(lambda: polls(convertapi_box.app, job.id) == 1)
     assert time.monotonic() - started < 2
 
 
@@ -163,7 +165,7 @@ def test_the_legacy_sandbox_calls_with_get_and_job_id(
 ) -> None:
     client = hooked(protocol="legacy")
     job = _submit(client, webhook=True)  # semi-async: done when the answer comes
-    _until(lambda: bool(convertapi_box.app.webhook_calls))
+    until(lambda: bool(convertapi_box.app.webhook_calls))
     ((method, url, outcome),) = convertapi_box.app.webhook_calls
     assert method == "GET"
     assert url.endswith("?JobId=" + job.id)
@@ -183,7 +185,7 @@ def test_a_user_url_is_passed_as_it_is(hooked: Connect, convertapi_box: Sandbox)
     try:
         client = hooked(poll=QUICK_POLL)
         _submit(client, webhook=other.url + "/mine").wait(timeout=10)
-        _until(lambda: seen == ["/mine"])
+        until(lambda: seen == ["/mine"])
     finally:
         other.stop()
 

@@ -83,3 +83,31 @@ class ServedASGI:
 def polls(app: Any, job_id: str) -> int:
     """How many polls of ``job_id`` a sandbox has answered (ConvertAPI's or Conversio's)."""
     return sum(1 for method, path in app.requests if method == "GET" and path.endswith(job_id))
+
+
+def wsgi_call(app: Any, url: str, body: bytes = b"", query: str = "", **headers: str) -> str:
+    """One POST to a receiver called in-process as a WSGI app at the root; its status line."""
+    import io
+    from urllib.parse import urlsplit
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": urlsplit(url).path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": query,
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json",
+        "wsgi.input": io.BytesIO(body),
+        **{"HTTP_" + name.upper(): value for name, value in headers.items()},
+    }
+    statuses: list[str] = []
+    app(environ, lambda status, _headers: statuses.append(status))
+    return statuses[0]
+
+
+def until(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait for ``check()`` to hold, failing after ``seconds``."""
+    end = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)

@@ -4,19 +4,190 @@ reliability matrix's attacks section, column ``webhooks``."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reliability_matrix import Recorder
+from webhook_support import polls, until, wsgi_call
 
+import asyncjobs
 from asyncjobs import errors, webhooks
+from asyncjobs.sandbox import Sandbox
 
 PUBLIC = "https://hooks.example.com/asyncjobs"
+SERVE = (sys.executable, "-m", "asyncjobs", "webhooks", "serve")
+#: The receiver may poll a job again after the policy's ``initial`` delay.
+ONE_MINUTE = asyncjobs.PollPolicy(initial=60.0, cap=60.0, min_interval=0.0)
+Connect = Callable[..., asyncjobs.Client]
+
+
+@pytest.fixture
+def pending(slow_convertapi_box: Sandbox, tmp_path: Path) -> Iterator[Connect]:
+    """Connect ConvertAPI clients (jobs pending for a minute) to a receiver; keywords override."""
+    made: list[asyncjobs.Client] = []
+
+    def connect(receiver: Any, **kwargs: Any) -> asyncjobs.Client:
+        settings = slow_convertapi_box.app.client_settings(slow_convertapi_box.url)
+        kwargs = {"poll": ONE_MINUTE, "ledger": tmp_path / "ledger.sqlite3", **kwargs}
+        made.append(asyncjobs.connect("convertapi", webhooks=receiver, **settings, **kwargs))
+        return made[-1]
+
+    yield connect
+    for client in made:
+        client.close()
+
+
+def _expecting(client: asyncjobs.Client) -> asyncjobs.Job:
+    """A pending job of ``client`` that expects a call."""
+    return client.submit("convert", source=b"hi", from_="txt", to="pdf", webhook=True)
+
+
+def _body(job_id: str) -> bytes:
+    return json.dumps({"JobId": job_id}).encode()
+
+
+# -- replayed calls --------------------------------------------------------------------------------
+
+
+def test_a_call_replayed_100_times_costs_one_poll_per_poll_interval(
+    pending: Connect, bare_receiver: Any, slow_convertapi_box: Sandbox, cell: Recorder
+) -> None:
+    cell.at("attacks", "one valid call replayed 100 times", "webhooks")
+    job = _expecting(pending(bare_receiver))
+    url = bare_receiver.url_for("convertapi", job.id)
+    answers = set()
+    for _ in range(100):
+        answers.add(wsgi_call(bare_receiver, url, _body(job.id)))
+        until(lambda: bare_receiver.queued == 0)  # each confirming poll done before the next call
+    assert answers == {"200 OK"}
+    assert polls(slow_convertapi_box.app, job.id) == 1
+    cell.say("100 replays answered 200: one confirming poll per job per poll interval")
+
+
+def test_a_call_after_the_poll_interval_is_confirmed_again(
+    pending: Connect, bare_receiver: Any, slow_convertapi_box: Sandbox
+) -> None:
+    policy = asyncjobs.PollPolicy(initial=0.3, cap=60.0, min_interval=0.0)
+    job = _expecting(pending(bare_receiver, poll=policy))
+    url = bare_receiver.url_for("convertapi", job.id)
+    assert wsgi_call(bare_receiver, url, _body(job.id)) == "200 OK"
+    until(lambda: polls(slow_convertapi_box.app, job.id) == 1)
+    assert wsgi_call(bare_receiver, url, _body(job.id)) == "200 OK"
+    until(lambda: bare_receiver.queued == 0)
+    assert polls(slow_convertapi_box.app, job.id) == 1  # within the interval
+    until(
+        lambda: (
+            wsgi_call(bare_receiver, url, _body(job.id)) == "200 OK"
+            and (polls(slow_convertapi_box.app, job.id) == 2)
+        )
+    )
+
+
+# -- floods of unknown ids -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stalled_ledger(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[asyncjobs.Client], None]]:
+    """Make a client's ledger a database that is down: the receiver's confirming polls hang on it
+    (until the test ends), and every other read fails at once."""
+    release = threading.Event()
+
+    def stall(client: asyncjobs.Client) -> None:
+        def get(provider: str, job_id: str) -> None:
+            if threading.current_thread().name.startswith("asyncjobs-webhook"):
+                release.wait(30)
+            raise errors.LedgerError("the database is down", provider=provider, job_id=job_id)
+
+        assert client.ledger is not None
+        monkeypatch.setattr(client.ledger, "get", get)
+
+    yield stall
+    release.set()
+
+
+def test_calls_for_thousands_of_unknown_ids_queue_at_most_max_queued(
+    pending: Connect,
+    bare_receiver: Any,
+    stalled_ledger: Callable[[asyncjobs.Client], None],
+    cell: Recorder,
+) -> None:
+    cell.at("attacks", "calls for thousands of unknown ids, database down", "webhooks")
+    stalled_ledger(pending(bare_receiver))
+    peak = 0
+    for n in range(webhooks.MAX_QUEUED + 1000):
+        job_id = f"{n:032x}"
+        url = bare_receiver.url_for("convertapi", job_id)
+        assert wsgi_call(bare_receiver, url, _body(job_id)) == "200 OK"
+        peak = max(peak, bare_receiver.queued)
+    assert peak == webhooks.MAX_QUEUED
+    cell.say(f"{webhooks.MAX_QUEUED + 1000} calls answered 200; {webhooks.MAX_QUEUED} queued")
+
+
+def test_over_the_bound_a_job_this_process_expects_is_still_confirmed(
+    pending: Connect, bare_receiver: Any, stalled_ledger: Callable[[asyncjobs.Client], None]
+) -> None:
+    receiver = webhooks.Receiver(bare_receiver.public_url, "x" + KEY_TAIL, max_queued=8)
+    client = pending(receiver)
+    stalled_ledger(client)
+    try:
+        for n in range(20):
+            job_id = f"{n:032x}"
+            wsgi_call(receiver, receiver.url_for("convertapi", job_id), _body(job_id))
+        assert receiver.queued == 8
+        job = _expecting(client)
+        assert wsgi_call(receiver, receiver.url_for("convertapi", job.id), _body(job.id)) == (
+            "200 OK"
+        )
+        assert receiver.queued == 9
+    finally:
+        receiver.close()
+
+
+def test_an_id_longer_than_max_id_length_is_not_read(
+    pending: Connect, bare_receiver: Any, slow_convertapi_box: Sandbox
+) -> None:
+    pending(bare_receiver)
+    long_id = "a" * (webhooks.MAX_ID_LENGTH + 1)
+    url = bare_receiver.url_for("convertapi", long_id)
+    assert wsgi_call(bare_receiver, url, _body(long_id)) == "404 Not Found"
+    assert bare_receiver.queued == 0
+
+
+# -- forged lists of ids ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("position", "answer"),
+    [
+        (0, "200 OK"),
+        (webhooks.MAX_IDS_PER_CALL - 1, "200 OK"),
+        (webhooks.MAX_IDS_PER_CALL, "404 Not Found"),
+        (14_999, "404 Not Found"),
+    ],
+)
+def test_only_the_first_ids_of_a_call_are_read(
+    pending: Connect, bare_receiver: Any, position: int, answer: str, cell: Recorder
+) -> None:
+    cell.at("attacks", "a forged call listing 15,000 job ids", "webhooks")
+    job = _expecting(pending(bare_receiver))
+    ids = [f"{n:032x}" for n in range(15_000)]
+    ids[position] = job.id
+    query = "&".join(f"JobId={i}" for i in ids)
+    url = bare_receiver.url_for("convertapi", job.id)
+    assert wsgi_call(bare_receiver, url, query=query) == answer
+    cell.say(f"only the first {webhooks.MAX_IDS_PER_CALL} ids are read, before any per-id work")
+
+
+KEY_TAIL = "-receiver-key-for-the-bound-0f3c9a"
 
 # -- keys without entropy --------------------------------------------------------------------------
 
@@ -41,7 +212,7 @@ def test_a_key_without_entropy_is_refused_without_echoing_it(key: str) -> None:
 @settings(max_examples=50, deadline=None)
 @given(char=st.characters(codec="utf-8"), length=st.integers(16, 200))
 def test_any_key_of_one_repeated_character_is_refused(char: str, length: int) -> None:
-    with pytest.raises(errors.ConfigurationError, match="too easy to guess|16 characters"):
+    with pytest.raises(errors.ConfigurationError, match=r"too easy to guess|16 characters"):
         webhooks.Receiver(PUBLIC, char * length)
 
 
@@ -56,8 +227,7 @@ def test_serve_refuses_a_key_of_spaces_naming_the_setting(tmp_path: Path, cell: 
     key = " " * 16
     env = {**os.environ, "ASYNCJOBS_HOME": str(tmp_path), "ASYNCJOBS_WEBHOOK_KEY": key}
     done = subprocess.run(
-        [sys.executable, "-m", "asyncjobs", "webhooks", "serve", "--listen", "127.0.0.1:0"]
-        + ["--public-url", PUBLIC, "--no-ledger"],
+        [*SERVE, "--listen", "127.0.0.1:0", "--public-url", PUBLIC, "--no-ledger"],
         env=env,
         capture_output=True,
         text=True,

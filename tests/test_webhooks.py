@@ -25,6 +25,7 @@ from webhook_support import (
     ServedASGI,
     free_port,
     polls,
+    serve_in_subprocess,
     until,
 )
 
@@ -259,44 +260,6 @@ def test_mounted_in_starlette_the_receiver_wakes_the_waiter(
 # -- another process ------------------------------------------------------------------------------
 
 
-def _serve_in_subprocess(
-    box: Sandbox, public_url: str, port: int, ledger: Path, home: Path
-) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "ASYNCJOBS_WEBHOOK_KEY": KEY,
-        "ASYNCJOBS_HOME": str(home),
-        "CONVERTAPI_SECRET": box.app.secret,
-        "CONVERTAPI_BASE_URL": box.url,
-    }
-    env.pop("ASYNCJOBS_WEBHOOK_URL", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "asyncjobs",
-            "webhooks",
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--public-url",
-            public_url,
-            "--provider",
-            "convertapi",
-            "--ledger",
-            str(ledger),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("listening on"), line + (proc.stderr.read() if proc.stderr else "")
-    return proc
-
-
 def test_a_waiter_in_another_process_is_woken_through_the_ledger(
     convertapi_box: Sandbox, tmp_path: Path, asyncjobs_home: Path
 ) -> None:
@@ -304,7 +267,7 @@ def test_a_waiter_in_another_process_is_woken_through_the_ledger(
     public = f"http://127.0.0.1:{port}/hooks"
     ledger = tmp_path / "shared.sqlite3"
     asyncjobs.Ledger(ledger).close()
-    proc = _serve_in_subprocess(convertapi_box, public, port, ledger, asyncjobs_home)
+    proc = serve_in_subprocess(convertapi_box, public, port, ledger, asyncjobs_home)
     try:
         # this process only builds URLs: the receiver it knows is served by the other one
         here = webhooks.Receiver(public, KEY)

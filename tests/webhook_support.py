@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import asyncjobs
+from asyncjobs.sandbox import Sandbox
 
 #: A poll policy under which polling alone would notice a job's end after 30 s at the earliest:
 #: a wait that ends sooner was woken by the webhook.
@@ -111,3 +116,43 @@ def until(check: Callable[[], bool], seconds: float = 5.0) -> None:
     while not check():
         assert time.monotonic() < end, "timed out"
         time.sleep(0.01)
+
+
+def serve_in_subprocess(
+    box: Sandbox, public_url: str, port: int, ledger: Path, home: Path
+) -> subprocess.Popen[str]:
+    """``asyncjobs webhooks serve`` for ConvertAPI's sandbox ``box`` in a child process, once it
+    listens."""
+    env = {
+        **os.environ,
+        "ASYNCJOBS_WEBHOOK_KEY": KEY,
+        "ASYNCJOBS_HOME": str(home),
+        "CONVERTAPI_SECRET": box.app.secret,
+        "CONVERTAPI_BASE_URL": box.url,
+    }
+    env.pop("ASYNCJOBS_WEBHOOK_URL", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "asyncjobs",
+            "webhooks",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--public-url",
+            public_url,
+            "--provider",
+            "convertapi",
+            "--ledger",
+            str(ledger),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("listening on"), line + (proc.stderr.read() if proc.stderr else "")
+    return proc

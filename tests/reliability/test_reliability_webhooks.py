@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reliability_matrix import Recorder
-from webhook_support import polls, until, wsgi_call
+from webhook_support import KEY, free_port, polls, serve_in_subprocess, until, wsgi_call
 
 import asyncjobs
 from asyncjobs import errors, webhooks
@@ -238,3 +241,39 @@ def test_serve_refuses_a_key_of_spaces_naming_the_setting(tmp_path: Path, cell: 
     assert "ASYNCJOBS_WEBHOOK_KEY" in done.stderr
     assert "token_urlsafe" in done.stderr
     cell.say("16 spaces, one repeated character: refused (exit 2), the setting named, not echoed")
+
+
+# -- slow clients ----------------------------------------------------------------------------------
+
+SLOW_CLIENTS = 300
+
+
+def test_a_real_call_gets_through_while_300_slow_clients_hold_connections(
+    convertapi_box: Sandbox, tmp_path: Path, cell: Recorder
+) -> None:
+    cell.at("attacks", f"{SLOW_CLIENTS} slow connections to `webhooks serve`", "webhooks")
+    port = free_port()
+    public = f"http://127.0.0.1:{port}/hooks"
+    ledger = tmp_path / "ledger.sqlite3"
+    asyncjobs.Ledger(ledger).close()
+    proc = serve_in_subprocess(convertapi_box, public, port, ledger, tmp_path / "home")
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(SLOW_CLIENTS):  # each sends half a request and then nothing
+            conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+            conn.sendall(b"POST /hooks/convertapi/whk_x HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slow.append(conn)
+        job_id = "f" * 32
+        url = webhooks.Receiver(public, KEY).url_for("convertapi", job_id)
+        started = time.monotonic()
+        request = urllib.request.Request(url, data=_body(job_id), method="POST")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+        took = time.monotonic() - started
+        assert took < 2
+    finally:
+        for conn in slow:
+            conn.close()
+        proc.terminate()
+        proc.communicate(timeout=10)
+    cell.say(f"a real call answered in {took:.2f} s beside {SLOW_CLIENTS} slow connections")

@@ -41,9 +41,9 @@ def _submit(client: asyncjobs.Client, **kwargs: Any) -> asyncjobs.Job:
     return client.submit("convert", source=b"hello", from_="txt", to="pdf", **kwargs)
 
 
-def _call(url: str, body: bytes | None = None, method: str = "POST") -> int:
+def _call(url: str, body: bytes | None = None, method: str = "POST", **headers: str) -> int:
     """One call to the receiver; its HTTP status."""
-    req = urllib.request.Request(url, data=body, method=method)
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     if body is not None:
         req.add_header("Content-Type", "application/json")
     try:
@@ -503,6 +503,13 @@ def test_conversio_takes_no_url_of_ones_own_per_job(conversio_box: Sandbox, rece
     assert conversio_box.app.requests == []
 
 
+def _signed(box: Sandbox) -> dict[str, str]:
+    """The ``Authorization`` header Conversio signs a call with, under the box's first key."""
+    from asyncjobs_conversio.signature import sign
+
+    return {"Authorization": f"Bearer {sign(box.app.client_settings(box.url)['api_key'])}"}
+
+
 def test_a_conversio_call_for_a_job_nobody_submitted_costs_no_poll(
     conversio_box: Sandbox, receiver: Any, tmp_path: Path
 ) -> None:
@@ -513,7 +520,8 @@ def test_a_conversio_call_for_a_job_nobody_submitted_costs_no_poll(
         **conversio_box.app.client_settings(conversio_box.url),
     ):
         body = {"meta": {"topic": "async-job/completed", "ts": 1}, "data": {"asyncJobId": "abc"}}
-        assert _call(receiver.url_for("conversio"), json.dumps(body).encode()) == 200
+        signed = _signed(conversio_box)
+        assert _call(receiver.url_for("conversio"), json.dumps(body).encode(), **signed) == 200
         time.sleep(0.3)
     assert conversio_box.app.requests == []
 
@@ -527,7 +535,7 @@ def test_a_conversio_body_it_cannot_read_is_a_bad_request(
         ledger=False,
         **conversio_box.app.client_settings(conversio_box.url),
     ):
-        assert _call(receiver.url_for("conversio"), b"not json") == 400
+        assert _call(receiver.url_for("conversio"), b"not json", **_signed(conversio_box)) == 400
         assert _call(receiver.url_for("conversio") + "x", b"not json") == 404
 
 

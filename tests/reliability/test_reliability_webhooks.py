@@ -4,6 +4,7 @@ reliability matrix's attacks section, column ``webhooks``."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -277,3 +278,112 @@ def test_a_real_call_gets_through_while_300_slow_clients_hold_connections(
         proc.terminate()
         proc.communicate(timeout=10)
     cell.say(f"a real call answered in {took:.2f} s beside {SLOW_CLIENTS} slow connections")
+
+
+# -- Conversio's signed calls ----------------------------------------------------------------------
+
+
+def _forged(key: str) -> dict[str, Callable[[], dict[str, str]]]:
+    from asyncjobs_conversio.signature import LEEWAY, MAX_AGE, sign
+
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    replayed = sign(key)
+    unsigned = ".".join(
+        base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
+        for part in ({"alg": "none", "kid": "API Key"}, {"jti": "j", "iat": int(time.time())})
+    )
+    return {
+        "missing header": dict,
+        "wrong key": lambda: bearer(sign("a-wrong-key-0123456789")),
+        "alg none": lambda: bearer(unsigned + "."),
+        "another secret under the right kid": lambda: bearer(sign(key + "-other")),
+        "expired": lambda: bearer(sign(key, now=time.time() - MAX_AGE - LEEWAY - 5)),
+        "replayed jti": lambda: bearer(replayed),
+    }
+
+
+FORGED_CASES = (
+    "missing header",
+    "wrong key",
+    "alg none",
+    "another secret under the right kid",
+    "expired",
+    "replayed jti",
+)
+
+
+@pytest.mark.parametrize("case", FORGED_CASES)
+def test_a_forged_conversio_call_triggers_no_poll(
+    conversio_box: Sandbox, receiver: Any, tmp_path: Path, case: str, cell: Recorder
+) -> None:
+    from webhook_support import SLOW_POLL
+
+    cell.at("attacks", "forged Conversio signatures", "webhooks")
+    settings = conversio_box.app.client_settings(conversio_box.url)
+    forged = _forged(settings["api_key"])
+    with asyncjobs.connect(
+        "conversio", webhooks=receiver, poll=SLOW_POLL, ledger=tmp_path / "l.sqlite3", **settings
+    ) as client:
+        job = client.submit("newsletter-recipients", newsletter="n1", webhook=True)
+        body = {"meta": {"topic": "async-job/completed", "ts": 1}, "data": {"asyncJobId": job.id}}
+        url = receiver.url_for("conversio")
+        if case == "replayed jti":  # the genuine call once, then again
+            wsgi_call(receiver, url, json.dumps(body).encode(), **_headers(forged[case]()))
+            until(lambda: receiver.queued == 0)
+            before = polls(conversio_box.app, job.id)
+            receiver_key = "x" + KEY_TAIL  # a fresh receiver: no poll interval in the way
+            fresh = webhooks.Receiver(receiver.public_url, receiver_key)
+            client.webhooks = fresh
+            fresh.attach(client)
+            target, url = fresh, fresh.url_for("conversio")
+        else:
+            before, target = 0, receiver
+        status = wsgi_call(target, url, json.dumps(body).encode(), **_headers(forged[case]()))
+        until(lambda: target.queued == 0)
+        assert status == "404 Not Found"
+        assert polls(conversio_box.app, job.id) == before
+    cell.say("no header, wrong key, alg none, other secret, expired, replayed jti: 404, no poll")
+
+
+def _headers(headers: dict[str, str]) -> dict[str, str]:
+    """HTTP headers as ``wsgi_call`` takes them (``Authorization`` -> ``authorization``)."""
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def test_the_conversio_sandbox_retries_after_a_5xx_and_the_retry_wakes_the_job(
+    hook_server: Any, receiver: Any, tmp_path: Path, cell: Recorder
+) -> None:
+    from asyncjobs_conversio.sandbox import ConversioSandbox
+    from webhook_support import SLOW_POLL
+
+    cell.at("attacks", "Conversio sandbox: signed calls, retries, registration", "providers")
+    refused: list[int] = []
+
+    def flaky(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not refused:  # the receiver's host fails once, as a deploy would
+            refused.append(503)
+            start_response("503 Service Unavailable", [("Content-Length", "0")])
+            return [b""]
+        return receiver(environ, start_response)
+
+    hook_server.app = flaky
+    app = ConversioSandbox(scale=2000.0, start_after=0.0, duration=200.0)  # 0.1 s; retry 0.3 s
+    with Sandbox(app) as box:
+        settings = app.client_settings(box.url)
+        with asyncjobs.connect(
+            "conversio",
+            webhooks=receiver,
+            poll=SLOW_POLL,
+            ledger=tmp_path / "l.sqlite3",
+            **settings,
+        ) as client:
+            assert client.provider.register_webhook(receiver.url_for("conversio")) is True
+            job = client.submit("newsletter-recipients", newsletter="n1", webhook=True)
+            started = time.monotonic()
+            assert job.wait(timeout=10).status is asyncjobs.Status.DONE
+            assert time.monotonic() - started < 3  # polling alone: 30 s
+        app.close()
+    assert [outcome for _, _, outcome in app.webhooks.made] == ["503", "200"]
+    cell.say("registered via POST /webhooks; signed call, 503, signed retry accepted, job woken")

@@ -292,26 +292,25 @@ def receiver(hook_server: Any) -> Iterator[Any]:
     made.close()
 
 
-@pytest.fixture
-def convertapi_box() -> Iterator[Sandbox]:
-    """ConvertAPI's sandbox at wall speed: a conversion takes 0.5 s; re-polls are not held."""
+def _convertapi_box(duration: float) -> Iterator[Sandbox]:
     from asyncjobs_convertapi.sandbox import ConvertAPISandbox
 
-    app = ConvertAPISandbox(scale=1.0, duration=0.5, hold=0.0)
+    app = ConvertAPISandbox(scale=1.0, duration=duration, hold=0.0)
     with Sandbox(app) as box:
         yield box
     app.close()
+
+
+@pytest.fixture
+def convertapi_box() -> Iterator[Sandbox]:
+    """ConvertAPI's sandbox at wall speed: a conversion takes 0.5 s; re-polls are not held."""
+    yield from _convertapi_box(0.5)
 
 
 @pytest.fixture
 def slow_convertapi_box() -> Iterator[Sandbox]:
     """ConvertAPI's sandbox whose conversions run a minute: jobs stay pending through a test."""
-    from asyncjobs_convertapi.sandbox import ConvertAPISandbox
-
-    app = ConvertAPISandbox(scale=1.0, duration=60.0, hold=0.0)
-    with Sandbox(app) as box:
-        yield box
-    app.close()
+    yield from _convertapi_box(60.0)
 
 
 @pytest.fixture

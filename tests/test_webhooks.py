@@ -7,8 +7,6 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +24,7 @@ from webhook_support import (
     free_port,
     polls,
     serve_in_subprocess,
+    serve_refused,
     until,
 )
 
@@ -553,23 +552,12 @@ def test_the_providers_own_token_opens_no_per_job_calls(
 
 def test_serve_without_the_key_exits_2_and_says_which_variable(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ASYNCJOBS_WEBHOOK_KEY"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "asyncjobs",
-            "webhooks",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--public-url",
-            "https://hooks.example.com/a",
-        ],
-        env={**env, "ASYNCJOBS_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    done = serve_refused(
+        {**env, "ASYNCJOBS_HOME": str(tmp_path)},
+        "--listen",
+        "127.0.0.1:0",
+        "--public-url",
+        "https://hooks.example.com/a",
     )
     assert done.returncode == 2
     assert "ASYNCJOBS_WEBHOOK_KEY" in done.stderr

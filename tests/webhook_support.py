@@ -90,6 +90,14 @@ def polls(app: Any, job_id: str) -> int:
     return sum(1 for method, path in app.requests if method == "GET" and path.endswith(job_id))
 
 
+def connect_hooked(
+    provider: str, receiver: Any, settings: dict[str, str], ledger: Path
+) -> asyncjobs.Client:
+    """A client of ``provider`` connected to ``receiver``, polling slowly (a quick end is the
+    webhook's doing), with ``ledger``."""
+    return asyncjobs.connect(provider, webhooks=receiver, poll=SLOW_POLL, ledger=ledger, **settings)
+
+
 def wsgi_call(app: Any, url: str, body: bytes = b"", query: str = "", **headers: str) -> str:
     """One POST to a receiver called in-process as a WSGI app at the root; its status line."""
     import io
@@ -118,6 +126,17 @@ def until(check: Callable[[], bool], seconds: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+#: The command that serves the receiver.
+SERVE = (sys.executable, "-m", "asyncjobs", "webhooks", "serve")
+
+
+def serve_refused(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``asyncjobs webhooks serve ARGS`` with ``env``, expected to exit at once; what it did."""
+    return subprocess.run(
+        [*SERVE, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def serve_in_subprocess(
     box: Sandbox, public_url: str, port: int, ledger: Path, home: Path
 ) -> subprocess.Popen[str]:
@@ -133,11 +152,7 @@ def serve_in_subprocess(
     env.pop("ASYNCJOBS_WEBHOOK_URL", None)
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "asyncjobs",
-            "webhooks",
-            "serve",
+            *SERVE,
             "--listen",
             f"127.0.0.1:{port}",
             "--public-url",

@@ -8,8 +8,6 @@ import base64
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -21,14 +19,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reliability_matrix import Recorder
-from webhook_support import KEY, free_port, polls, serve_in_subprocess, until, wsgi_call
+from webhook_support import (
+    KEY,
+    connect_hooked,
+    free_port,
+    polls,
+    serve_in_subprocess,
+    serve_refused,
+    until,
+    wsgi_call,
+)
 
 import asyncjobs
 from asyncjobs import errors, webhooks
 from asyncjobs.sandbox import Sandbox
 
 PUBLIC = "https://hooks.example.com/asyncjobs"
-SERVE = (sys.executable, "-m", "asyncjobs", "webhooks", "serve")
 #: The receiver may poll a job again after the policy's ``initial`` delay.
 ONE_MINUTE = asyncjobs.PollPolicy(initial=60.0, cap=60.0, min_interval=0.0)
 Connect = Callable[..., asyncjobs.Client]
@@ -230,14 +236,7 @@ def test_serve_refuses_a_key_of_spaces_naming_the_setting(tmp_path: Path, cell: 
     cell.at("attacks", "webhook key without entropy", "webhooks")
     key = " " * 16
     env = {**os.environ, "ASYNCJOBS_HOME": str(tmp_path), "ASYNCJOBS_WEBHOOK_KEY": key}
-    done = subprocess.run(
-        [*SERVE, "--listen", "127.0.0.1:0", "--public-url", PUBLIC, "--no-ledger"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = serve_refused(env, "--listen", "127.0.0.1:0", "--public-url", PUBLIC, "--no-ledger")
     assert done.returncode == 2
     assert "ASYNCJOBS_WEBHOOK_KEY" in done.stderr
     assert "token_urlsafe" in done.stderr
@@ -318,14 +317,10 @@ FORGED_CASES = (
 def test_a_forged_conversio_call_triggers_no_poll(
     conversio_box: Sandbox, receiver: Any, tmp_path: Path, case: str, cell: Recorder
 ) -> None:
-    from webhook_support import SLOW_POLL
-
     cell.at("attacks", "forged Conversio signatures", "webhooks")
     settings = conversio_box.app.client_settings(conversio_box.url)
     forged = _forged(settings["api_key"])
-    with asyncjobs.connect(
-        "conversio", webhooks=receiver, poll=SLOW_POLL, ledger=tmp_path / "l.sqlite3", **settings
-    ) as client:
+    with connect_hooked("conversio", receiver, settings, tmp_path / "l.sqlite3") as client:
         job = client.submit("newsletter-recipients", newsletter="n1", webhook=True)
         body = {"meta": {"topic": "async-job/completed", "ts": 1}, "data": {"asyncJobId": job.id}}
         url = receiver.url_for("conversio")
@@ -356,7 +351,6 @@ def test_the_conversio_sandbox_retries_after_a_5xx_and_the_retry_wakes_the_job(
     hook_server: Any, receiver: Any, tmp_path: Path, cell: Recorder
 ) -> None:
     from asyncjobs_conversio.sandbox import ConversioSandbox
-    from webhook_support import SLOW_POLL
 
     cell.at("attacks", "Conversio sandbox: signed calls, retries, registration", "providers")
     refused: list[int] = []
@@ -372,13 +366,7 @@ def test_the_conversio_sandbox_retries_after_a_5xx_and_the_retry_wakes_the_job(
     app = ConversioSandbox(scale=2000.0, start_after=0.0, duration=200.0)  # 0.1 s; retry 0.3 s
     with Sandbox(app) as box:
         settings = app.client_settings(box.url)
-        with asyncjobs.connect(
-            "conversio",
-            webhooks=receiver,
-            poll=SLOW_POLL,
-            ledger=tmp_path / "l.sqlite3",
-            **settings,
-        ) as client:
+        with connect_hooked("conversio", receiver, settings, tmp_path / "l.sqlite3") as client:
             assert client.provider.register_webhook(receiver.url_for("conversio")) is True
             job = client.submit("newsletter-recipients", newsletter="n1", webhook=True)
             started = time.monotonic()

@@ -15,10 +15,14 @@ import concurrent.futures as cf
 import hashlib
 import hmac
 import json
+import math
 import threading
+import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from . import errors
 from ._models import WebhookRequest
@@ -27,7 +31,14 @@ from ._redaction import MASK, TOKEN_PREFIX, Redactor, get_logger
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = ["MAX_BODY", "Receiver", "WebhookRequest"]
+__all__ = [
+    "MAX_BODY",
+    "MAX_IDS_PER_CALL",
+    "MAX_ID_LENGTH",
+    "MAX_QUEUED",
+    "Receiver",
+    "WebhookRequest",
+]
 
 _log = get_logger("asyncjobs.webhooks")
 
@@ -35,6 +46,17 @@ _log = get_logger("asyncjobs.webhooks")
 MAX_BODY = 64 * 1024
 #: Confirming polls in flight at once, per receiver.
 WORKERS = 4
+#: The most job ids read from one call (each service names one job per call); the rest are not
+#: read, so that a forged list of thousands costs no more than this many checks.
+MAX_IDS_PER_CALL = 16
+#: The longest job id read from a call (ConvertAPI's are 32 characters, Conversio's 24); a longer
+#: one is not a job id of any service and is not read.
+MAX_ID_LENGTH = 256
+#: Confirming polls queued or running at once, per receiver (by default). Over it, a call is
+#: confirmed only for a job this process or the ledger knows; any other is answered and dropped.
+MAX_QUEUED = 1024
+#: How many recent confirming polls are remembered (to keep one per job per poll interval).
+_REMEMBERED = 16 * MAX_QUEUED
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -56,14 +78,38 @@ def _check_public_url(url: object) -> str:
     return url.rstrip("/")
 
 
+#: The least a webhook key must have: characters, different characters, and bits of entropy
+#: estimated from how its characters repeat (``secrets.token_urlsafe(32)`` has about 200).
+MIN_KEY_LENGTH = 16
+MIN_KEY_SYMBOLS = 8
+MIN_KEY_BITS = 64
+_GOOD_KEY = (
+    "make one with python -c 'import secrets; print(secrets.token_urlsafe(32))' and pass key=... "
+    "or set ASYNCJOBS_WEBHOOK_KEY (the same value in every process that submits or receives)"
+)
+
+
+def _key_bits(key: bytes) -> float:
+    """The key's length times the Shannon entropy of its characters: a low estimate for a
+    random key, and near zero for a key of one repeated character or a short repeated word."""
+    counts = Counter(key)
+    return -sum(n * math.log2(n / len(key)) for n in counts.values())
+
+
 def _check_key(key: object) -> bytes:
     if isinstance(key, str):
         key = key.encode("utf-8")
-    if not isinstance(key, bytes) or len(key) < 16:
+    if not isinstance(key, bytes) or len(key) < MIN_KEY_LENGTH:
         raise errors.ConfigurationError(
-            "the webhook key must be a secret string of at least 16 characters (e.g. "
-            "python -c 'import secrets; print(secrets.token_urlsafe(32))'); pass key=... or set "
-            "ASYNCJOBS_WEBHOOK_KEY."
+            f"the webhook key (ASYNCJOBS_WEBHOOK_KEY) must be a secret string of at least "
+            f"{MIN_KEY_LENGTH} characters: {_GOOD_KEY}."
+        )
+    # never echo the key, nor any part of it: say only what is wrong with it
+    if not key.strip() or len(set(key)) < MIN_KEY_SYMBOLS or _key_bits(key) < MIN_KEY_BITS:
+        raise errors.ConfigurationError(
+            f"the webhook key (ASYNCJOBS_WEBHOOK_KEY) is too easy to guess: it needs at least "
+            f"{MIN_KEY_SYMBOLS} different characters and about {MIN_KEY_BITS} bits of "
+            f"randomness, and anyone who guesses it can forge calls; {_GOOD_KEY}."
         )
     return key
 
@@ -83,33 +129,50 @@ class Receiver:
         key: the secret the tokens are made with (an HMAC of provider and job id under it); it is
             redacted everywhere, like every token.
         max_body: the largest body read, in bytes; a larger call is answered 413.
+        max_queued: the most confirming polls queued or running at once; over it, calls are
+            confirmed only for jobs this process or the ledger knows (the rest are answered 200
+            and dropped).
 
     Raises:
         InvalidParameterError: ``public_url`` is not a plain http(s) URL.
-        ConfigurationError: ``key`` is not a string (or bytes) of at least 16 characters.
+        ConfigurationError: ``key`` is not a string (or bytes) of at least 16 characters with
+            enough randomness (8 different characters, about 64 bits estimated): a key of spaces,
+            or of one character repeated, is refused.
     """
 
-    def __init__(self, public_url: str, key: str | bytes, *, max_body: int = MAX_BODY) -> None:
+    def __init__(
+        self,
+        public_url: str,
+        key: str | bytes,
+        *,
+        max_body: int = MAX_BODY,
+        max_queued: int = MAX_QUEUED,
+    ) -> None:
         self._url = _check_public_url(public_url)
         self._key = _check_key(key)
-        if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body < 1:
-            raise errors.InvalidParameterError(
-                f"max_body must be a positive number of bytes, not {max_body!r}",
-                parameter="max_body",
-            )
-        self.max_body = max_body
+        self.max_body = _check_count(max_body, "max_body", "bytes")
+        self.max_queued = _check_count(max_queued, "max_queued", "confirming polls")
         # the key, in every form, is masked from every message and log record while we live
         self._redactor = Redactor([self._key.decode("utf-8", "replace")])
         self._prefix = urlsplit(self._url).path.rstrip("/")
         self._lock = threading.Lock()
         self._clients: dict[str, list[Client]] = {}
         self._queued: set[tuple[str, str]] = set()
+        # (provider, job id) -> when its last confirming poll may be followed by another
+        self._next_confirm: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._pool: cf.ThreadPoolExecutor | None = None
 
     @property
     def public_url(self) -> str:
         """The URL the services call (without a trailing slash)."""
         return self._url
+
+    @property
+    def queued(self) -> int:
+        """Confirming polls queued or running now (at most ``max_queued`` for jobs nobody here
+        knows)."""
+        with self._lock:
+            return len(self._queued)
 
     def __repr__(self) -> str:
         return f"<asyncjobs.webhooks.Receiver {self._url} key={MASK}>"
@@ -203,9 +266,7 @@ class Receiver:
             return "413 Payload Too Large", {"error": f"bodies are capped at {self.max_body} bytes"}
         request = WebhookRequest(
             method=method,
-            query={
-                k: tuple(v) for k, v in parse_qs(str(environ.get("QUERY_STRING") or "")).items()
-            },
+            query=_query(str(environ.get("QUERY_STRING") or "")),
             headers=_headers(environ),
             body=body,
         )
@@ -218,7 +279,9 @@ class Receiver:
             token.encode(), self._token(provider).encode()
         )
         try:
-            ids = [str(i) for i in client.provider.read_webhook(request) if i]
+            # at most MAX_IDS_PER_CALL ids are read, before any work per id
+            read = islice(client.provider.read_webhook(request), MAX_IDS_PER_CALL)
+            ids = [i for i in dict.fromkeys(map(str, read)) if 0 < len(i) <= MAX_ID_LENGTH]
         except Exception as exc:  # a plugin's parser failing on a stranger's body: not our call
             _log.debug("%s: a webhook call was not readable: %s", provider, exc)
             ids = []
@@ -229,24 +292,41 @@ class Receiver:
             if account
             else [
                 i
-                for i in dict.fromkeys(ids)
+                for i in ids
                 if hmac.compare_digest(token.encode(), self._token(provider, i).encode())
             ]
         )
         if not verified:
             return "404 Not Found", {"error": "not found"}
-        for job_id in dict.fromkeys(verified):
+        for job_id in verified:
             self._confirm_later(provider, job_id)
         return "200 OK", {"ok": True}
 
     # -- the confirming polls -------------------------------------------------------------------------
 
     def _confirm_later(self, provider: str, job_id: str) -> None:
+        """Queue one confirming poll of the job, unless one is queued or running, or one started
+        less than a poll interval ago (a replayed call costs nothing more), or the queue is full
+        and nobody here knows the job."""
         key = (provider, job_id)
+        client = self._client_for(provider, job_id)
+        if client is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if key in self._queued or self._next_confirm.get(key, now) > now:
+                return  # a poll of it is queued, running or just made: this call adds nothing
+            full = len(self._queued) >= self.max_queued
+        # over the bound, only a job known here or to the ledger is worth a place in the queue;
+        # the ledger is asked in this thread, and a ledger that fails knows nothing
+        if full and not _expected(client, job_id):
+            _log.debug("%s: a webhook call for job %s was dropped: queue full", provider, job_id)
+            return
         with self._lock:
             if key in self._queued:
-                return  # a poll of it is queued or running: this call adds nothing
+                return
             self._queued.add(key)
+            self._remember(key, now + _interval(client))
             if self._pool is None:
                 self._pool = cf.ThreadPoolExecutor(WORKERS, thread_name_prefix="asyncjobs-webhook")
             pool = self._pool
@@ -255,6 +335,18 @@ class Receiver:
         except RuntimeError:  # closed meanwhile
             with self._lock:
                 self._queued.discard(key)
+
+    def _remember(self, key: tuple[str, str], until: float) -> None:
+        """Keep when the job's next confirming poll may come (under the lock); forget the
+        entries past, and the oldest beyond ``_REMEMBERED``."""
+        self._next_confirm.pop(key, None)
+        self._next_confirm[key] = until
+        now = time.monotonic()
+        while self._next_confirm:
+            first, when = next(iter(self._next_confirm.items()))
+            if when > now and len(self._next_confirm) <= _REMEMBERED:
+                break
+            del self._next_confirm[first]
 
     def _confirm(self, provider: str, job_id: str) -> None:
         """One poll of the job through its client, unless it is unknown or known finished."""
@@ -273,6 +365,37 @@ class Receiver:
         finally:
             with self._lock:
                 self._queued.discard((provider, job_id))
+
+
+def _interval(client: Client) -> float:
+    """The least time between two confirming polls of one job: the poll policy's ``initial``
+    delay (never under its ``min_interval``). ``initial`` is the policy's shortest interval over
+    which a job's news is worth a look; ``min_interval`` only floors computed delays and may be
+    zero, which would let a replayed call poll without limit. A genuine second call comes much
+    later (Conversio retries after minutes), so the interval costs a real call nothing."""
+    policy = client.poll_policy
+    return max(policy.initial, policy.min_interval)
+
+
+def _check_count(value: object, name: str, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise errors.InvalidParameterError(
+            f"{name} must be a positive number of {what}, not {value!r}", parameter=name
+        )
+    return value
+
+
+def _query(text: str) -> dict[str, tuple[str, ...]]:
+    """The query string's first fields (no service sends more than a few), name -> values."""
+    fields = text.split("&", _MAX_FIELDS)[:_MAX_FIELDS]
+    out: dict[str, list[str]] = {}
+    for name, value in parse_qsl("&".join(fields)):
+        out.setdefault(name, []).append(value)
+    return {name: tuple(values) for name, values in out.items()}
+
+
+#: The most query fields read from a call.
+_MAX_FIELDS = 2 * MAX_IDS_PER_CALL
 
 
 def _expected(client: Client, job_id: str) -> bool:

@@ -485,6 +485,19 @@ class Provider:
         """
         return ()
 
+    def register_webhook(self, url: str) -> bool:
+        """Register ``url`` (``receiver.url_for(name)``) as the account's webhook with the service,
+        for a provider whose webhook is set per account (``capabilities.account_webhook``) and
+        whose service offers an endpoint for it; ``asyncjobs webhooks serve --register`` calls
+        it. Return True when it was registered, False when it was already. The default raises
+        :class:`~asyncjobs.errors.NotSupportedError`: register the URL in the service's settings.
+        """
+        raise NotSupportedError(
+            f"{self.name} offers no way to register a webhook through its API: register "
+            f"receiver.url_for({self.name!r}) in the service's own settings.",
+            provider=self.name,
+        )
+
     def list(self) -> Iterable[JobInfo]:
         """The jobs the service itself lists. The default, for services without a list endpoint, is
         none: the client merges in the ledger's jobs either way."""

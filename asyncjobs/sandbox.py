@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -209,6 +209,9 @@ class _Call:
     url: str
     body: bytes | None
     headers: tuple[tuple[str, str], ...]
+    sign: Callable[[], Mapping[str, str]] | None = None
+    retries: tuple[float, ...] = ()  # wall seconds after the first attempt
+    first: float | None = None  # when the first attempt left (monotonic)
 
 
 class WebhookCalls:
@@ -217,8 +220,8 @@ class WebhookCalls:
 
     Switches: :meth:`drop` the next calls (they are never made: a lost webhook), or :meth:`delay`
     them. :attr:`made` records every call made, dropped or failed: ``(method, url, outcome)``,
-    where the outcome is the HTTP status, ``"dropped"`` or ``"error: ..."``; :attr:`sent_at` the
-    monotonic time each call left, by URL.
+    where the outcome is the HTTP status, ``"dropped"`` or ``"error: ..."`` (each attempt of a
+    call that is retried); :attr:`sent_at` the monotonic time each call last left, by URL.
     """
 
     def __init__(self, senders: int = 4) -> None:
@@ -251,9 +254,17 @@ class WebhookCalls:
         url: str,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        sign: Callable[[], Mapping[str, str]] | None = None,
+        retries: Sequence[float] = (),
     ) -> None:
-        """Call ``url`` in ``after`` wall seconds (the switches apply when it is scheduled)."""
-        call = _Call(method, url, body, tuple((headers or {}).items()))
+        """Call ``url`` in ``after`` wall seconds (the switches apply when it is scheduled).
+
+        ``sign`` gives more headers for each attempt as it leaves (a signature made when the
+        request is sent); ``retries`` are the wall seconds after the first attempt at which a
+        failed call (no answer, or not 2xx) is made again, as long as it fails.
+        """
+        call = _Call(method, url, body, tuple((headers or {}).items()), sign, tuple(retries))
         with self._cond:
             if self._closed:
                 return
@@ -304,20 +315,27 @@ class WebhookCalls:
                 pool.submit(self._send, call)
 
     def _send(self, call: _Call) -> None:
-        req = urllib.request.Request(
-            call.url, data=call.body, method=call.method, headers=dict(call.headers)
-        )
+        headers = {**dict(call.headers), **(call.sign() if call.sign else {})}
+        req = urllib.request.Request(call.url, data=call.body, method=call.method, headers=headers)
+        now = time.monotonic()
+        first = now if call.first is None else call.first
         with self._cond:
-            self.sent_at[call.url] = time.monotonic()
+            self.sent_at[call.url] = now
+        ok = False
         try:
             with urllib.request.urlopen(req, timeout=5) as answer:
                 outcome = str(answer.status)
+                ok = 200 <= answer.status < 300
         except urllib.error.HTTPError as exc:
             outcome = str(exc.code)
         except OSError as exc:
             outcome = f"error: {exc}"
         with self._cond:
             self.made.append((call.method, call.url, outcome))
+            if not ok and call.retries and not self._closed:
+                again = attrs.evolve(call, retries=call.retries[1:], first=first)
+                heapq.heappush(self._heap, (first + call.retries[0], next(self._counter), again))
+                self._cond.notify()
 
 
 class SandboxApp:

@@ -19,6 +19,13 @@ fall back to polling. See ``docs/webhooks.md``.
 from __future__ import annotations
 
 from ._models import WebhookRequest
-from ._webhooks import MAX_BODY, Receiver
+from ._webhooks import MAX_BODY, MAX_ID_LENGTH, MAX_IDS_PER_CALL, MAX_QUEUED, Receiver
 
-__all__ = ["MAX_BODY", "Receiver", "WebhookRequest"]
+__all__ = [
+    "MAX_BODY",
+    "MAX_IDS_PER_CALL",
+    "MAX_ID_LENGTH",
+    "MAX_QUEUED",
+    "Receiver",
+    "WebhookRequest",
+]

@@ -292,15 +292,37 @@ def receiver(hook_server: Any) -> Iterator[Any]:
     made.close()
 
 
-@pytest.fixture
-def convertapi_box() -> Iterator[Sandbox]:
-    """ConvertAPI's sandbox at wall speed: a conversion takes 0.5 s; re-polls are not held."""
+def _convertapi_box(duration: float) -> Iterator[Sandbox]:
     from asyncjobs_convertapi.sandbox import ConvertAPISandbox
 
-    app = ConvertAPISandbox(scale=1.0, duration=0.5, hold=0.0)
+    app = ConvertAPISandbox(scale=1.0, duration=duration, hold=0.0)
     with Sandbox(app) as box:
         yield box
     app.close()
+
+
+@pytest.fixture
+def convertapi_box() -> Iterator[Sandbox]:
+    """ConvertAPI's sandbox at wall speed: a conversion takes 0.5 s; re-polls are not held."""
+    yield from _convertapi_box(0.5)
+
+
+@pytest.fixture
+def slow_convertapi_box() -> Iterator[Sandbox]:
+    """ConvertAPI's sandbox whose conversions run a minute: jobs stay pending through a test."""
+    yield from _convertapi_box(60.0)
+
+
+@pytest.fixture
+def bare_receiver() -> Iterator[Any]:
+    """A receiver called in-process as a WSGI app (``webhook_support.wsgi_call``), not served."""
+    from webhook_support import KEY
+
+    from asyncjobs import webhooks
+
+    made = webhooks.Receiver("http://127.0.0.1:9/hooks", KEY)
+    yield made
+    made.close()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from webhook_support import KEY, QUICK_POLL, SLOW_POLL, Served, ServedASGI, free_port, polls
+from webhook_support import (
+    KEY,
+    QUICK_POLL,
+    SLOW_POLL,
+    Served,
+    ServedASGI,
+    free_port,
+    polls,
+    serve_in_subprocess,
+    serve_refused,
+    until,
+)
 
 import asyncjobs
 from asyncjobs import aio, errors, webhooks
@@ -31,9 +40,9 @@ def _submit(client: asyncjobs.Client, **kwargs: Any) -> asyncjobs.Job:
     return client.submit("convert", source=b"hello", from_="txt", to="pdf", **kwargs)
 
 
-def _call(url: str, body: bytes | None = None, method: str = "POST") -> int:
+def _call(url: str, body: bytes | None = None, method: str = "POST", **headers: str) -> int:
     """One call to the receiver; its HTTP status."""
-    req = urllib.request.Request(url, data=body, method=method)
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     if body is not None:
         req.add_header("Content-Type", "application/json")
     try:
@@ -41,13 +50,6 @@ def _call(url: str, body: bytes | None = None, method: str = "POST") -> int:
             return int(answer.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
-
-
-def _until(check: Callable[[], bool], seconds: float = 5.0) -> None:
-    end = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.01)
 
 
 # -- the same process ----------------------------------------------------------------------------
@@ -154,7 +156,7 @@ def test_the_legacy_get_call_is_understood(
     client._expecting.add(job.id)
     started = time.monotonic()
     assert _call(url, method="GET") == 200
-    _until(lambda: polls(convertapi_box.app, job.id) == 1)
+    until(lambda: polls(convertapi_box.app, job.id) == 1)
     assert time.monotonic() - started < 2
 
 
@@ -163,7 +165,7 @@ def test_the_legacy_sandbox_calls_with_get_and_job_id(
 ) -> None:
     client = hooked(protocol="legacy")
     job = _submit(client, webhook=True)  # semi-async: done when the answer comes
-    _until(lambda: bool(convertapi_box.app.webhook_calls))
+    until(lambda: bool(convertapi_box.app.webhook_calls))
     ((method, url, outcome),) = convertapi_box.app.webhook_calls
     assert method == "GET"
     assert url.endswith("?JobId=" + job.id)
@@ -183,7 +185,7 @@ def test_a_user_url_is_passed_as_it_is(hooked: Connect, convertapi_box: Sandbox)
     try:
         client = hooked(poll=QUICK_POLL)
         _submit(client, webhook=other.url + "/mine").wait(timeout=10)
-        _until(lambda: seen == ["/mine"])
+        until(lambda: seen == ["/mine"])
     finally:
         other.stop()
 
@@ -257,44 +259,6 @@ def test_mounted_in_starlette_the_receiver_wakes_the_waiter(
 # -- another process ------------------------------------------------------------------------------
 
 
-def _serve_in_subprocess(
-    box: Sandbox, public_url: str, port: int, ledger: Path, home: Path
-) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "ASYNCJOBS_WEBHOOK_KEY": KEY,
-        "ASYNCJOBS_HOME": str(home),
-        "CONVERTAPI_SECRET": box.app.secret,
-        "CONVERTAPI_BASE_URL": box.url,
-    }
-    env.pop("ASYNCJOBS_WEBHOOK_URL", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "asyncjobs",
-            "webhooks",
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--public-url",
-            public_url,
-            "--provider",
-            "convertapi",
-            "--ledger",
-            str(ledger),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("listening on"), line + (proc.stderr.read() if proc.stderr else "")
-    return proc
-
-
 def test_a_waiter_in_another_process_is_woken_through_the_ledger(
     convertapi_box: Sandbox, tmp_path: Path, asyncjobs_home: Path
 ) -> None:
@@ -302,7 +266,7 @@ def test_a_waiter_in_another_process_is_woken_through_the_ledger(
     public = f"http://127.0.0.1:{port}/hooks"
     ledger = tmp_path / "shared.sqlite3"
     asyncjobs.Ledger(ledger).close()
-    proc = _serve_in_subprocess(convertapi_box, public, port, ledger, asyncjobs_home)
+    proc = serve_in_subprocess(convertapi_box, public, port, ledger, asyncjobs_home)
     try:
         # this process only builds URLs: the receiver it knows is served by the other one
         here = webhooks.Receiver(public, KEY)
@@ -538,6 +502,13 @@ def test_conversio_takes_no_url_of_ones_own_per_job(conversio_box: Sandbox, rece
     assert conversio_box.app.requests == []
 
 
+def _signed(box: Sandbox) -> dict[str, str]:
+    """The ``Authorization`` header Conversio signs a call with, under the box's first key."""
+    from asyncjobs_conversio.signature import sign
+
+    return {"Authorization": f"Bearer {sign(box.app.client_settings(box.url)['api_key'])}"}
+
+
 def test_a_conversio_call_for_a_job_nobody_submitted_costs_no_poll(
     conversio_box: Sandbox, receiver: Any, tmp_path: Path
 ) -> None:
@@ -548,7 +519,8 @@ def test_a_conversio_call_for_a_job_nobody_submitted_costs_no_poll(
         **conversio_box.app.client_settings(conversio_box.url),
     ):
         body = {"meta": {"topic": "async-job/completed", "ts": 1}, "data": {"asyncJobId": "abc"}}
-        assert _call(receiver.url_for("conversio"), json.dumps(body).encode()) == 200
+        signed = _signed(conversio_box)
+        assert _call(receiver.url_for("conversio"), json.dumps(body).encode(), **signed) == 200
         time.sleep(0.3)
     assert conversio_box.app.requests == []
 
@@ -562,7 +534,7 @@ def test_a_conversio_body_it_cannot_read_is_a_bad_request(
         ledger=False,
         **conversio_box.app.client_settings(conversio_box.url),
     ):
-        assert _call(receiver.url_for("conversio"), b"not json") == 400
+        assert _call(receiver.url_for("conversio"), b"not json", **_signed(conversio_box)) == 400
         assert _call(receiver.url_for("conversio") + "x", b"not json") == 404
 
 
@@ -580,23 +552,12 @@ def test_the_providers_own_token_opens_no_per_job_calls(
 
 def test_serve_without_the_key_exits_2_and_says_which_variable(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ASYNCJOBS_WEBHOOK_KEY"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "asyncjobs",
-            "webhooks",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--public-url",
-            "https://hooks.example.com/a",
-        ],
-        env={**env, "ASYNCJOBS_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    done = serve_refused(
+        {**env, "ASYNCJOBS_HOME": str(tmp_path)},
+        "--listen",
+        "127.0.0.1:0",
+        "--public-url",
+        "https://hooks.example.com/a",
     )
     assert done.returncode == 2
     assert "ASYNCJOBS_WEBHOOK_KEY" in done.stderr

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import asyncjobs
+from asyncjobs.sandbox import Sandbox
 
 #: A poll policy under which polling alone would notice a job's end after 30 s at the earliest:
 #: a wait that ends sooner was woken by the webhook.
@@ -83,3 +88,86 @@ class ServedASGI:
 def polls(app: Any, job_id: str) -> int:
     """How many polls of ``job_id`` a sandbox has answered (ConvertAPI's or Conversio's)."""
     return sum(1 for method, path in app.requests if method == "GET" and path.endswith(job_id))
+
+
+def connect_hooked(
+    provider: str, receiver: Any, settings: dict[str, str], ledger: Path
+) -> asyncjobs.Client:
+    """A client of ``provider`` connected to ``receiver``, polling slowly (a quick end is the
+    webhook's doing), with ``ledger``."""
+    return asyncjobs.connect(provider, webhooks=receiver, poll=SLOW_POLL, ledger=ledger, **settings)
+
+
+def wsgi_call(app: Any, url: str, body: bytes = b"", query: str = "", **headers: str) -> str:
+    """One POST to a receiver called in-process as a WSGI app at the root; its status line."""
+    import io
+    from urllib.parse import urlsplit
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": urlsplit(url).path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": query,
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json",
+        "wsgi.input": io.BytesIO(body),
+        **{"HTTP_" + name.upper(): value for name, value in headers.items()},
+    }
+    statuses: list[str] = []
+    app(environ, lambda status, _headers: statuses.append(status))
+    return statuses[0]
+
+
+def until(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait for ``check()`` to hold, failing after ``seconds``."""
+    end = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
+#: The command that serves the receiver.
+SERVE = (sys.executable, "-m", "asyncjobs", "webhooks", "serve")
+
+
+def serve_refused(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``asyncjobs webhooks serve ARGS`` with ``env``, expected to exit at once; what it did."""
+    return subprocess.run(
+        [*SERVE, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def serve_in_subprocess(
+    box: Sandbox, public_url: str, port: int, ledger: Path, home: Path
+) -> subprocess.Popen[str]:
+    """``asyncjobs webhooks serve`` for ConvertAPI's sandbox ``box`` in a child process, once it
+    listens."""
+    env = {
+        **os.environ,
+        "ASYNCJOBS_WEBHOOK_KEY": KEY,
+        "ASYNCJOBS_HOME": str(home),
+        "CONVERTAPI_SECRET": box.app.secret,
+        "CONVERTAPI_BASE_URL": box.url,
+    }
+    env.pop("ASYNCJOBS_WEBHOOK_URL", None)
+    proc = subprocess.Popen(
+        [
+            *SERVE,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--public-url",
+            public_url,
+            "--provider",
+            "convertapi",
+            "--ledger",
+            str(ledger),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("listening on"), line + (proc.stderr.read() if proc.stderr else "")
+    return proc

@@ -743,6 +743,38 @@ def _serve_ledger(args: argparse.Namespace) -> Ledger:
     return Ledger.open(args.ledger)  # --ledger, else $ASYNCJOBS_LEDGER, else the default file
 
 
+#: waitress's limits for ``webhooks serve``. Its defaults (100 connections, idle ones closed after
+#: 120 s) let 110 slow clients lock the receiver out. A service's call is one small request sent
+#: at once, so an idle connection is closed after 10 s (checked every 2 s), a few thousand may be
+#: open (poll() rather than select(), which stops at 1,024 descriptors), and headers are capped.
+#: Clients that trickle bytes are not cut off by waitress: expose it behind a reverse proxy.
+SERVE_LIMITS: dict[str, Any] = {
+    "connection_limit": 2000,
+    "channel_timeout": 10,
+    "cleanup_interval": 2,
+    "asyncore_use_poll": True,
+    "backlog": 2048,
+    "max_request_header_size": 16 * 1024,
+}
+
+
+def _open_files_for(connections: int) -> int:
+    """Raise this process's limit of open files towards what ``connections`` need (as far as the
+    hard limit allows); the connections it then allows."""
+    try:
+        import resource
+    except ImportError:  # not on Windows: no such limit to raise
+        return connections
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256  # the ledger, the clients' sessions, the sandbox of a test...
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    return connections if soft == resource.RLIM_INFINITY else max(1, min(connections, soft - 256))
+
+
 def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
     """``webhooks serve``: the receiver on waitress, confirming calls through its own clients."""
     from asyncjobs.webhooks import Receiver
@@ -796,6 +828,10 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
             max_request_body_size=receiver.max_body,
             ident="asyncjobs",
             clear_untrusted_proxy_headers=True,
+            **{
+                **SERVE_LIMITS,
+                "connection_limit": _open_files_for(SERVE_LIMITS["connection_limit"]),
+            },
         )
         where = f"http://{host}:{getattr(server, 'effective_port', port)}"
         served = [c.name for c in clients]

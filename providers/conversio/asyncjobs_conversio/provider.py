@@ -3,7 +3,9 @@
 Wire facts: ``POST`` on a kind's export endpoint creates a job, ``GET /async-jobs/{id}`` tells its
 status, ``GET /async-jobs`` lists the shop's jobs, and a done job's ``result`` is the URL of a CSV file.
 Conversio cannot cancel a job and removes every job one week after it finishes. Its webhook is set once
-per account: the topic ``async-job/completed`` names the job that ended.
+per account (``POST /webhooks``, :meth:`ConversioProvider.register_webhook`): the topic
+``async-job/completed`` names the job that ended, and every call is signed with an HS256 JWT in
+``Authorization: Bearer`` under the API key (:mod:`asyncjobs_conversio.signature`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from asyncjobs.provider import (
 )
 
 from . import wire
+from .signature import KID_API_KEY, Verifier
 
 __all__ = ["ConversioProvider"]
 
@@ -45,6 +48,9 @@ __all__ = ["ConversioProvider"]
 DEFAULT_BASE_URL = "https://commerce.campaignmonitor.com/api/v1"
 
 #: kind -> (its parameter, the endpoint that creates it, what it exports)
+#: The webhook topic of a finished async job.
+TOPIC = "async-job/completed"
+
 _EXPORTS = {
     "newsletter-recipients": ("newsletter", "newsletters/{}/recipients/async-export", "the e-mail "
                               "addresses a newsletter was sent to"),
@@ -93,6 +99,11 @@ class ConversioProvider(Provider):
         JobNotFoundError: "The id is wrong, belongs to another shop or app, or the job expired: "
         "Conversio removes jobs a week after they finish."
     }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # calls signed with the API key ("kid": "API Key"); each token is accepted once
+        self.verifier = Verifier({KID_API_KEY: self.config["api_key"]})
 
     def auth(self) -> requests.auth.AuthBase:
         """The API key, as the ``X-ApiKey`` header."""
@@ -159,9 +170,26 @@ class ConversioProvider(Provider):
         return Result(files=(ResultFile(name, url=url, media_type="text/csv"),), raw=raw)
 
     def read_webhook(self, request: WebhookRequest) -> list[str]:
-        """The ``async-job/completed`` call: ``{"meta": {"topic"}, "data": {"asyncJobId", ...}}``."""
+        """The ``async-job/completed`` call: ``{"meta": {"topic"}, "data": {"asyncJobId", ...}}``,
+        read only when its ``Authorization`` is a token Conversio signed with the API key, fresh
+        and never seen before (else no job: the receiver answers 404 and polls nothing)."""
+        if not self.verifier.verify(request.headers.get("authorization")):
+            return []
         body = wire.converter.read(request.json(), wire.Webhook)
-        return [body.data.async_job_id] if body.meta.topic == "async-job/completed" else []
+        return [body.data.async_job_id] if body.meta.topic == TOPIC else []
+
+    def register_webhook(self, url: str) -> bool:
+        """Subscribe ``url`` (``receiver.url_for("conversio")``) to ``async-job/completed``:
+        ``GET /webhooks``, then ``POST /webhooks`` unless the shop already has that subscription
+        (Conversio refuses a second one with 400). True when it was created, False when it was
+        there already. The calls are then signed with the API key (``kid`` "API Key")."""
+        listed = self.decode(
+            self.request("GET", "webhooks"), wire.SubscriptionsBody, wire.converter
+        )
+        if any(s.topic == TOPIC and s.endpoint == url for s in listed.data):
+            return False
+        self.request("POST", "webhooks", json={"topic": TOPIC, "endpoint": url})
+        return True
 
     def list(self) -> list[JobInfo]:
         """``GET /async-jobs``: every job of the shop, following ``meta.nextPage`` should it appear

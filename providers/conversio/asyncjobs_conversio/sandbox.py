@@ -11,15 +11,22 @@ Behaviour: a job is ``pending`` (``startedAt`` null) for ``start_after`` sandbox
 excludes JSON get 406 (``*/*`` and none are accepted), a wrong key 401, unknown newsletters or segments 404, all with ``{"errors":
 [...]}``. :meth:`ConversioSandbox.rate_limit` and the inherited ``faults`` inject failures.
 
-Webhooks: Conversio's webhook is set once per account; here it is :attr:`ConversioSandbox.webhook`
-(a URL on 127.0.0.1). When a job ends, the sandbox POSTs the topic ``async-job/completed`` there,
-once, from its own threads (``webhooks.drop()`` / ``webhooks.delay()`` lose or hold calls).
+Webhooks, as the vendor's docs say (``_webhooks.md``): a shop registers its endpoints through
+``GET/POST /api/v1/webhooks`` (and ``GET/DELETE /api/v1/webhooks/{id}``), one per topic and endpoint;
+:attr:`ConversioSandbox.webhook` stands for an endpoint set in the shop's settings (any shop). When a
+job ends, the sandbox POSTs the topic ``async-job/completed`` to each, from its own threads, signed
+with an HS256 JWT in ``Authorization: Bearer`` under the shop's API key (``kid`` "API Key", a fresh
+``jti`` and ``iat`` per attempt, ``iss`` "Conversio"); ``meta.ts`` is the first attempt's time in
+integer milliseconds. A call that fails (no answer, or not 2xx) is retried at the documented times
+after the first attempt (``webhook_retries``, sandbox seconds). ``webhooks.drop()`` /
+``webhooks.delay()`` lose or hold calls. Endpoints must be on 127.0.0.1 or localhost.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,10 +39,31 @@ from werkzeug.wrappers import Request, Response
 
 from asyncjobs.sandbox import SandboxApp, json_response
 
-__all__ = ["ConversioSandbox", "csv_for"]
+from .signature import sign
+
+__all__ = ["RETRIES", "TOPICS", "ConversioSandbox", "csv_for"]
 
 WEEK = 7 * 24 * 3600.0
 API = "/api/v1"
+#: The topics a webhook may subscribe to.
+TOPICS = (
+    "newsletter-template/sent",
+    "newsletter-email/sent",
+    "async-job/completed",
+    "abandoned-cart-email/sent",
+)
+_MINUTE, _HOUR, _DAY = 60.0, 3600.0, 86400.0
+#: When a failed call is retried, in seconds after its first attempt: "up to 6 times" at the first
+#: six times of the docs' progression (10 min ... 1 d 3 h; the seventh, 3 d, is read as when the
+#: call is discarded).
+RETRIES = (
+    10 * _MINUTE,
+    35 * _MINUTE,
+    1 * _HOUR + 30 * _MINUTE,
+    4 * _HOUR + 20 * _MINUTE,
+    10 * _HOUR + 30 * _MINUTE,
+    1 * _DAY + 3 * _HOUR,
+)
 
 
 def csv_for(kind: str, source_id: str) -> bytes:
@@ -75,8 +103,10 @@ class ConversioSandbox(SandboxApp):
         newsletters, segments: the ids that exist (ids containing "fail" make a failing export).
         start_after, duration: sandbox seconds from creation to start, and to the end (override
             :meth:`job_duration` to give each job its own ``duration``).
-        webhook: the account's webhook URL (on 127.0.0.1 or localhost), called with
-            ``async-job/completed`` when each job ends; ``None`` for none.
+        webhook: an endpoint set in the shop's settings (on 127.0.0.1 or localhost), called with
+            ``async-job/completed`` when each job of any shop ends; ``None`` for none.
+        webhook_retries: sandbox seconds after a failed call's first attempt at which it is
+            retried (:data:`RETRIES`, as the service does).
     """
 
     provider = "conversio"
@@ -100,6 +130,10 @@ class ConversioSandbox(SandboxApp):
                 endpoint="create",
                 defaults={"kind": "segments-export"},
             ),
+            Rule(f"{API}/webhooks", methods=["GET"], endpoint="list_webhooks"),
+            Rule(f"{API}/webhooks", methods=["POST"], endpoint="create_webhook"),
+            Rule(f"{API}/webhooks/<hook_id>", methods=["GET"], endpoint="get_webhook"),
+            Rule(f"{API}/webhooks/<hook_id>", methods=["DELETE"], endpoint="delete_webhook"),
             Rule(f"{API}/async-jobs", methods=["GET"], endpoint="list_jobs"),
             Rule(f"{API}/async-jobs/<job_id>", methods=["GET"], endpoint="get_job"),
             Rule("/async-jobs/<job_id>.csv", methods=["GET"], endpoint="csv"),
@@ -116,6 +150,7 @@ class ConversioSandbox(SandboxApp):
         start_after: float = 2.0,
         duration: float = 60.0,
         webhook: str | None = None,
+        webhook_retries: Iterable[float] = RETRIES,
         **kwargs: Any,
     ) -> None:
         super().__init__(scale=scale, **kwargs)
@@ -127,6 +162,9 @@ class ConversioSandbox(SandboxApp):
         self.jobs: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self.webhook = webhook
+        self.webhook_retries = tuple(webhook_retries)
+        #: the webhooks registered through the API: id -> {"id", "topic", "endpoint", "shop"}
+        self.subscriptions: dict[str, dict[str, str]] = {}
 
     @property
     def webhook(self) -> str | None:
@@ -135,11 +173,7 @@ class ConversioSandbox(SandboxApp):
 
     @webhook.setter
     def webhook(self, url: str | None) -> None:
-        parts = urlsplit(url or "")
-        if url is not None and (
-            parts.scheme not in ("http", "https")
-            or parts.hostname not in ("127.0.0.1", "localhost")
-        ):
+        if url is not None and not _loopback(url):
             raise ValueError("the sandbox calls webhooks on 127.0.0.1 or localhost only")
         self._webhook = url
 
@@ -231,12 +265,20 @@ class ConversioSandbox(SandboxApp):
                 "host": request.host_url,
                 "duration": self.job_duration(kind, source),
             }
-            if self.webhook:
-                self._call_webhook(self.jobs[job_id], self.webhook)
+            shop = self.jobs[job_id]["shop"]
+            endpoints = [self.webhook] if self.webhook else []
+            endpoints += [
+                hook["endpoint"]
+                for hook in self.subscriptions.values()
+                if hook["shop"] == shop and hook["topic"] == "async-job/completed"
+            ]
+            for url in dict.fromkeys(endpoints):
+                self._call_webhook(self.jobs[job_id], url, request.headers["X-ApiKey"])
         return json_response({"data": {"id": job_id, "kind": kind, "status": "pending"}}, 201)
 
-    def _call_webhook(self, job: dict[str, Any], url: str) -> None:
-        """Schedule the ``async-job/completed`` call of ``job``, for when it ends."""
+    def _call_webhook(self, job: dict[str, Any], url: str, api_key: str) -> None:
+        """Schedule the ``async-job/completed`` call of ``job``, for when it ends, signed with
+        the shop's ``api_key`` at each attempt, and retried as the service does."""
         end = job["created"] + self.start_after + job["duration"]
         view = self._view({**job, "created": job["created"] - self.start_after - job["duration"]})
         assert view is not None  # the job as it will be at its end
@@ -249,10 +291,66 @@ class ConversioSandbox(SandboxApp):
             "completedAt": _iso(self.clock.wall(end)),
         }
         data.update({k: view[k] for k in ("result", "error") if k in view})
-        body = {"meta": {"topic": "async-job/completed", "ts": self.clock.wall(end)}, "data": data}
-        headers = {"Content-Type": "application/json"}
+        ts = round(self.clock.wall(end) * 1000)  # when first sent, in integer milliseconds
+        body = {"meta": {"topic": "async-job/completed", "ts": ts}, "data": data}
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
         after = self.clock.real(end - self.clock.now())
-        self.webhooks.schedule(after, "POST", url, json.dumps(body).encode(), headers)
+        self.webhooks.schedule(
+            after,
+            "POST",
+            url,
+            json.dumps(body).encode(),
+            headers,
+            sign=lambda: {"Authorization": f"Bearer {sign(api_key)}"},
+            retries=[self.clock.real(t) for t in self.webhook_retries],
+        )
+
+    # -- the shop's webhooks ------------------------------------------------------------------------
+
+    def _hooks(self, request: Request) -> list[dict[str, str]]:
+        shop = self._shop(request)
+        return [h for h in self.subscriptions.values() if h["shop"] == shop]
+
+    def list_webhooks(self, request: Request) -> Response:
+        """``{"data": [webhook, ...]}``: the shop's webhooks."""
+        with self._lock:
+            return json_response({"data": [_public(h) for h in self._hooks(request)]})
+
+    def create_webhook(self, request: Request) -> Response:
+        """``POST /webhooks`` ``{"topic", "endpoint"}``: 201 with the webhook; 400 for a topic it
+        does not know, an endpoint that is not a URI (here: on 127.0.0.1 or localhost), or a
+        topic and endpoint the shop has already."""
+        body = request.get_json(silent=True)
+        topic = body.get("topic") if isinstance(body, dict) else None
+        endpoint = body.get("endpoint") if isinstance(body, dict) else None
+        if topic not in TOPICS:
+            return _errors(400, "The chosen topic is invalid")
+        if not isinstance(endpoint, str) or not _loopback(endpoint):
+            return _errors(400, "The endpoint must be a URI (the sandbox calls 127.0.0.1 only)")
+        with self._lock:
+            if any(h["topic"] == topic and h["endpoint"] == endpoint for h in self._hooks(request)):
+                return _errors(400, "A Webhook for that endpoint and topic already exists")
+            hook_id = uuid.uuid4().hex[:24]
+            hook = {"id": hook_id, "topic": topic, "endpoint": endpoint}
+            self.subscriptions[hook_id] = {**hook, "shop": self._shop(request)}
+        return json_response({"data": hook}, 201)
+
+    def get_webhook(self, request: Request, hook_id: str) -> Response:
+        """``{"data": webhook}``, or 404 for an unknown or another shop's webhook."""
+        with self._lock:
+            hook = self.subscriptions.get(hook_id)
+            if hook is None or hook["shop"] != self._shop(request):
+                return _errors(404, "Webhook not found")
+            return json_response({"data": _public(hook)})
+
+    def delete_webhook(self, request: Request, hook_id: str) -> Response:
+        """204, or 404 for an unknown or another shop's webhook."""
+        with self._lock:
+            hook = self.subscriptions.get(hook_id)
+            if hook is None or hook["shop"] != self._shop(request):
+                return _errors(404, "Webhook not found")
+            del self.subscriptions[hook_id]
+        return Response(status=204)
 
     def list_jobs(self, request: Request) -> Response:
         """``{"data": [...]}``: the shop's jobs that have not been removed."""
@@ -278,6 +376,15 @@ class ConversioSandbox(SandboxApp):
         if job is None or view is None or view["status"] != "done":
             return _errors(404, "File not found")
         return Response(csv_for(job["kind"], job["source"]), mimetype="text/csv")
+
+
+def _loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost")
+
+
+def _public(hook: dict[str, str]) -> dict[str, str]:
+    return {k: hook[k] for k in ("id", "topic", "endpoint")}
 
 
 def _errors(status: int, *messages: str) -> Response:

@@ -19,6 +19,8 @@ __all__ = [
     "JobBody",
     "JobsBody",
     "Meta",
+    "Subscription",
+    "SubscriptionsBody",
     "Webhook",
     "WebhookData",
     "WebhookMeta",
@@ -90,6 +92,22 @@ class Webhook:
 
     meta: WebhookMeta
     data: WebhookData
+
+
+@attrs.frozen
+class Subscription:
+    """One of the shop's webhooks (``GET /webhooks``): which topic calls which endpoint."""
+
+    id: str
+    topic: str
+    endpoint: str
+
+
+@attrs.frozen
+class SubscriptionsBody:
+    """``{"data": [webhook, ...]}``: the answer of ``GET /webhooks``."""
+
+    data: list[Subscription]
 
 
 #: Reads Conversio's bodies into the models above (``converter.read(json, JobBody)``); the wire's

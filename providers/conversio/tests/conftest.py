@@ -7,14 +7,12 @@ from pathlib import Path
 
 import pytest
 from asyncjobs_conversio.sandbox import ConversioSandbox
-from conversio_support import QUICK_POLL
+from conversio_support import KEY, OTHER_KEY, QUICK_POLL
 
 import asyncjobs
 from asyncjobs.sandbox import Sandbox
 from asyncjobs.testing import isolated_home  # noqa: F401  (autouse: an ASYNCJOBS_HOME per test)
 
-KEY = "cv-key-shop-one-0123456789"
-OTHER_KEY = "cv-key-shop-two-9876543210"
 QUICK_RETRY = asyncjobs.RetryPolicy(max_tries=3, base=0.001, cap=0.01, max_time=5)
 
 

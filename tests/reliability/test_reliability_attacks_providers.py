@@ -97,3 +97,24 @@ def test_the_convertapi_sandbox_user_answer_is_the_documented_one(convertapi_box
         timeout=5,
     ).json()
     assert {"Secret", "ApiKey", "Active", "FullName", "Email", "SecondsLeft"} <= set(answer)
+
+
+def test_conversio_offers_the_mass_unsubscribe_of_a_segment(tmp_path: Path, cell: Recorder) -> None:
+    from asyncjobs_conversio.sandbox import ConversioSandbox
+
+    cell.at(
+        "attacks", "Conversio: the mass unsubscribe of a segment (an async-job kind)", "providers"
+    )
+    segment = {"criteria": [{"criteriaName": "receipt.sent", "negate": True, "filters": []}]}
+    with (
+        Sandbox(ConversioSandbox(scale=1000)) as box,
+        asyncjobs.connect(
+            "conversio", ledger=tmp_path / "ledger.sqlite3", **box.app.client_settings(box.url)
+        ) as client,
+    ):
+        job = client.submit("list-unsubscribe", list="l-big", segment=segment)
+        assert job.wait(timeout=30, progress=False).status is asyncjobs.Status.DONE
+        at_once = client.submit("list-unsubscribe", list="l1", segment=segment)
+        assert at_once.info is not None
+        assert at_once.info.status is asyncjobs.Status.DONE
+    cell.say("`list-unsubscribe`: 202 `asyncJobId` polled to its end; 200 done at once, no poll")

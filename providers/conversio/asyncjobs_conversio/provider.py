@@ -10,12 +10,15 @@ per account (``POST /webhooks``, :meth:`ConversioProvider.register_webhook`): th
 
 from __future__ import annotations
 
+import json
 import posixpath
+import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
+import attrs
 import requests
 
 from asyncjobs.errors import InvalidParameterError, JobNotFoundError, ProviderError
@@ -60,13 +63,33 @@ _EXPORTS = {
 }  # fmt: skip
 
 
+#: The mass unsubscribe of a segment's customers from a customer list (``DELETE
+#: /customer-lists/{list}/subscribers?segment=<JSON>``): an async job when the service finds it large.
+UNSUBSCRIBE = "list-unsubscribe"
+#: The id given to a mass unsubscribe the service completed at once (HTTP 200): there is no job at
+#: the service, so its status and result are answered from the id, without a request:
+#: ``sync-<unsubscribed>-<failed>-<random>``.
+_SYNC = "sync-"
+
+
 class ConversioProvider(Provider):
-    """Conversio's async jobs: CSV exports of a newsletter's recipients or e-mails, or of a segment."""
+    """Conversio's async jobs: CSV exports of a newsletter's recipients or e-mails, or of a segment,
+    and the mass unsubscribe of a segment from a customer list."""
 
     name = "conversio"
-    kinds = tuple(
-        Kind(kind, (Param(param, required=True, doc=f"the {param}'s id"),), doc=f"Export {what}, as CSV.")
-        for kind, (param, _, what) in _EXPORTS.items()
+    kinds = (
+        *(
+            Kind(kind, (Param(param, required=True, doc=f"the {param}'s id"),), doc=f"Export {what}, as CSV.")
+            for kind, (param, _, what) in _EXPORTS.items()
+        ),
+        Kind(
+            UNSUBSCRIBE,
+            (
+                Param("list", required=True, doc="the customer list's id"),
+                Param("segment", required=True, doc="a Customer Segment: a dict, or its JSON"),
+            ),
+            doc="Unsubscribe a segment's customers from a customer list (at once when few).",
+        ),
     )  # fmt: skip
     capabilities = Capabilities(
         list=True,
@@ -118,8 +141,11 @@ class ConversioProvider(Provider):
         return ErrorDetails(message="; ".join(body.errors) or None)
 
     def prepare(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Check that the newsletter or segment id is a non-empty string that names one path segment."""
-        param = _EXPORTS[kind][0]
+        """Check that the newsletter, segment or list id is a non-empty string that names one path
+        segment; a mass unsubscribe's segment becomes its JSON (a JSON object)."""
+        if kind == UNSUBSCRIBE:
+            params = {**params, "segment": _segment_json(params["segment"])}
+        param = "list" if kind == UNSUBSCRIBE else _EXPORTS[kind][0]
         value = params[param]
         if not isinstance(value, str) or not value.strip() or value in (".", ".."):
             raise InvalidParameterError(
@@ -140,7 +166,10 @@ class ConversioProvider(Provider):
         job_id: str | None = None,
         webhook: str | None = None,
     ) -> JobInfo:
-        """POST the kind's export endpoint; a 404 means the newsletter or segment does not exist."""
+        """POST the kind's export endpoint (a 404 means the newsletter or segment does not exist);
+        DELETE a list's subscribers for a mass unsubscribe."""
+        if kind == UNSUBSCRIBE:
+            return self._unsubscribe(params)
         param, path, _ = _EXPORTS[kind]
         source_id = params[param]
         response = self.request("POST", path.format(path_segment(source_id)), accept=(404,))
@@ -154,11 +183,44 @@ class ConversioProvider(Provider):
         return self._info(self.decode(response, wire.JobBody, wire.converter).data)
 
     def status(self, job_id: str) -> JobInfo:
-        """``GET /async-jobs/{id}``."""
+        """``GET /async-jobs/{id}`` (a mass unsubscribe done at once: its id says it all)."""
+        done = _sync_job(self.name, job_id)
+        if done is not None:
+            return done
         return self._info(self._job(job_id)[1], job_id)
 
+    def _unsubscribe(self, params: Mapping[str, Any]) -> JobInfo:
+        """``DELETE /customer-lists/{list}/subscribers?segment=<JSON>``: 202 with the async job's
+        ``asyncJobId``, or 200 when the service removed them at once (no job at the service)."""
+        list_id = params["list"]
+        response = self.request(
+            "DELETE",
+            f"customer-lists/{path_segment(list_id)}/subscribers",
+            params={"segment": params["segment"]},
+            accept=(404,),
+        )
+        if response.status_code == 404:
+            raise self.transport.error_for(
+                response,
+                parser=self.parse_error,
+                cls=ProviderError,
+                advice=f"Conversio has no customer list {list_id!r} in this shop: check its id.",
+            )
+        if response.status_code == 202:
+            started = self.decode(response, wire.UnsubscribeStartedBody, wire.converter).data
+            return JobInfo(self.name, started.async_job_id, UNSUBSCRIBE, Status.PENDING, "pending")
+        done = self.decode(response, wire.UnsubscribedBody, wire.converter).data
+        job_id = f"{_SYNC}{done.unsubscribed}-{done.failed}-{secrets.token_hex(6)}"
+        info = _sync_job(self.name, job_id)
+        assert info is not None
+        return attrs.evolve(info, meta={**info.meta, "failed_reasons": list(done.failed_reasons)})
+
     def result(self, job_id: str) -> Result:
-        """The CSV file of a done export (``result`` is its URL); other results stay in ``raw``."""
+        """The CSV file of a done export (``result`` is its URL); other results stay in ``raw``
+        (a mass unsubscribe done at once: its counts)."""
+        done = _sync_job(self.name, job_id)
+        if done is not None:
+            return Result(raw=dict(done.meta))
         raw, job = self._job(job_id)
         self.require_done(self._info(job, job_id))
         if not (job.result or "").startswith(("http://", "https://")):
@@ -225,3 +287,38 @@ class ConversioProvider(Provider):
             error=job.error,
             meta={k: v for k, v in meta.items() if v is not None},
         )
+
+
+def _segment_json(segment: object) -> str:
+    """A Customer Segment as the query parameter carries it: the JSON of an object.
+
+    Raises:
+        InvalidParameterError: ``segment`` is neither a dict nor the JSON of an object.
+    """
+    if isinstance(segment, str):
+        try:
+            parsed = json.loads(segment)
+        except ValueError:
+            parsed = None
+    else:
+        parsed = segment
+    if not isinstance(parsed, dict) or not parsed:
+        raise InvalidParameterError(
+            "conversio 'list-unsubscribe': segment must be a Customer Segment, a non-empty dict "
+            'such as {"criteria": [...]} or its JSON, not ' + f"{segment!r:.100}.",
+            parameter="segment",
+            provider="conversio",
+        )
+    return json.dumps(parsed, separators=(",", ":"), sort_keys=True)
+
+
+def _sync_job(provider: str, job_id: str) -> JobInfo | None:
+    """The done JobInfo of a mass unsubscribe that was completed at once, read from its id
+    (``sync-<unsubscribed>-<failed>-<random>``); ``None`` for any other id."""
+    if not job_id.startswith(_SYNC):
+        return None
+    parts = job_id[len(_SYNC) :].split("-")
+    if len(parts) != 3 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    meta = {"unsubscribed": int(parts[0]), "failed": int(parts[1])}
+    return JobInfo(provider, job_id, UNSUBSCRIBE, Status.DONE, "done", meta=meta)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,13 @@ RETRIES = (
 )
 
 
+#: Subscribers a mass unsubscribe removes at once; more start an async job (the service says only
+#: "relatively low"; the number is the sandbox's).
+AT_ONCE = 1000
+#: The kind of a mass unsubscribe's async job (the service's word is not documented).
+UNSUBSCRIBE = "list-unsubscribe"
+
+
 def csv_for(kind: str, source_id: str) -> bytes:
     """The CSV the sandbox serves for an export of ``kind`` of the newsletter or segment
     ``source_id`` (deterministic, so tests can check exact bytes)."""
@@ -101,6 +108,8 @@ class ConversioSandbox(SandboxApp):
         scale: sandbox time runs this many times faster than the wall clock.
         keys: API key -> shop name; each shop sees only its own jobs.
         newsletters, segments: the ids that exist (ids containing "fail" make a failing export).
+        customer_lists: list id -> how many subscribers a segment removes from it: up to
+            :data:`AT_ONCE` are removed at once (200), more start an async job (202).
         start_after, duration: sandbox seconds from creation to start, and to the end (override
             :meth:`job_duration` to give each job its own ``duration``).
         webhook: an endpoint set in the shop's settings (on 127.0.0.1 or localhost), called with
@@ -130,6 +139,17 @@ class ConversioSandbox(SandboxApp):
                 endpoint="create",
                 defaults={"kind": "segments-export"},
             ),
+            # the vendor's page names the route .../subscribers, its examples .../subscriptions
+            Rule(
+                f"{API}/customer-lists/<list_id>/subscribers",
+                methods=["DELETE"],
+                endpoint="unsubscribe",
+            ),
+            Rule(
+                f"{API}/customer-lists/<list_id>/subscriptions",
+                methods=["DELETE"],
+                endpoint="unsubscribe",
+            ),
             Rule(f"{API}/webhooks", methods=["GET"], endpoint="list_webhooks"),
             Rule(f"{API}/webhooks", methods=["POST"], endpoint="create_webhook"),
             Rule(f"{API}/webhooks/<hook_id>", methods=["GET"], endpoint="get_webhook"),
@@ -147,6 +167,7 @@ class ConversioSandbox(SandboxApp):
         keys: dict[str, str] | None = None,
         newsletters: Iterable[str] = ("n1", "n-fail"),
         segments: Iterable[str] = ("s1", "s-fail"),
+        customer_lists: Mapping[str, int] | None = None,
         start_after: float = 2.0,
         duration: float = 60.0,
         webhook: str | None = None,
@@ -157,6 +178,9 @@ class ConversioSandbox(SandboxApp):
         self.keys = dict(keys or {"conversio-sandbox-key": "shop-1"})
         self.newsletters = tuple(newsletters)  # ordered: the CLI demo exports the first one
         self.segments = tuple(segments)
+        self.customer_lists = dict(
+            customer_lists if customer_lists is not None else {"l1": 3, "l-big": 5000}
+        )
         self.start_after = start_after
         self.duration = duration
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -233,6 +257,10 @@ class ConversioSandbox(SandboxApp):
             body["completedAt"] = _iso(self.clock.wall(end))
             if "fail" in job["source"]:
                 body.update(status="failed", error=f"Export of {job['source']} failed on purpose")
+            elif job["kind"] == UNSUBSCRIBE:  # the counts, as the 200 answer gives them (the
+                # service documents no result for this kind: the sandbox's choice)
+                count = self.customer_lists.get(job["source"], 0)
+                body.update(status="done", result=json.dumps({"unsubscribed": count, "failed": 0}))
             else:
                 body.update(status="done", result=f"{job['host']}async-jobs/{job['id']}.csv")
         return body
@@ -254,6 +282,36 @@ class ConversioSandbox(SandboxApp):
         )
         if source not in known:
             return _errors(404, f"{what} {source} not found")
+        job_id = self._new_job(request, kind, source)
+        return json_response({"data": {"id": job_id, "kind": kind, "status": "pending"}}, 201)
+
+    def unsubscribe(self, request: Request, list_id: str) -> Response:
+        """``DELETE /customer-lists/{id}/subscribers``: ``emails`` removed at once; a ``segment``
+        (a Customer Segment's JSON) removed at once when it holds up to :data:`AT_ONCE`
+        subscribers (200 with the counts), else by an async job (202 ``{"asyncJobId"}``)."""
+        if list_id not in self.customer_lists:
+            return _errors(404, f"Customer list {list_id} not found")
+        emails = request.args.getlist("emails")
+        if emails:
+            return json_response(
+                {"data": {"unsubscribed": len(emails), "failed": 0, "failedReasons": []}}
+            )
+        try:
+            segment = json.loads(request.args.get("segment") or "null")
+        except ValueError:
+            segment = None
+        if not isinstance(segment, dict) or not segment:
+            return _errors(400, "No segment provided")
+        count = self.customer_lists[list_id]
+        if count <= AT_ONCE:
+            return json_response(
+                {"data": {"unsubscribed": count, "failed": 0, "failedReasons": []}}
+            )
+        job_id = self._new_job(request, UNSUBSCRIBE, list_id)
+        return json_response({"data": {"asyncJobId": job_id}}, 202)
+
+    def _new_job(self, request: Request, kind: str, source: str) -> str:
+        """Record a new pending job of ``kind`` on ``source`` and schedule its webhook calls."""
         with self._lock:
             job_id = f"{0x57B5AA3B046ABFB053D80000 + next(self._ids):024x}"
             self.jobs[job_id] = {
@@ -274,7 +332,7 @@ class ConversioSandbox(SandboxApp):
             ]
             for url in dict.fromkeys(endpoints):
                 self._call_webhook(self.jobs[job_id], url, request.headers["X-ApiKey"])
-        return json_response({"data": {"id": job_id, "kind": kind, "status": "pending"}}, 201)
+        return job_id
 
     def _call_webhook(self, job: dict[str, Any], url: str, api_key: str) -> None:
         """Schedule the ``async-job/completed`` call of ``job``, for when it ends, signed with

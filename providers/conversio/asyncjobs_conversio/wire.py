@@ -21,6 +21,10 @@ __all__ = [
     "Meta",
     "Subscription",
     "SubscriptionsBody",
+    "UnsubscribeStarted",
+    "UnsubscribeStartedBody",
+    "Unsubscribed",
+    "UnsubscribedBody",
     "Webhook",
     "WebhookData",
     "WebhookMeta",
@@ -69,6 +73,38 @@ class ErrorBody:
     """``{"errors": ["message", ...]}``: every error answer (Conversio has no error codes)."""
 
     errors: list[str]
+
+
+@attrs.frozen
+class Unsubscribed:
+    """What a mass unsubscribe did at once (HTTP 200): how many addresses left the list, how many
+    could not, and why."""
+
+    unsubscribed: int = 0
+    failed: int = 0
+    failed_reasons: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class UnsubscribedBody:
+    """``{"data": {"unsubscribed", "failed", "failedReasons"}}``."""
+
+    data: Unsubscribed
+
+
+@attrs.frozen
+class UnsubscribeStarted:
+    """A mass unsubscribe the service runs as an async job (HTTP 202): its id, under the key
+    ``asyncJobId`` (not ``id``, as the export endpoints say)."""
+
+    async_job_id: str
+
+
+@attrs.frozen
+class UnsubscribeStartedBody:
+    """``{"data": {"asyncJobId"}}``."""
+
+    data: UnsubscribeStarted
 
 
 @attrs.frozen

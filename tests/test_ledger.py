@@ -228,6 +228,24 @@ def test_id_issued_again_supersedes_the_older_entry(ledger_target: str) -> None:
     assert new == entry
 
 
+@pytest.mark.parametrize("end", [Status.DONE, Status.FAILED])
+def test_an_older_pending_look_never_undoes_a_finished_job(ledger_target: str, end: Status) -> None:
+    with Ledger(ledger_target) as late, Ledger(ledger_target) as first:
+        late.issued(late.begin("toy", "upper", {}), _info())
+        if late.shared:  # the late poller's lease is gone (ran out); the other one took it
+            assert late.lease("toy", "t1", "upper")
+            late.release("toy", "t1")
+            assert first.lease("toy", "t1", "upper")
+        first.seen(_info(end))  # the new holder saw the end (the write clears the lease)
+        late.seen(_info(meta={"progress": 50}))  # the late poller's older look
+        entry = first.get("toy", "t1")
+        history = first.history("toy", "t1")
+    assert entry is not None
+    assert entry.info is not None
+    assert entry.info.status is end
+    assert [s for _, s, _ in history] == [Status.PENDING, end]
+
+
 def test_client_chosen_id_used_again_supersedes_the_older_entry(ledger_target: str) -> None:
     with Ledger(ledger_target) as ledger:
         ledger.begin("toy", "upper", {}, job_id="c1")

@@ -1,0 +1,65 @@
+"""Attacks on the ledger and the fleet (issue 28): a stale look from a worker that lost its lease, a
+database that turns read-only, bytes a database cannot store, a job id issued again, a password that
+URL parsers read differently. Real PostgreSQL servers and real ``asyncjobs worker`` processes where
+the case needs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import pytest
+from fleet_support import Fleet, eventually, stop
+from reliability_matrix import Recorder
+from werkzeug import Request, Response
+
+from asyncjobs._ledger import Ledger
+from asyncjobs._models import Status
+
+pytestmark = pytest.mark.slow
+
+LEDGER = "ledger and fleet"
+
+
+def test_a_worker_stopped_past_its_lease_cannot_undo_the_end_another_worker_saw(
+    fleet: Fleet, cell: Recorder
+) -> None:
+    cell.at("attacks", "stale look after a lost lease", LEDGER)
+    fleet.env["ASYNCJOBS_LEASE_SECONDS"] = "1"
+    fleet.app.duration = 3600.0  # pending until the first worker has its answer
+    fleet.app.hold = 0.0
+    (submitted,) = fleet.submit(1)
+    victim: list[int] = []
+    original = fleet.app.poll
+
+    def poll(request: Request, job_id: str) -> Response:
+        # the first worker's "pending" answer leaves, and the worker is stopped before it reads
+        # it; from now on the job is done at the service
+        response: Response = original(request, job_id=job_id)
+        if victim and response.status_code == 202 and not stopped:
+            os.kill(victim[0], signal.SIGSTOP)
+            stopped.append(True)
+            fleet.app.jobs[job_id].duration = 0.0
+        return response
+
+    stopped: list[bool] = []
+    fleet.app.poll = poll  # type: ignore[method-assign]
+    first = fleet.worker()
+    victim.append(first.pid)
+    assert eventually(lambda: bool(stopped))
+    second = fleet.worker()  # takes the job over once the first one's lease ran out
+    with Ledger(fleet.url) as ledger:
+
+        def status() -> Any:
+            entry = ledger.get("convertapi", submitted)
+            return entry.info.status if entry and entry.info else None
+
+        assert eventually(lambda: status() is Status.DONE)
+        first.send_signal(signal.SIGCONT)  # its older look arrives now
+        stop(first)
+        stop(second)
+        history = [s for _, s, _ in ledger.history("convertapi", submitted)]
+        cell.say(f"history {', '.join(s.value for s in history)}; the late look wrote nothing")
+        assert status() is Status.DONE
+        assert history == [Status.PENDING, Status.DONE]

@@ -37,6 +37,7 @@ from ._rows import (
     decode_infos,
     from_timestamp,
     info_values,
+    storable,
 )
 from ._store import Args, Executor, Leases, Row, Store, StoreOptions
 
@@ -279,7 +280,7 @@ class Ledger:
                     provider,
                     job_id,
                     kind,
-                    json.dumps(params, default=str),
+                    storable(json.dumps(params, default=str)),
                     SubmitState.SUBMITTING,
                     now,
                     now,
@@ -321,7 +322,7 @@ class Ledger:
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET state=?, error=?, updated_at=? WHERE key=?",
-                (state, error, time.time(), key),
+                (state, storable(error), time.time(), key),
             )
 
     def seen(self, info: JobInfo) -> None:

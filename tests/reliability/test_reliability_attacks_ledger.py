@@ -63,3 +63,27 @@ def test_a_worker_stopped_past_its_lease_cannot_undo_the_end_another_worker_saw(
         cell.say(f"history {', '.join(s.value for s in history)}; the late look wrote nothing")
         assert status() is Status.DONE
         assert history == [Status.PENDING, Status.DONE]
+
+
+def test_a_nul_in_a_provider_error_ends_the_job_once_through_a_worker(
+    fleet: Fleet, cell: Recorder
+) -> None:
+    cell.at("attacks", "NUL in a provider's error", LEDGER)
+    fleet.env["ASYNCJOBS_LEASE_SECONDS"] = "1"
+    (job_id,) = fleet.submit(1)
+    fleet.app.jobs[job_id].failure = (5001, "bad \x00 byte")
+    worker = fleet.worker()
+    with Ledger(fleet.url) as ledger:
+
+        def entry() -> Any:
+            return ledger.get("convertapi", job_id)
+
+        assert eventually(lambda: entry().info.status is Status.FAILED)
+        stats = stop(worker)
+        history = [s for _, s, _ in ledger.history("convertapi", job_id)]
+        error = entry().info.error
+    cell.say(f"ended failed, recorded once, {stats['polls']} poll(s); NUL stored as U+FFFD")
+    assert history[-1] is Status.FAILED
+    assert history.count(Status.FAILED) == 1
+    assert "bad \ufffd byte" in error
+    assert fleet.app.jobs[job_id].polls == stats["polls"]

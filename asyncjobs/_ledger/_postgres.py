@@ -351,9 +351,7 @@ class PostgresStore:
             except pg.Error as exc:
                 self._rollback()
                 if isinstance(exc, pg.errors.ReadOnlySqlTransaction):
-                    raise ConfigurationError(
-                        f"the PostgreSQL ledger at {self.display} was opened read-only"
-                    ) from None
+                    raise self._read_only_error() from None
                 verb = "refused a write" if isinstance(exc, pg.IntegrityError) else "failed"
                 raise LedgerError(
                     f"the PostgreSQL ledger at {self.display} {verb}: {_first_line(exc)}"
@@ -368,6 +366,22 @@ class PostgresStore:
                 raise LedgerError(
                     f"the PostgreSQL ledger at {self.display} could not commit: {_first_line(exc)}"
                 ) from None
+
+    def _read_only_error(self) -> ConfigurationError | LedgerError:
+        """A write refused because the database is read-only: the setting's doing when this store
+        was opened read-only (ConfigurationError); else the database turned read-only while in use
+        (a failover to a standby, a full disk, ``default_transaction_read_only``), which a caller
+        rides out like a lost connection (LedgerError)."""
+        if self.read_only:
+            return ConfigurationError(
+                f"the PostgreSQL ledger at {self.display} was opened read-only; open it without "
+                "read_only to write"
+            )
+        return LedgerError(
+            f"the PostgreSQL ledger at {self.display} is read-only now (a failover to a standby, "
+            "a full disk, default_transaction_read_only?): nothing was written. Writes work again "
+            "once the database is writable; check the server."
+        )
 
     def _rollback(self) -> None:
         with contextlib.suppress(Exception):

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import threading
 from typing import Any
 
 import pytest
 from fleet_support import Fleet, eventually, stop
+from pg_support import read_only
 from reliability_matrix import Recorder
 from werkzeug import Request, Response
 
@@ -87,3 +90,41 @@ def test_a_nul_in_a_provider_error_ends_the_job_once_through_a_worker(
     assert history.count(Status.FAILED) == 1
     assert "bad \ufffd byte" in error
     assert fleet.app.jobs[job_id].polls == stats["polls"]
+
+
+def _stderr_lines(proc: subprocess.Popen[str]) -> list[str]:
+    """The lines ``proc`` writes to stderr from now on, collected by a thread as they come."""
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def test_a_worker_rides_out_a_database_that_turns_read_only(
+    fleet: Fleet, postgres: str, cell: Recorder
+) -> None:
+    cell.at("attacks", "database turns read-only", LEDGER)
+    fleet.env["ASYNCJOBS_LEASE_SECONDS"] = "1"
+    fleet.app.duration = 2.0
+    ids = fleet.submit(5)
+    worker = fleet.worker()
+    said = _stderr_lines(worker)
+    with read_only(postgres, fleet.url):
+        assert eventually(lambda: any("read-only" in line for line in said))
+        assert worker.poll() is None, "".join(said)
+    with Ledger(fleet.url) as ledger:
+
+        def finished() -> int:
+            return ledger.count(status=Status.DONE)
+
+        assert eventually(lambda: finished() == len(ids), timeout=60), "".join(said)
+    assert worker.poll() is None, "".join(said)
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=60)
+    cell.say("claims refused with a warning, backed off; all jobs done once writable")
+    assert worker.returncode == 0, "".join(said)

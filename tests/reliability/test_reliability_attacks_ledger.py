@@ -5,11 +5,16 @@ the case needs them."""
 
 from __future__ import annotations
 
+import base64
+import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
+import uuid
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fleet_support import Fleet, eventually, stop
@@ -17,6 +22,7 @@ from pg_support import read_only
 from reliability_matrix import Recorder
 from werkzeug import Request, Response
 
+from asyncjobs import errors
 from asyncjobs._ledger import Ledger
 from asyncjobs._models import Status
 
@@ -128,3 +134,93 @@ def test_a_worker_rides_out_a_database_that_turns_read_only(
     worker.wait(timeout=60)
     cell.say("claims refused with a warning, backed off; all jobs done once writable")
     assert worker.returncode == 0, "".join(said)
+
+
+#: A character of a password that URL readers split on differently, and whether libpq reads the URL
+#: as its writer meant it (then the ledger opens; else it is refused, naming what to encode).
+PASSWORD_CHARS = {
+    "?": True,
+    "#": True,
+    "ä€": True,
+    "/": False,
+    "@": False,
+    "%": False,
+    " ": False,
+}
+
+
+def _forms(password: str, char: str) -> set[str]:
+    """The password as a leak may show it: whole, percent-encoded, base64, and either side of the
+    character that splits it."""
+    forms = {password, quote(password, safe=""), base64.b64encode(password.encode()).decode()}
+    return forms | set(password.split(char))
+
+
+def _command(env: dict[str, str], *args: str) -> str:
+    """``asyncjobs ARGS``' stdout and stderr; the command may fail (it is its output that counts)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "asyncjobs", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return run.stdout + run.stderr
+
+
+def _worker_banner(env: dict[str, str]) -> str:
+    """What ``asyncjobs worker`` says when it starts (its banner, or its error), once stopped."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asyncjobs", "worker", "--provider", "convertapi"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    return first + out + err
+
+
+@pytest.mark.parametrize("char", sorted(PASSWORD_CHARS))
+def test_a_postgresql_password_shows_nowhere_however_url_readers_split_it(
+    char: str,
+    pg_url: str,
+    tmp_path: Any,
+    caplog: pytest.LogCaptureFixture,
+    cell: Recorder,
+) -> None:
+    cell.at("attacks", "PostgreSQL password URL parsers read differently", LEDGER)
+    password = f"Pw{uuid.uuid4().hex[:6]}{char}canary{uuid.uuid4().hex[:6]}"
+    url = pg_url.replace("asyncjobs@", f"asyncjobs:{password}@", 1)
+    down = url.split("?host=")[0] + f"?host={tmp_path}/no-server-here"
+    caplog.set_level(logging.DEBUG)
+    shown: list[str] = []
+    if PASSWORD_CHARS[char]:
+        with Ledger(url) as ledger:
+            shown += [repr(ledger), str(ledger.url)]
+            assert ledger.count() == 0  # the ledger works
+    else:
+        with pytest.raises(errors.ConfigurationError, match="percent-encode") as refused:
+            Ledger(url)
+        shown += [str(refused.value), repr(refused.value)]
+    with pytest.raises(errors.ConfigurationError) as unreachable:
+        Ledger(down)
+    shown += [str(unreachable.value), repr(unreachable.value)]
+    env = dict(os.environ, ASYNCJOBS_LEDGER=down, ASYNCJOBS_HOME=str(tmp_path / "home"))
+    for args in (["list"], ["--json", "list"], ["--debug", "list"]):
+        shown.append(_command(env, *args))
+    shown.append(_worker_banner(dict(env, ASYNCJOBS_LEDGER=url)))
+    shown.append(caplog.text)
+    everything = "\n".join(shown)
+    leaked = sorted(
+        form for form in _forms(password, char) if len(form) >= 4 and form in everything
+    )
+    cell.say(
+        "repr, url, worker banner, errors, `list` (plain, --json, --debug), logs: no form of it"
+    )
+    assert not leaked, everything
+    assert "***" in everything or "percent-encode" in everything

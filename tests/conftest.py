@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from aio_support import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
-from ledger_support import Raw
+from ledger_support import Raw, Writes
 from toy_provider import ToyProvider, ToySandbox
 
 import asyncjobs
@@ -249,6 +249,15 @@ def ledger(ledger_target: str) -> Iterator[Ledger]:
 def raw_ledger(backend: str, ledger_target: str) -> Raw:
     """The test's ledger database reached with plain SQL, without asyncjobs."""
     return Raw(backend, ledger_target)
+
+
+@pytest.fixture
+def writes(backend: str, ledger_target: str) -> Iterator[Writes]:
+    """Whether the test's ledger database was written (``writes.mark()`` before and after), seen
+    from a connection of its own, on each backend in turn."""
+    made = Writes(backend, ledger_target)
+    yield made
+    made.close()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ the case needs them."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import signal
@@ -17,14 +18,17 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from asyncjobs_conversio.sandbox import ConversioSandbox
 from fleet_support import Fleet, eventually, stop
 from pg_support import read_only
 from reliability_matrix import Recorder
 from werkzeug import Request, Response
 
+import asyncjobs
 from asyncjobs import errors
-from asyncjobs._ledger import Ledger
+from asyncjobs._ledger import Ledger, SubmitState
 from asyncjobs._models import Status
+from asyncjobs.sandbox import Sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -224,3 +228,29 @@ def test_a_postgresql_password_shows_nowhere_however_url_readers_split_it(
     )
     assert not leaked, everything
     assert "***" in everything or "percent-encode" in everything
+
+
+def test_an_id_issued_again_after_a_restart_supersedes_the_older_job_visibly(
+    ledger_target: str, tmp_path: Any, cell: Recorder
+) -> None:
+    cell.at("attacks", "job id issued again after a restart", LEDGER)
+    ids = []
+    for newsletter in ("n1", "n1"):  # the sandbox restarts between the two: ids start again
+        app = ConversioSandbox(scale=1000)
+        with Sandbox(app) as box:
+            settings = app.client_settings(box.url)
+            with asyncjobs.connect("conversio", ledger=ledger_target, **settings) as client:
+                ids.append(client.submit("newsletter-recipients", newsletter=newsletter).id)
+        app.close()
+    assert ids[0] == ids[1]
+    env = dict(os.environ, ASYNCJOBS_LEDGER=ledger_target, ASYNCJOBS_HOME=str(tmp_path / "h"))
+    listed = json.loads(_command(env, "--json", "list", "--all"))["jobs"]
+    with Ledger(ledger_target) as ledger:
+        old, new = ledger.entries()
+    cell.say(
+        "the older row superseded (its id named in its error), the new one recorded; both listed"
+    )
+    assert (old.state, new.state) == (SubmitState.SUPERSEDED, SubmitState.SUBMITTED)
+    assert ids[0] in (old.error or "")
+    assert new.job_id == ids[0]
+    assert len(listed) == 2

@@ -52,13 +52,7 @@ class Fleet:
             ]
 
     def worker(self, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "asyncjobs", "--json", "worker", "--concurrency", "8", *args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = command(self.env, "--json", "worker", "--concurrency", "8", *args)
         self.procs.append(proc)
         assert proc.stderr is not None
         line = proc.stderr.readline()  # it prints its name once it polls
@@ -81,6 +75,17 @@ class Fleet:
     def statuses(self) -> Counter[str]:
         with Ledger(self.url) as ledger:
             return Counter(e.info.status.value if e.info else e.state for e in ledger.entries())
+
+
+def command(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """``asyncjobs ARGS`` started with ``env``, its stdout and stderr piped (text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "asyncjobs", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 WAITER = textwrap.dedent("""

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 from asyncjobs_conversio.sandbox import ConversioSandbox
-from fleet_support import Fleet, eventually, stop
+from fleet_support import Fleet, command, eventually, stop
 from pg_support import read_only
 from reliability_matrix import Recorder
 from werkzeug import Request, Response
@@ -174,13 +174,7 @@ def _command(env: dict[str, str], *args: str) -> str:
 
 def _worker_banner(env: dict[str, str]) -> str:
     """What ``asyncjobs worker`` says when it starts (its banner, or its error), once stopped."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "asyncjobs", "worker", "--provider", "convertapi"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = command(env, "worker", "--provider", "convertapi")
     assert proc.stderr is not None
     first = proc.stderr.readline()
     if proc.poll() is None:

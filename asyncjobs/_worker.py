@@ -108,6 +108,7 @@ class Worker:
         self._counter = itertools.count()
         self._wake = threading.Event()
         self._limit = Limit(concurrency, adaptive=False)
+        self._claim_failures = 0  # claims that failed in a row (the ledger unreachable, read-only)
 
     @property
     def name(self) -> str:
@@ -148,7 +149,9 @@ class Worker:
                 behind = bool(self._heap) and self._heap[0][0] < now - LATE
                 if now >= next_claim and len(self._owned) < self.max_jobs and not behind:
                     got = self._claim(min(self.max_jobs - len(self._owned), 4 * self.concurrency))
-                    next_claim = now if got else now + idle
+                    next_claim = now + (
+                        self._claim_delay(idle) if got is None else 0 if got else idle
+                    )
                 while self._heap and self._heap[0][0] <= now and len(inflight) < self._limit.value:
                     _, _, key = heapq.heappop(self._heap)
                     owned = self._owned.get(key)
@@ -192,12 +195,27 @@ class Worker:
         if (provider, job_id) not in self._owned:
             self._wake.set()  # maybe a new job to claim
 
-    def _claim(self, limit: int) -> int:
+    def _claim_delay(self, idle: float) -> float:
+        """Seconds until the next claim after ``_claim_failures`` failed ones in a row: doubling
+        from ``idle``, at most a lease's length."""
+        backoff = idle * float(2 ** min(self._claim_failures, 16))
+        return min(backoff, max(idle, self.ledger.lease_seconds))
+
+    def _claim(self, limit: int) -> int | None:
+        """Claim up to ``limit`` jobs; how many, or ``None`` when the ledger failed (unreachable,
+        or read-only for a while: the worker keeps going, and claims again after a back-off)."""
         try:
             infos = self.ledger.claim(self.providers, limit)
         except errors.LedgerError as exc:
-            log.warning("worker %s: could not claim jobs: %s", self.name, exc)
-            return 0
+            self._claim_failures += 1
+            log.warning(
+                "worker %s: could not claim jobs (%d failed in a row; trying again later): %s",
+                self.name,
+                self._claim_failures,
+                exc,
+            )
+            return None
+        self._claim_failures = 0
         now, wall = time.monotonic(), time.time()
         for info in infos:
             key = (info.provider, info.id)

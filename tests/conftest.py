@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from aio_support import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
-from ledger_support import Raw
+from ledger_support import Raw, Writes
 from toy_provider import ToyProvider, ToySandbox
 
 import asyncjobs
@@ -252,6 +252,15 @@ def raw_ledger(backend: str, ledger_target: str) -> Raw:
 
 
 @pytest.fixture
+def writes(backend: str, ledger_target: str) -> Iterator[Writes]:
+    """Whether the test's ledger database was written (``writes.mark()`` before and after), seen
+    from a connection of its own, on each backend in turn."""
+    made = Writes(backend, ledger_target)
+    yield made
+    made.close()
+
+
+@pytest.fixture
 def ledger_client(
     toy_registered: type[ToyProvider], toy_sandbox: Sandbox, ledger_target: str
 ) -> Iterator[asyncjobs.Client]:
@@ -264,6 +273,37 @@ def ledger_client(
         **toy_sandbox.app.client_settings(toy_sandbox.url),
     ) as client:
         yield client
+
+
+@pytest.fixture
+def fleet(pg_url: str, tmp_path: Path, asyncjobs_home: Path) -> Iterator[Any]:
+    """A fleet (tests/fleet_support.py): the ConvertAPI sandbox at wall speed (jobs last
+    ``DURATION``), an empty PostgreSQL ledger with 3-second leases, and the environment that
+    connects ``asyncjobs worker`` processes to both; processes left running are killed."""
+    from asyncjobs_convertapi.sandbox import ConvertAPISandbox
+    from fleet_support import DURATION, Fleet
+
+    app = ConvertAPISandbox(scale=1.0, duration=DURATION, hold=0.2)
+    with Sandbox(app) as box:
+        settings = app.client_settings(box.url)
+        env = dict(
+            os.environ,
+            ASYNCJOBS_HOME=str(asyncjobs_home),
+            ASYNCJOBS_LEDGER=pg_url,
+            ASYNCJOBS_LEASE_SECONDS="3",
+            ASYNCJOBS_PROGRESS="0",
+            CONVERTAPI_SECRET=settings["secret"],
+            CONVERTAPI_BASE_URL=settings["base_url"],
+        )
+        made = Fleet(app, box, pg_url, env, tmp_path)
+        try:
+            yield made
+        finally:
+            for proc in made.procs:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.communicate(timeout=30)
+    app.close()
 
 
 # -- webhooks (tests/test_webhooks.py) --------------------------------------------------------------

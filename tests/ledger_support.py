@@ -144,3 +144,31 @@ class Raw:
             return sorted((n, " ".join(s.replace(" IF NOT EXISTS", "").split())) for n, s in rows)
         rows = self.run(["SELECT indexname, indexdef FROM pg_indexes WHERE schemaname='asyncjobs'"])
         return sorted((n, d) for n, d in rows)
+
+
+class Writes:
+    """Whether a ledger's database was written, seen from a connection of its own (backend-neutral):
+    a SQLite file's ``PRAGMA data_version`` moves only when another connection commits a change; a
+    PostgreSQL row's ``xmin`` changes with every write of it, and the history only grows."""
+
+    def __init__(self, backend: str, target: str) -> None:
+        self.raw = Raw(backend, target)
+        self._observer: Any = None
+
+    def mark(self) -> Any:
+        """The database's state of writes now (equal marks: nothing was written in between)."""
+        if self.raw.backend == "sqlite":
+            import sqlite3
+
+            if self._observer is None:
+                self._observer = sqlite3.connect(self.raw.target)
+            return self._observer.execute("PRAGMA data_version").fetchone()[0]
+        return self.raw.run(
+            "SELECT (SELECT string_agg(key || ':' || xmin::text, ',' ORDER BY key) FROM jobs),"
+            " (SELECT count(*) FROM statuses)"
+        )
+
+    def close(self) -> None:
+        """Close the observer's connection."""
+        if self._observer is not None:
+            self._observer.close()

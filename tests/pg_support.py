@@ -26,7 +26,7 @@ def shut_out(server: str, url: str) -> None:
     URL of another database of the same server)."""
     name = _name(url)
     sql(server, f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
-    sql(server, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=%s", (name,))
+    _cut(server, url)
 
 
 def let_in(server: str, url: str) -> None:
@@ -42,3 +42,24 @@ def unreachable(server: str, url: str) -> Iterator[None]:
         yield
     finally:
         let_in(server, url)
+
+
+def _cut(server: str, url: str) -> None:
+    sql(
+        server,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=%s",
+        (_name(url),),
+    )
+
+
+@contextlib.contextmanager
+def read_only(server: str, url: str) -> Iterator[None]:
+    """The database of ``url`` read-only for the block, as after a failover to a standby: every
+    new session's transactions are read-only, and the sessions open at either end are cut."""
+    sql(server, f"ALTER DATABASE {_name(url)} SET default_transaction_read_only = on")
+    _cut(server, url)
+    try:
+        yield
+    finally:
+        sql(server, f"ALTER DATABASE {_name(url)} SET default_transaction_read_only = off")
+        _cut(server, url)

@@ -4,140 +4,21 @@ answers a second concurrent poll of a job with 503 and counts those it refused."
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import attrs
 import psycopg
 import pytest
-from asyncjobs_convertapi.sandbox import ConvertAPISandbox
+from fleet_support import Fleet, output, stop
 from pg_support import sql, unreachable
 
-import asyncjobs
 from asyncjobs import errors
 from asyncjobs._ledger import Ledger
-from asyncjobs.sandbox import Sandbox
 
 pytestmark = pytest.mark.slow
-
-#: Jobs last about this long at the sandbox (real seconds), so workers find them pending.
-DURATION = 1.0
-
-
-@attrs.define
-class Fleet:
-    """The sandbox, the ledger URL and the environment that connects a process to both."""
-
-    app: ConvertAPISandbox
-    box: Sandbox
-    url: str
-    env: dict[str, str]
-    tmp: Path
-    procs: list[subprocess.Popen[str]] = attrs.Factory(list)
-
-    def client(self, **kw: Any) -> asyncjobs.Client:
-        return asyncjobs.connect(
-            "convertapi",
-            ledger=kw.pop("ledger", self.url),
-            **self.app.client_settings(self.box.url),
-        )
-
-    def submit(self, n: int) -> list[str]:
-        with self.client() as client:
-            return [
-                client.submit("convert", source=b"page %d" % i, from_="txt", to="pdf").id
-                for i in range(n)
-            ]
-
-    def worker(self, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "asyncjobs", "--json", "worker", "--concurrency", "8", *args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.procs.append(proc)
-        assert proc.stderr is not None
-        line = proc.stderr.readline()  # it prints its name once it polls
-        assert "polling the pending jobs" in line, line + proc.stderr.read()
-        return proc
-
-    def waiter(self, ids: list[str], *, one: bool = False) -> subprocess.Popen[str]:
-        path = self.tmp / f"ids-{len(self.procs)}.json"
-        path.write_text(json.dumps(ids))
-        proc = subprocess.Popen(
-            [sys.executable, "-c", WAITER, str(path), "one" if one else "many"],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def statuses(self) -> Counter[str]:
-        with Ledger(self.url) as ledger:
-            return Counter(e.info.status.value if e.info else e.state for e in ledger.entries())
-
-
-WAITER = textwrap.dedent("""
-    import json, sys, time
-    import asyncjobs
-    ids = json.load(open(sys.argv[1]))
-    with asyncjobs.connect("convertapi") as client:
-        if sys.argv[2] == "one":
-            info = client.job(ids[0]).wait(timeout=120)
-            print(json.dumps({"returned_at": time.time(), "status": info.status.value}))
-        else:
-            done, not_done = asyncjobs.wait([client.job(i) for i in ids], timeout=240)
-            print(json.dumps({"done": len(done), "not_done": len(not_done),
-                              "states": sorted({j.info.status.value for j in done})}))
-""")
-
-
-def _out(proc: subprocess.Popen[str], timeout: float = 240) -> dict[str, Any]:
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err[-3000:]
-    return dict(json.loads(out))
-
-
-@pytest.fixture
-def fleet(pg_url: str, tmp_path: Path, asyncjobs_home: Path) -> Iterator[Fleet]:
-    app = ConvertAPISandbox(scale=1.0, duration=DURATION, hold=0.2)
-    with Sandbox(app) as box:
-        settings = app.client_settings(box.url)
-        env = dict(
-            os.environ,
-            ASYNCJOBS_HOME=str(asyncjobs_home),
-            ASYNCJOBS_LEDGER=pg_url,
-            ASYNCJOBS_LEASE_SECONDS="3",
-            ASYNCJOBS_PROGRESS="0",
-            CONVERTAPI_SECRET=settings["secret"],
-            CONVERTAPI_BASE_URL=settings["base_url"],
-        )
-        fleet = Fleet(app, box, pg_url, env, tmp_path)
-        try:
-            yield fleet
-        finally:
-            for proc in fleet.procs:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.communicate(timeout=30)
-    app.close()
-
-
-def _stop(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    proc.send_signal(signal.SIGTERM)
-    return _out(proc, timeout=60)
 
 
 def test_four_workers_and_two_waiters_finish_2000_jobs_with_no_concurrent_poll(
@@ -146,8 +27,8 @@ def test_four_workers_and_two_waiters_finish_2000_jobs_with_no_concurrent_poll(
     ids = fleet.submit(2000)
     workers = [fleet.worker() for _ in range(4)]
     waiters = [fleet.waiter(ids[:1000]), fleet.waiter(ids[1000:])]
-    results = [_out(w) for w in waiters]
-    stats = [_stop(w) for w in workers]
+    results = [output(w) for w in waiters]
+    stats = [stop(w) for w in workers]
     assert [r["done"] for r in results] == [1000, 1000]
     assert [r["states"] for r in results] == [["done"], ["done"]]
     assert fleet.statuses() == Counter({"done": 2000})
@@ -175,9 +56,9 @@ def test_a_worker_killed_mid_run_leaves_its_jobs_to_the_others(fleet: Fleet) -> 
     victim.kill()
     victim.communicate(timeout=30)
     waiter = fleet.waiter(ids)
-    assert _out(waiter)["done"] == 500
+    assert output(waiter)["done"] == 500
     for w in others:
-        _stop(w)
+        stop(w)
     assert fleet.statuses() == Counter({"done": 500})
     assert fleet.app.concurrent_polls == 0
 
@@ -188,8 +69,8 @@ def test_a_waiter_learns_of_a_job_a_worker_finished_within_a_second(fleet: Fleet
     worker = fleet.worker()
     time.sleep(0.3)  # the worker has claimed it
     waiter = fleet.waiter([job.id], one=True)
-    out = _out(waiter)
-    _stop(worker)
+    out = output(waiter)
+    stop(worker)
     with Ledger(fleet.url) as ledger:
         entry = ledger.get("convertapi", job.id)
     assert entry is not None
@@ -210,8 +91,8 @@ def test_waiters_still_return_when_their_listener_connection_is_killed(fleet: Fl
             " AND pid <> pg_backend_pid()"
         ).fetchall()
     assert killed  # the worker's and the waiter's listeners
-    assert _out(waiter)["done"] == 100
-    _stop(worker)
+    assert output(waiter)["done"] == 100
+    stop(worker)
     assert fleet.statuses() == Counter({"done": 100})
 
 
@@ -224,7 +105,7 @@ def test_a_stopped_worker_finishes_its_polls_and_gives_up_its_leases(fleet: Flee
         while time.monotonic() < deadline and not all(e.holder for e in ledger.entries()):
             time.sleep(0.05)
         assert all(e.holder for e in ledger.entries())
-        stats = _stop(worker)
+        stats = stop(worker)
         assert {e.holder for e in ledger.entries()} == {None}
     assert stats["claimed"] == 20
 
@@ -241,7 +122,7 @@ def test_list_shows_which_worker_polls_which_job(fleet: Fleet) -> None:
         text=True,
         timeout=60,
     )
-    stats = _stop(worker)
+    stats = stop(worker)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)["jobs"]
     assert {r["polled_by"] for r in rows} == {stats["worker"]}

@@ -15,7 +15,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ledger_support import Raw, content
 from toy_provider import ToyProvider, ToySandbox
 
@@ -173,6 +176,51 @@ def test_every_status_change_seen_is_recorded(ledger_client: asyncjobs.Client) -
     assert history[-1][1:] == (Status.DONE, "ok")
 
 
+def _as_stored(text: str) -> str:
+    """What no backend can store (NUL, lone surrogates) as U+FFFD, the rest as it is."""
+    return "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text)
+
+
+#: Text as a provider may send it: NUL and lone surrogates included.
+ANY_TEXT = st.lists(
+    st.one_of(st.characters(), st.sampled_from(["\x00", "\ud800", "\udfff"])), min_size=1
+).map("".join)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(error=ANY_TEXT, raw=ANY_TEXT, said=ANY_TEXT)
+def test_whatever_text_a_provider_sends_the_end_of_the_job_is_recorded(
+    ledger: Ledger, error: str, raw: str, said: str
+) -> None:
+    job_id = f"t-{ledger.count()}"
+    ledger.issued(ledger.begin("toy", "upper", {"text": said}), _info(id=job_id))
+    failed = attrs.evolve(_info(Status.FAILED, id=job_id), raw_status=raw, error=error)
+    ledger.seen(attrs.evolve(failed, meta={"said": said}))
+    entry = ledger.get("toy", job_id)
+    assert entry is not None
+    assert entry.info is not None
+    assert entry.info.status is Status.FAILED
+    assert (entry.info.error, entry.info.raw_status) == (_as_stored(error), _as_stored(raw))
+    assert "\x00" not in (entry.info.error or "") + (entry.info.raw_status or "")
+    assert [s for _, s, _ in ledger.history("toy", job_id)] == [Status.PENDING, Status.FAILED]
+
+
+def test_a_provider_error_holding_a_nul_ends_the_job_through_client_status(
+    ledger_client: asyncjobs.Client, toy_sandbox: Sandbox
+) -> None:
+    job = ledger_client.submit("upper", text="hi", duration=3600)
+    app: Any = toy_sandbox.app
+    app.jobs[job.id].update(state="error", message="bad\x00byte\ud800")
+    assert ledger_client.status(job.id).status is Status.FAILED
+    assert ledger_client.ledger is not None
+    entry = ledger_client.ledger.get("toy", job.id)
+    assert entry is not None
+    assert entry.info is not None
+    assert (entry.info.status, entry.info.error) == (Status.FAILED, "bad\ufffdbyte\ufffd")
+
+
 def test_refused_submit_is_kept_as_rejected(
     ledger_client: asyncjobs.Client, toy_sandbox: Sandbox
 ) -> None:
@@ -226,6 +274,24 @@ def test_id_issued_again_supersedes_the_older_entry(ledger_target: str) -> None:
     assert old.error is not None
     assert "'t1' again" in old.error
     assert new == entry
+
+
+@pytest.mark.parametrize("end", [Status.DONE, Status.FAILED])
+def test_an_older_pending_look_never_undoes_a_finished_job(ledger_target: str, end: Status) -> None:
+    with Ledger(ledger_target) as late, Ledger(ledger_target) as first:
+        late.issued(late.begin("toy", "upper", {}), _info())
+        if late.shared:  # the late poller's lease is gone (ran out); the other one took it
+            assert late.lease("toy", "t1", "upper")
+            late.release("toy", "t1")
+            assert first.lease("toy", "t1", "upper")
+        first.seen(_info(end))  # the new holder saw the end (the write clears the lease)
+        late.seen(_info(meta={"progress": 50}))  # the late poller's older look
+        entry = first.get("toy", "t1")
+        history = first.history("toy", "t1")
+    assert entry is not None
+    assert entry.info is not None
+    assert entry.info.status is end
+    assert [s for _, s, _ in history] == [Status.PENDING, end]
 
 
 def test_client_chosen_id_used_again_supersedes_the_older_entry(ledger_target: str) -> None:

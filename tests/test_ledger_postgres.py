@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_support import let_in, shut_out, sql, unreachable
+from pg_support import let_in, read_only, shut_out, sql, unreachable
 
 import asyncjobs
 from asyncjobs import errors
@@ -165,6 +165,19 @@ def test_a_read_only_ledger_lists_and_refuses_writes(pg_url: str) -> None:
         assert [e.job_id for e in reader.entries()] == ["j1"]
         with pytest.raises(errors.ConfigurationError, match="read-only"):
             reader.begin("toy", "upper", {})
+
+
+def test_a_database_that_turns_read_only_in_use_is_a_ledger_error_not_a_setting(
+    postgres: str, pg_url: str
+) -> None:
+    with Ledger(pg_url) as ledger:
+        _issued(ledger)
+        with read_only(postgres, pg_url):
+            with pytest.raises(errors.LedgerError, match="read-only now") as caught:
+                ledger.begin("toy", "upper", {})
+            assert not isinstance(caught.value, errors.ConfigurationError)
+        ledger.begin("toy", "upper", {})  # writable again: the next write goes through
+        assert ledger.count() == 2
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from ._rows import (
     decode_infos,
     from_timestamp,
     info_values,
+    storable,
 )
 from ._store import Args, Executor, Leases, Row, Store, StoreOptions
 
@@ -279,7 +280,7 @@ class Ledger:
                     provider,
                     job_id,
                     kind,
-                    json.dumps(params, default=str),
+                    storable(json.dumps(params, default=str)),
                     SubmitState.SUBMITTING,
                     now,
                     now,
@@ -321,7 +322,7 @@ class Ledger:
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET state=?, error=?, updated_at=? WHERE key=?",
-                (state, error, time.time(), key),
+                (state, storable(error), time.time(), key),
             )
 
     def seen(self, info: JobInfo) -> None:
@@ -398,9 +399,15 @@ class Ledger:
 
         Unless ``force``, a job whose lease another holder has is left to that holder (a poller
         whose lease ran out and was taken over cannot write over the new holder's looks). A
-        finished job's lease ends with the write."""
+        finished job's lease ends with the write.
+
+        A look that says ``pending`` is never written over a job recorded finished (``done`` or
+        ``failed``): it is an older look (a poller that lost its lease mid-poll answers after the
+        new holder saw the end), and it records nothing, not even history. The condition is in
+        the SQL of both statements, so it holds whichever writer commits first."""
         values = dict(values or info_values(info), key=key, now=time.time(), me=self.holder)
         mine = "" if force else " AND (lease_holder IS NULL OR lease_holder=:me)"
+        mine += f" AND {_NOT_STALE}"
         db.execute(
             "INSERT INTO statuses (key, seen_at, status, raw_status) SELECT key, :now, :status,"
             " :raw_status FROM jobs WHERE key=:key AND (status IS NOT :status OR raw_status IS NOT"
@@ -626,6 +633,11 @@ _DIFFERS = (
     " OR (:expires_at IS NOT NULL AND (expires_at IS NULL OR abs(expires_at - :expires_at) > 1e-6))"
     " OR (:finished AND finished_seen_at IS NULL)"
 )
+
+
+#: True when a look may be written over the row: it says the job ended, or the row does not say
+#: so yet. A ``pending`` look over a finished row is stale (see :meth:`Ledger._write_info`).
+_NOT_STALE = "(:finished OR status IS NULL OR status = 'pending')"
 
 
 def _row_of(db: Executor, info: JobInfo) -> str:

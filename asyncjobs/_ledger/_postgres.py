@@ -29,18 +29,25 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from asyncjobs._http import current_deadline
 from asyncjobs._models import JobInfo
-from asyncjobs._redaction import get_logger
+from asyncjobs._redaction import Redactor, get_logger
 from asyncjobs.errors import ConfigurationError, LedgerError
 
 from ._rows import INFO_COLUMNS, decode_infos
 from ._schema import SCHEMA_VERSION, ColumnType, Dialect, newer_schema
 from ._store import Args, Executor, Row, StoreClass, StoreOptions
 
-__all__ = ["POSTGRESQL", "PostgresLeases", "PostgresStore", "display_url", "translate"]
+__all__ = [
+    "POSTGRESQL",
+    "PostgresLeases",
+    "PostgresStore",
+    "display_url",
+    "read_url",
+    "translate",
+]
 
 log = get_logger("asyncjobs._ledger")
 
@@ -57,22 +64,79 @@ NOW = "extract(epoch from clock_timestamp())"
 #: A ledger written since has the row ``numbering = shared`` in ``meta``.
 _OWN_NUMBERING = {1: 3}
 
-_SECRET_PARAMS = {"password", "sslpassword", "passfile", "sslkey"}
+_SECRET_PARAMS = ("password", "sslpassword", "passfile", "sslkey")
+_SECRET_QUERY = re.compile(r"(?i)(^|&)(" + "|".join(_SECRET_PARAMS) + r")=[^&]*")
+_ENCODE = (
+    "percent-encode reserved characters in the user name and password ('%' as %25, '/' as %2F, "
+    "'@' as %40, ':' as %3A, '?' as %3F, '#' as %23, a space as %20)"
+)
+
+
+def _password_candidates(url: str) -> set[str]:
+    """Every part of ``url`` that some reader of URLs could take for its password, as written and
+    percent-decoded: between the first ':' and each '@' after ``://``, and the values of the
+    secret query parameters. Masked in every message, whichever way the URL was meant."""
+    rest = url.partition("://")[2]
+    found: set[str] = set()
+    for at in (i for i, char in enumerate(rest) if char == "@"):
+        _, colon, password = rest[:at].partition(":")
+        if colon:
+            found.add(password)
+    for match in re.finditer(r"(?i)(?:^|[?&])(?:password|sslpassword)=([^&]*)", rest):
+        found.add(match.group(1))
+    return found | {unquote(text) for text in found}
+
+
+def read_url(url: str) -> tuple[str, Redactor]:
+    """``url`` read as libpq reads it: the URL as it may be shown (no password, in the authority
+    or the query), and a redactor of every form of the password (and of whatever another reader
+    would take for one), for every message the database's driver raises.
+
+    Raises:
+        ConfigurationError: libpq cannot read the URL, or would read part of its password or
+            user name as the host or the database (a '/' or '@' in it, not percent-encoded).
+            The message names what is wrong, never the password.
+    """
+    from psycopg import conninfo
+
+    redact = Redactor(sorted(_password_candidates(url)))
+    try:
+        params = conninfo.conninfo_to_dict(url)
+    except Exception as exc:
+        said = re.sub(r'"[^"]*"', '"…"', _first_line(exc))  # libpq quotes the URL's parts
+        raise ConfigurationError(
+            f"the PostgreSQL ledger URL cannot be read: {redact(said)}; {_ENCODE}. Fix "
+            "ASYNCJOBS_LEDGER, ledger= or --ledger."
+        ) from None
+    for name in ("password", "sslpassword"):
+        redact.add(str(params.get(name) or ""))
+    scheme, _, rest = url.partition("://")
+    end = next((i for i, char in enumerate(rest) if char in "@/"), len(rest))
+    # libpq's user information ends at the first '@', unless a '/' comes first: another '@'
+    # before the query means a '/' or '@' of the password was not encoded, and libpq would read
+    # part of the password as the host or the database (and quote it in its messages)
+    if "@" in rest[end + 1 :].partition("?")[0]:
+        raise ConfigurationError(
+            "the PostgreSQL ledger URL's user name or password holds a '/' or '@' that ends it "
+            f"early; {_ENCODE}. Fix ASYNCJOBS_LEDGER, ledger= or --ledger."
+        )
+    if end < len(rest) and rest[end] == "@":  # the user information, as libpq delimits it
+        user, colon, _ = rest[:end].partition(":")
+        rest = f"{user}:***@" + rest[end + 1 :] if colon else rest
+    where, question, query = rest.partition("?")
+    query = _SECRET_QUERY.sub(r"\1\2=***", query)
+    shown = f"{scheme}://{where}{question}{query}"
+    return redact(shown), redact
 
 
 def display_url(url: str) -> str:
     """``url`` as it may be shown: no password (in the authority or the query), nothing else
-    changed."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = re.sub(
-        r"(?i)(^|&)(" + "|".join(sorted(_SECRET_PARAMS)) + r")=[^&]*", r"\1\2=***", parts.query
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    changed (see :func:`read_url`).
+
+    Raises:
+        ConfigurationError: as :func:`read_url`.
+    """
+    return read_url(url)[0]
 
 
 @functools.lru_cache(maxsize=512)
@@ -144,7 +208,9 @@ class PostgresStore:
     def __init__(self, url: str, options: StoreOptions, *, retry_for: float = 30.0) -> None:
         self.psycopg = _psycopg()
         self._url = url
-        self.display = display_url(url)
+        # the redactor lives as long as the store: every message and log line of the process is
+        # masked of the password's forms meanwhile (errors and loggers redact with every live one)
+        self.display, self.redact = read_url(url)
         self.url: str | None = self.display
         self.path: Path | None = None
         self.read_only = read_only = options.read_only
@@ -170,7 +236,7 @@ class PostgresStore:
         except self.psycopg.Error as exc:
             self.close()
             raise ConfigurationError(
-                f"cannot use the PostgreSQL ledger at {self.display}: {_first_line(exc)}. Check the "
+                f"cannot use the PostgreSQL ledger at {self.display}: {self.said(exc)}. Check the "
                 "URL (ASYNCJOBS_LEDGER, ledger=, --ledger) and that the server is running."
             ) from None
         except BaseException:
@@ -180,6 +246,10 @@ class PostgresStore:
     def describe(self) -> str:
         """The URL without its password."""
         return self.display
+
+    def said(self, exc: BaseException) -> str:
+        """The first line of what the driver (or libpq) said, without any form of the password."""
+        return self.redact(_first_line(exc))
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -224,7 +294,7 @@ class PostgresStore:
                 if time.monotonic() + delay > end:
                     raise LedgerError(
                         f"lost the connection to the PostgreSQL ledger at {self.display} and could not "
-                        f"open it again in time: {_first_line(exc)}. Check the "
+                        f"open it again in time: {self.said(exc)}. Check the "
                         "server, or run without the ledger (ledger=False, --no-ledger)."
                     ) from None
                 time.sleep(delay)
@@ -323,7 +393,7 @@ class PostgresStore:
                         self._reconnect()
                         continue
                     raise LedgerError(
-                        f"cannot read the PostgreSQL ledger at {self.display}: {_first_line(exc)}"
+                        f"cannot read the PostgreSQL ledger at {self.display}: {self.said(exc)}"
                     ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -344,19 +414,17 @@ class PostgresStore:
                         self._reconnect()
                         continue
                     raise LedgerError(
-                        f"cannot write the PostgreSQL ledger at {self.display}: {_first_line(exc)}"
+                        f"cannot write the PostgreSQL ledger at {self.display}: {self.said(exc)}"
                     ) from None
             try:
                 yield _Executor(self, self._conn)
             except pg.Error as exc:
                 self._rollback()
                 if isinstance(exc, pg.errors.ReadOnlySqlTransaction):
-                    raise ConfigurationError(
-                        f"the PostgreSQL ledger at {self.display} was opened read-only"
-                    ) from None
+                    raise self._read_only_error() from None
                 verb = "refused a write" if isinstance(exc, pg.IntegrityError) else "failed"
                 raise LedgerError(
-                    f"the PostgreSQL ledger at {self.display} {verb}: {_first_line(exc)}"
+                    f"the PostgreSQL ledger at {self.display} {verb}: {self.said(exc)}"
                 ) from None
             except BaseException:
                 self._rollback()
@@ -366,8 +434,24 @@ class PostgresStore:
             except pg.Error as exc:
                 self._rollback()
                 raise LedgerError(
-                    f"the PostgreSQL ledger at {self.display} could not commit: {_first_line(exc)}"
+                    f"the PostgreSQL ledger at {self.display} could not commit: {self.said(exc)}"
                 ) from None
+
+    def _read_only_error(self) -> ConfigurationError | LedgerError:
+        """A write refused because the database is read-only: the setting's doing when this store
+        was opened read-only (ConfigurationError); else the database turned read-only while in use
+        (a failover to a standby, a full disk, ``default_transaction_read_only``), which a caller
+        rides out like a lost connection (LedgerError)."""
+        if self.read_only:
+            return ConfigurationError(
+                f"the PostgreSQL ledger at {self.display} was opened read-only; open it without "
+                "read_only to write"
+            )
+        return LedgerError(
+            f"the PostgreSQL ledger at {self.display} is read-only now (a failover to a standby, "
+            "a full disk, default_transaction_read_only?): nothing was written. Writes work again "
+            "once the database is writable; check the server."
+        )
 
     def _rollback(self) -> None:
         with contextlib.suppress(Exception):

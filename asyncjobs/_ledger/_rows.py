@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "from_timestamp",
     "gc_paused",
     "info_values",
+    "storable",
     "timestamp",
 ]
 
@@ -172,15 +174,30 @@ def from_timestamp(value: float | None) -> datetime | None:
 _STATUSES = {s.value: s for s in Status}
 
 
+#: What no backend can store in a text column: NUL (PostgreSQL refuses it) and lone surrogates
+#: (not UTF-8, so neither driver can send them).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` as every backend can store it: NUL and lone surrogates become U+FFFD (the
+    replacement character), the rest is kept. What a provider says is recorded, whatever bytes it
+    sends: a job whose error held a NUL stayed pending, polled again every lease."""
+    if text is None or not _UNSTORABLE.search(text):
+        return text
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
 def info_values(info: JobInfo) -> dict[str, Any]:
-    """A look's columns as named SQL values."""
+    """A look's columns as named SQL values, every text as the backends can store it
+    (:func:`storable`; meta is JSON with every non-ASCII character escaped)."""
     return {
         "provider": info.provider,
         "job_id": info.id,
         "status": info.status.value,
-        "raw_status": info.raw_status,
-        "error": info.error,
-        "meta": json.dumps(dict(info.meta), default=str) if info.meta else None,
+        "raw_status": storable(info.raw_status),
+        "error": storable(info.error),
+        "meta": storable(json.dumps(dict(info.meta), default=str)) if info.meta else None,
         "submitted_at": timestamp(info.submitted_at),
         "started_at": timestamp(info.started_at),
         "completed_at": timestamp(info.completed_at),

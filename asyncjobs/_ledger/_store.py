@@ -97,7 +97,8 @@ class Store(Protocol):
     The constructor raises ConfigurationError when the target is not a ledger, is of a newer
     schema (:func:`~asyncjobs._ledger._schema.newer_schema`), or cannot be reached or written;
     it changes nothing then. Running a statement raises LedgerError when the database fails while
-    in use (ConfigurationError for a write to a read-only store).
+    in use, a database that turned read-only included (a failover to a standby, a full disk): its
+    callers ride that out. ConfigurationError is for a write to a store *opened* read-only.
     """
 
     @property

@@ -59,7 +59,8 @@ def _clean(proc: subprocess.CompletedProcess[str]) -> None:
 def test_control_sequences_from_a_provider_are_printed_as_escapes(
     args: tuple[str, ...], tmp_path: Path, cell: Recorder
 ) -> None:
-    cell.at("attacks", f"ESC, OSC, BEL, 8-bit CSI, U+202E in `asyncjobs {args[0]}`", "command line")
+    where = "the error line" if args[-1] == "gone" else f"`asyncjobs {args[0]}`"
+    cell.at("attacks", f"ESC, OSC, BEL, 8-bit CSI, U+202E in {where}", "command line")
     if args[0] == "list":
         _asyncjobs(tmp_path, "submit", "terminal", "run")
     proc = _asyncjobs(tmp_path, *args)

@@ -33,6 +33,15 @@ def _module_name(path: Path) -> str:
     return ".".join(["asyncjobs", *parts])
 
 
+def _target(node: ast.ImportFrom, package: str) -> str:
+    """The module a ``from ... import`` in ``package`` reads from, relative imports resolved."""
+    if node.level:
+        base = package.split(".")
+        base = base[: len(base) - node.level + 1]
+        return ".".join([*base, node.module] if node.module else base)
+    return node.module or ""
+
+
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
@@ -81,12 +90,7 @@ def _imports_of(source: str, here: str, package: str, face: set[str] | None = No
                 visit(child)
             return
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                target = ".".join([*base, node.module] if node.module else base)
-            else:
-                target = node.module or ""
+            target = _target(node, package)
             if target.startswith("asyncjobs"):
                 found.add(target)
                 for alias in node.names:
@@ -340,12 +344,7 @@ def _private_imports(path: Path) -> list[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if not isinstance(node, ast.ImportFrom):
             continue
-        if node.level:
-            base = package.split(".")
-            base = base[: len(base) - node.level + 1]
-            target = ".".join([*base, node.module] if node.module else base)
-        else:
-            target = node.module or ""
+        target = _target(node, package)
         if not target.startswith("asyncjobs"):
             continue
         for alias in node.names:

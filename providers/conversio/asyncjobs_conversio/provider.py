@@ -173,13 +173,7 @@ class ConversioProvider(Provider):
         param, path, _ = _EXPORTS[kind]
         source_id = params[param]
         response = self.request("POST", path.format(path_segment(source_id)), accept=(404,))
-        if response.status_code == 404:
-            raise self.transport.error_for(
-                response,
-                parser=self.parse_error,
-                cls=ProviderError,
-                advice=f"Conversio has no {param} {source_id!r} in this shop: check the {param} id.",
-            )
+        self._missing(response, f"{param} {source_id!r}", f"the {param} id")
         return self._info(self.decode(response, wire.JobBody, wire.converter).data)
 
     def status(self, job_id: str) -> JobInfo:
@@ -188,6 +182,17 @@ class ConversioProvider(Provider):
         if done is not None:
             return done
         return self._info(self._job(job_id)[1], job_id)
+
+    def _missing(self, response: requests.Response, what: str, check: str) -> None:
+        """A 404 on a creating request: what it names does not exist in the shop (no job is
+        concerned, so ProviderError, never JobNotFoundError)."""
+        if response.status_code == 404:
+            raise self.transport.error_for(
+                response,
+                parser=self.parse_error,
+                cls=ProviderError,
+                advice=f"Conversio has no {what} in this shop: check {check}.",
+            )
 
     def _unsubscribe(self, params: Mapping[str, Any]) -> JobInfo:
         """``DELETE /customer-lists/{list}/subscribers?segment=<JSON>``: 202 with the async job's
@@ -199,13 +204,7 @@ class ConversioProvider(Provider):
             params={"segment": params["segment"]},
             accept=(404,),
         )
-        if response.status_code == 404:
-            raise self.transport.error_for(
-                response,
-                parser=self.parse_error,
-                cls=ProviderError,
-                advice=f"Conversio has no customer list {list_id!r} in this shop: check its id.",
-            )
+        self._missing(response, f"customer list {list_id!r}", "its id")
         if response.status_code == 202:
             started = self.decode(response, wire.UnsubscribeStartedBody, wire.converter).data
             return JobInfo(self.name, started.async_job_id, UNSUBSCRIBE, Status.PENDING, "pending")

@@ -40,10 +40,6 @@ _Timing = tuple[float, int, float]
 #: Seconds a worker's oldest due poll may be late before it stops claiming more jobs.
 LATE = 0.25
 
-#: A job the provider answers "not found" this many times in a row is recorded failed (the poll
-#: core's :data:`~asyncjobs._poll.FLEET` rules).
-NOT_FOUND_STRIKES = FLEET.not_found_strikes
-
 
 @attrs.define
 class WorkerStats:

@@ -16,11 +16,12 @@ from . import errors
 if TYPE_CHECKING:
     from . import webhooks
     from ._client import Client, connect
+    from ._formats import Formats
     from ._http import Transport
     from ._job import Job, JobList
     from ._ledger import Ledger, LedgerEntry, SubmitState
     from ._listing import jobs
-    from ._models import JobInfo, Result, ResultFile, Status
+    from ._models import Cost, JobInfo, Result, ResultFile, Status
     from ._policies import PollPolicy, RetryPolicy, Timeouts
     from ._redaction import redact_all
     from ._registry import available_providers, register
@@ -41,6 +42,8 @@ _LAZY = {
     "Ledger": "_ledger",
     "LedgerEntry": "_ledger",
     "SubmitState": "_ledger",
+    "Cost": "_models",
+    "Formats": "_formats",
     "JobInfo": "_models",
     "Result": "_models",
     "ResultFile": "_models",
@@ -68,6 +71,8 @@ _LAZY = {
 __all__ = [
     "Capabilities",
     "Client",
+    "Cost",
+    "Formats",
     "Job",
     "JobInfo",
     "JobList",

@@ -8,6 +8,7 @@ import enum
 import errno
 import functools
 import io
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
@@ -20,7 +21,16 @@ import attrs
 from ._files import atomic_write, remove_stale_parts, safe_name, unique_names
 from ._text import info_html, result_html
 
-__all__ = ["JobInfo", "Result", "ResultFile", "Status", "WebhookRequest", "expired", "expiry"]
+__all__ = [
+    "Cost",
+    "JobInfo",
+    "Result",
+    "ResultFile",
+    "Status",
+    "WebhookRequest",
+    "expired",
+    "expiry",
+]
 
 #: A function that opens a result file's content as a binary stream.
 Opener = Callable[[], contextlib.AbstractContextManager[IO[bytes]]]
@@ -49,6 +59,48 @@ def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
+def _amount(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"a cost amount must be a number, not {type(value).__name__}")
+    amount = float(value)
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError(f"a cost amount must be a finite number not below 0, not {value!r}")
+    return amount
+
+
+def _unit(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"a cost unit must be a non-empty word such as 'credits', not {value!r}")
+    return value.strip()
+
+
+@attrs.frozen(order=False)
+class Cost:
+    """What a job cost, in the unit its provider bills in.
+
+    Units differ between services (ConvertAPI bills conversion ``seconds``, CloudConvert and Zamzar
+    ``credits``), so costs are added up per unit, never across units.
+
+    Attributes:
+        amount: how much, a finite number not below 0 (an integer number of credits is exact).
+        unit: what it is counted in, e.g. ``"credits"``.
+    """
+
+    amount: float = attrs.field(converter=_amount)
+    unit: str = attrs.field(converter=_unit)
+
+    def __add__(self, other: object) -> Cost:
+        if not isinstance(other, Cost):
+            return NotImplemented
+        if other.unit != self.unit:
+            raise ValueError(f"cannot add {other.unit} to {self.unit}: sum costs per unit")
+        return Cost(self.amount + other.amount, self.unit)
+
+    def __str__(self) -> str:
+        amount = int(self.amount) if self.amount.is_integer() else self.amount
+        return f"{amount} {self.unit}"
+
+
 @attrs.frozen(repr=False)
 class JobInfo:
     """One look at a job: what the provider said about it, normalized.
@@ -63,6 +115,7 @@ class JobInfo:
         error: the provider's explanation, for a failed job.
         expires_at: when the provider will forget the job and its results, when known.
         meta: anything else the provider said that is worth keeping (read-only mapping).
+        cost: what the job cost (:class:`Cost`), when the provider says; ``None`` otherwise.
     """
 
     provider: str
@@ -76,6 +129,9 @@ class JobInfo:
     error: str | None = None
     expires_at: datetime | None = None
     meta: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, hash=False)
+    cost: Cost | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Cost))
+    )
 
     @property
     def finished(self) -> bool:

@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
+from ._formats import Formats
 from ._http import (
     ErrorDetails,
     HeaderAuth,
@@ -25,7 +26,7 @@ from ._http import (
     path_segment,
     same_origin,
 )
-from ._models import JobInfo, Result, ResultFile, Status, WebhookRequest
+from ._models import Cost, JobInfo, Result, ResultFile, Status, WebhookRequest
 from ._policies import PollPolicy, RetryPolicy, Timeouts
 from ._redaction import get_logger
 from ._sources import Source, prepare_convert
@@ -79,7 +80,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Capabilities",
+    "Cost",
     "ErrorDetails",
+    "Formats",
     "HeaderAuth",
     "JobInfo",
     "Kind",
@@ -126,6 +129,8 @@ class Capabilities:
         idempotent_submit: submits carry a client-chosen job id, so a submit can be retried safely.
         poll: the :class:`PollPolicy` for this service.
         job_lifetime: how long the service keeps a finished job and its results, when known.
+        cost_unit: the unit the service bills in and reports on its jobs (``JobInfo.cost``), e.g.
+            ``"credits"``; ``None`` for a service that does not say what a job cost.
     """
 
     cancel: bool = False
@@ -135,6 +140,7 @@ class Capabilities:
     idempotent_submit: bool = False
     poll: PollPolicy = attrs.field(factory=PollPolicy)
     job_lifetime: timedelta | None = None
+    cost_unit: str | None = None
 
 
 @attrs.frozen
@@ -291,6 +297,14 @@ class Provider:
         return (self._poll or self.status)(job_id)
 
     # -- hooks with defaults ----------------------------------------------------------------------
+
+    @classmethod
+    def formats(cls) -> Formats | None:
+        """The conversions this provider offers (its vendor's published list), or ``None`` for a
+        provider that does not convert or does not declare them. The core refuses a ``"convert"``
+        outside them before any request, and routes around it. Load the table lazily (e.g.
+        ``functools.cache`` over :meth:`Formats.from_json`): it is read only when needed."""
+        return None
 
     def prepare(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         """Check and normalize a submit's parameters, without any network. Raise

@@ -15,7 +15,8 @@ from . import errors
 
 if TYPE_CHECKING:
     from . import webhooks
-    from ._client import Client, connect
+    from ._catalog import Conversion, formats
+    from ._client import Client
     from ._formats import Formats
     from ._http import Transport
     from ._job import Job, JobList
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from ._policies import PollPolicy, RetryPolicy, Timeouts
     from ._redaction import redact_all
     from ._registry import available_providers, register
+    from ._routing import Router, connect
     from ._sources import Source
     from ._version import __version__
     from ._waiting import as_completed, wait
@@ -35,7 +37,10 @@ if TYPE_CHECKING:
 #: asyncjobs`` stays cheap (requests, attrs, sqlite3 and the rest load when something needs them).
 _LAZY = {
     "Client": "_client",
-    "connect": "_client",
+    "connect": "_routing",
+    "Router": "_routing",
+    "Conversion": "_catalog",
+    "formats": "_catalog",
     "jobs": "_listing",
     "Job": "_job",
     "JobList": "_job",
@@ -71,6 +76,7 @@ _LAZY = {
 __all__ = [
     "Capabilities",
     "Client",
+    "Conversion",
     "Cost",
     "Formats",
     "Job",
@@ -85,6 +91,7 @@ __all__ = [
     "Result",
     "ResultFile",
     "RetryPolicy",
+    "Router",
     "Setting",
     "Source",
     "Status",
@@ -98,6 +105,7 @@ __all__ = [
     "available_providers",
     "connect",
     "errors",
+    "formats",
     "jobs",
     "redact_all",
     "register",

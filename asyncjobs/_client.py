@@ -7,7 +7,7 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -16,10 +16,11 @@ import attrs
 import requests
 
 from . import _checks, _wake, errors
+from ._catalog import refuse_unoffered
 from ._deferred import collecting
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
 from ._job import Job, JobList
-from ._ledger import Ledger, SubmitState
+from ._ledger import Ledger, LedgerEntry, SubmitState
 from ._looks import Looks
 from ._models import JobInfo, Result, ResultFile, Status, expiry
 from ._redaction import MASK, Redactor, get_logger, redact_value
@@ -132,7 +133,7 @@ def connect(
         )
     client = Client(
         cls(config, transport),
-        ledger=_open_ledger(ledger),
+        ledger=open_ledger(ledger),
         poll=poll,
         owns_ledger=not isinstance(ledger, Ledger),
     )
@@ -142,7 +143,8 @@ def connect(
     return client
 
 
-def _open_ledger(ledger: LedgerArg) -> Ledger | None:
+def open_ledger(ledger: LedgerArg) -> Ledger | None:
+    """The ledger ``connect(ledger=...)`` means (``None`` when ``False``)."""
     if ledger is False:
         return None
     if ledger is None or ledger is True:
@@ -186,6 +188,10 @@ class Client:
         self._expecting: set[str] = set()
         self._looks = Looks(provider, ledger, self._stamp)
         self._watched = False  # a job of this client went to the background scheduler
+        #: the clients this one hands work to by provider name (:meth:`peer`); a routed client
+        #: fills it with its members
+        self.peers: dict[str, Client] = {}
+        self._own_peers: list[Client] = []
         provider.look_through(self.status)  # a result that needs a look: the one-flight rule
 
     @property
@@ -208,6 +214,8 @@ class Client:
             release(self)
         if self.webhooks is not None:
             self.webhooks.detach(self)
+        for peer in self._own_peers:
+            peer.close()
         self._looks.close()
         self.provider.close()
         self.provider.transport.close()
@@ -281,6 +289,19 @@ class Client:
             ProviderError: the service refused the job; TransportError: the outcome is unknown (the
                 ledger keeps the attempt as ``unknown``).
         """
+        return self.submit_with(kind, params, webhook=webhook)
+
+    def submit_with(
+        self,
+        kind: str,
+        params: Mapping[str, Any],
+        *,
+        webhook: str | bool | None = None,
+        attempts: Sequence[Mapping[str, Any]] = (),
+    ) -> Job:
+        """:meth:`submit` with the parameters as a mapping, and ``attempts``: what came before this
+        submission, recorded with it in the ledger (each provider a routed submit tried first, or
+        the job a resubmit runs again; see :attr:`asyncjobs.LedgerEntry.attempts`)."""
         if not isinstance(kind, str):
             raise errors.InvalidParameterError(
                 f"kind must be a string, not {type(kind).__name__}", parameter="kind"
@@ -312,6 +333,8 @@ class Client:
                     provider=self.name,
                 )
         prepared = self._check(kind, dict(params))
+        if kind == "convert":
+            self._offers(prepared)
         job_id = self.provider.new_job_id()
         url: str | None = webhook if isinstance(webhook, str) else None
         expecting = webhook is True
@@ -322,8 +345,17 @@ class Client:
             self._expecting.add(job_id)  # a call may come before submit returns
         key = None
         if self.ledger is not None:
-            recorded = redact_value(_describe(prepared), self.provider.transport.redactor)
-            key = self.ledger.begin(self.name, kind, recorded, job_id)  # type: ignore[arg-type]
+            redactor = self.provider.transport.redactor
+            recorded = redact_value(_describe(prepared), redactor)
+            kept = _kept_source(prepared.get("source"))
+            key = self.ledger.begin(
+                self.name,
+                kind,
+                recorded,  # type: ignore[arg-type]
+                job_id,
+                source=None if kept is None else redactor(kept),
+                attempts=attempts,
+            )
         sent_at = datetime.now(timezone.utc)
         try:
             info = self.provider.submit(kind, prepared, job_id=job_id, webhook=url)
@@ -338,6 +370,8 @@ class Client:
                 info = attrs.evolve(info, submitted_at=sent_at)
             info = self._stamp(info)
         except BaseException as exc:
+            if job_id is not None and isinstance(exc, errors.AsyncJobsError) and not exc.job_id:
+                exc.job_id = job_id  # the client-chosen id: the job may exist under it
             if job_id is not None and not isinstance(exc, errors.TransportError):
                 self._expecting.discard(job_id)
             refused = self._refused(exc, kind, prepared)
@@ -362,6 +396,66 @@ class Client:
             self._record_issued(key, info)
         log.debug("%s: submitted %s job %s", self.name, kind, info.id)
         return Job(self, info.id, kind=info.kind, info=info)
+
+    def _offers(self, prepared: Mapping[str, Any]) -> None:
+        """Refuse, before any request, a conversion this provider's complete format list does not
+        have (naming the installed providers that offer it)."""
+        source, target = prepared.get("from_"), prepared.get("to")
+        if isinstance(source, str) and isinstance(target, str):
+            refuse_unoffered(self.name, type(self.provider).formats(), source, target)
+
+    def resubmit(self, job_id: str, *, provider: str | None = None) -> Job:
+        """Run the job ``job_id`` of this provider again, as a new job, from what the ledger kept
+        of it: its kind, its parameters and its source (a path, read again, or a URL). The new
+        submission records the old job in its :attr:`~asyncjobs.LedgerEntry.attempts`.
+
+        Args:
+            job_id: a job this client's provider issued, known to the ledger.
+            provider: run it at another provider instead (its settings from the environment, or
+                this client's peer of that name in a routed client); ``None`` for this one.
+
+        Returns:
+            The new job's handle.
+
+        Raises:
+            NotSupportedError: the source was given as bytes or a file object (the ledger keeps no
+                content), or the client has no ledger.
+            InvalidParameterError: the job is ``done`` or still ``pending`` (only a failed or lost
+                job is run again), a kept parameter was masked as a secret, or the ledger does not
+                know the job.
+        """
+        check_id(job_id)
+        if self.ledger is None:
+            raise errors.NotSupportedError(
+                f"{errors.describe(self.name, job_id)}: resubmit reads the job from the ledger, and "
+                "this client has none (ledger=False). Submit it again with client.submit(...).",
+                provider=self.name,
+                job_id=job_id,
+            )
+        entry = self.ledger.get(self.name, job_id)
+        if entry is None:
+            raise errors.InvalidParameterError(
+                f"{errors.describe(self.name, job_id)} is not in the ledger, so what it was is not "
+                "known. Submit it again with client.submit(...).",
+                parameter="job_id",
+                provider=self.name,
+                job_id=job_id,
+            )
+        kind, params = resubmission(entry)
+        target = self if provider is None or provider == self.name else self.peer(provider)
+        before = [{"provider": self.name, "job_id": job_id, "resubmitted": True}]
+        return target.submit_with(kind, params, attempts=before)
+
+    def peer(self, provider: str) -> Client:
+        """The client of ``provider`` that this client hands work to (a resubmit elsewhere): the
+        routed client's member of that name when this client is one, else one connected with
+        settings from the environment, sharing this client's ledger, closed with this client."""
+        found = self.peers.get(provider)
+        if found is None:
+            found = connect(provider, ledger=self.ledger if self.ledger is not None else False)
+            self.peers[provider] = found
+            self._own_peers.append(found)
+        return found
 
     def _refused(
         self, exc: BaseException, kind: str, params: Mapping[str, Any]
@@ -634,6 +728,65 @@ def _describe(params: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[k] = repr(v)[:200]
     return out
+
+
+def _kept_source(source: object) -> str | None:
+    """The source a resubmit can read again: a URL, or the absolute path of a file; ``None`` for
+    bytes and file objects (their content is never kept)."""
+    if not isinstance(source, Source):
+        return None
+    if source.url is not None:
+        return source.url
+    if source.path is not None:
+        return str(source.path.resolve())
+    return None
+
+
+def resubmission(entry: LedgerEntry) -> tuple[str, dict[str, Any]]:
+    """The kind and parameters to run the ledger's ``entry`` again with.
+
+    Raises:
+        InvalidParameterError: the job is done or pending, or a parameter was masked.
+        NotSupportedError: its source was bytes or a file object.
+    """
+    what = errors.describe(entry.provider, entry.job_id)
+    status = entry.info.status if entry.info is not None else None
+    if status is Status.DONE:
+        raise errors.InvalidParameterError(
+            f"{what} is done: its result is there to fetch (job.result()); only a failed or lost "
+            "job is resubmitted.",
+            parameter="job_id",
+            provider=entry.provider,
+            job_id=entry.job_id,
+        )
+    if status is Status.PENDING and entry.state == SubmitState.SUBMITTED:
+        raise errors.InvalidParameterError(
+            f"{what} is still pending: wait for it, or cancel it first (job.cancel()); only a "
+            "failed or lost job is resubmitted.",
+            parameter="job_id",
+            provider=entry.provider,
+            job_id=entry.job_id,
+        )
+    params = dict(entry.params)
+    if "source" in params:
+        if entry.source is None:
+            raise errors.NotSupportedError(
+                f"{what} cannot be resubmitted: its source was given as bytes or a file object, "
+                "and the ledger keeps no content. Submit it again with the content.",
+                provider=entry.provider,
+                job_id=entry.job_id,
+            )
+        params["source"] = entry.source
+    masked = sorted(k for k, v in params.items() if v == MASK)
+    if masked:
+        raise errors.InvalidParameterError(
+            f"{what} cannot be resubmitted: the ledger masked its parameter {masked[0]!r} (it "
+            "looked secret). Submit it again with client.submit(...).",
+            parameter=masked[0],
+            provider=entry.provider,
+            job_id=entry.job_id,
+        )
+    return entry.kind, params
 
 
 def _bind(

@@ -40,21 +40,32 @@ class Formats:
     Attributes:
         table: source format -> the target formats (read-only).
         source: where the list comes from (the vendor's page or endpoint), for people.
+        complete: whether the table is the vendor's whole list. Only a complete table refuses a
+            conversion before any request; a partial one (a part of the list, where the whole
+            could not be read) lists what is known, and the service's own answer decides the
+            rest (a refusal is ``NotSupportedError`` all the same, and a routed submit falls
+            back on it).
     """
 
     table: Mapping[str, frozenset[str]] = attrs.field(converter=_table)
     source: str = ""
+    complete: bool = True
 
     @classmethod
     def from_json(cls, package: str, resource: str) -> Formats:
-        """Read a table shipped as package data: a JSON object ``{"source": "...", "formats":
-        {"docx": ["pdf", ...], ...}}``."""
+        """Read a table shipped as package data: a JSON object ``{"source": "...", "complete":
+        true, "formats": {"docx": ["pdf", ...], ...}}`` (``complete`` is true when absent)."""
         data = json.loads(resources.files(package).joinpath(resource).read_text("utf-8"))
-        return cls(data["formats"], str(data.get("source", "")))
+        return cls(data["formats"], str(data.get("source", "")), bool(data.get("complete", True)))
 
     def offers(self, source: str, target: str) -> bool:
-        """Whether the provider converts ``source`` to ``target``."""
+        """Whether the table lists the conversion of ``source`` to ``target``."""
         return normal_format(target) in self.table.get(normal_format(source), ())
+
+    def refuses(self, source: str, target: str) -> bool:
+        """Whether the provider is known not to convert ``source`` to ``target``: the table is
+        complete and does not list it."""
+        return self.complete and not self.offers(source, target)
 
     def targets(self, source: str) -> frozenset[str]:
         """The formats ``source`` converts to (empty when it is not a source format here)."""
@@ -70,4 +81,5 @@ class Formats:
         return sum(len(t) for t in self.table.values())
 
     def __repr__(self) -> str:
-        return f"Formats({len(self.table)} source formats, {len(self)} conversions)"
+        part = "" if self.complete else ", a part of the vendor's list"
+        return f"Formats({len(self.table)} source formats, {len(self)} conversions{part})"

@@ -616,6 +616,7 @@ class Transport:
         except requests.RequestException as exc:
             error = self._transport_error(call, exc)
             never_sent = _never_sent(exc)
+            error.never_sent = never_sent
             if call.repeatable or never_sent:
                 raise _Retry(error) from exc
             raise error from exc

@@ -144,6 +144,16 @@ class Job:
         """Cancel the job (``NotSupportedError`` where the provider cannot)."""
         self.client.cancel(self.id)
 
+    def resubmit(self, provider: str | None = None) -> Job:
+        """Run this failed or lost job again, as a new job, from the source the ledger kept (a
+        path, read again, or a URL), at its provider or at ``provider``. See
+        :meth:`asyncjobs.Client.resubmit` for what is refused and why.
+
+        Returns:
+            The new job's handle (this one is left as it is).
+        """
+        return self.client.resubmit(self.id, provider=provider)
+
     def future(self) -> concurrent.futures.Future[Result]:
         """A :class:`concurrent.futures.Future` of the job's :class:`Result`, polled by the shared
         background scheduler (one thread and a bounded pool for every job of the process), so

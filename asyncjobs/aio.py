@@ -44,13 +44,14 @@ import requests
 
 from . import _aio, _aio_wait, errors
 from ._client import Client, LedgerArg, check_timeout
-from ._client import connect as _connect_sync
 from ._http import MAX_BODY, RetryPolicy, Timeouts
 from ._http import deadline as deadline_scope
 from ._job import Job, JobList, handles
 from ._models import JobInfo, Result, Status
 from ._poll import finished_late, timed_out
 from ._progress import Progress, make_progress
+from ._routing import Router
+from ._routing import connect as _connect_sync
 from ._waiting import ReturnWhen, check_return_when, ends_wait, late
 from .provider import PollPolicy
 
@@ -102,7 +103,7 @@ async def _reporter(progress: Progress, *, total: int | None, desc: str) -> Repo
 
 
 def connect(
-    provider: str,
+    provider: str | list[str | Client] | tuple[str | Client, ...] | None = None,
     *,
     ledger: LedgerArg = None,
     timeout: Timeouts | float | None = None,
@@ -113,7 +114,9 @@ def connect(
     webhooks: Receiver | bool | None = None,
     **settings: Any,
 ) -> Connecting:
-    """Connect to a provider, for asyncio: the same arguments as :func:`asyncjobs.connect`.
+    """Connect to a provider, for asyncio: the same arguments as :func:`asyncjobs.connect`
+    (a list of providers, in order of preference, gives a routed client whose ``submit`` falls
+    back as :class:`asyncjobs.Router`'s does).
 
     Use it as ``async with aio.connect(...) as client:`` (the client is closed at the end), or
     ``client = await aio.connect(...)`` (then ``await client.aclose()``). The settings are checked,
@@ -124,7 +127,7 @@ def connect(
         An awaitable async context manager giving an :class:`AsyncClient`.
     """
 
-    def make() -> Client:
+    def make() -> Client | Router:
         return _connect_sync(
             provider,
             ledger=ledger,
@@ -144,7 +147,7 @@ class Connecting:
     """What :func:`connect` returns: await it for an :class:`AsyncClient`, or use it as an async
     context manager that closes the client at the end."""
 
-    def __init__(self, make: Callable[[], Client]) -> None:
+    def __init__(self, make: Callable[[], Client | Router]) -> None:
         self._make = make
         self._client: AsyncClient | None = None
 
@@ -169,18 +172,19 @@ class Connecting:
 class AsyncClient:
     """One provider's jobs, awaited: ``submit``, ``status``, ``result``, ``cancel``, ``list``, ``job``.
 
-    Made by :func:`connect`, or around an existing :class:`asyncjobs.Client` with
-    ``AsyncClient(client)``: then both share everything, the one-poll-in-flight-per-job rule
-    included (an async poll and a sync poll of one job share one request).
+    Made by :func:`connect`, or around an existing :class:`asyncjobs.Client` (or
+    :class:`asyncjobs.Router`) with ``AsyncClient(client)``: then both share everything, the
+    one-poll-in-flight-per-job rule included (an async poll and a sync poll of one job share one
+    request).
 
     Attributes:
-        sync: the :class:`asyncjobs.Client` underneath.
+        sync: the :class:`asyncjobs.Client` (or :class:`asyncjobs.Router`) underneath.
     """
 
-    def __init__(self, client: Client, *, owns: bool = False) -> None:
-        if not isinstance(client, Client):
+    def __init__(self, client: Client | Router, *, owns: bool = False) -> None:
+        if not isinstance(client, (Client, Router)):
             raise errors.InvalidParameterError(
-                f"AsyncClient wraps an asyncjobs.Client, not {type(client).__name__}",
+                f"AsyncClient wraps an asyncjobs.Client or Router, not {type(client).__name__}",
                 parameter="client",
             )
         self.sync = client
@@ -251,6 +255,8 @@ class AsyncClient:
         from ._client import check_id
 
         check_id(job_id)
+        if isinstance(self.sync, Router):
+            return self._wrap(self.sync.job(job_id))  # the ledger says whose it is
         return self._wrap(Job(self.sync, job_id))
 
 
@@ -374,6 +380,12 @@ class AsyncJob:
         end = None if limit is None else time.monotonic() + limit
         info = await self.wait(timeout=timeout, progress=False)
         return await _fetch(self, info, end, limit)
+
+    async def resubmit(self, provider: str | None = None) -> AsyncJob:
+        """Run this failed or lost job again, as :meth:`asyncjobs.Job.resubmit` does; the new job's
+        handle."""
+        job = await _aio.run(self.sync.resubmit, provider, owner=self.sync.connected_client)
+        return AsyncJob(self._client, job)
 
     async def cancel(self) -> None:
         """Cancel the job (``NotSupportedError`` where the provider cannot)."""

@@ -25,6 +25,7 @@ __all__ = [
     "NotSupportedError",
     "ProviderError",
     "RateLimitedError",
+    "RoutingError",
     "SaveError",
     "TransportError",
     "UnknownProviderError",
@@ -173,7 +174,33 @@ class TransportError(ProviderError):
 
     For a submit that is not idempotent this means the outcome is unknown: the ledger keeps the attempt
     so that the job can be found or submitted again on purpose, never doubled silently.
+
+    ``never_sent`` is true when the request provably never reached the service (the connection
+    was refused, the name did not resolve, the connection timed out before it was made): then no
+    job can exist, and a routed submit falls back to the next provider.
     """
+
+    def __init__(self, message: str, *, never_sent: bool = False, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.never_sent = never_sent
+
+
+class RoutingError(ProviderError):
+    """Raised by a routed client's ``submit`` (``asyncjobs.connect([...])``) when every provider it
+    tried refused the job in a way that let it try the next (credentials, credits, rate limits,
+    a conversion it does not offer, a connection that never sent the request), so that no job was
+    created anywhere. ``attempts`` holds each provider's name and its error, in the order tried;
+    the message names each."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: Sequence[tuple[str, AsyncJobsError]] = (),
+        **kwargs: Any,
+    ):
+        super().__init__(message, **kwargs)
+        self.attempts = tuple(attempts)
 
 
 class JobFailedError(AsyncJobsError):

@@ -8,7 +8,7 @@ per dialect), ``_rows`` (rows decoded in one place), ``_backends`` (a backend ch
 """
 
 from ._facade import LEASE_SECONDS, Ledger, default_home
-from ._rows import LedgerEntry, SubmitState, gc_paused
+from ._rows import USAGE_GROUPS, LedgerEntry, SubmitState, Usage, gc_paused
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 from ._store import Store, StoreOptions
 
@@ -16,11 +16,13 @@ __all__ = [
     "LEASE_SECONDS",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "USAGE_GROUPS",
     "Ledger",
     "LedgerEntry",
     "Store",
     "StoreOptions",
     "SubmitState",
+    "Usage",
     "default_home",
     "gc_paused",
 ]

@@ -19,8 +19,8 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,10 @@ from ._backends import PATH_BACKEND, backend_of, store_class
 from ._rows import (
     ENTRY_COLUMNS,
     INFO_COLUMNS,
+    USAGE_GROUPS,
     LedgerEntry,
     SubmitState,
+    Usage,
     decode_entries,
     decode_infos,
     from_timestamp,
@@ -262,9 +264,18 @@ class Ledger:
     # -- writing ----------------------------------------------------------------------------------
 
     def begin(
-        self, provider: str, kind: str, params: Mapping[str, Any], job_id: str | None = None
+        self,
+        provider: str,
+        kind: str,
+        params: Mapping[str, Any],
+        job_id: str | None = None,
+        *,
+        source: str | None = None,
+        attempts: Sequence[Mapping[str, Any]] = (),
     ) -> str:
-        """Record a submission before its request leaves; return the entry's key."""
+        """Record a submission before its request leaves; return the entry's key. ``source`` is
+        the path or URL a resubmit reads again; ``attempts`` what came before it (see
+        :attr:`LedgerEntry.attempts`)."""
         key = uuid.uuid4().hex
         now = time.time()
         if job_id is not None:
@@ -273,8 +284,8 @@ class Ledger:
             if job_id is not None:
                 self._supersede(db, provider, job_id, key)
             db.execute(
-                "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
+                " updated_at, source, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     provider,
@@ -284,6 +295,10 @@ class Ledger:
                     SubmitState.SUBMITTING,
                     now,
                     now,
+                    storable(source),
+                    storable(json.dumps(list(map(dict, attempts)), default=str))
+                    if attempts
+                    else None,
                 ),
             )
         return key
@@ -420,6 +435,8 @@ class Ledger:
             " started_at=COALESCE(:started_at, started_at),"
             " completed_at=COALESCE(:completed_at, completed_at),"
             " expires_at=COALESCE(:expires_at, expires_at),"
+            " cost_amount=COALESCE(:cost_amount, cost_amount),"
+            " cost_unit=CASE WHEN :cost_amount IS NULL THEN cost_unit ELSE :cost_unit END,"
             " finished_seen_at=COALESCE(finished_seen_at, CASE WHEN :finished THEN :now END),"
             " lease_holder=CASE WHEN :finished THEN NULL ELSE lease_holder END,"
             " lease_until=CASE WHEN :finished THEN NULL ELSE lease_until END,"
@@ -612,6 +629,40 @@ class Ledger:
         where, args = self._info_where(provider, status)
         return int(self._read(f"SELECT COUNT(*) FROM jobs{where}", args)[0][0])
 
+    def usage(self, *, since: datetime | None = None, by: str = "provider") -> list[Usage]:
+        """What the jobs submitted since ``since`` (all when ``None``) cost, summed per unit and
+        per ``by``: ``"provider"``, ``"kind"`` or ``"day"`` (the UTC day the job was submitted).
+        Jobs whose cost is not known (not finished, or a provider that does not say) are counted
+        in rows whose ``unit`` is ``None``. Sorted by group, then unit."""
+        if by not in USAGE_GROUPS:
+            raise ValueError(f"by must be one of {', '.join(USAGE_GROUPS)}, not {by!r}")
+        where, args = " WHERE job_id IS NOT NULL", []
+        if since is not None:
+            where += " AND created_at >= ?"
+            args.append(since.timestamp())
+        if by == "day":
+            rows = self._read(f"SELECT created_at, cost_unit, cost_amount FROM jobs{where}", args)
+            sums: dict[tuple[str, str | None], list[float]] = {}
+            for created, unit, amount in rows:
+                day = datetime.fromtimestamp(created, timezone.utc).date().isoformat()
+                found = sums.setdefault((day, unit), [0.0, 0])
+                found[0] += amount or 0.0
+                found[1] += 1
+            grouped = [(g, u, a, int(n)) for (g, u), (a, n) in sums.items()]
+        else:
+            grouped = [
+                (g, u, float(a or 0.0), int(n))
+                for g, u, a, n in self._read(
+                    f"SELECT {by}, cost_unit, SUM(cost_amount), COUNT(*) FROM jobs{where}"
+                    f" GROUP BY {by}, cost_unit",
+                    args,
+                )
+            ]
+        return sorted(
+            (Usage(g, u, a if u is not None else None, n) for g, u, a, n in grouped),
+            key=lambda r: (r.group, r.unit is None, r.unit or ""),
+        )
+
     def history(self, provider: str, job_id: str) -> list[tuple[datetime, Status, str | None]]:
         """Every status change seen for a job, oldest first."""
         rows = self._read(
@@ -627,6 +678,8 @@ class Ledger:
 _DIFFERS = (
     "status IS NOT :status OR raw_status IS NOT :raw_status OR error IS NOT :error"
     " OR meta IS NOT :meta"
+    " OR (:cost_amount IS NOT NULL AND (cost_amount IS NULL OR cost_amount <> :cost_amount"
+    " OR cost_unit IS NOT :cost_unit))"
     " OR (:submitted_at IS NOT NULL AND (submitted_at IS NULL OR abs(submitted_at - :submitted_at) > 1e-6))"
     " OR (:started_at IS NOT NULL AND (started_at IS NULL OR abs(started_at - :started_at) > 1e-6))"
     " OR (:completed_at IS NOT NULL AND (completed_at IS NULL OR abs(completed_at - :completed_at) > 1e-6))"

@@ -155,6 +155,7 @@ POSTGRESQL = Dialect(
     {
         ColumnType.TEXT: "TEXT",
         ColumnType.TIME: "DOUBLE PRECISION",
+        ColumnType.NUMBER: "DOUBLE PRECISION",
         ColumnType.ORDER: "BIGSERIAL",
     },
     translate=translate,

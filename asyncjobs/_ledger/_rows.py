@@ -10,11 +10,12 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from asyncjobs._models import JobInfo, Status
+from asyncjobs._models import Cost, JobInfo, Status
 from asyncjobs._redaction import get_logger
 
 log = get_logger("asyncjobs._ledger")
@@ -22,8 +23,10 @@ log = get_logger("asyncjobs._ledger")
 __all__ = [
     "ENTRY_COLUMNS",
     "INFO_COLUMNS",
+    "USAGE_GROUPS",
     "LedgerEntry",
     "SubmitState",
+    "Usage",
     "decode_entries",
     "decode_infos",
     "from_timestamp",
@@ -37,14 +40,35 @@ __all__ = [
 ENTRY_COLUMNS = (
     "key, provider, kind, job_id, params, state, created_at, status, raw_status, error,"
     " submitted_at, started_at, completed_at, expires_at, meta, updated_at, finished_seen_at,"
-    " lease_holder, lease_until"
+    " lease_holder, lease_until, cost_amount, cost_unit, source, attempts"
 )
 
 #: The columns of ``jobs`` a JobInfo is read from, in the order :func:`decode_infos` takes them.
 INFO_COLUMNS = (
     "provider, job_id, kind, status, raw_status, error, submitted_at, started_at,"
-    " completed_at, expires_at, meta"
+    " completed_at, expires_at, meta, cost_amount, cost_unit"
 )
+
+
+#: What :meth:`Ledger.usage` can group by.
+USAGE_GROUPS = ("provider", "kind", "day")
+
+
+@attrs.frozen
+class Usage:
+    """One row of :meth:`Ledger.usage`: what the jobs of one group cost in one unit.
+
+    Attributes:
+        group: the provider, the kind, or the UTC day (``YYYY-MM-DD``).
+        unit: the unit the amount is in; ``None`` for the jobs whose cost is not known.
+        amount: the sum, in ``unit``; ``None`` when the unit is.
+        jobs: how many jobs the row sums.
+    """
+
+    group: str
+    unit: str | None
+    amount: float | None
+    jobs: int
 
 
 class SubmitState:
@@ -88,6 +112,11 @@ class LedgerEntry:
         error: why the submit failed (``rejected``/``unknown``), or the job's last error.
         holder: on a shared (PostgreSQL) ledger, who polls the job (``host:pid:tag``), while its
             lease lasts (``lease_until``, the database's clock); ``None`` when nobody does.
+        source: the path or URL of a ``"convert"`` job's source, kept so that the job can be
+            resubmitted; ``None`` when it was given as bytes or a file object (never kept).
+        attempts: what came before this submission: each provider a routed submit tried first
+            (``{"provider", "error", "at"}``), or the job it resubmits (``{"provider", "job_id",
+            "resubmitted": true}``).
     """
 
     key: str
@@ -103,6 +132,8 @@ class LedgerEntry:
     error: str | None = None
     holder: str | None = None
     lease_until: datetime | None = None
+    source: str | None = None
+    attempts: tuple[Mapping[str, Any], ...] = ()
 
     def expires_at(self, lifetime: timedelta | None) -> datetime | None:
         """When the provider forgets this job: the ``expires_at`` it said, else ``lifetime`` (the
@@ -203,6 +234,8 @@ def info_values(info: JobInfo) -> dict[str, Any]:
         "completed_at": timestamp(info.completed_at),
         "expires_at": timestamp(info.expires_at),
         "finished": info.finished,
+        "cost_amount": None if info.cost is None else info.cost.amount,
+        "cost_unit": None if info.cost is None else info.cost.unit,
     }
 
 
@@ -266,6 +299,8 @@ class _InfoBuilder:
         completed_at: float | None,
         expires_at: float | None,
         meta: str | None,
+        cost_amount: float | None = None,
+        cost_unit: str | None = None,
     ) -> JobInfo:
         utc, stamp = timezone.utc, datetime.fromtimestamp
         parsed: Any = {}
@@ -287,6 +322,7 @@ class _InfoBuilder:
             error=error,
             expires_at=None if expires_at is None else stamp(expires_at, utc),
             meta=parsed,
+            cost=None if cost_amount is None or not cost_unit else Cost(cost_amount, cost_unit),
         )
 
 
@@ -368,6 +404,10 @@ def _build_rows(rows: Sequence[tuple[Any, ...]]) -> list[LedgerEntry]:
         finished_seen_at,
         lease_holder,
         lease_until,
+        cost_amount,
+        cost_unit,
+        source,
+        attempts,
     ) in rows:
         info = None
         if job_id is not None and status is not None:
@@ -383,6 +423,8 @@ def _build_rows(rows: Sequence[tuple[Any, ...]]) -> list[LedgerEntry]:
                 completed_at,
                 expires_at,
                 meta,
+                cost_amount,
+                cost_unit,
             )
         out.append(
             LedgerEntry(
@@ -401,6 +443,17 @@ def _build_rows(rows: Sequence[tuple[Any, ...]]) -> list[LedgerEntry]:
                 error=error,
                 holder=lease_holder,
                 lease_until=None if lease_until is None else stamp(lease_until, utc),
+                source=source,
+                attempts=_attempts(attempts),
             )
         )
     return out
+
+
+def _attempts(text: str | None) -> tuple[Mapping[str, Any], ...]:
+    if not text:
+        return ()
+    value = json.loads(text)
+    if not isinstance(value, list):
+        raise ValueError("the attempts column is not a JSON list")
+    return tuple(MappingProxyType(a) for a in value if isinstance(a, dict))

@@ -40,6 +40,8 @@ class ColumnType(enum.Enum):
     TEXT = "text"
     #: a time: seconds since the epoch, fractional
     TIME = "time"
+    #: a number, fractional (a job's cost)
+    NUMBER = "number"
     #: the order rows were added in, unique; called ``rowid`` in the ledger's SQL (SQLite's implicit
     #: rowid; a dialect without one names and declares a column of its own)
     ORDER = "order"
@@ -202,6 +204,18 @@ MIGRATIONS: tuple[Step, ...] = (
             ),
         ),
     ),
+    Step(
+        4,
+        "what a job cost (its amount and unit, summed by `asyncjobs usage`), the source a"
+        " resubmit reads again (a path or URL; never bytes), and the attempts before it (each"
+        " provider a routed submit tried, or the job it resubmits, as JSON)",
+        (
+            AddColumn("jobs", Column("cost_amount", ColumnType.NUMBER)),
+            AddColumn("jobs", _text("cost_unit")),
+            AddColumn("jobs", _text("source")),
+            AddColumn("jobs", _text("attempts")),
+        ),
+    ),
 )
 
 #: The schema version this asyncjobs writes (and the newest it reads).
@@ -251,6 +265,8 @@ class Dialect:
     def _column(self, column: Column, *, has_key: bool) -> str | None:
         kind = self.types.get(column.type)
         if kind is None:
+            if column.type is not ColumnType.ORDER:
+                raise TypeError(f"the {self.name} dialect names no {column.type.value} type")
             return None
         text = f"{self.translate(column.name)} {kind}"
         if column.type is ColumnType.ORDER:

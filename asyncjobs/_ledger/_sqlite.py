@@ -27,7 +27,9 @@ __all__ = ["APPLICATION_ID", "SQLITE", "SQLiteStore"]
 APPLICATION_ID = 0x414A4C47
 
 #: The schema in SQLite's words (``rowid`` is implicit).
-SQLITE = Dialect("sqlite", {ColumnType.TEXT: "TEXT", ColumnType.TIME: "REAL"})
+SQLITE = Dialect(
+    "sqlite", {ColumnType.TEXT: "TEXT", ColumnType.TIME: "REAL", ColumnType.NUMBER: "REAL"}
+)
 
 _BUSY_TIMEOUT = 30.0
 

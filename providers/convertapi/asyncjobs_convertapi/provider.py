@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import mimetypes
 import secrets
 import string
@@ -32,7 +33,9 @@ from asyncjobs.errors import (
 )
 from asyncjobs.provider import (
     Capabilities,
+    Cost,
     ErrorDetails,
+    Formats,
     HeaderAuth,
     JobInfo,
     Param,
@@ -168,7 +171,16 @@ class ConvertAPIProvider(Provider):
             initial=1.0, factor=1.5, cap=10.0, min_interval=0.2, fraction=0.4, hold=HOLD
         ),
         job_lifetime=JOB_LIFETIME,
+        cost_unit="conversions",
     )
+
+    @classmethod
+    @functools.cache
+    def formats(cls) -> Formats:
+        """The conversions this provider declares (``formats.json``: a part of the vendor's list,
+        so conversions outside it are left to the service to refuse)."""
+        return Formats.from_json("asyncjobs_convertapi", "formats.json")
+
     settings = (
         Setting(
             "secret",
@@ -518,6 +530,7 @@ class ConvertAPIProvider(Provider):
                 completed_at=now,
                 expires_at=now + JOB_LIFETIME,
                 meta={"protocol": "legacy", "synchronous": True},
+                cost=_cost(result),
             )
         started = self.decode(response, JobStarted, converter, job_id=job_id)
         return self._started(kind, job_id, started.job_id, response)
@@ -570,8 +583,9 @@ class ConvertAPIProvider(Provider):
         if code == 200:
             # ConvertAPI says nothing of when the job finished: completed_at is left to the client,
             # which fills in when the job was first seen finished (from the ledger)
-            self._remember(job_id, self._finished(job_id, response))
-            return info(Status.DONE, "200")
+            finished = self._finished(job_id, response)
+            self._remember(job_id, finished)
+            return info(Status.DONE, "200", cost=_cost(finished.result))
         if code == 503:
             wait = parse_retry_after(response.headers.get("Retry-After"))
             return info(
@@ -722,3 +736,16 @@ def _disposition_name(header: str | None) -> str | None:
 
     name = parse_options_header(header)[1].get("filename")
     return name.replace("/", "_").replace("\\", "_") if name else None
+
+
+def _cost(result: ConversionResult | None) -> Cost | None:
+    """What a finished conversion cost: ``ConversionCost`` conversions (the unit the account's
+    plan counts, ``ConversionsTotal``/``ConversionsConsumed`` at ``/user``); older answers say only
+    ``ConversionTime``, in seconds; nothing when the result came as the file itself."""
+    if result is None:
+        return None
+    if result.conversion_cost is not None and result.conversion_cost >= 0:
+        return Cost(result.conversion_cost, "conversions")
+    if result.conversion_time is not None and result.conversion_time >= 0:
+        return Cost(result.conversion_time, "seconds")
+    return None

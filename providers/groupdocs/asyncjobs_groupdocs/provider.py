@@ -3,6 +3,7 @@ the async conversion API (``/conversion/async``)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
 import re
@@ -26,6 +27,7 @@ from asyncjobs.errors import (
 from asyncjobs.provider import (
     Capabilities,
     ErrorDetails,
+    Formats,
     JobInfo,
     Param,
     PollPolicy,
@@ -213,6 +215,14 @@ class GroupDocsProvider(Provider):
         poll=PollPolicy(initial=1.0, factor=1.5, cap=10.0, min_interval=0.2, fraction=0.4),
         job_lifetime=None,  # the vendor does not say how long operations are kept
     )
+
+    @classmethod
+    @functools.cache
+    def formats(cls) -> Formats:
+        """The conversions this provider declares (``formats.json``: a part of the vendor's list,
+        so conversions outside it are left to the service to refuse)."""
+        return Formats.from_json("asyncjobs_groupdocs", "formats.json")
+
     settings = (
         Setting(
             "client_id",

@@ -92,6 +92,8 @@ def job_record(
         "error": (info.error if info else None) or error,
         "expires_at": expires,
         "expired": expired(expires, now),
+        "cost": info.cost.amount if info and info.cost else None,
+        "cost_unit": info.cost.unit if info and info.cost else None,
         "meta": dict(info.meta) if info else {},
     }
 

@@ -134,7 +134,16 @@ JOB_COLUMNS: Mapping[str, Callable[[Mapping[str, Any], Sequence[str], bool], str
     "expired": lambda record, columns, zone: "EXPIRED" if record.get("expired") else "",
     "error": lambda record, columns, zone: str(record.get("error") or "")[:ERROR_CELL],
     "polled_by": _plain_cell("polled_by"),
+    "cost": lambda record, columns, zone: _cost_cell(record),
 }
+
+
+def _cost_cell(record: Mapping[str, Any]) -> str:
+    amount, unit = record.get("cost"), record.get("cost_unit")
+    if amount is None or not unit:
+        return ""
+    number = int(amount) if float(amount).is_integer() else amount
+    return printable(f"{number} {unit}")
 
 
 def job_cells(

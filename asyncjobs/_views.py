@@ -17,7 +17,7 @@ __all__ = ["COLUMNS", "jobs_html", "jobs_text", "record"]
 
 #: The columns of a job table in a terminal or a notebook (a job past its provider's lifetime says
 #: ``(expired)`` in its status).
-COLUMNS = (*FIRST_COLUMNS, "completed_at", "error")
+COLUMNS = (*FIRST_COLUMNS, "completed_at", "cost", "error")
 _STATUS = COLUMNS.index("status")
 
 

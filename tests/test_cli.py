@@ -336,6 +336,7 @@ def test_list_shows_a_table_of_the_ledger_across_providers(cli: Run) -> None:
         "submitted_at",
         "expires_at",
         "expired",
+        "cost",
         "error",
         "polled_by",
     ]

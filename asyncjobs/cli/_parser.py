@@ -17,12 +17,15 @@ from ._output import (
 from ._verbs import (
     cmd_cancel,
     cmd_demo,
+    cmd_formats,
     cmd_list,
     cmd_providers,
+    cmd_resubmit,
     cmd_result,
     cmd_sandbox,
     cmd_status,
     cmd_submit,
+    cmd_usage,
     cmd_wait,
     cmd_webhooks,
     cmd_worker,
@@ -66,7 +69,12 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def _provider_args(parser: argparse.ArgumentParser, *, job: bool = True) -> None:
-    parser.add_argument("provider", metavar="PROVIDER")
+    parser.add_argument(
+        "provider",
+        metavar="PROVIDER",
+        help="a provider, or several comma-separated (submit: in order of preference, falling "
+        "back; a job verb: the one the ledger has the job under)",
+    )
     if job:
         parser.add_argument("job_id", metavar="JOB_ID")
     parser.add_argument(
@@ -140,6 +148,35 @@ def build_parser() -> argparse.ArgumentParser:
         "source=PATH|URL to=pdf [from=docx]",
     )
     p.add_argument("--webhook", metavar="URL", help="a URL the provider calls when the job ends")
+    p = verb(
+        "resubmit",
+        cmd_resubmit,
+        "run a failed or lost job again, from the source the ledger kept; prints the new id",
+    )
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument(
+        "--provider",
+        dest="to",
+        metavar="P",
+        help="run it at this provider (settings from its environment; default: its own)",
+    )
+    p.add_argument(
+        "--of", metavar="PROVIDER", help="whose job it is, when the ledger has the id at several"
+    )
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a provider setting")
+    p = verb("formats", cmd_formats, "which installed providers convert what")
+    p.add_argument("--from", dest="from_", metavar="FORMAT", help="only from this format")
+    p.add_argument("--to", metavar="FORMAT", help="only to this format")
+    p = verb("usage", cmd_usage, "what the ledger's jobs cost, summed per unit")
+    p.add_argument(
+        "--since",
+        type=parse_since,
+        metavar="WHEN",
+        help="only jobs submitted since WHEN: an ISO time or an age (30m, 2h, 7d)",
+    )
+    p.add_argument(
+        "--by", choices=["provider", "kind", "day"], default="provider", help="group by (provider)"
+    )
     p = verb("status", cmd_status, "one look at a job")
     _provider_args(p)
     p = verb("wait", cmd_wait, "wait until a job finishes (progress bar on a terminal)")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import attrs
 
 from asyncjobs import errors
+from asyncjobs._catalog import declared, formats
 from asyncjobs._client import Client, connect
 from asyncjobs._job import Job
 from asyncjobs._ledger import Ledger, LedgerEntry, SubmitState, default_home
@@ -26,8 +27,10 @@ from asyncjobs._models import JobInfo, Result, Status
 from asyncjobs._poll import timed_out
 from asyncjobs._redaction import MASK
 from asyncjobs._registry import available_providers, get_provider_class, register
+from asyncjobs._routing import Router, provider_names
+from asyncjobs._routing import connect as route
 from asyncjobs._serialize import job_record, jsonable
-from asyncjobs._text import FIRST_COLUMNS, job_cells, text_table
+from asyncjobs._text import FIRST_COLUMNS, job_cells, printable, text_table
 from asyncjobs.provider import Provider
 
 if TYPE_CHECKING:
@@ -98,12 +101,61 @@ def _ledger_arg(args: argparse.Namespace) -> Ledger | bool | None:
     return None
 
 
-def _client(args: argparse.Namespace, out: Out) -> Client:
-    cls = get_provider_class(args.provider)
+def _names(args: argparse.Namespace) -> list[str]:
+    """The PROVIDER argument: one name, or several comma-separated (each checked)."""
+    names = provider_names(args.provider, parameter="PROVIDER")
+    for name in names:
+        get_provider_class(name)  # an unknown name is a usage error
+    return names
+
+
+def _client(args: argparse.Namespace, out: Out, name: str | None = None) -> Client:
+    """A client of one provider: ``name``; else PROVIDER, or for a comma-separated list and a
+    JOB_ID, the provider of the list the ledger has the job under."""
+    if name is None:
+        names = _names(args)
+        name = names[0] if len(names) == 1 else _owner(args, names)
+    cls = get_provider_class(name)
     settings = _pairs(args.set or [], "--set")
     for secret in _secret_values(cls, settings):
         out.redactor.add(secret)
-    return connect(args.provider, ledger=_ledger_arg(args), **settings)
+    return connect(name, ledger=_ledger_arg(args), **settings)
+
+
+def _owner(args: argparse.Namespace, names: Sequence[str]) -> str:
+    """Which of ``names`` the ledger has ``args.job_id`` under."""
+    job_id = getattr(args, "job_id", None)
+    if job_id is None:
+        raise UsageError(
+            f"asyncjobs {args.verb} takes one PROVIDER, not a list", parameter="PROVIDER"
+        )
+    with _open_ledger(args) as ledger:
+        known = sorted({e.provider for e in ledger.find(job_id) if e.provider in names})
+    if len(known) != 1:
+        why = f"under {', '.join(known)}" if known else "under none of them"
+        raise UsageError(
+            f"the ledger has job {job_id!r} {why}; name its provider: asyncjobs {args.verb} "
+            f"PROVIDER {job_id}",
+            parameter="PROVIDER",
+            job_id=job_id,
+        )
+    return known[0]
+
+
+def _submitter(args: argparse.Namespace, out: Out) -> Client | Router:
+    """A client of PROVIDER, or a routed client of the comma-separated list (each provider's
+    settings from its environment variables)."""
+    names = _names(args)
+    if len(names) == 1:
+        return _client(args, out, names[0])
+    if args.set:
+        raise UsageError(
+            "--set gives one provider's settings; with a list of providers, each reads its "
+            "settings from its environment variables",
+            parameter="--set",
+        )
+    members: list[str | Client] = list(names)
+    return route(members, ledger=_ledger_arg(args))
 
 
 def _open_ledger(args: argparse.Namespace) -> Ledger:
@@ -267,16 +319,88 @@ def cmd_submit(args: argparse.Namespace, out: Out) -> int:
     params = _pairs(args.params, "parameter")
     if "from" in params:
         params["from_"] = params.pop("from")
-    with _client(args, out) as client:
+    with _submitter(args, out) as client:
         job = client.submit(args.kind, webhook=args.webhook, **params)
         info = job.info
         assert info is not None
         out.line(f"{info.id}")
         out.note(
-            f"submitted {info.kind} job {info.id} at {client.name}: {info.status.value}"
+            f"submitted {info.kind} job {info.id} at {job.provider}: {info.status.value}"
             f" ({info.raw_status})"
         )
         out.doc(info_doc(info))
+    return EXIT_OK
+
+
+def cmd_resubmit(args: argparse.Namespace, out: Out) -> int:
+    """Run a failed or lost job again, from the source the ledger kept; print the new job's id."""
+    with _open_ledger(args) as ledger:
+        known = sorted({e.provider for e in ledger.find(args.job_id)})
+    if args.of is not None:
+        known = [n for n in known if n == args.of]
+    if len(known) != 1:
+        why = f"under {', '.join(known)}" if known else "nowhere"
+        raise UsageError(
+            f"the ledger has job {args.job_id!r} {why}"
+            + ("; say whose it is with --of PROVIDER" if known else "; check the id and --ledger"),
+            parameter="--of" if known else "JOB_ID",
+            job_id=args.job_id,
+        )
+    with _client(args, out, known[0]) as client:
+        job = client.resubmit(args.job_id, provider=args.to)
+        info = job.info
+        assert info is not None
+        out.line(info.id)
+        out.note(
+            f"resubmitted {known[0]} job {args.job_id} as {info.kind} job {info.id} at "
+            f"{job.provider}: {info.status.value}"
+        )
+        out.doc({**info_doc(info), "resubmits": {"provider": known[0], "id": args.job_id}})
+    return EXIT_OK
+
+
+def cmd_formats(args: argparse.Namespace, out: Out) -> int:
+    """Which installed providers convert what, from each one's declared format list."""
+    found = formats(args.from_, args.to)
+    partial = sorted(n for n, t in declared().items() if not t.complete)
+    doc = {
+        "conversions": [
+            {"from": c.source, "to": c.target, "providers": list(c.providers)} for c in found
+        ],
+        "partial_lists": partial,
+    }
+    if not found:
+        out.line("no installed provider lists that conversion")
+    else:
+        rows = [["from", "to", "providers"]]
+        rows += [[c.source, c.target, ", ".join(c.providers)] for c in found]
+        out.line(text_table(rows))
+    if partial:
+        out.note(
+            f"the lists of {', '.join(partial)} are a part of their vendors' (they may convert more)"
+        )
+    out.doc(doc)
+    return EXIT_OK
+
+
+def cmd_usage(args: argparse.Namespace, out: Out) -> int:
+    """What the jobs in the ledger cost, summed per unit, by provider, kind or day."""
+    with _open_ledger(args) as ledger:
+        rows = ledger.usage(since=args.since, by=args.by)
+    doc = {
+        "by": args.by,
+        "since": args.since.isoformat() if args.since else None,
+        "usage": [attrs.asdict(r) for r in rows],
+    }
+    if not rows:
+        out.line("no jobs")
+    else:
+        table = [[args.by, "amount", "unit", "jobs"]]
+        for r in rows:
+            amount = "" if r.amount is None else f"{r.amount:g}"
+            table.append([printable(r.group), amount, r.unit or "(not known)", str(r.jobs)])
+        out.line(text_table(table))
+    out.doc(doc)
     return EXIT_OK
 
 
@@ -379,7 +503,11 @@ def cmd_cancel(args: argparse.Namespace, out: Out) -> int:
     return EXIT_OK
 
 
-_LIST_COLUMNS = (*FIRST_COLUMNS, "expires_at", "expired", "error", "polled_by")
+_LIST_COLUMNS = (*FIRST_COLUMNS, "expires_at", "expired", "cost", "error", "polled_by")
+
+
+#: What a listing's row holds (its columns, and the cost's unit beside its amount).
+_LIST_ROW = frozenset((*_LIST_COLUMNS, "cost_unit"))
 
 
 def _list_rows(jobs: Sequence[tuple[Job, LedgerEntry | None]]) -> list[dict[str, Any]]:
@@ -400,7 +528,7 @@ def _list_rows(jobs: Sequence[tuple[Job, LedgerEntry | None]]) -> list[dict[str,
             expires_at=expires,
             now=now,
         )
-        row = {k: v for k, v in jsonable(record).items() if k in _LIST_COLUMNS}
+        row = {k: v for k, v in jsonable(record).items() if k in _LIST_ROW}
         # on a shared ledger: the poller (a worker, a waiter) that holds the job's lease
         leased = entry is not None and entry.lease_until is not None and entry.lease_until > now
         row["polled_by"] = entry.holder if leased and entry is not None else None
@@ -499,18 +627,22 @@ def cmd_list(args: argparse.Namespace, out: Out) -> int:
     and memory stays flat over any number of jobs."""
     since: datetime | None = getattr(args, "since", None)
     limit: int | None = getattr(args, "limit", None)
-    if args.provider and not args.local:
+    names = _names(args) if args.provider else None
+    if names and not args.local:
+        if len(names) > 1 and args.set:
+            raise UsageError("--set gives one provider's settings, not a list's", parameter="--set")
         items: list[tuple[Job, LedgerEntry | None]] = []
-        with _client(args, out) as client:
-            for job in client.list(status=args.status, kind=args.kind):
-                entry = client.ledger.get(client.name, job.id) if client.ledger else None
-                if since is not None:
-                    when = (job.info.submitted_at if job.info else None) or (
-                        entry.created_at if entry else None
-                    )
-                    if when is None or when < since:
-                        continue
-                items.append((job, entry))
+        for name in names:
+            with _client(args, out, name) as client:
+                for job in client.list(status=args.status, kind=args.kind):
+                    entry = client.ledger.get(client.name, job.id) if client.ledger else None
+                    if since is not None:
+                        when = (job.info.submitted_at if job.info else None) or (
+                            entry.created_at if entry else None
+                        )
+                        if when is None or when < since:
+                            continue
+                    items.append((job, entry))
         if limit is not None:
             items = items[len(items) - limit :] if limit else []
         rows = [
@@ -518,19 +650,19 @@ def cmd_list(args: argparse.Namespace, out: Out) -> int:
         ]
         _print_rows(iter(rows), out)
         return EXIT_OK
-    if args.provider:
-        get_provider_class(args.provider)  # an unknown name is a usage error, not an empty list
     with _open_ledger(args) as ledger:
 
         def streamed() -> Iterator[dict[str, Any]]:
             for entry in ledger.iter_entries(
-                provider=args.provider,
+                provider=names[0] if names and len(names) == 1 else None,
                 status=args.status,
                 kind=args.kind,
                 since=since,
                 limit=limit,
             ):
                 if (entry.job_id is None or entry.state == SubmitState.DAMAGED) and not args.all:
+                    continue
+                if names and entry.provider not in names:
                     continue
                 job = Job(_no_client, entry.job_id or "-", kind=entry.kind, info=entry.info,
                           provider=entry.provider)  # fmt: skip

@@ -114,6 +114,7 @@ class _Multipart(io.RawIOBase):
         self, fields: Mapping[str, Any], name: str, stream: IO[bytes], size: int | None
     ) -> None:
         super().__init__()
+        self._sent = 0
         self.boundary = "asyncjobs-" + secrets.token_hex(16)
         head = io.BytesIO()
         for key, value in fields.items():
@@ -141,11 +142,19 @@ class _Multipart(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        want = _CHUNK if size is None or size < 0 else size
+    def tell(self) -> int:
+        return self._sent
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(_CHUNK), b""))
         while self._parts:
-            data = self._parts[0].read(want)
+            data = self._parts[0].read(size)
             if data:
+                self._sent += len(data)
                 return bytes(data)
             self._parts.pop(0)
         return b""

@@ -20,8 +20,8 @@ import mimetypes
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, Any, ClassVar
 
 import requests
 
@@ -227,15 +227,15 @@ class CloudConvertProvider(Provider):
             doc="the webhook signing secret; calls whose CloudConvert-Signature fails are ignored",
         ),
     )
-    headers = {"Accept": "application/json"}
-    status_words = {
+    headers: ClassVar = {"Accept": "application/json"}
+    status_words: ClassVar = {
         "waiting": Status.PENDING,
         "processing": Status.PENDING,
         "queued": Status.PENDING,
         "finished": Status.DONE,
         "error": Status.FAILED,
     }
-    advice = {
+    advice: ClassVar = {
         AuthenticationError: (
             "Check the API key (secret setting, CLOUDCONVERT_API_KEY): it must be a key of this "
             "API (live and sandbox keys differ) with the task.read and task.write scopes."
@@ -438,7 +438,9 @@ class CloudConvertProvider(Provider):
             meta["tasks"] = {t.name or t.id: t.status for t in job.tasks}
         if status is Status.FAILED:
             failed = [t for t in job.tasks if t.status == "error"]
-            first = next((t for t in failed if t.code != _INPUT_FAILED), failed[0] if failed else None)
+            first = next(
+                (t for t in failed if t.code != _INPUT_FAILED), failed[0] if failed else None
+            )
             if first is not None:
                 said = (first.message or "the task failed").strip()
                 error = f"{said} (code {first.code}, task {first.name or first.id})"
@@ -531,13 +533,15 @@ class CloudConvertProvider(Provider):
             if not same_origin(url, str(self.config["base_url"])):
                 break
             seen.add(url)
-            body = self.decode(self.request("GET", url, params=params), wire.JobsBody, wire.converter)
+            body = self.decode(
+                self.request("GET", url, params=params), wire.JobsBody, wire.converter
+            )
             jobs.extend(self._info(job) for job in body.data if job.id.strip())
             url = body.links.next if body.links else None
             params = None  # the next link carries its own query
         return jobs
 
-    def read_webhook(self, request: WebhookRequest) -> list[str]:
+    def read_webhook(self, request: WebhookRequest) -> Sequence[str]:
         """A ``job.finished`` or ``job.failed`` call, read only when its ``CloudConvert-Signature``
         verifies under the ``webhook_secret`` setting (else no job: nothing is polled)."""
         secret = self.config.get("webhook_secret")

@@ -449,9 +449,7 @@ class CloudConvertSandbox(SandboxApp):
             view = {"id": task.id, "name": task.name, **view}
         return view
 
-    def _job_view(
-        self, job: _Job, *, with_tasks: bool, now: float | None = None
-    ) -> dict[str, Any]:
+    def _job_view(self, job: _Job, *, with_tasks: bool, now: float | None = None) -> dict[str, Any]:
         states = self._states(job, self.clock.now() if now is None else now)
         view: dict[str, Any] = {
             "id": job.id,

@@ -108,7 +108,8 @@ def test_submit_of_bytes_builds_the_task_graph_and_uploads_to_the_form(
     mock.post(FORM, status=201)
     job_ = client.submit("convert", source=b"hello", from_="docx", to="pdf", pages="1-2")
     assert job_.id == JOB
-    assert job_.info is not None and job_.info.status is Status.PENDING
+    assert job_.info is not None
+    assert job_.info.status is Status.PENDING
     create, upload = mock.calls
     assert create.request.headers["Authorization"] == f"Bearer {KEY}"
     assert json.loads(create.request.body) == {
@@ -146,7 +147,8 @@ def test_submit_of_a_path_streams_it_with_a_length(
     assert int(upload.request.headers["Content-Length"]) > 10_000
     _, files, names = multipart(upload)
     assert files["file"] == b"x" * 10_000
-    assert '"' not in names["file"] and "\n" not in names["file"]
+    assert '"' not in names["file"]
+    assert "\n" not in names["file"]
 
 
 def test_submit_of_a_url_imports_it_and_uploads_nothing(
@@ -180,13 +182,16 @@ def test_a_refused_upload_names_the_created_job(
     mock.post(FORM, status=403, body="Invalid signature.")
     with pytest.raises(ProviderError) as caught:
         client.submit("convert", source=b"x", from_="docx", to="pdf")
-    assert JOB in str(caught.value) and "cancel" in str(caught.value)
+    assert JOB in str(caught.value)
+    assert "cancel" in str(caught.value)
 
 
 def test_the_webhook_url_goes_into_the_job(mock: responses.RequestsMock) -> None:
     mock.post(f"{BASE}/jobs", json=job("processing", task("import", "import/url", "finished")))
     with connect(webhook_secret="whsec") as c:
-        c.submit("convert", source="https://x.example/a.docx", to="pdf", webhook="https://h.example/cc")
+        c.submit(
+            "convert", source="https://x.example/a.docx", to="pdf", webhook="https://h.example/cc"
+        )
     assert json.loads(mock.calls[0].request.body)["webhook_url"] == "https://h.example/cc"
 
 
@@ -194,11 +199,15 @@ def test_a_webhook_without_a_signing_secret_is_refused_before_any_request(
     client: asyncjobs.Client,
 ) -> None:
     with pytest.raises(ConfigurationError, match="webhook_secret"):
-        client.submit("convert", source="https://x.example/a.docx", to="pdf", webhook="https://h.example/")
+        client.submit(
+            "convert", source="https://x.example/a.docx", to="pdf", webhook="https://h.example/"
+        )
 
 
 @pytest.mark.parametrize("name", ["input", "operation", "input_format", "output_format", "tasks"])
-def test_options_that_would_break_the_graph_are_refused(client: asyncjobs.Client, name: str) -> None:
+def test_options_that_would_break_the_graph_are_refused(
+    client: asyncjobs.Client, name: str
+) -> None:
     with pytest.raises(InvalidParameterError, match=name):
         client.submit("convert", source=b"x", from_="docx", to="pdf", **{name: "x"})
 
@@ -245,14 +254,27 @@ def test_a_failed_job_reports_the_first_cause_not_the_dependents(
 ) -> None:
     body = job(
         "error",
-        task("export", "export/url", "error", code="INPUT_TASK_FAILED", message="Input task has failed"),
-        task("import", "import/url", "error", code="SANDBOX_FILE_NOT_ALLOWED", message="The file file.mp4 is not whitelisted"),
+        task(
+            "export",
+            "export/url",
+            "error",
+            code="INPUT_TASK_FAILED",
+            message="Input task has failed",
+        ),
+        task(
+            "import",
+            "import/url",
+            "error",
+            code="SANDBOX_FILE_NOT_ALLOWED",
+            message="The file file.mp4 is not whitelisted",
+        ),
     )
     mock.get(f"{BASE}/jobs/{JOB}", json=body)
     info = client.status(JOB)
     assert info.status is Status.FAILED
     assert info.error is not None
-    assert "SANDBOX_FILE_NOT_ALLOWED" in info.error and "whitelisted" in info.error
+    assert "SANDBOX_FILE_NOT_ALLOWED" in info.error
+    assert "whitelisted" in info.error
     assert info.meta["code"] == "SANDBOX_FILE_NOT_ALLOWED"
 
 
@@ -264,7 +286,8 @@ def test_cost_is_the_sum_of_the_tasks_credits_once_the_job_ended(
     assert client.status(JOB).cost is None
     info = client.status(JOB)
     assert info.cost == Cost(3, "credits")
-    assert info.completed_at is not None and info.submitted_at is not None
+    assert info.completed_at is not None
+    assert info.submitted_at is not None
 
 
 def test_a_job_without_credits_has_no_known_cost(
@@ -282,10 +305,19 @@ def test_result_has_every_file_of_every_export_task(
 ) -> None:
     body = finished(
         {"filename": "page-1.png", "url": "https://storage.example/1/page-1.png?sig=a", "size": 3},
-        {"filename": "../page-2.png", "url": "https://storage.example/1/page-2.png?sig=b", "size": 3},
+        {
+            "filename": "../page-2.png",
+            "url": "https://storage.example/1/page-2.png?sig=b",
+            "size": 3,
+        },
     )
     body["data"]["tasks"].append(
-        task("export2", "export/url", "finished", result={"files": [{"filename": "x.pdf", "url": "https://storage.example/x.pdf"}]})
+        task(
+            "export2",
+            "export/url",
+            "finished",
+            result={"files": [{"filename": "x.pdf", "url": "https://storage.example/x.pdf"}]},
+        )
     )
     mock.get(f"{BASE}/jobs/{JOB}", json=body)
     mock.get("https://storage.example/1/page-1.png", body=b"one")
@@ -301,8 +333,13 @@ def test_result_has_every_file_of_every_export_task(
         assert "Authorization" not in call.request.headers  # signed storage URLs
 
 
-def test_result_of_a_failed_job_raises(client: asyncjobs.Client, mock: responses.RequestsMock) -> None:
-    mock.get(f"{BASE}/jobs/{JOB}", json=job("error", task("c", "convert", "error", code="X", message="bad")))
+def test_result_of_a_failed_job_raises(
+    client: asyncjobs.Client, mock: responses.RequestsMock
+) -> None:
+    mock.get(
+        f"{BASE}/jobs/{JOB}",
+        json=job("error", task("c", "convert", "error", code="X", message="bad")),
+    )
     with pytest.raises(JobFailedError):
         client.result(JOB, timeout=1)
 
@@ -325,7 +362,8 @@ def test_a_validation_error_names_the_fields(
     with pytest.raises(ProviderError) as caught:
         client.submit("convert", source="https://x.example/a.docx", to="pdf")
     err = caught.value
-    assert err.status_code == 422 and err.code == "INVALID_DATA"
+    assert err.status_code == 422
+    assert err.code == "INVALID_DATA"
     assert err.invalid_parameters == {
         "tasks.convert.output_format": ("Converting docx to pdf is not supported.",)
     }
@@ -337,24 +375,36 @@ def test_credits_used_up_is_a_provider_error_with_the_vendor_code(
     mock.post(
         f"{BASE}/jobs",
         status=402,
-        json={"message": "Your account has run out of conversion minutes", "code": "CREDITS_EXCEEDED"},
+        json={
+            "message": "Your account has run out of conversion minutes",
+            "code": "CREDITS_EXCEEDED",
+        },
     )
     with pytest.raises(ProviderError) as caught:
         client.submit("convert", source="https://x.example/a.docx", to="pdf")
-    assert caught.value.code == "CREDITS_EXCEEDED" and caught.value.status_code == 402
+    assert caught.value.code == "CREDITS_EXCEEDED"
+    assert caught.value.status_code == 402
     assert len(mock.calls) == 1  # a submit is never repeated
 
 
 def test_a_bad_key_is_an_authentication_error_with_advice(
     client: asyncjobs.Client, mock: responses.RequestsMock
 ) -> None:
-    mock.get(f"{BASE}/jobs/{JOB}", status=401, json={"message": "Unauthenticated.", "code": "UNAUTHENTICATED"})
+    mock.get(
+        f"{BASE}/jobs/{JOB}",
+        status=401,
+        json={"message": "Unauthenticated.", "code": "UNAUTHENTICATED"},
+    )
     with pytest.raises(AuthenticationError, match="CLOUDCONVERT_API_KEY"):
         client.status(JOB)
 
 
-def test_an_unknown_job_is_job_not_found(client: asyncjobs.Client, mock: responses.RequestsMock) -> None:
-    mock.get(f"{BASE}/jobs/{JOB}", status=404, json={"message": "Job not found.", "code": "NOT_FOUND"})
+def test_an_unknown_job_is_job_not_found(
+    client: asyncjobs.Client, mock: responses.RequestsMock
+) -> None:
+    mock.get(
+        f"{BASE}/jobs/{JOB}", status=404, json={"message": "Job not found.", "code": "NOT_FOUND"}
+    )
     with pytest.raises(JobNotFoundError):
         client.status(JOB)
 
@@ -362,13 +412,25 @@ def test_an_unknown_job_is_job_not_found(client: asyncjobs.Client, mock: respons
 def test_429_is_retried_on_reads_after_retry_after(
     client: asyncjobs.Client, mock: responses.RequestsMock
 ) -> None:
-    mock.get(f"{BASE}/jobs/{JOB}", status=429, headers={"Retry-After": "0"}, json={"message": "Too Many Attempts."})
+    mock.get(
+        f"{BASE}/jobs/{JOB}",
+        status=429,
+        headers={"Retry-After": "0"},
+        json={"message": "Too Many Attempts."},
+    )
     mock.get(f"{BASE}/jobs/{JOB}", json=job("processing"))
     assert client.status(JOB).status is Status.PENDING
 
 
-def test_429_on_a_submit_is_rate_limited(client: asyncjobs.Client, mock: responses.RequestsMock) -> None:
-    mock.post(f"{BASE}/jobs", status=429, headers={"Retry-After": "7"}, json={"message": "Too Many Attempts."})
+def test_429_on_a_submit_is_rate_limited(
+    client: asyncjobs.Client, mock: responses.RequestsMock
+) -> None:
+    mock.post(
+        f"{BASE}/jobs",
+        status=429,
+        headers={"Retry-After": "7"},
+        json={"message": "Too Many Attempts."},
+    )
     with pytest.raises(RateLimitedError) as caught:
         client.submit("convert", source="https://x.example/a.docx", to="pdf")
     assert caught.value.retry_after == 7
@@ -430,4 +492,7 @@ def test_list_follows_next_links_on_the_api_origin_only(
     listed = client.provider.list()
     assert [i.id for i in listed] == ["a", "b", "c"]
     assert parse_qs(urlsplit(mock.calls[0].request.url).query) == {"per_page": ["100"]}
-    assert parse_qs(urlsplit(mock.calls[1].request.url).query) == {"per_page": ["100"], "page": ["2"]}
+    assert parse_qs(urlsplit(mock.calls[1].request.url).query) == {
+        "per_page": ["100"],
+        "page": ["2"],
+    }

@@ -42,6 +42,7 @@ import requests
 
 from . import aio
 from ._client import Client
+from ._formats import Formats
 from ._job import Job
 from ._models import JobInfo, Status
 from .errors import (
@@ -193,6 +194,54 @@ class ProviderConformance:
         info = job.wait(timeout=self.timeout, progress=False)
         assert info.status is Status.DONE, info
         assert job.done()
+
+    def test_a_done_job_says_its_cost_in_the_declared_unit(
+        self, client: Client, success_case: JobCase
+    ) -> None:
+        """A provider that declares ``Capabilities.cost_unit`` reports ``JobInfo.cost`` in it on
+        every done job, in the look and in the ledger; one that declares none reports none."""
+        job = self._submit(client, success_case)
+        info = job.wait(timeout=self.timeout, progress=False)
+        unit = client.provider.capabilities.cost_unit
+        if unit is None:
+            assert info.cost is None, f"{client.name} reports a cost but declares no cost_unit"
+            return
+        assert info.cost is not None, f"{client.name} declares cost_unit but reported no cost"
+        assert info.cost.unit == unit
+        assert client.ledger is not None
+        entry = client.ledger.get(client.name, job.id)
+        assert entry is not None
+        assert entry.info is not None
+        assert entry.info.cost == info.cost
+
+    def test_declared_formats_are_a_table_of_format_names(self, client: Client) -> None:
+        """``Provider.formats()`` is ``None`` or a :class:`~asyncjobs.Formats` of lower-case
+        format names that says where it comes from; a provider with formats has the kind
+        ``"convert"``."""
+        table = type(client.provider).formats()
+        if table is None:
+            return
+        assert isinstance(table, Formats)
+        assert table.source.strip(), "say where the format list comes from (Formats.source)"
+        assert len(table) > 0
+        for source, target in table.pairs():
+            assert source.isalnum(), source
+            assert source == source.lower(), source
+            assert target.isalnum(), target
+            assert target == target.lower(), target
+        assert any(k.name == "convert" for k in client.provider.kinds)
+
+    def test_a_conversion_outside_a_complete_format_list_is_refused_before_any_request(
+        self, client: Client, success_case: JobCase
+    ) -> None:
+        table = type(client.provider).formats()
+        if table is None or not table.complete or success_case.kind != "convert":
+            return
+        params = {**dict(success_case.params), "to": "asyncjobsnosuchformat"}
+        sent = client.ledger.count() if client.ledger is not None else 0
+        with pytest.raises(NotSupportedError):
+            client.submit("convert", **params)
+        assert (client.ledger.count() if client.ledger is not None else 0) == sent
 
     def test_result_files_download_with_the_right_bytes(
         self, client: Client, success_case: JobCase, tmp_path: Path

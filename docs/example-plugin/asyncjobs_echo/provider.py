@@ -16,6 +16,7 @@ import requests
 from asyncjobs.errors import InvalidParameterError
 from asyncjobs.provider import (
     Capabilities,
+    Cost,
     ErrorDetails,
     HeaderAuth,
     JobInfo,
@@ -54,6 +55,7 @@ class EchoProvider(Provider):
         cancel=True,
         list=True,
         poll=PollPolicy(initial=0.5, factor=1.5, cap=5.0, min_interval=0.1),
+        cost_unit="credits",  # what a finished job's JobInfo.cost is counted in
     )
     settings = (
         Setting(
@@ -152,4 +154,15 @@ class EchoProvider(Provider):
             submitted_at=job.created_at,
             completed_at=job.finished_at,
             error=job.message,
+            cost=None if job.credits is None else Cost(job.credits, "credits"),
         )
+
+    # A conversion service also declares which conversions it offers, from its vendor's
+    # published list, shipped as package data and read on first use:
+    #
+    #     @classmethod
+    #     @functools.cache
+    #     def formats(cls) -> Formats:
+    #         return Formats.from_json("asyncjobs_acme", "formats.json")
+    #
+    # Echo converts nothing, so it keeps the default (None).

@@ -115,7 +115,10 @@ class EchoSandbox(SandboxApp):
             )
         elif now >= end:
             body.update(
-                state="finished", finished_at=_iso(wall(end)), output_size=len(job["output"])
+                state="finished",
+                finished_at=_iso(wall(end)),
+                output_size=len(job["output"]),
+                credits=1 + len(job["output"]) // 1000,
             )
         elif now >= created + self.queue_seconds:
             body["state"] = "running"

@@ -25,6 +25,8 @@ class EchoJob:
     finished_at: datetime | None = None
     message: str | None = None
     output_size: int | None = None
+    #: what the job cost, once it ended
+    credits: int | None = None
 
 
 @attrs.frozen

@@ -12,17 +12,21 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from . import errors
 from ._client import Client, LedgerArg, check_id, open_ledger
 from ._client import connect as connect_one
 from ._formats import Formats
+from ._http import MAX_BODY
 from ._job import Job, JobList
 from ._ledger import Ledger
 from ._models import JobInfo, Result, Status
-from ._policies import PollPolicy
+from ._policies import PollPolicy, RetryPolicy, Timeouts
 from ._redaction import get_logger
+
+if TYPE_CHECKING:
+    from ._webhooks import Receiver
 
 __all__ = ["COOLDOWN", "Router", "connect", "falls_back", "provider_names"]
 
@@ -339,19 +343,42 @@ class Router:
 
 
 @overload
-def connect(provider: str, *, ledger: LedgerArg = ..., **options: Any) -> Client: ...
+def connect(
+    provider: str,
+    *,
+    ledger: LedgerArg = None,
+    timeout: Timeouts | float | None = None,
+    retry: RetryPolicy | None = None,
+    poll: PollPolicy | None = None,
+    session: Any = None,
+    max_body: int = MAX_BODY,
+    webhooks: Receiver | bool | None = None,
+    **settings: Any,
+) -> Client: ...
 @overload
 def connect(
-    provider: list[str | Client] | tuple[str | Client, ...] | None = ...,
+    provider: list[str | Client] | tuple[str | Client, ...] | None = None,
     *,
-    ledger: LedgerArg = ...,
-    **options: Any,
+    ledger: LedgerArg = None,
+    timeout: Timeouts | float | None = None,
+    retry: RetryPolicy | None = None,
+    poll: PollPolicy | None = None,
+    session: Any = None,
+    max_body: int = MAX_BODY,
+    webhooks: Receiver | bool | None = None,
+    **settings: Any,
 ) -> Router: ...
 def connect(
     provider: str | list[str | Client] | tuple[str | Client, ...] | None = None,
     *,
     ledger: LedgerArg = None,
-    **options: Any,
+    timeout: Timeouts | float | None = None,
+    retry: RetryPolicy | None = None,
+    poll: PollPolicy | None = None,
+    session: Any = None,
+    max_body: int = MAX_BODY,
+    webhooks: Receiver | bool | None = None,
+    **settings: Any,
 ) -> Client | Router:
     """Connect to a provider, or to several behind one client.
 
@@ -360,20 +387,48 @@ def connect(
             :class:`~asyncjobs.Client`; or a list, in order of preference, of names (settings from
             the environment) and connected clients (their own settings) for a :class:`Router`;
             or ``None`` for the list in ``$ASYNCJOBS_PROVIDERS`` (comma-separated).
-        ledger: as for one provider; a list's members named by name share it.
-        **options: for one provider, its settings and the client's options (``secret=``,
-            ``timeout=``...); for a list, only the client's options (``timeout``, ``retry``,
-            ``poll``, ``session``, ``max_body``, ``webhooks``), given to each member connected by
-            name: a provider's settings come from the environment, or connect it yourself and
-            put the client in the list.
+        ledger: ``None`` for the default ledger (``$ASYNCJOBS_LEDGER`` when set, else a SQLite file
+            in ``$ASYNCJOBS_HOME`` or the user data folder), a path, a ``postgresql://`` URL (a
+            ledger shared by many machines), a :class:`~asyncjobs.Ledger`, or ``False`` for none.
+            A list's members connected by name share it.
+        timeout: a :class:`~asyncjobs.Timeouts`, or one number for both connect and read.
+        retry: a :class:`~asyncjobs.RetryPolicy`.
+        poll: a :class:`~asyncjobs.PollPolicy` instead of the provider's own (e.g. faster polls
+            against a sandbox).
+        session: a ``requests.Session`` to send through (proxies, custom adapters).
+        max_body: the largest answer read into memory, in bytes (16 MiB by default); a larger one
+            is refused with TransportError. Result downloads are streamed and not bound by it.
+        webhooks: an :class:`asyncjobs.webhooks.Receiver`, so that ``submit(webhook=True)``
+            builds its URLs and the receiver's calls are confirmed through this client; ``None``
+            for the one ``ASYNCJOBS_WEBHOOK_URL`` and ``ASYNCJOBS_WEBHOOK_KEY`` describe (none
+            if unset); ``False`` for none.
+        **settings: one provider's settings (``secret=``, ``base_url=``...); any not given are
+            read from their environment variables. A list takes none: each provider named in it
+            reads its settings from the environment (connect it yourself for settings of your
+            own, and put the client in the list).
+
+    Returns:
+        A :class:`~asyncjobs.Client` for one provider, a :class:`Router` for a list; close it (or
+        use it as a context manager) when done.
 
     Raises:
-        InvalidParameterError: an empty list, an item neither a name nor a client, a name twice,
-            or settings given with a list.
-        UnknownProviderError, ConfigurationError: as for one provider.
+        UnknownProviderError: no such provider.
+        ConfigurationError: a setting is missing, unknown or wrong (a secret that could not travel
+            as it is, e.g. one ending with a newline, is refused by name, never shown), or the
+            ledger cannot be opened.
+        InvalidParameterError: a timeout is not a positive number; for a list: an empty one, an
+            item neither a name nor a client, a name twice, or a provider setting.
     """
+    options: dict[str, Any] = {
+        "timeout": timeout,
+        "retry": retry,
+        "poll": poll,
+        "session": session,
+        "max_body": max_body,
+        "webhooks": webhooks,
+    }
     if isinstance(provider, str):
-        return connect_one(provider, ledger=ledger, **options)
+        return connect_one(provider, ledger=ledger, **options, **settings)
     if provider is None:
         listed = os.environ.get(PROVIDERS_ENV, "")
         if not listed.strip():
@@ -385,16 +440,17 @@ def connect(
         provider = list(provider_names(listed, parameter=PROVIDERS_ENV))
     if not isinstance(provider, (list, tuple)) or not provider:
         raise errors.InvalidParameterError(
-            f"provider must be a name or a non-empty list of names and clients, not {provider!r}",
+            "provider must be a provider name or a non-empty list of names and clients, not "
+            f"{provider!r}",
             parameter="provider",
         )
-    settings = sorted(set(options) - _CLIENT_OPTIONS)
     if settings:
+        first = sorted(settings)[0]
         raise errors.InvalidParameterError(
-            f"connect([...]) takes no provider setting ({', '.join(settings)}): each provider "
-            "named in the list reads its settings from the environment; for settings of your "
-            "own, put asyncjobs.connect(name, ...) in the list.",
-            parameter=settings[0],
+            f"connect([...]) takes no provider setting ({', '.join(sorted(settings))}): each "
+            "provider named in the list reads its settings from the environment; for settings of "
+            "your own, put asyncjobs.connect(name, ...) in the list.",
+            parameter=first,
         )
     for item in provider:
         if not isinstance(item, (str, Client)):
@@ -428,6 +484,3 @@ def connect(
             shared.close()
         raise
     return Router(clients, ledger=shared, owned=owned, owns_ledger=not isinstance(ledger, Ledger))
-
-
-_CLIENT_OPTIONS = frozenset({"timeout", "retry", "poll", "session", "max_body", "webhooks"})

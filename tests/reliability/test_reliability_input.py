@@ -279,7 +279,7 @@ def test_bad_input(
 CORE_ROWS: dict[str, Callable[[Path], list[Call]]] = {
     "connect: provider name": lambda tmp: [
         ("connect('nope')", lambda: asyncjobs.connect("nope"), UnknownProviderError),
-        ("connect(123)", lambda: asyncjobs.connect(123), UnknownProviderError),  # type: ignore[arg-type]
+        ("connect(123)", lambda: asyncjobs.connect(123), IPE),  # type: ignore[call-overload]
     ],
     "register": lambda tmp: [
         ("register(123, ...)", lambda: asyncjobs.register(123, "m:C"), IPE),  # type: ignore[arg-type]

@@ -53,6 +53,7 @@ from .wire import (
     Account,
     ApiError,
     Errors,
+    Export,
     Failure,
     Format,
     FormatTarget,
@@ -520,6 +521,12 @@ class ZamzarSandbox(SandboxApp):
             target_format=job.dst,
             credit_cost=job.credit_cost,
             export_url=job.export_url,
+            exports=tuple(
+                Export(id=n, url=job.export_url.rstrip("/") + "/" + f.name, status="successful")
+                for n, f in enumerate(targets, 1)
+            )
+            if job.export_url and targets
+            else None,
             options=job.options,
         )
         body: dict[str, Any] = unstructure(model)

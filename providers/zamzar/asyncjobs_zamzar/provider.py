@@ -16,7 +16,7 @@ import mimetypes
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import requests
@@ -123,9 +123,9 @@ class ZamzarProvider(Provider):
             doc=f"the API's base URL ({SANDBOX_URL} for Zamzar's test environment)",
         ),
     )
-    headers = {"Accept": "application/json"}
+    headers: ClassVar[Mapping[str, str]] = {"Accept": "application/json"}
     status_words = STATUS_WORDS
-    advice = {
+    advice: ClassVar[Mapping[type[ProviderError], str]] = {
         AuthenticationError: (
             "Check the secret setting (ZAMZAR_API_KEY) against the key shown at "
             "https://developers.zamzar.com/user."

@@ -48,7 +48,6 @@ from werkzeug.wrappers import Request, Response
 
 from asyncjobs.sandbox import SandboxApp, json_response
 
-from .provider import _formats
 from .wire import (
     Account,
     ApiError,
@@ -643,7 +642,7 @@ class ZamzarSandbox(SandboxApp):
     def destroy(self, resource: str, item_id: int) -> None:
         """Remove a job or import entirely (the mock's ``POST /v1/{jobs,imports}/{id}/destroy``)."""
         with self._lock:
-            (self.jobs if resource == "jobs" else self.imports).pop(item_id, None)  # type: ignore[attr-defined]
+            (self.jobs if resource == "jobs" else self.imports).pop(item_id, None)
 
     def _seed_examples(self) -> None:
         """The vendor mock's boot state: files 1-7, imports 1-3 and jobs 1-3, advancing one status

@@ -9,7 +9,7 @@ OpenAPI document (github.com/zamzar/zamzar-spec, ``openapi/spec.yaml``) and its 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
@@ -17,6 +17,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from asyncjobs.provider import wire_converter
 
 __all__ = [
+    "RENAMES",
     "Account",
     "ApiError",
     "Errors",
@@ -29,7 +30,6 @@ __all__ = [
     "Page",
     "Paging",
     "Plan",
-    "RENAMES",
     "WireFile",
     "converter",
     "structure",
@@ -186,10 +186,14 @@ def _renamed(cls: type[Any]) -> None:
     renames = {k: override(rename=v) for k, v in RENAMES.items() if k in names}
     if not renames:
         return
-    converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **renames))
+    converter.register_structure_hook(
+        cls, cast(Any, make_dict_structure_fn)(cls, converter, **renames)
+    )
     converter.register_unstructure_hook(
         cls,
-        make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **renames),
+        cast(Any, make_dict_unstructure_fn)(
+            cls, converter, _cattrs_omit_if_default=True, **renames
+        ),
     )
 
 

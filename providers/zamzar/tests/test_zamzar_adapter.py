@@ -237,7 +237,8 @@ def test_the_errors_array_is_read(api: responses.RequestsMock, client: asyncjobs
     with pytest.raises(ProviderError) as caught:
         client.submit("convert", source=b"x", from_="txt", to="pdf")
     err = caught.value
-    assert err.status_code == 422 and err.code == 10
+    assert err.status_code == 422
+    assert err.code == 10
     assert err.invalid_parameters == {
         "source_file": ("no value was specified for a mandatory parameter",)
     }
@@ -287,7 +288,8 @@ def test_error_classes(
         client.status("15")
     assert caught.value.code == body["errors"][0]["code"]
     if cls is RateLimitedError:
-        assert caught.value.retry_after is not None and caught.value.retry_after < 1e12
+        assert caught.value.retry_after is not None
+        assert caught.value.retry_after < 1e12
 
 
 def test_402_says_credits(api: responses.RequestsMock, client: asyncjobs.Client) -> None:
@@ -340,11 +342,14 @@ def test_options_are_checked_before_any_request(
 
 def test_capabilities_and_formats() -> None:
     caps = ZamzarProvider.capabilities
-    assert caps.webhooks is False and caps.cancel and caps.list
+    assert caps.webhooks is False
+    assert caps.cancel
+    assert caps.list
     assert caps.cost_unit == "credits"
     formats = ZamzarProvider.formats()
     assert formats is ZamzarProvider.formats()
-    assert formats.offers("docx", "pdf") and formats.offers("mp3", "txt")
+    assert formats.offers("docx", "pdf")
+    assert formats.offers("mp3", "txt")
     assert not formats.offers("mp3", "docx")
     assert "zamzar-mock" in formats.source
 

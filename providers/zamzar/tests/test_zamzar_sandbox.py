@@ -47,7 +47,8 @@ def test_account_and_credit_headers(box: Sandbox) -> None:
     r = get(box, "/account")
     assert set(r.json()) == {"test_credits_remaining", "credits_remaining", "plan"}
     assert r.headers["Zamzar-Credits-Remaining"] == "3"
-    assert "Zamzar-Test-Credits-Remaining" in r.headers and "X-RateLimit-Limit" in r.headers
+    assert "Zamzar-Test-Credits-Remaining" in r.headers
+    assert "X-RateLimit-Limit" in r.headers
 
 
 def test_refusals_are_422_with_the_vendors_bodies(box: Sandbox) -> None:
@@ -74,14 +75,16 @@ def test_credits_run_out_with_402(box: Sandbox) -> None:
             == 201
         )
     r = post_job(box, target_format="pdf", files={"source_file": ("a.txt", b"x")})
-    assert r.status_code == 402 and r.json()["errors"]
+    assert r.status_code == 402
+    assert r.json()["errors"]
 
 
 def test_a_job_lifecycle_and_its_files(box: Sandbox) -> None:
     created = post_job(box, target_format="png", files={"source_file": ("deck.pdf", b"p1\fp2")})
     assert created.status_code == 201
     body = get(box, f"/jobs/{created.json()['id']}").json()
-    assert body["status"] == "successful" and body["credit_cost"] == 1
+    assert body["status"] == "successful"
+    assert body["credit_cost"] == 1
     names = [f["name"] for f in body["target_files"]]
     assert names == ["deck-0.png", "deck-1.png", "deck.zip"]
     content = get(box, f"/files/{body['target_files'][0]['id']}/content")
@@ -108,7 +111,8 @@ def test_paging_of_the_examples_matches_the_vendors_sdk_tests() -> None:
             f["id"] for f in get(served, "/files", params={"before": 1, "limit": 2}).json()["data"]
         ] == [3, 2]
         formats = get(served, "/formats", params={"limit": 50}).json()
-        assert len(formats["data"]) == 50 and formats["paging"]["first"] == "3g2"
+        assert len(formats["data"]) == 50
+        assert formats["paging"]["first"] == "3g2"
         looks = [get(served, "/jobs/1").json()["status"] for _ in range(4)]
         assert looks == ["initialising", "converting", "successful", "successful"]
     app.close()

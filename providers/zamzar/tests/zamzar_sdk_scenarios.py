@@ -64,7 +64,8 @@ def run_scenario(name: str) -> None:
 @scenario
 def account_get(sdk: Any, app: ZamzarSandbox, tmp: Path) -> None:
     account = sdk.account.get()
-    assert account.plan is not None and account.credits_remaining is not None
+    assert account.plan is not None
+    assert account.credits_remaining is not None
     assert account.test_credits_remaining is not None
 
 
@@ -79,7 +80,8 @@ def files_find(sdk: Any, app: ZamzarSandbox, tmp: Path) -> None:
 @scenario
 def files_list(sdk: Any, app: ZamzarSandbox, tmp: Path) -> None:
     files = sdk.files.list()
-    assert files.items and all(f.id is not None for f in files.items)
+    assert files.items
+    assert all(f.id is not None for f in files.items)
 
 
 @scenario
@@ -146,7 +148,8 @@ def files_upload(sdk: Any, app: ZamzarSandbox, tmp: Path) -> None:
 @scenario
 def formats_find(sdk: Any, app: ZamzarSandbox, tmp: Path) -> None:
     found = sdk.formats.find("mp3")
-    assert found.name == "mp3" and found.targets
+    assert found.name == "mp3"
+    assert found.targets
 
 
 @scenario
@@ -208,7 +211,9 @@ def import_manager_await(sdk: Any, app: ZamzarSandbox, tmp: Path) -> None:
 
     assert sdk.imports.find(1).await_completion(throw_on_failure=True).has_succeeded()
     failed = sdk.imports.find(2).await_completion()
-    assert failed.has_failed() and failed.failure.code is not None and failed.failure.message
+    assert failed.has_failed()
+    assert failed.failure.code is not None
+    assert failed.failure.message
     _raises(ApiException, lambda: sdk.imports.find(3).await_completion(throw_on_failure=True))
 
 
@@ -242,7 +247,8 @@ def jobs_find_list_successful_and_page(sdk: Any, app: ZamzarSandbox, tmp: Path) 
         assert pages >= 2
     sdk.jobs.find(1).await_completion()
     successful = sdk.jobs.successful.list().items
-    assert successful and all(j.has_succeeded() for j in successful)
+    assert successful
+    assert all(j.has_succeeded() for j in successful)
 
 
 @scenario
@@ -264,7 +270,8 @@ def jobs_create_with_source_format_options_and_export(
         options={"quality": 50, "ocr": True},
         export_url="s3://bucket-name/path/to/export",
     )
-    assert job.id > 0 and job.model.options == {"quality": 50, "ocr": True}
+    assert job.id > 0
+    assert job.model.options == {"quality": 50, "ocr": True}
 
 
 @scenario
@@ -286,7 +293,8 @@ def jobs_create_unsupported_target_format(sdk: Any, app: ZamzarSandbox, tmp: Pat
 @scenario
 def jobs_cancel(sdk: Any, app: ZamzarSandbox, tmp: Path) -> None:
     job = sdk.jobs.cancel(1)
-    assert job.id == 1 and job.model.status == "cancelled"
+    assert job.id == 1
+    assert job.model.status == "cancelled"
     assert job.refresh().model.status == "cancelled"
 
 
@@ -304,13 +312,15 @@ def job_manager_await(sdk: Any, app: ZamzarSandbox, tmp: Path) -> None:
     from zamzar import ApiException
 
     done = sdk.jobs.find(1).await_completion(throw_on_failure=True)
-    assert done.has_succeeded() and done.failure is None
+    assert done.has_succeeded()
+    assert done.failure is None
     with_exports = sdk.jobs.find(2).await_completion()
-    assert with_exports.model.exports and all(
-        e.status in ("successful", "failed") for e in with_exports.model.exports
-    )
+    assert with_exports.model.exports
+    assert all(e.status in ("successful", "failed") for e in with_exports.model.exports)
     failed = sdk.jobs.find(3).await_completion()
-    assert failed.has_failed() and failed.failure.code is not None and failed.failure.message
+    assert failed.has_failed()
+    assert failed.failure.code is not None
+    assert failed.failure.message
     _raises(ApiException, lambda: sdk.jobs.find(3).await_completion(throw_on_failure=True))
 
 
@@ -328,7 +338,8 @@ def job_manager_store_multi_file(sdk: Any, app: ZamzarSandbox, tmp: Path) -> Non
     from zamzar import ApiException
 
     sdk.jobs.find(2).await_completion().store(tmp / "output")
-    assert (tmp / "output").stat().st_size > 0 and len(list(tmp.glob("*.png"))) == 3
+    assert (tmp / "output").stat().st_size > 0
+    assert len(list(tmp.glob("*.png"))) == 3
     other = tmp / "no-extract"
     other.mkdir()
     sdk.jobs.find(2).await_completion().store(
@@ -357,7 +368,7 @@ def client_convert_store_delete_all(sdk: Any, app: ZamzarSandbox, tmp: Path) -> 
     job.delete_all_files()
     _raises(NotFoundException, lambda: sdk.files.find(job.source_file_id))
     for target in job.target_file_ids:
-        _raises(NotFoundException, lambda: sdk.files.find(target))
+        _raises(NotFoundException, lambda t=target: sdk.files.find(t))
 
 
 @scenario

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import attrs
 
 from . import errors
-from ._formats import Formats, normal_format
+from ._formats import Formats, is_format_name, normal_format
 from ._registry import available_providers, get_provider_class
 
 __all__ = ["Conversion", "declared", "formats", "offered_by", "refuse_unoffered"]
@@ -91,7 +91,7 @@ def refuse_unoffered(provider: str, table: Formats | None, source: str, target: 
 
 
 def _format(value: object, parameter: str) -> str:
-    if not isinstance(value, str) or not normal_format(value).isalnum():
+    if not isinstance(value, str) or not is_format_name(value):
         raise errors.InvalidParameterError(
             f"{parameter} must be a format name such as 'pdf', not {value!r}", parameter=parameter
         )

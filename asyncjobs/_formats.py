@@ -4,13 +4,18 @@ its vendor's published format list, and read by the core before any request."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from types import MappingProxyType
 
 import attrs
 
-__all__ = ["Formats", "normal_format"]
+__all__ = ["FORMAT_NAME", "Formats", "is_format_name", "normal_format"]
+
+#: What a format name is: lower-case letters and digits, with dots, hyphens or underscores inside
+#: (``pdf``, ``tar.gz``, ``html5-1page``); never a path, a space or a separator of a URL.
+FORMAT_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,30}[a-z0-9])?")
 
 
 def normal_format(name: str) -> str:
@@ -18,11 +23,20 @@ def normal_format(name: str) -> str:
     return name.strip().lstrip(".").lower()
 
 
+def is_format_name(name: str) -> bool:
+    """Whether ``name`` (normalized) is a format name (:data:`FORMAT_NAME`)."""
+    return FORMAT_NAME.fullmatch(normal_format(name)) is not None
+
+
 def _table(value: Mapping[str, Iterable[str]]) -> Mapping[str, frozenset[str]]:
     table: dict[str, set[str]] = {}
     for source, targets in value.items():
         if isinstance(targets, str):
             raise TypeError(f"the targets of {source!r} must be a list of formats, not one string")
+        names = [source, *targets]
+        wrong = [n for n in names if not isinstance(n, str) or not is_format_name(n)]
+        if wrong:
+            raise ValueError(f"{wrong[0]!r} is not a format name such as 'pdf' or 'tar.gz'")
         found = table.setdefault(normal_format(source), set())
         found.update(normal_format(t) for t in targets)
     return MappingProxyType({k: frozenset(v) for k, v in sorted(table.items()) if v})

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ._formats import is_format_name
 from .errors import InvalidParameterError
 
 __all__ = ["Source", "prepare_convert"]
@@ -156,9 +157,10 @@ def prepare_convert(params: Mapping[str, Any], *, provider: str) -> dict[str, An
 
 
 def _format(value: Any, parameter: str, provider: str) -> str:
-    if not isinstance(value, str) or not value.strip().lstrip(".").isalnum():
+    if not isinstance(value, str) or not is_format_name(value):
         raise InvalidParameterError(
-            f"{provider}: {parameter} must be a format name such as 'pdf', not {value!r}.",
+            f"{provider}: {parameter} must be a format name such as 'pdf' or 'tar.gz', not "
+            f"{value!r}.",
             parameter=parameter,
             provider=provider,
         )

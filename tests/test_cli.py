@@ -498,8 +498,12 @@ def test_sandbox_prints_settings_as_environment_and_serves_until_interrupted(
 # -- demo --------------------------------------------------------------------------------------------
 
 
+#: The providers this repository ships, each with a sandbox and a demo job.
+FIVE = ("convertapi", "groupdocs", "conversio", "cloudconvert", "zamzar")
+
+
 def test_demo_runs_every_provider_on_its_sandbox(asyncjobs_home: Path, tmp_path: Path) -> None:
-    assert {"convertapi", "groupdocs", "conversio"} <= set(asyncjobs.available_providers())
+    assert set(FIVE) <= set(asyncjobs.available_providers())
     proc = subprocess.run(
         [sys.executable, "-m", "asyncjobs", "demo", "-o", str(tmp_path / "demo")],
         capture_output=True,
@@ -510,12 +514,12 @@ def test_demo_runs_every_provider_on_its_sandbox(asyncjobs_home: Path, tmp_path:
     )
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "demo"
-    for provider in ("convertapi", "groupdocs", "conversio"):
+    for provider in FIVE:
         files = list((out / provider).iterdir())
         assert files, provider
         assert all(f.stat().st_size > 0 for f in files), provider
         assert provider in proc.stdout
-    assert "done: 4 jobs" in proc.stdout  # the three providers and the example plugin
+    assert "done: 6 jobs" in proc.stdout  # the five providers and the example plugin
     assert not (asyncjobs_home / "ledger.sqlite3").exists()  # the demo keeps its own ledger
 
 
@@ -715,7 +719,7 @@ def test_demo_shows_its_progress_bar_on_a_terminal(asyncjobs_home: Path, tmp_pat
     terminal = b"".join(chunks).decode("utf-8", "replace")
     assert proc.returncode == 0, terminal
     assert "jobs: 100%" in terminal
-    assert "4/4" in terminal  # the three providers and the example plugin
+    assert "6/6" in terminal  # the five providers and the example plugin
 
 
 def test_the_misplaced_option_hint_knows_every_verb() -> None:

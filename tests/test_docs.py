@@ -32,7 +32,7 @@ from asyncjobs.sandbox import Sandbox, serve_providers
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md")), *sorted(DOCS.glob("providers/*.md"))]
-BUILT_IN = ("convertapi", "groupdocs", "conversio", "cloudconvert")
+BUILT_IN = ("convertapi", "groupdocs", "conversio", "cloudconvert", "zamzar")
 #: The files the examples name, created in the working folder.
 SAMPLES = ("report.docx", "a.docx", "b.xlsx", "corrupt.docx")
 FAST_POLL = asyncjobs.PollPolicy(initial=0.01, factor=1.5, cap=0.05, min_interval=0.005)

@@ -1,10 +1,15 @@
 """``python -m benchmarks.vendor_suites``: the vendors' own SDK test suites, run against the sandboxes.
 
 It downloads the source distributions of the official SDKs from the package index (``convertapi``
-2.0.1 and ``groupdocs-conversion-cloud`` 26.8) into a temporary folder, starts the ConvertAPI and
-GroupDocs sandboxes on 127.0.0.1, points each suite at them by configuration only, runs the suites
-with pytest in a subprocess and prints one table: every test, its outcome, and for a test that
-cannot pass against an emulator, why.
+2.0.1, ``groupdocs-conversion-cloud`` 26.8 and ``cloudconvert`` 2.1.0) into a temporary folder,
+starts the ConvertAPI and GroupDocs sandboxes on 127.0.0.1, points each suite at them by
+configuration only, runs the suites with pytest in a subprocess and prints one table: every test,
+its outcome, and for a test that cannot pass against an emulator, why. CloudConvert's tests that
+need no server run as they are. The suites that cannot be pointed here by configuration (Zamzar's
+pins ``mock:8080`` and WireMock's admin API; CloudConvert's integration tests pin the vendor's
+sandbox host) are replayed as scenarios that drive the installed PyPI SDKs (``zamzar`` 2.0.2,
+``cloudconvert`` 2.1.0) through their own host options against the Zamzar and CloudConvert
+sandboxes (:data:`SCENARIO_SUITES`).
 
 Configuration only, never a change to test logic:
 
@@ -28,6 +33,7 @@ URLs, such as ``https://cdn.convertapi.com/...``, are sent to the sandbox as par
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import subprocess
@@ -70,6 +76,16 @@ class Outcome:
 SUITES = (
     Suite("convertapi", "convertapi", "2.0.1", ("tests/test_convertapi.py",)),
     Suite("groupdocs", "groupdocs-conversion-cloud", "26.8", ("test",)),
+    # the CloudConvert tests that run as they are: they need no server (the webhook signature and
+    # the signed URL are computed by the SDK). Its unit tests testJob.py and testTask.py mock HTTP
+    # with requests_mock from fixture files the sdist does not ship, and its integration tests pin
+    # the vendor's sandbox host: those are replayed as scenarios (SCENARIO_SUITES below).
+    Suite(
+        "cloudconvert",
+        "cloudconvert",
+        "2.1.0",
+        ("tests/unit/testWebhookSignature.py", "tests/unit/testSignedUrl.py"),
+    ),
 )
 
 #: Tests that cannot pass against an emulator, and why (none are known today).
@@ -182,6 +198,8 @@ def _sandboxes() -> Iterator[dict[str, tuple[object, str]]]:
 def _configure(suite: Suite, root: Path, files: Path, app: object, url: str) -> dict[str, str]:
     """Put the suite's configuration in place; return the environment it reads."""
     env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    if suite.name == "cloudconvert":
+        return env  # its tests that run as they are need no server and no setting
     if suite.name == "convertapi":
         (root / "tests/conftest.py").write_text(_CONVERTAPI_CONFTEST)
         (root / "examples/files").mkdir(parents=True, exist_ok=True)
@@ -260,38 +278,50 @@ def run(files: Path, sdists: Path | None = None, only: Sequence[str] = ()) -> li
                 if only and suite.name not in only:
                     continue
                 root = _sdist(suite, work, sdists)
-                app, url = boxes[suite.name]
+                app, url = boxes.get(suite.name, (None, ""))
                 env = _configure(suite, root, files, app, url)
                 outcomes.extend(_run_suite(suite, root, env))
-    if not only or ZAMZAR_SUITE in only:
-        outcomes.extend(_run_zamzar())
+    for name, module in SCENARIO_SUITES.items():
+        if not only or name in only:
+            outcomes.extend(_run_scenarios(name, module))
     return outcomes
 
 
-#: The Zamzar SDK's suite pins ``mock:8080`` and the WireMock admin API, so it cannot run as it is:
-#: its tests are replayed as scenarios (providers/zamzar/tests/zamzar_sdk_scenarios.py) that drive
-#: the PyPI ``zamzar`` SDK through its own ``host`` option against the Zamzar sandbox, in process.
+#: Suites that cannot run as they are, replayed as scenarios that drive the vendor's PyPI SDK
+#: through its own host options against the sandbox, in process (suite name -> the scenarios'
+#: module in ``providers/<name>/tests``):
+#:
+#: - ``zamzar``: the SDK's suite pins ``mock:8080`` and the WireMock admin API of the vendor's mock;
+#:   one scenario per test of its ``test/facade`` suite, with the mock's example answers;
+#: - ``cloudconvert-sdk``: its integration tests call ``configure(sandbox=True)`` with the vendor's
+#:   key, which pins the vendor's sandbox host; one scenario per integration test, plus the job calls
+#:   they rely on.
+SCENARIO_SUITES = {
+    "zamzar": "zamzar_sdk_scenarios",
+    "cloudconvert-sdk": "cloudconvert_sdk_scenarios",
+}
 ZAMZAR_SUITE = "zamzar"
 
 
-def _run_zamzar() -> list[Outcome]:
-    """Every Zamzar SDK scenario's outcome (the SDK missing is an error, never a skip)."""
-    sys.path.insert(0, str(REPO / "providers/zamzar/tests"))
+def _run_scenarios(name: str, module_name: str) -> list[Outcome]:
+    """Every scenario's outcome (the SDK missing is an error, never a skip)."""
+    provider = name.split("-", 1)[0]
+    sys.path.insert(0, str(REPO / f"providers/{provider}/tests"))
     try:
-        from zamzar_sdk_scenarios import SCENARIOS, run_scenario
+        module = importlib.import_module(module_name)
     except ImportError as exc:
-        return [Outcome(ZAMZAR_SUITE, "<suite>", "error", f"cannot import: {exc}"[:100])]
+        return [Outcome(name, "<suite>", "error", f"cannot import: {exc}"[:100])]
     finally:
         sys.path.pop(0)
     outcomes = []
-    for name in sorted(SCENARIOS):
+    for scenario in sorted(module.SCENARIOS):
         try:
-            run_scenario(name)
+            module.run_scenario(scenario)
         except Exception as exc:
             detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:100]
-            outcomes.append(Outcome(ZAMZAR_SUITE, name, "failed", detail))
+            outcomes.append(Outcome(name, scenario, "failed", detail))
         else:
-            outcomes.append(Outcome(ZAMZAR_SUITE, name, "passed"))
+            outcomes.append(Outcome(name, scenario, "passed"))
     return outcomes
 
 
@@ -319,7 +349,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--files", help="the vendor test files (convertapi/, groupdocs/)")
     parser.add_argument("--sdists", help="a folder with the sdists already downloaded")
     parser.add_argument(
-        "--only", action="append", choices=[*(s.name for s in SUITES), ZAMZAR_SUITE], default=[]
+        "--only",
+        action="append",
+        choices=[*(s.name for s in SUITES), *SCENARIO_SUITES],
+        default=[],
     )
     args = parser.parse_args(argv)
     outcomes = run(

@@ -269,7 +269,14 @@ def cmd_providers(args: argparse.Namespace, out: Out) -> int:
             "job_lifetime": None
             if caps.job_lifetime is None
             else caps.job_lifetime.total_seconds(),
+            "cost_unit": caps.cost_unit,
         }
+        table = cls.formats()
+        formats_doc = (
+            None
+            if table is None
+            else {"conversions": len(table), "complete": table.complete, "source": table.source}
+        )
         docs.append(
             {
                 "name": name,
@@ -277,6 +284,7 @@ def cmd_providers(args: argparse.Namespace, out: Out) -> int:
                 "capabilities": capabilities,
                 "settings": settings,
                 "sandbox": cls.sandbox is not None,
+                "formats": formats_doc,
             }
         )
         out.line(f"{name}")
@@ -284,8 +292,12 @@ def cmd_providers(args: argparse.Namespace, out: Out) -> int:
         out.line(
             f"  can: {', '.join(flags) or 'submit, status and result only'}; jobs live "
             f"{duration_text(caps.job_lifetime) if caps.job_lifetime else 'unknown'}; "
-            f"sandbox: {'yes' if cls.sandbox else 'no'}"
+            f"sandbox: {'yes' if cls.sandbox else 'no'}; cost in "
+            f"{caps.cost_unit or 'nothing (the service does not say)'}"
         )
+        if table is not None:
+            whole = "its vendor's whole list" if table.complete else "a part of its vendor's list"
+            out.line(f"  formats: {len(table)} conversions, {whole} (asyncjobs formats)")
         for k in kinds:
             params = ", ".join(p["name"] + ("" if p["required"] else "?") for p in k["params"])
             out.line(f"  kind {k['name']}({params}{', ...' if k['extra'] else ''}): {k['doc']}")
@@ -361,7 +373,12 @@ def cmd_resubmit(args: argparse.Namespace, out: Out) -> int:
 
 def cmd_formats(args: argparse.Namespace, out: Out) -> int:
     """Which installed providers convert what, from each one's declared format list."""
-    found = formats(args.from_, args.to)
+    try:
+        found = formats(args.from_, args.to)
+    except errors.InvalidParameterError as exc:
+        flag = "--from" if exc.parameter == "source" else "--to"
+        said = exc.message.replace(f"{exc.parameter} ", f"{flag} ", 1)
+        raise UsageError(said, parameter=flag) from None
     partial = sorted(n for n, t in declared().items() if not t.complete)
     doc = {
         "conversions": [

@@ -164,3 +164,11 @@ def test_list_takes_a_list_of_providers(cli: Run) -> None:
 
     assert proc.returncode == 0, proc.stderr
     assert {r["provider"] for r in json.loads(proc.stdout)["jobs"]} == {"convertapi", "groupdocs"}
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--from", "../etc"), ("--to", "pdf;rm -rf")])
+def test_formats_names_the_flag_of_a_wrong_format(cli: Run, flag: str, value: str) -> None:
+    proc = cli("formats", flag, value)
+
+    assert proc.returncode == 2
+    assert f"{flag} must be a format name" in proc.stderr

@@ -6,6 +6,7 @@ import concurrent.futures
 import contextlib
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -192,6 +193,7 @@ class Client:
         #: fills it with its members
         self.peers: dict[str, Client] = {}
         self._own_peers: list[Client] = []
+        self._peers_lock = threading.Lock()
         provider.look_through(self.status)  # a result that needs a look: the one-flight rule
 
     @property
@@ -441,7 +443,15 @@ class Client:
                 provider=self.name,
                 job_id=job_id,
             )
-        kind, params = resubmission(entry)
+        status = entry.info.status if entry.info is not None else None
+        lost = False
+        if status is not Status.FAILED and entry.state != SubmitState.CANCELLED:
+            # the ledger's word may be old: a look says whether the job ended, or is lost
+            try:
+                status = self.status(job_id).status
+            except errors.JobNotFoundError:
+                lost = True
+        kind, params = resubmission(entry, None if lost else status)
         target = self if provider is None or provider == self.name else self.peer(provider)
         before = [{"provider": self.name, "job_id": job_id, "resubmitted": True}]
         return target.submit_with(kind, params, attempts=before)
@@ -450,11 +460,12 @@ class Client:
         """The client of ``provider`` that this client hands work to (a resubmit elsewhere): the
         routed client's member of that name when this client is one, else one connected with
         settings from the environment, sharing this client's ledger, closed with this client."""
-        found = self.peers.get(provider)
-        if found is None:
-            found = connect(provider, ledger=self.ledger if self.ledger is not None else False)
-            self.peers[provider] = found
-            self._own_peers.append(found)
+        with self._peers_lock:
+            found = self.peers.get(provider)
+            if found is None:
+                found = connect(provider, ledger=self.ledger if self.ledger is not None else False)
+                self.peers[provider] = found
+                self._own_peers.append(found)
         return found
 
     def _refused(
@@ -742,15 +753,15 @@ def _kept_source(source: object) -> str | None:
     return None
 
 
-def resubmission(entry: LedgerEntry) -> tuple[str, dict[str, Any]]:
-    """The kind and parameters to run the ledger's ``entry`` again with.
+def resubmission(entry: LedgerEntry, status: Status | None) -> tuple[str, dict[str, Any]]:
+    """The kind and parameters to run the ledger's ``entry`` again with, its job's ``status``
+    being what the provider said last (``None`` when the provider does not know the job: lost).
 
     Raises:
         InvalidParameterError: the job is done or pending, or a parameter was masked.
         NotSupportedError: its source was bytes or a file object.
     """
     what = errors.describe(entry.provider, entry.job_id)
-    status = entry.info.status if entry.info is not None else None
     if status is Status.DONE:
         raise errors.InvalidParameterError(
             f"{what} is done: its result is there to fetch (job.result()); only a failed or lost "
@@ -759,7 +770,7 @@ def resubmission(entry: LedgerEntry) -> tuple[str, dict[str, Any]]:
             provider=entry.provider,
             job_id=entry.job_id,
         )
-    if status is Status.PENDING and entry.state == SubmitState.SUBMITTED:
+    if status is Status.PENDING:
         raise errors.InvalidParameterError(
             f"{what} is still pending: wait for it, or cancel it first (job.cancel()); only a "
             "failed or lost job is resubmitted.",

@@ -367,3 +367,35 @@ def test_a_done_job_is_not_resubmitted(router: asyncjobs.Router, source: Path) -
 
     with pytest.raises(errors.InvalidParameterError, match="is done"):
         done.resubmit()
+
+
+def test_a_pending_job_is_not_resubmitted(
+    boxes: dict[str, Any], ledger: asyncjobs.Ledger, source: Path
+) -> None:
+    from asyncjobs_convertapi.sandbox import ConvertAPISandbox
+
+    from asyncjobs.sandbox import Sandbox
+
+    app = ConvertAPISandbox(scale=1, duration=3600)  # stays pending
+    with Sandbox(app) as box, asyncjobs.connect(
+        "convertapi", ledger=ledger, retry=NO_RETRY, **app.client_settings(box.url)
+    ) as client:
+        pending = client.submit("convert", source=source, to="pdf")
+
+        with pytest.raises(errors.InvalidParameterError, match="still pending"):
+            pending.resubmit()
+    app.close()
+
+
+def test_a_job_its_provider_no_longer_knows_is_lost_and_resubmitted(
+    router: asyncjobs.Router, boxes: dict[str, Any], source: Path
+) -> None:
+    job = router.submit("convert", source=source, to="pdf")
+    boxes["convertapi"].box.app.faults.status(
+        404, path="/job/", body={"Code": 5004, "Message": "Job not found."}
+    )
+
+    again = job.resubmit()
+
+    assert again.provider == "convertapi"
+    assert again.id != job.id

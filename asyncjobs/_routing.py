@@ -483,4 +483,6 @@ def connect(
         if shared is not None and not isinstance(ledger, Ledger):
             shared.close()
         raise
-    return Router(clients, ledger=shared, owned=owned, owns_ledger=not isinstance(ledger, Ledger))
+    # the router closes only the ledger it opened (never its members', nor one handed in)
+    owns = shared is not None and not isinstance(ledger, Ledger)
+    return Router(clients, ledger=shared, owned=owned, owns_ledger=owns)

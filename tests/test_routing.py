@@ -377,9 +377,12 @@ def test_a_pending_job_is_not_resubmitted(
     from asyncjobs.sandbox import Sandbox
 
     app = ConvertAPISandbox(scale=1, duration=3600)  # stays pending
-    with Sandbox(app) as box, asyncjobs.connect(
-        "convertapi", ledger=ledger, retry=NO_RETRY, **app.client_settings(box.url)
-    ) as client:
+    with (
+        Sandbox(app) as box,
+        asyncjobs.connect(
+            "convertapi", ledger=ledger, retry=NO_RETRY, **app.client_settings(box.url)
+        ) as client,
+    ):
         pending = client.submit("convert", source=source, to="pdf")
 
         with pytest.raises(errors.InvalidParameterError, match="still pending"):
@@ -399,3 +402,59 @@ def test_a_job_its_provider_no_longer_knows_is_lost_and_resubmitted(
 
     assert again.provider == "convertapi"
     assert again.id != job.id
+
+
+FAULTS = {
+    "401": (401, {"Code": 4013, "Message": "Invalid user credentials."}),
+    "402": (402, {"Code": 4020, "Message": "Not enough conversions left."}),
+    "429": (429, {"Code": 4290, "Message": "Too many requests."}),
+    "400": (400, {"Code": 4000, "Message": "Parameter validation error."}),
+    "500": (500, {"Code": 5000, "Message": "Internal error."}),
+}
+
+
+def _outcome(call: Any) -> str:
+    try:
+        job = call()
+    except errors.AsyncJobsError as exc:
+        return type(exc).__name__
+    return str(job.provider)
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_sync_and_aio_routed_submits_decide_alike(
+    boxes: dict[str, Any], ledger: asyncjobs.Ledger, source: Path, fault: str
+) -> None:
+    status, body = FAULTS[fault]
+    convertapi = boxes["convertapi"].box.app
+    first, second = _client(boxes["convertapi"], ledger), _client(boxes["groupdocs"], ledger)
+    outcomes = []
+    with first, second:
+        convertapi.faults.status(status, path="/convert/", body=body)
+        with asyncjobs.connect([first, second]) as routed:
+            outcomes.append(_outcome(lambda: routed.submit("convert", source=source, to="pdf")))
+
+        async def aio_submit() -> str:
+            async with aio.connect([first, second]) as routed:
+                try:
+                    job = await routed.submit("convert", source=source, to="pdf")
+                except errors.AsyncJobsError as exc:
+                    return type(exc).__name__
+                return job.provider
+
+        convertapi.faults.status(status, path="/convert/", body=body)
+        outcomes.append(asyncio.run(aio_submit()))
+
+    expected = {"400": "ProviderError"}.get(fault, "groupdocs")
+    assert outcomes == [expected, expected]
+
+
+def test_closing_a_router_of_clients_leaves_their_ledger_open(
+    boxes: dict[str, Any], ledger: asyncjobs.Ledger
+) -> None:
+    first, second = _client(boxes["convertapi"], ledger), _client(boxes["groupdocs"], ledger)
+    with first, second:
+        asyncjobs.connect([first, second]).close()
+
+        assert not ledger.closed
+        assert first.status  # the members are their owner's to close

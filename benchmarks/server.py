@@ -116,7 +116,27 @@ def _groupdocs(args: argparse.Namespace) -> SandboxApp:
     )
 
 
-BUILDERS = {"conversio": _conversio, "convertapi": _convertapi, "groupdocs": _groupdocs}
+def _cloudconvert(args: argparse.Namespace) -> SandboxApp:
+    from asyncjobs_cloudconvert.sandbox import CloudConvertSandbox
+
+    return CloudConvertSandbox(scale=args.scale, duration=1e9 if args.pending else 0.0)
+
+
+def _zamzar(args: argparse.Namespace) -> SandboxApp:
+    from asyncjobs_zamzar.sandbox import ZamzarSandbox
+
+    return ZamzarSandbox(
+        scale=args.scale, duration=1e9 if args.pending else 0.0, credits=10**9, rate_limit=10**9
+    )
+
+
+BUILDERS = {
+    "cloudconvert": _cloudconvert,
+    "conversio": _conversio,
+    "convertapi": _convertapi,
+    "groupdocs": _groupdocs,
+    "zamzar": _zamzar,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -130,7 +150,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--root", help="groupdocs: storage folder (a temporary one by default)")
     parser.add_argument(
-        "--pending", action="store_true", help="convertapi, groupdocs: jobs that never finish"
+        "--pending",
+        action="store_true",
+        help="convertapi, groupdocs, cloudconvert, zamzar: jobs that never finish",
     )
     args = parser.parse_args(argv)
     app = BUILDERS[args.provider](args)

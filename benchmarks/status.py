@@ -22,7 +22,7 @@ import requests
 
 from ._common import ServerProcess, summarize
 
-PROVIDERS = ("convertapi", "groupdocs", "conversio")
+PROVIDERS = ("convertapi", "groupdocs", "conversio", "cloudconvert", "zamzar")
 TARGET = 1.05
 
 

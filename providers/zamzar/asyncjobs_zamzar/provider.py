@@ -432,7 +432,15 @@ class ZamzarProvider(Provider):
                     provider=self.name,
                     status_code=response.status_code,
                 )
-            jobs = [structure(item, Job) for item in items]
+            try:
+                jobs = [structure(item, Job) for item in items]
+            except ValueError as exc:
+                raise ProviderError(
+                    f"{self.name}: a job of the job list (HTTP {response.status_code}) is not the "
+                    f"JSON Zamzar sends ({exc}).",
+                    provider=self.name,
+                    status_code=response.status_code,
+                ) from exc
             for job in jobs:
                 yield self._info(job, "convert")
             if len(jobs) < PAGE_LIMIT:

@@ -95,6 +95,8 @@ class ZamzarProvider(Provider):
                 doc="(S)FTP folder or S3 URL the converted files are copied to when done",
             ),
             Param("options", doc="conversion options as a dict, e.g. {'voice': 'en.female'}"),
+            # the request carries only these fields: any other parameter would be dropped unseen
+            extra=False,
             doc="Convert a file (path, bytes, file object or URL) to another format.",
         ),
     )

@@ -339,6 +339,15 @@ def test_a_job_list_item_of_another_shape_is_a_provider_error(
         client.list()
 
 
+def test_an_unknown_parameter_is_refused_before_any_request(
+    api: responses.RequestsMock, client: asyncjobs.Client
+) -> None:
+    # found by the reliability suite: `export_ur=` (a typo) was dropped unseen and the job made
+    with pytest.raises(InvalidParameterError, match="export_ur"):
+        client.submit("convert", source=b"x", from_="txt", to="pdf", export_ur="s3://b/")
+    assert len(api.calls) == 0
+
+
 def test_options_are_checked_before_any_request(
     api: responses.RequestsMock, client: asyncjobs.Client
 ) -> None:

@@ -301,7 +301,9 @@ def test_a_negative_credit_count_is_no_cost_and_no_crash(
     client: asyncjobs.Client, mock: responses.RequestsMock
 ) -> None:
     # found by the reliability suite's fuzzing: Cost(-3) raised a bare ValueError from status()
-    mock.get(f"{BASE}/jobs/{JOB}", json=job("finished", task("c", "convert", "finished", credits=-3)))
+    mock.get(
+        f"{BASE}/jobs/{JOB}", json=job("finished", task("c", "convert", "finished", credits=-3))
+    )
     assert client.status(JOB).cost is None
     mock.get(
         f"{BASE}/jobs/{JOB}",

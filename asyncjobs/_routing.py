@@ -24,6 +24,7 @@ from ._ledger import Ledger
 from ._models import JobInfo, Result, Status
 from ._policies import PollPolicy, RetryPolicy, Timeouts
 from ._redaction import get_logger
+from ._text import printable
 
 if TYPE_CHECKING:
     from ._webhooks import Receiver
@@ -258,7 +259,8 @@ class Router:
     def _none_took(
         self, kind: str, params: Mapping[str, Any], tried: list[tuple[str, errors.AsyncJobsError]]
     ) -> errors.AsyncJobsError:
-        said = "; ".join(f"{name}: {exc}" for name, exc in tried)
+        # what each service said, as printable text: a message is often printed or logged as is
+        said = "; ".join(f"{name}: {printable(str(exc))}" for name, exc in tried)
         if all(isinstance(exc, errors.NotSupportedError) for _, exc in tried):
             what = (
                 f"convert {params.get('from_') or 'this file'} to {params.get('to')}"

@@ -21,6 +21,7 @@ import attrs
 from asyncjobs import errors
 from asyncjobs._catalog import declared, formats
 from asyncjobs._client import Client, connect
+from asyncjobs._formats import is_format_name
 from asyncjobs._job import Job
 from asyncjobs._ledger import Ledger, LedgerEntry, SubmitState, default_home
 from asyncjobs._models import JobInfo, Result, Status
@@ -373,12 +374,12 @@ def cmd_resubmit(args: argparse.Namespace, out: Out) -> int:
 
 def cmd_formats(args: argparse.Namespace, out: Out) -> int:
     """Which installed providers convert what, from each one's declared format list."""
-    try:
-        found = formats(args.from_, args.to)
-    except errors.InvalidParameterError as exc:
-        flag = "--from" if exc.parameter == "source" else "--to"
-        said = exc.message.replace(f"{exc.parameter} ", f"{flag} ", 1)
-        raise UsageError(said, parameter=flag) from None
+    for option, value in (("--from", args.from_), ("--to", args.to)):
+        if value is not None and not is_format_name(value):
+            raise UsageError(
+                f"{option} must be a format name such as 'pdf', not {value!r}", parameter=option
+            )
+    found = formats(args.from_, args.to)
     partial = sorted(n for n, t in declared().items() if not t.complete)
     doc = {
         "conversions": [

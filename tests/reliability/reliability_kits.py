@@ -16,11 +16,15 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from asyncjobs_cloudconvert.sandbox import CloudConvertSandbox
+from asyncjobs_cloudconvert.sandbox import expected_output as cloudconvert_output
 from asyncjobs_conversio.sandbox import WEEK, ConversioSandbox, csv_for
 from asyncjobs_convertapi.sandbox import ConvertAPISandbox
 from asyncjobs_convertapi.sandbox import expected_output as convertapi_output
 from asyncjobs_groupdocs.sandbox import GroupDocsSandbox
 from asyncjobs_groupdocs.sandbox import expected_output as groupdocs_output
+from asyncjobs_zamzar.sandbox import ZamzarSandbox
+from asyncjobs_zamzar.sandbox import expected_output as zamzar_output
 
 import asyncjobs
 from asyncjobs._ledger import Ledger, LedgerEntry
@@ -36,7 +40,7 @@ FAST_POLL = asyncjobs.PollPolicy(initial=0.005, factor=1.5, cap=0.02, min_interv
 TIMEOUTS = asyncjobs.Timeouts(connect=2.0, read=10.0)
 #: The input every job converts.
 PAYLOAD = b"asyncjobs reliability suite: the same bytes in, the same bytes out.\n"
-PROVIDERS = ("convertapi", "groupdocs", "conversio")
+PROVIDERS = ("convertapi", "groupdocs", "conversio", "cloudconvert", "zamzar")
 
 
 class Kit:
@@ -47,10 +51,17 @@ class Kit:
     submit_path: str = ""
     poll_path: str = ""
     download_path: str = ""
+    #: the path of the service's job list ("" when it has none)
+    list_path: str = ""
+    #: the extension of the typical job's source file (a conversion the sandbox offers to PDF)
+    source_ext: str = "txt"
     #: the submit can be repeated safely (the client chose the job id)
     idempotent_submit: bool = False
     #: the service lists jobs (a lost submit answer can be found again)
     lists_jobs: bool = False
+    #: the submit creates the job, then sends the file to a form the creation's answer names: a
+    #: job whose creation answer was lost waits for a file that never comes
+    upload_after_create: bool = False
 
     def make_app(self, root: Path, **kwargs: Any) -> SandboxApp:
         """A fresh sandbox app (its state under ``root`` where it keeps files)."""
@@ -126,6 +137,7 @@ class ConversioKit(Kit):
     submit_path = "/async-export"
     poll_path = "/api/v1/async-jobs/"
     download_path = ".csv"
+    list_path = "/async-jobs"
     lists_jobs = True
 
     def make_app(self, root: Path, **kwargs: Any) -> SandboxApp:
@@ -145,7 +157,83 @@ class ConversioKit(Kit):
         return "the sandbox clock moved past a week after the export finished"
 
 
-KITS: dict[str, Kit] = {k.name: k for k in (ConvertAPIKit(), GroupDocsKit(), ConversioKit())}
+class CloudConvertKit(Kit):
+    name = "cloudconvert"
+    # POST /v2/jobs, then the file to the upload task's form (POST /upload/{task}); polls are
+    # GET /v2/jobs/{id}; the export/url task's files are served at /storage/{token}/{name}
+    submit_path = "/v2/jobs"
+    poll_path = "/v2/jobs/"
+    download_path = "/storage/"
+    list_path = "/v2/jobs"
+    # the sandbox converts only the pairs of formats.json (no txt): a .docx to PDF
+    source_ext = "docx"
+    lists_jobs = True
+    upload_after_create = True
+
+    def make_app(self, root: Path, **kwargs: Any) -> SandboxApp:
+        return CloudConvertSandbox(scale=SCALE, **kwargs)
+
+    def submit(self, client: asyncjobs.Client) -> asyncjobs.Job:
+        return client.submit("convert", source=PAYLOAD, from_="docx", to="pdf")
+
+    def expected(self) -> dict[str, bytes]:
+        return {"file.pdf": cloudconvert_output("docx", "pdf", PAYLOAD)}
+
+    def created(self, app: Any) -> int:
+        with app._lock:
+            return sum(1 for job in app.jobs.values() if not job.hidden)
+
+    def expire(self, app: Any) -> str:
+        with app._lock:
+            for job in [j for j in app.jobs.values() if not j.hidden]:
+                app._forget(job)
+        return (
+            "CloudConvert deletes a job 24 hours after it ended; the sandbox has no expiry of its "
+            "own, so it forgets its jobs, tasks and files"
+        )
+
+
+class ZamzarKit(Kit):
+    name = "zamzar"
+    # POST /v1/jobs (multipart), GET /v1/jobs/{id}, GET /v1/files/{id}/content
+    submit_path = "/v1/jobs"
+    poll_path = "/v1/jobs/"
+    download_path = "/content"
+    list_path = "/v1/jobs"
+    lists_jobs = True
+
+    def make_app(self, root: Path, **kwargs: Any) -> SandboxApp:
+        return ZamzarSandbox(scale=SCALE, **kwargs)
+
+    def submit(self, client: asyncjobs.Client) -> asyncjobs.Job:
+        return client.submit("convert", source=PAYLOAD, from_="txt", to="pdf")
+
+    def expected(self) -> dict[str, bytes]:
+        return {"file.pdf": zamzar_output("txt", "pdf", PAYLOAD)}
+
+    def created(self, app: Any) -> int:
+        with app._lock:
+            return len(app.jobs)
+
+    def expire(self, app: Any) -> str:
+        # Zamzar answers an expired job 410 (its OpenAPI document); the sandbox has no lifetime
+        app.faults.status(
+            410,
+            times=1000,
+            path=self.poll_path,
+            body={"errors": [{"message": "resource has expired", "code": 21}]},
+            headers={"Content-Type": "application/json"},
+        )
+        return (
+            "Zamzar states no lifetime and answers an expired job 410; the sandbox has none, so "
+            "its polls answer 410"
+        )
+
+
+KITS: dict[str, Kit] = {
+    k.name: k
+    for k in (ConvertAPIKit(), GroupDocsKit(), ConversioKit(), CloudConvertKit(), ZamzarKit())
+}
 
 
 def whole_answer(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:

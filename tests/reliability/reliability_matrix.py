@@ -57,7 +57,7 @@ def store(where: tuple[str, str, str], text: str, state: str, reason: str = "") 
 # -- the page ---------------------------------------------------------------------------------------
 
 #: The columns of the attacks section: which surface a case attacks.
-ATTACK_COLUMNS = ("ledger and fleet", "webhooks", "command line", "aio", "providers")
+ATTACK_COLUMNS = ("ledger and fleet", "webhooks", "command line", "aio", "providers", "routing")
 
 #: The fault cases, in the order of the page: id -> (title, what is done to the service).
 FAULT_CASES: dict[str, tuple[str, str]] = {
@@ -120,6 +120,8 @@ FAULT_CASES: dict[str, tuple[str, str]] = {
 NOT_APPLICABLE: dict[tuple[str, str], str] = {
     ("token-expiry", "convertapi"): "n/a: a static secret, no tokens (401 row above)",
     ("token-expiry", "conversio"): "n/a: a static API key, no tokens (401 row above)",
+    ("token-expiry", "cloudconvert"): "n/a: a static API key, no tokens (401 row above)",
+    ("token-expiry", "zamzar"): "n/a: a static API key, no tokens (401 row above)",
 }
 
 _MARK = {"ok": "✅", "red": "❌", "not run": "⬜"}
@@ -221,9 +223,9 @@ def render() -> str:
         "",
         "## Fault matrix",
         "",
-        "Each case runs once per provider: submit the provider's typical job (a ConvertAPI and a "
-        "GroupDocs conversion of a small text file to PDF, a Conversio newsletter-recipients "
-        "export), switch the fault on, then ask for the result (`job.result()`, called again "
+        "Each case runs once per provider: submit the provider's typical job (a ConvertAPI, a "
+        "GroupDocs and a Zamzar conversion of a small text file to PDF, a CloudConvert conversion "
+        "of a small .docx to PDF, a Conversio newsletter-recipients export), switch the fault on, then ask for the result (`job.result()`, called again "
         "after a typed error) and save it. Clients use fast polls and retries (`PollPolicy` and "
         "`RetryPolicy` with millisecond delays, 5 tries); the sandboxes run 1000 times faster "
         "than life. Polls are made after the job finished at the service, so that every poll "
@@ -243,7 +245,7 @@ def render() -> str:
         "",
         *[f"- **{title}**: {how}." for title, how in FAULT_CASES.values()],
         "",
-        '**What "restart" means.** All three services keep their jobs in durable storage, so a '
+        '**What "restart" means.** All five services keep their jobs in durable storage, so a '
         "real restart (a deploy, a crash of one node) keeps them: that is *restart, state kept* "
         "(the same sandbox app, its jobs, tokens and files, served again at the same address; the "
         "client's base URL does not change). *Restart, state lost* is the disaster case: the "
@@ -253,7 +255,16 @@ def render() -> str:
         "",
         "**Job expiry.** ConvertAPI forgets a job 2 hours after it was created, Conversio a week "
         "after it finished (the sandbox clock is moved forward). GroupDocs documents no lifetime; "
-        "its case removes the operation from the sandbox, as the service would once it purges it.",
+        "its case removes the operation from the sandbox, as the service would once it purges it. "
+        "CloudConvert deletes a job 24 hours after it ended; its sandbox has no expiry, so the case "
+        "deletes the jobs, tasks and files. Zamzar states no lifetime and answers an expired job "
+        "410; its sandbox has none, so the case makes its polls answer 410.",
+        "",
+        "**CloudConvert's two-step submit.** A CloudConvert submit creates the job, then sends the "
+        "file to the upload form that the creation's answer names. When that answer is lost (cut, "
+        "timed out, the process killed), the job exists and waits for a file that never comes: "
+        "`client.list()` finds it `waiting`, it never ends by itself, and `client.cancel(id)` ends "
+        "it before the job is submitted again. The cells say so.",
         "",
         "## Fuzzing the answers",
         "",
@@ -267,7 +278,8 @@ def render() -> str:
         "## Secret canary",
         "",
         "Each provider's secret setting (ConvertAPI's secret, GroupDocs' client secret and the "
-        "access tokens it is issued, Conversio's API key) is a canary, and the service echoes it "
+        "access tokens it is issued, Conversio's, CloudConvert's and Zamzar's API keys, and "
+        "Zamzar's key in its HTTP Basic form) is a canary, and the service echoes it "
         "back in its error messages. Then every error path is walked with logging at DEBUG.",
         "",
         *_table("secrets", _rows_of("secrets"), PROVIDERS),
@@ -321,8 +333,11 @@ def render() -> str:
         "command line, attacked on purpose: a password that URL parsers read differently, a stale "
         "look from a worker that lost its lease, a database that turns read-only, bytes a database "
         "cannot store, a replayed or forged webhook call, slow clients, control characters in "
-        "what a provider says. Each row is one test, against real PostgreSQL servers, real "
-        "worker processes and the served receiver where the case needs them.",
+        "what a provider says; and the routed client (`asyncjobs.connect([...])`: fallback, "
+        "cooldown, `RoutingError`), `resubmit`, `asyncjobs formats`, a comma-separated PROVIDER, "
+        "CloudConvert's signed webhooks and Zamzar's redirected downloads. Each row is one test, "
+        "against real PostgreSQL servers, real worker processes, the providers' sandboxes on "
+        "127.0.0.1 and the served receiver where the case needs them.",
         "",
         *_table("attacks", _rows_of("attacks"), ATTACK_COLUMNS),
         "",

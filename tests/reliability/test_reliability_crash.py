@@ -13,8 +13,9 @@ from pathlib import Path
 
 from reliability_kits import PAYLOAD, Env, Kit, expected_files, files_of
 from reliability_matrix import Recorder
-from test_reliability_secrets import ENV_NAMES
+from test_reliability_secrets import ENV_NAMES, ENV_PREFIXES
 
+import asyncjobs
 from asyncjobs._ledger import SubmitState
 
 HOLD = 1.0  # seconds the sandbox holds the submit request
@@ -22,11 +23,7 @@ HOLD = 1.0  # seconds the sandbox holds the submit request
 
 def _environ(env: Env, home: Path) -> dict[str, str]:
     names = ENV_NAMES[env.kit.name]
-    out = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ASYNCJOBS_", "CONVERTAPI_", "GROUPDOCS_", "CONVERSIO_"))
-    }
+    out = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     out.update({names[k]: v for k, v in env.settings.items() if k in names})
     out.update(ASYNCJOBS_HOME=str(home), ASYNCJOBS_PROGRESS="0")
     return out
@@ -44,7 +41,7 @@ def test_killed_while_submitting(
     cell.at("crash", "killed mid-submit: ledger, `list --all`, recovery", kit.name)
     env = make_env(kit)
     home = tmp_path / "home"
-    source = tmp_path / "file.txt"
+    source = tmp_path / f"file.{kit.source_ext}"
     source.write_bytes(PAYLOAD)
     environ = _environ(env, home)
     env.app.faults.delay(HOLD, path=kit.submit_path)
@@ -92,6 +89,20 @@ def test_killed_while_submitting(
         assert entry.job_id is None
         (job,) = client.list()
         recovered = "no id; the service's own list (`client.list()`) finds the job"
+        if kit.upload_after_create:
+            # the file goes in a second request, to a form named by the answer the kill lost
+            env.app.clock.advance(100)
+            info = job.refresh()
+            assert info.status is asyncjobs.Status.PENDING
+            assert info.meta["tasks"]["import"] == "waiting"
+            client.cancel(job.id)
+            assert job.refresh().status is asyncjobs.Status.FAILED
+            cell.say(
+                f"ledger: `submitting`; `list --all` shows `{shown}`; {recovered} `waiting` for "
+                "the file the killed process never sent (it never ends by itself): "
+                "`client.cancel(id)` ends it, then submit again"
+            )
+            return
     else:
         assert entry.job_id is None
         cell.say(

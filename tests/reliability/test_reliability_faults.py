@@ -271,10 +271,29 @@ def submit_case(ctx: Ctx, arm: Arm, *, created: int, **client_kwargs: Any) -> st
         found = [j for j in listed if j.id not in ctx.got]
         assert len(found) == 1
         ctx.got.add(found[0].id)
+        if ctx.kit.upload_after_create:
+            return outcome + "; " + _left_waiting(ctx, client, found[0])
         result, _ = settle(found[0])
         ctx.check_saved(result, found[0].id)
         outcome += "; `client.list()` finds it and its result"
     return outcome
+
+
+def _left_waiting(ctx: Ctx, client: asyncjobs.Client, job: asyncjobs.Job) -> str:
+    """A job created by a submit whose answer was lost, at a service that takes the file in a
+    second request (CloudConvert: the upload form was in the lost answer): it waits for a file
+    that never comes. ``client.list()`` shows it; cancelling it ends it."""
+    ctx.app.clock.advance(100)
+    info = job.refresh()
+    assert info.status is asyncjobs.Status.PENDING
+    assert info.raw_status == "waiting"
+    assert info.meta["tasks"]["import"] == "waiting"
+    client.cancel(job.id)
+    assert job.refresh().status is asyncjobs.Status.FAILED
+    return (
+        "`client.list()` finds it `waiting` for the file the lost answer's upload form was for "
+        "(it never ends by itself); `client.cancel(id)` ends it, then submit again"
+    )
 
 
 def case_submit_reset(ctx: Ctx) -> str:

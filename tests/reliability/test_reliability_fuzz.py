@@ -515,3 +515,305 @@ def test_fuzz_conversio_errors(fuzz_client: Any, cell: Recorder) -> None:
 
     run()
     _record(cell, seen)
+
+
+# -- CloudConvert -----------------------------------------------------------------------------------
+
+CC = "https://api.cloudconvert.com/v2"  # the default base_url
+CC_JOB = "6559c6f5-0a8c-4a55-9f5b-2d5f2e1b7a01"
+cc_task_words = st.sampled_from(["waiting", "processing", "finished", "error", "queued", "weird"])
+cc_file = fields(
+    {
+        "filename": names,
+        "url": urls,
+        "size": st.integers(min_value=-5, max_value=10**20),
+        "dir": st.text(max_size=5),
+    },
+    required=("filename",),
+)
+cc_task = fields(
+    {
+        "id": st.text(max_size=10),
+        "name": st.sampled_from(["import", "convert", "export"]) | st.text(max_size=8),
+        "operation": st.sampled_from(["import/upload", "convert", "export/url"]) | st.text(),
+        "status": cc_task_words,
+        "message": st.text(),
+        "code": st.text(max_size=10),
+        "credits": st.integers(min_value=-5, max_value=10**20),
+        "created_at": stamps,
+        "ended_at": stamps,
+        "result": fields(
+            {
+                "files": st.lists(cc_file, max_size=3),
+                "form": fields({"url": urls, "parameters": st.dictionaries(st.text(), scalars)}),
+            }
+        ),
+    },
+    required=("id", "operation", "status"),
+)
+cc_job = fields(
+    {
+        "id": st.text(max_size=40),
+        "status": cc_task_words,
+        "tag": st.text(max_size=8),
+        "created_at": stamps,
+        "started_at": stamps,
+        "ended_at": stamps,
+        "tasks": st.lists(cc_task, max_size=3),
+    },
+    required=("id", "tasks"),
+)
+cc_body = bodies(fields({"data": cc_job}, required=("data",)))
+cc_list = bodies(
+    fields(
+        {"data": st.lists(cc_job, max_size=3), "links": fields({"next": urls})},
+        required=("data",),
+    )
+)
+cc_error = bodies(
+    fields(
+        {
+            "message": st.text(),
+            "code": st.text(max_size=10),
+            "errors": st.dictionaries(st.text(max_size=5), st.lists(st.text(), max_size=2)),
+        }
+    )
+)
+
+
+def _cc_client(fuzz_client: Any) -> asyncjobs.Client:
+    return fuzz_client("cloudconvert", secret="fuzz-secret")
+
+
+def test_fuzz_cloudconvert_status_and_result(fuzz_client: Any, cell: Recorder) -> None:
+    cell.at("fuzz", "status and result bodies", "cloudconvert")
+    client = _cc_client(fuzz_client)
+    seen: set[str] = set()
+
+    @FUZZ
+    @given(body=cc_body)
+    @example(body={"data": {"id": CC_JOB, "status": "finished", "tasks": []}})
+    @example(
+        body={
+            "data": {
+                "id": CC_JOB,
+                "status": "finished",
+                "tasks": [
+                    {"id": "t", "operation": "export/url", "status": "finished", "credits": -3,
+                     "result": {"files": [{"filename": "..", "url": "https://h/x", "size": -1}]}}
+                ],
+            }
+        }
+    )  # fmt: skip
+    def run(body: Any) -> None:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            serve(mock, "GET", rf"{CC}/jobs/.*", body, 200)
+            seen.add(
+                outcome(lambda: client.status(CC_JOB), lambda i: valid_info(i, "cloudconvert"))
+            )
+            seen.add(outcome(lambda: client.fetch_result(CC_JOB), valid_result))
+
+    run()
+    _record(cell, seen)
+
+
+def test_fuzz_cloudconvert_submit_and_list(fuzz_client: Any, cell: Recorder) -> None:
+    cell.at("fuzz", "submit bodies (Conversio: and its list)", "cloudconvert")
+    client = _cc_client(fuzz_client)
+    seen: set[str] = set()
+
+    def listed(jobs: Any) -> None:
+        for job in jobs:
+            assert job.info is not None
+            valid_info(job.info, "cloudconvert")
+
+    @FUZZ
+    @given(created=cc_body, listing=cc_list)
+    def run(created: Any, listing: Any) -> None:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            serve(mock, "POST", rf"{CC}/jobs", created, 201)
+            serve(mock, "GET", rf"{CC}/tasks/.*", {"data": {}}, 200)
+            serve(mock, "GET", rf"{CC}/jobs(\?.*)?$", listing, 200)
+
+            def submit() -> asyncjobs.JobInfo:
+                job = client.submit("convert", source=b"x", from_="docx", to="pdf")
+                assert job.info is not None
+                return job.info
+
+            seen.add(outcome(submit, lambda i: valid_info(i, "cloudconvert")))
+            seen.add(outcome(client.list, listed))
+
+    run()
+    _record(cell, seen)
+
+
+def test_fuzz_cloudconvert_errors(fuzz_client: Any, cell: Recorder) -> None:
+    cell.at("fuzz", "error bodies", "cloudconvert")
+    client = _cc_client(fuzz_client)
+    seen: set[str] = set()
+
+    @FUZZ
+    @given(body=cc_error, status=error_statuses)
+    def run(body: Any, status: int) -> None:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            serve(mock, "GET", rf"{CC}/.*", body, status)
+            serve(mock, "POST", rf"{CC}/.*", body, status)
+            seen.add(
+                outcome(lambda: client.status(CC_JOB), lambda i: valid_info(i, "cloudconvert"))
+            )
+            seen.add(
+                outcome(
+                    lambda: client.submit("convert", source=b"x", from_="docx", to="pdf"),
+                    lambda j: None,
+                )
+            )
+            seen.add(outcome(lambda: client.cancel(CC_JOB), lambda _: None))
+            seen.add(outcome(client.list, lambda _: None))
+
+    run()
+    _record(cell, seen)
+
+
+# -- Zamzar -----------------------------------------------------------------------------------------
+
+ZZ = "https://api.zamzar.com/v1"  # the default base_url
+zz_words = st.sampled_from(
+    ["initialising", "converting", "successful", "failed", "cancelled", "SUCCESSFUL", "weird", ""]
+)
+zz_ids = st.integers(min_value=-5, max_value=10**20)
+zz_file = fields(
+    {
+        "id": zz_ids,
+        "name": names,
+        "size": st.integers(min_value=-5, max_value=10**20),
+        "format": st.text(max_size=5),
+        "created_at": stamps,
+    },
+    required=("id", "name"),
+)
+zz_job = fields(
+    {
+        "id": zz_ids,
+        "key": st.text(max_size=8),
+        "status": zz_words,
+        "failure": fields({"code": st.integers(), "message": st.text()}),
+        "sandbox": st.booleans(),
+        "created_at": stamps,
+        "finished_at": stamps,
+        "source_file": zz_file,
+        "target_files": st.lists(zz_file, max_size=3),
+        "target_format": st.text(max_size=5),
+        "credit_cost": st.integers(min_value=-5, max_value=10**20),
+        "export_url": urls,
+        "exports": st.lists(fields({"id": zz_ids, "url": urls, "status": zz_words}), max_size=2),
+        "options": st.dictionaries(st.text(max_size=5), scalars, max_size=2),
+    },
+    required=("id", "status"),
+)
+zz_body = bodies(zz_job)
+zz_list = bodies(
+    fields(
+        {
+            "data": st.lists(zz_job, max_size=3),
+            "paging": fields({"total_count": zz_ids, "first": zz_ids, "last": zz_ids}),
+        },
+        required=("data",),
+    )
+)
+zz_error = bodies(
+    fields(
+        {
+            "errors": st.lists(
+                fields(
+                    {
+                        "message": st.text(),
+                        "code": st.integers(),
+                        "context": st.dictionaries(
+                            st.sampled_from(["parameter", "reason"]) | st.text(max_size=5),
+                            scalars,
+                        ),
+                    }
+                ),
+                max_size=3,
+            )
+        }
+    )
+)
+
+
+def _zz_client(fuzz_client: Any) -> asyncjobs.Client:
+    return fuzz_client("zamzar", secret="fuzz-secret")
+
+
+def test_fuzz_zamzar_status_and_result(fuzz_client: Any, cell: Recorder) -> None:
+    cell.at("fuzz", "status and result bodies", "zamzar")
+    client = _zz_client(fuzz_client)
+    seen: set[str] = set()
+
+    @FUZZ
+    @given(body=zz_body)
+    @example(body={"id": 7, "status": "successful", "target_files": [{"id": 1, "name": ".."}]})
+    @example(body={"id": -1, "status": "successful", "credit_cost": -2})
+    def run(body: Any) -> None:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            serve(mock, "GET", rf"{ZZ}/jobs/.*", body, 200)
+            seen.add(outcome(lambda: client.status("7"), lambda i: valid_info(i, "zamzar")))
+            seen.add(outcome(lambda: client.fetch_result("7"), valid_result))
+
+    run()
+    _record(cell, seen)
+
+
+def test_fuzz_zamzar_submit_and_list(fuzz_client: Any, cell: Recorder) -> None:
+    cell.at("fuzz", "submit bodies (Conversio: and its list)", "zamzar")
+    client = _zz_client(fuzz_client)
+    seen: set[str] = set()
+
+    def listed(jobs: Any) -> None:
+        for job in jobs:
+            assert job.info is not None
+            valid_info(job.info, "zamzar")
+
+    @FUZZ
+    @given(created=zz_body, listing=zz_list)
+    def run(created: Any, listing: Any) -> None:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            serve(mock, "POST", rf"{ZZ}/jobs", created, 201)
+            serve(mock, "GET", rf"{ZZ}/jobs(\?.*)?$", listing, 200)
+
+            def submit() -> asyncjobs.JobInfo:
+                job = client.submit("convert", source=b"x", from_="txt", to="pdf")
+                assert job.info is not None
+                return job.info
+
+            seen.add(outcome(submit, lambda i: valid_info(i, "zamzar")))
+            seen.add(outcome(client.list, listed))
+
+    run()
+    _record(cell, seen)
+
+
+def test_fuzz_zamzar_errors(fuzz_client: Any, cell: Recorder) -> None:
+    cell.at("fuzz", "error bodies", "zamzar")
+    client = _zz_client(fuzz_client)
+    seen: set[str] = set()
+
+    @FUZZ
+    @given(body=zz_error, status=error_statuses)
+    def run(body: Any, status: int) -> None:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            serve(mock, "GET", rf"{ZZ}/.*", body, status)
+            serve(mock, "POST", rf"{ZZ}/.*", body, status)
+            serve(mock, "DELETE", rf"{ZZ}/.*", body, status)
+            seen.add(outcome(lambda: client.status("7"), lambda i: valid_info(i, "zamzar")))
+            seen.add(
+                outcome(
+                    lambda: client.submit("convert", source=b"x", from_="txt", to="pdf"),
+                    lambda j: None,
+                )
+            )
+            seen.add(outcome(lambda: client.cancel("7"), lambda _: None))
+            seen.add(outcome(client.list, lambda _: None))
+
+    run()
+    _record(cell, seen)

@@ -5,6 +5,7 @@ in the matrix's "hostile" section; the servers are the suite's own, on 127.0.0.1
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures as cf
 import contextlib
 import json
@@ -50,12 +51,22 @@ SECRET_KWARGS: dict[str, dict[str, Any]] = {
     "convertapi": {"secret": CANARY},
     "groupdocs": {"client_secret": CANARY},
     "conversio": {"keys": {CANARY: "shop-1"}},
+    "cloudconvert": {"secret": CANARY},
+    "zamzar": {"key": CANARY},
 }
-SECRET_SETTING = {"convertapi": "secret", "groupdocs": "client_secret", "conversio": "api_key"}
+SECRET_SETTING = {
+    "convertapi": "secret",
+    "groupdocs": "client_secret",
+    "conversio": "api_key",
+    "cloudconvert": "secret",
+    "zamzar": "secret",
+}
 SECRET_ENV = {
     "convertapi": "CONVERTAPI_SECRET",
     "groupdocs": "GROUPDOCS_CLIENT_SECRET",
     "conversio": "CONVERSIO_API_KEY",
+    "cloudconvert": "CLOUDCONVERT_API_KEY",
+    "zamzar": "ZAMZAR_API_KEY",
 }
 NO_RETRY = asyncjobs.RetryPolicy(max_tries=1)
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -81,6 +92,8 @@ def canaries(env: Env) -> set[str]:
     """The canary, its encoded forms, and any access token the service issued."""
     found = {CANARY, quote_plus(CANARY), json.dumps(CANARY)[1:-1]}
     found |= set(getattr(env.app, "tokens", {}))
+    if env.kit.name == "zamzar":  # HTTP Basic: the key's encoded form is a secret too
+        found.add(base64.b64encode(f"{CANARY}:".encode()).decode())
     return found
 
 
@@ -109,7 +122,7 @@ VERBS = ("submit", "status", "download", "list")
 
 def _verb_path(kit: Kit, verb: str) -> str | None:
     if verb == "list":
-        return "/async-jobs" if kit.lists_jobs else None
+        return kit.list_path or None
     return {"submit": kit.submit_path, "status": kit.poll_path, "download": kit.download_path}[verb]
 
 
@@ -416,6 +429,8 @@ def test_error_attributes_are_redacted(kit: Kit, secret_env: Env, cell: Recorder
         "convertapi": {"Code": 4000, "Message": CANARY, "InvalidParameters": {CANARY: [CANARY]}},
         "groupdocs": {"requestId": CANARY, "error": {"code": CANARY, "message": CANARY}},
         "conversio": {"errors": [CANARY], "code": CANARY, "requestId": CANARY},
+        "cloudconvert": {"message": CANARY, "code": CANARY, "errors": {CANARY: [CANARY]}},
+        "zamzar": {"errors": [{"message": CANARY, "code": 11, "context": {"parameter": CANARY}}]},
     }
     env.app.faults.status(400, path=kit.poll_path, body=shapes[kit.name])
     with pytest.raises(ProviderError) as caught:

@@ -100,6 +100,61 @@ def row_submit_params(c: Ctx) -> list[Call]:
         ("to=123", lambda: s("convert", source=c.source, to=123), IPE),
         ("to=''", lambda: s("convert", source=c.source, to=""), IPE),
     ]
+    if c.kit.name == "cloudconvert":
+        return [
+            *common,
+            ("tag=123", lambda: s("convert", source=c.source, to="pdf", tag=123), IPE),
+            (
+                "operation= (set by asyncjobs)",
+                lambda: s("convert", source=c.source, to="pdf", operation="x"),
+                IPE,
+            ),
+            (
+                "timeout=nan (not JSON)",
+                lambda: s("convert", source=c.source, to="pdf", timeout=float("nan")),
+                IPE,
+            ),
+            (
+                "webhook='ftp://h'",
+                lambda: s("convert", source=c.source, to="pdf", webhook="ftp://h"),
+                IPE,
+            ),
+            (
+                "webhook=True without a receiver",
+                lambda: s("convert", source=c.source, to="pdf", webhook=True),
+                ConfigurationError,
+            ),
+        ]
+    if c.kit.name == "zamzar":
+        return [
+            *common,
+            ("options='x'", lambda: s("convert", source=c.source, to="pdf", options="x"), IPE),
+            (
+                "options={'target_format': ...}",
+                lambda: s("convert", source=c.source, to="pdf", options={"target_format": "x"}),
+                IPE,
+            ),
+            (
+                "options={'a': nan}",
+                lambda: s("convert", source=c.source, to="pdf", options={"a": float("nan")}),
+                IPE,
+            ),
+            (
+                "export_url=123",
+                lambda: s("convert", source=c.source, to="pdf", export_url=123),
+                IPE,
+            ),
+            (
+                "an unknown parameter",
+                lambda: s("convert", source=c.source, to="pdf", colour=1),
+                IPE,
+            ),
+            (
+                "webhook=",
+                lambda: s("convert", source=c.source, to="pdf", webhook="http://h/"),
+                NotSupportedError,
+            ),
+        ]
     if c.kit.name == "convertapi":
         return [
             *common,
@@ -258,7 +313,13 @@ def test_bad_input(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cell.at("input", row, provider)
-    for var in ("CONVERTAPI_SECRET", "GROUPDOCS_CLIENT_SECRET", "CONVERSIO_API_KEY"):
+    for var in (
+        "CONVERTAPI_SECRET",
+        "GROUPDOCS_CLIENT_SECRET",
+        "CONVERSIO_API_KEY",
+        "CLOUDCONVERT_API_KEY",
+        "ZAMZAR_API_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
     env = make_env(KITS[provider])
     ctx = Ctx(env, tmp_path)

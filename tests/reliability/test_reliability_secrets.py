@@ -4,6 +4,7 @@ the ``asyncjobs`` command (with --debug and --json too)."""
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures as cf
 import logging
 import os
@@ -36,9 +37,17 @@ SECRET_KWARGS: dict[str, dict[str, Any]] = {
     "convertapi": {"secret": CANARY},
     "groupdocs": {"client_secret": CANARY},
     "conversio": {"keys": {CANARY: "shop-1"}},
+    "cloudconvert": {"secret": CANARY},
+    "zamzar": {"key": CANARY},
 }
 #: The setting holding the secret (a wrong value of it is tried too).
-SECRET_SETTING = {"convertapi": "secret", "groupdocs": "client_secret", "conversio": "api_key"}
+SECRET_SETTING = {
+    "convertapi": "secret",
+    "groupdocs": "client_secret",
+    "conversio": "api_key",
+    "cloudconvert": "secret",
+    "zamzar": "secret",
+}
 
 
 def echo(provider: str) -> dict[str, Any]:
@@ -48,6 +57,10 @@ def echo(provider: str) -> dict[str, Any]:
         return {"Code": 4000, "Message": said, "InvalidParameters": {"Secret": [CANARY]}}
     if provider == "groupdocs":
         return {"requestId": "r1", "error": {"code": "bad", "message": said, "description": CANARY}}
+    if provider == "cloudconvert":
+        return {"message": said, "code": "UNAUTHENTICATED", "errors": {"key": [CANARY]}}
+    if provider == "zamzar":
+        return {"errors": [{"message": said, "code": 20, "context": {"parameter": CANARY}}]}
     return {"errors": [said]}
 
 
@@ -58,6 +71,13 @@ def failed(provider: str, job_id: str) -> tuple[int, dict[str, Any]]:
         return 500, {"Code": 5001, "Message": said}
     if provider == "groupdocs":
         return 200, {"id": job_id, "status": "Failed", "error": said}
+    if provider == "cloudconvert":
+        task = {"id": "t1", "name": "convert", "operation": "convert", "status": "error"}
+        return 200, {
+            "data": {"id": job_id, "status": "error", "tasks": [{**task, "message": said}]}
+        }
+    if provider == "zamzar":
+        return 200, {"id": int(job_id), "status": "failed", "failure": {"code": 2, "message": said}}
     return 200, {
         "data": {"id": job_id, "kind": "newsletter-recipients", "status": "failed", "error": said}
     }
@@ -84,6 +104,8 @@ def _leaks(texts: list[str], canaries: set[str]) -> list[str]:
 def _canaries(env: Env) -> set[str]:
     found = {CANARY}
     found |= set(getattr(env.app, "tokens", {}))  # GroupDocs' access tokens are secrets too
+    if env.kit.name == "zamzar":  # HTTP Basic: the key's encoded form is a secret too
+        found.add(base64.b64encode(f"{CANARY}:".encode()).decode())
     return found
 
 
@@ -193,17 +215,21 @@ ENV_NAMES = {
         "token_url": "GROUPDOCS_TOKEN_URL",
     },
     "conversio": {"api_key": "CONVERSIO_API_KEY", "base_url": "CONVERSIO_BASE_URL"},
+    "cloudconvert": {
+        "secret": "CLOUDCONVERT_API_KEY",
+        "base_url": "CLOUDCONVERT_BASE_URL",
+        "webhook_secret": "CLOUDCONVERT_WEBHOOK_SECRET",
+    },
+    "zamzar": {"secret": "ZAMZAR_API_KEY", "base_url": "ZAMZAR_BASE_URL"},
 }
+#: The prefixes of every provider's variables (none is inherited from the calling shell).
+ENV_PREFIXES = ("ASYNCJOBS_", "CONVERTAPI_", "GROUPDOCS_", "CONVERSIO_", "CLOUDCONVERT_", "ZAMZAR_")
 VARIANTS: tuple[tuple[str, ...], ...] = ((), ("--debug", "--json"))
 
 
 def _command_env(env: Env, home: Path, **override: str) -> dict[str, str]:
     names = ENV_NAMES[env.kit.name]
-    out = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ASYNCJOBS_", "CONVERTAPI_", "GROUPDOCS_", "CONVERSIO_"))
-    }
+    out = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     out.update({names[k]: v for k, v in env.settings.items() if k in names})
     out.update(override)
     out.update(ASYNCJOBS_HOME=str(home), ASYNCJOBS_PROGRESS="0")
@@ -235,12 +261,13 @@ def _command_runs(kit: Kit, tmp: Path) -> tuple[list[tuple[str, int, str]], set[
         env.close_clients()
         base = _command_env(env, home)
         unknown = "0" * 24 if kit.name == "conversio" else "a" * 32
+        source = tmp / f"in.{kit.source_ext}"
         submit = (
             ["submit", kit.name, "newsletter-recipients", "newsletter=n1"]
             if kit.name == "conversio"
-            else ["submit", kit.name, "convert", f"source={tmp / 'in.txt'}", "to=pdf"]
+            else ["submit", kit.name, "convert", f"source={source}", "to=pdf"]
         )
-        (tmp / "in.txt").write_bytes(b"canary input")
+        source.write_bytes(b"canary input")
         wrong = {ENV_NAMES[kit.name][SECRET_SETTING[kit.name]]: CANARY + "-wrong"}
         cases: list[tuple[str, list[str], Callable[[], None], dict[str, str]]] = [
             ("status, unknown job", ["status", kit.name, unknown], lambda: None, base),
@@ -284,8 +311,8 @@ def _command_runs(kit: Kit, tmp: Path) -> tuple[list[tuple[str, int, str]], set[
 
 
 def test_secret_never_leaks_from_the_command(tmp_path: Path, cell: Recorder) -> None:
-    # the three providers' runs go side by side (each against its own sandbox)
-    with cf.ThreadPoolExecutor(max_workers=3) as pool:
+    # the providers' runs go side by side (each against its own sandbox)
+    with cf.ThreadPoolExecutor(max_workers=len(KITS)) as pool:
         futures = {name: pool.submit(_command_runs, KITS[name], tmp_path / name) for name in KITS}
         outcomes = {name: f.result() for name, f in futures.items()}
     failures = []

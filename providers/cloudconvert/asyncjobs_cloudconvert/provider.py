@@ -450,7 +450,8 @@ class CloudConvertProvider(Provider):
             error = self.transport.redactor(error)
         cost = None
         if status is not Status.PENDING:
-            credits = [t.credits for t in job.tasks if t.credits is not None]
+            # a negative count is no cost a service can bill: left out, as an unknown one
+            credits = [t.credits for t in job.tasks if t.credits is not None and t.credits >= 0]
             if credits:
                 cost = Cost(sum(credits), "credits")
         return JobInfo(

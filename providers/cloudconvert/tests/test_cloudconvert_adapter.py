@@ -297,6 +297,25 @@ def test_a_job_without_credits_has_no_known_cost(
     assert client.status(JOB).cost is None
 
 
+def test_a_negative_credit_count_is_no_cost_and_no_crash(
+    client: asyncjobs.Client, mock: responses.RequestsMock
+) -> None:
+    # found by the reliability suite's fuzzing: Cost(-3) raised a bare ValueError from status()
+    mock.get(
+        f"{BASE}/jobs/{JOB}", json=job("finished", task("c", "convert", "finished", credits=-3))
+    )
+    assert client.status(JOB).cost is None
+    mock.get(
+        f"{BASE}/jobs/{JOB}",
+        json=job(
+            "finished",
+            task("c", "convert", "finished", credits=2),
+            task("d", "convert", "finished", credits=-1),
+        ),
+    )
+    assert client.status(JOB).cost == Cost(2, "credits")
+
+
 # -- result -----------------------------------------------------------------------------------------
 
 

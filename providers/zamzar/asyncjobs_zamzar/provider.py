@@ -95,6 +95,8 @@ class ZamzarProvider(Provider):
                 doc="(S)FTP folder or S3 URL the converted files are copied to when done",
             ),
             Param("options", doc="conversion options as a dict, e.g. {'voice': 'en.female'}"),
+            # the request carries only these fields: any other parameter would be dropped unseen
+            extra=False,
             doc="Convert a file (path, bytes, file object or URL) to another format.",
         ),
     )
@@ -432,7 +434,15 @@ class ZamzarProvider(Provider):
                     provider=self.name,
                     status_code=response.status_code,
                 )
-            jobs = [structure(item, Job) for item in items]
+            try:
+                jobs = [structure(item, Job) for item in items]
+            except ValueError as exc:
+                raise ProviderError(
+                    f"{self.name}: a job of the job list (HTTP {response.status_code}) is not the "
+                    f"JSON Zamzar sends ({exc}).",
+                    provider=self.name,
+                    status_code=response.status_code,
+                ) from exc
             for job in jobs:
                 yield self._info(job, "convert")
             if len(jobs) < PAGE_LIMIT:

@@ -329,6 +329,25 @@ def test_list_pages_with_after(api: responses.RequestsMock, client: asyncjobs.Cl
     assert ids == {str(n) for n in range(49, 101)}
 
 
+@pytest.mark.parametrize("item", [{"id": "x", "status": 1}, {"status": "successful"}, 3])
+def test_a_job_list_item_of_another_shape_is_a_provider_error(
+    item: Any, api: responses.RequestsMock, client: asyncjobs.Client
+) -> None:
+    # found by the reliability suite's fuzzing: a bare ValueError escaped client.list()
+    api.get(f"{BASE}/jobs", json={"data": [job(id=9), item]})
+    with pytest.raises(ProviderError, match="job list"):
+        client.list()
+
+
+def test_an_unknown_parameter_is_refused_before_any_request(
+    api: responses.RequestsMock, client: asyncjobs.Client
+) -> None:
+    # found by the reliability suite: `export_ur=` (a typo) was dropped unseen and the job made
+    with pytest.raises(InvalidParameterError, match="export_ur"):
+        client.submit("convert", source=b"x", from_="txt", to="pdf", export_ur="s3://b/")
+    assert len(api.calls) == 0
+
+
 def test_options_are_checked_before_any_request(
     api: responses.RequestsMock, client: asyncjobs.Client
 ) -> None:

@@ -8,8 +8,11 @@ import contextlib
 import contextvars
 import email.utils
 import functools
+import itertools
 import math
+import operator
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
@@ -864,6 +867,27 @@ class _Call:
     advice: Mapping[type[errors.ProviderError], str] = attrs.field(factory=dict)
 
 
+#: The deepest nesting of a JSON answer read (no service nests beyond a few levels; the parser
+#: recurses once per level).
+MAX_JSON_DEPTH = 500
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+
+
+def too_deep(body: bytes | None, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text ``body`` nests arrays and objects deeper than ``limit``, told without
+    parsing it (brackets inside strings do not count): the deepest point of the running count of
+    open brackets, computed by C-level iterators over the brackets alone."""
+    if not body or body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    # an opening bracket counts 2 and a closing one 0: after i brackets the sum less i is the depth
+    steps = brackets.translate(_BRACKET_STEPS)
+    deepest = max(map(operator.sub, itertools.accumulate(steps), itertools.count(1)), default=0)
+    return deepest > limit
+
+
 class _Response(requests.Response):
     """The responses the transport returns: ``json()`` reads a body nested deeper than the parser
     takes as the ``ValueError`` every unreadable body is, never ``RecursionError``; and it parses
@@ -873,6 +897,12 @@ class _Response(requests.Response):
     def json(self, **kwargs: Any) -> Any:
         if not kwargs and "_json" in self.__dict__:
             return self.__dict__["_json"]
+        if too_deep(self.content):
+            # refused before parsing: a parser deep in recursion lets the garbage collector run
+            # finalizers at the edge of the stack, where they fail unseen (an unraisable error)
+            raise requests.exceptions.JSONDecodeError(
+                f"JSON nested deeper than asyncjobs reads ({MAX_JSON_DEPTH} levels)", "", 0
+            )
         try:
             value = super().json(**kwargs)
         except RecursionError as exc:

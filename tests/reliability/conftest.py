@@ -34,7 +34,8 @@ def pytest_runtest_makereport(
     recorder = item.stash.get(_RECORDER, None)
     if recorder is None or not recorder.cells:
         return report
-    if report.when == "call" or (report.when == "setup" and not report.passed):
+    # a teardown that fails (an unraisable exception, a leaked thread...) turns the cell red too
+    if report.when == "call" or (report.when in ("setup", "teardown") and not report.passed):
         for where, text in recorder.cells.items():
             if hasattr(report, "wasxfail"):
                 store(where, text, "red", f"known bug: {report.wasxfail}")

@@ -49,9 +49,14 @@ class Recorder:
 
 
 def store(where: tuple[str, str, str], text: str, state: str, reason: str = "") -> None:
-    """Keep a finished test's cell."""
+    """Keep a finished test's cell. Several tests may share a cell (the cases of one row): once
+    one of them is red, the cell stays red whatever the others do after it."""
     section, row, column = where
-    RESULTS.setdefault(section, {})[(row, column)] = Cell(text, state, reason)
+    cells = RESULTS.setdefault(section, {})
+    kept = cells.get((row, column))
+    if kept is not None and kept.state == "red" and state != "red":
+        return
+    cells[(row, column)] = Cell(text, state, reason)
 
 
 # -- the page ---------------------------------------------------------------------------------------

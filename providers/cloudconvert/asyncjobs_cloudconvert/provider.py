@@ -250,7 +250,8 @@ class CloudConvertProvider(Provider):
 
     def __init__(self, config: Any, transport: Any) -> None:
         super().__init__(config, transport)
-        self._jobs: OrderedDict[str, wire.Job] = OrderedDict()
+        #: the last look at each job, and the JSON it was read from (a result's ``raw``)
+        self._jobs: OrderedDict[str, tuple[wire.JobLook, Any]] = OrderedDict()
         self._jobs_lock = threading.Lock()
 
     @classmethod
@@ -419,15 +420,15 @@ class CloudConvertProvider(Provider):
     def status(self, job_id: str) -> JobInfo:
         """``GET /v2/jobs/{id}``: the job and its tasks."""
         response = self.request("GET", f"jobs/{path_segment(job_id)}", job_id=job_id)
-        job = self.decode(response, wire.JobBody, wire.converter, job_id=job_id).data
+        job = self.decode(response, wire.JobLookBody, wire.converter, job_id=job_id).data
         with self._jobs_lock:
-            self._jobs[job_id] = job
+            self._jobs[job_id] = (job, response.json()["data"])
             self._jobs.move_to_end(job_id)
             while len(self._jobs) > _CACHED:
                 self._jobs.popitem(last=False)
         return self._info(job, job_id)
 
-    def _info(self, job: wire.Job, job_id: str | None = None) -> JobInfo:
+    def _info(self, job: wire.Job | wire.JobLook, job_id: str | None = None) -> JobInfo:
         raw = job.status or _derived(job.tasks)
         status = self.status_of(raw)
         error = None
@@ -473,11 +474,12 @@ class CloudConvertProvider(Provider):
         info = self.poll(job_id)
         self.require_done(info)
         with self._jobs_lock:
-            job = self._jobs.get(job_id)
-        if job is None:  # the poll went elsewhere (a client's status): look once more
+            seen = self._jobs.get(job_id)
+        if seen is None:  # the poll went elsewhere (a client's status): look once more
             self.status(job_id)
             with self._jobs_lock:
-                job = self._jobs[job_id]
+                seen = self._jobs[job_id]
+        job, raw = seen
         files = []
         for task in job.tasks:
             if task.operation != "export/url" or task.status != "finished" or not task.result:
@@ -491,7 +493,7 @@ class CloudConvertProvider(Provider):
                     )
                 )
         meta = {"credits": info.cost.amount} if info.cost else {}
-        return Result(files=files, raw=wire.unstructure(job), meta=meta)
+        return Result(files=files, raw=raw, meta=meta)
 
     @contextlib.contextmanager
     def open_file(self, file: ResultFile) -> Iterator[IO[bytes]]:
@@ -513,7 +515,7 @@ class CloudConvertProvider(Provider):
         and stays readable. A job that already ended is left as it is."""
         self.status(job_id)
         with self._jobs_lock:
-            job = self._jobs[job_id]
+            job, _ = self._jobs[job_id]
         for task in job.tasks:
             if task.status not in ("waiting", "processing"):
                 continue
@@ -555,7 +557,7 @@ class CloudConvertProvider(Provider):
         return [event.job.id]
 
 
-def _derived(tasks: tuple[wire.Task, ...]) -> str:
+def _derived(tasks: tuple[wire.Task, ...] | tuple[wire.TaskLook, ...]) -> str:
     """A job's status word from its tasks, for a job shown without one."""
     words = {t.status for t in tasks}
     if "error" in words:

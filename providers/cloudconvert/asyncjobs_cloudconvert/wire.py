@@ -19,11 +19,14 @@ __all__ = [
     "FileEntry",
     "Job",
     "JobBody",
+    "JobLook",
+    "JobLookBody",
     "JobsBody",
     "Links",
     "Meta",
     "Task",
     "TaskBody",
+    "TaskLook",
     "TaskResult",
     "UploadForm",
     "WebhookEvent",
@@ -97,6 +100,41 @@ class Job:
     ended_at: datetime | None = None
     tasks: tuple[Task, ...] = ()
     links: dict[str, str] | None = None
+
+
+@attrs.frozen
+class TaskLook:
+    """What a poll reads of a task: the fields the adapter decides by (a :class:`Task` without its
+    payload, links and times, so that a poll's answer is read in a fraction of the time)."""
+
+    id: str
+    operation: str
+    status: str
+    name: str | None = None
+    message: str | None = None
+    code: str | None = None
+    credits: int | None = None
+    result: TaskResult | None = None
+
+
+@attrs.frozen
+class JobLook:
+    """What a poll reads of a job (:class:`Job` with :class:`TaskLook` tasks)."""
+
+    id: str
+    status: str | None = None
+    tag: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    tasks: tuple[TaskLook, ...] = ()
+
+
+@attrs.frozen
+class JobLookBody:
+    """``{"data": job}``, read for a poll."""
+
+    data: JobLook
 
 
 @attrs.frozen

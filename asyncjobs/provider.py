@@ -27,6 +27,7 @@ from ._http import (
     same_origin,
 )
 from ._models import Cost, JobInfo, Result, ResultFile, Status, WebhookRequest
+from ._multipart import MultipartBody
 from ._policies import PollPolicy, RetryPolicy, Timeouts
 from ._redaction import get_logger
 from ._sources import Source, prepare_convert
@@ -86,6 +87,7 @@ __all__ = [
     "HeaderAuth",
     "JobInfo",
     "Kind",
+    "MultipartBody",
     "Param",
     "PollPolicy",
     "Provider",

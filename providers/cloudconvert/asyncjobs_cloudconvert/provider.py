@@ -14,10 +14,8 @@ import contextlib
 import functools
 import hashlib
 import hmac
-import io
 import json
 import mimetypes
-import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +38,7 @@ from asyncjobs.provider import (
     Formats,
     HeaderAuth,
     JobInfo,
+    MultipartBody,
     Param,
     PollPolicy,
     Provider,
@@ -80,7 +79,6 @@ _ENDING_EVENTS = frozenset({"job.finished", "job.failed"})
 #: The task error code of a task whose input task failed: never the first cause.
 _INPUT_FAILED = "INPUT_TASK_FAILED"
 _CACHED = 128
-_CHUNK = 1024 * 1024
 _PAGE_SIZE = 100
 _MAX_PAGES = 1000
 
@@ -103,71 +101,6 @@ def verify_webhook(body: bytes, signature: str | None, secret: str | None) -> bo
 @functools.cache
 def _formats() -> Formats:
     return Formats.from_json("asyncjobs_cloudconvert", "formats.json")
-
-
-class _Multipart(io.RawIOBase):
-    """A ``multipart/form-data`` body read as a stream: the form's fields, then the file (read in
-    chunks from its source as the request is sent, so memory stays flat), then the end. Its
-    ``len`` is known when the file's size is, so the request carries a Content-Length."""
-
-    def __init__(
-        self, fields: Mapping[str, Any], name: str, stream: IO[bytes], size: int | None
-    ) -> None:
-        super().__init__()
-        self._sent = 0
-        self.boundary = "asyncjobs-" + secrets.token_hex(16)
-        head = io.BytesIO()
-        for key, value in fields.items():
-            head.write(f"--{self.boundary}\r\n".encode())
-            head.write(f'Content-Disposition: form-data; name="{_quoted(key)}"\r\n\r\n'.encode())
-            head.write(_field_text(value).encode("utf-8") + b"\r\n")
-        head.write(f"--{self.boundary}\r\n".encode())
-        head.write(
-            f'Content-Disposition: form-data; name="file"; filename="{_quoted(name)}"\r\n'.encode()
-        )
-        media = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        head.write(f"Content-Type: {media}\r\n\r\n".encode())
-        self._parts: list[IO[bytes]] = [
-            io.BytesIO(head.getvalue()),
-            stream,
-            io.BytesIO(f"\r\n--{self.boundary}--\r\n".encode()),
-        ]
-        if size is not None:
-            self.len = len(head.getvalue()) + size + len(self._parts[2].getvalue())  # type: ignore[attr-defined]
-
-    @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
-    def readable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._sent
-
-    def seekable(self) -> bool:
-        return False
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return b"".join(iter(lambda: self.read(_CHUNK), b""))
-        while self._parts:
-            data = self._parts[0].read(size)
-            if data:
-                self._sent += len(data)
-                return bytes(data)
-            self._parts.pop(0)
-        return b""
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-def _quoted(text: str) -> str:
-    """A name fit for a quoted multipart header parameter (no quotes, backslashes or line breaks)."""
-    return "".join("_" if c in '"\\\r\n' or ord(c) < 32 else c for c in text)
 
 
 def _field_text(value: Any) -> str:
@@ -394,7 +327,12 @@ class CloudConvertProvider(Provider):
         name = source.name or f"file.{from_}"
         try:
             with source.open() as stream:
-                body = _Multipart(form.parameters, name, stream, source.size)
+                fields = [(k, _field_text(v)) for k, v in form.parameters.items()]
+                body = MultipartBody(
+                    fields,
+                    ("file", name, stream, source.size),
+                    media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+                )
                 self.transport.request(
                     "POST",
                     form.url,

@@ -239,6 +239,8 @@ def test_a_failed_call_is_retried_signed_anew_with_the_same_ts(
     conversio_client.provider.register_webhook(url)
     conversio_client.submit("newsletter-recipients", newsletter="n1")
     _until(lambda: len(recorder.calls) == 3, seconds=10)  # 10 and 35 sandbox minutes later
+    # the sender notes a call's outcome once its answer is back, after the endpoint saw it
+    _until(lambda: len(conversio_app.webhooks.made) == 3, seconds=10)
     tokens = [headers["authorization"] for headers, _ in recorder.calls]
     assert len(set(tokens)) == 3
     assert len({body["meta"]["ts"] for _, body in recorder.calls}) == 1

@@ -29,6 +29,7 @@ from asyncjobs.provider import (
     ErrorDetails,
     Formats,
     JobInfo,
+    MultipartBody,
     Param,
     PollPolicy,
     Provider,
@@ -44,7 +45,6 @@ from asyncjobs.provider import (
     prepare_convert,
 )
 
-from .multipart import MultipartFile
 from .storage import StorageFile, check_storage_path
 from .wire import (
     ApiError,
@@ -585,7 +585,7 @@ class GroupDocsProvider(Provider):
 
     def _upload(self, source: Source, path: str) -> None:
         with source.open() as stream:
-            body = MultipartFile("file", PurePosixPath(path).name, stream, source.size)
+            body = MultipartBody(file=("file", PurePosixPath(path).name, stream, source.size))
             response = self.request(
                 "PUT",
                 self.storage_url(path),
@@ -607,7 +607,7 @@ class GroupDocsProvider(Provider):
                 query[wire_name] = value
         name = _upload_name(source, params["from_"])
         with source.open() as stream:
-            body = MultipartFile("file", name, stream, source.size)
+            body = MultipartBody(file=("file", name, stream, source.size))
             # not idempotent: repeating it would start a second conversion
             response = self.request(
                 "PUT",

@@ -36,6 +36,7 @@ from asyncjobs.provider import (
     Formats,
     HeaderAuth,
     JobInfo,
+    MultipartBody,
     Param,
     PollPolicy,
     Provider,
@@ -50,7 +51,6 @@ from asyncjobs.provider import (
     prepare_convert,
 )
 
-from .multipart import MultipartBody
 from .wire import Errors, Job, WireFile, converter, structure
 
 __all__ = ["LIVE_URL", "SANDBOX_URL", "STATUS_WORDS", "ZamzarProvider"]

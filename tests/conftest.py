@@ -146,6 +146,28 @@ def provider_sandboxes() -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
+def boxes() -> Iterator[dict[str, Any]]:
+    """The ConvertAPI and GroupDocs sandboxes on 127.0.0.1, 1000 times faster than life, by name
+    (``.box.app.faults`` are their switches; cleared after each test by ``no_faults``)."""
+    from asyncjobs.sandbox import serve_providers
+
+    running = serve_providers(("convertapi", "groupdocs"), scale=1000)
+    try:
+        yield {r.name: r for r in running}
+    finally:
+        for r in running:
+            r.stop()
+
+
+@pytest.fixture
+def no_faults(boxes: dict[str, Any]) -> Iterator[None]:
+    """Switch every fault of ``boxes`` off after the test."""
+    yield
+    for r in boxes.values():
+        r.box.app.faults.clear()
+
+
+@pytest.fixture(scope="module")
 def slow_conversio() -> Iterator[Any]:
     """Conversio's sandbox at wall speed: its exports stay pending for a minute, long enough to be
     waited on, timed out and cancelled."""

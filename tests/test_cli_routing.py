@@ -8,33 +8,20 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from asyncjobs._registry import get_provider_class
-from asyncjobs.sandbox import serve_providers
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture(scope="module")
-def boxes() -> Iterator[dict[str, Any]]:
-    running = serve_providers(("convertapi", "groupdocs"), scale=1000)
-    try:
-        yield {r.name: r for r in running}
-    finally:
-        for r in running:
-            r.stop()
-
-
 @pytest.fixture(autouse=True)
-def no_faults(boxes: dict[str, Any]) -> Iterator[None]:
-    yield
-    for r in boxes.values():
-        r.box.app.faults.clear()
+def _faults_off(no_faults: None) -> None:
+    """Every test here leaves the sandboxes' fault switches off."""
 
 
 @pytest.fixture

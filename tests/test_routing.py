@@ -18,27 +18,14 @@ import asyncjobs
 from asyncjobs import aio, errors
 from asyncjobs._registry import get_provider_class
 from asyncjobs._routing import falls_back, provider_names
-from asyncjobs.sandbox import serve_providers
 
 DOCX = b"a document"
 NO_RETRY = asyncjobs.RetryPolicy(max_tries=1)
 
 
-@pytest.fixture(scope="module")
-def boxes() -> Iterator[dict[str, Any]]:
-    running = serve_providers(("convertapi", "groupdocs"), scale=1000)
-    try:
-        yield {r.name: r for r in running}
-    finally:
-        for r in running:
-            r.stop()
-
-
 @pytest.fixture(autouse=True)
-def no_faults(boxes: dict[str, Any]) -> Iterator[None]:
-    yield
-    for r in boxes.values():
-        r.box.app.faults.clear()
+def _faults_off(no_faults: None) -> None:
+    """Every test here leaves the sandboxes' fault switches off."""
 
 
 @pytest.fixture

@@ -159,3 +159,14 @@ def test_formats_names_the_flag_of_a_wrong_format(cli: Run, flag: str, value: st
 
     assert proc.returncode == 2
     assert f"{flag} must be a format name" in proc.stderr
+
+
+def test_a_worker_takes_a_comma_separated_provider_option_and_names_a_wrong_one(
+    cli: Run,
+) -> None:
+    proc = cli(
+        "worker", "--ledger", "postgresql://127.0.0.1:9/none", "--provider", "convertapi,nosuch"
+    )
+
+    assert proc.returncode == 2
+    assert "nosuch" in proc.stderr

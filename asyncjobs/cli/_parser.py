@@ -247,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--provider",
         action="append",
         metavar="NAME",
-        help="poll only this provider's jobs (repeat for more; default: every installed one)",
+        help="poll only this provider's jobs (comma-separated or repeated for more; default: "
+        "every installed one)",
     )
     p.add_argument(
         "--concurrency", type=_positive, default=8, metavar="N", help="polls in flight at most (8)"
@@ -289,8 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="providers",
         metavar="NAME",
-        help="confirm calls for this provider only (repeatable; default: every installed provider "
-        "with webhooks whose settings are set)",
+        help="confirm calls for this provider only (comma-separated or repeatable; default: every "
+        "installed provider with webhooks whose settings are set)",
     )
     p.add_argument("--threads", type=_positive, default=4, metavar="N", help="server threads (4)")
     p = verb(

@@ -102,6 +102,17 @@ def _ledger_arg(args: argparse.Namespace) -> Ledger | bool | None:
     return None
 
 
+def _listed(values: Sequence[str] | None, option: str) -> list[str]:
+    """Provider names given to a repeatable option, each value comma-separated or not
+    (``--provider a,b --provider c``), in order, without repeats."""
+    names: list[str] = []
+    for value in values or ():
+        for name in provider_names(value, parameter=option):
+            if name not in names:
+                names.append(name)
+    return names
+
+
 def _names(args: argparse.Namespace) -> list[str]:
     """The PROVIDER argument: one name, or several comma-separated (each checked)."""
     names = provider_names(args.provider, parameter="PROVIDER")
@@ -715,8 +726,9 @@ def _stop_on_term() -> None:
 
 def cmd_sandbox(args: argparse.Namespace, out: Out) -> int:
     """Serve the sandboxes of the installed providers on 127.0.0.1 until Ctrl-C."""
-    names = args.providers or available_providers()
-    running = _start_sandboxes(names, args.scale, strict=bool(args.providers))
+    chosen = _listed(args.providers, "PROVIDER")
+    names = chosen or available_providers()
+    running = _start_sandboxes(names, args.scale, strict=bool(chosen))
     if not running:
         raise UsageError("no installed provider ships a sandbox")
     try:
@@ -754,12 +766,11 @@ def cmd_worker(args: argparse.Namespace, out: Out) -> int:
             "a worker needs a shared ledger: pass --ledger postgresql://... or set "
             "ASYNCJOBS_LEDGER to one (a SQLite file is one machine's)"
         )
-    for name in args.provider or ():
+    providers = _listed(args.provider, "--provider")
+    for name in providers:
         get_provider_class(name)  # an unknown name is a usage error
     with Ledger(target, lease_seconds=args.lease_seconds) as ledger:
-        worker = Worker(
-            ledger, args.provider or (), concurrency=args.concurrency, max_jobs=args.max_jobs
-        )
+        worker = Worker(ledger, providers, concurrency=args.concurrency, max_jobs=args.max_jobs)
         stop = threading.Event()
         previous = {
             sig: signal.signal(sig, lambda *_: stop.set())
@@ -948,12 +959,13 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
     receiver = Receiver(args.public_url, key)
     ledger = _serve_ledger(args)
     clients: list[Client] = []
-    names = args.providers or available_providers()
+    chosen = _listed(args.providers, "--provider")
+    names = chosen or available_providers()
     try:
         for name in names:
             cls = get_provider_class(name)
             if not cls.capabilities.webhooks:
-                if args.providers:
+                if chosen:
                     raise UsageError(f"{name} does not call webhooks")
                 continue
             for secret in _secret_values(cls, {}):
@@ -961,7 +973,7 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
             try:
                 clients.append(connect(name, ledger=ledger, webhooks=receiver))
             except errors.ConfigurationError as exc:
-                if args.providers:
+                if chosen:
                     raise
                 out.note(f"{name}: not served ({exc})")
         if not clients:

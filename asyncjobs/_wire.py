@@ -30,10 +30,16 @@ def _pascal(name: str) -> str:
     return camel[:1].upper() + camel[1:]
 
 
+def _keyword(namer: Callable[[str], str]) -> Callable[[str], str]:
+    """``namer`` for a field that ends with ``_`` because its wire name is a Python keyword
+    (``import_`` is the wire's ``import``, as PEP 8 spells such names)."""
+    return lambda name: namer(name[:-1] if name.endswith("_") else name)
+
+
 _NAMERS: dict[str, Callable[[str], str]] = {
-    "camel": _camel,
-    "pascal": _pascal,
-    "snake": lambda n: n,
+    "camel": _keyword(_camel),
+    "pascal": _keyword(_pascal),
+    "snake": _keyword(lambda n: n),
 }
 
 
@@ -81,7 +87,7 @@ class WireConverter(cattrs.Converter):
     def _structure_of(self, cls: type[Any]) -> Callable[[Any, Any], Any]:
         case, _ = self._case(cls)
         any_case = case != "snake"
-        name = _camel if any_case else _NAMERS[case]
+        name = _NAMERS["camel" if any_case else case]
         renames = {f.name: override(rename=name(f.name)) for f in attrs.fields(cls)}
         build = cast(Any, make_dict_structure_fn)(cls, self, **renames)
         # each field's key in either case, to the name the structure function reads (other keys

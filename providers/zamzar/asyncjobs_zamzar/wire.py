@@ -1,7 +1,7 @@
 """Zamzar API v1's JSON bodies as attrs models, and the one converter that reads and writes them.
 
-The wire is snake_case already, so the only rename is the job's ``import`` key (a Python keyword),
-kept as ``import_`` here: :data:`RENAMES` is that one place. Both the adapter (reading) and the
+The wire is snake_case already; the job's ``import`` key (a Python keyword) is the field ``import_``,
+which the core's wire converter reads and writes as ``import``. Both the adapter (reading) and the
 sandbox (writing) use these models, so they cannot drift apart. Field names follow the vendor's
 OpenAPI document (github.com/zamzar/zamzar-spec, ``openapi/spec.yaml``) and its mock's examples.
 """
@@ -9,15 +9,13 @@ OpenAPI document (github.com/zamzar/zamzar-spec, ``openapi/spec.yaml``) and its 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import attrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from asyncjobs.provider import wire_converter
 
 __all__ = [
-    "RENAMES",
     "Account",
     "ApiError",
     "Errors",
@@ -37,9 +35,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-#: Python field name -> the wire's key, where they differ (only ``Job.import_``).
-RENAMES: dict[str, str] = {"import_": "import"}
 
 
 @attrs.frozen
@@ -179,25 +174,6 @@ class Errors:
 #: Reads and writes the models above with the wire's snake_case names; fields left at their
 #: default are omitted from what is written (the vendor's examples leave absent keys out).
 converter = wire_converter("snake", omit_none=True)
-
-
-def _renamed(cls: type[Any]) -> None:
-    names = {f.name for f in attrs.fields(cls)}
-    renames = {k: override(rename=v) for k, v in RENAMES.items() if k in names}
-    if not renames:
-        return
-    converter.register_structure_hook(
-        cls, cast(Any, make_dict_structure_fn)(cls, converter, **renames)
-    )
-    converter.register_unstructure_hook(
-        cls,
-        cast(Any, make_dict_unstructure_fn)(
-            cls, converter, _cattrs_omit_if_default=True, **renames
-        ),
-    )
-
-
-_renamed(Job)
 
 
 def structure(data: Any, cls: type[T]) -> T:

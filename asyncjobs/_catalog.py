@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import attrs
 
 from . import errors
-from ._formats import Formats, is_format_name, normal_format
+from ._formats import Formats, format_name
 from ._registry import available_providers, get_provider_class
 
 __all__ = ["Conversion", "declared", "formats", "offered_by", "refuse_unoffered"]
@@ -55,8 +55,8 @@ def formats(source: str | None = None, target: str | None = None) -> list[Conver
         that offer it. A provider whose list is a part of the vendor's (``Formats.complete`` is
         false) may convert more than it lists.
     """
-    want_source = None if source is None else _format(source, "source")
-    want_target = None if target is None else _format(target, "target")
+    want_source = None if source is None else format_name(source, "source")
+    want_target = None if target is None else format_name(target, "target")
     found: dict[tuple[str, str], list[str]] = {}
     for name, table in sorted(declared().items()):
         for src, dst in table.pairs():
@@ -88,11 +88,3 @@ def refuse_unoffered(provider: str, table: Formats | None, source: str, target: 
         f"{provider} does not convert {source} to {target}: its format list does not have it.{where}",
         provider=provider,
     )
-
-
-def _format(value: object, parameter: str) -> str:
-    if not isinstance(value, str) or not is_format_name(value):
-        raise errors.InvalidParameterError(
-            f"{parameter} must be a format name such as 'pdf', not {value!r}", parameter=parameter
-        )
-    return normal_format(value)

@@ -11,7 +11,9 @@ from types import MappingProxyType
 
 import attrs
 
-__all__ = ["FORMAT_NAME", "Formats", "is_format_name", "normal_format"]
+from .errors import InvalidParameterError
+
+__all__ = ["FORMAT_NAME", "Formats", "format_name", "is_format_name", "normal_format"]
 
 #: What a format name is: lower-case letters and digits, with dots, hyphens or underscores inside
 #: (``pdf``, ``tar.gz``, ``html5-1page``); never a path, a space or a separator of a URL.
@@ -26,6 +28,23 @@ def normal_format(name: str) -> str:
 def is_format_name(name: str) -> bool:
     """Whether ``name`` (normalized) is a format name (:data:`FORMAT_NAME`)."""
     return FORMAT_NAME.fullmatch(normal_format(name)) is not None
+
+
+def format_name(value: object, parameter: str, *, provider: str | None = None) -> str:
+    """``value`` normalized as a format name, the argument ``parameter`` of a call (to
+    ``provider``, when one is named).
+
+    Raises:
+        InvalidParameterError: ``value`` is not a format name.
+    """
+    if not isinstance(value, str) or not is_format_name(value):
+        where = f"{provider}: " if provider else ""
+        raise InvalidParameterError(
+            f"{where}{parameter} must be a format name such as 'pdf' or 'tar.gz', not {value!r}.",
+            parameter=parameter,
+            provider=provider,
+        )
+    return normal_format(value)
 
 
 def _table(value: Mapping[str, Iterable[str]]) -> Mapping[str, frozenset[str]]:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ._formats import is_format_name
+from ._formats import format_name
 from .errors import InvalidParameterError
 
 __all__ = ["Source", "prepare_convert"]
@@ -141,7 +141,7 @@ def prepare_convert(params: Mapping[str, Any], *, provider: str) -> dict[str, An
         out["source"] if isinstance(out["source"], Source) else Source.from_value(out["source"])
     )
     out["source"] = source
-    out["to"] = _format(out.get("to"), "to", provider)
+    out["to"] = format_name(out.get("to"), "to", provider=provider)
     if out.get("from_") is None:
         if not source.ext:
             raise InvalidParameterError(
@@ -152,16 +152,5 @@ def prepare_convert(params: Mapping[str, Any], *, provider: str) -> dict[str, An
             )
         out["from_"] = source.ext
     else:
-        out["from_"] = _format(out["from_"], "from_", provider)
+        out["from_"] = format_name(out["from_"], "from_", provider=provider)
     return out
-
-
-def _format(value: Any, parameter: str, provider: str) -> str:
-    if not isinstance(value, str) or not is_format_name(value):
-        raise InvalidParameterError(
-            f"{provider}: {parameter} must be a format name such as 'pdf' or 'tar.gz', not "
-            f"{value!r}.",
-            parameter=parameter,
-            provider=provider,
-        )
-    return value.strip().lstrip(".").lower()

@@ -66,37 +66,8 @@ def connect(
     webhooks: Receiver | bool | None = None,
     **settings: Any,
 ) -> Client:
-    """Connect to a provider.
-
-    Args:
-        provider: a name from :func:`asyncjobs.available_providers`.
-        ledger: ``None`` for the default ledger (``$ASYNCJOBS_LEDGER`` when set, else a SQLite file
-            in ``$ASYNCJOBS_HOME`` or the user data folder), a path, a ``postgresql://`` URL (a
-            ledger shared by many machines), a :class:`~asyncjobs.Ledger`, or ``False`` for none.
-        timeout: a :class:`~asyncjobs._http.Timeouts`, or one number for both connect and read.
-        retry: a :class:`~asyncjobs._http.RetryPolicy`.
-        poll: a :class:`~asyncjobs.provider.PollPolicy` instead of the provider's own (e.g. faster
-            polls against a sandbox).
-        session: a ``requests.Session`` to send through (proxies, custom adapters).
-        max_body: the largest answer read into memory, in bytes (16 MiB by default); a larger one
-            is refused with TransportError. Result downloads are streamed and not bound by it.
-        webhooks: an :class:`asyncjobs.webhooks.Receiver`, so that ``submit(webhook=True)``
-            builds its URLs and the receiver's calls are confirmed through this client; ``None``
-            for the one ``ASYNCJOBS_WEBHOOK_URL`` and ``ASYNCJOBS_WEBHOOK_KEY`` describe (none
-            if unset); ``False`` for none.
-        **settings: the provider's settings (``secret=``, ``base_url=``...); any not given are read
-            from their environment variables.
-
-    Returns:
-        A :class:`Client`; close it (or use it as a context manager) when done.
-
-    Raises:
-        UnknownProviderError: no such provider.
-        ConfigurationError: a setting is missing, unknown or wrong (a secret that could not travel
-            as it is, e.g. one ending with a newline, is refused by name, never shown), or the
-            ledger cannot be opened.
-        InvalidParameterError: a timeout is not a positive number.
-    """
+    """Connect to one provider: :func:`asyncjobs.connect` with a provider name (the arguments,
+    the result and the errors are documented there; a list of providers goes to the router)."""
     cls = get_provider_class(provider)
     config = resolve_settings(cls, settings)
     receiver = _receiver(webhooks)

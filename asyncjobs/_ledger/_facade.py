@@ -40,6 +40,7 @@ from ._rows import (
     from_timestamp,
     info_values,
     storable,
+    traceparent_or_none,
 )
 from ._store import Args, Executor, Leases, Row, Store, StoreOptions
 
@@ -272,10 +273,13 @@ class Ledger:
         *,
         source: str | None = None,
         attempts: Sequence[Mapping[str, Any]] = (),
+        traceparent: str | None = None,
     ) -> str:
         """Record a submission before its request leaves; return the entry's key. ``source`` is
         the path or URL a resubmit reads again; ``attempts`` what came before it (see
-        :attr:`LedgerEntry.attempts`)."""
+        :attr:`LedgerEntry.attempts`); ``traceparent`` the W3C ``traceparent`` of the submit's
+        trace, kept only when it is a well-formed one (anything else is kept as ``None``, never
+        refused: see :attr:`LedgerEntry.traceparent`)."""
         key = uuid.uuid4().hex
         now = time.time()
         if job_id is not None:
@@ -285,7 +289,8 @@ class Ledger:
                 self._supersede(db, provider, job_id, key)
             db.execute(
                 "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
-                " updated_at, source, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " updated_at, source, attempts, traceparent)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     provider,
@@ -299,6 +304,7 @@ class Ledger:
                     storable(json.dumps(list(map(dict, attempts)), default=str))
                     if attempts
                     else None,
+                    traceparent_or_none(traceparent),
                 ),
             )
         return key

@@ -1,6 +1,7 @@
 """Ledger rows, read and written in one place: the entry a row is (:class:`LedgerEntry`), the
 columns every query reads, and their decoding into entries and :class:`JobInfo` (a damaged row is
-skipped with a warning, or shown as a ``damaged`` entry), and a look's values as they are written."""
+skipped with a warning, or shown as a ``damaged`` entry), a look's values as they are written, and a
+submit's W3C ``traceparent`` as it is kept (:func:`traceparent_or_none`)."""
 
 from __future__ import annotations
 
@@ -34,13 +35,14 @@ __all__ = [
     "info_values",
     "storable",
     "timestamp",
+    "traceparent_or_none",
 ]
 
 #: The columns of ``jobs`` an entry is read from, in the order :func:`decode_entries` takes them.
 ENTRY_COLUMNS = (
     "key, provider, kind, job_id, params, state, created_at, status, raw_status, error,"
     " submitted_at, started_at, completed_at, expires_at, meta, updated_at, finished_seen_at,"
-    " lease_holder, lease_until, cost_amount, cost_unit, source, attempts"
+    " lease_holder, lease_until, cost_amount, cost_unit, source, attempts, traceparent"
 )
 
 #: The columns of ``jobs`` a JobInfo is read from, in the order :func:`decode_infos` takes them.
@@ -117,6 +119,10 @@ class LedgerEntry:
         attempts: what came before this submission: each provider a routed submit tried first
             (``{"provider", "error", "at"}``), or the job it resubmits (``{"provider", "job_id",
             "resubmitted": true}``).
+        traceparent: the W3C ``traceparent`` of the trace the submit ran in (OpenTelemetry), so that
+            a poll in another process, a fleet worker or a webhook receiver can link its spans to
+            the submitter's trace; ``None`` when there was none, or it was not a well-formed one
+            (see :func:`traceparent_or_none`), and on the rows written before schema version 5.
     """
 
     key: str
@@ -134,6 +140,7 @@ class LedgerEntry:
     lease_until: datetime | None = None
     source: str | None = None
     attempts: tuple[Mapping[str, Any], ...] = ()
+    traceparent: str | None = None
 
     def expires_at(self, lifetime: timedelta | None) -> datetime | None:
         """When the provider forgets this job: the ``expires_at`` it said, else ``lifetime`` (the
@@ -217,6 +224,40 @@ def storable(text: str | None) -> str | None:
     if text is None or not _UNSTORABLE.search(text):
         return text
     return _UNSTORABLE.sub("\ufffd", text)
+
+
+#: A W3C ``traceparent`` (Trace Context, https://www.w3.org/TR/trace-context/#traceparent-header):
+#: version, trace-id, parent-id and trace-flags, in lowercase hex only. A version after ``00`` may
+#: carry more fields after the flags, each after a dash (the spec's future versions are additive).
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.S)
+_ZERO_TRACE_ID = "0" * 32
+_ZERO_PARENT_ID = "0" * 16
+
+
+def traceparent_or_none(value: object) -> str | None:
+    """``value`` as the ledger keeps a submit's W3C ``traceparent``, or ``None`` when it is not a
+    well-formed one: not a string, a field of the wrong length, hex that is not lowercase, the
+    version ``ff`` (forbidden), an all-zero trace-id or parent-id, or anything after the flags of a
+    version ``00`` value. Never an error: tracing must never cost a submit.
+
+    A value of a later version is read as the spec says a version-``00`` implementation reads it
+    (its trace-id, parent-id and the sampled bit of its flags; nothing of its unknown fields) and is
+    kept as the version-``00`` value they make, the newest version this asyncjobs knows."""
+    if not isinstance(value, str):
+        return None
+    match = _TRACEPARENT.fullmatch(value)
+    if match is None:
+        return None
+    version, trace_id, parent_id, flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest is not None):
+        return None
+    if trace_id == _ZERO_TRACE_ID or parent_id == _ZERO_PARENT_ID:
+        return None
+    if version != "00":
+        # only the sampled bit is known across versions: another version's other bits may mean
+        # something else there
+        flags = f"{int(flags, 16) & 0x01:02x}"
+    return f"00-{trace_id}-{parent_id}-{flags}"
 
 
 def info_values(info: JobInfo) -> dict[str, Any]:
@@ -408,6 +449,7 @@ def _build_rows(rows: Sequence[tuple[Any, ...]]) -> list[LedgerEntry]:
         cost_unit,
         source,
         attempts,
+        traceparent,
     ) in rows:
         info = None
         if job_id is not None and status is not None:
@@ -445,6 +487,8 @@ def _build_rows(rows: Sequence[tuple[Any, ...]]) -> list[LedgerEntry]:
                 lease_until=None if lease_until is None else stamp(lease_until, utc),
                 source=source,
                 attempts=_attempts(attempts),
+                # checked again: a value written behind the ledger's back is not a trace context
+                traceparent=None if traceparent is None else traceparent_or_none(traceparent),
             )
         )
     return out

@@ -216,6 +216,13 @@ MIGRATIONS: tuple[Step, ...] = (
             AddColumn("jobs", _text("attempts")),
         ),
     ),
+    Step(
+        5,
+        "the W3C traceparent of the submit's trace (OpenTelemetry), kept with the job so that a"
+        " poll in another process, a fleet worker on another machine or a webhook receiver can link"
+        " its spans to the submitter's trace; NULL when there was none or it was malformed",
+        (AddColumn("jobs", _text("traceparent")),),
+    ),
 )
 
 #: The schema version this asyncjobs writes (and the newest it reads).

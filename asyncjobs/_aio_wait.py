@@ -148,6 +148,8 @@ class Scheduler:
         for stop in self._stop_listening:
             stop()
         self._stop_listening = []
+        for entry in self._entries.values():
+            entry.poll.close()  # the jobs not ended: the wait left them (no-op for the others)
         tasks = list(self._runners)
         if self._driver is not None:
             tasks.append(self._driver)
@@ -173,7 +175,7 @@ class Scheduler:
             if entry in self._polled:
                 entry.poll.tell(info)
                 continue
-            settle(entry.job.sync, entry.poll.news(info))
+            settle(entry.job.sync, entry.poll.news(info, time.time()))
             self._reporter.seen(info)
             self._finish(entry)
 

@@ -92,6 +92,7 @@ class _Background:
         del self._watches[w.job]
         self._by_key.pop((w.job.provider, w.job.id), None)
         w.unsubscribe()
+        w.poll.close()
 
     def _news(self) -> None:
         """Jobs whose end news brought are stepped at once, without another poll (condition held)."""

@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import attrs
 import requests
 
-from . import _checks, _wake, errors
+from . import _checks, _telemetry, _wake, errors
 from ._catalog import refuse_unoffered
 from ._deferred import collecting
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
@@ -316,6 +316,25 @@ class Client:
             url = self.webhooks.url_for(self.name, job_id)
         if expecting and job_id is not None:
             self._expecting.add(job_id)  # a call may come before submit returns
+        with _telemetry.submitting(self.name, kind, self._redact) as op:
+            info = self._send(kind, prepared, job_id, url, expecting, attempts, op.traceparent)
+            op.looked(info)
+        _telemetry.remember(self.name, info.id, op.traceparent)
+        _telemetry.submitted(info)
+        return Job(self, info.id, kind=info.kind, info=info)
+
+    def _send(
+        self,
+        kind: str,
+        prepared: dict[str, Any],
+        job_id: str | None,
+        url: str | None,
+        expecting: bool,
+        attempts: Sequence[Mapping[str, Any]],
+        traceparent: str | None,
+    ) -> JobInfo:
+        """The submit itself, checks done: recorded in the ledger (``traceparent``: its span's
+        context, kept with the job), sent, and its outcome recorded."""
         key = None
         if self.ledger is not None:
             redactor = self.provider.transport.redactor
@@ -328,6 +347,7 @@ class Client:
                 job_id,
                 source=None if kept is None else redactor(kept),
                 attempts=attempts,
+                traceparent=traceparent,
             )
         sent_at = datetime.now(timezone.utc)
         try:
@@ -367,8 +387,7 @@ class Client:
             self._expecting.discard(info.id)  # finished already (a synchronous answer)
         if self.ledger is not None and key is not None:
             self._record_issued(key, info)
-        log.debug("%s: submitted %s job %s", self.name, kind, info.id)
-        return Job(self, info.id, kind=info.kind, info=info)
+        return info
 
     def _offers(self, prepared: Mapping[str, Any]) -> None:
         """Refuse, before any request, a conversion this provider's complete format list does not
@@ -575,8 +594,21 @@ class Client:
     def fetch_result(self, job_id: str) -> Result:
         """The result of a job known to be done, without waiting; its files are bound to this client."""
         check_id(job_id)
-        result = self.provider.result(job_id)
-        return _bind(result, self.provider.open_file)
+        with _telemetry.job_span("asyncjobs.result", self.name, job_id, self._redact) as op:
+            result = self.provider.result(job_id)
+            op.set("asyncjobs.result.files", len(result.files))
+        return _bind(result, self._download(job_id))
+
+    def _download(
+        self, job_id: str
+    ) -> Callable[[ResultFile], contextlib.AbstractContextManager[IO[bytes]]]:
+        """How a result file of ``job_id`` is opened: by the provider, in a download span."""
+        opener = self.provider.open_file
+
+        def open_file(file: ResultFile) -> contextlib.AbstractContextManager[IO[bytes]]:
+            return _telemetry.download(self.name, job_id, file.name, self._redact, opener(file))
+
+        return open_file
 
     def cancel(self, job_id: str) -> None:
         """Cancel the job. The ledger records it cancelled: later looks (``status``, ``list``,
@@ -587,7 +619,9 @@ class Client:
             NotSupportedError: the provider cannot cancel (before any request).
         """
         check_id(job_id)
-        self.provider.cancel(job_id)  # the default raises NotSupportedError, before any request
+        with _telemetry.job_span("asyncjobs.cancel", self.name, job_id, self._redact):
+            self.provider.cancel(job_id)  # the default raises NotSupportedError, before any request
+        _telemetry.cancelled(self.name, job_id, None)
         if self.ledger is not None:
             entry = self._looks.entry(job_id)
             now = datetime.now(timezone.utc)
@@ -648,6 +682,7 @@ class Client:
         check_id(job_id)
         entry = self.ledger.get(self.name, job_id) if self.ledger is not None else None
         if entry is not None:
+            _telemetry.remember(self.name, job_id, entry.traceparent)
             return Job(self, job_id, kind=entry.kind, info=entry.info)
         return Job(self, job_id)
 

@@ -26,7 +26,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as _Urllib3Error
 from urllib3.exceptions import LocationParseError, NameResolutionError, NewConnectionError
 
-from . import _checks, errors
+from . import _checks, _telemetry, errors
 from ._policies import RetryPolicy, Timeouts
 from ._redaction import Redactor, get_logger
 
@@ -293,6 +293,8 @@ class _Attempts:
     last: _Retry
     #: Whether backoff's first try, which replays the plain first attempt's failure, has run.
     replayed: bool = False
+    #: Attempts sent so far.
+    sent: int = 1
 
 
 class _NoAuth(requests.auth.AuthBase):
@@ -406,7 +408,7 @@ class Transport:
         its attempt, and never imports backoff (nor asyncio, which backoff imports)."""
         start = time.monotonic()
         try:
-            return self._attempt(call, **kwargs)
+            return self._attempt(call, 0, **kwargs)
         except _Retry as exc:
             if self.retry.max_tries <= 1:
                 raise
@@ -447,8 +449,10 @@ class Transport:
             last.final = True
             raise last
         began = time.monotonic()
+        resend = attempts.sent
+        attempts.sent += 1
         try:
-            return self._attempt(attempts.call, **attempts.kwargs)
+            return self._attempt(attempts.call, resend, **attempts.kwargs)
         except _Retry as exc:
             exc.elapsed = began - attempts.start
             attempts.last = exc
@@ -486,15 +490,19 @@ class Transport:
             exc = yield 0.0 if _ABANDONED.get() is not None else exc.pause
 
     def _paused(self, details: Mapping[str, Any]) -> None:
-        """backoff's ``on_backoff``: the log line of a retry, and the pause itself when the call
-        serves a wait that may be abandoned (it ends at once when the wait does)."""
+        """backoff's ``on_backoff``: the retry told (a log record on ``asyncjobs.http``, a metric,
+        a count on the operation's span), and the pause itself when the call serves a wait that
+        may be abandoned (it ends at once when the wait does)."""
         exc: _Retry = details["exception"]
-        log.info(
-            "%s: retrying in %.2fs after attempt %d: %s",
+        call: _Call = details["args"][0].call
+        _telemetry.retried(
             self.provider,
-            exc.pause,
-            details["tries"],
-            exc,
+            call.job_id,
+            method=call.method,
+            path=self.redactor(_path(call.url)),
+            tries=details["tries"],
+            pause=exc.pause,
+            error=exc.error,
         )
         gone = _ABANDONED.get()
         if gone is not None:
@@ -610,19 +618,28 @@ class Transport:
                 job_id=call.job_id,
             )
 
-    def _attempt(self, call: _Call, **kwargs: Any) -> requests.Response:
+    def _attempt(self, call: _Call, resend: int, **kwargs: Any) -> requests.Response:
         self._check_deadline(call)
         if call.rewind is not None:
             call.rewind()
-        try:
-            response = self._exchange(call, **kwargs)
-        except requests.RequestException as exc:
-            error = self._transport_error(call, exc)
-            never_sent = _never_sent(exc)
+        failed: requests.RequestException | None = None
+        with _telemetry.http_attempt(
+            self.provider, call.method, call.url, resend, self.redactor
+        ) as span:
+            try:
+                response = self._exchange(call, **kwargs)
+            except requests.RequestException as exc:
+                failed = exc
+                span.failed(type(exc).__name__)
+            else:
+                span.answered(response.status_code)
+        if failed is not None:
+            error = self._transport_error(call, failed)
+            never_sent = _never_sent(failed)
             error.never_sent = never_sent
             if call.repeatable or never_sent:
-                raise _Retry(error) from exc
-            raise error from exc
+                raise _Retry(error) from failed
+            raise error from failed
         status = response.status_code
         if status < 400 or status in call.accept:
             return response
@@ -635,6 +652,8 @@ class Transport:
         )
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         response.close()
+        if status == 429 or isinstance(failure, errors.RateLimitedError):
+            _telemetry.rate_limited(self.provider)
         if status == 429 or (call.repeatable and status in self.retry.statuses):
             raise _Retry(failure, retry_after)
         raise failure

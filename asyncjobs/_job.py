@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from . import _wake
+from . import _telemetry, _wake
 from ._checks import timeout as check_timeout
 from ._http import deadline
 from ._http import deadline as deadline_scope
@@ -330,6 +330,7 @@ def tracker(
         info=job.info,
         expecting=client is not None and client.expects_call(job.id),
         lookup=lambda: job.client.poll_policy,
+        watch=_telemetry.watch(job.provider, job.id, job.kind),
     )
 
 
@@ -375,7 +376,7 @@ def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = Non
             while True:
                 news = waiter.nap(max(0.0, at - time.monotonic())).get((job.provider, job.id))
                 if news is not None:
-                    step = poll.news(news)
+                    step = poll.news(news, time.time())
                 else:
                     result: JobInfo | BaseException
                     try:
@@ -397,4 +398,5 @@ def wait_one(job: Job, *, timeout: float | None = None, progress: Progress = Non
                 assert step.error is not None
                 raise step.error
     finally:
+        poll.close()
         reporter.close()

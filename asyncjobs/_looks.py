@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 import attrs
 
-from . import _wake, errors
+from . import _telemetry, _wake, errors
 from ._ledger import Ledger, LedgerEntry, SubmitState
 from ._models import JobInfo, Status
 from ._redaction import get_logger
@@ -96,11 +98,14 @@ class Looks:
         # jobs whose last look came from the ledger because another poller holds their lease
         self._elsewhere: set[str] = set()
         self._subscribed = False
-        self._known: dict[tuple[str, str], _Known] | None = None
+        self._redact = provider.transport.redactor
+        # without a ledger, what this client learnt is its own (a status change is still told once)
+        self._known: dict[tuple[str, str], _Known] = {}
         if ledger is not None:
-            self._known = _KNOWN.get(ledger)
-            if self._known is None:
-                self._known = _KNOWN.setdefault(ledger, {})
+            known = _KNOWN.get(ledger)
+            if known is None:
+                known = _KNOWN.setdefault(ledger, {})
+            self._known = known
 
     def close(self) -> None:
         """Stop listening to the ledger's news."""
@@ -117,10 +122,13 @@ class Looks:
         if self.ledger is None:
             return None
         try:
-            return self.ledger.get(self.name, job_id)
+            entry = self.ledger.get(self.name, job_id)
         except errors.LedgerError as exc:
             log.warning("%s: job %s: the ledger could not be read: %s", self.name, job_id, exc)
             return None
+        if entry is not None and entry.traceparent is not None:
+            _telemetry.remember(self.name, job_id, entry.traceparent)
+        return entry
 
     def take(self, job_id: str) -> tuple[JobInfo, bool]:
         """One look at the job, shared with any look of it already in flight; and whether it is
@@ -180,7 +188,38 @@ class Looks:
         held = self._leased(job_id, entry)
         if held is not None:
             return held, True
-        return self._stamp(_times(self.provider.status(job_id), entry)), False
+        previous = entry.info if entry is not None else None
+        info = self._ask(job_id, entry, lambda look: self._stamp(_times(look, entry)))
+        _telemetry.changed(previous, info)
+        return info, False
+
+    def _ask(
+        self, job_id: str, entry: LedgerEntry | None, stamp: Callable[[JobInfo], JobInfo]
+    ) -> JobInfo:
+        """The provider's look at the job, in an ``asyncjobs.poll`` span (joined to the job's
+        trace through the ledger's ``traceparent``), counted and timed; ``stamp`` makes what the
+        span and the caller see of it."""
+        kind = entry.kind if entry is not None else None
+        traceparent = entry.traceparent if entry is not None else None
+        error: BaseException | None = None
+        started = time.monotonic()
+        try:
+            with _telemetry.job_span(
+                "asyncjobs.poll",
+                self.name,
+                job_id,
+                self._redact,
+                kind=kind,
+                traceparent=traceparent,
+            ) as op:
+                info = stamp(self.provider.status(job_id))
+                op.looked(info)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            _telemetry.polled(self.name, time.monotonic() - started, error)
+        return info
 
     def _leased(self, job_id: str, entry: LedgerEntry | None) -> JobInfo | None:
         """Take the job's lease before polling it (a shared ledger: one poller per job across
@@ -234,8 +273,6 @@ class Looks:
         one gives the same status again without touching SQLite; a look that differs reads the
         entry again first, so that what another process recorded meanwhile is used."""
         known = self._known
-        if known is None:  # no ledger: nothing to read
-            return self._stamp(_times(self.provider.status(job_id), None)), False
         key = (self.name, job_id)
         last = known.get(key)
         if last is None:
@@ -248,7 +285,18 @@ class Looks:
         if ended is not None:
             self._remember(key, _Known(entry, None, ended))
             return ended, True
-        look = self.provider.status(job_id)
+        looks: list[JobInfo] = []
+        before: _Known | None = last
+
+        def stamp(look: JobInfo) -> JobInfo:
+            looks.append(look)
+            if before is not None and look == before.look:
+                return before.info
+            stamped: JobInfo = self._stamp(_times(look, entry))
+            return stamped
+
+        info = self._ask(job_id, entry, stamp)
+        look = looks[0]
         if last is not None:
             if look == last.look:
                 return last.info, False
@@ -257,15 +305,15 @@ class Looks:
             if ended is not None:
                 self._remember(key, _Known(entry, None, ended))
                 return ended, True
-        info = self._stamp(_times(look, entry))
+            info = self._stamp(_times(look, entry))
+        previous = last.info if last is not None else entry.info if entry is not None else None
+        _telemetry.changed(previous, info)
         self._remember(key, _Known(entry, look, info))
         return info, False
 
     def _remember(self, key: tuple[str, str], what: _Known) -> None:
         # Plain dict operations (atomic under the GIL): a race costs at most one more read.
         known = self._known
-        if known is None:
-            return
         known.pop(key, None)
         known[key] = what
         if len(known) > _KNOWN_MEMORY:
@@ -274,8 +322,7 @@ class Looks:
 
     def forget(self, job_id: str) -> None:
         """Drop what is remembered of ``job_id`` (its next look reads the ledger)."""
-        if self._known is not None:
-            self._known.pop((self.name, job_id), None)
+        self._known.pop((self.name, job_id), None)
 
     def _explain_missing(
         self, error: errors.JobNotFoundError, job_id: str, entry: LedgerEntry | None

@@ -20,7 +20,10 @@ What a poll's outcome means is decided here, once, by :meth:`Poll.step`:
 * the wait's deadline passing (before a poll, or in a poll): timed out.
 
 Nothing here sends a request, sleeps, starts a thread or reads a clock: the driver passes the
-monotonic and the wall-clock time, so the rules can be tested without waiting.
+monotonic and the wall-clock time, so the rules can be tested without waiting. The end of a wait
+is told here too, once, for every driver: how long its waiter took to learn of the job's end (a
+metric) and the wait's span (:mod:`asyncjobs._telemetry`); a driver that leaves a job before its
+end says so with :meth:`Poll.close`.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from collections.abc import Callable
 
 import attrs
 
-from . import errors
+from . import _telemetry, errors
 from ._models import JobInfo
 from ._policies import PollPolicy
+from ._telemetry import Watch
 
 __all__ = [
     "FLEET",
@@ -180,10 +184,12 @@ class Poll:
         "lookup",
         "not_found",
         "policy",
+        "polls",
         "rng",
         "rules",
         "since",
         "told",
+        "watch",
     )
 
     def __init__(
@@ -197,6 +203,7 @@ class Poll:
         expecting: bool = False,
         rng: random.Random | None = None,
         lookup: Callable[[], PollPolicy] | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.policy = policy
         self.lookup = lookup
@@ -208,12 +215,16 @@ class Poll:
         self.rng = rng or _rng
         #: polls made so far (the exponential bound's exponent)
         self.attempt = 0
+        #: polls whose outcome came back in this wait
+        self.polls = 0
         #: transient errors in a row
         self.errors = 0
         #: "not found" answers in a row
         self.not_found = 0
         #: news of the job's end that came while a poll of it was out
         self.told: JobInfo | None = None
+        #: the wait's telemetry, told how it ends (see :meth:`close`)
+        self.watch = watch
 
     def first(self, now: float, wall: float) -> float:
         """The monotonic time of the job's first poll: ``now``, unless its last known status is
@@ -231,8 +242,12 @@ class Poll:
         if self.told is None:
             self.told = info
 
-    def news(self, info: JobInfo) -> Step:
-        """News of the job's end came between polls: it ended, and is polled no more."""
+    def news(self, info: JobInfo, wall: float | None = None) -> Step:
+        """News of the job's end came between polls (at the wall-clock time ``wall``): it ended,
+        and is polled no more."""
+        return self._told(self._news(info), wall)
+
+    def _news(self, info: JobInfo) -> Step:
         self.info = info
         self.errors = 0
         return Step(Action.ENDED, info=info)
@@ -240,10 +255,33 @@ class Poll:
     def step(self, result: JobInfo | BaseException, now: float, wall: float) -> Step:
         """Decide what follows a poll that gave ``result`` (a look, or the exception it raised),
         at the monotonic time ``now`` and the wall-clock time ``wall``."""
+        self.polls += 1
+        return self._told(self._step(result, now, wall), wall)
+
+    def _told(self, step: Step, wall: float | None) -> Step:
+        """A step that ends the wait is told to telemetry: when its waiter learnt of the job's
+        end, and the wait's span."""
+        if step.action is Action.AGAIN:
+            return step
+        if step.action is Action.ENDED and step.info is not None and wall is not None:
+            _telemetry.noticed(step.info, wall)
+        self.close(step.action.value, step)
+        return step
+
+    def close(self, outcome: str = "abandoned", step: Step | None = None) -> None:
+        """The wait for this job is over (``outcome``; by default the driver left it before its
+        end): its telemetry is told, once."""
+        watch, self.watch = self.watch, None
+        if watch is not None:
+            info = step.info if step is not None and step.info is not None else self.info
+            error = step.error if step is not None else None
+            watch.end(outcome, info, error, self.polls)
+
+    def _step(self, result: JobInfo | BaseException, now: float, wall: float) -> Step:
         look = result if isinstance(result, JobInfo) else None
         told, self.told = self.told, None
         if told is not None and (look is None or not look.finished):
-            return self.news(told)  # it ended while this poll was out
+            return self._news(told)  # it ended while this poll was out
         if look is not None:
             self.info = look
             self.errors = self.not_found = 0

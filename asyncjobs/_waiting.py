@@ -167,7 +167,7 @@ class _Board:
             for _, _, job in self.heap:
                 info = ended.get((job.provider, job.id))
                 if info is not None and job not in gone:
-                    settle(job, self._polls[job].news(info))
+                    settle(job, self._polls[job].news(info, time.time()))
                     self._seen.append(info)
                     self._ready.append(job)
                     gone.add(job)
@@ -200,6 +200,8 @@ class _Board:
             self._stopped = True
             self._gone.set()
             self._work.notify_all()
+            for poll in self._polls.values():
+                poll.close()  # the jobs not ended: the wait left them
 
     # -- the workers --------------------------------------------------------------------------------
 

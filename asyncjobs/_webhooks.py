@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import hmac
 import json
@@ -24,7 +25,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import errors
+from . import _telemetry, errors
 from ._models import WebhookRequest
 from ._redaction import MASK, TOKEN_PREFIX, Redactor, get_logger
 
@@ -235,13 +236,28 @@ class Receiver:
         """Answer one call: 200 (verified; the confirming poll runs after the answer), 404 (no
         such provider, a wrong or missing token), 405 (a method no service uses), 413 (too large),
         400 (a verified provider URL with a body its provider cannot read)."""
-        status, body = self._handle(environ)
+        started = time.time_ns()
+        context = _telemetry.current_context()
+        status, body, provider, verified = self._handle(environ)
+        if verified and context is not None:
+            self._trace_of(str(provider), verified[0])
+        _telemetry.webhook_call(
+            provider, verified, status.startswith("200"), int(status[:3]), started, context
+        )
         data = json.dumps(body).encode()
         start_response(
             status,
             [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
         )
         return [data]
+
+    def _trace_of(self, provider: str, job_id: str) -> None:
+        """Learn the job's trace from the ledger (``client.job`` reads its entry), so that the
+        call's span joins it; a ledger that fails costs only that."""
+        client = self._client_for(provider, job_id)
+        if client is not None:
+            with contextlib.suppress(errors.AsyncJobsError):
+                client.job(job_id)
 
     def _path(self, environ: Environ) -> str:
         path = str(environ.get("PATH_INFO") or "")
@@ -250,20 +266,23 @@ class Receiver:
             path = path[len(self._prefix) :]
         return path
 
-    def _handle(self, environ: Environ) -> tuple[str, dict[str, Any]]:
+    def _handle(self, environ: Environ) -> tuple[str, dict[str, Any], str | None, list[str]]:
+        """The answer to a call, the provider it came for (``None`` when no provider here has the
+        path's name) and the jobs it verified for."""
         parts = self._path(environ).strip("/").split("/")
         method = str(environ.get("REQUEST_METHOD") or "GET").upper()
         if len(parts) != 2 or not all(parts):
-            return "404 Not Found", {"error": "not found"}
+            return "404 Not Found", {"error": "not found"}, None, []
         provider, token = parts
         client = self._client_for(provider)
         if client is None or not client.provider.capabilities.webhooks:
-            return "404 Not Found", {"error": "not found"}
+            return "404 Not Found", {"error": "not found"}, None, []
         if method not in ("GET", "POST", "PUT"):
-            return "405 Method Not Allowed", {"error": "method not allowed"}
+            return "405 Method Not Allowed", {"error": "method not allowed"}, provider, []
         body = _read_body(environ, self.max_body)
         if body is None:
-            return "413 Payload Too Large", {"error": f"bodies are capped at {self.max_body} bytes"}
+            too_large = {"error": f"bodies are capped at {self.max_body} bytes"}
+            return "413 Payload Too Large", too_large, provider, []
         request = WebhookRequest(
             method=method,
             query=_query(str(environ.get("QUERY_STRING") or "")),
@@ -286,7 +305,7 @@ class Receiver:
             _log.debug("%s: a webhook call was not readable: %s", provider, exc)
             ids = []
             if account:
-                return "400 Bad Request", {"error": f"not a {provider} webhook call"}
+                return "400 Bad Request", {"error": f"not a {provider} webhook call"}, provider, []
         verified = (
             ids
             if account
@@ -297,10 +316,10 @@ class Receiver:
             ]
         )
         if not verified:
-            return "404 Not Found", {"error": "not found"}
+            return "404 Not Found", {"error": "not found"}, provider, []
         for job_id in verified:
             self._confirm_later(provider, job_id)
-        return "200 OK", {"ok": True}
+        return "200 OK", {"ok": True}, provider, verified
 
     # -- the confirming polls -------------------------------------------------------------------------
 

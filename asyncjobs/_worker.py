@@ -154,7 +154,7 @@ class Worker:
                     if owned is None:
                         continue
                     if not self.ledger.touch(*key):  # its lease ran out and was taken over
-                        del self._owned[key]
+                        self._owned.pop(key).poll.close("handed-over")
                         continue
                     look = pool.submit(self._look, owned.job, len(inflight) + 1, stop)
                     inflight[look] = key
@@ -179,7 +179,8 @@ class Worker:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self.ledger.unsubscribe(self._on_change)
-            for key in list(self._owned):
+            for key, owned in list(self._owned.items()):
+                owned.poll.close("released")
                 self.ledger.release(*key)
             self._owned.clear()
             for client in self._clients.values():
@@ -255,6 +256,7 @@ class Worker:
                 )
             elif isinstance(result, JobInfo) and owned.job.client.polled_elsewhere(key[1]):
                 del self._owned[key]  # another poller holds it now
+                owned.poll.close("handed-over")
                 return
             heapq.heappush(self._heap, (step.at, next(self._counter), key))
         elif step.action is Action.ENDED:

@@ -423,3 +423,21 @@ def hooked(
     yield connect
     for client in made:
         client.close()
+
+
+# -- telemetry (tests/test_telemetry.py) ----------------------------------------------------------
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Any]:
+    """OpenTelemetry's SDK with an in-memory span exporter and metric reader, receiving
+    asyncjobs' spans and metrics for the test (``asyncjobs._telemetry.override``: the API lets a
+    process set its global providers once, so the rest of the suite runs without them)."""
+    from telemetry_support import Recorded
+
+    from asyncjobs import _telemetry
+
+    recorded = Recorded()
+    with _telemetry.override(recorded.tracer_provider, recorded.meter_provider):
+        yield recorded
+    recorded.shutdown()

@@ -242,10 +242,12 @@ def test_each_retry_is_logged_with_its_pause(
 ) -> None:
     responses.get(URL, status=429, headers={"Retry-After": "7"})
     responses.get(URL, json={})
-    with caplog.at_level(logging.INFO, logger="asyncjobs._http"):
+    with caplog.at_level(logging.INFO, logger="asyncjobs.http"):
         transport.request("GET", URL)
     [line] = [r.getMessage() for r in caplog.records]
-    assert line.startswith("acme: retrying in 7.00s after attempt 1: acme answered HTTP 429 ")
+    assert line.startswith(
+        f"acme: retrying GET {URL} in 7.00s after attempt 1: acme answered HTTP 429 "
+    )
 
 
 #: One status-like GET through a transport in a fresh interpreter, answered by ``responses``

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 
-from asyncjobs import errors
+from asyncjobs import _telemetry, errors
 from asyncjobs._catalog import declared, formats
 from asyncjobs._client import Client, connect
 from asyncjobs._formats import is_format_name
@@ -769,6 +769,7 @@ def cmd_worker(args: argparse.Namespace, out: Out) -> int:
     providers = _listed(args.provider, "--provider")
     for name in providers:
         get_provider_class(name)  # an unknown name is a usage error
+    _telemetry.configure_from_environment("asyncjobs-worker")
     with Ledger(target, lease_seconds=args.lease_seconds) as ledger:
         worker = Worker(ledger, providers, concurrency=args.concurrency, max_jobs=args.max_jobs)
         stop = threading.Event()
@@ -957,6 +958,7 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
     if args.threads < 1:
         raise UsageError("--threads must be at least 1")
     receiver = Receiver(args.public_url, key)
+    _telemetry.configure_from_environment("asyncjobs-webhooks")
     ledger = _serve_ledger(args)
     clients: list[Client] = []
     chosen = _listed(args.providers, "--provider")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
+import logging
 import os
 import re
 import subprocess
@@ -146,6 +147,39 @@ def run_page(page: Path) -> dict[str, Any]:
 ON_POSTGRES = {"many-machines.md"}
 
 
+@pytest.fixture
+def page_globals() -> Iterator[None]:
+    """What a page may set for its whole process, put back after it: the ``asyncjobs`` logger's
+    handlers and level (the Observability page adds a JSON handler), and OpenTelemetry's global
+    tracer and meter providers (it sets an SDK; the API allows that once per process, so the
+    globals are reset as OpenTelemetry's own test utilities do)."""
+    logger = logging.getLogger("asyncjobs")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    _reset_opentelemetry()
+
+
+def _reset_opentelemetry() -> None:
+    if "opentelemetry.trace" not in sys.modules:
+        return
+    import opentelemetry.metrics._internal as metrics_internal
+    from opentelemetry import trace
+    from opentelemetry.util._once import Once
+
+    for provider in (trace.get_tracer_provider(), metrics_internal.get_meter_provider()):
+        shutdown = getattr(provider, "shutdown", None)
+        if callable(shutdown) and type(provider).__module__.startswith("opentelemetry.sdk"):
+            shutdown()
+    trace._TRACER_PROVIDER = None  # type: ignore[attr-defined]
+    trace._TRACER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
+    metrics_internal._METER_PROVIDER = None
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._PROXY_METER_PROVIDER = metrics_internal._ProxyMeterProvider()
+
+
+@pytest.mark.usefixtures("page_globals")
 @pytest.mark.parametrize("page", [_page_param(p) for p in RUNNABLE])
 def test_python_blocks_of_the_page_run(
     page: Path, docs_env: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
@@ -164,6 +198,7 @@ def test_the_guide_pages_have_runnable_examples() -> None:
         "docs/plugins.md",
         "docs/asyncio.md",
         "docs/many-machines.md",
+        "docs/observability.md",
     } <= names
 
 

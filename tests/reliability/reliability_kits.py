@@ -67,8 +67,9 @@ class Kit:
         """A fresh sandbox app (its state under ``root`` where it keeps files)."""
         raise NotImplementedError
 
-    def submit(self, client: asyncjobs.Client) -> asyncjobs.Job:
-        """Submit the suite's typical job."""
+    def submit(self, client: asyncjobs.Client, **options: Any) -> asyncjobs.Job:
+        """Submit the suite's typical job (``options``: more of ``submit``'s keywords, such as
+        ``webhook=True``)."""
         raise NotImplementedError
 
     def expected(self) -> dict[str, bytes]:
@@ -94,8 +95,8 @@ class ConvertAPIKit(Kit):
     def make_app(self, root: Path, **kwargs: Any) -> SandboxApp:
         return ConvertAPISandbox(scale=SCALE, **kwargs)
 
-    def submit(self, client: asyncjobs.Client) -> asyncjobs.Job:
-        return client.submit("convert", source=PAYLOAD, from_="txt", to="pdf")
+    def submit(self, client: asyncjobs.Client, **options: Any) -> asyncjobs.Job:
+        return client.submit("convert", source=PAYLOAD, from_="txt", to="pdf", **options)
 
     def expected(self) -> dict[str, bytes]:
         return {"file.pdf": convertapi_output("txt", "pdf", PAYLOAD)}
@@ -117,8 +118,8 @@ class GroupDocsKit(Kit):
     def make_app(self, root: Path, **kwargs: Any) -> SandboxApp:
         return GroupDocsSandbox(scale=SCALE, root=root, **kwargs)
 
-    def submit(self, client: asyncjobs.Client) -> asyncjobs.Job:
-        return client.submit("convert", source=PAYLOAD, from_="txt", to="pdf")
+    def submit(self, client: asyncjobs.Client, **options: Any) -> asyncjobs.Job:
+        return client.submit("convert", source=PAYLOAD, from_="txt", to="pdf", **options)
 
     def expected(self) -> dict[str, bytes]:
         return {"source.pdf": groupdocs_output(PAYLOAD, "txt", "pdf")}
@@ -143,8 +144,8 @@ class ConversioKit(Kit):
     def make_app(self, root: Path, **kwargs: Any) -> SandboxApp:
         return ConversioSandbox(scale=SCALE, **kwargs)
 
-    def submit(self, client: asyncjobs.Client) -> asyncjobs.Job:
-        return client.submit("newsletter-recipients", newsletter="n1")
+    def submit(self, client: asyncjobs.Client, **options: Any) -> asyncjobs.Job:
+        return client.submit("newsletter-recipients", newsletter="n1", **options)
 
     def expected(self) -> dict[str, bytes]:
         return {"{id}.csv": csv_for("newsletter-recipients", "n1")}
@@ -173,8 +174,8 @@ class CloudConvertKit(Kit):
     def make_app(self, root: Path, **kwargs: Any) -> SandboxApp:
         return CloudConvertSandbox(scale=SCALE, **kwargs)
 
-    def submit(self, client: asyncjobs.Client) -> asyncjobs.Job:
-        return client.submit("convert", source=PAYLOAD, from_="docx", to="pdf")
+    def submit(self, client: asyncjobs.Client, **options: Any) -> asyncjobs.Job:
+        return client.submit("convert", source=PAYLOAD, from_="docx", to="pdf", **options)
 
     def expected(self) -> dict[str, bytes]:
         return {"file.pdf": cloudconvert_output("docx", "pdf", PAYLOAD)}
@@ -205,8 +206,8 @@ class ZamzarKit(Kit):
     def make_app(self, root: Path, **kwargs: Any) -> SandboxApp:
         return ZamzarSandbox(scale=SCALE, **kwargs)
 
-    def submit(self, client: asyncjobs.Client) -> asyncjobs.Job:
-        return client.submit("convert", source=PAYLOAD, from_="txt", to="pdf")
+    def submit(self, client: asyncjobs.Client, **options: Any) -> asyncjobs.Job:
+        return client.submit("convert", source=PAYLOAD, from_="txt", to="pdf", **options)
 
     def expected(self) -> dict[str, bytes]:
         return {"file.pdf": zamzar_output("txt", "pdf", PAYLOAD)}

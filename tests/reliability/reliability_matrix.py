@@ -223,8 +223,9 @@ def render() -> str:
         "- **Bad input fails first.** Every public entry point given a wrong type or value raises "
         "a typed error before any request (the sandbox must see no request at all).",
         "- **No secret leaks.** With logging at DEBUG, a distinctive secret (the canary) never "
-        "appears in an error message or repr, a log record, a `_repr_html_`, the ledger files, or "
-        "the output of the `asyncjobs` command (with `--debug` and `--json` too).",
+        "appears in an error message or repr, a log record, a `_repr_html_`, the ledger files, "
+        "the output of the `asyncjobs` command (with `--debug` and `--json` too), or "
+        "OpenTelemetry's spans and metrics.",
         "",
         "## Fault matrix",
         "",
@@ -285,7 +286,10 @@ def render() -> str:
         "Each provider's secret setting (ConvertAPI's secret, GroupDocs' client secret and the "
         "access tokens it is issued, Conversio's, CloudConvert's and Zamzar's API keys, and "
         "Zamzar's key in its HTTP Basic form) is a canary, and the service echoes it "
-        "back in its error messages. Then every error path is walked with logging at DEBUG.",
+        "back in its error messages. Then every error path is walked with logging at DEBUG; "
+        "for telemetry, with OpenTelemetry's SDK recording too, every operation it reports on "
+        "(submit, wait, result and downloads, cancel, retried polls, a failed job, refused "
+        "submits, a webhook call received).",
         "",
         *_table("secrets", _rows_of("secrets"), PROVIDERS),
         "",

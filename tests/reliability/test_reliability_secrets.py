@@ -1,11 +1,12 @@
 """The secret canary: for every provider and every error path, with logging at DEBUG, the secret never
-shows in a message, repr, _repr_html_, log record, request path or query, the ledger, or the output of
-the ``asyncjobs`` command (with --debug and --json too)."""
+shows in a message, repr, _repr_html_, log record, request path or query, the ledger, the output of
+the ``asyncjobs`` command (with --debug and --json too), or OpenTelemetry's spans and metrics."""
 
 from __future__ import annotations
 
 import base64
 import concurrent.futures as cf
+import contextlib
 import logging
 import os
 import subprocess
@@ -18,8 +19,12 @@ from typing import Any
 import pytest
 from reliability_kits import KITS, Env, Kit
 from reliability_matrix import Recorder
+from telemetry_support import Recorded
+from webhook_support import KEY
 
 import asyncjobs
+from asyncjobs._redaction import encodings
+from asyncjobs._registry import get_provider_class
 from asyncjobs.errors import (
     AsyncJobsError,
     AuthenticationError,
@@ -328,3 +333,156 @@ def test_secret_never_leaks_from_the_command(tmp_path: Path, cell: Recorder) -> 
         failures += [(name, *leak) for leak in leaked]
         assert all(code != 0 for what, code, _ in runs if "list" not in what), runs
     assert failures == []
+
+
+# -- telemetry --------------------------------------------------------------------------------------
+
+#: The span names every provider's walk must give (besides ``asyncjobs.cancel`` and
+#: ``asyncjobs.webhook`` where the provider can), so that the test cannot pass on nothing.
+TELEMETRY_SPANS = {
+    "asyncjobs.submit",
+    "asyncjobs.poll",
+    "asyncjobs.wait",
+    "asyncjobs.result",
+    "asyncjobs.download",
+    "GET",
+    "POST",
+}
+
+
+class _Walked:
+    """What the telemetry walk did where providers differ."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.tokens: list[str] = []
+
+
+def test_secret_never_reaches_telemetry(
+    kit: Kit,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    telemetry: Recorded,
+    request: pytest.FixtureRequest,
+    cell: Recorder,
+) -> None:
+    cell.at("secrets", "OpenTelemetry spans, metrics and structured log records", kit.name)
+    caplog.set_level(logging.DEBUG)
+    env = _secret_env(tmp_path / "svc", kit)
+    try:
+        provider = get_provider_class(kit.name)
+        webhooks = provider.capabilities.webhooks
+        receiver = request.getfixturevalue("receiver") if webhooks else None
+        walked = _walk_telemetry_paths(env, kit, receiver, telemetry)
+        # the canary, and every other secret setting (CloudConvert's webhook signing secret)
+        secrets = _canaries(env) | {
+            env.settings[s.name] for s in provider.settings if s.secret and s.name in env.settings
+        }
+        canaries = set().union(*(encodings(c) for c in secrets))
+    finally:
+        env.close()
+    # every path was taken, so that no leak can hide in a path never walked
+    names = {s.name for s in telemetry.spans()}
+    expected = set(TELEMETRY_SPANS)
+    expected |= {"asyncjobs.cancel"} if walked.cancelled else set()
+    expected |= {"asyncjobs.webhook"} if webhooks else set()
+    assert expected <= names, sorted(expected - names)
+    error_types = {
+        str(attrs["error.type"])
+        for s in telemetry.spans()
+        if "error.type" in (attrs := s.attributes or {})
+    }
+    assert {"AuthenticationError", "401", str(_busy(kit)), "429", "500"} <= error_types, error_types
+    waits = telemetry.spans("asyncjobs.wait")
+    assert {(w.attributes or {}).get("asyncjobs.job.status") for w in waits} == {"done", "failed"}
+    assert any(e.name == "retry" for s in telemetry.spans("asyncjobs.poll") for e in s.events)
+    assert any(e.name == "exception" for s in telemetry.spans() for e in s.events)
+    assert telemetry.total("asyncjobs.retries", {"asyncjobs.provider": kit.name}) >= 3
+    events = {getattr(r, "job_event", None) for r in caplog.records}
+    wanted = {"submitted", "ended", "retry"} | ({"cancelled"} if walked.cancelled else set())
+    wanted |= {"webhook"} if webhooks else set()
+    assert wanted <= events, sorted(str(e) for e in wanted - events)
+    assert any(getattr(r, "error", None) for r in caplog.records if r.name == "asyncjobs.jobs")
+    # ... and no form of the secret is in any of it
+    texts = telemetry.texts()
+    assert _leaks(texts, canaries) == []
+    records = {r: _record_texts(r) for r in caplog.records}
+    assert _leaks([t for found in records.values() for t in found], canaries) == []
+    if receiver is not None:  # nor the receiver's key, nor a webhook token, in asyncjobs' own
+        ours = [t for r, found in records.items() if r.name.startswith("asyncjobs") for t in found]
+        assert _leaks(texts + ours, {KEY, *walked.tokens}) == []
+    operations = ", ".join(n.removeprefix("asyncjobs.") for n in sorted(expected) if "." in n)
+    cell.say(f"spans of {operations} and HTTP requests, metrics, log records: no secret")
+
+
+def _walk_telemetry_paths(env: Env, kit: Kit, receiver: Any, telemetry: Recorded) -> _Walked:
+    """Every path of one provider that telemetry reports on, the secret echoed where a service can
+    echo it: a submit, a wait, the result and its files' downloads, a cancel, polls answered 503
+    and 429 (retried), a poll answered 500, a job that failed, refused submits (a wrong secret, and
+    a 401 echoing it), and a webhook call received."""
+    app = env.app
+    walked = _Walked()
+    client = env.connect(webhooks=receiver) if receiver is not None else env.connect()
+    job = kit.submit(client)
+    job.wait(timeout=10)
+    for file in job.result(timeout=10).files:
+        assert file.read()
+    if client.provider.capabilities.cancel:
+        kit.submit(client).cancel()
+        walked.cancelled = True
+    # a poll retried after a 503 twice and a 429, each echoing the secret; one answered 500
+    echoed = echo(kit.name)
+    again = {"Retry-After": "0"}
+    busy = _busy(kit)
+    app.faults.status(busy, times=2, path=kit.poll_path, body=echoed, headers=again)
+    app.faults.status(429, times=1, path=kit.poll_path, body=echoed, headers=again)
+    client.status(job.id)
+    app.faults.status(500, path=kit.poll_path, body=echoed)
+    with contextlib.suppress(AsyncJobsError):  # ConvertAPI reads it as the job's failure
+        client.status(job.id)
+    app.faults.clear()
+    # a job that failed, its error echoing the secret
+    other = kit.submit(client)
+    status, body = failed(kit.name, other.id)
+    app.faults.status(status, path=kit.poll_path, body=body)
+    with pytest.raises(JobFailedError):
+        other.result(timeout=10)
+    # refused submits: a wrong secret, and a 401 whose body echoes the secret
+    wrong = env.connect(**{SECRET_SETTING[kit.name]: CANARY + "-wrong"})
+    with pytest.raises(AuthenticationError):
+        kit.submit(wrong)
+    app.faults.status(401, times=5, path=kit.submit_path, body=echoed)
+    with pytest.raises(AuthenticationError):
+        kit.submit(client)
+    app.faults.clear()
+    if receiver is not None:  # the service calls the receiver when the job ends
+        if client.provider.capabilities.account_webhook:  # Conversio: set once per account
+            client.provider.register_webhook(receiver.url_for(kit.name))
+        hooked = kit.submit(client, webhook=True)
+        walked.tokens.append(receiver.url_for(kit.name, hooked.id).rsplit("/", 1)[1])
+        walked.tokens.append(receiver.url_for(kit.name).rsplit("/", 1)[1])
+        hooked.wait(timeout=10)
+        assert env.wait_until(lambda: _accepted(telemetry, hooked.id), timeout=10)
+        assert env.wait_until(lambda: receiver.queued == 0)  # its confirming poll is done
+    return walked
+
+
+def _record_texts(record: logging.LogRecord) -> list[str]:
+    """A log record's message, and every field of it (the ``extra`` ones too), as text."""
+    fields = list(record.__dict__.values())
+    return [record.getMessage(), *map(str, fields), *map(repr, fields)]
+
+
+def _busy(kit: Kit) -> int:
+    """The status of a poll answer that is retried: 503, but for ConvertAPI, whose 503 on a poll
+    means "another poll of the job is open" (the job is pending: no retry): a gateway's 502."""
+    return 502 if kit.name == "convertapi" else 503
+
+
+def _accepted(telemetry: Recorded, job_id: str) -> bool:
+    """Whether the receiver accepted a webhook call for ``job_id`` (its span ended)."""
+    return any(
+        (s.attributes or {}).get("asyncjobs.job.id") == job_id
+        and (s.attributes or {}).get("asyncjobs.webhook.outcome") == "accepted"
+        for s in telemetry.spans("asyncjobs.webhook")
+    )

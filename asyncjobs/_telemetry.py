@@ -92,7 +92,10 @@ ATTRIBUTES: Mapping[str, str] = {
     JOB_RAW_STATUS: "the provider's own status word, as last seen",
     RETRIES: "HTTP requests sent again within the operation",
     POLLS: "polls the wait made",
-    WAIT_OUTCOME: "how a wait ended: `ended`, `gave-up`, `timed-out`, `crashed`, `abandoned`",
+    WAIT_OUTCOME: (
+        "how a wait ended: `ended`, `gave-up`, `timed-out`, `crashed`, `abandoned`; a fleet "
+        "worker's also `released` (it stopped) and `handed-over` (its lease went to another)"
+    ),
     FILE_NAME: "the result file's name",
     FILE_BYTES: "bytes of the file read",
     WEBHOOK_OUTCOME: "`accepted` or `refused`",
@@ -745,6 +748,11 @@ class Watch:
         )
         if error is not None:
             _failed(api, span, error, redact_all)
+        elif info is not None and info.status.value == "failed":
+            # the job's own failure: an error in a trace, though the wait itself went well
+            message = redact_all(str(info.error or info.raw_status or "failed"))[:1000]
+            span.set_attribute(ERROR_TYPE, "JobFailedError")
+            span.set_status(api.trace.StatusCode.ERROR, message)
         span.end()
 
 

@@ -335,6 +335,16 @@ def test_every_way_of_waiting_gives_one_wait_span_per_job_in_the_jobs_trace(
     assert telemetry.total("asyncjobs.job.notice_delay", {"asyncjobs.provider": "toy"}) == 3
 
 
+def test_the_wait_for_a_job_that_failed_is_an_error_with_the_jobs_message(
+    toy_client: asyncjobs.Client, telemetry: Recorded
+) -> None:
+    _submit(toy_client, text="please fail").wait(timeout=10)
+    wait = telemetry.span("asyncjobs.wait")
+    assert wait.status.status_code is StatusCode.ERROR
+    assert wait.status.description == "the text asked to fail"
+    assert (wait.attributes or {})["error.type"] == "JobFailedError"
+
+
 def test_a_wait_that_times_out_says_so_on_its_span(
     toy_client: asyncjobs.Client, telemetry: Recorded
 ) -> None:

@@ -8,6 +8,7 @@
     python -m benchmarks --only webhooks       # 1,000 jobs: woken by webhooks vs polling
     python -m benchmarks --only fleet          # 1, 2, 4 workers on a PostgreSQL ledger
     python -m benchmarks --only scheduler      # CPU per poll: asyncjobs.wait vs a status loop
+    python -m benchmarks --only telemetry      # client.status without OpenTelemetry, API only, SDK
     python -m benchmarks --size 256            # large files of 256 MiB
 
 Every figure is the median of several runs, with the min and max. See docs/performance.md.
@@ -37,6 +38,7 @@ SECTIONS = (
     "import",
     "ledger",
     "fleet",
+    "telemetry",
 )
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 
@@ -73,6 +75,10 @@ def table(results: dict[str, Any]) -> str:
                     _ok(by["met"]),
                 )
             )
+    if "telemetry" in s:
+        from .telemetry import rows as telemetry_rows
+
+        rows += telemetry_rows(s["telemetry"], _fig, _ok)
     if "scheduler" in s:
         from .scheduler import rows as scheduler_rows
 
@@ -451,6 +457,14 @@ def _run(
         from . import imports
 
         return imports.run(runs=2 if smoke else 20)
+    if name == "telemetry":
+        from . import telemetry
+
+        if smoke:
+            return telemetry.run(calls=2, turns=3, rounds=2, warmup=5, pairs=5, pair_rounds=2)
+        if quick:
+            return telemetry.run(turns=30, rounds=6, warmup=100, pairs=200, pair_rounds=2)
+        return telemetry.run()
     if name == "fleet":
         from . import fleet
 

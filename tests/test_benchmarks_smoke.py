@@ -20,6 +20,7 @@ SECTIONS = {
     "import",
     "ledger",
     "fleet",
+    "telemetry",
 }
 
 

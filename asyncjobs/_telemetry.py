@@ -245,9 +245,13 @@ def _load() -> _Api | None:
         return _API
 
 
-def _tracer() -> Any:
+def _tracing() -> tuple[_Api, Any] | None:
+    """The API and the tracer to make spans with, or ``None`` while no SDK is configured."""
     api = _api()
-    return None if api is None else api.tracer()
+    if api is None:
+        return None
+    tracer = api.tracer()
+    return None if tracer is None else (api, tracer)
 
 
 def _instruments() -> _Instruments | None:
@@ -465,12 +469,10 @@ def _start(
     traceparent: str | None = None,
     kind: str = "INTERNAL",
 ) -> _Op | _Nothing:
-    api = _api()
-    if api is None:
+    found = _tracing()
+    if found is None:
         return _NOTHING
-    tracer = api.tracer()
-    if tracer is None:
-        return _NOTHING
+    api, tracer = found
     parent, links = _placement(api, provider, job_id, None, traceparent)
     clean = {
         k: redact(v) if isinstance(v, str) else v for k, v in attributes.items() if v is not None
@@ -542,12 +544,10 @@ def http_attempt(
     provider: str, method: str, url: str, resend: int, redact: Redact
 ) -> _Op | _Nothing:
     """The span of one HTTP request attempt, per OpenTelemetry's HTTP client conventions."""
-    api = _api()
-    if api is None:
+    found = _tracing()
+    if found is None:
         return _NOTHING
-    tracer = api.tracer()
-    if tracer is None:
-        return _NOTHING
+    api, tracer = found
     full, host, port = _clean_url(url, redact)
     attributes: dict[str, Any] = {
         "http.request.method": method,
@@ -786,10 +786,8 @@ class Watch:
 
 def watch(provider: str, job_id: str, kind: str | None) -> Watch | None:
     """The telemetry of a wait for a job starting now (``None`` when none is configured)."""
-    api = _api()
-    if api is None or api.tracer() is None:
-        return None
-    return Watch(api, provider, job_id, kind)
+    found = _tracing()
+    return None if found is None else Watch(found[0], provider, job_id, kind)
 
 
 # -- downloads ----------------------------------------------------------------------------------
@@ -919,10 +917,8 @@ def webhook_call(
 
 def current_context() -> Any:
     """What is current here (to place a span made later), or ``None`` without tracing."""
-    api = _api()
-    if api is None or api.tracer() is None:
-        return None
-    return api.context.get_current()
+    found = _tracing()
+    return None if found is None else found[0].context.get_current()
 
 
 # -- the long-running commands ------------------------------------------------------------------

@@ -94,14 +94,7 @@ class ServerProcess:
 
     def close(self) -> None:
         """Ask the server to stop (stdin closed), and wait for it."""
-        if self._proc.poll() is None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                self._proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(10)
+        stop_child(self._proc)
 
     def __enter__(self) -> ServerProcess:
         return self
@@ -208,3 +201,16 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "requests": _requests.__version__,
     }
+
+
+def stop_child(proc: subprocess.Popen[str]) -> None:
+    """Ask a child that serves over its pipes to stop (its stdin closed), and wait for it; kill
+    it if it has not ended within 30 s."""
+    if proc.poll() is None:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

@@ -26,7 +26,7 @@ PROVIDERS = ("convertapi", "groupdocs", "conversio", "cloudconvert", "zamzar")
 TARGET = 1.05
 
 
-def _submit(client: Any) -> Any:
+def submit_job(client: Any) -> Any:
     if client.name == "conversio":
         return client.submit("segments-export", segment="s1")
     if client.name == "convertapi":
@@ -83,7 +83,7 @@ def _provider(name: str, calls: int, repeats: int, warmup: int, tmp: Path) -> di
         asyncjobs.connect(name, ledger=tmp / f"{name}.sqlite3", **server.settings) as client,
         requests.Session() as session,
     ):
-        job = _submit(client)
+        job = submit_job(client)
         sent: list[requests.PreparedRequest] = []
 
         def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:

@@ -50,7 +50,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-from ._common import ROOT, ServerProcess, status_kib, summarize
+from ._common import ROOT, ServerProcess, status_kib, stop_child, summarize
+from .status import submit_job
 
 PROVIDERS = ("convertapi", "groupdocs", "conversio", "cloudconvert", "zamzar")
 CONTENDERS = {
@@ -79,14 +80,6 @@ class _NoOpenTelemetry(importlib.abc.MetaPathFinder):
         if fullname == "opentelemetry" or fullname.startswith("opentelemetry."):
             self.attempts.append(fullname)
             raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
-
-
-def _submit(client: Any) -> Any:
-    if client.name == "conversio":
-        return client.submit("segments-export", segment="s1")
-    if client.name == "convertapi":
-        return client.submit("convert", source=b"hello", from_="txt", to="pdf")
-    return client.submit("convert", source=b"hello world", from_="docx", to="pdf")
 
 
 def _say(out: IO[str], message: dict[str, Any]) -> None:
@@ -137,7 +130,7 @@ def _child(contender: str, provider: str) -> int:
         client = stack.enter_context(
             asyncjobs.connect(provider, ledger=setup["ledger"], **setup["settings"])
         )
-        job = _submit(client)
+        job = submit_job(client)
         info = client.status(job.id)
         added = _otel_modules() - before
         if exporter is not None:
@@ -252,14 +245,7 @@ class _Contender:
         return found
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                self._proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(10)
+        stop_child(self._proc)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
 

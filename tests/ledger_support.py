@@ -96,6 +96,20 @@ class Raw:
             return int(self.run(["PRAGMA user_version"])[0][0])
         return int(dict(self.run("SELECT name, value FROM meta"))["version"])
 
+    def build(self, version: int) -> None:
+        """Make the ledger a release of schema ``version`` wrote: the first ``version`` migration
+        steps, in this backend's dialect, and that version recorded."""
+        from asyncjobs._ledger._postgres import POSTGRESQL
+        from asyncjobs._ledger._schema import MIGRATIONS
+        from asyncjobs._ledger._sqlite import SQLITE
+
+        if self.backend == "postgresql":
+            self.run(["CREATE SCHEMA asyncjobs"])
+        dialect = SQLITE if self.backend == "sqlite" else POSTGRESQL
+        for step in MIGRATIONS[:version]:
+            self.run(dialect.render_step(step))
+        self.set_version(version)
+
     def set_version(self, version: int) -> None:
         """Say the database is of ``version`` (as the release that wrote it would)."""
         if self.backend == "sqlite":

@@ -21,12 +21,8 @@ from ledger_support import Raw
 import asyncjobs
 from asyncjobs import errors
 from asyncjobs._ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
-from asyncjobs._ledger._postgres import POSTGRESQL
-from asyncjobs._ledger._sqlite import SQLITE
 from asyncjobs._registry import unregister
 from asyncjobs.sandbox import Sandbox
-
-DIALECTS = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
 
 # -- Cost ---------------------------------------------------------------------------------------
 
@@ -218,11 +214,7 @@ def test_usage_refuses_an_unknown_grouping(ledger: Ledger) -> None:
 def test_a_version_3_ledger_gains_cost_source_and_attempts_empty_on_its_rows(
     backend: str, ledger_target: str, raw_ledger: Raw
 ) -> None:
-    if backend == "postgresql":
-        raw_ledger.run(["CREATE SCHEMA asyncjobs"])
-    for step in MIGRATIONS[:3]:
-        raw_ledger.run(DIALECTS[backend].render_step(step))
-    raw_ledger.set_version(3)
+    raw_ledger.build(3)
     raw_ledger.run(
         [
             "INSERT INTO jobs (key, provider, job_id, kind, params, state, status, created_at,"

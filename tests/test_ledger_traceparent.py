@@ -14,12 +14,8 @@ from hypothesis import strategies as st
 from ledger_support import Raw
 
 import asyncjobs
-from asyncjobs._ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, LedgerEntry
-from asyncjobs._ledger._postgres import POSTGRESQL
+from asyncjobs._ledger import SCHEMA_VERSION, Ledger, LedgerEntry
 from asyncjobs._ledger._rows import traceparent_or_none
-from asyncjobs._ledger._sqlite import SQLITE
-
-DIALECTS = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -191,11 +187,7 @@ def test_anything_is_either_a_version_00_traceparent_or_none_never_an_error(valu
 def test_a_version_4_ledger_gains_the_traceparent_column_none_on_its_rows(
     backend: str, ledger_target: str, raw_ledger: Raw
 ) -> None:
-    if backend == "postgresql":
-        raw_ledger.run(["CREATE SCHEMA asyncjobs"])
-    for step in MIGRATIONS[:4]:
-        raw_ledger.run(DIALECTS[backend].render_step(step))
-    raw_ledger.set_version(4)
+    raw_ledger.build(4)
     raw_ledger.run(
         [
             "INSERT INTO jobs (key, provider, job_id, kind, params, state, status, created_at,"

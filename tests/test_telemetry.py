@@ -501,25 +501,26 @@ with trace.get_tracer("t").start_as_current_span("hello"):
 """
 
 
-def test_the_sdk_is_set_up_from_otel_variables_with_the_named_exporter() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env |= {"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none"}
+def _configured(**variables: str) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter that sets the SDK up from the environment (no other ``OTEL_*``
+    variable than ``variables``) and makes a span."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | variables
     out = subprocess.run(
         [sys.executable, "-c", _CONFIGURED], capture_output=True, text=True, env=env, timeout=60
     )
     assert out.returncode == 0, out.stderr
+    return out
+
+
+def test_the_sdk_is_set_up_from_otel_variables_with_the_named_exporter() -> None:
+    out = _configured(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="none")
     assert out.stdout.startswith("true\n")
     assert '"name": "hello"' in out.stdout
     assert '"service.name": "asyncjobs-test"' in out.stdout
 
 
 def test_an_exporter_no_package_provides_costs_a_warning_not_the_command() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env |= {"OTEL_TRACES_EXPORTER": "nosuch", "OTEL_METRICS_EXPORTER": "none"}
-    out = subprocess.run(
-        [sys.executable, "-c", _CONFIGURED], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert out.returncode == 0, out.stderr
+    out = _configured(OTEL_TRACES_EXPORTER="nosuch", OTEL_METRICS_EXPORTER="none")
     assert out.stdout.startswith("false\n")
     assert "OTEL_TRACES_EXPORTER names 'nosuch'" in out.stderr
 

@@ -15,6 +15,7 @@ from . import errors
 
 if TYPE_CHECKING:
     from . import webhooks
+    from ._budget import Budget
     from ._catalog import Conversion, formats
     from ._client import Client
     from ._formats import Formats
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 #: Public name -> the submodule defining it. They are imported on first use, so that ``import
 #: asyncjobs`` stays cheap (requests, attrs, sqlite3 and the rest load when something needs them).
 _LAZY = {
+    "Budget": "_budget",
     "Client": "_client",
     "connect": "_routing",
     "Router": "_routing",
@@ -74,6 +76,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "Budget",
     "Capabilities",
     "Client",
     "Conversion",

@@ -17,6 +17,7 @@ import attrs
 import requests
 
 from . import _checks, _telemetry, _wake, errors
+from ._budget import Budget, Gate, account_key, budget_of
 from ._catalog import refuse_unoffered
 from ._deferred import collecting
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
@@ -64,12 +65,14 @@ def connect(
     session: Any = None,
     max_body: int = MAX_BODY,
     webhooks: Receiver | bool | None = None,
+    budget: Budget | str | bool | None = None,
     **settings: Any,
 ) -> Client:
     """Connect to one provider: :func:`asyncjobs.connect` with a provider name (the arguments,
     the result and the errors are documented there; a list of providers goes to the router)."""
     cls = get_provider_class(provider)
     config = resolve_settings(cls, settings)
+    pace = budget_for(cls, config, budget)
     receiver = _receiver(webhooks)
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise errors.InvalidParameterError(
@@ -109,10 +112,34 @@ def connect(
         poll=poll,
         owns_ledger=not isinstance(ledger, Ledger),
     )
+    if pace is not None:
+        origins = sorted(cls.credential_origins(config) or ())
+        key = account_key(cls.name or provider, " ".join(origins), tuple(sorted(config.secrets)))
+        transport.gate = Gate(pace, key, client.ledger, provider=cls.name or provider)
     if receiver is not None:
         client.webhooks = receiver
         receiver.attach(client)
     return client
+
+
+def budget_for(cls: type[Provider], config: Mapping[str, Any], budget: object) -> Budget | None:
+    """The request budget a client of ``cls`` keeps: ``budget`` when given (``False``: none),
+    else ``$<PROVIDER>_BUDGET`` (``none`` for none), else the one the provider declares for its
+    service -- when the client talks to that service (its default ``base_url``), not to a
+    sandbox or a proxy of your own."""
+    if budget is not None:
+        return budget_of(budget, where="budget")
+    variable = f"{(cls.name or '').upper()}_BUDGET"
+    text = os.environ.get(variable, "").strip()
+    if text:
+        return None if text.lower() in ("none", "off", "0") else Budget.parse(text, where=variable)
+    declared = cls.capabilities.budget
+    if declared is None:
+        return None
+    for setting in cls.settings:
+        if setting.name == "base_url" and config.get("base_url") not in (None, setting.default):
+            return None
+    return declared
 
 
 def open_ledger(ledger: LedgerArg) -> Ledger | None:

@@ -27,6 +27,7 @@ from urllib3.exceptions import HTTPError as _Urllib3Error
 from urllib3.exceptions import LocationParseError, NameResolutionError, NewConnectionError
 
 from . import _checks, _telemetry, errors
+from ._budget import Gate
 from ._policies import RetryPolicy, Timeouts
 from ._redaction import Redactor, get_logger
 
@@ -297,6 +298,9 @@ class _Attempts:
     sent: int = 1
 
 
+_NO_BUDGET = contextlib.nullcontext()
+
+
 class _NoAuth(requests.auth.AuthBase):
     """Signs nothing: given for hops to another origin, so that neither the session's own ``auth``
     nor a ``.netrc`` entry is applied there."""
@@ -381,6 +385,8 @@ class Transport:
         self._rng = rng or random.Random()
         self._closed = threading.Event()
         self._backoff: Callable[[_Attempts], requests.Response] | None = None
+        #: where every request waits for the account's request budget (set by ``connect``)
+        self.gate: Gate | None = None
 
     def __repr__(self) -> str:
         return f"<Transport {self.provider} timeouts={self.timeouts.as_tuple()}>"
@@ -623,9 +629,12 @@ class Transport:
         if call.rewind is not None:
             call.rewind()
         failed: requests.RequestException | None = None
-        with _telemetry.http_attempt(
-            self.provider, call.method, call.url, resend, self.redactor
-        ) as span:
+        with (
+            self._budget(call),
+            _telemetry.http_attempt(
+                self.provider, call.method, call.url, resend, self.redactor
+            ) as span,
+        ):
             try:
                 response = self._exchange(call, **kwargs)
             except requests.RequestException as exc:
@@ -654,9 +663,30 @@ class Transport:
         response.close()
         if status == 429 or isinstance(failure, errors.RateLimitedError):
             _telemetry.rate_limited(self.provider)
+        if status == 429 and self.gate is not None:
+            self.gate.pause(retry_after)  # the account's, not this request's: everyone waits
         if status == 429 or (call.repeatable and status in self.retry.statuses):
             raise _Retry(failure, retry_after)
         raise failure
+
+    def _budget(self, call: _Call) -> contextlib.AbstractContextManager[object]:
+        """Wait for the request budget's slot within the call's deadline (no budget: at once)."""
+        gate = self.gate
+        if gate is None:
+            return _NO_BUDGET
+        end = _DEADLINE.get()
+        gone = _ABANDONED.get()
+
+        def late() -> errors.JobTimeoutError:
+            return errors.JobTimeoutError(
+                f"{errors.describe(self.provider, call.job_id)}: the time given to wait ran out "
+                f"before {call.method} {_path(call.url)} could go within the request budget "
+                f"({gate.budget}). The job goes on at the provider.",
+                provider=self.provider,
+                job_id=call.job_id,
+            )
+
+        return gate.entered(end, gone, late)
 
     def _exchange(
         self,

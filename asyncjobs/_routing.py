@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, overload
 
 from . import errors
+from ._budget import Budget
 from ._client import Client, LedgerArg, check_id, open_ledger
 from ._client import connect as connect_one
 from ._formats import Formats
@@ -355,6 +356,7 @@ def connect(
     session: Any = None,
     max_body: int = MAX_BODY,
     webhooks: Receiver | bool | None = None,
+    budget: Budget | str | bool | None = None,
     **settings: Any,
 ) -> Client: ...
 @overload
@@ -368,6 +370,7 @@ def connect(
     session: Any = None,
     max_body: int = MAX_BODY,
     webhooks: Receiver | bool | None = None,
+    budget: Budget | str | bool | None = None,
     **settings: Any,
 ) -> Router: ...
 def connect(
@@ -380,6 +383,7 @@ def connect(
     session: Any = None,
     max_body: int = MAX_BODY,
     webhooks: Receiver | bool | None = None,
+    budget: Budget | str | bool | None = None,
     **settings: Any,
 ) -> Client | Router:
     """Connect to a provider, or to several behind one client.
@@ -404,6 +408,13 @@ def connect(
             builds its URLs and the receiver's calls are confirmed through this client; ``None``
             for the one ``ASYNCJOBS_WEBHOOK_URL`` and ``ASYNCJOBS_WEBHOOK_KEY`` describe (none
             if unset); ``False`` for none.
+        budget: the provider account's request budget: an :class:`~asyncjobs.Budget` or its
+            text (``"20/s"``, ``"600/min"``, ``"20/s,4"`` for at most 4 at once); ``None`` for
+            ``$<PROVIDER>_BUDGET`` (e.g. ``CONVERTAPI_BUDGET=20/s``), else the rate the service
+            publishes (when the client talks to the service itself), else none; ``False`` for
+            none. Every request waits for it, shared by every thread, process and machine on the
+            same ledger (by the process with ``ledger=False``). A list takes none: its members
+            read theirs from the environment, or connect them yourself.
         **settings: one provider's settings (``secret=``, ``base_url=``...); any not given are
             read from their environment variables. A list takes none: each provider named in it
             reads its settings from the environment (connect it yourself for settings of your
@@ -430,7 +441,7 @@ def connect(
         "webhooks": webhooks,
     }
     if isinstance(provider, str):
-        return connect_one(provider, ledger=ledger, **options, **settings)
+        return connect_one(provider, ledger=ledger, budget=budget, **options, **settings)
     if provider is None:
         listed = os.environ.get(PROVIDERS_ENV, "")
         if not listed.strip():
@@ -445,6 +456,13 @@ def connect(
             "provider must be a provider name or a non-empty list of names and clients, not "
             f"{provider!r}",
             parameter="provider",
+        )
+    if budget is not None:
+        raise errors.InvalidParameterError(
+            "connect([...]) takes no budget: a budget is one provider account's; set "
+            "<PROVIDER>_BUDGET for the members named in the list, or put "
+            "asyncjobs.connect(name, budget=...) in it.",
+            parameter="budget",
         )
     if settings:
         first = sorted(settings)[0]

@@ -114,6 +114,7 @@ METRICS: Mapping[str, tuple[str, str, str]] = {
     "asyncjobs.job.duration": ("s", "histogram", "from a job's submit to its end"),
     "asyncjobs.poll.duration": ("s", "histogram", "one poll's latency"),
     "asyncjobs.job.notice_delay": ("s", "histogram", "from a job's end to a waiter learning it"),
+    "asyncjobs.budget.wait": ("s", "histogram", "a request's wait for its request budget"),
 }
 
 #: Logger names, and what each logs (every record carries the ``extra`` fields of LOG_FIELDS).
@@ -215,6 +216,7 @@ class _Instruments:
         self.job_duration = make("asyncjobs.job.duration")
         self.poll_duration = make("asyncjobs.poll.duration")
         self.notice_delay = make("asyncjobs.job.notice_delay")
+        self.budget_wait = make("asyncjobs.budget.wait")
 
 
 _API: _Api | None = None
@@ -604,6 +606,13 @@ def retried(
     if op is not None:
         op.retries += 1
         op.span.add_event("retry", {"attempt": tries, "pause": pause, ERROR_TYPE: error_type})
+
+
+def budget_waited(provider: str, seconds: float) -> None:
+    """A request waited ``seconds`` for its slot in the account's request budget."""
+    made = _instruments()
+    if made is not None:
+        made.budget_wait.record(seconds, {PROVIDER: provider})
 
 
 def rate_limited(provider: str) -> None:

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import requests
 
 from . import _aio, _aio_wait, errors
+from ._budget import Budget
 from ._client import Client, LedgerArg, check_timeout
 from ._http import MAX_BODY, RetryPolicy, Timeouts
 from ._http import deadline as deadline_scope
@@ -112,6 +113,7 @@ def connect(
     session: requests.Session | None = None,
     max_body: int = MAX_BODY,
     webhooks: Receiver | bool | None = None,
+    budget: Budget | str | bool | None = None,
     **settings: Any,
 ) -> Connecting:
     """Connect to a provider, for asyncio: the same arguments as :func:`asyncjobs.connect`
@@ -137,6 +139,7 @@ def connect(
             session=session,
             max_body=max_body,
             webhooks=webhooks,
+            budget=budget,
             **settings,
         )
 

@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
+from ._budget import Budget
 from ._formats import Formats
 from ._http import (
     ErrorDetails,
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     from ._settings import Settings
 
 __all__ = [
+    "Budget",
     "Capabilities",
     "Cost",
     "ErrorDetails",
@@ -133,6 +135,9 @@ class Capabilities:
         job_lifetime: how long the service keeps a finished job and its results, when known.
         cost_unit: the unit the service bills in and reports on its jobs (``JobInfo.cost``), e.g.
             ``"credits"``; ``None`` for a service that does not say what a job cost.
+        budget: the request rate (and concurrency) the service publishes for an account, as a
+            :class:`Budget`; clients of the service (its default ``base_url``) keep to it unless
+            the user sets another. ``None`` when the service publishes none.
     """
 
     cancel: bool = False
@@ -143,6 +148,7 @@ class Capabilities:
     poll: PollPolicy = attrs.field(factory=PollPolicy)
     job_lifetime: timedelta | None = None
     cost_unit: str | None = None
+    budget: Budget | None = None
 
 
 @attrs.frozen

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -119,9 +120,24 @@ class ToySandbox(SandboxApp):
         self.jobs: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._jobs_lock = threading.Lock()
+        #: when each request came (wall clock), and the most answered at once
+        self.arrivals: list[float] = []
+        self.most_at_once = 0
+        self._at_once = 0
 
     def client_settings(self, base_url: str) -> dict[str, str]:
         return {"key": self.key, "base_url": base_url}
+
+    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+        with self._jobs_lock:
+            self.arrivals.append(time.time())
+            self._at_once += 1
+            self.most_at_once = max(self.most_at_once, self._at_once)
+        try:
+            return super().__call__(environ, start_response)
+        finally:
+            with self._jobs_lock:
+                self._at_once -= 1
 
     def dispatch(self, request: Request) -> Response:
         if request.headers.get("X-Toy-Key") != self.key:

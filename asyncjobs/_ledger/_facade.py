@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import sys
@@ -23,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from asyncjobs._models import JobInfo, Status
 from asyncjobs.errors import ConfigurationError, LedgerError
@@ -635,6 +638,69 @@ class Ledger:
         where, args = self._info_where(provider, status)
         return int(self._read(f"SELECT COUNT(*) FROM jobs{where}", args)[0][0])
 
+    # -- request budgets --------------------------------------------------------------------------
+
+    def take_slot(self, key: str, interval: float, max_wait: float) -> float | None:
+        """Take the next slot of the budget ``key``'s pace (``interval`` seconds after the last one
+        given out, or now when it is idle, and never before a pause ends), in one statement on the
+        database's clock; the seconds to wait for it. ``None``, and nothing taken, when the slot
+        is more than ``max_wait`` seconds away.
+
+        Raises:
+            LedgerError: the ledger failed.
+        """
+        now = self._store.clock
+        after = f"budgets.slot + {_number(interval)}"
+        slot = _greatest(_greatest(after, now), "budgets.paused_until")
+        bound = "1e300" if not math.isfinite(max_wait) else _number(max(0.0, max_wait))
+        sql = (
+            "INSERT INTO budgets (key, slot, paused_until, waited, taken, rate)"
+            f" VALUES (?, {now}, 0, 0, 1, ?)"
+            f" ON CONFLICT (key) DO UPDATE SET slot = {slot},"
+            f" waited = budgets.waited + ({slot} - {now}), taken = budgets.taken + 1,"
+            " rate = excluded.rate"
+            f" WHERE {slot} - {now} <= {bound}"
+            f" RETURNING slot - {now}"
+        )
+        with self._tx() as db:
+            row = db.execute(sql, (key, 1.0 / interval)).fetchone()
+        return None if row is None else max(0.0, float(row[0]))
+
+    def pause_budget(self, key: str, seconds: float) -> None:
+        """No slot of the budget ``key`` is given out before ``seconds`` from now (a rate-limited
+        answer), for everyone sharing it.
+
+        Raises:
+            LedgerError: the ledger failed.
+        """
+        now = self._store.clock
+        until = f"{now} + {_number(seconds)}"
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO budgets (key, slot, paused_until, waited, taken)"
+                f" VALUES (?, {now}, {until}, 0, 0) ON CONFLICT (key) DO UPDATE SET"
+                f" paused_until = {_greatest('budgets.paused_until', until)}",
+                (key,),
+            )
+
+    def budgets(self) -> list[BudgetUse]:
+        """Every budget this ledger paces: its name, requests let through and seconds they waited
+        in all, its rate (per second), and until when it is paused (``None`` when it is not)."""
+        rows = self._read(
+            f"SELECT key, taken, waited, rate, paused_until, {self._store.clock} FROM budgets"
+            " ORDER BY key"
+        )
+        return [
+            BudgetUse(
+                key=str(k),
+                taken=int(taken or 0),
+                waited=float(waited or 0.0),
+                rate=None if rate is None else float(rate),
+                paused_until=from_timestamp(float(until)) if until and until > now else None,
+            )
+            for k, taken, waited, rate, until, now in rows
+        ]
+
     def usage(self, *, since: datetime | None = None, by: str = "provider") -> list[Usage]:
         """What the jobs submitted since ``since`` (all when ``None``) cost, summed per unit and
         per ``by``: ``"provider"``, ``"kind"`` or ``"day"`` (the UTC day the job was submitted).
@@ -734,3 +800,24 @@ def _lease_seconds(value: float | None) -> float:
             f"a lease lasts from 0.5 to 3600 seconds, not {value!r} (ASYNCJOBS_LEASE_SECONDS)"
         )
     return float(value)
+
+
+def _number(value: float) -> str:
+    """A number as an SQL literal (repr: exact, and never a placeholder's text)."""
+    return repr(float(value))
+
+
+def _greatest(a: str, b: str) -> str:
+    """The greater of two SQL expressions, in SQL every dialect reads."""
+    return f"(CASE WHEN ({a}) > ({b}) THEN ({a}) ELSE ({b}) END)"
+
+
+@attrs.frozen
+class BudgetUse:
+    """One request budget as the ledger paces it (see :meth:`Ledger.budgets`)."""
+
+    key: str
+    taken: int
+    waited: float
+    rate: float | None
+    paused_until: datetime | None

@@ -205,6 +205,8 @@ class PostgresStore:
 
     #: a PostgreSQL ledger is shared by many machines: polls take leases
     shared = True
+    #: the database server's clock, in seconds since the epoch: one clock for every machine
+    clock = "extract(epoch from clock_timestamp())"
 
     def __init__(self, url: str, options: StoreOptions, *, retry_for: float = 30.0) -> None:
         self.psycopg = _psycopg()

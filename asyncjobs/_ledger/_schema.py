@@ -223,6 +223,25 @@ MIGRATIONS: tuple[Step, ...] = (
         " its spans to the submitter's trace; NULL when there was none or it was malformed",
         (AddColumn("jobs", _text("traceparent")),),
     ),
+    Step(
+        6,
+        "request budgets: each provider account's pace (the slot last given out and a pause a"
+        " rate-limited answer asked for, on the database's clock), shared by every process and"
+        " machine on the ledger, and how much its requests waited and how many went",
+        (
+            Table(
+                "budgets",
+                (
+                    _text("key", primary_key=True),
+                    Column("slot", ColumnType.TIME, not_null=True),
+                    Column("paused_until", ColumnType.TIME, not_null=True),
+                    Column("waited", ColumnType.NUMBER, not_null=True),
+                    Column("taken", ColumnType.NUMBER, not_null=True),
+                    Column("rate", ColumnType.NUMBER),
+                ),
+            ),
+        ),
+    ),
 )
 
 #: The schema version this asyncjobs writes (and the newest it reads).

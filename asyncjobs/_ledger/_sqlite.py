@@ -58,6 +58,8 @@ class SQLiteStore:
     leases: Leases | None = None
     #: statements are not counted (the file is no server)
     statements = 0
+    #: the database's clock, in seconds since the epoch (one machine's: every process reads it)
+    clock = "((julianday('now') - 2440587.5) * 86400.0)"
 
     def __init__(self, target: str, options: StoreOptions) -> None:
         #: the ledger's file

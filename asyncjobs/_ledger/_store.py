@@ -118,6 +118,11 @@ class Store(Protocol):
         """The leases of this store's ledger object; ``None`` on a backend that is not shared."""
 
     @property
+    def clock(self) -> str:
+        """An SQL expression of the database's clock, in seconds since the epoch (request
+        budgets are paced on it, so that every machine on a shared ledger reads one clock)."""
+
+    @property
     def statements(self) -> int:
         """How many statements were sent to the database server (0 where nothing is counted)."""
 

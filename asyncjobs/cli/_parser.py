@@ -66,6 +66,14 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument(
         "--no-ledger", action="store_true", default=flag, help="do not record jobs in the ledger"
     )
+    parser.add_argument(
+        "--budget",
+        default=default,
+        metavar="RATE",
+        help="the provider account's request budget, e.g. 20/s, 600/min, or 20/s,4 for at most 4"
+        " at once, shared through the ledger (default: $<PROVIDER>_BUDGET, else the rate the"
+        " service publishes; none to send unpaced)",
+    )
 
 
 def _provider_args(parser: argparse.ArgumentParser, *, job: bool = True) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import attrs
 
 from asyncjobs import _telemetry, errors
+from asyncjobs._budget import Budget
 from asyncjobs._catalog import declared, formats
 from asyncjobs._client import Client, connect
 from asyncjobs._formats import is_format_name
@@ -131,7 +132,24 @@ def _client(args: argparse.Namespace, out: Out, name: str | None = None) -> Clie
     settings = _pairs(args.set or [], "--set")
     for secret in _secret_values(cls, settings):
         out.redactor.add(secret)
-    return connect(name, ledger=_ledger_arg(args), **settings)
+    return connect(name, ledger=_ledger_arg(args), budget=_budget_arg(args), **settings)
+
+
+def _budget_arg(args: argparse.Namespace) -> Budget | bool | None:
+    """``--budget``: a budget, ``False`` for ``none``, ``None`` when not given.
+
+    Raises:
+        UsageError: not a rate.
+    """
+    text = getattr(args, "budget", None)
+    if text is None:
+        return None
+    if text.strip().lower() in ("none", "off"):
+        return False
+    try:
+        return Budget.parse(text, where="--budget")
+    except errors.InvalidParameterError as exc:
+        raise UsageError(exc.message, parameter="--budget") from exc
 
 
 def _owner(args: argparse.Namespace, names: Sequence[str]) -> str:
@@ -165,6 +183,12 @@ def _submitter(args: argparse.Namespace, out: Out) -> Client | Router:
             "--set gives one provider's settings; with a list of providers, each reads its "
             "settings from its environment variables",
             parameter="--set",
+        )
+    if getattr(args, "budget", None) is not None:
+        raise UsageError(
+            "--budget is one provider account's; with a list of providers, set each one's "
+            "<PROVIDER>_BUDGET (e.g. CONVERTAPI_BUDGET=20/s)",
+            parameter="--budget",
         )
     members: list[str | Client] = list(names)
     return route(members, ledger=_ledger_arg(args))
@@ -236,8 +260,10 @@ def _about(client: Client, args: argparse.Namespace) -> Iterator[None]:
 
 
 def cmd_providers(args: argparse.Namespace, out: Out) -> int:
-    """Installed providers: kinds, capabilities and settings (secret values masked)."""
+    """Installed providers: kinds, capabilities and settings (secret values masked), and each one's
+    request budget: the one in use and what its requests waited (from the ledger)."""
     docs: list[dict[str, Any]] = []
+    uses = _budget_uses(args)
     for name in available_providers():
         try:
             cls = get_provider_class(name)
@@ -289,6 +315,7 @@ def cmd_providers(args: argparse.Namespace, out: Out) -> int:
             if table is None
             else {"conversions": len(table), "complete": table.complete, "source": table.source}
         )
+        budget = _budget_doc(name, cls, args, uses)
         docs.append(
             {
                 "name": name,
@@ -297,6 +324,7 @@ def cmd_providers(args: argparse.Namespace, out: Out) -> int:
                 "settings": settings,
                 "sandbox": cls.sandbox is not None,
                 "formats": formats_doc,
+                "budget": budget,
             }
         )
         out.line(f"{name}")
@@ -307,6 +335,7 @@ def cmd_providers(args: argparse.Namespace, out: Out) -> int:
             f"sandbox: {'yes' if cls.sandbox else 'no'}; cost in "
             f"{caps.cost_unit or 'nothing (the service does not say)'}"
         )
+        out.line(f"  budget: {_budget_text(budget)}")
         if table is not None:
             whole = "its vendor's whole list" if table.complete else "a part of its vendor's list"
             out.line(f"  formats: {len(table)} conversions, {whole} (asyncjobs formats)")
@@ -336,6 +365,57 @@ def cmd_providers(args: argparse.Namespace, out: Out) -> int:
         )
     out.doc({"providers": docs})
     return EXIT_OK
+
+
+def _budget_uses(args: argparse.Namespace) -> list[Any]:
+    """The budgets the ledger paces (none when there is no ledger to read, or it fails)."""
+    if args.no_ledger:
+        return []
+    target = args.ledger or os.environ.get("ASYNCJOBS_LEDGER") or None
+    if target is None and not (default_home() / "ledger.sqlite3").is_file():
+        return []
+    try:
+        with Ledger.open(target, read_only=True) as ledger:
+            return ledger.budgets()
+    except errors.AsyncJobsError:
+        return []
+
+
+def _budget_doc(
+    name: str, cls: type[Provider], args: argparse.Namespace, uses: list[Any]
+) -> dict[str, Any]:
+    """A provider's request budget as ``providers`` shows it: the one a client would keep (with
+    its source) and, per account the ledger paces, requests let through and time waited."""
+    given = _budget_arg(args)
+    variable = f"{name.upper()}_BUDGET"
+    rate: str | None
+    if given is not None:
+        rate, source = (str(given) if given else None), "--budget"
+    elif os.environ.get(variable, "").strip():
+        rate, source = os.environ[variable].strip(), f"${variable}"
+    elif cls.capabilities.budget is not None:
+        rate, source = str(cls.capabilities.budget), "published by the service"
+    else:
+        rate, source = None, None
+    accounts = [
+        {"requests": u.taken, "waited": round(u.waited, 3), "rate": u.rate,
+         "paused_until": None if u.paused_until is None else u.paused_until.isoformat()}
+        for u in uses
+        if u.key.split(" ", 1)[0] == name
+    ]  # fmt: skip
+    return {"rate": rate, "source": source, "accounts": accounts}
+
+
+def _budget_text(doc: Mapping[str, Any]) -> str:
+    if doc["rate"] is None or doc["rate"].lower() in ("none", "off", "0"):
+        head = "none (requests go unpaced; --budget or $<PROVIDER>_BUDGET sets one)"
+    else:
+        head = f"{doc['rate']} ({doc['source']})"
+    for n, account in enumerate(doc["accounts"], 1):
+        head += (
+            f"; account {n}: {account['requests']} requests, waited {account['waited']:g}s in all"
+        )
+    return head
 
 
 def cmd_submit(args: argparse.Namespace, out: Out) -> int:
@@ -771,7 +851,14 @@ def cmd_worker(args: argparse.Namespace, out: Out) -> int:
         get_provider_class(name)  # an unknown name is a usage error
     _telemetry.configure_from_environment("asyncjobs-worker")
     with Ledger(target, lease_seconds=args.lease_seconds) as ledger:
-        worker = Worker(ledger, providers, concurrency=args.concurrency, max_jobs=args.max_jobs)
+        budget = _budget_arg(args)
+        worker = Worker(
+            ledger,
+            providers,
+            concurrency=args.concurrency,
+            max_jobs=args.max_jobs,
+            connect_client=lambda name, book: connect(name, ledger=book, budget=budget),
+        )
         stop = threading.Event()
         previous = {
             sig: signal.signal(sig, lambda *_: stop.set())

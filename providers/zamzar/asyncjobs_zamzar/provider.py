@@ -30,6 +30,7 @@ from asyncjobs.errors import (
     RateLimitedError,
 )
 from asyncjobs.provider import (
+    Budget,
     Capabilities,
     Cost,
     ErrorDetails,
@@ -108,6 +109,9 @@ class ZamzarProvider(Provider):
         # the live API allows 10 GET requests a second (the sandbox 3): never poll one job faster
         poll=PollPolicy(initial=1.0, factor=1.5, cap=15.0, min_interval=0.5),
         cost_unit="credits",
+        # the live API's published limits: 5 job submissions and 10 GETs a second per account;
+        # one pace for both keeps submissions within theirs (a base_url of your own: none)
+        budget=Budget(rate=5),
     )
     settings = (
         Setting(

@@ -125,8 +125,8 @@ def connect(
 def budget_for(cls: type[Provider], config: Mapping[str, Any], budget: object) -> Budget | None:
     """The request budget a client of ``cls`` keeps: ``budget`` when given (``False``: none),
     else ``$<PROVIDER>_BUDGET`` (``none`` for none), else the one the provider declares for its
-    service -- when the client talks to that service (its default ``base_url``), not to a
-    sandbox or a proxy of your own."""
+    service -- unless the client talks to another ``base_url`` than the provider's default (a
+    sandbox, a proxy of your own)."""
     if budget is not None:
         return budget_of(budget, where="budget")
     variable = f"{(cls.name or '').upper()}_BUDGET"
@@ -137,8 +137,12 @@ def budget_for(cls: type[Provider], config: Mapping[str, Any], budget: object) -
     if declared is None:
         return None
     for setting in cls.settings:
-        if setting.name == "base_url" and config.get("base_url") not in (None, setting.default):
-            return None
+        if (
+            setting.name == "base_url"
+            and setting.default is not None
+            and config.get("base_url") not in (None, setting.default)
+        ):
+            return None  # not the service: a sandbox, a proxy of your own
     return declared
 
 

@@ -41,6 +41,7 @@ import pytest
 import requests
 
 from . import aio
+from ._budget import Budget
 from ._client import Client
 from ._formats import Formats, is_format_name
 from ._job import Job
@@ -213,6 +214,16 @@ class ProviderConformance:
         assert entry is not None
         assert entry.info is not None
         assert entry.info.cost == info.cost
+
+    def test_a_declared_budget_is_a_budget_that_reads_back(self, client: Client) -> None:
+        """``Capabilities.budget`` is ``None`` (the service publishes no limit) or a
+        :class:`~asyncjobs.Budget` whose text reads back as itself (``asyncjobs providers``
+        shows it)."""
+        budget = client.provider.capabilities.budget
+        if budget is None:
+            return
+        assert isinstance(budget, Budget)
+        assert Budget.parse(str(budget)) == budget
 
     def test_declared_formats_are_a_table_of_format_names(self, client: Client) -> None:
         """``Provider.formats()`` is ``None`` or a :class:`~asyncjobs.Formats` of lower-case

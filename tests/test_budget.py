@@ -338,3 +338,52 @@ def test_a_pause_in_the_ledger_holds_back_every_slot(
         [use] = ledger.budgets()
         assert use.taken == 1
         assert use.paused_until is not None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_429_seen_by_one_client_pauses_the_others_through_the_ledger(
+    backend: str, paced: Callable[..., asyncjobs.Client], toy_sandbox: Any, tmp_path: Path,
+    request: Any,
+) -> None:  # fmt: skip
+    target = (
+        str(tmp_path / "l.sqlite3") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    )
+    one = paced(ledger=target, budget="1000/s", retry=asyncjobs.RetryPolicy(max_tries=1))
+    other = paced(ledger=target, budget="1000/s")  # another ledger object, one database
+    job = one.submit("upper", text="x", duration=60)
+    second = other.submit("upper", text="y", duration=60)
+    toy_sandbox.app.faults.status(429, times=1, headers={"Retry-After": "1"})
+    with pytest.raises(errors.RateLimitedError):
+        one.status(job.id)
+    paused_at = time.time()
+    toy_sandbox.app.arrivals.clear()
+    other.status(second.id)
+    assert min(toy_sandbox.app.arrivals) >= paused_at + 0.7  # the pause, less the 429's own trip
+
+
+def test_aio_requests_keep_to_the_budget(toy_registered: Any, toy_sandbox: Any) -> None:
+    import asyncio
+
+    from asyncjobs import aio
+
+    async def main() -> list[float]:
+        settings = toy_sandbox.app.client_settings(toy_sandbox.url)
+        async with aio.connect("toy", ledger=False, budget="30/s", **settings) as client:
+            jobs = [await client.submit("upper", text="x", duration=60) for _ in range(6)]
+            toy_sandbox.app.arrivals.clear()
+            await asyncio.gather(*(client.status(j.id) for j in jobs * 5))
+        return list(toy_sandbox.app.arrivals)
+
+    times = asyncio.run(main())
+    assert len(times) >= 6
+    assert most_in_a_window(times, 0.5) <= 16  # 30/s: at most 15 (+1) in half a second
+    assert max(times) - min(times) >= (len(times) - 1) / 30 * 0.9
+
+
+def test_each_wait_for_the_budget_is_a_metric_point(
+    paced: Callable[..., asyncjobs.Client], telemetry: Any
+) -> None:
+    client = paced(ledger=False, budget="50/s")
+    job = client.submit("upper", text="x", duration=60)
+    client.status(job.id)
+    assert telemetry.total("asyncjobs.budget.wait", {"asyncjobs.provider": "toy"}) == 2

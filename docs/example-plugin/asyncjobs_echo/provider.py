@@ -15,6 +15,7 @@ import requests
 
 from asyncjobs.errors import InvalidParameterError
 from asyncjobs.provider import (
+    Budget,
     Capabilities,
     Cost,
     ErrorDetails,
@@ -56,6 +57,9 @@ class EchoProvider(Provider):
         list=True,
         poll=PollPolicy(initial=0.5, factor=1.5, cap=5.0, min_interval=0.1),
         cost_unit="credits",  # what a finished job's JobInfo.cost is counted in
+        # the request rate the service publishes per account: every client keeps to it, shared
+        # through the ledger, unless its user sets another (budget=..., $ECHO_BUDGET, --budget)
+        budget=Budget(rate=50),
     )
     settings = (
         Setting(

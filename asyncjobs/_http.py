@@ -664,7 +664,10 @@ class Transport:
         if status == 429 or isinstance(failure, errors.RateLimitedError):
             _telemetry.rate_limited(self.provider)
         if status == 429 and self.gate is not None:
-            self.gate.pause(retry_after)  # the account's, not this request's: everyone waits
+            # the account's pause, not this request's: everyone waits, as long as the retry policy
+            # would have this request wait (an absurd Retry-After is clamped to its cap)
+            hint = None if retry_after is None else min(retry_after, self.retry.cap)
+            self.gate.pause(hint)
         if status == 429 or (call.repeatable and status in self.retry.statuses):
             raise _Retry(failure, retry_after)
         raise failure

@@ -61,9 +61,17 @@ def client(tmp_path: Path) -> Iterator[asyncjobs.Client]:
         ledger=tmp_path / "ledger.sqlite3",
         retry=FAST_RETRY,
         poll=FAST_POLL,
+        budget=False,  # the adapter's HTTP alone: the live API's 5/s is checked below
     )
     yield c
     c.close()
+
+
+def test_a_client_of_the_live_api_keeps_its_published_rate(tmp_path: Path) -> None:
+    with asyncjobs.connect("zamzar", secret=KEY, ledger=False) as live:
+        gate = live.provider.transport.gate
+        assert gate is not None
+        assert gate.budget == asyncjobs.Budget(rate=5)
 
 
 def _parts(request: Any) -> dict[str, tuple[str | None, bytes]]:

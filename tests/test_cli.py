@@ -727,3 +727,32 @@ def test_the_misplaced_option_hint_knows_every_verb() -> None:
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert set(_VERBS) == set(sub.choices)
+
+
+# -- request budgets -----------------------------------------------------------------------------
+
+
+def test_a_budget_that_is_no_rate_is_a_usage_error_naming_the_flag(cli: Run) -> None:
+    proc = cli("--budget", "lots", "submit", "toy", "upper", "text=x")
+    assert proc.returncode == 2
+    assert "--budget must be a rate like '20/s'" in proc.stderr
+
+
+def test_a_budget_for_a_list_of_providers_is_refused(cli: Run) -> None:
+    proc = cli("--budget", "5/s", "submit", "toy,nocancel", "upper", "text=x")
+    assert proc.returncode == 2
+    assert "--budget is one provider account's" in proc.stderr
+
+
+def _budget_line(stdout: str, provider: str) -> str:
+    lines = stdout.splitlines()
+    block = lines[lines.index(provider) + 1 :]
+    return next(line for line in block if line.startswith("  budget: "))
+
+
+def test_providers_shows_the_budget_and_what_its_requests_waited(cli: Run) -> None:
+    assert cli("--budget", "50/s", "submit", "toy", "upper", "text=x").returncode == 0
+    line = _budget_line(cli("--budget", "50/s", "providers").stdout, "toy")
+    assert line.startswith("  budget: 50/s (--budget); account 1: 1 requests, waited ")
+    untold = _budget_line(cli("providers").stdout, "toy")
+    assert untold.startswith("  budget: none (requests go unpaced")

@@ -9,7 +9,6 @@ import contextlib
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -188,17 +187,14 @@ class Looks:
         held = self._leased(job_id, entry)
         if held is not None:
             return held, True
-        previous = entry.info if entry is not None else None
-        info = self._ask(job_id, entry, lambda look: self._stamp(_times(look, entry)))
-        _telemetry.changed(previous, info)
+        info = self._stamp(_times(self._ask(job_id, entry), entry))
+        _telemetry.changed(entry.info if entry is not None else None, info)
         return info, False
 
-    def _ask(
-        self, job_id: str, entry: LedgerEntry | None, stamp: Callable[[JobInfo], JobInfo]
-    ) -> JobInfo:
-        """The provider's look at the job, in an ``asyncjobs.poll`` span (joined to the job's
-        trace through the ledger's ``traceparent``), counted and timed; ``stamp`` makes what the
-        span and the caller see of it."""
+    def _ask(self, job_id: str, entry: LedgerEntry | None) -> JobInfo:
+        """The provider's look at the job, as it answered, in an ``asyncjobs.poll`` span (joined
+        to the job's trace through the ledger's ``traceparent``; its attributes redacted),
+        counted and timed."""
         kind = entry.kind if entry is not None else None
         traceparent = entry.traceparent if entry is not None else None
         error: BaseException | None = None
@@ -212,14 +208,14 @@ class Looks:
                 kind=kind,
                 traceparent=traceparent,
             ) as op:
-                info = stamp(self.provider.status(job_id))
-                op.looked(info)
+                look = self.provider.status(job_id)
+                op.looked(look)
         except BaseException as exc:
             error = exc
             raise
         finally:
             _telemetry.polled(self.name, time.monotonic() - started, error)
-        return info
+        return look
 
     def _leased(self, job_id: str, entry: LedgerEntry | None) -> JobInfo | None:
         """Take the job's lease before polling it (a shared ledger: one poller per job across
@@ -285,18 +281,7 @@ class Looks:
         if ended is not None:
             self._remember(key, _Known(entry, None, ended))
             return ended, True
-        looks: list[JobInfo] = []
-        before: _Known | None = last
-
-        def stamp(look: JobInfo) -> JobInfo:
-            looks.append(look)
-            if before is not None and look == before.look:
-                return before.info
-            stamped: JobInfo = self._stamp(_times(look, entry))
-            return stamped
-
-        info = self._ask(job_id, entry, stamp)
-        look = looks[0]
+        look = self._ask(job_id, entry)
         if last is not None:
             if look == last.look:
                 return last.info, False
@@ -305,7 +290,7 @@ class Looks:
             if ended is not None:
                 self._remember(key, _Known(entry, None, ended))
                 return ended, True
-            info = self._stamp(_times(look, entry))
+        info = self._stamp(_times(look, entry))
         previous = last.info if last is not None else entry.info if entry is not None else None
         _telemetry.changed(previous, info)
         self._remember(key, _Known(entry, look, info))

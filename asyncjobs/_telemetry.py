@@ -40,16 +40,23 @@ __all__ = [
     "LOGGERS",
     "METRICS",
     "SPANS",
+    "Watch",
+    "budget_waited",
+    "cancelled",
+    "changed",
     "configure_from_environment",
-    "current_traceparent",
+    "current_context",
     "download",
     "ended",
     "http_attempt",
     "job_span",
+    "noticed",
     "override",
+    "polled",
     "rate_limited",
     "remember",
     "retried",
+    "submitted",
     "submitting",
     "watch",
     "webhook_call",
@@ -258,9 +265,7 @@ def _tracing() -> tuple[_Api, Any] | None:
 
 def _instruments() -> _Instruments | None:
     api = _api()
-    if api is None or ("opentelemetry.metrics" not in sys.modules and not _OVERRIDE):
-        return None
-    return api.instruments()
+    return None if api is None else api.instruments()
 
 
 @contextlib.contextmanager
@@ -323,14 +328,6 @@ def _parse(api: _Api, traceparent: str | None) -> Any:
         return None
     trace = api.trace
     return trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
-
-
-def current_traceparent() -> str | None:
-    """The W3C ``traceparent`` of the span current in this thread or task, if a real one is."""
-    api = _api()
-    if api is None:
-        return None
-    return _traceparent(api.trace.get_current_span().get_span_context())
 
 
 def _placement(

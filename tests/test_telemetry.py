@@ -27,10 +27,6 @@ def _submit(client: asyncjobs.Client, text: str = "hello", duration: float = 0.0
     return client.submit("upper", text=text, duration=duration)
 
 
-def _hex(span_id: int) -> str:
-    return f"{span_id:016x}"
-
-
 # -- nothing paid when unused --------------------------------------------------------------------
 
 

@@ -264,6 +264,7 @@ def cmd_providers(args: argparse.Namespace, out: Out) -> int:
     request budget: the one in use and what its requests waited (from the ledger)."""
     docs: list[dict[str, Any]] = []
     uses = _budget_uses(args)
+    given = _budget_arg(args)
     for name in available_providers():
         try:
             cls = get_provider_class(name)
@@ -315,7 +316,7 @@ def cmd_providers(args: argparse.Namespace, out: Out) -> int:
             if table is None
             else {"conversions": len(table), "complete": table.complete, "source": table.source}
         )
-        budget = _budget_doc(name, cls, args, uses)
+        budget = _budget_doc(name, cls, given, uses)
         docs.append(
             {
                 "name": name,
@@ -382,11 +383,11 @@ def _budget_uses(args: argparse.Namespace) -> list[Any]:
 
 
 def _budget_doc(
-    name: str, cls: type[Provider], args: argparse.Namespace, uses: list[Any]
+    name: str, cls: type[Provider], given: Budget | bool | None, uses: list[Any]
 ) -> dict[str, Any]:
     """A provider's request budget as ``providers`` shows it: the one a client would keep (with
-    its source) and, per account the ledger paces, requests let through and time waited."""
-    given = _budget_arg(args)
+    its source; ``given``: ``--budget``) and, per account the ledger paces, requests let through
+    and time waited."""
     variable = f"{name.upper()}_BUDGET"
     rate: str | None
     if given is not None:

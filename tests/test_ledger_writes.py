@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,9 +108,10 @@ def test_every_change_is_written_and_the_history_keeps_status_changes_only(
     assert writes.mark() == v2
 
 
-def test_many_looks_are_written_in_one_transaction(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+def test_many_looks_are_written_in_one_transaction_on_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
     ledger.seen_many([_info(f"j{i}") for i in range(20)])
     store: Any = ledger._store
     opened: list[int] = []
@@ -124,6 +126,19 @@ def test_many_looks_are_written_in_one_transaction(
     ledger.seen_many([_info(f"j{i}", status=Status.DONE) for i in range(20)])  # unchanged
     assert len(opened) == 1
     assert {e.info.status for e in ledger.entries() if e.info} == {Status.DONE}
+
+
+def test_each_changed_look_is_one_statement_on_postgresql(pg_url: str) -> None:
+    with Ledger(pg_url) as ledger:
+        ledger.seen_many([_info(f"j{i}") for i in range(20)])
+        before = ledger.statements
+        ledger.seen_many([_info(f"j{i}", status=Status.DONE) for i in range(20)])
+        assert ledger.statements - before == 20  # no BEGIN, no read, no separate NOTIFY
+        before = ledger.statements
+        ledger.seen_many([_info(f"j{i}", status=Status.DONE) for i in range(20)])  # unchanged
+        assert ledger.statements == before
+        assert {e.info.status for e in ledger.entries() if e.info} == {Status.DONE}
+        assert [s for _, s, _ in ledger.history("toy", "j3")] == [Status.PENDING, Status.DONE]
 
 
 def test_the_scheduler_writes_each_pass_in_one_transaction(

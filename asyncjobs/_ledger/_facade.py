@@ -104,6 +104,9 @@ class Ledger:
         # (provider, job id) -> the JobInfo this object last wrote or found unchanged: a shortcut
         # past the read that :meth:`seen` otherwise makes (forgetting one costs a read, not a write)
         self._written: dict[tuple[str, str], JobInfo] = {}
+        # (provider, job id) -> when a claim read the job's entry, and the entry: what the job's
+        # first poll reads (the claim read it an instant ago, and the lease keeps others off)
+        self._claimed: dict[tuple[str, str], tuple[float, LedgerEntry]] = {}
         backend, where = backend_of(target)
         #: this object's name as a lease holder: host, process, and a random part
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -243,7 +246,11 @@ class Ledger:
                 f"workers need a shared ledger: {self!r} is SQLite, one machine's file. Set "
                 "ASYNCJOBS_LEDGER (or --ledger) to a postgresql:// URL."
             )
-        return self._leases.claim(list(providers), limit)
+        entries = self._leases.claim(list(providers), limit)
+        now = time.monotonic()
+        for entry in entries:
+            self._claimed[(entry.provider, entry.job_id or "")] = (now, entry)
+        return [entry.info for entry in entries if entry.info is not None]
 
     def held(self) -> set[tuple[str, str]]:
         """The jobs ``(provider, job id)`` this object holds leases of."""
@@ -362,27 +369,60 @@ class Ledger:
         """Record many looks at once: those that changed something are written in one transaction;
         unchanged ones cost no write (see :meth:`seen`)."""
         changed: list[tuple[JobInfo, dict[str, Any]]] = []
+        one_statement = self._store.notice is not None
         for info in infos:
             if self._written.get((info.provider, info.id)) == info:
                 continue  # this object wrote (or read) exactly this last: not even a read
             values = info_values(info)
-            row = self._read(
-                f"SELECT key, ({_DIFFERS}) FROM jobs WHERE provider=:provider AND job_id=:job_id",
-                values,
-            )
-            if row and not row[0][1]:
-                self._remember(info)
-                continue
-            changed.append((info, values))
+            if one_statement:
+                found, written = self._write_look(info, values)
+                if found:
+                    self._wrote(info, written)
+                    continue
+            else:
+                row = self._read(
+                    f"SELECT key, ({_DIFFERS}) FROM jobs WHERE provider=:provider AND"
+                    " job_id=:job_id",
+                    values,
+                )
+                if row and not row[0][1]:
+                    self._remember(info)
+                    continue
+            changed.append((info, values))  # to write, or a job the ledger does not know yet
         if not changed:
             return
         with self._tx() as db:
             for info, values in changed:
                 self._write_info(db, _row_of(db, info), info, values)
         for info, _ in changed:
-            self._remember(info)
-            if info.finished and self._leases is not None:
-                self._leases.forget(info.provider, info.id)
+            self._wrote(info, True)
+
+    def _wrote(self, info: JobInfo, written: bool) -> None:
+        """``info`` is what the ledger holds now; a finished job's lease ended with its write."""
+        self._remember(info)
+        if written and info.finished and self._leases is not None:
+            self._leases.forget(info.provider, info.id)
+
+    def _write_look(self, info: JobInfo, values: dict[str, Any]) -> tuple[bool, bool]:
+        """Write a look in one statement (a backend with :attr:`Store.notice`): the conditional
+        update of :meth:`_write_info`, its history row and its notification, together. Whether
+        the ledger has the job, and whether the look changed its row."""
+        values = dict(values, now=time.time(), me=self.holder)
+        rows = self._store.write(
+            "WITH old AS (SELECT key, status AS was, raw_status AS raw_was FROM jobs WHERE"
+            " provider=:provider AND job_id=:job_id FOR UPDATE),"
+            f" written AS (UPDATE jobs SET {_SET_LOOK} FROM old WHERE jobs.key = old.key AND"
+            f" ({_DIFFERS}){_MINE} RETURNING jobs.key, jobs.provider, jobs.job_id, jobs.status,"
+            " jobs.raw_status, old.was, old.raw_was),"
+            " history AS (INSERT INTO statuses (key, seen_at, status, raw_status) SELECT key,"
+            " :now, status, raw_status FROM written WHERE status IS NOT was OR raw_status IS NOT"
+            " raw_was)"
+            " SELECT (SELECT count(*) FROM old), (SELECT count(*) FROM written),"
+            f" (SELECT count(*) FROM (SELECT {self._store.notice} FROM written) AS told)",
+            values,
+        )
+        found, written, _ = rows[0]
+        return bool(found), bool(written)
 
     def cancelled(self, info: JobInfo) -> None:
         """Record that the job ``info`` (its status as it is now that it is cancelled) was cancelled:
@@ -430,8 +470,7 @@ class Ledger:
         new holder saw the end), and it records nothing, not even history. The condition is in
         the SQL of both statements, so it holds whichever writer commits first."""
         values = dict(values or info_values(info), key=key, now=time.time(), me=self.holder)
-        mine = "" if force else " AND (lease_holder IS NULL OR lease_holder=:me)"
-        mine += f" AND {_NOT_STALE}"
+        mine = f" AND {_NOT_STALE}" if force else _MINE
         db.execute(
             "INSERT INTO statuses (key, seen_at, status, raw_status) SELECT key, :now, :status,"
             " :raw_status FROM jobs WHERE key=:key AND (status IS NOT :status OR raw_status IS NOT"
@@ -439,18 +478,7 @@ class Ledger:
             values,
         )
         written = db.execute(
-            "UPDATE jobs SET status=:status, raw_status=:raw_status, error=:error, updated_at=:now,"
-            " submitted_at=COALESCE(:submitted_at, submitted_at),"
-            " started_at=COALESCE(:started_at, started_at),"
-            " completed_at=COALESCE(:completed_at, completed_at),"
-            " expires_at=COALESCE(:expires_at, expires_at),"
-            " cost_amount=COALESCE(:cost_amount, cost_amount),"
-            " cost_unit=CASE WHEN :cost_amount IS NULL THEN cost_unit ELSE :cost_unit END,"
-            " finished_seen_at=COALESCE(finished_seen_at, CASE WHEN :finished THEN :now END),"
-            " lease_holder=CASE WHEN :finished THEN NULL ELSE lease_holder END,"
-            " lease_until=CASE WHEN :finished THEN NULL ELSE lease_until END,"
-            f" meta=:meta WHERE key=:key AND ({_DIFFERS}){mine}",
-            values,
+            f"UPDATE jobs SET {_SET_LOOK} WHERE key=:key AND ({_DIFFERS}){mine}", values
         )
         if written.rowcount:
             self._store.notify(db, info.provider, info.id)
@@ -463,7 +491,12 @@ class Ledger:
         return self._store.read(sql, args)
 
     def get(self, provider: str, job_id: str) -> LedgerEntry | None:
-        """The entry of ``job_id`` at ``provider``, or ``None``."""
+        """The entry of ``job_id`` at ``provider``, or ``None``. The first read of a job this
+        object just claimed is the claim's own (no statement)."""
+        if self._claimed:
+            claimed = self._claimed.pop((provider, job_id), None)
+            if claimed is not None and time.monotonic() - claimed[0] < self.lease_seconds / 2:
+                return claimed[1]
         rows = self._read(
             f"SELECT {self._COLUMNS} FROM jobs WHERE provider=? AND job_id=?", (provider, job_id)
         )
@@ -662,9 +695,8 @@ class Ledger:
             f" WHERE {slot} - {now} <= {bound}"
             f" RETURNING slot - {now}"
         )
-        with self._tx() as db:
-            row = db.execute(sql, (key, 1.0 / interval)).fetchone()
-        return None if row is None else max(0.0, float(row[0]))
+        rows = self._store.write(sql, (key, 1.0 / interval))
+        return None if not rows else max(0.0, float(rows[0][0]))
 
     def pause_budget(self, key: str, seconds: float) -> None:
         """No slot of the budget ``key`` is given out before ``seconds`` from now (a rate-limited
@@ -675,13 +707,12 @@ class Ledger:
         """
         now = self._store.clock
         until = f"{now} + {_number(seconds)}"
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO budgets (key, slot, paused_until, waited, taken)"
-                f" VALUES (?, {now}, {until}, 0, 0) ON CONFLICT (key) DO UPDATE SET"
-                f" paused_until = {_greatest('budgets.paused_until', until)}",
-                (key,),
-            )
+        self._store.write(
+            "INSERT INTO budgets (key, slot, paused_until, waited, taken)"
+            f" VALUES (?, {now}, {until}, 0, 0) ON CONFLICT (key) DO UPDATE SET"
+            f" paused_until = {_greatest('budgets.paused_until', until)}",
+            (key,),
+        )
 
     def budgets(self) -> list[BudgetUse]:
         """Every budget this ledger paces: its name, requests let through and seconds they waited
@@ -763,6 +794,29 @@ _DIFFERS = (
 #: True when a look may be written over the row: it says the job ended, or the row does not say
 #: so yet. A ``pending`` look over a finished row is stale (see :meth:`Ledger._write_info`).
 _NOT_STALE = "(:finished OR status IS NULL OR status = 'pending')"
+
+#: The condition of a poller's write of a look (after :data:`_DIFFERS`): the job's lease is
+#: nobody's or this object's, the look is not stale, and the job was not cancelled (a cancel is
+#: the last word: see :meth:`Ledger.cancelled`).
+_MINE = (
+    f" AND (lease_holder IS NULL OR lease_holder=:me) AND {_NOT_STALE}"
+    " AND (state IS NULL OR state <> 'cancelled')"
+)
+
+#: What a look writes into its row (``:now``: the time of the write); a finished job's lease ends.
+_SET_LOOK = (
+    "status=:status, raw_status=:raw_status, error=:error, updated_at=:now,"
+    " submitted_at=COALESCE(:submitted_at, submitted_at),"
+    " started_at=COALESCE(:started_at, started_at),"
+    " completed_at=COALESCE(:completed_at, completed_at),"
+    " expires_at=COALESCE(:expires_at, expires_at),"
+    " cost_amount=COALESCE(:cost_amount, cost_amount),"
+    " cost_unit=CASE WHEN :cost_amount IS NULL THEN cost_unit ELSE :cost_unit END,"
+    " finished_seen_at=COALESCE(finished_seen_at, CASE WHEN :finished THEN :now END),"
+    " lease_holder=CASE WHEN :finished THEN NULL ELSE lease_holder END,"
+    " lease_until=CASE WHEN :finished THEN NULL ELSE lease_until END,"
+    " meta=:meta"
+)
 
 
 def _row_of(db: Executor, info: JobInfo) -> str:

@@ -32,11 +32,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from asyncjobs._http import current_deadline
-from asyncjobs._models import JobInfo
 from asyncjobs._redaction import Redactor, get_logger
 from asyncjobs.errors import ConfigurationError, LedgerError
 
-from ._rows import INFO_COLUMNS, decode_infos
+from ._rows import ENTRY_COLUMNS, LedgerEntry, decode_entries
 from ._schema import SCHEMA_VERSION, ColumnType, Dialect, newer_schema
 from ._store import Args, Executor, Row, StoreClass, StoreOptions
 
@@ -56,6 +55,9 @@ SCHEMA = "asyncjobs"
 #: The notification channel.
 CHANNEL = "asyncjobs"
 _LOCK_ID = 0x414A4C47  # "AJLG", as SQLite's application id
+
+#: :data:`ENTRY_COLUMNS` of the table ``jobs``, named so in a statement that joins another.
+_JOBS_ENTRY_COLUMNS = ", ".join(f"jobs.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
 
 #: The database's clock, in seconds since the epoch (the time every lease is measured in).
 NOW = "extract(epoch from clock_timestamp())"
@@ -207,6 +209,8 @@ class PostgresStore:
     shared = True
     #: the database server's clock, in seconds since the epoch: one clock for every machine
     clock = "extract(epoch from clock_timestamp())"
+    #: a write statement notifies the listeners itself (see :meth:`notice`)
+    notice = f"pg_notify('{CHANNEL}', provider || chr(9) || job_id)"
 
     def __init__(self, url: str, options: StoreOptions, *, retry_for: float = 30.0) -> None:
         self.psycopg = _psycopg()
@@ -400,6 +404,36 @@ class PostgresStore:
                     ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def write(self, sql: str, args: Args = ()) -> list[Row]:
+        """Run one write (the ledger's dialect) as its own transaction: one round trip; its rows
+        (none when it returns none). A connection found lost is opened again and the statement
+        sent again, once: every write sent this way is safe to repeat (conditional, or harmless
+        twice)."""
+        return self.write_native(translate(sql), args)
+
+    def write_native(self, sql: str, args: Args = ()) -> list[Row]:
+        """:meth:`write` of a statement in PostgreSQL's own dialect (the store's own statements)."""
+        pg = self.psycopg
+        with self.lock:
+            for attempt in (0, 1):
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._reconnect()
+                    self.statements += 1
+                    cursor = self._conn.execute(sql, args or None)
+                    return list(cursor.fetchall()) if cursor.description is not None else []
+                except pg.Error as exc:
+                    if attempt == 0 and self._lost(exc):
+                        self._reconnect()
+                        continue
+                    if isinstance(exc, pg.errors.ReadOnlySqlTransaction):
+                        raise self._read_only_error() from None
+                    verb = "refused a write" if isinstance(exc, pg.IntegrityError) else "failed"
+                    raise LedgerError(
+                        f"the PostgreSQL ledger at {self.display} {verb}: {self.said(exc)}"
+                    ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
     @contextlib.contextmanager
     def tx(self) -> Iterator[_Executor]:
         """A transaction; a connection lost before it starts is opened again. A failure inside is
@@ -410,6 +444,7 @@ class PostgresStore:
                 try:
                     if self._conn is None or self._conn.closed:
                         self._reconnect()
+                    self.statements += 1  # every round trip counts: BEGIN and COMMIT too
                     self._conn.execute("BEGIN")
                     break
                 except pg.Error as exc:
@@ -433,6 +468,7 @@ class PostgresStore:
                 self._rollback()
                 raise
             try:
+                self.statements += 1
                 self._conn.execute("COMMIT")
             except pg.Error as exc:
                 self._rollback()
@@ -459,6 +495,7 @@ class PostgresStore:
     def _rollback(self) -> None:
         with contextlib.suppress(Exception):
             if self._conn is not None and not self._conn.closed:
+                self.statements += 1
                 self._conn.execute("ROLLBACK")
 
     # -- leases -----------------------------------------------------------------------------------
@@ -471,9 +508,9 @@ class PostgresStore:
             f" lease_holder=%(me)s OR lease_until < {NOW}) RETURNING key"
         )
         values = {"me": holder, "ttl": seconds, "provider": provider, "job_id": job_id}
+        if self.write_native(take, values):  # the common case: one round trip
+            return True
         with self.tx() as db:
-            if db.native(take, values).fetchone() is not None:
-                return True
             exists = db.native(
                 "SELECT 1 FROM jobs WHERE provider=%(provider)s AND job_id=%(job_id)s", values
             ).fetchone()
@@ -499,11 +536,11 @@ class PostgresStore:
             " job_id=%(job_id)s AND lease_holder=%(me)s RETURNING key"
         )
         values = {"me": holder, "ttl": seconds, "provider": provider, "job_id": job_id}
-        with self.tx() as db:
-            return db.native(keep, values).fetchone() is not None
+        return bool(self.write_native(keep, values))
 
     def claim(self, holder: str, seconds: float, providers: Sequence[str], limit: int) -> list[Row]:
-        """Lease up to ``limit`` pending jobs nobody holds, oldest first; their info columns."""
+        """Lease up to ``limit`` pending jobs nobody holds, oldest first, in one statement; their
+        entries' columns (:data:`ENTRY_COLUMNS`)."""
         from_providers = " AND provider = ANY(%(providers)s)" if providers else ""
         # the rows are locked by the CTE (run once, MATERIALIZED): a claimer skips what another
         # is claiming instead of waiting for it, and never updates a row it did not lock
@@ -512,54 +549,52 @@ class PostgresStore:
             f" NOT NULL AND state = 'submitted'{from_providers} AND (lease_holder IS NULL OR"
             f" lease_until < {NOW}) ORDER BY seq LIMIT %(n)s FOR UPDATE SKIP LOCKED)"
             f" UPDATE jobs SET lease_holder=%(me)s, lease_until={NOW} + %(ttl)s FROM free WHERE"
-            f" jobs.key = free.key RETURNING {INFO_COLUMNS}"
+            f" jobs.key = free.key RETURNING {_JOBS_ENTRY_COLUMNS}"
         )
         values = {"me": holder, "ttl": seconds, "providers": list(providers), "n": limit}
-        with self.tx() as db:
-            return list(db.native(sql, values).fetchall())
+        return self.write_native(sql, values)
 
     def renew(
         self, holder: str, seconds: float, keep: list[tuple[str, str]]
     ) -> set[tuple[str, str]]:
-        """Extend ``holder``'s leases of the jobs ``keep``, release its others; the jobs it still
-        holds."""
+        """Extend ``holder``'s leases of the jobs ``keep`` and release its others, in one
+        statement; the jobs it still holds."""
         if not keep:
             self.release(holder, None)
             return set()
-        providers = [p for p, _ in keep]
-        ids = [j for _, j in keep]
-        with self.tx() as db:
-            rows = db.native(
-                f"UPDATE jobs SET lease_until={NOW} + %(ttl)s FROM unnest(%(providers)s::text[],"
-                " %(ids)s::text[]) AS k(provider, job_id) WHERE jobs.provider = k.provider AND"
-                " jobs.job_id = k.job_id AND jobs.lease_holder = %(me)s RETURNING jobs.provider,"
-                " jobs.job_id",
-                {"ttl": seconds, "providers": providers, "ids": ids, "me": holder},
-            ).fetchall()
-            held = {(p, j) for p, j in rows}
-            db.native(
-                "UPDATE jobs SET lease_holder=NULL, lease_until=NULL WHERE lease_holder=%(me)s"
-                " AND NOT ((provider, job_id) IN (SELECT * FROM unnest(%(providers)s::text[],"
-                " %(ids)s::text[])))",
-                {"me": holder, "providers": providers, "ids": ids},
-            )
-        return held
+        # two updates of disjoint rows (those kept, those let go) in one statement
+        rows = self.write_native(
+            f"WITH kept AS (UPDATE jobs SET lease_until={NOW} + %(ttl)s FROM"
+            " unnest(%(providers)s::text[], %(ids)s::text[]) AS k(provider, job_id) WHERE"
+            " jobs.provider = k.provider AND jobs.job_id = k.job_id AND jobs.lease_holder ="
+            " %(me)s RETURNING jobs.provider, jobs.job_id),"
+            " let_go AS (UPDATE jobs SET lease_holder=NULL, lease_until=NULL WHERE"
+            " lease_holder=%(me)s AND NOT ((provider, job_id) IN (SELECT * FROM"
+            " unnest(%(providers)s::text[], %(ids)s::text[]))))"
+            " SELECT provider, job_id FROM kept",
+            {
+                "ttl": seconds,
+                "providers": [p for p, _ in keep],
+                "ids": [j for _, j in keep],
+                "me": holder,
+            },
+        )
+        return {(p, j) for p, j in rows}
 
     def release(self, holder: str, jobs: list[tuple[str, str]] | None) -> None:
         """Give up ``holder``'s leases: of ``jobs``, or all of them (``None``)."""
-        with self.tx() as db:
-            if jobs is None:
-                db.native(
-                    "UPDATE jobs SET lease_holder=NULL, lease_until=NULL WHERE lease_holder=%s",
-                    (holder,),
-                )
-                return
-            db.native(
-                "UPDATE jobs SET lease_holder=NULL, lease_until=NULL FROM unnest(%(providers)s"
-                "::text[], %(ids)s::text[]) AS k(provider, job_id) WHERE jobs.provider ="
-                " k.provider AND jobs.job_id = k.job_id AND jobs.lease_holder = %(me)s",
-                {"me": holder, "providers": [p for p, _ in jobs], "ids": [j for _, j in jobs]},
+        if jobs is None:
+            self.write_native(
+                "UPDATE jobs SET lease_holder=NULL, lease_until=NULL WHERE lease_holder=%s",
+                (holder,),
             )
+            return
+        self.write_native(
+            "UPDATE jobs SET lease_holder=NULL, lease_until=NULL FROM unnest(%(providers)s"
+            "::text[], %(ids)s::text[]) AS k(provider, job_id) WHERE jobs.provider ="
+            " k.provider AND jobs.job_id = k.job_id AND jobs.lease_holder = %(me)s",
+            {"me": holder, "providers": [p for p, _ in jobs], "ids": [j for _, j in jobs]},
+        )
 
     # -- notifications ----------------------------------------------------------------------------
 
@@ -684,18 +719,20 @@ class PostgresLeases:
         asking the ledger (past that, the keeper may have been late and the lease taken over)."""
         return now - times[0] < self._seconds / 2
 
-    def claim(self, providers: Sequence[str], limit: int) -> list[JobInfo]:
-        """Lease up to ``limit`` pending jobs of ``providers`` (all when empty) nobody polls."""
+    def claim(self, providers: Sequence[str], limit: int) -> list[LedgerEntry]:
+        """Lease up to ``limit`` pending jobs of ``providers`` (all when empty) nobody polls; their
+        entries as the claim found them."""
         ttl = self._seconds
         now = time.monotonic()
         rows = self._store.claim(self._holder, ttl, providers, limit)
-        infos = decode_infos(rows)
+        entries = [e for e in decode_entries(rows) if e.info is not None]
         with self._lock:
-            for info in infos:
-                self._held[(info.provider, info.id)] = [now, now]
-        if infos:
+            for entry in entries:
+                assert entry.info is not None
+                self._held[(entry.info.provider, entry.info.id)] = [now, now]
+        if entries:
             self._start()
-        return infos
+        return entries
 
     def jobs(self) -> set[tuple[str, str]]:
         """The jobs ``(provider, job id)`` held."""

@@ -60,6 +60,8 @@ class SQLiteStore:
     statements = 0
     #: the database's clock, in seconds since the epoch (one machine's: every process reads it)
     clock = "((julianday('now') - 2440587.5) * 86400.0)"
+    #: no notifications: a look is written in a transaction of its statements (see the protocol)
+    notice = None
 
     def __init__(self, target: str, options: StoreOptions) -> None:
         #: the ledger's file
@@ -225,6 +227,11 @@ class SQLiteStore:
 
     def tx(self) -> _Transaction:
         return _Transaction(self)
+
+    def write(self, sql: str, args: Args = ()) -> list[Row]:
+        """One write in a transaction of its own; its rows."""
+        with self.tx() as db:
+            return db.execute(sql, args).fetchall()
 
     def notify(self, db: Executor, provider: str, job_id: str) -> None:
         """Tell other processes that the job changed: readers of a SQLite file see it themselves."""

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from asyncjobs._models import JobInfo
+from ._rows import LedgerEntry
 
 __all__ = ["Args", "Cursor", "Executor", "Leases", "Row", "Store", "StoreClass", "StoreOptions"]
 
@@ -80,8 +80,9 @@ class Leases(Protocol):
     def forget(self, provider: str, job_id: str) -> None:
         """Drop a lease the ledger already cleared in the database (the job finished)."""
 
-    def claim(self, providers: Sequence[str], limit: int) -> list[JobInfo]:
-        """Lease up to ``limit`` pending jobs nobody polls, oldest first."""
+    def claim(self, providers: Sequence[str], limit: int) -> list[LedgerEntry]:
+        """Lease up to ``limit`` pending jobs nobody polls, oldest first: their entries, as the
+        claim read them."""
 
     def jobs(self) -> set[tuple[str, str]]:
         """The jobs ``(provider, job id)`` held."""
@@ -124,7 +125,16 @@ class Store(Protocol):
 
     @property
     def statements(self) -> int:
-        """How many statements were sent to the database server (0 where nothing is counted)."""
+        """How many statements were sent to the database server, a transaction's ``BEGIN`` and
+        ``COMMIT`` included (0 where nothing is counted)."""
+
+    @property
+    def notice(self) -> str | None:
+        """An SQL expression over a ``jobs`` row's ``provider`` and ``job_id`` that tells every
+        subscriber the job changed once the statement commits (PostgreSQL: ``pg_notify``), where
+        statements may hold data-modifying ``WITH`` clauses: then a look is written in one
+        statement. ``None`` elsewhere: a look is written in a transaction (:meth:`tx`, with
+        :meth:`notify`)."""
 
     def describe(self) -> str:
         """The ledger's name in a repr or a message (never a password)."""
@@ -134,6 +144,10 @@ class Store(Protocol):
 
     def tx(self) -> contextlib.AbstractContextManager[Executor]:
         """A write transaction: committed when the block ends, rolled back when it raises."""
+
+    def write(self, sql: str, args: Args = ()) -> list[Row]:
+        """Run one write (the ledger's dialect) as a transaction of its own, in one round trip
+        where the backend can; its rows (``RETURNING``), none when it returns none."""
 
     def notify(self, db: Executor, provider: str, job_id: str) -> None:
         """Tell other processes (with the transaction ``db``) that a job changed, where the backend

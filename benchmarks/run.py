@@ -38,6 +38,7 @@ SECTIONS = (
     "import",
     "ledger",
     "fleet",
+    "fleet_scale",
     "telemetry",
 )
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
@@ -298,6 +299,37 @@ def table(results: dict[str, Any]) -> str:
                 ),
             )
         )
+    if "fleet_scale" in s:
+        r = s["fleet_scale"]
+        for k, by in r["runs"].items():
+            rows.append(
+                (
+                    "Fleet scale",
+                    f"{r['jobs']:,} jobs, GETs held {r['service_time']:g} s, {k} worker(s) of "
+                    f"{r['concurrency']}: jobs/s; polls/s; ledger statements per poll (changes "
+                    "per poll); statements / (polls + changes)",
+                    f"{_fig(by['jobs_per_s'], digits=1)}; {_fig(by['polls_per_s'], digits=1)}; "
+                    f"{_fig(by['statements_per_poll'])} ({_fig(by['changes_per_poll'])}); "
+                    f"{_fig(by['statements_vs_bound'])}",
+                    f"budget {r['budget']:g}/s",
+                    "",
+                    "(information)",
+                    "",
+                )
+            )
+        rows.append(
+            (
+                "Fleet scale",
+                "jobs/s of 4 workers / 1 worker; polls/s of the largest fleet / the budget; "
+                "statements / (polls + changes), most",
+                f"{r['scale_4_vs_1']:.2f}x; {r['held_at_budget']:.2f}; "
+                f"{r['statements_vs_bound']:.2f}",
+                "",
+                "",
+                ">= 3x; <= 1; <= 1",
+                _ok(r["met"]),
+            )
+        )
     if "fleet" in s:
         r = s["fleet"]
         for k, by in r["workers"].items():
@@ -465,6 +497,14 @@ def _run(
         if quick:
             return telemetry.run(turns=30, rounds=6, warmup=100, pairs=200, pair_rounds=2)
         return telemetry.run()
+    if name == "fleet_scale":
+        from . import fleet_scale
+
+        if smoke:
+            return fleet_scale.run(
+                jobs=20, workers=(1, 2), service_time=0.05, length=0.2, budget=50, tmp=tmp
+            )
+        return fleet_scale.run(tmp=tmp)
     if name == "fleet":
         from . import fleet
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -130,6 +131,19 @@ def _zamzar(args: argparse.Namespace) -> SandboxApp:
     )
 
 
+def _hold_gets(app: SandboxApp, seconds: float) -> None:
+    """Make ``app`` hold every GET ``seconds`` before answering it (in its connection's thread)."""
+    base = type(app)
+
+    class Held(base):  # type: ignore[valid-type,misc]
+        def __call__(self, environ: Any, start_response: Any) -> Any:
+            if environ.get("REQUEST_METHOD") == "GET":
+                time.sleep(seconds)
+            return base.__call__(self, environ, start_response)
+
+    app.__class__ = Held
+
+
 BUILDERS = {
     "cloudconvert": _cloudconvert,
     "conversio": _conversio,
@@ -154,8 +168,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="convertapi, groupdocs, cloudconvert, zamzar: jobs that never finish",
     )
+    parser.add_argument(
+        "--service-time",
+        type=float,
+        default=0.0,
+        help="seconds every GET (a status, a list, a download) is held before it is answered: "
+        "the service's own time, spent sleeping, not computing",
+    )
     args = parser.parse_args(argv)
     app = BUILDERS[args.provider](args)
+    if args.service_time > 0:
+        _hold_gets(app, args.service_time)
     box = Sandbox(app).start()
     try:
         print(json.dumps({"url": box.url, "settings": app.client_settings(box.url)}), flush=True)

@@ -20,6 +20,7 @@ SECTIONS = {
     "import",
     "ledger",
     "fleet",
+    "fleet_scale",
     "telemetry",
 }
 

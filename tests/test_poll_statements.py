@@ -76,7 +76,8 @@ def test_a_change_written_in_one_statement_ends_the_lease(
     shared.status(job_id)
     assert shared.ledger is not None
     entry = shared.ledger.get("toy", job_id)
-    assert entry is not None and entry.holder is None
+    assert entry is not None
+    assert entry.holder is None
     assert entry.finished_seen_at is not None
 
 
@@ -108,9 +109,11 @@ def test_a_look_after_a_cancel_elsewhere_does_not_overwrite_it(
         other.cancel(job_id)
     assert shared.ledger is not None
     done = shared.ledger.get("toy", job_id)
-    assert done is not None and done.info is not None
+    assert done is not None
+    assert done.info is not None
     late = JobInfo(provider="toy", id=job_id, kind="upper", status=Status.DONE)
     shared.ledger.seen(late)  # a poll that left before the cancel, answering after it
     entry = shared.ledger.get("toy", job_id)
-    assert entry is not None and entry.info is not None
+    assert entry is not None
+    assert entry.info is not None
     assert entry.info.raw_status == "cancelled"

@@ -51,9 +51,7 @@ def test_an_unchanged_poll_is_one_statement(shared: asyncjobs.Client) -> None:
     assert _statements(shared) - before == 5
 
 
-def test_a_change_is_at_most_two_statements(
-    shared: asyncjobs.Client, toy_sandbox: Sandbox
-) -> None:
+def test_a_change_is_at_most_two_statements(shared: asyncjobs.Client, toy_sandbox: Sandbox) -> None:
     job_id = _long_job(shared)
     shared.status(job_id)
     _end(toy_sandbox, job_id)

@@ -39,6 +39,12 @@ _Timing = tuple[float, int, float]
 
 #: Seconds a worker's oldest due poll may be late before it stops claiming more jobs.
 LATE = 0.25
+#: Seconds ahead a worker plans: it claims no more jobs than it can poll in this long, counting
+#: those it holds that are due by then (so that a fleet's jobs spread over its workers, rather
+#: than going to whichever claimed first).
+HORIZON = 2.0
+#: Weight of a new poll's time in the running mean a worker plans with.
+_SMOOTHING = 0.1
 
 
 @attrs.define
@@ -105,6 +111,7 @@ class Worker:
         self._wake = threading.Event()
         self._limit = Limit(concurrency, adaptive=False)
         self._claim_failures = 0  # claims that failed in a row (the ledger unreachable, read-only)
+        self._poll_seconds: float | None = None  # the running mean of a poll's time
 
     @property
     def name(self) -> str:
@@ -144,10 +151,18 @@ class Worker:
                 # a worker behind with its own polls claims no more: they are left to the others
                 behind = bool(self._heap) and self._heap[0][0] < now - LATE
                 if now >= next_claim and len(self._owned) < self.max_jobs and not behind:
-                    got = self._claim(min(self.max_jobs - len(self._owned), 4 * self.concurrency))
-                    next_claim = now + (
-                        self._claim_delay(idle) if got is None else 0 if got else idle
+                    room = min(
+                        self.max_jobs - len(self._owned),
+                        4 * self.concurrency,
+                        self._room(now, len(inflight)),
                     )
+                    if room <= 0:  # as many due soon as it can poll: others take the rest
+                        next_claim = now + LATE
+                    else:
+                        got = self._claim(room)
+                        next_claim = now + (
+                            self._claim_delay(idle) if got is None else 0 if got else idle
+                        )
                 while self._heap and self._heap[0][0] <= now and len(inflight) < self._limit.value:
                     _, _, key = heapq.heappop(self._heap)
                     owned = self._owned.get(key)
@@ -191,6 +206,16 @@ class Worker:
     def _on_change(self, provider: str, job_id: str) -> None:
         if (provider, job_id) not in self._owned:
             self._wake.set()  # maybe a new job to claim
+
+    def _room(self, now: float, inflight: int) -> int:
+        """How many more jobs the worker can poll within :data:`HORIZON` seconds: the polls its
+        limit makes in that time at the mean poll time seen (a batch of claims until one is
+        seen), less the jobs in flight and those it holds that are due by then."""
+        if self._poll_seconds is None:
+            can = 4 * self.concurrency
+        else:
+            can = int(self._limit.value * HORIZON / max(self._poll_seconds, 1e-3))
+        return can - inflight - _due_before(self._heap, now + HORIZON, can)
 
     def _claim_delay(self, idle: float) -> float:
         """Seconds until the next claim after ``_claim_failures`` failed ones in a row: doubling
@@ -242,6 +267,9 @@ class Worker:
             self.stats.errors += classify(exc) is not Outcome.NOT_FOUND
         else:
             self._limit.sample(*timing)
+            seconds = timing[0]
+            mean = self._poll_seconds
+            self._poll_seconds = seconds if mean is None else mean + _SMOOTHING * (seconds - mean)
         step = owned.poll.step(result, time.monotonic(), time.time())
         if step.action is Action.AGAIN:
             if step.error is not None and classify(step.error) in (Outcome.ERROR, Outcome.CRASH):
@@ -287,3 +315,17 @@ class Worker:
             self.ledger.seen(gone)
         except errors.LedgerError as error:
             log.warning("worker %s: could not record %s as gone: %s", self.name, key[1], error)
+
+
+def _due_before(heap: list[tuple[float, int, tuple[str, str]]], when: float, most: int) -> int:
+    """How many of ``heap``'s entries are due before ``when``, counted up to ``most`` (a walk of
+    the heap that stops at the first entry due later on each branch: at most ``most`` steps)."""
+    count = 0
+    stack = [0] if heap else []
+    while stack and count < most:
+        i = stack.pop()
+        if heap[i][0] >= when:
+            continue
+        count += 1
+        stack.extend(c for c in (2 * i + 1, 2 * i + 2) if c < len(heap))
+    return count

@@ -64,12 +64,12 @@ def _run_once(
 
 def run(
     *,
-    jobs: int = 600,
+    jobs: int = 1000,
     workers: tuple[int, ...] = (1, 2, 4, 8),
     concurrency: int = 4,
     service_time: float = 0.2,
     length: float = 0.5,
-    budget: float = 100.0,
+    budget: float = 75.0,
     repeats: int = 1,
     tmp: Path,
 ) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from ._budget import Budget, Gate, account_key, budget_of
 from ._catalog import refuse_unoffered
 from ._deferred import collecting
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
-from ._job import Job, JobList
 from ._ledger import Ledger, LedgerEntry, SubmitState
 from ._looks import Looks
 from ._models import JobInfo, Result, ResultFile, Status, expiry
@@ -34,6 +33,7 @@ from .provider import Kind, PollPolicy, Provider
 __all__ = ["Client", "check_id", "connect", "status_of"]
 
 if TYPE_CHECKING:
+    from ._job import Job, JobList
     from ._webhooks import Receiver
 
 log = get_logger("asyncjobs._client")
@@ -352,6 +352,8 @@ class Client:
             op.looked(info)
         _telemetry.remember(self.name, info.id, op.traceparent)
         _telemetry.submitted(info)
+        from ._job import Job  # here: status and connect need no job handles
+
         return Job(self, info.id, kind=info.kind, info=info)
 
     def _send(
@@ -700,6 +702,8 @@ class Client:
                 info = self._stamp(listed)
                 found[info.id] = info
                 self._seen(info)
+        from ._job import Job, JobList  # here: status and connect need no job handles
+
         jobs = [
             Job(self, info.id, kind=info.kind, info=info)
             for info in found.values()
@@ -710,6 +714,8 @@ class Client:
     def job(self, job_id: str) -> Job:
         """A handle on an existing job, e.g. one submitted by another process (from the ledger when it
         knows the job; nothing is sent until the handle is used)."""
+        from ._job import Job  # here: status and connect need no job handles
+
         check_id(job_id)
         entry = self.ledger.get(self.name, job_id) if self.ledger is not None else None
         if entry is not None:

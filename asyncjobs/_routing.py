@@ -20,7 +20,6 @@ from ._client import Client, LedgerArg, check_id, open_ledger
 from ._client import connect as connect_one
 from ._formats import Formats
 from ._http import MAX_BODY
-from ._job import Job, JobList
 from ._ledger import Ledger
 from ._models import JobInfo, Result, Status
 from ._policies import PollPolicy, RetryPolicy, Timeouts
@@ -28,6 +27,7 @@ from ._redaction import get_logger
 from ._text import printable
 
 if TYPE_CHECKING:
+    from ._job import Job, JobList
     from ._webhooks import Receiver
 
 __all__ = ["COOLDOWN", "Router", "connect", "falls_back", "provider_names"]
@@ -223,7 +223,7 @@ class Router:
                     found = self._created_after_all(client, exc)
                     if found is None:
                         raise
-                    if isinstance(found, Job):
+                    if not isinstance(found, bool):  # a Job
                         return found
                 if _cools(exc):
                     self._cool_down(client.name, exc)
@@ -255,6 +255,8 @@ class Router:
             return True
         except errors.AsyncJobsError:
             return None
+        from ._job import Job  # here: connect needs no job handles
+
         return Job(client, info.id, kind=info.kind, info=info)
 
     def _none_took(
@@ -335,6 +337,8 @@ class Router:
 
     def list(self, status: Status | str | None = None, kind: str | None = None) -> JobList[Job]:
         """Every member's jobs (see :meth:`asyncjobs.Client.list`), member by member."""
+        from ._job import JobList  # here: connect needs no job handles
+
         jobs: list[Job] = []
         for client in self.clients:
             jobs.extend(client.list(status=status, kind=kind))

@@ -4,7 +4,6 @@ that the models can render themselves without importing anything above them."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -170,6 +169,8 @@ _COLOURS = {"pending": "#b58900", "done": "#2e7d32", "failed": "#c62828"}
 def badge(status: str | None) -> str:
     """A status in colour and words, as HTML (``status`` is a :class:`~asyncjobs.Status` or its
     value)."""
+    import html  # here: only notebooks render HTML
+
     if status is None:
         return "<span>unknown</span>"
     value = str(status)
@@ -179,6 +180,8 @@ def badge(status: str | None) -> str:
 
 def info_html(info: JobInfo) -> str:
     """An HTML summary of one JobInfo (its ``_repr_html_``)."""
+    import html  # here: only notebooks render HTML
+
     rows = [
         ("provider", html.escape(info.provider)),
         ("id", html.escape(info.id)),
@@ -196,6 +199,8 @@ def info_html(info: JobInfo) -> str:
 
 def result_html(result: Result) -> str:
     """An HTML table of a result's files with their sizes (its ``_repr_html_``)."""
+    import html  # here: only notebooks render HTML
+
     rows = "".join(
         f"<tr><td>{html.escape(f.name)}</td><td>{size_text(f.size)}</td>"
         f"<td>{html.escape(f.media_type or '')}</td></tr>"

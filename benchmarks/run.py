@@ -9,6 +9,7 @@
     python -m benchmarks --only fleet          # 1, 2, 4 workers on a PostgreSQL ledger
     python -m benchmarks --only scheduler      # CPU per poll: asyncjobs.wait vs a status loop
     python -m benchmarks --only telemetry      # client.status without OpenTelemetry, API only, SDK
+    python -m benchmarks --only first_use      # import + connect + one status vs the floor, SDKs
     python -m benchmarks --size 256            # large files of 256 MiB
 
 Every figure is the median of several runs, with the min and max. See docs/performance.md.
@@ -36,6 +37,7 @@ SECTIONS = (
     "webhooks",
     "large_files",
     "import",
+    "first_use",
     "ledger",
     "fleet",
     "fleet_scale",
@@ -238,6 +240,10 @@ def table(results: dict[str, Any]) -> str:
                 "",
             )
         )
+    if "first_use" in s:
+        from .first_use import rows as first_use_rows
+
+        rows += first_use_rows(s["first_use"], _fig, _ok)
     if "ledger" in s:
         r = s["ledger"]
         rows.append(
@@ -489,6 +495,10 @@ def _run(
         from . import imports
 
         return imports.run(runs=2 if smoke else 20)
+    if name == "first_use":
+        from . import first_use
+
+        return first_use.run(runs=2 if smoke else 15)
     if name == "telemetry":
         from . import telemetry
 

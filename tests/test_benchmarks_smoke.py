@@ -18,6 +18,7 @@ SECTIONS = {
     "webhooks",
     "large_files",
     "import",
+    "first_use",
     "ledger",
     "fleet",
     "fleet_scale",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from asyncjobs.errors import ConfigurationError
+from ._version import SCHEMA_VERSION, newer_schema
 
 __all__ = [
     "MIGRATIONS",
@@ -244,8 +244,11 @@ MIGRATIONS: tuple[Step, ...] = (
     ),
 )
 
-#: The schema version this asyncjobs writes (and the newest it reads).
-SCHEMA_VERSION = len(MIGRATIONS)
+if len(MIGRATIONS) != SCHEMA_VERSION:  # a step appended: SCHEMA_VERSION (in _version) follows
+    raise RuntimeError(
+        f"the ledger declares {len(MIGRATIONS)} schema steps but SCHEMA_VERSION is "
+        f"{SCHEMA_VERSION}: set it in asyncjobs/_ledger/_version.py"
+    )
 
 
 def _same(sql: str) -> str:
@@ -316,14 +319,3 @@ class Dialect:
         columns = ", ".join(self.translate(c) for c in index.columns)
         where = f" WHERE {self.translate(index.where)}" if index.where else ""
         return f"CREATE {unique}INDEX IF NOT EXISTS {index.name} ON {index.table}({columns}){where}"
-
-
-def newer_schema(where: str, found: int) -> ConfigurationError:
-    """The error of a ledger written by a newer asyncjobs (``where`` names it); nothing of it was
-    changed."""
-    return ConfigurationError(
-        f"{where} was written by a newer asyncjobs: it is a ledger of schema version {found}, newer "
-        f"than this asyncjobs understands ({SCHEMA_VERSION}). Upgrade asyncjobs-core (pip install "
-        "-U asyncjobs-core) wherever this ledger is used, or point ASYNCJOBS_LEDGER (ledger=, "
-        "--ledger) at another one; it was left as it is."
-    )

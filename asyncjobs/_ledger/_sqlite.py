@@ -8,28 +8,45 @@ asyncjobs is refused, never rewritten. The ledger's SQL is written in this diale
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asyncjobs.errors import ConfigurationError, LedgerError
 
 from ._rows import ENTRY_COLUMNS
-from ._schema import SCHEMA_VERSION, ColumnType, Dialect, newer_schema
 from ._store import Args, Executor, Leases, Row, StoreClass, StoreOptions
+from ._version import SCHEMA_VERSION, newer_schema
 
-__all__ = ["APPLICATION_ID", "SQLITE", "SQLiteStore"]
+if TYPE_CHECKING:
+    from ._schema import Dialect
+
+__all__ = ["APPLICATION_ID", "SQLiteStore", "sqlite_dialect"]
 
 #: Marks the file as an asyncjobs ledger (``PRAGMA application_id``; "AJLG").
 APPLICATION_ID = 0x414A4C47
 
-#: The schema in SQLite's words (``rowid`` is implicit).
-SQLITE = Dialect(
-    "sqlite", {ColumnType.TEXT: "TEXT", ColumnType.TIME: "REAL", ColumnType.NUMBER: "REAL"}
-)
+
+@functools.cache
+def sqlite_dialect() -> Dialect:
+    """The schema in SQLite's words (``rowid`` is implicit): made when a ledger is created or
+    migrated, the only time the schema's steps are read (also as ``SQLITE``)."""
+    from ._schema import ColumnType, Dialect
+
+    return Dialect(
+        "sqlite", {ColumnType.TEXT: "TEXT", ColumnType.TIME: "REAL", ColumnType.NUMBER: "REAL"}
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SQLITE":
+        return sqlite_dialect()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _BUSY_TIMEOUT = 30.0
 
@@ -204,7 +221,7 @@ class SQLiteStore:
                             f"is a SQLite database with other tables ({names}), not an asyncjobs "
                             "ledger; it was left as it is"
                         )
-                for statement in SQLITE.statements(version):
+                for statement in sqlite_dialect().statements(version):
                     db.execute(statement)
                 db.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

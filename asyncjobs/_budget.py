@@ -43,6 +43,9 @@ _TEXT = re.compile(
 )
 #: The longest pause a rate-limited answer imposes on everyone (a hostile Retry-After is capped).
 MAX_PAUSE = 300.0
+#: Seconds before its slot a request waiting for it looks for a pause set since the slot was taken
+#: (one read of the ledger): a 429 seen anywhere stops every process sharing the budget within it.
+PAUSE_NOTICE = 0.2
 
 
 def _positive(name: str) -> Callable[[Any, Any, Any], None]:
@@ -245,12 +248,18 @@ class Gate:
         wait = self._take(max_wait)
         if wait is None:
             raise late()
-        if wait > 0:
-            if gone is not None:
-                if gone.wait(wait):
-                    raise late()
-            else:
-                time.sleep(wait)
+        at = time.monotonic() + wait
+        # A slot is taken ahead of time; a pause set since (a 429 another thread or process
+        # saw) voids it: it is looked for PAUSE_NOTICE before the slot, and a new one is taken.
+        while at - time.monotonic() > PAUSE_NOTICE:
+            self._sleep(at - time.monotonic() - PAUSE_NOTICE, gone, late)
+            if self._paused_for() <= PAUSE_NOTICE:
+                break
+            again = self._take(math.inf if end is None else max(0.0, end - time.monotonic()))
+            if again is None:
+                raise late()
+            at = time.monotonic() + again
+        self._sleep(at - time.monotonic(), gone, late)
         places = self._places
         if places is not None:
             left = None if end is None else max(0.0, end - time.monotonic())
@@ -264,6 +273,26 @@ class Gate:
         finally:
             if places is not None:
                 places.release()
+
+    @staticmethod
+    def _sleep(
+        seconds: float, gone: threading.Event | None, late: Callable[[], BaseException]
+    ) -> None:
+        if seconds <= 0:
+            return
+        if gone is None:
+            time.sleep(seconds)
+        elif gone.wait(seconds):
+            raise late()
+
+    def _paused_for(self) -> float:
+        """Seconds the account is paused for from now: in this process, or (the ledger's word)
+        by any process sharing it."""
+        paused = self._local.paused_until - time.time()
+        if self._ledger is not None:
+            with suppress(errors.LedgerError):
+                paused = max(paused, self._ledger.budget_paused(self.key))
+        return paused
 
     def pause(self, seconds: float | None) -> None:
         """A rate-limited answer: nobody sharing the budget sends before ``seconds`` have

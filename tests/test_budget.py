@@ -361,6 +361,32 @@ def test_a_429_seen_by_one_client_pauses_the_others_through_the_ledger(
     assert min(toy_sandbox.app.arrivals) >= paused_at + 0.7  # the pause, less the 429's own trip
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_slot_taken_before_a_pause_elsewhere_waits_for_the_pause_to_end(
+    backend: str, paced: Callable[..., asyncjobs.Client], toy_sandbox: Any, tmp_path: Path,
+    request: Any,
+) -> None:  # fmt: skip
+    target = (
+        str(tmp_path / "l.sqlite3") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    )
+    client = paced(ledger=target, budget="2/s")
+    job = client.submit("upper", text="x", duration=60)
+    gate = client.provider.transport.gate
+    assert gate is not None
+    with Ledger(target) as elsewhere:
+        for _ in range(3):  # the schedule is taken for the next 1.5 s
+            elsewhere.take_slot(gate.key, 0.5, math.inf)
+        poll = threading.Thread(target=client.status, args=(job.id,))
+        toy_sandbox.app.arrivals.clear()
+        poll.start()
+        time.sleep(0.3)  # the poll holds a slot about 1.5 s ahead
+        elsewhere.pause_budget(gate.key, 3.0)  # another process's 429
+        paused_at = time.time()
+        poll.join(timeout=10)
+    [arrived] = toy_sandbox.app.arrivals
+    assert arrived >= paused_at + 2.9  # not at its slot: after the pause
+
+
 def test_aio_requests_keep_to_the_budget(toy_registered: Any, toy_sandbox: Any) -> None:
     import asyncio
 

@@ -714,6 +714,17 @@ class Ledger:
             (key,),
         )
 
+    def budget_paused(self, key: str) -> float:
+        """Seconds until the pause of the budget ``key`` ends (0 when it is not paused), on the
+        database's clock: one read.
+
+        Raises:
+            LedgerError: the ledger failed.
+        """
+        now = self._store.clock
+        rows = self._read(f"SELECT paused_until - {now} FROM budgets WHERE key=?", (key,))
+        return max(0.0, float(rows[0][0] or 0.0)) if rows else 0.0
+
     def budgets(self) -> list[BudgetUse]:
         """Every budget this ledger paces: its name, requests let through and seconds they waited
         in all, its rate (per second), and until when it is paused (``None`` when it is not)."""

@@ -92,6 +92,22 @@ class ServerProcess:
         found: dict[str, float] = json.loads(self._proc.stdout.readline())
         return found
 
+    def _ask(self, line: str) -> str:
+        assert self._proc.stdin is not None
+        assert self._proc.stdout is not None
+        self._proc.stdin.write(line + "\n")
+        self._proc.stdin.flush()
+        return self._proc.stdout.readline()
+
+    def arrivals(self) -> list[tuple[float, int]]:
+        """Each request's arrival (wall clock) and answer's status, so far (``--record``)."""
+        return [(float(t), int(s)) for t, s in json.loads(self._ask("arrivals"))]
+
+    def throttle(self, retry_after: float) -> None:
+        """Answer the next request 429 with ``Retry-After: retry_after``."""
+        if self._ask(f"throttle {retry_after:g}").strip() != "throttling":
+            raise RuntimeError("the sandbox server did not take the throttle")
+
     def close(self) -> None:
         """Ask the server to stop (stdin closed), and wait for it."""
         stop_child(self._proc)

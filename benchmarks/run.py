@@ -41,6 +41,7 @@ SECTIONS = (
     "ledger",
     "fleet",
     "fleet_scale",
+    "budget",
     "telemetry",
 )
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
@@ -305,6 +306,30 @@ def table(results: dict[str, Any]) -> str:
                 ),
             )
         )
+    if "budget" in s:
+        r = s["budget"]
+        for backend, b in r["backends"].items():
+            resumed = b["resumed_after_s"]
+            rows.append(
+                (
+                    "Budget",
+                    f"{b['requests']:,} polls from 4 processes x 8 threads at {r['rate']:g}/s "
+                    f"({backend} ledger): most in a 1-s window; requests/s used; after a 429 "
+                    f"(Retry-After {r['retry_after']:g} s): last request, first again (s)",
+                    f"{b['most_in_1s']}; {b['rate_used']:.2f}; {b['last_after_429_s']:.3f}; "
+                    + ("none" if resumed is None else f"{resumed:.3f}"),
+                    "",
+                    "",
+                    f"<= {r['rate'] + 1:g}; >= 18; <= 0.25; >= {r['retry_after'] - 0.25:g}",
+                    _ok(
+                        b["most_in_1s"] <= r["rate"] + 1
+                        and b["rate_used"] >= 18
+                        and b["last_after_429_s"] <= 0.25
+                        and resumed is not None
+                        and resumed >= r["retry_after"] - 0.25
+                    ),
+                )
+            )
     if "fleet_scale" in s:
         r = s["fleet_scale"]
         for k, by in r["runs"].items():
@@ -507,6 +532,10 @@ def _run(
         if quick:
             return telemetry.run(turns=30, rounds=6, warmup=100, pairs=200, pair_rounds=2)
         return telemetry.run()
+    if name == "budget":
+        from . import budget
+
+        return budget.run(jobs=60 if smoke else 2000, tmp=tmp)
     if name == "fleet_scale":
         from . import fleet_scale
 

@@ -144,6 +144,23 @@ def _hold_gets(app: SandboxApp, seconds: float) -> None:
     app.__class__ = Held
 
 
+def _record(app: SandboxApp, arrivals: list[tuple[float, int]]) -> None:
+    """Make ``app`` keep each request's arrival time and the status it was answered with."""
+    base = type(app)
+
+    class Recorded(base):  # type: ignore[valid-type,misc]
+        def __call__(self, environ: Any, start_response: Any) -> Any:
+            arrived = time.time()
+
+            def answer(status: str, headers: Any, *rest: Any) -> Any:
+                arrivals.append((arrived, int(status.split()[0])))
+                return start_response(status, headers, *rest)
+
+            return base.__call__(self, environ, answer)
+
+    app.__class__ = Recorded
+
+
 BUILDERS = {
     "cloudconvert": _cloudconvert,
     "conversio": _conversio,
@@ -175,10 +192,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="seconds every GET (a status, a list, a download) is held before it is answered: "
         "the service's own time, spent sleeping, not computing",
     )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="keep each request's arrival (wall clock) and answer's status, for ``arrivals``",
+    )
     args = parser.parse_args(argv)
     app = BUILDERS[args.provider](args)
     if args.service_time > 0:
         _hold_gets(app, args.service_time)
+    arrivals: list[tuple[float, int]] = []
+    if args.record:
+        _record(app, arrivals)
     box = Sandbox(app).start()
     try:
         print(json.dumps({"url": box.url, "settings": app.client_settings(box.url)}), flush=True)
@@ -188,6 +213,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print("restarted", flush=True)
             elif line.strip() == "ends" and hasattr(app, "ends"):
                 print(json.dumps(app.ends()), flush=True)
+            elif line.strip() == "arrivals":
+                print(json.dumps(arrivals), flush=True)
+            elif line.startswith("throttle "):  # the next request: 429 with Retry-After
+                seconds = line.split()[1]
+                app.faults.status(
+                    429, body={"message": "slow down"}, headers={"Retry-After": seconds}
+                )
+                print("throttling", flush=True)
     finally:
         box.stop()
         close = getattr(app, "close", None)

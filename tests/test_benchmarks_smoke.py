@@ -22,6 +22,7 @@ SECTIONS = {
     "ledger",
     "fleet",
     "fleet_scale",
+    "budget",
     "telemetry",
 }
 

@@ -13,7 +13,8 @@ pause it asks for ends.
 
 The transport asks :class:`Gate` before each request attempt: it waits for its slot within the
 call's deadline (a budget delays, it never raises; a deadline that comes first ends the call as
-the deadline does), and it holds one of the account's concurrent places while the request runs.
+the deadline does), and it holds one of the account's concurrent places while the request runs --
+a place of the ledger's, shared like the pace (:meth:`asyncjobs.Ledger.take_place`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ MAX_PAUSE = 300.0
 #: Seconds before its slot a request waiting for it looks for a pause set since the slot was taken
 #: (one read of the ledger): a 429 seen anywhere stops every process sharing the budget within it.
 PAUSE_NOTICE = 0.2
+#: Seconds a request holds a concurrent place of a budget shared through the ledger at most (its
+#: deadline's time, plus a minute): a process that died gives its places up so.
+PLACE_HOLD = 600.0
 
 
 def _positive(name: str) -> Callable[[Any, Any, Any], None]:
@@ -265,14 +269,48 @@ class Gate:
             left = None if end is None else max(0.0, end - time.monotonic())
             if not places.acquire(timeout=left):  # None: until a place frees
                 raise late()
+        try:
+            token = None if places is None else self._shared_place(end, gone, late)
+        except BaseException:
+            if places is not None:
+                places.release()
+            raise
         waited = time.monotonic() - started
         self.waited += waited
         _telemetry.budget_waited(self.provider, waited)
         try:
             yield waited
         finally:
+            if token is not None and self._ledger is not None:
+                with suppress(errors.LedgerError):  # else it is given up when its hold ends
+                    self._ledger.give_place(token)
             if places is not None:
                 places.release()
+
+    def _shared_place(
+        self, end: float | None, gone: threading.Event | None, late: Callable[[], BaseException]
+    ) -> str | None:
+        """One of the account's concurrent places across every process on the ledger (this
+        process's own place is taken already): its token, or ``None`` without a ledger (or one
+        that fails: the process keeps its own count alone meanwhile). Waits, looking again at
+        growing intervals, until one frees or the deadline."""
+        ledger, concurrency = self._ledger, self.budget.concurrency
+        if ledger is None or concurrency is None:
+            return None
+        delay = 0.005
+        while True:
+            now = time.monotonic()
+            hold = PLACE_HOLD if end is None else min(PLACE_HOLD, max(1.0, end - now) + 60.0)
+            try:
+                token = ledger.take_place(self.key, concurrency, hold)
+            except errors.LedgerError:
+                return None
+            if token is not None:
+                return token
+            if end is not None and now + delay > end:
+                raise late()
+            self._sleep(delay, gone, late)
+            delay = min(delay * 2, 0.1)
 
     @staticmethod
     def _sleep(

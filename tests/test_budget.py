@@ -313,6 +313,50 @@ def test_four_processes_of_eight_threads_share_one_budget(
     assert use.waited > 0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrency_is_shared_by_every_process_on_the_ledger(
+    backend: str, toy_sandbox: Any, toy_registered: Any, tmp_path: Path, request: Any
+) -> None:
+    ledger = (
+        str(tmp_path / "ledger.sqlite3")
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    with asyncjobs.connect(
+        "toy", ledger=ledger, budget=False, **toy_sandbox.app.client_settings(toy_sandbox.url)
+    ) as client:
+        jobs = [[client.submit("upper", text="x", duration=600).id for _ in range(4)] for _ in "ab"]
+    toy_sandbox.app.faults.delay(0.05, times=10_000)  # each request takes a while at the service
+    toy_sandbox.app.most_at_once = 0
+    procs = _processes(jobs, ledger=ledger, budget="1000/s,2", sandbox=toy_sandbox, each=3)
+    for p in procs:
+        assert p.wait(timeout=60) == 0
+    assert toy_sandbox.app.most_at_once == 2  # 2 processes x 4 threads, 2 places in all
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_budgets_places_are_taken_given_up_and_outlive_no_hold(
+    backend: str, tmp_path: Path, request: Any
+) -> None:
+    target = (
+        str(tmp_path / "l.sqlite3") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    )
+    with Ledger(target) as one, Ledger(target) as other:
+        first = one.take_place("acme k", 2, 60.0)
+        second = other.take_place("acme k", 2, 0.5)
+        assert first is not None
+        assert second is not None
+        assert one.take_place("acme k", 2, 60.0) is None  # both taken
+        one.give_place(first)
+        again = other.take_place("acme k", 2, 60.0)
+        assert again is not None
+        assert one.take_place("acme k", 2, 60.0) is None
+        time.sleep(0.6)  # the short hold ran out: a process that died gives its place up so
+        assert one.take_place("acme k", 2, 60.0) is not None
+        assert one.take_place("acme k", 3, 60.0) is not None  # a larger budget: one more place
+
+
 def test_a_slot_is_one_statement_on_postgresql(pg_url: str) -> None:
     with Ledger(pg_url) as ledger:
         before = ledger.statements

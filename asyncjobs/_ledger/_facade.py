@@ -107,6 +107,7 @@ class Ledger:
         # (provider, job id) -> when a claim read the job's entry, and the entry: what the job's
         # first poll reads (the claim read it an instant ago, and the lease keeps others off)
         self._claimed: dict[tuple[str, str], tuple[float, LedgerEntry]] = {}
+        self._places_made: set[tuple[str, int]] = set()  # budget places this object made sure of
         backend, where = backend_of(target)
         #: this object's name as a lease holder: host, process, and a random part
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -712,6 +713,46 @@ class Ledger:
             f" VALUES (?, {now}, {until}, 0, 0) ON CONFLICT (key) DO UPDATE SET"
             f" paused_until = {_greatest('budgets.paused_until', until)}",
             (key,),
+        )
+
+    def take_place(self, key: str, places: int, hold: float) -> str | None:
+        """Take one of the ``places`` concurrent places of the budget ``key`` for a request, held
+        at most ``hold`` seconds (a process that dies gives it up so), in one statement; the
+        place's token for :meth:`give_place`, or ``None`` when every place is taken.
+
+        Raises:
+            LedgerError: the ledger failed.
+        """
+        now = self._store.clock
+        token = uuid.uuid4().hex
+        free = f"n < {int(places)} AND (holder IS NULL OR until < {now})"
+        sql = (
+            f"UPDATE budget_places SET holder=?, until={now} + {_number(hold)} WHERE {free} AND"
+            f" place = (SELECT place FROM budget_places WHERE key=? AND {free} ORDER BY n LIMIT 1)"
+            " RETURNING place"
+        )
+        rows = self._store.write(sql, (token, key))
+        if not rows and (key, places) not in self._places_made:
+            self._store.write(
+                "INSERT INTO budget_places (place, key, n) VALUES "
+                + ", ".join("(?, ?, ?)" for _ in range(places))
+                + " ON CONFLICT DO NOTHING",
+                [v for n in range(places) for v in (f"{key}#{n}", key, n)],
+            )
+            self._places_made.add((key, places))
+            rows = self._store.write(sql, (token, key))
+        return f"{rows[0][0]} {token}" if rows else None
+
+    def give_place(self, token: str) -> None:
+        """Give up a place taken with :meth:`take_place`.
+
+        Raises:
+            LedgerError: the ledger failed (the place is given up when its hold runs out).
+        """
+        place, _, holder = token.rpartition(" ")
+        self._store.write(
+            "UPDATE budget_places SET holder=NULL, until=NULL WHERE place=? AND holder=?",
+            (place, holder),
         )
 
     def budget_paused(self, key: str) -> float:

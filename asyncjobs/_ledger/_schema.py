@@ -242,6 +242,25 @@ MIGRATIONS: tuple[Step, ...] = (
             ),
         ),
     ),
+    Step(
+        7,
+        "request budgets' concurrency: each account's places, one row each (``n`` from 0), held by"
+        " one request at a time across every process and machine on the ledger, until it ends"
+        " or its hold runs out (a process that died)",
+        (
+            Table(
+                "budget_places",
+                (
+                    _text("place", primary_key=True),
+                    _text("key", not_null=True),
+                    Column("n", ColumnType.NUMBER, not_null=True),
+                    _text("holder"),
+                    _time("until"),
+                ),
+            ),
+            Index("budget_places_by_key", "budget_places", ("key", "n")),
+        ),
+    ),
 )
 
 if len(MIGRATIONS) != SCHEMA_VERSION:  # a step appended: SCHEMA_VERSION (in _version) follows

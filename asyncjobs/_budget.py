@@ -47,6 +47,10 @@ MAX_PAUSE = 300.0
 #: Seconds before its slot a request waiting for it looks for a pause set since the slot was taken
 #: (one read of the ledger): a 429 seen anywhere stops every process sharing the budget within it.
 PAUSE_NOTICE = 0.2
+#: The share of a budget's rate the pace uses: a request delayed on its way to the service (a busy
+#: machine, the GIL, the network) by up to about two slots' time still never puts more than
+#: ``rate + 1`` requests in a window of ``per`` seconds there.
+PACE_SHARE = 0.95
 #: Seconds a request holds a concurrent place of a budget shared through the ledger at most (its
 #: deadline's time, plus a minute): a process that died gives its places up so.
 PLACE_HOLD = 600.0
@@ -221,6 +225,7 @@ class Gate:
         self.key = key
         self._ledger = ledger
         self._local = _schedule(key)
+        self._interval = budget.interval / PACE_SHARE
         places = budget.concurrency
         self._places = None if places is None else _semaphore(key, places)
         #: seconds this client's requests waited for their slots, in all
@@ -233,10 +238,12 @@ class Gate:
         """Seconds to the next slot, taken; ``None`` when it is further than ``max_wait``."""
         if self._ledger is not None:
             try:
-                return self._ledger.take_slot(self.key, self.budget.interval, max_wait)
+                return self._ledger.take_slot(
+                    self.key, self._interval, max_wait, rate=self.budget.rate / self.budget.per
+                )
             except errors.LedgerError:
                 pass  # a ledger that fails for a moment: this process keeps the pace alone
-        return self._local.take(self.budget.interval, max_wait)
+        return self._local.take(self._interval, max_wait)
 
     @contextmanager
     def entered(

@@ -674,11 +674,14 @@ class Ledger:
 
     # -- request budgets --------------------------------------------------------------------------
 
-    def take_slot(self, key: str, interval: float, max_wait: float) -> float | None:
+    def take_slot(
+        self, key: str, interval: float, max_wait: float, *, rate: float | None = None
+    ) -> float | None:
         """Take the next slot of the budget ``key``'s pace (``interval`` seconds after the last one
         given out, or now when it is idle, and never before a pause ends), in one statement on the
         database's clock; the seconds to wait for it. ``None``, and nothing taken, when the slot
-        is more than ``max_wait`` seconds away.
+        is more than ``max_wait`` seconds away. ``rate``: the budget's requests per second, as
+        :meth:`budgets` shows it (``1 / interval`` when not given).
 
         Raises:
             LedgerError: the ledger failed.
@@ -696,7 +699,7 @@ class Ledger:
             f" WHERE {slot} - {now} <= {bound}"
             f" RETURNING slot - {now}"
         )
-        rows = self._store.write(sql, (key, 1.0 / interval))
+        rows = self._store.write(sql, (key, 1.0 / interval if rate is None else rate))
         return None if not rows else max(0.0, float(rows[0][0]))
 
     def pause_budget(self, key: str, seconds: float) -> None:

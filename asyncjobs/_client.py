@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import os
 import re
@@ -18,7 +17,6 @@ import requests
 
 from . import _checks, _telemetry, _wake, errors
 from ._budget import Budget, Gate, account_key, budget_of
-from ._catalog import refuse_unoffered
 from ._deferred import collecting
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
 from ._ledger import Ledger, LedgerEntry, SubmitState
@@ -33,6 +31,8 @@ from .provider import Kind, PollPolicy, Provider
 __all__ = ["Client", "check_id", "connect", "status_of"]
 
 if TYPE_CHECKING:
+    import concurrent.futures
+
     from ._job import Job, JobList
     from ._webhooks import Receiver
 
@@ -425,6 +425,8 @@ class Client:
     def _offers(self, prepared: Mapping[str, Any]) -> None:
         """Refuse, before any request, a conversion this provider's complete format list does not
         have (naming the installed providers that offer it)."""
+        from ._catalog import refuse_unoffered  # here: a status never needs the catalog (a class)
+
         source, target = prepared.get("from_"), prepared.get("to")
         if isinstance(source, str) and isinstance(target, str):
             refuse_unoffered(self.name, type(self.provider).formats(), source, target)

@@ -16,7 +16,6 @@ on news arriving: a nap ends after its delay anyway, and the wait polls per its 
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +26,7 @@ from ._redaction import get_logger
 
 if TYPE_CHECKING:
     import asyncio
+    import concurrent.futures as cf
 
     from ._job import Job
     from ._ledger import Ledger
@@ -85,6 +85,8 @@ class Waiter:
     def alarm(self) -> cf.Future[None]:
         """A future that completes on the next news (at once if some is waiting): a scheduler
         waits on it beside its polls with ``concurrent.futures.wait``."""
+        import concurrent.futures as cf  # here: only a scheduler's wait needs it (about 1 ms)
+
         fut: cf.Future[None] = cf.Future()
 
         def ring() -> None:

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import attrs
@@ -55,7 +55,8 @@ from asyncjobs.provider import (
     prepare_convert,
 )
 
-from .wire import ConversionResult, JobStarted, UploadedFile, WireError, converter, structure
+if TYPE_CHECKING:
+    from .wire import ConversionResult, WireError
 
 __all__ = ["AUTH_CODES", "ConvertAPIProvider", "FileId"]
 
@@ -257,6 +258,9 @@ class ConvertAPIProvider(Provider):
     def _error_shape(self, response: requests.Response) -> WireError | None:
         """ConvertAPI's own error body (``{"Code": int, "Message": str, ...}``), or ``None`` for any
         other (a gateway's ``{"code": ...}`` included): only ConvertAPI's own shape fails a job."""
+        # here: only an error reads it; a pending status reads no body (5 attrs classes)
+        from .wire import WireError, structure
+
         try:
             body = response.json()
         except (ValueError, RecursionError):
@@ -367,6 +371,9 @@ class ConvertAPIProvider(Provider):
         return value
 
     def _upload(self, source: Source, from_: str) -> str:
+        # here: only an upload reads it; a pending status reads no body (5 attrs classes)
+        from .wire import UploadedFile, converter
+
         name = source.name or f"file.{from_}"
         headers = {
             "Content-Disposition": _disposition(name),
@@ -399,6 +406,9 @@ class ConvertAPIProvider(Provider):
         WebHook query parameter"); the source and the converter's parameters in the form body: one
         ``File``, ``Files[0..n]`` for a list, or ``Url`` for a web page (``from_="web"``).
         """
+        # here: only a submit reads it; a pending status reads no body (5 attrs classes)
+        from .wire import JobStarted, converter
+
         job_id = job_id or self.new_job_id()
         source = params["source"]
         from_ = params["from_"]
@@ -477,6 +487,9 @@ class ConvertAPIProvider(Provider):
         Past the read timeout, or when the answer breaks off, the job is taken as submitted and
         polled at ``/job/{JobId}``, the seed's recovery path. Not retried: each try would wait the
         whole read timeout again."""
+        # here: only a submit reads them; a pending status reads no body (5 attrs classes)
+        from .wire import ConversionResult, JobStarted, converter
+
         failures = [s for s in range(500, 600) if s not in (502, 503, 504)]
         try:
             response = self.request(
@@ -610,6 +623,9 @@ class ConvertAPIProvider(Provider):
         return info(Status.PENDING, str(code))
 
     def _finished(self, job_id: str, response: requests.Response) -> _Cached:
+        # here: only a finished job's answer is read; a pending status reads no body
+        from .wire import ConversionResult, converter
+
         media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media == "application/json" or media.endswith("+json"):
             result = self.decode(response, ConversionResult, converter, job_id=job_id)

@@ -46,16 +46,7 @@ from asyncjobs.provider import (
 )
 
 from .storage import StorageFile, check_storage_path
-from .wire import (
-    ApiError,
-    ConvertSettings,
-    FilesUploadResult,
-    OperationResult,
-    TokenResponse,
-    WireError,
-    structure,
-    unstructure,
-)
+from .wire import OperationResult, TokenResponse, WireError, structure, unstructure
 
 #: The service's codes for a document type it does not read and a conversion it does not offer.
 _NOT_OFFERED = frozenset({"errorFileTypeNotSupported", "errorConversionNotSupported"})
@@ -338,6 +329,11 @@ class GroupDocsProvider(Provider):
         return details
 
     def _error_details(self, response: requests.Response) -> ErrorDetails:
+        from .bodies import (
+            ApiError,
+            FilesUploadResult,
+        )  # here: a status that succeeds reads neither
+
         try:
             body = response.json()
         except ValueError:
@@ -547,6 +543,8 @@ class GroupDocsProvider(Provider):
             ) from exc
 
     def _submit(self, params: Mapping[str, Any]) -> JobInfo:
+        from .bodies import ConvertSettings  # here: only a submit writes it
+
         source = params["source"]
         to = params["to"]
         if params.get("direct"):
@@ -584,6 +582,8 @@ class GroupDocsProvider(Provider):
         return url + (f"?storageName={quote(query['storageName'], safe='')}" if query else "")
 
     def _upload(self, source: Source, path: str) -> None:
+        from .bodies import FilesUploadResult  # here: only an upload reads it
+
         with source.open() as stream:
             body = MultipartBody(file=("file", PurePosixPath(path).name, stream, source.size))
             response = self.request(

@@ -68,19 +68,15 @@ from werkzeug.wsgi import wrap_file
 
 from asyncjobs.sandbox import JobClock, SandboxApp, json_response
 
-from .wire import (
+from .bodies import (
     ConvertSettings,
     FilesUploadResult,
     ObjectExist,
-    OperationResult,
     StorageEntry,
     StorageFilesList,
-    StoredConvertedResult,
     UploadError,
-    WireError,
-    structure,
-    unstructure,
 )
+from .wire import OperationResult, StoredConvertedResult, WireError, structure, unstructure
 
 __all__ = ["GroupDocsSandbox", "expected_output"]
 

@@ -1,6 +1,9 @@
 """The bodies GroupDocs.Conversion Cloud sends and receives, as attrs models, and the one cattrs
 converter that maps their field names to the wire's.
 
+Here are the bodies a token and a status read; the request, upload, storage and error bodies are
+in :mod:`asyncjobs_groupdocs.bodies` (also readable from here), imported when first needed.
+
 Requests use PascalCase keys (``FilePath``); answers come back camelCase (``filePath``), with some
 PascalCase seen in the vendor's docs: :func:`structure` accepts both. The OAuth bodies keep their
 snake_case names (``access_token``). The adapter and the sandbox share these models.
@@ -15,23 +18,30 @@ import attrs
 from asyncjobs.provider import wire_converter
 
 __all__ = [
-    "ApiError",
-    "ApiErrorBody",
-    "ConvertSettings",
-    "FilesUploadResult",
-    "ObjectExist",
     "OperationResult",
-    "StorageEntry",
-    "StorageFilesList",
     "StoredConvertedResult",
-    "TokenError",
     "TokenResponse",
-    "UploadError",
     "WireError",
     "converter",
     "structure",
     "unstructure",
 ]
+
+#: The bodies a status does not read, in :mod:`asyncjobs_groupdocs.bodies` (imported on first use,
+#: so that a first status builds 3 attrs classes instead of 12); still readable from here.
+_BODIES = frozenset(
+    {
+        "ApiError",
+        "ApiErrorBody",
+        "ConvertSettings",
+        "FilesUploadResult",
+        "ObjectExist",
+        "StorageEntry",
+        "StorageFilesList",
+        "TokenError",
+        "UploadError",
+    }
+)
 
 T = TypeVar("T")
 
@@ -52,28 +62,7 @@ class TokenResponse:
     token_type: str | None = None
 
 
-@attrs.frozen
-class TokenError:
-    """The token endpoint's error: ``{"error": "invalid_client"}``."""
-
-    error: str
-    error_description: str | None = None
-
-
 # -- the API (PascalCase in requests, camelCase in answers) ---------------------------------------
-
-
-@attrs.frozen
-class ConvertSettings:
-    """The body of ``POST /conversion/async``."""
-
-    file_path: str
-    format: str
-    storage_name: str | None = None
-    output_path: str | None = None
-    load_options: dict[str, Any] | None = None
-    convert_options: dict[str, Any] | None = None
-    fonts_path: str | None = None
 
 
 @attrs.frozen
@@ -103,75 +92,12 @@ class OperationResult:
     result: list[StoredConvertedResult] | None = None
 
 
-@attrs.frozen
-class UploadError:
-    """One failed file of a storage upload."""
-
-    code: str | None = None
-    message: str | None = None
-    description: str | None = None
-
-
-@attrs.frozen
-class FilesUploadResult:
-    """The answer of a storage upload (HTTP 200 even when a file failed)."""
-
-    uploaded: list[str] | None = None
-    errors: list[UploadError] | None = None
-
-
-@attrs.frozen
-class ApiErrorBody:
-    """The inner ``error`` of the API's error shape."""
-
-    code: Any = None
-    message: str | None = None
-    description: str | None = None
-    date_time: str | None = None
-    inner_error: Any = None
-
-
-@attrs.frozen
-class ApiError:
-    """``{"requestId", "error": {code, message, description, dateTime, innerError}}``."""
-
-    request_id: str | None = None
-    error: ApiErrorBody | None = None
-
-
-@attrs.frozen
-class ObjectExist:
-    """The answer of ``GET /conversion/storage/exist/{path}``."""
-
-    exists: bool = False
-    is_folder: bool = False
-
-
-@attrs.frozen
-class StorageEntry:
-    """One entry of a storage folder listing."""
-
-    name: str
-    is_folder: bool = False
-    modified_date: str | None = None
-    size: int = 0
-    path: str | None = None
-
-
-@attrs.frozen
-class StorageFilesList:
-    """The answer of ``GET /conversion/storage/folder/{path}``."""
-
-    value: list[StorageEntry] = attrs.field(factory=list)
-
-
 # -- the converter ---------------------------------------------------------------------------------
 
 #: Answers are camelCase (PascalCase read too), requests PascalCase with unset fields left out, the
 #: OAuth bodies snake_case: the core's wire converter renames, once, for the whole provider.
 converter = wire_converter("camel")
-converter.use("snake", TokenResponse, TokenError, omit_none=True)
-converter.use("pascal", ConvertSettings, omit_none=True)
+converter.use("snake", TokenResponse, omit_none=True)
 
 
 def structure(data: Any, cls: type[T]) -> T:
@@ -189,3 +115,12 @@ def structure(data: Any, cls: type[T]) -> T:
 def unstructure(obj: Any) -> Any:
     """``obj`` as JSON-ready data with the wire's key names (requests leave ``None`` fields out)."""
     return converter.unstructure(obj)
+
+
+def __getattr__(name: str) -> Any:
+    """The bodies moved to :mod:`asyncjobs_groupdocs.bodies`, by their old names here."""
+    if name in _BODIES:
+        from . import bodies  # here: a status never needs them (9 attrs classes, about 4 ms)
+
+        return getattr(bodies, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

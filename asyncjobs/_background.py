@@ -40,6 +40,8 @@ class _Watch:
         self.callbacks: list[tuple[Job, Callable[[Job], object]]] = []
         self.poll = tracker(job)
         self.inflight = False
+        #: the sequence number of its entry on the heap, while it has one (older entries are stale)
+        self.queued: int | None = None
         self.unsubscribe: Callable[[], None] = _nothing
         #: set when its client closes: a poll in flight makes no new attempt
         self.gone = threading.Event()
@@ -96,20 +98,22 @@ class _Background:
 
     def _news(self) -> None:
         """Jobs whose end news brought are stepped at once, without another poll (condition held)."""
-        moved = False
         for key, info in self._waiter.take().items():
             w = self._by_key.get(key)
             if w is None or w.poll.told is not None:
                 continue
             w.poll.tell(info)
-            if not w.inflight and any(e[2] is w.job for e in self._heap):
-                # sleeping in the heap: due now (a job out on a step, or just back from one, is
-                # rescheduled at once by the step's outcome, since it is told)
-                self._heap[:] = [e for e in self._heap if e[2] is not w.job]
-                self._heap.append((time.monotonic(), next(self._counter), w.job))
-                moved = True
-        if moved:
-            heapq.heapify(self._heap)
+            if not w.inflight and w.queued is not None:
+                # sleeping in the heap: due now (its old entry goes stale; a job out on a step, or
+                # just back from one, is rescheduled at once by the step's outcome, since it is
+                # told). A lookup, not a pass over the heap: every poll that finds a job finished
+                # reports it.
+                self._push(w, time.monotonic())
+
+    def _push(self, w: _Watch, when: float) -> None:
+        """Put the job of ``w`` on the heap, due at ``when`` (condition held)."""
+        w.queued = seq = next(self._counter)
+        heapq.heappush(self._heap, (when, seq, w.job))
 
     def _count_client(self, job: Job) -> None:
         """The limit of polls in flight adapts only while every watched job is one client's
@@ -137,10 +141,7 @@ class _Background:
                 w = self._watches[job] = _Watch(job)
                 self._by_key[(job.provider, job.id)] = w
                 w.unsubscribe = _wake.subscribe(self._waiter, [job])
-                now = time.monotonic()
-                heapq.heappush(
-                    self._heap, (w.poll.first(now, time.time()), next(self._counter), job)
-                )
+                self._push(w, w.poll.first(time.monotonic(), time.time()))
                 self._count_client(job)
             elif all(h is not job for h in w.handles):
                 w.handles.append(job)
@@ -218,7 +219,7 @@ class _Background:
             self._limit.sample(*timing)
         step = w.poll.step(result, time.monotonic(), time.time())
         if step.action is Action.AGAIN:
-            heapq.heappush(self._heap, (step.at, next(self._counter), w.job))
+            self._push(w, step.at)
             return _AGAIN
         if step.action is not Action.ENDED:
             return _Failed(step.error)
@@ -229,7 +230,7 @@ class _Background:
         if fetched is None and w.wants_result():
             # a future came while it ended (or news ended it): fetch the result
             w.poll.tell(step.info)
-            heapq.heappush(self._heap, (time.monotonic(), next(self._counter), w.job))
+            self._push(w, time.monotonic())
             return _AGAIN
         return fetched
 
@@ -254,11 +255,12 @@ class _Background:
                         and self._heap[0][0] <= now
                         and self._inflight < self._limit.value
                     ):
-                        _, _, job = heapq.heappop(self._heap)
+                        _, seq, job = heapq.heappop(self._heap)
                         found = self._watches.get(job)
-                        if found is None:
-                            continue
+                        if found is None or found.queued != seq:
+                            continue  # its watch is gone, or news made it due sooner
                         w = found
+                        w.queued = None
                         if not w.wanted():
                             self._forget(w)  # every future was cancelled
                             continue

@@ -68,7 +68,7 @@ def _scheduled(
     board.start(min(max_workers, MAX_WORKERS, len(board.heap)))
     # news of an end (a poll anywhere in this process, a webhook's confirming poll, the ledger):
     # those jobs are polled no more
-    listen = _wake.listening([j for _, _, j in board.heap])
+    listen = _wake.listening(board.queued())
     waiter = listen.__enter__()
     unring = waiter.ring_me(lambda: board.news(waiter.take()))
     board.news(waiter.take())
@@ -129,7 +129,11 @@ class _Board:
 
     def __init__(self, deadline: float | None) -> None:
         self.deadline = deadline
+        # (due, seq, job); an entry is live while _queued[job] is its seq (news of a job's end
+        # leaves its entry behind, dropped when it comes to the top): the top is always live
         self.heap: list[tuple[float, int, Job]] = []
+        self._queued: dict[Job, int] = {}
+        self._keys: dict[tuple[str, str], Job] = {}  # the jobs of the wait by (provider, id)
         self._counter = itertools.count()
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # workers wait here for a job to be due
@@ -155,39 +159,55 @@ class _Board:
     def add(self, job: Job, now: float, wall: float) -> None:
         """Take ``job`` on, due at its first poll (before the workers start)."""
         poll = self._polls[job] = tracker(job, deadline=self.deadline, since=self._since)
+        self._keys[(job.provider, job.id)] = job
         self.push(poll.first(now, wall), job)
+
+    def queued(self) -> list[Job]:
+        """The jobs on the heap, waiting for their next poll."""
+        return list(self._queued)
 
     def news(self, ended: dict[tuple[str, str], JobInfo]) -> None:
         """Jobs reported finished (from any thread): off the heap and handed back, without another
-        poll; one being polled takes the news when its poll ends."""
+        poll; one being polled takes the news when its poll ends. Costs a lookup per job in the
+        news, not a pass over the wait's jobs: every poll that finds a job finished reports it,
+        with the lock held."""
         if not ended:
             return
         with self._lock:
-            gone: set[Job] = set()
-            for _, _, job in self.heap:
-                info = ended.get((job.provider, job.id))
-                if info is not None and job not in gone:
+            gone = False
+            for key, info in ended.items():
+                job = self._keys.get(key)
+                if job is None:
+                    continue
+                if job in self._inflight:
+                    self._polls[job].tell(info)
+                elif self._queued.pop(job, None) is not None:
                     settle(job, self._polls[job].news(info, time.time()))
                     self._seen.append(info)
                     self._ready.append(job)
-                    gone.add(job)
-            for job in self._inflight:
-                info = ended.get((job.provider, job.id))
-                if info is not None:
-                    self._polls[job].tell(info)
+                    del self._keys[key]
+                    gone = True
             if gone:
-                self.heap[:] = [entry for entry in self.heap if entry[2] not in gone]
-                heapq.heapify(self.heap)
+                self._prune()
                 self._main.notify()
 
     def push(self, when: float, job: Job) -> None:
         """Put ``job`` on the heap, due at the monotonic time ``when`` (under the lock, or before
         the workers start)."""
-        heapq.heappush(self.heap, (when, next(self._counter), job))
+        seq = next(self._counter)
+        self._queued[job] = seq
+        heapq.heappush(self.heap, (when, seq, job))
+
+    def _prune(self) -> None:
+        """Drop the entries of jobs news ended from the top of the heap, so that the top is a job
+        still waiting (or the heap is empty)."""
+        heap, queued = self.heap, self._queued
+        while heap and queued.get(heap[0][2]) != heap[0][1]:
+            heapq.heappop(heap)
 
     def start(self, workers: int) -> None:
         """Start ``workers`` polling threads, with the limit of polls in flight they keep to."""
-        self.limit = Limit(workers, adaptive=adaptive(policies(j for _, _, j in self.heap)))
+        self.limit = Limit(workers, adaptive=adaptive(policies(self._queued)))
         for n in range(workers):
             thread = threading.Thread(target=self._run, name=f"asyncjobs-poll_{n}", daemon=True)
             self._threads.append(thread)
@@ -221,6 +241,8 @@ class _Board:
                 free = self._busy < self.limit.value
                 if self.heap and self.heap[0][0] <= now and free:
                     _, _, job = heapq.heappop(self.heap)
+                    del self._queued[job]
+                    self._prune()
                     self._busy += 1
                     self._inflight.add(job)
                     if self.heap and self._busy < self.limit.value:
@@ -307,6 +329,7 @@ class _Board:
                 if self.heap[0][2] is job:
                     self._watch(when)  # due before what the sleeping workers wait for
             else:  # ended, or gave up with the job's error
+                self._keys.pop((job.provider, job.id), None)
                 self._ready_looks.extend(seen)
                 self._ready.append(job)
                 self._main.notify()

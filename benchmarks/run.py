@@ -5,6 +5,7 @@
     python -m benchmarks --quick               # target sizes, fewer runs
     python -m benchmarks --only status,import  # some sections
     python -m benchmarks --only aio            # 10,000 jobs awaited from one event loop
+    python -m benchmarks --only notice         # 1,000 jobs: p99 notice delay, every driver
     python -m benchmarks --only webhooks       # 1,000 jobs: woken by webhooks vs polling
     python -m benchmarks --only fleet          # 1, 2, 4 workers on a PostgreSQL ledger
     python -m benchmarks --only scheduler      # CPU per poll: asyncjobs.wait vs a status loop
@@ -34,6 +35,7 @@ SECTIONS = (
     "scheduler",
     "many_jobs",
     "aio",
+    "notice",
     "webhooks",
     "large_files",
     "import",
@@ -160,6 +162,10 @@ def table(results: dict[str, Any]) -> str:
         from .aio import rows as aio_rows
 
         rows += aio_rows(s["aio"], _fig, _ok)
+    if "notice" in s:
+        from .notice import rows as notice_rows
+
+        rows += notice_rows(s["notice"], _fig, _ok)
     if "webhooks" in s:
         from .webhooks import rows as webhook_rows
 
@@ -506,6 +512,12 @@ def _run(
         if smoke:
             return aio.run(jobs=30, scale=40.0, repeats=1, tmp=tmp)
         return aio.run(jobs=10_000, scale=1.0, repeats=1, tmp=tmp)
+    if name == "notice":
+        from . import notice
+
+        if smoke:
+            return notice.run(jobs=12, scale=40.0, repeats=1, tmp=tmp)
+        return notice.run(jobs=1000, scale=1.0, repeats=1 if quick else 2, tmp=tmp)
     if name == "webhooks":
         from . import webhooks
 

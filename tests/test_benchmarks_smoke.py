@@ -15,6 +15,7 @@ SECTIONS = {
     "scheduler",
     "many_jobs",
     "aio",
+    "notice",
     "webhooks",
     "large_files",
     "import",

@@ -26,6 +26,7 @@ from asyncjobs import (
     Provider,
     Result,
     Status,
+    _wake,
     aio,
     errors,
 )
@@ -198,6 +199,25 @@ def test_every_wait_keeps_to_a_retry_after_the_service_gave(
     DRIVERS[driver](job)
     first, second = Scripted.polls[job.id]
     assert second - first >= RETRY_AFTER
+
+
+@pytest.mark.parametrize("driver", sorted(DRIVERS))
+def test_every_wait_ends_on_news_of_the_end_and_polls_the_job_no_more(
+    driver: str, scripted: asyncjobs.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(SCRIPTS, "forever", "P")
+    job = scripted.submit("run", script="forever")
+    end = JobInfo("scripted", job.id, "run", Status.DONE, raw_status="D")
+    polls_at_news: list[int] = []
+
+    def tell() -> None:  # another poll of this process, or a webhook's, saw it end
+        polls_at_news.append(len(Scripted.polls[job.id]))
+        _wake.report("scripted", job.id, end)
+
+    threading.Timer(0.2, tell).start()
+    assert DRIVERS[driver](job) == ("done", None)
+    assert polls_at_news
+    assert len(Scripted.polls[job.id]) <= polls_at_news[0] + 1  # one may have been out
 
 
 @pytest.mark.slow

@@ -337,3 +337,61 @@ def test_closing_a_client_cancels_its_jobs_futures_and_their_polling(
     left = calls_to(mock, stuck)
     time.sleep(0.3)
     assert calls_to(mock, stuck) <= left + 1
+
+
+def test_news_of_an_end_hands_the_job_back_and_it_is_polled_no_more(
+    memory_client: asyncjobs.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncjobs import JobInfo, _wake
+
+    memory_client.poll_policy = PollPolicy(initial=0.05, factor=1.0, cap=0.05, min_interval=0.05)
+    told = memory_client.submit("sleep", duration=60)
+    others = [memory_client.submit("sleep", duration=0.6) for _ in range(5)]
+    polled: list[str] = []
+    real_status = memory_client.status
+
+    def status(job_id: str) -> JobInfo:
+        polled.append(job_id)
+        return real_status(job_id)
+
+    monkeypatch.setattr(memory_client, "status", status)
+    end = JobInfo("memory", told.id, "sleep", Status.DONE, raw_status="ok")
+    polls_before_news: list[int] = []
+
+    def tell() -> None:
+        polls_before_news.append(polled.count(told.id))
+        _wake.report("memory", told.id, end)
+
+    threading.Timer(0.1, tell).start()
+    _done, not_done = asyncjobs.wait([told, *others], timeout=10, max_workers=2)
+    assert not not_done
+    assert told.info is not None
+    assert told.info.status is Status.DONE
+    assert polls_before_news  # the news came while the others were still pending
+    assert polled.count(told.id) <= polls_before_news[0] + 1  # one may have been in flight
+
+
+def test_news_of_one_end_looks_up_that_job_not_every_job_of_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from asyncjobs import JobInfo
+    from asyncjobs._waiting import _Board
+
+    board = _Board(None)
+    jobs = [asyncjobs.Job(lambda: None, f"j{n}", provider="toy") for n in range(1000)]  # type: ignore[arg-type, return-value]
+    for job in jobs:
+        board.add(job, time.monotonic() + 60, time.time())
+    looked = 0
+    real = asyncjobs.Job.provider
+
+    def counted(self: asyncjobs.Job) -> str:
+        nonlocal looked
+        looked += 1
+        return real.fget(self)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(asyncjobs.Job, "provider", property(counted))
+    board.news({("toy", "j500"): JobInfo("toy", "j500", "k", Status.DONE, raw_status="ok")})
+    assert looked <= 5
+    assert board.queued() == [j for j in jobs if j.id != "j500"]
+    assert jobs[500].info is not None
+    assert jobs[500].info.status is Status.DONE

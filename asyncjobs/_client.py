@@ -21,7 +21,7 @@ from ._deferred import collecting
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
 from ._ledger import Ledger, LedgerEntry, SubmitState
 from ._looks import Looks
-from ._models import JobInfo, Result, ResultFile, Status, expiry
+from ._models import JobInfo, Status, expiry
 from ._redaction import MASK, Redactor, get_logger, redact_value
 from ._registry import get_provider_class
 from ._settings import resolve_settings
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import concurrent.futures
 
     from ._job import Job, JobList
+    from ._results import Result, ResultFile
     from ._webhooks import Receiver
 
 log = get_logger("asyncjobs._client")

@@ -27,7 +27,7 @@ from ._http import (
     path_segment,
     same_origin,
 )
-from ._models import Cost, JobInfo, Result, ResultFile, Status, WebhookRequest
+from ._models import Cost, JobInfo, Status
 from ._multipart import MultipartBody
 from ._policies import PollPolicy, RetryPolicy, Timeouts
 from ._redaction import get_logger
@@ -78,7 +78,23 @@ if TYPE_CHECKING:
     import cattrs
     import requests
 
+    from ._results import Result, ResultFile, WebhookRequest
     from ._settings import Settings
+
+#: re-exported names imported when first read: a status reads none of them, so a first status does
+#: not build their classes
+_LAZY = ("Result", "ResultFile", "WebhookRequest")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import _results  # here: only when one of the names above is first read
+
+    value = getattr(_results, name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
 
 __all__ = [
     "Budget",

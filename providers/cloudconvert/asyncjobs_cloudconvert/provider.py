@@ -19,7 +19,7 @@ import mimetypes
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import requests
 
@@ -42,12 +42,9 @@ from asyncjobs.provider import (
     Param,
     PollPolicy,
     Provider,
-    Result,
-    ResultFile,
     Setting,
     Source,
     Status,
-    WebhookRequest,
     convert_kind,
     default_error_details,
     get_logger,
@@ -57,6 +54,9 @@ from asyncjobs.provider import (
 )
 
 from . import wire
+
+if TYPE_CHECKING:
+    from asyncjobs.provider import Result, ResultFile, WebhookRequest
 
 __all__ = ["API_URL", "SIGNATURE_HEADER", "CloudConvertProvider", "sign_webhook", "verify_webhook"]
 
@@ -409,6 +409,8 @@ class CloudConvertProvider(Provider):
 
     def result(self, job_id: str) -> Result:
         """Every file of every finished ``export/url`` task (a job may make several)."""
+        from asyncjobs.provider import Result, ResultFile  # here: not built for a status
+
         info = self.poll(job_id)
         self.require_done(info)
         with self._jobs_lock:

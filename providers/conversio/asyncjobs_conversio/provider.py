@@ -15,7 +15,7 @@ import posixpath
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import attrs
@@ -31,11 +31,8 @@ from asyncjobs.provider import (
     Param,
     PollPolicy,
     Provider,
-    Result,
-    ResultFile,
     Setting,
     Status,
-    WebhookRequest,
     default_error_details,
     path_segment,
     same_origin,
@@ -43,6 +40,9 @@ from asyncjobs.provider import (
 
 from . import wire
 from .signature import KID_API_KEY, Verifier
+
+if TYPE_CHECKING:
+    from asyncjobs.provider import Result, WebhookRequest
 
 __all__ = ["ConversioProvider"]
 
@@ -217,6 +217,8 @@ class ConversioProvider(Provider):
     def result(self, job_id: str) -> Result:
         """The CSV file of a done export (``result`` is its URL); other results stay in ``raw``
         (a mass unsubscribe done at once: its counts)."""
+        from asyncjobs.provider import Result, ResultFile  # here: not built for a status
+
         done = _sync_job(self.name, job_id)
         if done is not None:
             return Result(raw=dict(done.meta))

@@ -41,13 +41,10 @@ from asyncjobs.provider import (
     Param,
     PollPolicy,
     Provider,
-    Result,
-    ResultFile,
     Setting,
     Source,
     Status,
     Timeouts,
-    WebhookRequest,
     convert_kind,
     default_error_details,
     parse_retry_after,
@@ -56,6 +53,8 @@ from asyncjobs.provider import (
 )
 
 if TYPE_CHECKING:
+    from asyncjobs.provider import Result, ResultFile, WebhookRequest
+
     from .wire import ConversionResult, WireError
 
 __all__ = ["AUTH_CODES", "ConvertAPIProvider", "FileId"]
@@ -649,6 +648,8 @@ class ConvertAPIProvider(Provider):
             name = f"{job_id}{ext}"
         length = response.headers.get("Content-Length")
         url = self.config["base_url"].rstrip("/") + "/" + self._job_path(job_id)
+        from asyncjobs.provider import ResultFile  # here: not built for a status
+
         file = ResultFile(
             name,
             size=int(length) if length and length.isdigit() else None,
@@ -668,6 +669,8 @@ class ConvertAPIProvider(Provider):
 
     def result(self, job_id: str) -> Result:
         """The files of a done job: each by ``Url`` (streamed when opened) or inline ``FileData``."""
+        from asyncjobs.provider import Result  # here: not built for a status
+
         with self._results_lock:
             cached = self._results.get(job_id)
         if cached is None:
@@ -687,6 +690,8 @@ class ConvertAPIProvider(Provider):
         return Result(files=files, raw=cached.raw, meta=meta)
 
     def _file(self, job_id: str, f: Any) -> ResultFile:
+        from asyncjobs.provider import ResultFile  # here: not built for a status
+
         name = f.file_name if f.file_name.strip() not in ("", ".", "..") else job_id
         media = mimetypes.guess_type(name)[0]
         size = f.file_size if f.file_size is None or f.file_size >= 0 else None

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
@@ -33,8 +33,6 @@ from asyncjobs.provider import (
     Param,
     PollPolicy,
     Provider,
-    Result,
-    ResultFile,
     Setting,
     Source,
     Status,
@@ -47,6 +45,9 @@ from asyncjobs.provider import (
 
 from .storage import StorageFile, check_storage_path
 from .wire import OperationResult, TokenResponse, WireError, structure, unstructure
+
+if TYPE_CHECKING:
+    from asyncjobs.provider import Result
 
 #: The service's codes for a document type it does not read and a conversion it does not offer.
 _NOT_OFFERED = frozenset({"errorFileTypeNotSupported", "errorConversionNotSupported"})
@@ -706,6 +707,8 @@ class GroupDocsProvider(Provider):
     def result(self, job_id: str) -> Result:
         """The converted files: from storage when listed with a path (or a ``url`` naming one),
         else the result endpoint."""
+        from asyncjobs.provider import Result, ResultFile  # here: not built for a status
+
         op = self._operation(job_id)
         info = self._info(job_id, op)
         self.require_done(info)

@@ -27,7 +27,6 @@ __all__ = [
     "USAGE_GROUPS",
     "LedgerEntry",
     "SubmitState",
-    "Usage",
     "decode_entries",
     "decode_infos",
     "from_timestamp",
@@ -54,23 +53,6 @@ INFO_COLUMNS = (
 
 #: What :meth:`Ledger.usage` can group by.
 USAGE_GROUPS = ("provider", "kind", "day")
-
-
-@attrs.frozen
-class Usage:
-    """One row of :meth:`Ledger.usage`: what the jobs of one group cost in one unit.
-
-    Attributes:
-        group: the provider, the kind, or the UTC day (``YYYY-MM-DD``).
-        unit: the unit the amount is in; ``None`` for the jobs whose cost is not known.
-        amount: the sum, in ``unit``; ``None`` when the unit is.
-        jobs: how many jobs the row sums.
-    """
-
-    group: str
-    unit: str | None
-    amount: float | None
-    jobs: int
 
 
 class SubmitState:

@@ -14,7 +14,6 @@ import mimetypes
 import secrets
 import string
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
@@ -225,6 +224,8 @@ class ConvertAPIProvider(Provider):
     def new_job_id(self) -> str:
         """32 lowercase letters and digits (``current``), or an RFC 4122 UUID (``legacy``)."""
         if self.legacy:
+            import uuid  # here: only the legacy ids need it
+
             return str(uuid.uuid4())
         return "".join(secrets.choice(_ALPHABET) for _ in range(32))
 

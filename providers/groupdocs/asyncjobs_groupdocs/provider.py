@@ -8,7 +8,6 @@ import json
 import mimetypes
 import re
 import threading
-import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
@@ -448,6 +447,8 @@ class GroupDocsProvider(Provider):
                     "pass its path, bytes or a file object (or a StorageFile).",
                 )
         out["direct"] = direct
+        import uuid  # here: only a submit needs it
+
         token = uuid.uuid4().hex
         upload_name = _upload_name(out["source"], out["from_"])
         if direct:

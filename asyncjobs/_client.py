@@ -743,10 +743,10 @@ def check_id(job_id: object) -> None:
 #: Pauses between tries of recording an issued job id in a failing ledger, in seconds.
 _LEDGER_RETRIES = (0.05, 0.2, 0.5, 1.0, 0.0)
 
-#: Parameter names whose values are never written to the ledger, at any depth.
-_SECRET_KEY = re.compile(
-    r"secret|password|passwd|passphrase|token|api[-_]?key|auth|credential|private[-_]?key|signature",
-    re.IGNORECASE,
+#: Parameter names whose values are never written to the ledger, at any depth (case ignored;
+#: compiled on first use, by ``re``'s cache: a status never reads it).
+_SECRET_KEY = (
+    r"secret|password|passwd|passphrase|token|api[-_]?key|auth|credential|private[-_]?key|signature"
 )
 
 
@@ -764,7 +764,11 @@ def _describe(params: Mapping[str, Any]) -> dict[str, Any]:
     """Parameters as the ledger keeps them: JSON-safe, with secret-looking keys masked at any depth."""
     out: dict[str, Any] = {}
     for k, v in params.items():
-        if _SECRET_KEY.search(str(k)) and v is not None and not isinstance(v, (bool, Source)):
+        if (
+            re.search(_SECRET_KEY, str(k), re.IGNORECASE)
+            and v is not None
+            and not isinstance(v, (bool, Source))
+        ):
             out[k] = MASK
         elif isinstance(v, Mapping):
             out[k] = _describe(v)

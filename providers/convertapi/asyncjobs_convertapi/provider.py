@@ -133,14 +133,23 @@ class Sources:
         return {"files": [item.describe() for item in self.items]}
 
 
-@attrs.frozen
 class _Cached:
     """A finished job's answer, kept for ``result``: parsed JSON, or a raw file body left on the
-    service (fetched again by URL when opened)."""
+    service (fetched again by URL when opened). A plain class: written once, read by ``result``,
+    never compared or shown, so it need not cost a first status an attrs class build."""
 
-    result: ConversionResult | None = None
-    raw: Any = None
-    file: ResultFile | None = None
+    __slots__ = ("file", "raw", "result")
+
+    def __init__(
+        self,
+        *,
+        result: ConversionResult | None = None,
+        raw: Any = None,
+        file: ResultFile | None = None,
+    ) -> None:
+        self.result = result
+        self.raw = raw
+        self.file = file
 
 
 class ConvertAPIProvider(Provider):

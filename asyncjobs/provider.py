@@ -17,7 +17,6 @@ import attrs
 from ._budget import Budget
 from ._formats import Formats
 from ._http import (
-    ErrorDetails,
     HeaderAuth,
     TokenAuth,
     Transport,
@@ -78,20 +77,27 @@ if TYPE_CHECKING:
     import cattrs
     import requests
 
+    from ._details import ErrorDetails
     from ._results import Result, ResultFile, WebhookRequest
     from ._settings import Settings
 
-#: re-exported names imported when first read: a status reads none of them, so a first status does
-#: not build their classes
-_LAZY = ("Result", "ResultFile", "WebhookRequest")
+#: re-exported names imported when first read (with ``ErrorDetails``): a status reads none of them,
+#: so a first status does not build their classes
+_RESULTS = ("Result", "ResultFile", "WebhookRequest")
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import _results  # here: only when one of the names above is first read
+    value: Any
+    if name == "ErrorDetails":
+        from . import _details  # here: only when the name is first read
 
-    value = getattr(_results, name)
+        value = _details.ErrorDetails
+    elif name in _RESULTS:
+        from . import _results  # here: only when one of the names is first read
+
+        value = getattr(_results, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # later lookups are plain attribute reads
     return value
 

@@ -34,7 +34,6 @@ from asyncjobs.errors import (
 from asyncjobs.provider import (
     Capabilities,
     Cost,
-    ErrorDetails,
     Formats,
     HeaderAuth,
     JobInfo,
@@ -56,7 +55,7 @@ from asyncjobs.provider import (
 from . import wire
 
 if TYPE_CHECKING:
-    from asyncjobs.provider import Result, ResultFile, WebhookRequest
+    from asyncjobs.provider import ErrorDetails, Result, ResultFile, WebhookRequest
 
 __all__ = ["API_URL", "SIGNATURE_HEADER", "CloudConvertProvider", "sign_webhook", "verify_webhook"]
 
@@ -200,6 +199,8 @@ class CloudConvertProvider(Provider):
 
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Read ``{"message", "code", "errors": {field: [...]}}``; other bodies the common way."""
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         try:
             body = response.json()
         except (ValueError, RecursionError):

@@ -24,7 +24,6 @@ import requests
 from asyncjobs.errors import InvalidParameterError, JobNotFoundError, ProviderError
 from asyncjobs.provider import (
     Capabilities,
-    ErrorDetails,
     HeaderAuth,
     JobInfo,
     Kind,
@@ -42,7 +41,7 @@ from . import wire
 from .signature import KID_API_KEY, Verifier
 
 if TYPE_CHECKING:
-    from asyncjobs.provider import Result, WebhookRequest
+    from asyncjobs.provider import ErrorDetails, Result, WebhookRequest
 
 __all__ = ["ConversioProvider"]
 
@@ -134,6 +133,8 @@ class ConversioProvider(Provider):
 
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Join the messages of ``{"errors": [...]}`` (Conversio's errors carry no code)."""
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         try:
             body = wire.converter.read(response.json(), wire.ErrorBody)
         except ValueError:

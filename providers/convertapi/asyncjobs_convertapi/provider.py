@@ -33,7 +33,6 @@ from asyncjobs.errors import (
 from asyncjobs.provider import (
     Capabilities,
     Cost,
-    ErrorDetails,
     Formats,
     HeaderAuth,
     JobInfo,
@@ -52,7 +51,7 @@ from asyncjobs.provider import (
 )
 
 if TYPE_CHECKING:
-    from asyncjobs.provider import Result, ResultFile, WebhookRequest
+    from asyncjobs.provider import ErrorDetails, Result, ResultFile, WebhookRequest
 
     from .wire import ConversionResult, WireError
 
@@ -284,6 +283,8 @@ class ConvertAPIProvider(Provider):
             return None
 
     def _error_body(self, response: requests.Response) -> ErrorDetails:
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         err = self._error_shape(response)
         if err is None:
             return default_error_details(response)

@@ -25,7 +25,6 @@ from asyncjobs.errors import (
 )
 from asyncjobs.provider import (
     Capabilities,
-    ErrorDetails,
     Formats,
     JobInfo,
     MultipartBody,
@@ -46,7 +45,7 @@ from .storage import StorageFile, check_storage_path
 from .wire import OperationResult, TokenResponse, WireError, structure, unstructure
 
 if TYPE_CHECKING:
-    from asyncjobs.provider import Result
+    from asyncjobs.provider import ErrorDetails, Result
 
 #: The service's codes for a document type it does not read and a conversion it does not offer.
 _NOT_OFFERED = frozenset({"errorFileTypeNotSupported", "errorConversionNotSupported"})
@@ -319,6 +318,8 @@ class GroupDocsProvider(Provider):
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Read GroupDocs' three error shapes (OAuth ``{"error": str}``, ``{"requestId", "error":
         {...}}``, ``{"code", "message"}``) and a storage upload's ``errors`` list."""
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         details = self._error_details(response)
         if details.message and _MISSING_KEY in details.message.lower():
             details = ErrorDetails(
@@ -329,6 +330,8 @@ class GroupDocsProvider(Provider):
         return details
 
     def _error_details(self, response: requests.Response) -> ErrorDetails:
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         from .bodies import (
             ApiError,
             FilesUploadResult,

@@ -33,7 +33,6 @@ from asyncjobs.provider import (
     Budget,
     Capabilities,
     Cost,
-    ErrorDetails,
     Formats,
     HeaderAuth,
     JobInfo,
@@ -53,7 +52,7 @@ from asyncjobs.provider import (
 from .wire import Errors, Job, WireFile, converter, structure
 
 if TYPE_CHECKING:
-    from asyncjobs.provider import Result, ResultFile
+    from asyncjobs.provider import ErrorDetails, Result, ResultFile
 
 __all__ = ["LIVE_URL", "SANDBOX_URL", "STATUS_WORDS", "ZamzarProvider"]
 
@@ -170,6 +169,8 @@ class ZamzarProvider(Provider):
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Read ``{"errors": [{"message", "code", "context": {"parameter", "reason"}}]}``: the first
         error's code, every message, and each context's parameter with its reason."""
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         errors = _errors(response)
         if errors is None or not errors.errors:
             details = default_error_details(response)

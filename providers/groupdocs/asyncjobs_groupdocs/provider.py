@@ -41,11 +41,12 @@ from asyncjobs.provider import (
     prepare_convert,
 )
 
-from .storage import StorageFile, check_storage_path
 from .wire import OperationResult, TokenResponse, WireError, structure, unstructure
 
 if TYPE_CHECKING:
     from asyncjobs.provider import ErrorDetails, Result
+
+    from .storage import StorageFile
 
 #: The service's codes for a document type it does not read and a conversion it does not offer.
 _NOT_OFFERED = frozenset({"errorFileTypeNotSupported", "errorConversionNotSupported"})
@@ -405,6 +406,8 @@ class GroupDocsProvider(Provider):
 
     def prepare(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         """Check a convert job's parameters (no network); fill in the storage paths."""
+        from .storage import StorageFile, check_storage_path  # here: a status reads no storage file
+
         source = params.get("source")
         direct = params.get("direct", False)
         if direct is None:
@@ -533,6 +536,8 @@ class GroupDocsProvider(Provider):
             NotSupportedError: the service does not read the source's type, or does not convert
                 it to ``to``.
         """
+        from .storage import StorageFile  # here: a status reads no storage file
+
         if not isinstance(params.get("source"), (Source, StorageFile)):
             params = self.prepare(kind, dict(params))  # called without the client's checks
         try:
@@ -549,6 +554,7 @@ class GroupDocsProvider(Provider):
 
     def _submit(self, params: Mapping[str, Any]) -> JobInfo:
         from .bodies import ConvertSettings  # here: only a submit writes it
+        from .storage import StorageFile  # here: a status reads no storage file
 
         source = params["source"]
         to = params["to"]

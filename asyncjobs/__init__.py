@@ -23,10 +23,11 @@ if TYPE_CHECKING:
     from ._job import Job, JobList
     from ._ledger import Ledger, LedgerEntry, SubmitState
     from ._listing import jobs
-    from ._models import Cost, JobInfo, Result, ResultFile, Status
+    from ._models import Cost, JobInfo, Status
     from ._policies import PollPolicy, RetryPolicy, Timeouts
     from ._redaction import redact_all
     from ._registry import available_providers, register
+    from ._results import Result, ResultFile
     from ._routing import Router, connect
     from ._sources import Source
     from ._version import __version__
@@ -52,8 +53,8 @@ _LAZY = {
     "Cost": "_models",
     "Formats": "_formats",
     "JobInfo": "_models",
-    "Result": "_models",
-    "ResultFile": "_models",
+    "Result": "_results",
+    "ResultFile": "_results",
     "Status": "_models",
     "PollPolicy": "_policies",
     "RetryPolicy": "_policies",

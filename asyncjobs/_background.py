@@ -15,10 +15,11 @@ from . import _wake, errors
 from ._http import abandoned_when
 from ._job import Job, settle, tracker
 from ._limit import Limit, adaptive
-from ._models import JobInfo, Result, Status
+from ._models import JobInfo, Status
 from ._policies import PollPolicy
 from ._poll import Action
 from ._redaction import get_logger
+from ._results import Result
 from ._waiting import MAX_WORKERS
 
 __all__ = ["release", "watch"]

@@ -39,9 +39,8 @@ __all__ = ["Budget", "Gate", "account_key", "budget_of"]
 
 _UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
           "h": 3600.0, "hour": 3600.0}  # fmt: skip
-_TEXT = re.compile(
-    r"^\s*(?P<rate>\d+(?:\.\d+)?)\s*/\s*(?P<unit>[a-z]+)\s*(?:,\s*(?P<concurrency>\d+)\s*)?$"
-)
+#: A rate as text (compiled on first use, by ``re``'s cache: a status never reads it).
+_TEXT = r"^\s*(?P<rate>\d+(?:\.\d+)?)\s*/\s*(?P<unit>[a-z]+)\s*(?:,\s*(?P<concurrency>\d+)\s*)?$"
 #: The longest pause a rate-limited answer imposes on everyone (a hostile Retry-After is capped).
 MAX_PAUSE = 300.0
 #: Seconds before its slot a request waiting for it looks for a pause set since the slot was taken
@@ -114,7 +113,7 @@ class Budget:
             f"requests at once), not {text!r}",
             parameter="budget",
         )
-        found = _TEXT.match(text.lower()) if isinstance(text, str) else None
+        found = re.match(_TEXT, text.lower()) if isinstance(text, str) else None
         unit = _UNITS.get(found.group("unit")) if found else None
         if found is None or unit is None:
             raise refused

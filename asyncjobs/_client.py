@@ -21,7 +21,7 @@ from ._deferred import collecting
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
 from ._ledger import Ledger, LedgerEntry, SubmitState
 from ._looks import Looks
-from ._models import JobInfo, Result, ResultFile, Status, expiry
+from ._models import JobInfo, Status, expiry
 from ._redaction import MASK, Redactor, get_logger, redact_value
 from ._registry import get_provider_class
 from ._settings import resolve_settings
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import concurrent.futures
 
     from ._job import Job, JobList
+    from ._results import Result, ResultFile
     from ._webhooks import Receiver
 
 log = get_logger("asyncjobs._client")
@@ -742,10 +743,10 @@ def check_id(job_id: object) -> None:
 #: Pauses between tries of recording an issued job id in a failing ledger, in seconds.
 _LEDGER_RETRIES = (0.05, 0.2, 0.5, 1.0, 0.0)
 
-#: Parameter names whose values are never written to the ledger, at any depth.
-_SECRET_KEY = re.compile(
-    r"secret|password|passwd|passphrase|token|api[-_]?key|auth|credential|private[-_]?key|signature",
-    re.IGNORECASE,
+#: Parameter names whose values are never written to the ledger, at any depth (case ignored;
+#: compiled on first use, by ``re``'s cache: a status never reads it).
+_SECRET_KEY = (
+    r"secret|password|passwd|passphrase|token|api[-_]?key|auth|credential|private[-_]?key|signature"
 )
 
 
@@ -763,7 +764,11 @@ def _describe(params: Mapping[str, Any]) -> dict[str, Any]:
     """Parameters as the ledger keeps them: JSON-safe, with secret-looking keys masked at any depth."""
     out: dict[str, Any] = {}
     for k, v in params.items():
-        if _SECRET_KEY.search(str(k)) and v is not None and not isinstance(v, (bool, Source)):
+        if (
+            re.search(_SECRET_KEY, str(k), re.IGNORECASE)
+            and v is not None
+            and not isinstance(v, (bool, Source))
+        ):
             out[k] = MASK
         elif isinstance(v, Mapping):
             out[k] = _describe(v)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urljoin, urlsplit
 
 import attrs
@@ -31,9 +31,11 @@ from ._budget import Gate
 from ._policies import RetryPolicy, Timeouts
 from ._redaction import Redactor, get_logger
 
+if TYPE_CHECKING:
+    from ._details import ErrorDetails
+
 __all__ = [
     "MAX_BODY",
-    "ErrorDetails",
     "HeaderAuth",
     "RetryPolicy",
     "Timeouts",
@@ -172,16 +174,6 @@ def same_origin(url: object, base: object) -> bool:
     return mine is not None and mine == origin(base)
 
 
-@attrs.frozen
-class ErrorDetails:
-    """What a provider's error body says: its own code, message, request id and invalid parameters."""
-
-    code: str | int | None = None
-    message: str | None = None
-    request_id: str | None = None
-    invalid_parameters: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
-
-
 def _json_or_none(response: requests.Response) -> Any:
     try:
         return response.json()
@@ -192,6 +184,8 @@ def _json_or_none(response: requests.Response) -> Any:
 def default_error_details(response: requests.Response) -> ErrorDetails:
     """Read the common error shapes: ``{"code", "message"}``, ``{"error": {...}}``, ``{"error": str}``,
     ``{"errors": [...]}``, ``{"Code", "Message"}``; otherwise the start of the body as text."""
+    from ._details import ErrorDetails  # here: only an error answer is read
+
     body = _json_or_none(response)
     if isinstance(body, dict):
         lower = {str(k).lower(): v for k, v in body.items()}
@@ -311,7 +305,7 @@ class _NoAuth(requests.auth.AuthBase):
 
 _NO_AUTH = _NoAuth()
 
-ErrorParser = Callable[[requests.Response], ErrorDetails]
+ErrorParser = Callable[[requests.Response], "ErrorDetails"]
 
 
 class _Adapter(requests.adapters.HTTPAdapter):
@@ -830,6 +824,8 @@ class Transport:
         try:
             details = (parser or default_error_details)(response)
         except RecursionError:  # an error body nested beyond what the JSON parser takes
+            from ._details import ErrorDetails  # here: only an error answer is read
+
             details = ErrorDetails(message="an unreadable (deeply nested) error body")
         clip = self.redactor.clip
         invalid = {

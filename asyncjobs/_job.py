@@ -13,10 +13,11 @@ from . import _telemetry, _wake
 from ._checks import timeout as check_timeout
 from ._http import deadline
 from ._http import deadline as deadline_scope
-from ._models import JobInfo, Result, Status, check_dest
+from ._models import JobInfo, Status, check_dest
 from ._policies import PollPolicy
 from ._poll import WAITS, Action, Poll, Rules, Step, finished_late, timed_out
 from ._progress import Progress, make_progress
+from ._results import Result
 
 if TYPE_CHECKING:
     import pandas

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import uuid
 from collections.abc import Iterable
 from typing import IO
 
@@ -47,6 +46,8 @@ class MultipartBody(io.RawIOBase):
         *,
         media_type: str = "application/octet-stream",
     ) -> None:
+        import uuid  # here: only an upload needs it, and a status is none
+
         super().__init__()
         boundary = "asyncjobs-" + uuid.uuid4().hex
         self.content_type = f"multipart/form-data; boundary={boundary}"

@@ -21,7 +21,8 @@ __all__ = [
 ]
 
 GROUP = "asyncjobs.providers"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+#: compiled on first use, by ``re``'s cache: a status never reads it
+_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 
 _lock = threading.RLock()
 _registered: dict[str, type[Provider] | str] = {}
@@ -79,7 +80,7 @@ def register(name: str, provider: type[Provider] | str, *, replace: bool = False
         InvalidParameterError: the name or the provider is malformed.
         ConfigurationError: the name is taken and ``replace`` is false.
     """
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not re.match(_NAME, name):
         raise InvalidParameterError(
             f"provider name {name!r} must be lower-case letters, digits, '-', '_' or '.'",
             parameter="name",

@@ -21,13 +21,14 @@ from ._client import connect as connect_one
 from ._formats import Formats
 from ._http import MAX_BODY
 from ._ledger import Ledger
-from ._models import JobInfo, Result, Status
+from ._models import JobInfo, Status
 from ._policies import PollPolicy, RetryPolicy, Timeouts
 from ._redaction import get_logger
 from ._text import printable
 
 if TYPE_CHECKING:
     from ._job import Job, JobList
+    from ._results import Result
     from ._webhooks import Receiver
 
 __all__ = ["COOLDOWN", "Router", "connect", "falls_back", "provider_names"]

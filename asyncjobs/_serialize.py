@@ -11,7 +11,8 @@ from typing import Any
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 
-from ._models import JobInfo, Result, ResultFile, Status, expired
+from ._models import JobInfo, Status, expired
+from ._results import Result, ResultFile
 
 __all__ = [
     "converter",

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import JobInfo, Result
+    from ._models import JobInfo
+    from ._results import Result
 
 __all__ = [
     "FIRST_COLUMNS",

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import _telemetry, errors
-from ._models import WebhookRequest
 from ._redaction import MASK, TOKEN_PREFIX, Redactor, get_logger
+from ._results import WebhookRequest
 
 if TYPE_CHECKING:
     from ._client import Client

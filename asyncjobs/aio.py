@@ -48,9 +48,10 @@ from ._client import Client, LedgerArg, check_timeout
 from ._http import MAX_BODY, RetryPolicy, Timeouts
 from ._http import deadline as deadline_scope
 from ._job import Job, JobList, handles
-from ._models import JobInfo, Result, Status
+from ._models import JobInfo, Status
 from ._poll import finished_late, timed_out
 from ._progress import Progress, make_progress
+from ._results import Result
 from ._routing import Router
 from ._routing import connect as _connect_sync
 from ._waiting import ReturnWhen, check_return_when, ends_wait, late

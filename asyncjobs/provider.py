@@ -17,7 +17,6 @@ import attrs
 from ._budget import Budget
 from ._formats import Formats
 from ._http import (
-    ErrorDetails,
     HeaderAuth,
     TokenAuth,
     Transport,
@@ -27,7 +26,7 @@ from ._http import (
     path_segment,
     same_origin,
 )
-from ._models import Cost, JobInfo, Result, ResultFile, Status, WebhookRequest
+from ._models import Cost, JobInfo, Status
 from ._multipart import MultipartBody
 from ._policies import PollPolicy, RetryPolicy, Timeouts
 from ._redaction import get_logger
@@ -78,7 +77,30 @@ if TYPE_CHECKING:
     import cattrs
     import requests
 
+    from ._details import ErrorDetails
+    from ._results import Result, ResultFile, WebhookRequest
     from ._settings import Settings
+
+#: re-exported names imported when first read (with ``ErrorDetails``): a status reads none of them,
+#: so a first status does not build their classes
+_RESULTS = ("Result", "ResultFile", "WebhookRequest")
+
+
+def __getattr__(name: str) -> Any:
+    value: Any
+    if name == "ErrorDetails":
+        from . import _details  # here: only when the name is first read
+
+        value = _details.ErrorDetails
+    elif name in _RESULTS:
+        from . import _results  # here: only when one of the names is first read
+
+        value = getattr(_results, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
 
 __all__ = [
     "Budget",

@@ -18,7 +18,7 @@ fall back to polling. See ``docs/webhooks.md``.
 
 from __future__ import annotations
 
-from ._models import WebhookRequest
+from ._results import WebhookRequest
 from ._webhooks import MAX_BODY, MAX_ID_LENGTH, MAX_IDS_PER_CALL, MAX_QUEUED, Receiver
 
 __all__ = [

@@ -20,7 +20,8 @@ from aio_support import AIO_POLL, AIO_RETRY, LoopIO, ThreadStarts
 
 import asyncjobs
 from asyncjobs import _aio, _registry, _wake, aio
-from asyncjobs._models import Result, Status
+from asyncjobs._models import Status
+from asyncjobs._results import Result
 from asyncjobs.errors import (
     ConfigurationError,
     InvalidParameterError,

@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncjobs import errors
-from asyncjobs._http import ErrorDetails, RetryPolicy, Timeouts, Transport, parse_retry_after
+from asyncjobs._details import ErrorDetails
+from asyncjobs._http import RetryPolicy, Timeouts, Transport, parse_retry_after
 
 URL = "https://api.example.test/v1/jobs/j1"
 

@@ -19,13 +19,10 @@ import os
 import socket
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import TYPE_CHECKING, Any
 
 from asyncjobs._models import JobInfo, Status
 from asyncjobs.errors import ConfigurationError, LedgerError
@@ -37,7 +34,6 @@ from ._rows import (
     USAGE_GROUPS,
     LedgerEntry,
     SubmitState,
-    Usage,
     decode_entries,
     decode_infos,
     from_timestamp,
@@ -46,6 +42,9 @@ from ._rows import (
     traceparent_or_none,
 )
 from ._store import Args, Executor, Leases, Row, Store, StoreOptions
+
+if TYPE_CHECKING:
+    from ._reports import BudgetUse, Usage
 
 __all__ = ["LEASE_SECONDS", "Ledger", "default_home"]
 
@@ -110,7 +109,7 @@ class Ledger:
         self._places_made: set[tuple[str, int]] = set()  # budget places this object made sure of
         backend, where = backend_of(target)
         #: this object's name as a lease holder: host, process, and a random part
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
         self.lease_seconds = _lease_seconds(lease_seconds)
         options = StoreOptions(
             read_only=read_only, holder=self.holder, lease_seconds=self.lease_seconds
@@ -291,6 +290,8 @@ class Ledger:
         :attr:`LedgerEntry.attempts`); ``traceparent`` the W3C ``traceparent`` of the submit's
         trace, kept only when it is a well-formed one (anything else is kept as ``None``, never
         refused: see :attr:`LedgerEntry.traceparent`)."""
+        import uuid  # here: a status (the ledger's first use) makes no key
+
         key = uuid.uuid4().hex
         now = time.time()
         if job_id is not None:
@@ -726,6 +727,8 @@ class Ledger:
         Raises:
             LedgerError: the ledger failed.
         """
+        import uuid  # here: a status (the ledger's first use) takes no place
+
         now = self._store.clock
         token = uuid.uuid4().hex
         free = f"n < {int(places)} AND (holder IS NULL OR until < {now})"
@@ -772,6 +775,8 @@ class Ledger:
     def budgets(self) -> list[BudgetUse]:
         """Every budget this ledger paces: its name, requests let through and seconds they waited
         in all, its rate (per second), and until when it is paused (``None`` when it is not)."""
+        from ._reports import BudgetUse  # here: opening a ledger does not build the report rows
+
         rows = self._read(
             f"SELECT key, taken, waited, rate, paused_until, {self._store.clock} FROM budgets"
             " ORDER BY key"
@@ -792,6 +797,8 @@ class Ledger:
         per ``by``: ``"provider"``, ``"kind"`` or ``"day"`` (the UTC day the job was submitted).
         Jobs whose cost is not known (not finished, or a provider that does not say) are counted
         in rows whose ``unit`` is ``None``. Sorted by group, then unit."""
+        from ._reports import Usage  # here: opening a ledger does not build the report rows
+
         if by not in USAGE_GROUPS:
             raise ValueError(f"by must be one of {', '.join(USAGE_GROUPS)}, not {by!r}")
         where, args = " WHERE job_id IS NOT NULL", []
@@ -881,6 +888,8 @@ def _row_of(db: Executor, info: JobInfo) -> str:
     find = "SELECT key FROM jobs WHERE provider=? AND job_id=?"
     row = db.execute(find, (info.provider, info.id)).fetchone()
     if row is None:
+        import uuid  # here: a status of a job the ledger knows makes no key
+
         now = time.time()
         db.execute(
             "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at, updated_at)"
@@ -919,14 +928,3 @@ def _number(value: float) -> str:
 def _greatest(a: str, b: str) -> str:
     """The greater of two SQL expressions, in SQL every dialect reads."""
     return f"(CASE WHEN ({a}) > ({b}) THEN ({a}) ELSE ({b}) END)"
-
-
-@attrs.frozen
-class BudgetUse:
-    """One request budget as the ledger paces it (see :meth:`Ledger.budgets`)."""
-
-    key: str
-    taken: int
-    waited: float
-    rate: float | None
-    paused_until: datetime | None

@@ -27,7 +27,6 @@ __all__ = [
     "USAGE_GROUPS",
     "LedgerEntry",
     "SubmitState",
-    "Usage",
     "decode_entries",
     "decode_infos",
     "from_timestamp",
@@ -54,23 +53,6 @@ INFO_COLUMNS = (
 
 #: What :meth:`Ledger.usage` can group by.
 USAGE_GROUPS = ("provider", "kind", "day")
-
-
-@attrs.frozen
-class Usage:
-    """One row of :meth:`Ledger.usage`: what the jobs of one group cost in one unit.
-
-    Attributes:
-        group: the provider, the kind, or the UTC day (``YYYY-MM-DD``).
-        unit: the unit the amount is in; ``None`` for the jobs whose cost is not known.
-        amount: the sum, in ``unit``; ``None`` when the unit is.
-        jobs: how many jobs the row sums.
-    """
-
-    group: str
-    unit: str | None
-    amount: float | None
-    jobs: int
 
 
 class SubmitState:
@@ -229,7 +211,8 @@ def storable(text: str | None) -> str | None:
 #: A W3C ``traceparent`` (Trace Context, https://www.w3.org/TR/trace-context/#traceparent-header):
 #: version, trace-id, parent-id and trace-flags, in lowercase hex only. A version after ``00`` may
 #: carry more fields after the flags, each after a dash (the spec's future versions are additive).
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.S)
+#: compiled on first use, by ``re``'s cache: a status never reads it
+_TRACEPARENT = r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?"
 _ZERO_TRACE_ID = "0" * 32
 _ZERO_PARENT_ID = "0" * 16
 
@@ -245,7 +228,7 @@ def traceparent_or_none(value: object) -> str | None:
     kept as the version-``00`` value they make, the newest version this asyncjobs knows."""
     if not isinstance(value, str):
         return None
-    match = _TRACEPARENT.fullmatch(value)
+    match = re.fullmatch(_TRACEPARENT, value, re.S)
     if match is None:
         return None
     version, trace_id, parent_id, flags, rest = match.groups()

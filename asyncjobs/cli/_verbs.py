@@ -25,10 +25,11 @@ from asyncjobs._client import Client, connect
 from asyncjobs._formats import is_format_name
 from asyncjobs._job import Job
 from asyncjobs._ledger import Ledger, LedgerEntry, SubmitState, default_home
-from asyncjobs._models import JobInfo, Result, Status
+from asyncjobs._models import JobInfo, Status
 from asyncjobs._poll import timed_out
 from asyncjobs._redaction import MASK
 from asyncjobs._registry import available_providers, get_provider_class, register
+from asyncjobs._results import Result
 from asyncjobs._routing import Router, provider_names
 from asyncjobs._routing import connect as route
 from asyncjobs._serialize import job_record, jsonable

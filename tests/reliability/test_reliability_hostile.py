@@ -31,8 +31,8 @@ from reliability_matrix import Recorder, render
 import asyncjobs
 from asyncjobs._http import Transport, origin, same_origin
 from asyncjobs._ledger import Ledger
-from asyncjobs._models import Result, ResultFile
 from asyncjobs._redaction import Redactor
+from asyncjobs._results import Result, ResultFile
 from asyncjobs.errors import (
     AsyncJobsError,
     AuthenticationError,

@@ -19,7 +19,7 @@ import mimetypes
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import requests
 
@@ -34,7 +34,6 @@ from asyncjobs.errors import (
 from asyncjobs.provider import (
     Capabilities,
     Cost,
-    ErrorDetails,
     Formats,
     HeaderAuth,
     JobInfo,
@@ -42,12 +41,9 @@ from asyncjobs.provider import (
     Param,
     PollPolicy,
     Provider,
-    Result,
-    ResultFile,
     Setting,
     Source,
     Status,
-    WebhookRequest,
     convert_kind,
     default_error_details,
     get_logger,
@@ -57,6 +53,9 @@ from asyncjobs.provider import (
 )
 
 from . import wire
+
+if TYPE_CHECKING:
+    from asyncjobs.provider import ErrorDetails, Result, ResultFile, WebhookRequest
 
 __all__ = ["API_URL", "SIGNATURE_HEADER", "CloudConvertProvider", "sign_webhook", "verify_webhook"]
 
@@ -200,6 +199,8 @@ class CloudConvertProvider(Provider):
 
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Read ``{"message", "code", "errors": {field: [...]}}``; other bodies the common way."""
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         try:
             body = response.json()
         except (ValueError, RecursionError):
@@ -409,6 +410,8 @@ class CloudConvertProvider(Provider):
 
     def result(self, job_id: str) -> Result:
         """Every file of every finished ``export/url`` task (a job may make several)."""
+        from asyncjobs.provider import Result, ResultFile  # here: not built for a status
+
         info = self.poll(job_id)
         self.require_done(info)
         with self._jobs_lock:

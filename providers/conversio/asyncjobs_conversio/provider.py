@@ -15,7 +15,7 @@ import posixpath
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import attrs
@@ -24,18 +24,14 @@ import requests
 from asyncjobs.errors import InvalidParameterError, JobNotFoundError, ProviderError
 from asyncjobs.provider import (
     Capabilities,
-    ErrorDetails,
     HeaderAuth,
     JobInfo,
     Kind,
     Param,
     PollPolicy,
     Provider,
-    Result,
-    ResultFile,
     Setting,
     Status,
-    WebhookRequest,
     default_error_details,
     path_segment,
     same_origin,
@@ -43,6 +39,9 @@ from asyncjobs.provider import (
 
 from . import wire
 from .signature import KID_API_KEY, Verifier
+
+if TYPE_CHECKING:
+    from asyncjobs.provider import ErrorDetails, Result, WebhookRequest
 
 __all__ = ["ConversioProvider"]
 
@@ -134,6 +133,8 @@ class ConversioProvider(Provider):
 
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Join the messages of ``{"errors": [...]}`` (Conversio's errors carry no code)."""
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         try:
             body = wire.converter.read(response.json(), wire.ErrorBody)
         except ValueError:
@@ -217,6 +218,8 @@ class ConversioProvider(Provider):
     def result(self, job_id: str) -> Result:
         """The CSV file of a done export (``result`` is its URL); other results stay in ``raw``
         (a mass unsubscribe done at once: its counts)."""
+        from asyncjobs.provider import Result, ResultFile  # here: not built for a status
+
         done = _sync_job(self.name, job_id)
         if done is not None:
             return Result(raw=dict(done.meta))

@@ -14,7 +14,6 @@ import mimetypes
 import secrets
 import string
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
@@ -34,20 +33,16 @@ from asyncjobs.errors import (
 from asyncjobs.provider import (
     Capabilities,
     Cost,
-    ErrorDetails,
     Formats,
     HeaderAuth,
     JobInfo,
     Param,
     PollPolicy,
     Provider,
-    Result,
-    ResultFile,
     Setting,
     Source,
     Status,
     Timeouts,
-    WebhookRequest,
     convert_kind,
     default_error_details,
     parse_retry_after,
@@ -56,6 +51,8 @@ from asyncjobs.provider import (
 )
 
 if TYPE_CHECKING:
+    from asyncjobs.provider import ErrorDetails, Result, ResultFile, WebhookRequest
+
     from .wire import ConversionResult, WireError
 
 __all__ = ["AUTH_CODES", "ConvertAPIProvider", "FileId"]
@@ -135,14 +132,23 @@ class Sources:
         return {"files": [item.describe() for item in self.items]}
 
 
-@attrs.frozen
 class _Cached:
     """A finished job's answer, kept for ``result``: parsed JSON, or a raw file body left on the
-    service (fetched again by URL when opened)."""
+    service (fetched again by URL when opened). A plain class: written once, read by ``result``,
+    never compared or shown, so it need not cost a first status an attrs class build."""
 
-    result: ConversionResult | None = None
-    raw: Any = None
-    file: ResultFile | None = None
+    __slots__ = ("file", "raw", "result")
+
+    def __init__(
+        self,
+        *,
+        result: ConversionResult | None = None,
+        raw: Any = None,
+        file: ResultFile | None = None,
+    ) -> None:
+        self.result = result
+        self.raw = raw
+        self.file = file
 
 
 class ConvertAPIProvider(Provider):
@@ -226,6 +232,8 @@ class ConvertAPIProvider(Provider):
     def new_job_id(self) -> str:
         """32 lowercase letters and digits (``current``), or an RFC 4122 UUID (``legacy``)."""
         if self.legacy:
+            import uuid  # here: only the legacy ids need it
+
             return str(uuid.uuid4())
         return "".join(secrets.choice(_ALPHABET) for _ in range(32))
 
@@ -275,6 +283,8 @@ class ConvertAPIProvider(Provider):
             return None
 
     def _error_body(self, response: requests.Response) -> ErrorDetails:
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         err = self._error_shape(response)
         if err is None:
             return default_error_details(response)
@@ -649,6 +659,8 @@ class ConvertAPIProvider(Provider):
             name = f"{job_id}{ext}"
         length = response.headers.get("Content-Length")
         url = self.config["base_url"].rstrip("/") + "/" + self._job_path(job_id)
+        from asyncjobs.provider import ResultFile  # here: not built for a status
+
         file = ResultFile(
             name,
             size=int(length) if length and length.isdigit() else None,
@@ -668,6 +680,8 @@ class ConvertAPIProvider(Provider):
 
     def result(self, job_id: str) -> Result:
         """The files of a done job: each by ``Url`` (streamed when opened) or inline ``FileData``."""
+        from asyncjobs.provider import Result  # here: not built for a status
+
         with self._results_lock:
             cached = self._results.get(job_id)
         if cached is None:
@@ -687,6 +701,8 @@ class ConvertAPIProvider(Provider):
         return Result(files=files, raw=cached.raw, meta=meta)
 
     def _file(self, job_id: str, f: Any) -> ResultFile:
+        from asyncjobs.provider import ResultFile  # here: not built for a status
+
         name = f.file_name if f.file_name.strip() not in ("", ".", "..") else job_id
         media = mimetypes.guess_type(name)[0]
         size = f.file_size if f.file_size is None or f.file_size >= 0 else None

@@ -8,11 +8,10 @@ import json
 import mimetypes
 import re
 import threading
-import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
@@ -26,15 +25,12 @@ from asyncjobs.errors import (
 )
 from asyncjobs.provider import (
     Capabilities,
-    ErrorDetails,
     Formats,
     JobInfo,
     MultipartBody,
     Param,
     PollPolicy,
     Provider,
-    Result,
-    ResultFile,
     Setting,
     Source,
     Status,
@@ -45,8 +41,12 @@ from asyncjobs.provider import (
     prepare_convert,
 )
 
-from .storage import StorageFile, check_storage_path
 from .wire import OperationResult, TokenResponse, WireError, structure, unstructure
+
+if TYPE_CHECKING:
+    from asyncjobs.provider import ErrorDetails, Result
+
+    from .storage import StorageFile
 
 #: The service's codes for a document type it does not read and a conversion it does not offer.
 _NOT_OFFERED = frozenset({"errorFileTypeNotSupported", "errorConversionNotSupported"})
@@ -319,6 +319,8 @@ class GroupDocsProvider(Provider):
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Read GroupDocs' three error shapes (OAuth ``{"error": str}``, ``{"requestId", "error":
         {...}}``, ``{"code", "message"}``) and a storage upload's ``errors`` list."""
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         details = self._error_details(response)
         if details.message and _MISSING_KEY in details.message.lower():
             details = ErrorDetails(
@@ -329,6 +331,8 @@ class GroupDocsProvider(Provider):
         return details
 
     def _error_details(self, response: requests.Response) -> ErrorDetails:
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         from .bodies import (
             ApiError,
             FilesUploadResult,
@@ -402,6 +406,8 @@ class GroupDocsProvider(Provider):
 
     def prepare(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         """Check a convert job's parameters (no network); fill in the storage paths."""
+        from .storage import StorageFile, check_storage_path  # here: a status reads no storage file
+
         source = params.get("source")
         direct = params.get("direct", False)
         if direct is None:
@@ -447,6 +453,8 @@ class GroupDocsProvider(Provider):
                     "pass its path, bytes or a file object (or a StorageFile).",
                 )
         out["direct"] = direct
+        import uuid  # here: only a submit needs it
+
         token = uuid.uuid4().hex
         upload_name = _upload_name(out["source"], out["from_"])
         if direct:
@@ -528,6 +536,8 @@ class GroupDocsProvider(Provider):
             NotSupportedError: the service does not read the source's type, or does not convert
                 it to ``to``.
         """
+        from .storage import StorageFile  # here: a status reads no storage file
+
         if not isinstance(params.get("source"), (Source, StorageFile)):
             params = self.prepare(kind, dict(params))  # called without the client's checks
         try:
@@ -544,6 +554,7 @@ class GroupDocsProvider(Provider):
 
     def _submit(self, params: Mapping[str, Any]) -> JobInfo:
         from .bodies import ConvertSettings  # here: only a submit writes it
+        from .storage import StorageFile  # here: a status reads no storage file
 
         source = params["source"]
         to = params["to"]
@@ -706,6 +717,8 @@ class GroupDocsProvider(Provider):
     def result(self, job_id: str) -> Result:
         """The converted files: from storage when listed with a path (or a ``url`` naming one),
         else the result endpoint."""
+        from asyncjobs.provider import Result, ResultFile  # here: not built for a status
+
         op = self._operation(job_id)
         info = self._info(job_id, op)
         self.require_done(info)

@@ -16,7 +16,7 @@ import mimetypes
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import requests
@@ -33,7 +33,6 @@ from asyncjobs.provider import (
     Budget,
     Capabilities,
     Cost,
-    ErrorDetails,
     Formats,
     HeaderAuth,
     JobInfo,
@@ -41,8 +40,6 @@ from asyncjobs.provider import (
     Param,
     PollPolicy,
     Provider,
-    Result,
-    ResultFile,
     Setting,
     Source,
     Status,
@@ -53,6 +50,9 @@ from asyncjobs.provider import (
 )
 
 from .wire import Errors, Job, WireFile, converter, structure
+
+if TYPE_CHECKING:
+    from asyncjobs.provider import ErrorDetails, Result, ResultFile
 
 __all__ = ["LIVE_URL", "SANDBOX_URL", "STATUS_WORDS", "ZamzarProvider"]
 
@@ -169,6 +169,8 @@ class ZamzarProvider(Provider):
     def parse_error(self, response: requests.Response) -> ErrorDetails:
         """Read ``{"errors": [{"message", "code", "context": {"parameter", "reason"}}]}``: the first
         error's code, every message, and each context's parameter with its reason."""
+        from asyncjobs.provider import ErrorDetails  # here: only an error answer is read
+
         errors = _errors(response)
         if errors is None or not errors.errors:
             details = default_error_details(response)
@@ -370,6 +372,8 @@ class ZamzarProvider(Provider):
         """Every file of a ``successful`` job, each downloaded from ``/v1/files/{id}/content`` when
         opened. A conversion to several files (e.g. one image per page) lists each file and also a
         ``.zip`` of them all, as Zamzar does."""
+        from asyncjobs.provider import Result  # here: not built for a status
+
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None or (job.status or "").lower() != "successful":
@@ -390,6 +394,8 @@ class ZamzarProvider(Provider):
         return Result(files=files, raw=converter.write(job), meta=meta)
 
     def _file(self, f: WireFile) -> ResultFile:
+        from asyncjobs.provider import ResultFile  # here: not built for a status
+
         name = f.name.strip() if isinstance(f.name, str) else ""
         if name in ("", ".", ".."):
             name = f"file-{f.id}"

@@ -283,15 +283,10 @@ def _processes(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_four_processes_of_eight_threads_share_one_budget(
-    backend: str, toy_sandbox: Any, toy_registered: Any, tmp_path: Path, request: Any
+    toy_sandbox: Any, toy_registered: Any, ledger_target: str
 ) -> None:
-    ledger = (
-        str(tmp_path / "ledger.sqlite3")
-        if backend == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
+    ledger = ledger_target
     with asyncjobs.connect(
         "toy", ledger=ledger, budget=False, **toy_sandbox.app.client_settings(toy_sandbox.url)
     ) as client:
@@ -314,15 +309,10 @@ def test_four_processes_of_eight_threads_share_one_budget(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_concurrency_is_shared_by_every_process_on_the_ledger(
-    backend: str, toy_sandbox: Any, toy_registered: Any, tmp_path: Path, request: Any
+    toy_sandbox: Any, toy_registered: Any, ledger_target: str
 ) -> None:
-    ledger = (
-        str(tmp_path / "ledger.sqlite3")
-        if backend == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
+    ledger = ledger_target
     with asyncjobs.connect(
         "toy", ledger=ledger, budget=False, **toy_sandbox.app.client_settings(toy_sandbox.url)
     ) as client:
@@ -335,13 +325,10 @@ def test_concurrency_is_shared_by_every_process_on_the_ledger(
     assert toy_sandbox.app.most_at_once == 2  # 2 processes x 4 threads, 2 places in all
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_budgets_places_are_taken_given_up_and_outlive_no_hold(
-    backend: str, tmp_path: Path, request: Any
+    ledger_target: str,
 ) -> None:
-    target = (
-        str(tmp_path / "l.sqlite3") if backend == "sqlite" else request.getfixturevalue("pg_url")
-    )
+    target = ledger_target
     with Ledger(target) as one, Ledger(target) as other:
         first = one.take_place("acme k", 2, 60.0)
         second = other.take_place("acme k", 2, 0.5)
@@ -366,13 +353,10 @@ def test_a_slot_is_one_statement_on_postgresql(pg_url: str) -> None:
     assert all(b > a for a, b in itertools.pairwise(waits))  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_pause_in_the_ledger_holds_back_every_slot(
-    backend: str, tmp_path: Path, request: Any
+    ledger_target: str,
 ) -> None:
-    target = (
-        str(tmp_path / "l.sqlite3") if backend == "sqlite" else request.getfixturevalue("pg_url")
-    )
+    target = ledger_target
     with Ledger(target) as ledger:
         ledger.pause_budget("acme k", 2.0)
         wait = ledger.take_slot("acme k", 0.01, math.inf)
@@ -384,14 +368,10 @@ def test_a_pause_in_the_ledger_holds_back_every_slot(
         assert use.paused_until is not None
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_429_seen_by_one_client_pauses_the_others_through_the_ledger(
-    backend: str, paced: Callable[..., asyncjobs.Client], toy_sandbox: Any, tmp_path: Path,
-    request: Any,
-) -> None:  # fmt: skip
-    target = (
-        str(tmp_path / "l.sqlite3") if backend == "sqlite" else request.getfixturevalue("pg_url")
-    )
+    paced: Callable[..., asyncjobs.Client], toy_sandbox: Any, ledger_target: str
+) -> None:
+    target = ledger_target
     one = paced(ledger=target, budget="1000/s", retry=asyncjobs.RetryPolicy(max_tries=1))
     other = paced(ledger=target, budget="1000/s")  # another ledger object, one database
     job = one.submit("upper", text="x", duration=60)
@@ -405,14 +385,10 @@ def test_a_429_seen_by_one_client_pauses_the_others_through_the_ledger(
     assert min(toy_sandbox.app.arrivals) >= paused_at + 0.7  # the pause, less the 429's own trip
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_slot_taken_before_a_pause_elsewhere_waits_for_the_pause_to_end(
-    backend: str, paced: Callable[..., asyncjobs.Client], toy_sandbox: Any, tmp_path: Path,
-    request: Any,
-) -> None:  # fmt: skip
-    target = (
-        str(tmp_path / "l.sqlite3") if backend == "sqlite" else request.getfixturevalue("pg_url")
-    )
+    paced: Callable[..., asyncjobs.Client], toy_sandbox: Any, ledger_target: str
+) -> None:
+    target = ledger_target
     client = paced(ledger=target, budget="2/s")
     job = client.submit("upper", text="x", duration=60)
     gate = client.provider.transport.gate

@@ -156,7 +156,9 @@ def import_object(spec: str) -> object:
 def _load(name: str, target: type[Provider] | str | EntryPoint) -> type[Provider]:
     if isinstance(target, type):
         return target
-    spec = target.value if isinstance(target, EntryPoint) else target
+    # an entry point by its shape: the importlib_metadata backport's (which Airflow imports, and
+    # which then answers for importlib.metadata's scan) is no subclass of the standard library's
+    spec = target if isinstance(target, str) else target.value
     try:
         obj = import_object(spec)
     except Exception as exc:

@@ -163,3 +163,21 @@ def test_register_refuses_a_name_an_installed_plugin_has(plugin_dir: Path) -> No
     _install(plugin_dir, "fakeplugin", "fake = toy_provider:ToyProvider", None)
     with pytest.raises(ConfigurationError):
         asyncjobs.register("fake", ToyProvider)
+
+
+def test_installed_providers_load_beside_the_importlib_metadata_backport() -> None:
+    # Airflow imports the backport; its entry points are then no instances of the standard
+    # library's EntryPoint class. A fresh process, so that the scan happens after the import.
+    import subprocess
+
+    code = (
+        "import importlib_metadata, asyncjobs\n"
+        "client = asyncjobs.connect('conversio', ledger=False, api_key='k',"
+        " base_url='http://127.0.0.1:9')\n"
+        "print(type(client.provider).__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ConversioProvider"

@@ -275,16 +275,13 @@ class Gate:
             left = None if end is None else max(0.0, end - time.monotonic())
             if not places.acquire(timeout=left):  # None: until a place frees
                 raise late()
+        token = None
         try:
-            token = None if places is None else self._shared_place(end, gone, late)
-        except BaseException:
             if places is not None:
-                places.release()
-            raise
-        waited = time.monotonic() - started
-        self.waited += waited
-        _telemetry.budget_waited(self.provider, waited)
-        try:
+                token = self._shared_place(end, gone, late)
+            waited = time.monotonic() - started
+            self.waited += waited
+            _telemetry.budget_waited(self.provider, waited)
             yield waited
         finally:
             if token is not None and self._ledger is not None:

@@ -45,6 +45,20 @@ def spread(n: int, low: float, high: float, seed: int = 8) -> list[float]:
     return values
 
 
+def compressed(policy: Any, scale: float) -> Any:
+    """A provider's production poll policy on a sandbox clock ``scale`` times faster: its times
+    divided by ``scale`` (factor and fraction as they are; no server-side hold)."""
+    import asyncjobs
+
+    return asyncjobs.PollPolicy(
+        initial=policy.initial / scale,
+        factor=policy.factor,
+        cap=policy.cap / scale,
+        min_interval=policy.min_interval / scale,
+        fraction=policy.fraction,
+    )
+
+
 # -- the sandbox in its own process ---------------------------------------------------------------
 
 

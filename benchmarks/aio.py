@@ -33,7 +33,15 @@ from typing import Any
 
 import requests
 
-from ._common import CountingSession, ServerProcess, ThreadPeak, measure_peak, spread, summarize
+from ._common import (
+    CountingSession,
+    ServerProcess,
+    ThreadPeak,
+    compressed,
+    measure_peak,
+    spread,
+    summarize,
+)
 
 PROVIDER = "conversio"
 LOW, HIGH = 1.0, 20.0
@@ -183,15 +191,8 @@ def run(*, jobs: int = 10_000, scale: float = 4.0, repeats: int = 1, tmp: Path) 
     """Measure; return the section's figures."""
     from asyncjobs_conversio.provider import ConversioProvider
 
-    import asyncjobs
-
     prod = ConversioProvider.capabilities.poll
-    policy = asyncjobs.PollPolicy(
-        initial=prod.initial / scale,
-        factor=prod.factor,
-        cap=prod.cap / scale,
-        min_interval=prod.min_interval / scale,
-    )
+    policy = compressed(prod, scale)
     runs = [_one_run(jobs, scale, policy) for _ in range(repeats)]
     contenders: dict[str, Any] = {}
     labels = {

@@ -134,6 +134,8 @@ def _one_run(
     statements = sum(s["statements"] for s in stats)
     return {
         "wall_s": wall,
+        "polls": polls,
+        "statements": statements,
         "polls_per_job": polls / n,
         "statements_per_poll": statements / max(polls, 1),
     }

@@ -46,8 +46,7 @@ def _run_once(
     before = _sql(url, "SELECT count(*) FROM asyncjobs.statuses")[0][0]
     run = _one_run(url, server, env, jobs, workers, concurrency)
     changes = _sql(url, "SELECT count(*) FROM asyncjobs.statuses")[0][0] - before
-    polls = run["polls_per_job"] * jobs
-    statements = run["statements_per_poll"] * polls
+    polls, statements = run["polls"], run["statements"]
     if budgeted:
         statements -= polls  # each request's budget slot: one statement, apart from the poll's
     return {

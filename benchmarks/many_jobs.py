@@ -38,7 +38,7 @@ from typing import Any
 
 import requests
 
-from ._common import CountingSession, ServerProcess, ThreadPeak, spread, summarize
+from ._common import CountingSession, ServerProcess, ThreadPeak, compressed, spread, summarize
 
 PROVIDER = "conversio"
 LOW, HIGH = 1.0, 20.0
@@ -201,16 +201,8 @@ def run(*, jobs: int = 1000, scale: float = 1.0, repeats: int = 3, tmp: Path) ->
     """Measure; return the section's figures."""
     from asyncjobs_conversio.provider import ConversioProvider
 
-    import asyncjobs
-
     prod = ConversioProvider.capabilities.poll
-    scaled = asyncjobs.PollPolicy(
-        initial=prod.initial / scale,
-        factor=prod.factor,
-        cap=prod.cap / scale,
-        min_interval=prod.min_interval / scale,
-        fraction=prod.fraction,
-    )
+    scaled = compressed(prod, scale)
     contenders: list[tuple[str, str, Callable[..., int]]] = [
         (
             "asyncjobs",

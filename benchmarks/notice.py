@@ -36,7 +36,7 @@ from typing import Any
 
 import requests
 
-from ._common import CountingSession, ServerProcess, spread, summarize
+from ._common import CountingSession, ServerProcess, compressed, spread, summarize
 
 PROVIDER = "conversio"
 LOW, HIGH = 1.0, 20.0
@@ -176,13 +176,7 @@ def run(
     import asyncjobs
 
     prod = ConversioProvider.capabilities.poll
-    policy = asyncjobs.PollPolicy(
-        initial=prod.initial / scale,
-        factor=prod.factor,
-        cap=prod.cap / scale,
-        min_interval=prod.min_interval / scale,
-        fraction=prod.fraction,
-    )
+    policy = compressed(prod, scale)
     runs: dict[str, list[dict[str, float]]] = {key: [] for key in drivers}
     session = CountingSession()
     # as many connections kept as a client's own session keeps (asyncjobs._http.POOL_SIZE)

@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from ._common import CountingSession, ServerProcess, spread, summarize
+from ._common import CountingSession, ServerProcess, compressed, spread, summarize
 
 PROVIDER = "convertapi"
 LOW, HIGH = 1.0, 20.0
@@ -133,16 +133,8 @@ def run(*, jobs: int = 1000, scale: float = 1.0, repeats: int = 1, tmp: Path) ->
     """Measure; return the section's figures."""
     from asyncjobs_convertapi.provider import ConvertAPIProvider
 
-    import asyncjobs
-
     prod = ConvertAPIProvider.capabilities.poll
-    policy = asyncjobs.PollPolicy(
-        initial=prod.initial / scale,
-        factor=prod.factor,
-        cap=prod.cap / scale,
-        min_interval=prod.min_interval / scale,
-        fraction=prod.fraction,
-    )
+    policy = compressed(prod, scale)
     runs = [
         {key: _contender(jobs, scale, policy, key == "webhook") for key in ("webhook", "polling")}
         for _ in range(repeats)

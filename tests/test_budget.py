@@ -282,17 +282,24 @@ def _processes(
     return procs
 
 
+def _pending_jobs(ledger: str, sandbox: Any, *, processes: int, threads: int) -> list[list[str]]:
+    """Jobs that stay pending, submitted without a budget: a list of ids per process, an id per
+    thread."""
+    with asyncjobs.connect(
+        "toy", ledger=ledger, budget=False, **sandbox.app.client_settings(sandbox.url)
+    ) as client:
+        return [
+            [client.submit("upper", text="x", duration=600).id for _ in range(threads)]
+            for _ in range(processes)
+        ]
+
+
 @pytest.mark.slow
 def test_four_processes_of_eight_threads_share_one_budget(
     toy_sandbox: Any, toy_registered: Any, ledger_target: str
 ) -> None:
     ledger = ledger_target
-    with asyncjobs.connect(
-        "toy", ledger=ledger, budget=False, **toy_sandbox.app.client_settings(toy_sandbox.url)
-    ) as client:
-        jobs = [
-            [client.submit("upper", text="x", duration=600).id for _ in range(8)] for _ in "abcd"
-        ]
+    jobs = _pending_jobs(ledger, toy_sandbox, processes=4, threads=8)
     toy_sandbox.app.arrivals.clear()
     procs = _processes(jobs, ledger=ledger, budget="20/s", sandbox=toy_sandbox, each=3)
     for p in procs:
@@ -313,10 +320,7 @@ def test_concurrency_is_shared_by_every_process_on_the_ledger(
     toy_sandbox: Any, toy_registered: Any, ledger_target: str
 ) -> None:
     ledger = ledger_target
-    with asyncjobs.connect(
-        "toy", ledger=ledger, budget=False, **toy_sandbox.app.client_settings(toy_sandbox.url)
-    ) as client:
-        jobs = [[client.submit("upper", text="x", duration=600).id for _ in range(4)] for _ in "ab"]
+    jobs = _pending_jobs(ledger, toy_sandbox, processes=2, threads=4)
     toy_sandbox.app.faults.delay(0.05, times=10_000)  # each request takes a while at the service
     toy_sandbox.app.most_at_once = 0
     procs = _processes(jobs, ledger=ledger, budget="1000/s,2", sandbox=toy_sandbox, each=3)

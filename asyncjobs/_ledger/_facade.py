@@ -248,6 +248,12 @@ class Ledger:
             )
         entries = self._leases.claim(list(providers), limit)
         now = time.monotonic()
+        if self._claimed:  # those never read (released unpolled) go once stale, not kept
+            fresh = self.lease_seconds / 2
+            # in place, from a copy: pool threads pop from it meanwhile (get)
+            for job, (when, _) in list(self._claimed.items()):
+                if now - when >= fresh:
+                    self._claimed.pop(job, None)
         for entry in entries:
             self._claimed[(entry.provider, entry.job_id or "")] = (now, entry)
         return [entry.info for entry in entries if entry.info is not None]

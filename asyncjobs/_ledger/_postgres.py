@@ -142,8 +142,10 @@ def display_url(url: str) -> str:
 
 
 @functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=512)
 def translate(sql: str) -> str:
-    """SQLite's dialect, as the ledger writes it, in PostgreSQL's (psycopg's placeholders)."""
+    """SQLite's dialect, as the ledger writes it, in PostgreSQL's (psycopg's placeholders); the
+    ledger's statements are a few fixed texts, each translated once (a poll runs one or two)."""
     sql = sql.replace("%", "%%")
     sql = re.sub(r"\bIS NOT (?!NULL\b)", "IS DISTINCT FROM ", sql)
     sql = re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)
@@ -387,22 +389,36 @@ class PostgresStore:
 
     # -- running statements -----------------------------------------------------------------------
 
+    def _send(self, sql: str, args: Args, failed: Callable[[Exception], Exception]) -> Any:
+        """Run one statement (PostgreSQL's dialect; the lock held): a connection lost is opened
+        again and the statement sent once more; any other failure raises ``failed(exc)``."""
+        for attempt in (0, 1):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._reconnect()
+                self.statements += 1  # every round trip counts: BEGIN and COMMIT too
+                return self._conn.execute(sql, args or None)
+            except self.psycopg.Error as exc:
+                if attempt == 0 and self._lost(exc):
+                    self._reconnect()
+                    continue
+                raise failed(exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_failed(self, exc: Exception) -> Exception:
+        return LedgerError(f"cannot read the PostgreSQL ledger at {self.display}: {self.said(exc)}")
+
+    def _write_failed(self, exc: Exception) -> Exception:
+        """A write the database refused: read-only (see :meth:`_read_only_error`), or failed."""
+        pg = self.psycopg
+        if isinstance(exc, pg.errors.ReadOnlySqlTransaction):
+            return self._read_only_error()
+        verb = "refused a write" if isinstance(exc, pg.IntegrityError) else "failed"
+        return LedgerError(f"the PostgreSQL ledger at {self.display} {verb}: {self.said(exc)}")
+
     def read(self, sql: str, args: Args = ()) -> list[Row]:
         with self.lock:
-            for attempt in (0, 1):
-                try:
-                    if self._conn is None or self._conn.closed:
-                        self._reconnect()
-                    self.statements += 1
-                    return list(self._conn.execute(translate(sql), args or None).fetchall())
-                except self.psycopg.Error as exc:
-                    if attempt == 0 and self._lost(exc):
-                        self._reconnect()
-                        continue
-                    raise LedgerError(
-                        f"cannot read the PostgreSQL ledger at {self.display}: {self.said(exc)}"
-                    ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+            return list(self._send(translate(sql), args, self._read_failed).fetchall())
 
     def write(self, sql: str, args: Args = ()) -> list[Row]:
         """Run one write (the ledger's dialect) as its own transaction: one round trip; its rows
@@ -413,26 +429,9 @@ class PostgresStore:
 
     def write_native(self, sql: str, args: Args = ()) -> list[Row]:
         """:meth:`write` of a statement in PostgreSQL's own dialect (the store's own statements)."""
-        pg = self.psycopg
         with self.lock:
-            for attempt in (0, 1):
-                try:
-                    if self._conn is None or self._conn.closed:
-                        self._reconnect()
-                    self.statements += 1
-                    cursor = self._conn.execute(sql, args or None)
-                    return list(cursor.fetchall()) if cursor.description is not None else []
-                except pg.Error as exc:
-                    if attempt == 0 and self._lost(exc):
-                        self._reconnect()
-                        continue
-                    if isinstance(exc, pg.errors.ReadOnlySqlTransaction):
-                        raise self._read_only_error() from None
-                    verb = "refused a write" if isinstance(exc, pg.IntegrityError) else "failed"
-                    raise LedgerError(
-                        f"the PostgreSQL ledger at {self.display} {verb}: {self.said(exc)}"
-                    ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+            cursor = self._send(sql, args, self._write_failed)
+            return list(cursor.fetchall()) if cursor.description is not None else []
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[_Executor]:
@@ -440,30 +439,18 @@ class PostgresStore:
         rolled back and becomes a LedgerError."""
         pg = self.psycopg
         with self.lock:
-            for attempt in (0, 1):
-                try:
-                    if self._conn is None or self._conn.closed:
-                        self._reconnect()
-                    self.statements += 1  # every round trip counts: BEGIN and COMMIT too
-                    self._conn.execute("BEGIN")
-                    break
-                except pg.Error as exc:
-                    if attempt == 0 and self._lost(exc):
-                        self._reconnect()
-                        continue
-                    raise LedgerError(
-                        f"cannot write the PostgreSQL ledger at {self.display}: {self.said(exc)}"
-                    ) from None
+            self._send(
+                "BEGIN",
+                (),
+                lambda exc: LedgerError(
+                    f"cannot write the PostgreSQL ledger at {self.display}: {self.said(exc)}"
+                ),
+            )
             try:
                 yield _Executor(self, self._conn)
             except pg.Error as exc:
                 self._rollback()
-                if isinstance(exc, pg.errors.ReadOnlySqlTransaction):
-                    raise self._read_only_error() from None
-                verb = "refused a write" if isinstance(exc, pg.IntegrityError) else "failed"
-                raise LedgerError(
-                    f"the PostgreSQL ledger at {self.display} {verb}: {self.said(exc)}"
-                ) from None
+                raise self._write_failed(exc) from None
             except BaseException:
                 self._rollback()
                 raise

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 
 if TYPE_CHECKING:
-    from . import webhooks
+    from . import engines, webhooks
     from ._budget import Budget
     from ._catalog import Conversion, formats
     from ._client import Client
@@ -108,6 +108,7 @@ __all__ = [
     "as_completed",
     "available_providers",
     "connect",
+    "engines",
     "errors",
     "formats",
     "jobs",
@@ -118,7 +119,7 @@ __all__ = [
 ]
 
 #: Public submodules reachable as attributes (``asyncjobs.webhooks.Receiver``), imported on first use.
-_SUBMODULES = ("webhooks",)
+_SUBMODULES = ("engines", "webhooks")
 
 
 def __getattr__(name: str) -> Any:

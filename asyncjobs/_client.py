@@ -303,10 +303,12 @@ class Client:
         *,
         webhook: str | bool | None = None,
         attempts: Sequence[Mapping[str, Any]] = (),
+        ref: str | None = None,
     ) -> Job:
         """:meth:`submit` with the parameters as a mapping, and ``attempts``: what came before this
         submission, recorded with it in the ledger (each provider a routed submit tried first, or
-        the job a resubmit runs again; see :attr:`asyncjobs.LedgerEntry.attempts`)."""
+        the job a resubmit runs again; see :attr:`asyncjobs.LedgerEntry.attempts`); ``ref``: the
+        caller's own reference of it, recorded too (see :func:`asyncjobs.engines.submit_once`)."""
         if not isinstance(kind, str):
             raise errors.InvalidParameterError(
                 f"kind must be a string, not {type(kind).__name__}", parameter="kind"
@@ -349,7 +351,7 @@ class Client:
         if expecting and job_id is not None:
             self._expecting.add(job_id)  # a call may come before submit returns
         with _telemetry.submitting(self.name, kind, self._redact) as op:
-            info = self._send(kind, prepared, job_id, url, expecting, attempts, op.traceparent)
+            info = self._send(kind, prepared, job_id, url, expecting, attempts, op.traceparent, ref)
             op.looked(info)
         _telemetry.remember(self.name, info.id, op.traceparent)
         _telemetry.submitted(info)
@@ -366,6 +368,7 @@ class Client:
         expecting: bool,
         attempts: Sequence[Mapping[str, Any]],
         traceparent: str | None,
+        ref: str | None = None,
     ) -> JobInfo:
         """The submit itself, checks done: recorded in the ledger (``traceparent``: its span's
         context, kept with the job), sent, and its outcome recorded."""
@@ -382,6 +385,7 @@ class Client:
                 source=None if kept is None else redactor(kept),
                 attempts=attempts,
                 traceparent=traceparent,
+                ref=ref,
             )
         sent_at = datetime.now(timezone.utc)
         try:

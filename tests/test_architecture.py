@@ -16,6 +16,7 @@ PACKAGE = ROOT / "asyncjobs"
 PUBLIC = {
     "__init__",
     "__main__",
+    "engines",
     "errors",
     "provider",
     "sandbox",

@@ -1,51 +1,27 @@
-"""Every way of waiting follows the one poll core: the same scripted jobs, run through the six
-drivers (``Job.wait``, ``asyncjobs.wait``, ``Job.future``, aio's ``job.wait`` and ``aio.wait``, and
-the fleet's ``Worker``), reach the same end with the same error after the same polls -- but for what
+"""Every way of waiting follows the one poll core: the same scripted jobs, run through the drivers
+(``Job.wait``, ``asyncjobs.wait``, ``Job.future``, aio's ``job.wait`` and ``aio.wait``, an engine's
+steps through :mod:`asyncjobs.engines` -- sync and aio, the state carried as JSON between steps, a
+new handle each step, as Celery and Airflow run them -- and the fleet's ``Worker``), reach the same end with the same error after the same polls -- but for what
 the fleet declares (:data:`asyncjobs._poll.FLEET`: no limit on transient errors, three "not found"
 strikes, an error of the job's own polled again later)."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import json
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from scripted_provider import RETRY_AFTER, SCRIPTS, Scripted
 
 import asyncjobs
-from asyncjobs import (
-    Capabilities,
-    JobInfo,
-    Kind,
-    Param,
-    PollPolicy,
-    Provider,
-    Result,
-    Status,
-    _wake,
-    aio,
-    errors,
-)
+from asyncjobs import JobInfo, Status, _wake, aio, engines, errors
 from asyncjobs._ledger import Ledger
 from asyncjobs._registry import unregister
 from asyncjobs._worker import Worker
-
-#: One letter a poll: P pending, R pending with a retry_after of RETRY_AFTER seconds, D done,
-#: F failed, T a transient error, N not found, X a bug (not an asyncjobs error). The last repeats.
-SCRIPTS = {
-    "plain": "PPD",
-    "blips": "TPTPTPTPTPD",  # transient errors, never two in a row: a good look resets the count
-    "outage": "TTTTTTD",  # more in a row than a wait allows
-    "gone": "N",
-    "bug": "PXD",
-    "failed": "PF",
-    "slowdown": "RD",
-}
-RETRY_AFTER = 0.3
 
 #: (end, error type) per script for the caller's waits, and for the fleet where it differs.
 WAITS = {
@@ -63,49 +39,6 @@ FLEET = {
     "gone": ("failed", "not-found", 3),
     "bug": ("done", None, 3),
 }
-
-
-class Scripted(Provider):
-    """Answers each job's polls from its script (the job id names it) and records when."""
-
-    name = "scripted"
-    kinds = (Kind("run", (Param("script", required=True),)),)
-    capabilities = Capabilities(
-        poll=PollPolicy(initial=0.01, factor=1.0, cap=0.5, min_interval=0.0, fraction=10)
-    )
-    settings = ()
-
-    polls: ClassVar[dict[str, list[float]]] = defaultdict(list)
-    _ids = itertools.count(1)
-
-    def submit(
-        self,
-        kind: str,
-        params: Mapping[str, Any],
-        *,
-        job_id: str | None = None,
-        webhook: str | None = None,
-    ) -> JobInfo:
-        new_id = f"{params['script']}-{next(self._ids)}"
-        return JobInfo(self.name, new_id, kind, Status.PENDING, raw_status="queued")
-
-    def status(self, job_id: str) -> JobInfo:
-        seen = self.polls[job_id]
-        seen.append(time.monotonic())
-        script = SCRIPTS[job_id.split("-")[0]]
-        step = script[min(len(seen), len(script)) - 1]
-        if step == "T":
-            raise errors.TransportError("blip", provider=self.name, job_id=job_id)
-        if step == "N":
-            raise errors.JobNotFoundError("gone", provider=self.name, job_id=job_id, code=404)
-        if step == "X":
-            raise ValueError("a bug in the plugin")
-        status = {"D": Status.DONE, "F": Status.FAILED}.get(step, Status.PENDING)
-        meta = {"retry_after": RETRY_AFTER} if step == "R" else {}
-        return JobInfo(self.name, job_id, "run", status, raw_status=step, meta=meta)
-
-    def result(self, job_id: str) -> Result:
-        return Result(files=())
 
 
 @pytest.fixture
@@ -170,6 +103,28 @@ def _aio_one(job: asyncjobs.Job) -> tuple[str, str | None]:
     return _end_of(lambda: asyncio.run(wait()))
 
 
+def _engine(job: asyncjobs.Job, *, from_loop: bool = False) -> tuple[str, str | None]:
+    """An engine's wait: one step at a time, the state through JSON between steps and each step
+    on a new handle (another task, another process), the sleeping the engine's."""
+
+    def wait() -> JobInfo | None:
+        turn = engines.start(job, timeout=10)
+        while not turn.over:
+            assert turn.delay is not None
+            time.sleep(turn.delay)
+            state = engines.PollState.from_dict(json.loads(json.dumps(turn.state.to_dict())))
+            handle = job.client.job(job.id)
+            if from_loop:
+                turn = asyncio.run(engines.astep(aio.AsyncClient(job.client).job(job.id), state))
+            else:
+                turn = engines.step(handle, state)
+        if turn.error is not None:
+            raise turn.error
+        return turn.info
+
+    return _end_of(wait)
+
+
 DRIVERS: dict[str, Callable[[asyncjobs.Job], tuple[str, str | None]]] = {
     "job.wait": lambda job: _end_of(lambda: job.wait(timeout=10, progress=False)),
     "asyncjobs.wait": _many,
@@ -177,26 +132,32 @@ DRIVERS: dict[str, Callable[[asyncjobs.Job], tuple[str, str | None]]] = {
     "aio job.wait": _aio_one,
     "aio.wait": _aio_many,
 }
+#: The drivers of engines that keep no loop in memory (news of an end reaches them through the
+#: ledger only, when a webhook call is expected: tests/test_engines.py).
+ENGINES: dict[str, Callable[[asyncjobs.Job], tuple[str, str | None]]] = {
+    "engines.step": _engine,
+    "engines.astep": lambda job: _engine(job, from_loop=True),
+}
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
-@pytest.mark.parametrize("driver", sorted(DRIVERS))
+@pytest.mark.parametrize("driver", sorted({**DRIVERS, **ENGINES}))
 def test_every_wait_reaches_the_same_end_after_the_same_polls(
     driver: str, script: str, scripted: asyncjobs.Client
 ) -> None:
     job = scripted.submit("run", script=script)
-    end = DRIVERS[driver](job)
+    end = {**DRIVERS, **ENGINES}[driver](job)
     expected_end, expected_error, polls = WAITS[script]
     assert end == (expected_end, expected_error)
     assert len(Scripted.polls[job.id]) == polls
 
 
-@pytest.mark.parametrize("driver", sorted(DRIVERS))
+@pytest.mark.parametrize("driver", sorted({**DRIVERS, **ENGINES}))
 def test_every_wait_keeps_to_a_retry_after_the_service_gave(
     driver: str, scripted: asyncjobs.Client
 ) -> None:
     job = scripted.submit("run", script="slowdown")
-    DRIVERS[driver](job)
+    {**DRIVERS, **ENGINES}[driver](job)
     first, second = Scripted.polls[job.id]
     assert second - first >= RETRY_AFTER
 

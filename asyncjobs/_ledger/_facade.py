@@ -290,12 +290,14 @@ class Ledger:
         source: str | None = None,
         attempts: Sequence[Mapping[str, Any]] = (),
         traceparent: str | None = None,
+        ref: str | None = None,
     ) -> str:
         """Record a submission before its request leaves; return the entry's key. ``source`` is
         the path or URL a resubmit reads again; ``attempts`` what came before it (see
         :attr:`LedgerEntry.attempts`); ``traceparent`` the W3C ``traceparent`` of the submit's
         trace, kept only when it is a well-formed one (anything else is kept as ``None``, never
-        refused: see :attr:`LedgerEntry.traceparent`)."""
+        refused: see :attr:`LedgerEntry.traceparent`); ``ref`` the caller's own reference of the
+        submission (:meth:`find_ref` finds it again)."""
         import uuid  # here: a status (the ledger's first use) makes no key
 
         key = uuid.uuid4().hex
@@ -307,8 +309,8 @@ class Ledger:
                 self._supersede(db, provider, job_id, key)
             db.execute(
                 "INSERT INTO jobs (key, provider, job_id, kind, params, state, created_at,"
-                " updated_at, source, attempts, traceparent)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " updated_at, source, attempts, traceparent, ref)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     provider,
@@ -323,6 +325,7 @@ class Ledger:
                     if attempts
                     else None,
                     traceparent_or_none(traceparent),
+                    None if ref is None else storable(ref),
                 ),
             )
         return key
@@ -517,6 +520,16 @@ class Ledger:
             f"SELECT {self._COLUMNS} FROM jobs WHERE job_id=? ORDER BY created_at, rowid", (job_id,)
         )
         return decode_entries(rows)
+
+    def find_ref(self, provider: str, ref: str) -> LedgerEntry | None:
+        """The newest submission to ``provider`` recorded with the caller's reference ``ref`` (see
+        :meth:`begin`), or ``None``."""
+        rows = self._read(
+            f"SELECT {self._COLUMNS} FROM jobs WHERE provider=? AND ref=?"
+            " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (provider, storable(ref)),
+        )
+        return decode_entries(rows)[0] if rows else None
 
     def entries(
         self,

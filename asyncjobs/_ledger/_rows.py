@@ -41,7 +41,7 @@ __all__ = [
 ENTRY_COLUMNS = (
     "key, provider, kind, job_id, params, state, created_at, status, raw_status, error,"
     " submitted_at, started_at, completed_at, expires_at, meta, updated_at, finished_seen_at,"
-    " lease_holder, lease_until, cost_amount, cost_unit, source, attempts, traceparent"
+    " lease_holder, lease_until, cost_amount, cost_unit, source, attempts, traceparent, ref"
 )
 
 #: The columns of ``jobs`` a JobInfo is read from, in the order :func:`decode_infos` takes them.
@@ -105,6 +105,9 @@ class LedgerEntry:
             a poll in another process, a fleet worker or a webhook receiver can link its spans to
             the submitter's trace; ``None`` when there was none, or it was not a well-formed one
             (see :func:`traceparent_or_none`), and on the rows written before schema version 5.
+        ref: the caller's own reference of the submission (an engine's key of it, such as
+            ``"celery:<task id>"``), by which a submit run again finds the job it already made
+            (see :func:`asyncjobs.engines.submit_once`); ``None`` when none was given.
     """
 
     key: str
@@ -123,6 +126,7 @@ class LedgerEntry:
     source: str | None = None
     attempts: tuple[Mapping[str, Any], ...] = ()
     traceparent: str | None = None
+    ref: str | None = None
 
     def expires_at(self, lifetime: timedelta | None) -> datetime | None:
         """When the provider forgets this job: the ``expires_at`` it said, else ``lifetime`` (the
@@ -433,6 +437,7 @@ def _build_rows(rows: Sequence[tuple[Any, ...]]) -> list[LedgerEntry]:
         source,
         attempts,
         traceparent,
+        ref,
     ) in rows:
         info = None
         if job_id is not None and status is not None:
@@ -472,6 +477,7 @@ def _build_rows(rows: Sequence[tuple[Any, ...]]) -> list[LedgerEntry]:
                 attempts=_attempts(attempts),
                 # checked again: a value written behind the ledger's back is not a trace context
                 traceparent=None if traceparent is None else traceparent_or_none(traceparent),
+                ref=ref,
             )
         )
     return out

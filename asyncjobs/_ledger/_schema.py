@@ -261,6 +261,16 @@ MIGRATIONS: tuple[Step, ...] = (
             Index("budget_places_by_key", "budget_places", ("key", "n")),
         ),
     ),
+    Step(
+        8,
+        "the caller's reference of a submission (an engine's own key of it: a Celery task's id, an"
+        " Airflow task instance), so that a submit run again by its engine resumes the job it"
+        " already made instead of making a second one; NULL for a submit that gave none",
+        (
+            AddColumn("jobs", _text("ref")),
+            Index("jobs_by_ref", "jobs", ("provider", "ref"), where="ref IS NOT NULL"),
+        ),
+    ),
 )
 
 if len(MIGRATIONS) != SCHEMA_VERSION:  # a step appended: SCHEMA_VERSION (in _version) follows

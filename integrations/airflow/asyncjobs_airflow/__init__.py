@@ -14,6 +14,7 @@ Airflow finds this provider through the ``apache_airflow_provider`` entry point
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -23,6 +24,18 @@ try:
     __version__: str = version("asyncjobs-airflow")
 except PackageNotFoundError:  # a source tree that is not installed
     __version__ = "0+unknown"
+
+
+#: The ``asyncjobs`` connection form: the provider and its settings in extra, the base URL in host,
+#: the secret in password (Airflow masks it).
+UI_FIELDS: dict[str, Any] = {
+    "hidden_fields": ["schema", "login", "port"],
+    "relabeling": {"host": "Base URL (optional)", "password": "Secret"},
+    "placeholders": {
+        "host": "https://v2.convertapi.com",
+        "extra": json.dumps({"provider": "convertapi", "budget": "20/s"}),
+    },
+}
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -55,6 +68,11 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "asyncjobs",
                 "hook-class-name": f"{modules}.hooks.AsyncJobsHook",
                 "hook-name": "asyncjobs (async-job REST APIs)",
+                "ui-field-behaviour": {
+                    "hidden-fields": UI_FIELDS["hidden_fields"],
+                    "relabeling": UI_FIELDS["relabeling"],
+                    "placeholders": UI_FIELDS["placeholders"],
+                },
             }
         ],
     }

@@ -18,14 +18,15 @@ trigger's serialized kwargs, a repr or a message.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import asyncjobs
 from airflow.sdk import BaseHook
 from asyncjobs import aio, errors
+
+from . import UI_FIELDS
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -52,16 +53,6 @@ class AsyncJobsHook(BaseHook):
     conn_type = "asyncjobs"
     hook_name = "asyncjobs (async-job REST APIs)"
 
-    #: the form's fields: the provider and its settings in extra, the base URL and the secret
-    _UI: ClassVar[dict[str, Any]] = {
-        "hidden_fields": ["schema", "login", "port"],
-        "relabeling": {"host": "Base URL (optional)", "password": "Secret"},
-        "placeholders": {
-            "host": "https://v2.convertapi.com",
-            "extra": json.dumps({"provider": "convertapi", "budget": "20/s"}),
-        },
-    }
-
     def __init__(self, asyncjobs_conn_id: str | None = None, *, provider: str | None = None) -> None:
         super().__init__()
         self.asyncjobs_conn_id = asyncjobs_conn_id
@@ -73,7 +64,7 @@ class AsyncJobsHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """The connection form: which fields show, and what they are called."""
-        return dict(cls._UI)
+        return {key: value.copy() for key, value in UI_FIELDS.items()}
 
     # -- the arguments of asyncjobs.connect --------------------------------------------------------
 
@@ -164,8 +155,9 @@ class AsyncJobsHook(BaseHook):
             kwargs["poll"] = asyncjobs.PollPolicy(**poll)
         if conn.host:
             host = str(conn.host)
-            if "://" not in host:
-                host = f"https://{host}" + (f":{conn.port}" if conn.port else "")
+            if "://" not in host:  # a host name (and port) alone: HTTPS
+                port = f":{conn.port}" if conn.port and ":" not in host else ""
+                host = f"https://{host}{port}"
             kwargs.setdefault("base_url", host)
         if conn.password:
             kwargs[_secret_setting(provider, extra.get("secret_setting"))] = conn.password

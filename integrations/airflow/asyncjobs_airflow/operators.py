@@ -81,7 +81,8 @@ class AsyncJobOperator(BaseOperator):
         self.save_to = save_to
         self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
         self.cancel_on_kill = cancel_on_kill
-        self._job_id: str | None = None
+        #: the id of the job this task submitted or resumed (``None`` before the submit)
+        self.job_id: str | None = None
 
     def hook(self) -> AsyncJobsHook:
         """The hook of this task's connection (or of the environment)."""
@@ -98,7 +99,7 @@ class AsyncJobOperator(BaseOperator):
         or wait here when not deferrable."""
         with self.hook().get_conn() as client:
             job = engines.submit_once(client, self.kind, self.job_params, ref=self.ref(context))
-            self._job_id = job.id
+            self.job_id = job.id
             context["ti"].xcom_push(key=JOB_ID_KEY, value=job.id)
             self.log.info("%s job %s (%s): waiting", client.name, job.id, self.kind)
             turn = engines.start(job, timeout=self.timeout)
@@ -124,7 +125,7 @@ class AsyncJobOperator(BaseOperator):
         """The trigger's event: the result's files (or their saved paths), or the typed error."""
         if event is None:
             raise ValueError("the asyncjobs trigger ended without an event")
-        self._job_id = str(event.get("job_id"))
+        self.job_id = str(event.get("job_id"))
         with self.hook().get_conn() as client:
             return self._finish(client, event)
 
@@ -144,9 +145,9 @@ class AsyncJobOperator(BaseOperator):
         """Cancel the remote job the task submitted (while it waits in the worker; a deferred task
         is the trigger's, see :meth:`AsyncJobTrigger.on_kill`). A provider that cannot cancel is
         logged, not raised."""
-        if self._job_id is None or not self.cancel_on_kill:
+        if self.job_id is None or not self.cancel_on_kill:
             return
-        cancel_sync(self.hook(), self.provider, self._job_id, self.log)
+        cancel_sync(self.hook(), self.provider, self.job_id, self.log)
 
 
 def files_of(result: Result) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ instance's state, and cancels the remote job only once the task is no longer def
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -93,15 +94,18 @@ class AsyncJobTrigger(BaseTrigger):
         return AsyncJobsHook(self.conn_id, provider=self.provider)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll the job at the pace the poll core decides until the wait is over; yield its event."""
+        """Poll the job at the pace the poll core decides until the wait is over; yield its event.
+
+        The triggers of one provider account in one triggerer share a client (one connection pool,
+        ledger, request budget and thread pool), whatever their number."""
         try:
             state = engines.PollState.from_dict(self.state)
-            client = await self.hook().aget_conn()
+            lease = await _clients.acquire(self.hook())
         except errors.AsyncJobsError as exc:
             yield TriggerEvent(error_event(self.provider, self.job_id, self.kind, exc))
             return
         try:
-            job = client.job(self.job_id)
+            job = lease.client.job(self.job_id)
             delay: float | None = self.delay
             while True:
                 if delay:
@@ -111,7 +115,7 @@ class AsyncJobTrigger(BaseTrigger):
                     break
                 state, delay = turn.state, turn.delay
         finally:
-            await client.aclose()
+            await _clients.release(lease)
         yield TriggerEvent(turn_event(turn))
 
     async def on_kill(self) -> None:
@@ -163,6 +167,65 @@ class AsyncJobTrigger(BaseTrigger):
         key = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}_{map_index}"
         state = states.get(ti.run_id, {}).get(key)
         return str(state) == "deferred" or getattr(state, "value", None) == "deferred"
+
+
+class _Lease:
+    """One trigger's use of a shared client."""
+
+    def __init__(self, key: tuple[int, str, str], client: aio.AsyncClient) -> None:
+        self.key = key
+        self.client = client
+
+
+class _SharedClients:
+    """The clients of one process's triggers: one per event loop and provider settings (the key
+    holds a hash of the settings, never the secret), closed when its last trigger ends."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[int, str, str], asyncio.Future[aio.AsyncClient]] = {}
+        self._users: dict[tuple[int, str, str], int] = {}
+
+    async def acquire(self, hook: AsyncJobsHook) -> _Lease:
+        provider, kwargs = await hook.aconnect_arguments()
+        digest = hashlib.sha256(repr(sorted(kwargs.items())).encode()).hexdigest()
+        key = (id(asyncio.get_running_loop()), provider, digest)
+        made = self._clients.get(key)
+        if made is None:  # the first trigger of these settings connects; the others await it
+            made = self._clients[key] = asyncio.get_running_loop().create_future()
+            self._users[key] = 1
+            try:
+                made.set_result(await aio.connect(provider, **kwargs))
+            except BaseException as exc:
+                del self._clients[key], self._users[key]
+                if isinstance(exc, Exception):
+                    made.set_exception(exc)
+                    made.exception()  # retrieved: the waiters get it, nobody is warned
+                else:  # this trigger was cancelled while connecting
+                    made.cancel()
+                raise
+        else:
+            self._users[key] += 1
+            try:
+                await asyncio.shield(made)
+            except BaseException:
+                await self._forget(key)
+                raise
+        return _Lease(key, made.result())
+
+    async def release(self, lease: _Lease) -> None:
+        await self._forget(lease.key)
+
+    async def _forget(self, key: tuple[int, str, str]) -> None:
+        self._users[key] -= 1
+        if self._users[key] > 0:
+            return
+        made = self._clients.pop(key)
+        del self._users[key]
+        if made.done() and not made.cancelled() and made.exception() is None:
+            await made.result().aclose()
+
+
+_clients = _SharedClients()
 
 
 async def cancel_job(hook: AsyncJobsHook, provider: str, job_id: str) -> bool:

@@ -29,7 +29,9 @@ def turn_event(turn: engines.Turn) -> dict[str, Any]:
     }
 
 
-def error_event(provider: str, job_id: str, kind: str | None, exc: errors.AsyncJobsError) -> dict[str, Any]:
+def error_event(
+    provider: str, job_id: str, kind: str | None, exc: errors.AsyncJobsError
+) -> dict[str, Any]:
     """The event of a wait that could not start or go on (the client could not be built)."""
     return {
         "provider": provider,

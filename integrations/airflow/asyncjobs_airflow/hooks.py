@@ -22,8 +22,9 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-import asyncjobs
 from airflow.sdk import BaseHook
+
+import asyncjobs
 from asyncjobs import aio, errors
 
 from . import UI_FIELDS
@@ -53,7 +54,9 @@ class AsyncJobsHook(BaseHook):
     conn_type = "asyncjobs"
     hook_name = "asyncjobs (async-job REST APIs)"
 
-    def __init__(self, asyncjobs_conn_id: str | None = None, *, provider: str | None = None) -> None:
+    def __init__(
+        self, asyncjobs_conn_id: str | None = None, *, provider: str | None = None
+    ) -> None:
         super().__init__()
         self.asyncjobs_conn_id = asyncjobs_conn_id
         self.provider = provider
@@ -126,14 +129,12 @@ class AsyncJobsHook(BaseHook):
                 else "provider="
             )
             raise errors.ConfigurationError(
-                f"no asyncjobs provider named: set it in {where} (e.g. \"convertapi\"); installed: "
+                f'no asyncjobs provider named: set it in {where} (e.g. "convertapi"); installed: '
                 f"{', '.join(asyncjobs.available_providers()) or 'none'}"
             )
         return str(name)
 
-    def _arguments(
-        self, conn: Connection, extra: Mapping[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
+    def _arguments(self, conn: Connection, extra: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         if not isinstance(extra, Mapping):
             raise errors.ConfigurationError(
                 f"connection {self.asyncjobs_conn_id!r}: extra must be a JSON object"

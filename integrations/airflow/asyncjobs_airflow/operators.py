@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.definitions.param import ParamsDict
+
 from asyncjobs import Client, Result, engines, errors
 
 from ._events import raise_if_failed, turn_event
@@ -56,7 +57,7 @@ class AsyncJobOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("job_params", "save_to")
-    template_fields_renderers = {"job_params": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"job_params": "json"}
     ui_color = "#e8f0fe"
 
     def __init__(
@@ -64,7 +65,7 @@ class AsyncJobOperator(BaseOperator):
         *,
         provider: str,
         kind: str,
-        params: Mapping[str, Any] | None = None,
+        params: MutableMapping[str, Any] | None = None,
         asyncjobs_conn_id: str | None = None,
         deferrable: bool = True,
         save_to: str | None = None,
@@ -137,7 +138,9 @@ class AsyncJobOperator(BaseOperator):
         result = job.result()
         if self.save_to:
             saved = result.save(Path(self.save_to), overwrite=True)  # a retry writes them again
-            self.log.info("%s job %s: %d files saved in %s", job.provider, job.id, len(saved), self.save_to)
+            self.log.info(
+                "%s job %s: %d files saved in %s", job.provider, job.id, len(saved), self.save_to
+            )
             return [str(p) for p in saved]
         return files_of(result)
 
@@ -182,4 +185,3 @@ def _task_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         own = ParamsDict.filter_params_by_source(params, "task")
         return own.dump()
     return dict(params)
-

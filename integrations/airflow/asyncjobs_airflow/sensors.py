@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
 from asyncjobs import Job, engines
 
 from ._events import raise_if_failed, turn_event
@@ -79,7 +80,6 @@ class AsyncJobSensor(BaseSensorOperator):
                 ),
                 method_name="execute_complete",
             )
-        return None  # not reached: defer raises
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """One look at the job: done (its info as the XCom value), still pending, or its error."""

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
 from asyncjobs import aio, engines, errors
 
 from ._events import error_event, turn_event
@@ -64,7 +65,7 @@ class AsyncJobTrigger(BaseTrigger):
         delay: float = 0.0,
         cancel_on_kill: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
         self.provider = provider
         self.job_id = job_id
         self.kind = kind
@@ -102,7 +103,7 @@ class AsyncJobTrigger(BaseTrigger):
             state = engines.PollState.from_dict(self.state)
             lease = await _clients.acquire(self.hook())
         except errors.AsyncJobsError as exc:
-            yield TriggerEvent(error_event(self.provider, self.job_id, self.kind, exc))
+            yield TriggerEvent(error_event(self.provider, self.job_id, self.kind, exc))  # type: ignore[no-untyped-call]
             return
         try:
             job = lease.client.job(self.job_id)
@@ -116,7 +117,7 @@ class AsyncJobTrigger(BaseTrigger):
                 state, delay = turn.state, turn.delay
         finally:
             await _clients.release(lease)
-        yield TriggerEvent(turn_event(turn))
+        yield TriggerEvent(turn_event(turn))  # type: ignore[no-untyped-call]
 
     async def on_kill(self) -> None:
         """Cancel the remote job: a user killed the deferred task (Airflow >= 3.3 calls this only
@@ -162,7 +163,9 @@ class AsyncJobTrigger(BaseTrigger):
                 map_index=map_index,
             )
         except Exception as exc:  # the API is down, or the comms are gone: unknown
-            log.warning("%s job %s: reading the task's state failed: %r", self.provider, self.job_id, exc)
+            log.warning(
+                "%s job %s: reading the task's state failed: %r", self.provider, self.job_id, exc
+            )
             return None
         key = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}_{map_index}"
         state = states.get(ti.run_id, {}).get(key)

@@ -64,8 +64,9 @@ def asyncjobs_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def sandbox() -> Iterator[Any]:
     """The ConvertAPI sandbox on 127.0.0.1, 20 times faster than life, with the canary secret."""
-    from asyncjobs.sandbox import Sandbox
     from asyncjobs_convertapi.sandbox import ConvertAPISandbox
+
+    from asyncjobs.sandbox import Sandbox
 
     with Sandbox(ConvertAPISandbox(scale=20, secret=CANARY)) as box:
         yield box

@@ -71,7 +71,8 @@ def test_a_failed_job_fails_the_task_with_the_typed_error(
     assert failure["type"] == "JobFailedError"
     assert (failure["provider"], failure["job_id"]) == ("convertapi", job_id)
     assert "The file is damaged and cannot be converted" in failure["message"]
-    assert job_id in failure["message"] and "convertapi" in failure["message"]
+    assert job_id in failure["message"]
+    assert "convertapi" in failure["message"]
 
 
 def test_a_retry_resumes_the_job_its_first_try_submitted(
@@ -98,7 +99,10 @@ def test_the_job_gets_the_task_params_rendered_and_not_the_dags(
     from airflow_support import _bag
 
     task = _bag().get_dag("aj_params").get_task("convert")
-    assert task.job_params == {"source": str(DATA / "in" / "{{ params.region }}-report.docx"), "to": "pdf"}
+    assert task.job_params == {
+        "source": str(DATA / "in" / "{{ params.region }}-report.docx"),
+        "to": "pdf",
+    }
     run, tis = run_dag("aj_params")
     assert tis["convert"].state == "success"
     assert [f["name"] for f in xcom(run, "convert")] == ["eu-report.pdf"]

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from airflow_support import all_xcoms, failures, run_dag, xcom
+from asyncjobs_airflow.hooks import AsyncJobsHook
+from asyncjobs_airflow.operators import AsyncJobOperator
 from conftest import CANARY, CONN_ID, DATA, cancels, connection_json
 
 import asyncjobs
 from asyncjobs import errors
-from asyncjobs_airflow.hooks import AsyncJobsHook
-from asyncjobs_airflow.operators import AsyncJobOperator
 
 
 def submit(source: str = "report.docx") -> str:
@@ -43,7 +43,7 @@ def test_the_deferrable_sensor_fails_with_the_jobs_error(connection: str, sandbo
     failing.write_bytes(b"PK\x03\x04")
     with AsyncJobsHook(CONN_ID).get_conn() as client:
         job_id = client.submit("convert", source=failing, to="pdf").id
-    run, tis = run_dag("aj_follow_failed", job_id=job_id)
+    _, tis = run_dag("aj_follow_failed", job_id=job_id)
     assert tis["follow"].state == "failed"
     [failure] = failures("aj_follow_failed")
     assert (failure["type"], failure["job_id"]) == ("JobFailedError", job_id)
@@ -58,7 +58,10 @@ def test_on_kill_cancels_the_job_the_task_waits_for_in_the_worker(
 ) -> None:
     sandbox.app.duration = 600.0
     task = AsyncJobOperator(
-        task_id="convert", provider="convertapi", kind="convert", asyncjobs_conn_id=CONN_ID,
+        task_id="convert",
+        provider="convertapi",
+        kind="convert",
+        asyncjobs_conn_id=CONN_ID,
         deferrable=False,
     )
     task.job_id = submit()  # what execute() sets right after its submit
@@ -67,10 +70,13 @@ def test_on_kill_cancels_the_job_the_task_waits_for_in_the_worker(
 
 
 def test_on_kill_logs_a_provider_that_cannot_cancel(
-    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from asyncjobs.sandbox import Sandbox
     from asyncjobs_groupdocs.sandbox import GroupDocsSandbox
+
+    from asyncjobs.sandbox import Sandbox
 
     with Sandbox(GroupDocsSandbox(scale=20)) as box:
         settings = box.app.client_settings(box.url)
@@ -81,7 +87,9 @@ def test_on_kill_logs_a_provider_that_cannot_cancel(
         }
         monkeypatch.setenv("AIRFLOW_CONN_GROUPDOCS_DEFAULT", json.dumps(conn))
         task = AsyncJobOperator(
-            task_id="convert", provider="groupdocs", kind="convert",
+            task_id="convert",
+            provider="groupdocs",
+            kind="convert",
             asyncjobs_conn_id="groupdocs_default",
         )
         task.job_id = "a-job"
@@ -118,7 +126,9 @@ def test_the_connection_fills_the_providers_settings(monkeypatch: pytest.MonkeyP
 
 def test_a_connection_of_another_provider_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_CA", connection_json("http://127.0.0.1:9"))
-    with pytest.raises(errors.ConfigurationError, match="is for provider 'convertapi', not 'zamzar'") as caught:
+    with pytest.raises(
+        errors.ConfigurationError, match="is for provider 'convertapi', not 'zamzar'"
+    ) as caught:
         AsyncJobsHook("ca", provider="zamzar").connect_arguments()
     assert CANARY not in str(caught.value)
 

@@ -8,17 +8,17 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow_support import run_dag
+from asyncjobs_airflow.hooks import AsyncJobsHook
+from asyncjobs_airflow.triggers import AsyncJobTrigger
 from conftest import CANARY, CONN_ID, cancels
 
 from asyncjobs import engines
-from asyncjobs_airflow.hooks import AsyncJobsHook
-from asyncjobs_airflow.triggers import AsyncJobTrigger
 
 
 def test_the_trigger_serializes_without_the_secret_and_round_trips(connection: str) -> None:
@@ -30,8 +30,13 @@ def test_the_trigger_serializes_without_the_secret_and_round_trips(connection: s
     classpath, kwargs = trigger.serialize()
     assert classpath == "asyncjobs_airflow.triggers.AsyncJobTrigger"
     assert kwargs["state"] == state.to_dict()
-    assert (kwargs["provider"], kwargs["job_id"], kwargs["conn_id"]) == ("convertapi", "j1", CONN_ID)
-    assert CANARY not in json.dumps(kwargs) and CANARY not in repr(trigger)
+    assert (kwargs["provider"], kwargs["job_id"], kwargs["conn_id"]) == (
+        "convertapi",
+        "j1",
+        CONN_ID,
+    )
+    assert CANARY not in json.dumps(kwargs)
+    assert CANARY not in repr(trigger)
     # through the row Airflow keeps in its metadata database, and back
     row = Trigger.from_object(trigger)
     again = import_string(row.classpath)(**row.kwargs)
@@ -43,10 +48,10 @@ def test_the_trigger_serializes_without_the_secret_and_round_trips(connection: s
 
 
 @pytest.fixture
-def deferred_ti(connection: str, source: Path, sandbox: Any) -> Iterator[Any]:
+def deferred_ti(connection: str, source: Path, sandbox: Any) -> Any:
     """A task instance of a real DAG run (its row in the metadata database)."""
-    run, tis = run_dag("aj_files")
-    yield tis["convert"]
+    _, tis = run_dag("aj_files")
+    return tis["convert"]
 
 
 def set_state(ti: Any, state: str) -> None:
@@ -69,7 +74,10 @@ def pending_job(sandbox: Any) -> Any:
 
 
 def in_triggerer(
-    trigger: AsyncJobTrigger, ti: Any, sandbox: Any, act: Callable[[Any, asyncio.Task[Any]], Awaitable[None]]
+    trigger: AsyncJobTrigger,
+    ti: Any,
+    sandbox: Any,
+    act: Callable[[Any, asyncio.Task[Any]], Awaitable[None]],
 ) -> None:
     """Run ``trigger`` as the triggerer runs it (``TriggerRunner.run_trigger``, with the supervisor
     comms a trigger asks Airflow through), wait for its first poll, then ``act`` on it."""
@@ -117,7 +125,9 @@ async def user_kill(runner: Any, task: asyncio.Task[Any]) -> None:
     await runner.cancel_triggers()
 
 
-def test_a_user_kill_of_a_deferred_task_cancels_the_remote_job(deferred_ti: Any, sandbox: Any) -> None:
+def test_a_user_kill_of_a_deferred_task_cancels_the_remote_job(
+    deferred_ti: Any, sandbox: Any
+) -> None:
     trigger = pending_job(sandbox)
     set_state(deferred_ti, "failed")  # "mark failed" in the UI
     in_triggerer(trigger, deferred_ti, sandbox, user_kill)
@@ -145,7 +155,9 @@ def test_a_triggerer_shutting_down_leaves_the_job_running(deferred_ti: Any, sand
     assert cancels(sandbox) == []
 
 
-def test_a_trigger_that_may_not_cancel_leaves_the_job_running(deferred_ti: Any, sandbox: Any) -> None:
+def test_a_trigger_that_may_not_cancel_leaves_the_job_running(
+    deferred_ti: Any, sandbox: Any
+) -> None:
     trigger = pending_job(sandbox)
     trigger.cancel_on_kill = False  # the sensor's: the job is not the task's
     set_state(deferred_ti, "failed")

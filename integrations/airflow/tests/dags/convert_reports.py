@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import DAG
-
 from asyncjobs_airflow.operators import AsyncJobOperator
 from asyncjobs_airflow.sensors import AsyncJobSensor
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG
-
 from asyncjobs_airflow.operators import AsyncJobOperator
 from asyncjobs_airflow.sensors import AsyncJobSensor
 
@@ -69,7 +68,9 @@ with DAG(
 ):
     convert("convert", "report.docx")
 
-with DAG(dag_id="aj_params", schedule=None, start_date=START, catchup=False, params={"region": "eu"}):
+with DAG(
+    dag_id="aj_params", schedule=None, start_date=START, catchup=False, params={"region": "eu"}
+):
     convert("convert", "{{ params.region }}-report.docx")
 
 with DAG(dag_id="aj_timeout", schedule=None, start_date=START, catchup=False):

@@ -102,7 +102,11 @@ def test_the_airflow_provider_passes_its_tests_in_airflows_own_environment(
     if os.environ.get("ASYNCJOBS_SKIP_AIRFLOW") == "1" and os.environ.get("CI") != "true":
         pytest.skip("ASYNCJOBS_SKIP_AIRFLOW=1")
     python = ensure_venv(venv_path())
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE_", "COVERAGE_", "AIRFLOW"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("COV_CORE_", "COVERAGE_", "AIRFLOW"))
+    }
     env.update({"PYTEST_ADDOPTS": "", "TMPDIR": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"})
     done = subprocess.run(
         [str(python), "-m", "pytest", "-q", "tests"],

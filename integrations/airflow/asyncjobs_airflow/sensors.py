@@ -68,7 +68,7 @@ class AsyncJobSensor(BaseSensorOperator):
             turn = engines.start(job, timeout=self._limit())
             if turn.over:  # the ledger knew it ended
                 return self.execute_complete(context, turn_event(turn))
-            self.defer(
+            return self.defer(  # raises TaskDeferred
                 trigger=AsyncJobTrigger(
                     provider=client.name,
                     job_id=job.id,

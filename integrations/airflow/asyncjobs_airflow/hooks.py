@@ -18,6 +18,7 @@ trigger's serialized kwargs, a repr or a message.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -171,6 +172,13 @@ def _secret_setting(provider: str, named: object) -> str:
     entry points), else ``"secret"``."""
     if isinstance(named, str) and named:
         return named
+    return _first_secret(provider)
+
+
+@functools.cache
+def _first_secret(provider: str) -> str:
+    """A provider's first secret setting (once per process: scanning the installed distributions'
+    entry points takes milliseconds, and a triggerer asks for each of its triggers)."""
     for point in entry_points(group="asyncjobs.providers"):
         if point.name != provider:
             continue

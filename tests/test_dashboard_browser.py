@@ -165,7 +165,7 @@ def test_every_page_loads_and_hostile_data_runs_no_script(
     url = site["url"]
     failed = site["failed"]
     for path, shot in (
-        ("/", "jobs"),
+        ("/?kind=upper", "jobs"),
         (f"/jobs/toy/{failed.id}", "job"),
         ("/providers", "providers"),
         ("/fleet", "fleet"),

@@ -75,7 +75,7 @@ _LISTER = (
 )
 
 
-def _list_cli(path: Path) -> dict[str, float]:
+def _list_cli(path: Path | str) -> dict[str, float]:
     """``asyncjobs list`` of the whole ledger in a new process: seconds to its first job row (from
     the process start, Python's own start included), to its last, and its peak RSS."""
     start = time.perf_counter()

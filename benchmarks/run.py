@@ -45,6 +45,7 @@ SECTIONS = (
     "fleet_scale",
     "budget",
     "telemetry",
+    "dashboard",
 )
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 
@@ -166,6 +167,10 @@ def table(results: dict[str, Any]) -> str:
         from .notice import rows as notice_rows
 
         rows += notice_rows(s["notice"], _fig, _ok)
+    if "dashboard" in s:
+        from .dashboard import rows as dashboard_rows
+
+        rows += dashboard_rows(s["dashboard"], _fig, _ok)
     if "webhooks" in s:
         from .webhooks import rows as webhook_rows
 
@@ -544,6 +549,10 @@ def _run(
         if quick:
             return telemetry.run(turns=30, rounds=6, warmup=100, pairs=200, pair_rounds=2)
         return telemetry.run()
+    if name == "dashboard":
+        from . import dashboard
+
+        return dashboard.run(jobs=5000 if smoke else 1_000_000, repeats=2 if smoke else 5, tmp=tmp)
     if name == "budget":
         from . import budget
 

@@ -23,6 +23,7 @@ PUBLIC = {
     "testing",
     "cli",
     "aio",
+    "dashboard",
     "webhooks",
     "ledger",
 }

@@ -586,6 +586,89 @@ class Ledger:
             if len(page) < batch:
                 return
 
+    def page(
+        self,
+        *,
+        provider: str | None = None,
+        status: Status | str | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        search: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> list[tuple[int, LedgerEntry]]:
+        """One page of entries, newest first, each with its place in the ledger (the order it was
+        recorded in): those recorded before the place ``before`` (the next page), or after the
+        place ``after`` (newer ones, as they come), filtered as :meth:`entries` is and by
+        ``search``, the start of a job id or of the ledger's key. Read straight from the ledger's
+        order, so the first page of a million entries costs what a page of a hundred does."""
+        where, args = self._where(provider, status, kind, None, since)
+        clauses = [where.removeprefix(" WHERE ")] if where else []
+        if search:
+            escaped = search.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            clauses.append("(job_id LIKE ? ESCAPE '!' OR key = ?)")
+            args += [escaped + "%", search]
+        if before is not None:
+            clauses.append("rowid < ?")
+            args.append(before)
+        if after is not None:
+            clauses.append("rowid > ?")
+            args.append(after)
+        sql = f"SELECT rowid, {self._COLUMNS} FROM jobs"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        rows = self._read(sql + " ORDER BY rowid DESC LIMIT ?", [*args, max(0, limit)])
+        entries = decode_entries([row[1:] for row in rows])
+        return [(int(row[0]), entry) for row, entry in zip(rows, entries, strict=True)]
+
+    def by_keys(self, keys: Iterable[str]) -> list[LedgerEntry]:
+        """The entries of the ledger's keys ``keys`` that exist (a page's rows, looked at again)."""
+        wanted = list(dict.fromkeys(keys))[:500]
+        if not wanted:
+            return []
+        marks = ", ".join("?" for _ in wanted)
+        return decode_entries(
+            self._read(f"SELECT {self._COLUMNS} FROM jobs WHERE key IN ({marks})", wanted)
+        )
+
+    def status_counts(self) -> dict[str, dict[str, int]]:
+        """How many jobs of each provider are in each status (``"unknown"``: no look yet)."""
+        rows = self._read("SELECT provider, status, COUNT(*) FROM jobs GROUP BY provider, status")
+        counts: dict[str, dict[str, int]] = {}
+        for provider, status, n in rows:
+            counts.setdefault(str(provider), {})[str(status or "unknown")] = int(n)
+        return counts
+
+    def durations(self, provider: str, *, limit: int = 2000) -> list[float]:
+        """Seconds from submission to end of ``provider``'s last ``limit`` finished jobs that say
+        both, newest first."""
+        rows = self._read(
+            "SELECT completed_at - submitted_at FROM jobs WHERE provider=? AND completed_at IS NOT"
+            " NULL AND submitted_at IS NOT NULL ORDER BY rowid DESC LIMIT ?",
+            (provider, limit),
+        )
+        return [max(0.0, float(r[0])) for r in rows if r[0] is not None]
+
+    def timeline(self, since: datetime) -> list[tuple[float, float | None, str | None]]:
+        """When each job recorded since ``since`` was submitted and when it ended (``None``
+        while it has not), and its status: what the charts of jobs over time are drawn from."""
+        rows = self._read(
+            "SELECT created_at, completed_at, status FROM jobs WHERE created_at >= ?"
+            " ORDER BY rowid DESC LIMIT 100000",
+            (since.timestamp(),),
+        )
+        return [(float(c), None if e is None else float(e), s) for c, e, s in rows]
+
+    def holders(self) -> list[tuple[str, int, datetime | None]]:
+        """On a shared ledger, who holds leases of jobs: each holder (a worker, ``host:pid:tag``),
+        how many it holds, and until when its latest runs (the database's clock)."""
+        rows = self._read(
+            "SELECT lease_holder, COUNT(*), MAX(lease_until) FROM jobs WHERE lease_holder IS NOT"
+            " NULL GROUP BY lease_holder ORDER BY lease_holder"
+        )
+        return [(str(h), int(n), from_timestamp(u) if u else None) for h, n, u in rows]
+
     def count(
         self,
         *,

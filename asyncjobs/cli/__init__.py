@@ -115,6 +115,7 @@ _VERBS = (
     "demo",
     "worker",
     "webhooks",
+    "dashboard",
 )
 
 

@@ -16,6 +16,7 @@ from ._output import (
 )
 from ._verbs import (
     cmd_cancel,
+    cmd_dashboard,
     cmd_demo,
     cmd_formats,
     cmd_list,
@@ -108,6 +109,12 @@ def _timeout(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
     return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    return int(text)
 
 
 def _positive(text: str) -> int:
@@ -300,6 +307,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="confirm calls for this provider only (comma-separated or repeatable; default: every "
         "installed provider with webhooks whose settings are set)",
+    )
+    p.add_argument("--threads", type=_positive, default=4, metavar="N", help="server threads (4)")
+    p = verb(
+        "dashboard",
+        cmd_dashboard,
+        "serve the web dashboard of the ledger (jobs, providers, the fleet); read-only without "
+        "a token",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument(
+        "--port",
+        type=_port,
+        default=8750,
+        metavar="N",
+        help="port to listen on (8750; 0: any free)",
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        metavar="T",
+        help="who holds it may cancel and resubmit jobs ($ASYNCJOBS_DASHBOARD_TOKEN; at least 16 "
+        "characters); required to listen beyond loopback",
     )
     p.add_argument("--threads", type=_positive, default=4, metavar="N", help="server threads (4)")
     p = verb(

@@ -1104,3 +1104,69 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
             client.close()
         ledger.close()
     return EXIT_OK
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_dashboard(args: argparse.Namespace, out: Out) -> int:
+    """``dashboard``: the web dashboard of the ledger on waitress."""
+    try:
+        from waitress.server import create_server
+
+        from asyncjobs.dashboard import Dashboard
+    except ImportError as exc:
+        raise errors.ConfigurationError(
+            "asyncjobs dashboard needs the dashboard extra: pip install 'asyncjobs-core[dashboard]' "
+            "(in a checkout of the repository: pip install -e '.[dashboard]')"
+        ) from exc
+    token = args.token or os.environ.get("ASYNCJOBS_DASHBOARD_TOKEN") or None
+    if token is not None:
+        out.redactor.add(token)
+        if len(token) < 16:
+            raise UsageError(
+                "--token must be at least 16 characters (a long random one: python -c 'import "
+                "secrets; print(secrets.token_urlsafe(32))')"
+            )
+    if token is None and not _loopback(args.host):
+        raise UsageError(
+            f"--host {args.host} listens beyond this machine: give a --token (or set "
+            "ASYNCJOBS_DASHBOARD_TOKEN), or listen on 127.0.0.1"
+        )
+    if args.no_ledger:
+        raise UsageError("the dashboard shows the ledger; drop --no-ledger")
+    ledger = Ledger.open(args.ledger)
+    app = Dashboard(ledger, token)
+    try:
+        server = create_server(
+            app,
+            host=args.host,
+            port=args.port,
+            threads=args.threads,
+            ident="asyncjobs",
+            clear_untrusted_proxy_headers=True,
+            **SERVE_LIMITS,
+        )
+        where = f"http://{args.host}:{getattr(server, 'effective_port', args.port)}"
+        mode = "read-only" if token is None else "actions need the token"
+        out.line(f"dashboard on {where} ({mode}); ledger: {ledger!r}")
+        out.doc({"listen": where, "read_only": token is None})
+        _stop_on_term()
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            out.note("stopped")
+        finally:
+            server.close()
+    finally:
+        app.close()
+        ledger.close()
+    return EXIT_OK

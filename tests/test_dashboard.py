@@ -66,6 +66,8 @@ def test_the_jobs_page_lists_the_ledgers_jobs_newest_first(filled: Ledger) -> No
         ("q=job-3", ["job-3"]),
         ("provider=nobody", []),
         ("limit=2", ["job-waiting", "job-broken"]),
+        ("sort=oldest&limit=2", ["job-0", "job-1"]),
+        ("sort=oldest&after=2&limit=2", ["job-2", "job-3"]),
     ],
 )
 def test_filters_are_query_parameters(filled: Ledger, query: str, expected: list[str]) -> None:
@@ -73,16 +75,18 @@ def test_filters_are_query_parameters(filled: Ledger, query: str, expected: list
     assert re.findall(r'<a href="/jobs/toy/([^"]+)">', page.text) == expected
 
 
-def test_the_older_link_pages_through_every_job_once(filled: Ledger) -> None:
+@pytest.mark.parametrize("order", ["", "&sort=oldest"])
+def test_the_next_page_link_pages_through_every_job_once(filled: Ledger, order: str) -> None:
     client = _client(filled)
     seen: list[str] = []
-    url = "/?limit=3"
+    url = "/?limit=3" + order
     while url:
         page = client.get(url)
         seen += re.findall(r'<a href="/jobs/toy/([^"]+)">', page.text)
         older = re.search(r'<a id="older" href="([^"]+)">', page.text)
         url = older.group(1).replace("&amp;", "&") if older else ""
     assert len(seen) == len(set(seen)) == 7
+    assert (seen[0] == "job-0") == bool(order)
 
 
 @pytest.mark.parametrize(
@@ -93,6 +97,7 @@ def test_the_older_link_pages_through_every_job_once(filled: Ledger) -> None:
         ("limit=0", "limit must be a whole number from 1 to 200"),
         ("before=abc", "before must be a whole number"),
         ("colour=red", "unknown query parameter 'colour'"),
+        ("sort=slowest", "sort must be newest or oldest"),
     ],
 )
 def test_a_bad_filter_is_a_400_that_names_it(filled: Ledger, query: str, named: str) -> None:
@@ -311,3 +316,30 @@ def test_the_jobs_chart_is_an_image_of_its_own_drawn_from_the_ledger(filled: Led
     assert chart.mimetype == "image/svg+xml"
     assert "<title>7 started</title>" in chart.text
     assert "<style" not in chart.text  # the policy allows no inline style
+
+
+def test_a_resubmit_whose_kept_source_path_is_gone_says_so(
+    provider_sandboxes: dict[str, Any], ledger: Ledger, tmp_path: Path
+) -> None:
+    box = provider_sandboxes["convertapi"]
+    settings = box.box.app.client_settings(box.box.url)
+
+    def connect(name: str, book: Ledger) -> asyncjobs.Client:
+        return asyncjobs.connect(name, ledger=book, **settings)
+
+    source = tmp_path / "report.docx"
+    source.write_bytes(b"PK\x03\x04 a document")
+    with connect("convertapi", ledger) as client:
+        job = client.submit("convert", source=source, to="pdf")
+    ledger.seen(JobInfo("convertapi", job.id, "convert", Status.FAILED, raw_status="Failed"))
+    source.unlink()
+    dashboard = Dashboard(ledger, TOKEN, connect=connect)
+    try:
+        answer = WSGIClient(dashboard).post(
+            f"/api/jobs/convertapi/{job.id}/resubmit", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+    finally:
+        dashboard.close()
+    assert answer.status_code == 409
+    assert str(source) in answer.json["message"]
+    assert "does not exist on the dashboard's host" in answer.json["message"]

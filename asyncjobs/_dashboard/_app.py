@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import jinja2
 from markupsafe import Markup
@@ -324,7 +325,8 @@ class Dashboard:
     ) -> tuple[bool, str, tuple[str, str] | None]:
         """Cancel or resubmit a job with this process's own provider settings: whether it was
         done, what to tell the person, and the new job (a resubmit)."""
-        if self.ledger.get(provider, job_id) is None:
+        entry = self.ledger.get(provider, job_id)
+        if entry is None:
             return False, f"no job {job_id!r} at {provider} in this ledger", None
         try:
             client = self._client(provider)
@@ -333,9 +335,28 @@ class Dashboard:
                 return True, f"job {job_id} at {provider} cancelled", None
             job = client.resubmit(job_id)
             return True, f"resubmitted as job {job.id} at {job.provider}", (job.provider, job.id)
+        except errors.InvalidParameterError as exc:
+            if action == "resubmit" and exc.parameter == "source" and entry.source:
+                import socket
+
+                return (
+                    False,
+                    f"job {job_id} at {provider} is not resubmitted: its kept source "
+                    f"{entry.source!r} does not exist on the dashboard's host "
+                    f"({socket.gethostname()}). Resubmit it where the file is (asyncjobs "
+                    "resubmit), or submit it again.",
+                    None,
+                )
+            return self._refused(provider, job_id, action, exc)
         except errors.AsyncJobsError as exc:
-            log.info("dashboard: %s of %s job %s refused: %s", action, provider, job_id, exc)
-            return False, str(exc), None
+            return self._refused(provider, job_id, action, exc)
+
+    @staticmethod
+    def _refused(
+        provider: str, job_id: str, action: str, exc: errors.AsyncJobsError
+    ) -> tuple[bool, str, None]:
+        log.info("dashboard: %s of %s job %s refused: %s", action, provider, job_id, exc)
+        return False, str(exc), None
 
     def _client(self, provider: str) -> Client:
         with self._lock:
@@ -358,7 +379,9 @@ class Dashboard:
         return _json(
             {
                 "jobs": [_data.row_data(r) for r in page.rows],
-                "next_before": page.next_before,
+                "next": None
+                if page.next_query is None
+                else "/api/jobs?" + urlencode(dict(page.next_query)),
             }
         )
 
@@ -385,7 +408,8 @@ class Dashboard:
         after_text = args.pop("after", "0")
         if not after_text.isdigit():
             raise _data.BadQuery(f"after must be a whole number, not {after_text!r}")
-        args.pop("before", None)
+        for paging in ("before", "after", "sort"):
+            args.pop(paging, None)
         filters = _data.Filters.parse(args)
         fresh = _data.jobs_page(self.ledger, filters, after=int(after_text))
         rows = [_data.row_data(_data.job_row(0, e)) for e in self.ledger.by_keys(keys)]

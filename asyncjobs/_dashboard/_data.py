@@ -32,6 +32,7 @@ __all__ = [
 MAX_PAGE = 200
 #: The longest filter value taken (a provider, a kind, a search).
 _MAX_TEXT = 200
+_SORTS = ("newest", "oldest")
 _SINCE = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
 
 
@@ -49,7 +50,9 @@ class Filters:
     kind: str | None = None
     since: str | None = None
     q: str | None = None
+    sort: str = "newest"
     before: int | None = None
+    after: int | None = None
     limit: int = 50
 
     @classmethod
@@ -78,12 +81,17 @@ class Filters:
             if status not in {s.value for s in Status}:
                 raise BadQuery(f"status must be pending, done or failed, not {status!r}")
             values["status"] = status
+        sort = args.get("sort", "").strip()
+        if sort:
+            if sort not in _SORTS:
+                raise BadQuery(f"sort must be newest or oldest, not {sort!r}")
+            values["sort"] = sort
         since = args.get("since", "").strip()
         if since:
             if since not in _SINCE:
                 raise BadQuery(f"since must be one of {', '.join(_SINCE)}, not {since!r}")
             values["since"] = since
-        for name, low, high in (("before", 1, 2**62), ("limit", 1, MAX_PAGE)):
+        for name, low, high in (("before", 1, 2**62), ("after", 0, 2**62), ("limit", 1, MAX_PAGE)):
             text = args.get(name, "").strip()
             if not text:
                 continue
@@ -103,6 +111,8 @@ class Filters:
         values = {**attrs.asdict(self), **changes}
         if values.get("limit") == 50:
             values["limit"] = None
+        if values.get("sort") == "newest":
+            values["sort"] = None
         return {k: str(v) for k, v in values.items() if v is not None}
 
 
@@ -166,16 +176,24 @@ def row_data(row: JobRow) -> dict[str, Any]:
 
 @attrs.frozen
 class JobsPage:
-    """A page of jobs: its rows (newest first), the place to read the next page before, and the
-    newest place shown (new jobs come after it)."""
+    """A page of jobs: its rows (in the order asked for), the query of the next page (``None``
+    on the last), and the newest place shown (new jobs come after it)."""
 
     rows: tuple[JobRow, ...]
-    next_before: int | None
+    next_query: Mapping[str, str] | None
     newest: int
+
+    @property
+    def next_before(self) -> int | None:
+        """Newest first: the place the next page is read before."""
+        text = (self.next_query or {}).get("before")
+        return None if text is None else int(text)
 
 
 def jobs_page(ledger: Ledger, filters: Filters, *, after: int | None = None) -> JobsPage:
-    """The page of jobs the filters ask for (``after``: only those recorded after that place)."""
+    """The page of jobs the filters ask for (``after``: only those recorded after that place,
+    newest first: what came since a page was shown)."""
+    oldest = filters.sort == "oldest" and after is None
     found = ledger.page(
         provider=filters.provider,
         status=filters.status,
@@ -183,14 +201,20 @@ def jobs_page(ledger: Ledger, filters: Filters, *, after: int | None = None) -> 
         since=filters.since_time(),
         search=filters.q,
         before=filters.before,
-        after=after,
+        after=filters.after if after is None else after,
         limit=filters.limit + 1,
+        oldest=oldest,
     )
     more = len(found) > filters.limit
     found = found[: filters.limit]
     rows = tuple(job_row(place, entry) for place, entry in found)
     newest = max((r.place for r in rows), default=after or 0)
-    return JobsPage(rows, rows[-1].place if more and rows else None, newest)
+    following = None
+    if more and rows:
+        cursor: dict[str, Any] = {"before": None, "after": None}
+        cursor["after" if oldest else "before"] = rows[-1].place
+        following = filters.query(**cursor)
+    return JobsPage(rows, following, newest)
 
 
 @attrs.frozen

@@ -597,12 +597,14 @@ class Ledger:
         before: int | None = None,
         after: int | None = None,
         limit: int = 50,
+        oldest: bool = False,
     ) -> list[tuple[int, LedgerEntry]]:
-        """One page of entries, newest first, each with its place in the ledger (the order it was
-        recorded in): those recorded before the place ``before`` (the next page), or after the
-        place ``after`` (newer ones, as they come), filtered as :meth:`entries` is and by
-        ``search``, the start of a job id or of the ledger's key. Read straight from the ledger's
-        order, so the first page of a million entries costs what a page of a hundred does."""
+        """One page of entries, newest first (``oldest``: oldest first), each with its place in
+        the ledger (the order it was recorded in): those recorded before the place ``before``, or
+        after the place ``after`` (the next page, or newer ones as they come), filtered as
+        :meth:`entries` is and by ``search``, the start of a job id or of the ledger's key. Read
+        straight from the ledger's order, so the first page of a million entries costs what a page
+        of a hundred does."""
         where, args = self._where(provider, status, kind, None, since)
         clauses = [where.removeprefix(" WHERE ")] if where else []
         if search:
@@ -618,7 +620,8 @@ class Ledger:
         sql = f"SELECT rowid, {self._COLUMNS} FROM jobs"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        rows = self._read(sql + " ORDER BY rowid DESC LIMIT ?", [*args, max(0, limit)])
+        order = "ASC" if oldest else "DESC"
+        rows = self._read(sql + f" ORDER BY rowid {order} LIMIT ?", [*args, max(0, limit)])
         entries = decode_entries([row[1:] for row in rows])
         return [(int(row[0]), entry) for row, entry in zip(rows, entries, strict=True)]
 

@@ -75,7 +75,8 @@ async function refreshJobs(table) {
   }
   const body = table.querySelector("tbody");
   const empty = body.querySelector("tr.empty");
-  for (const row of data["new"].slice().reverse()) {
+  const fresh = table.dataset.sort === "oldest" ? [] : data["new"].slice().reverse();
+  for (const row of fresh) {
     if (!byKey.has(row.key)) {
       if (empty) {
         empty.remove();

@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import attrs
 import requests
 
-from . import _checks, _telemetry, _wake, errors
+from . import _checks, _tally, _telemetry, _wake, errors
 from ._budget import Budget, Gate, account_key, budget_of
 from ._deferred import collecting
 from ._http import MAX_BODY, RetryPolicy, Timeouts, Transport
@@ -419,6 +419,7 @@ class Client:
                 raise refused from exc
             raise
         self._looks.forget(info.id)  # an id issued again is a new job: nothing known of the old one
+        _tally.take(self.name, info.id)  # nor any count of its polls
         if expecting and not info.finished:
             self._expecting.add(info.id)
         elif expecting:

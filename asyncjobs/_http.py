@@ -26,7 +26,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as _Urllib3Error
 from urllib3.exceptions import LocationParseError, NameResolutionError, NewConnectionError
 
-from . import _checks, _telemetry, errors
+from . import _checks, _tally, _telemetry, errors
 from ._budget import Gate
 from ._policies import RetryPolicy, Timeouts
 from ._redaction import Redactor, get_logger
@@ -495,6 +495,8 @@ class Transport:
         may be abandoned (it ends at once when the wait does)."""
         exc: _Retry = details["exception"]
         call: _Call = details["args"][0].call
+        if call.job_id is not None:
+            _tally.retried(self.provider, call.job_id)
         _telemetry.retried(
             self.provider,
             call.job_id,

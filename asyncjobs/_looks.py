@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from . import _telemetry, _wake, errors
+from . import _tally, _telemetry, _wake, errors
 from ._ledger import Ledger, LedgerEntry, SubmitState
 from ._models import JobInfo, Status
 from ._redaction import get_logger
@@ -215,6 +215,7 @@ class Looks:
             raise
         finally:
             _telemetry.polled(self.name, time.monotonic() - started, error)
+            _tally.polled(self.name, job_id)
         return look
 
     def _leased(self, job_id: str, entry: LedgerEntry | None) -> JobInfo | None:

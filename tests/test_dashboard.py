@@ -343,3 +343,20 @@ def test_a_resubmit_whose_kept_source_path_is_gone_says_so(
     assert answer.status_code == 409
     assert str(source) in answer.json["message"]
     assert "does not exist on the dashboard's host" in answer.json["message"]
+
+
+def test_the_providers_page_shows_polls_and_retries_per_finished_job(ledger: Ledger) -> None:
+    from asyncjobs import _tally
+
+    for n, polls in enumerate((2, 6)):
+        key = ledger.begin("toy", "upper", {})
+        ledger.issued(key, JobInfo("toy", f"j{n}", "upper", Status.PENDING))
+        for _ in range(polls):
+            _tally.polled("toy", f"j{n}")
+        ledger.seen(JobInfo("toy", f"j{n}", "upper", Status.DONE, raw_status="ok"))
+    _tally.retried("toy", "j1")
+    ledger.seen(JobInfo("toy", "j1", "upper", Status.FAILED, raw_status="error"))
+    page = _client(ledger).get("/providers").text
+    cells = re.findall(r"<td>([^<]*)</td>", page)
+    assert cells[7:9] == ["4.0", "0.50"]
+    assert '<dd id="counts">6 / 1</dd>' in _client(ledger).get("/jobs/toy/j1").text

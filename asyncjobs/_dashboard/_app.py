@@ -211,6 +211,7 @@ class Dashboard:
             entry=entry,
             params=_data.params_text(entry),
             history=self.ledger.history(provider, job_id),
+            counts=self.ledger.job_counts(provider, job_id),
             files=self._files(entry),
             message=request.args.get("message", "")[:300],
         )

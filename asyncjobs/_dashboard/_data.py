@@ -227,6 +227,8 @@ class ProviderSummary:
     failure_rate: str
     p50: str
     p95: str
+    polls: str
+    retries: str
     cost: str
 
 
@@ -237,8 +239,10 @@ def _percentile(sorted_values: list[float], share: float) -> float:
 
 def provider_summaries(ledger: Ledger) -> list[ProviderSummary]:
     """Every provider in the ledger: jobs by status, failure rate, durations (p50/p95 of its last
-    finished jobs) and cost (summed per unit)."""
+    finished jobs), status requests and requests sent again per finished job (as counted: a
+    floor), and cost (summed per unit)."""
     counts = ledger.status_counts()
+    polled = ledger.poll_counts()
     costs: dict[str, list[str]] = {}
     for usage in ledger.usage(by="provider"):
         if usage.unit is not None and usage.amount is not None:
@@ -260,6 +264,8 @@ def provider_summaries(ledger: Ledger) -> list[ProviderSummary]:
                 failure_rate=f"{by_status.get('failed', 0) / finished:.1%}" if finished else "",
                 p50=p50,
                 p95=p95,
+                polls=f"{polled[provider][0]:.1f}" if provider in polled else "",
+                retries=f"{polled[provider][1]:.2f}" if provider in polled else "",
                 cost=", ".join(costs.get(provider, [])),
             )
         )

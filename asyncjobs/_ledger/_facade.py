@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asyncjobs import _tally
 from asyncjobs._models import JobInfo, Status
 from asyncjobs.errors import ConfigurationError, LedgerError
 
@@ -418,7 +419,8 @@ class Ledger:
         """Write a look in one statement (a backend with :attr:`Store.notice`): the conditional
         update of :meth:`_write_info`, its history row and its notification, together. Whether
         the ledger has the job, and whether the look changed its row."""
-        values = dict(values, now=time.time(), me=self.holder)
+        polls, retries = _tally.take(info.provider, info.id)
+        values = dict(values, now=time.time(), me=self.holder, polls=polls, retries=retries)
         rows = self._store.write(
             "WITH old AS (SELECT key, status AS was, raw_status AS raw_was FROM jobs WHERE"
             " provider=:provider AND job_id=:job_id FOR UPDATE),"
@@ -433,6 +435,8 @@ class Ledger:
             values,
         )
         found, written, _ = rows[0]
+        if not written:
+            _tally.giveback(info.provider, info.id, polls, retries)
         return bool(found), bool(written)
 
     def cancelled(self, info: JobInfo) -> None:
@@ -480,7 +484,15 @@ class Ledger:
         ``failed``): it is an older look (a poller that lost its lease mid-poll answers after the
         new holder saw the end), and it records nothing, not even history. The condition is in
         the SQL of both statements, so it holds whichever writer commits first."""
-        values = dict(values or info_values(info), key=key, now=time.time(), me=self.holder)
+        polls, retries = _tally.take(info.provider, info.id)
+        values = dict(
+            values or info_values(info),
+            key=key,
+            now=time.time(),
+            me=self.holder,
+            polls=polls,
+            retries=retries,
+        )
         mine = f" AND {_NOT_STALE}" if force else _MINE
         db.execute(
             "INSERT INTO statuses (key, seen_at, status, raw_status) SELECT key, :now, :status,"
@@ -493,6 +505,8 @@ class Ledger:
         )
         if written.rowcount:
             self._store.notify(db, info.provider, info.id)
+        else:
+            _tally.giveback(info.provider, info.id, polls, retries)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -662,6 +676,24 @@ class Ledger:
             (since.timestamp(),),
         )
         return [(float(c), None if e is None else float(e), s) for c, e, s in rows]
+
+    def poll_counts(self) -> dict[str, tuple[float, float, int]]:
+        """Per provider, over its finished jobs whose polls were counted (schema 9 on): the mean
+        status requests per job, the mean requests sent again per job, and how many jobs that is.
+        The counts are a floor (see :mod:`asyncjobs._tally`)."""
+        rows = self._read(
+            "SELECT provider, AVG(polls), AVG(COALESCE(retries, 0)), COUNT(*) FROM jobs WHERE"
+            " polls IS NOT NULL AND status IN ('done', 'failed') GROUP BY provider"
+        )
+        return {str(p): (float(a or 0), float(r or 0), int(n)) for p, a, r, n in rows}
+
+    def job_counts(self, provider: str, job_id: str) -> tuple[int, int] | None:
+        """A job's status requests and requests sent again, as recorded (``None``: not counted)."""
+        rows = self._read(
+            "SELECT polls, retries FROM jobs WHERE provider=? AND job_id=? AND polls IS NOT NULL",
+            (provider, job_id),
+        )
+        return (int(rows[0][0]), int(rows[0][1] or 0)) if rows else None
 
     def holders(self) -> list[tuple[str, int, datetime | None]]:
         """On a shared ledger, who holds leases of jobs: each holder (a worker, ``host:pid:tag``),
@@ -982,7 +1014,10 @@ _SET_LOOK = (
     " finished_seen_at=COALESCE(finished_seen_at, CASE WHEN :finished THEN :now END),"
     " lease_holder=CASE WHEN :finished THEN NULL ELSE lease_holder END,"
     " lease_until=CASE WHEN :finished THEN NULL ELSE lease_until END,"
-    " meta=:meta"
+    " meta=:meta,"
+    " polls=CASE WHEN :polls > 0 THEN COALESCE(polls, 0) + :polls ELSE polls END,"
+    " retries=CASE WHEN :polls > 0 OR :retries > 0 THEN COALESCE(retries, 0) + :retries"
+    " ELSE retries END"
 )
 
 

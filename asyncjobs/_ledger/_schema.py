@@ -271,6 +271,17 @@ MIGRATIONS: tuple[Step, ...] = (
             Index("jobs_by_ref", "jobs", ("provider", "ref"), where="ref IS NOT NULL"),
         ),
     ),
+    Step(
+        9,
+        "how many status requests each job took, and how many requests about it were sent again"
+        " (written with its looks that changed something, so counting costs no statement; NULL"
+        " on the rows written before, and a floor: counts a process did not get to write go with"
+        " it)",
+        (
+            AddColumn("jobs", Column("polls", ColumnType.NUMBER)),
+            AddColumn("jobs", Column("retries", ColumnType.NUMBER)),
+        ),
+    ),
 )
 
 if len(MIGRATIONS) != SCHEMA_VERSION:  # a step appended: SCHEMA_VERSION (in _version) follows

@@ -10,7 +10,7 @@ __all__ = ["SCHEMA_VERSION", "newer_schema"]
 
 #: The schema version this asyncjobs writes (and the newest it reads): the number of steps in
 #: :data:`~asyncjobs._ledger._schema.MIGRATIONS` (which checks it when imported).
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def newer_schema(where: str, found: int) -> ConfigurationError:

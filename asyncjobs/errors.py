@@ -3,12 +3,18 @@
 Catch :class:`AsyncJobsError` to catch everything; catch a subclass to handle one situation. Each message
 says what happened, to which job at which provider, and what to do next. No message, repr or attribute
 ever holds a secret: messages built from a service's answer pass through the client's redactor first.
+
+Every error travels between processes with its attributes: through :mod:`pickle`, and as JSON-safe
+``args`` (``(message, {"asyncjobs.error": fields})``) from which its class builds it again,
+``cls(*args)`` -- the form Celery's JSON result serializer stores and rebuilds an exception from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import functools
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from ._models import JobInfo
@@ -51,15 +57,116 @@ def describe(provider: str | None, job_id: str | None) -> str:
     return ""
 
 
+#: The key of an error's attributes in its JSON-safe ``args`` (see :attr:`AsyncJobsError.args`).
+STATE = "asyncjobs.error"
+
+_Init = TypeVar("_Init", bound=Callable[..., None])
+
+
+def _rebuildable(init: _Init) -> _Init:
+    """``init``, which also takes an error's JSON-safe ``args`` (its message and attributes) and
+    builds the same error from them: what ``cls(*error.args)`` calls."""
+
+    @functools.wraps(init)
+    def __init__(self: AsyncJobsError, *args: Any, **kwargs: Any) -> None:
+        if (
+            len(args) == 2
+            and not kwargs
+            and isinstance(args[0], str)
+            and isinstance(args[1], Mapping)
+            and isinstance(args[1].get(STATE), Mapping)
+        ):
+            Exception.__init__(self, args[0])
+            self.message = args[0]
+            for name, value in args[1][STATE].items():
+                setattr(self, str(name), _decoded(value))
+            return
+        init(self, *args, **kwargs)
+
+    return __init__  # type: ignore[return-value]
+
+
+def _encoded(value: Any) -> Any:
+    """An attribute's value as JSON-safe data (tuples as lists; a JobInfo and a nested error
+    tagged; anything else unknown as its repr)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _encoded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encoded(v) for v in value]
+    if isinstance(value, AsyncJobsError):
+        kind = type(value)
+        return {"$error": [kind.__module__, kind.__qualname__, _encoded(list(value.args))]}
+    from ._models import JobInfo
+
+    if isinstance(value, JobInfo):
+        from ._serialize import converter
+
+        return {"$info": converter.unstructure(value)}
+    return repr(value)
+
+
+def _decoded(value: Any) -> Any:
+    """:func:`_encoded`'s data as the attribute's value again (lists as tuples)."""
+    if isinstance(value, list):
+        return tuple(_decoded(v) for v in value)
+    if not isinstance(value, Mapping):
+        return value
+    if set(value) == {"$info"}:
+        from ._models import JobInfo
+        from ._serialize import converter
+
+        return converter.structure(value["$info"], JobInfo)
+    if set(value) == {"$error"}:
+        module, name, args = value["$error"]
+        cls: Any = sys.modules.get(module)
+        for part in str(name).split("."):
+            cls = getattr(cls, part, None)
+        if not (isinstance(cls, type) and issubclass(cls, AsyncJobsError)):
+            cls = AsyncJobsError  # a plugin's error whose module is not imported here
+        return cls(*_decoded(args))
+    return {k: _decoded(v) for k, v in value.items()}
+
+
 class AsyncJobsError(Exception):
     """Base class of every error raised by asyncjobs and its providers."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:  # every class builds itself again from its args
+            setattr(cls, "__init__", _rebuildable(cls.__dict__["__init__"]))  # noqa: B010
+
+    @_rebuildable
     def __init__(self, message: str, *, provider: str | None = None, job_id: str | None = None):
         message = _redact(message)
         super().__init__(message)
         self.message = message
         self.provider = provider
         self.job_id = job_id
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        """``(message, {"asyncjobs.error": attributes})``, JSON-safe: ``type(error)(*args)`` is the
+        same error again, in another process (Celery's JSON results store an exception so)."""
+        fields = {name: _encoded(value) for name, value in self._attributes().items()}
+        return (self.message, {STATE: fields})
+
+    @args.setter
+    def args(self, value: tuple[Any, ...]) -> None:
+        BaseException.args.__set__(self, value)  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle takes the same road as JSON: a JobInfo's read-only meta does not pickle
+        return (type(self), self.args)
+
+    def _attributes(self) -> dict[str, Any]:
+        """The error's attributes but its message (an OSError's ``errno`` and ``filename`` too,
+        which live outside ``__dict__``)."""
+        found = {k: v for k, v in vars(self).items() if k != "message" and not k.startswith("_")}
+        if isinstance(self, OSError):
+            found.update(errno=self.errno, filename=self.filename)
+        return found
 
     def __str__(self) -> str:
         return self.message

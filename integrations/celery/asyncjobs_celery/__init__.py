@@ -175,12 +175,34 @@ def register(
 
         return self.asyncjobs.run(self, first, poll)
 
+    if not existing:
+        from celery.signals import worker_init
+
+        worker_init.connect(_warm, weak=False)
     made = {
         JOB: existing.get(JOB) or app.task(name=JOB, **options)(run_job),
         SUBMIT: existing.get(SUBMIT) or app.task(name=SUBMIT, **options)(run_submit),
         WAIT: existing.get(WAIT) or app.task(name=WAIT, **options)(run_wait),
     }
     return Tasks(app=app, job=made[JOB], submit=made[SUBMIT], wait=made[WAIT])
+
+
+def _warm(**_: Any) -> None:
+    """In a worker's main process, before its pool processes are forked: import what a client's
+    first use imports (the transport, the ledger, the installed providers' modules), so that each
+    pool process does not import it again on its first job. No client is made here: a client (its
+    sessions, its ledger connection) must not cross a fork."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    for name in ("asyncjobs.provider", "asyncjobs.ledger", "asyncjobs.engines"):
+        importlib.import_module(name)
+    asyncjobs.available_providers()
+    for point in entry_points(group="asyncjobs.providers"):
+        try:
+            importlib.import_module(point.module)
+        except Exception:  # a broken plugin fails where it is used, with its own error
+            continue
 
 
 def _report(task: Any, handle: asyncjobs.Job) -> None:

@@ -193,7 +193,10 @@ class Runtime:
             outcome.delay,
             limit,
         )
-        claims.done(key, step, keep)
+        try:
+            claims.done(key, step, keep)
+        except Exception as exc:  # the wait is handed on: a late copy of this step may poll once
+            log.warning("step %d handed on, but its claim could not be marked done: %r", step, exc)
         raise Ignore()
 
     def _send(

@@ -11,10 +11,15 @@ Every error travels between processes with its attributes: through :mod:`pickle`
 
 from __future__ import annotations
 
+import enum
 import functools
+import importlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
 
 if TYPE_CHECKING:
     from ._models import JobInfo
@@ -87,45 +92,72 @@ def _rebuildable(init: _Init) -> _Init:
 
 
 def _encoded(value: Any) -> Any:
-    """An attribute's value as JSON-safe data (tuples as lists; a JobInfo and a nested error
-    tagged; anything else unknown as its repr)."""
+    """An attribute's value as JSON-safe data: plain JSON as it is; a tuple, a datetime, an enum
+    member, an attrs instance of asyncjobs (a JobInfo, a Cost) and a nested error tagged; anything
+    else as its repr (lossy)."""
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, Mapping):
         return {str(k): _encoded(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list):
         return [_encoded(v) for v in value]
+    if isinstance(value, tuple):
+        return {"$tuple": [_encoded(v) for v in value]}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    kind = type(value)
     if isinstance(value, AsyncJobsError):
-        kind = type(value)
-        return {"$error": [kind.__module__, kind.__qualname__, _encoded(list(value.args))]}
-    from ._models import JobInfo
-
-    if isinstance(value, JobInfo):
-        from ._serialize import converter
-
-        return {"$info": converter.unstructure(value)}
+        message, state = value.args  # already JSON-safe
+        return {"$error": [kind.__module__, kind.__qualname__, message, state[STATE]]}
+    if isinstance(value, enum.Enum) and _ours(kind.__module__):
+        return {"$enum": [kind.__module__, kind.__qualname__, _encoded(value.value)]}
+    if attrs.has(kind) and _ours(kind.__module__):
+        fields = {f.name: _encoded(getattr(value, f.name)) for f in attrs.fields(kind) if f.init}
+        return {"$attrs": [kind.__module__, kind.__qualname__, fields]}
     return repr(value)
 
 
+def _ours(module: str) -> bool:
+    return module == "asyncjobs" or module.startswith("asyncjobs.")
+
+
+def _class(module: str, name: str) -> Any:
+    """The class ``name`` of ``module``: a module of asyncjobs is imported when it is not yet (what
+    unpickling does); another module only if this process already imported it."""
+    found: Any = sys.modules.get(module)
+    if found is None and _ours(module):
+        found = importlib.import_module(module)
+    for part in name.split("."):
+        found = getattr(found, part, None)
+    return found if isinstance(found, type) else None
+
+
 def _decoded(value: Any) -> Any:
-    """:func:`_encoded`'s data as the attribute's value again (lists as tuples)."""
+    """:func:`_encoded`'s data as the attribute's value again."""
     if isinstance(value, list):
-        return tuple(_decoded(v) for v in value)
+        return [_decoded(v) for v in value]
     if not isinstance(value, Mapping):
         return value
-    if set(value) == {"$info"}:
-        from ._models import JobInfo
-        from ._serialize import converter
-
-        return converter.structure(value["$info"], JobInfo)
-    if set(value) == {"$error"}:
-        module, name, args = value["$error"]
-        cls: Any = sys.modules.get(module)
-        for part in str(name).split("."):
-            cls = getattr(cls, part, None)
-        if not (isinstance(cls, type) and issubclass(cls, AsyncJobsError)):
-            cls = AsyncJobsError  # a plugin's error whose module is not imported here
-        return cls(*_decoded(args))
+    if len(value) == 1:
+        ((tag, data),) = value.items()
+        if tag == "$tuple":
+            return tuple(_decoded(v) for v in data)
+        if tag == "$datetime":
+            return datetime.fromisoformat(data)
+        if tag == "$enum":
+            cls = _class(data[0], data[1])
+            if isinstance(cls, type) and issubclass(cls, enum.Enum):
+                return cls(_decoded(data[2]))
+            return _decoded(data[2])
+        if tag == "$attrs":
+            cls = _class(data[0], data[1])
+            fields = {k: _decoded(v) for k, v in data[2].items()}
+            return cls(**fields) if cls is not None and attrs.has(cls) else fields
+        if tag == "$error":
+            error: Any = _class(data[0], data[1])
+            if not (isinstance(error, type) and issubclass(error, AsyncJobsError)):
+                error = AsyncJobsError  # a plugin's error whose module is not imported here
+            return error(data[2], {STATE: data[3]})
     return {k: _decoded(v) for k, v in value.items()}
 
 

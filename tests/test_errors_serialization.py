@@ -7,6 +7,8 @@ from __future__ import annotations
 import inspect
 import json
 import pickle
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -170,3 +172,23 @@ def test_no_secret_travels_in_either_form(
             assert CANARY.encode() not in pickle.dumps(error)
             for back in (_via_json(error), _via_pickle(error)):
                 assert CANARY not in f"{back} {back!r} {_attributes(back)}"
+
+
+def test_a_new_process_rebuilds_a_job_failed_error_from_its_json_alone() -> None:
+    """Nothing but ``asyncjobs.errors`` imported there: the JobInfo's class is found by name."""
+    code = (
+        "import json, sys\n"
+        "from asyncjobs import errors\n"
+        "error = errors.JobFailedError(*json.loads(sys.stdin.read()))\n"
+        "print(type(error.info).__name__, error.info.status.value, error.info.submitted_at.year)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(errors.JobFailedError(INFO).args),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["JobInfo", "failed", "2025"]

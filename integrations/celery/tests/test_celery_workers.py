@@ -5,9 +5,12 @@ broker's visibility timeout. Each test starts its own workers on a Redis databas
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from asyncjobs_celery import job
@@ -51,6 +54,45 @@ def test_a_worker_killed_while_it_holds_jobs_loses_none_and_submits_each_once(
     for end, h in zip(ends, handled, strict=True):
         assert h["job_id"] == end["job_id"]
         assert g.redis.get(f"tests:handled:{end['job_id']}") == b"1"
+
+
+def test_a_pool_process_killed_mid_poll_hands_its_message_back_and_the_job_goes_on(
+    group: Callable[..., Group], conversio: CountingConversio
+) -> None:
+    """Only the pool processes die (the worker's main process lives on): the message of the poll
+    that was out is handed back at once (reject_on_worker_lost; without it the task would be stored
+    FAILURE with WorkerLostError), runs again once the dead copy's lease ends, and the job ends."""
+    g = group(lease=1)  # the broker's visibility timeout (an hour) plays no part here
+    conversio.duration = 200.0  # 2 s
+    a = g.start("a", concurrency=2)
+    chained = (
+        job("conversio", "segments-export", segment="s1") | g.app.tasks["tests.handle"].s()
+    )()
+    eventually(lambda: any(m == "GET" for m, _ in list(conversio.log)), TIMEOUT, "a first poll")
+    held = conversio.hold("GET", "/async-jobs/")
+    assert held.arrived.wait(TIMEOUT)
+    for pid in _children(a.proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    held.release()
+    end = chained.parent.get(timeout=TIMEOUT)
+    assert chained.get(timeout=TIMEOUT)["job_id"] == end["job_id"]
+    assert end["info"]["status"] == "done"
+    assert conversio.submits() == 1
+    assert a.proc.poll() is None  # the same worker went on
+    assert "WorkerLostError" in a.text()  # the pool process was lost mid-task
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def test_a_worker_killed_after_the_submits_request_left_never_makes_a_second_job(

@@ -25,6 +25,7 @@ tasks' one result fetch per job is counted apart), against the comparator's in t
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +208,7 @@ def _celery(
         wall = time.monotonic() - start
         counts = server.counts()
         counts["job_gets"] = counts.get("job_gets", 0) - before
+        noticed = [_utc(r.date_done).timestamp() for r in sent]  # when each end was stored
     finally:
         _stop(procs)
         driver.close()
@@ -213,6 +216,12 @@ def _celery(
     done = sum(1 for e in ends if e["info"]["status"] == "done")
     return {
         "wall_s": wall,
+        "p99_delay_of_age": _p99_of_age(
+            [
+                (e["info"]["submitted_at"], e["info"]["completed_at"], t)
+                for e, t in zip(ends, noticed, strict=True)
+            ]
+        ),
         "done": done,
         "polls": counts.get("job_gets", 0) - n,  # each task fetches its job's result once
         "polls_told": sum(e["polls"] for e in ends),
@@ -228,17 +237,30 @@ def _wait(server: ServerProcess, n: int, scale: float, tmp: Path) -> dict[str, f
 
     policy = compressed(ConversioProvider.capabilities.poll, scale)
     ledger = tmp / f"wait-{time.monotonic_ns()}.sqlite3"
+    noticed: dict[str, float] = {}
+
+    def seen(info: Any) -> None:
+        if info.finished:
+            noticed.setdefault(info.id, time.time())
+
     with asyncjobs.connect(PROVIDER, ledger=ledger, poll=policy, **server.settings) as client:
         start = time.monotonic()
         handles = [client.submit("segments-export", segment="s1") for _ in range(n)]
         waiting = time.monotonic()
         before = server.counts().get("job_gets", 0)
-        done, not_done = asyncjobs.wait(handles, timeout=600)
+        done, not_done = asyncjobs.wait(handles, timeout=600, progress=seen)
         end = time.monotonic()
         counts = server.counts()
     finished = sum(1 for h in done if h.info is not None and h.info.status.value == "done")
     return {
         "wall_s": end - start,
+        "p99_delay_of_age": _p99_of_age(
+            [
+                (h.info.submitted_at.isoformat(), h.info.completed_at.isoformat(), noticed[h.id])
+                for h in done
+                if h.info is not None and h.info.submitted_at and h.info.completed_at
+            ]
+        ),
         "wait_s": end - waiting,
         "done": finished if not not_done else 0,
         "polls": counts.get("job_gets", 0) - before,
@@ -246,6 +268,22 @@ def _wait(server: ServerProcess, n: int, scale: float, tmp: Path) -> dict[str, f
         "submits": counts.get("submits", 0),
         "submit_s": waiting - start,
     }
+
+
+def _utc(moment: Any) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def _p99_of_age(seen: list[tuple[str, str, float]]) -> float:
+    """The 99th percentile of each job's notice delay (its end known minus its end at the
+    sandbox) over its age when noticed (its length plus the delay)."""
+    ratios = []
+    for submitted, completed, noticed in seen:
+        began, ended = datetime.fromisoformat(submitted), datetime.fromisoformat(completed)
+        delay = max(0.0, noticed - ended.timestamp())
+        ratios.append(delay / ((ended - began).total_seconds() + delay))
+    ratios.sort()
+    return ratios[max(0, math.ceil(0.99 * len(ratios)) - 1)] if ratios else 0.0
 
 
 CONTENDERS: dict[str, tuple[str, Callable[..., dict[str, float]]]] = {
@@ -281,6 +319,7 @@ def run(*, jobs: int = 1000, scale: float = 1.0, repeats: int = 1, tmp: Path) ->
             "wall_over_longest": summarize([r["wall_s"] / longest for r in runs], 3),
             "polls": summarize([r["polls"] for r in runs], 0),
             "polls_told": summarize([r["polls_told"] for r in runs], 0),
+            "p99_delay_of_age": summarize([r["p99_delay_of_age"] for r in runs], 3),
             "submit_s": summarize([r["submit_s"] or 0.0 for r in runs], 2),
         }
         if key == "wait":  # its waiting alone, as the wait task's run is measured
@@ -370,5 +409,15 @@ def rows(
             f"{r['polls_ratio']['job']:.2f}x; {r['polls_ratio']['wait_task']:.2f}x",
             "<= 1.00x",
             ok(r["met_parts"]["polls"]),
+        ),
+        (
+            head,
+            "p99 notice delay / job's age at notice, job(); wait task (the end stored, against "
+            "its end at the sandbox)",
+            f"{fig(job['p99_delay_of_age'])}; {fig(task['p99_delay_of_age'])}",
+            f"asyncjobs.wait {fig(wait['p99_delay_of_age'])}",
+            "",
+            "(information)",
+            "",
         ),
     ]

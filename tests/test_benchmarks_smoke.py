@@ -25,6 +25,7 @@ SECTIONS = {
     "fleet_scale",
     "budget",
     "telemetry",
+    "dashboard",
     "celery",
 }
 

@@ -3,12 +3,23 @@
 Catch :class:`AsyncJobsError` to catch everything; catch a subclass to handle one situation. Each message
 says what happened, to which job at which provider, and what to do next. No message, repr or attribute
 ever holds a secret: messages built from a service's answer pass through the client's redactor first.
+
+Every error travels between processes with its attributes: through :mod:`pickle`, and as JSON-safe
+``args`` (``(message, {"asyncjobs.error": fields})``) from which its class builds it again,
+``cls(*args)`` -- the form Celery's JSON result serializer stores and rebuilds an exception from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import enum
+import functools
+import importlib
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
 
 if TYPE_CHECKING:
     from ._models import JobInfo
@@ -51,15 +62,143 @@ def describe(provider: str | None, job_id: str | None) -> str:
     return ""
 
 
+#: The key of an error's attributes in its JSON-safe ``args`` (see :attr:`AsyncJobsError.args`).
+STATE = "asyncjobs.error"
+
+_Init = TypeVar("_Init", bound=Callable[..., None])
+
+
+def _rebuildable(init: _Init) -> _Init:
+    """``init``, which also takes an error's JSON-safe ``args`` (its message and attributes) and
+    builds the same error from them: what ``cls(*error.args)`` calls."""
+
+    @functools.wraps(init)
+    def __init__(self: AsyncJobsError, *args: Any, **kwargs: Any) -> None:
+        if (
+            len(args) == 2
+            and not kwargs
+            and isinstance(args[0], str)
+            and isinstance(args[1], Mapping)
+            and isinstance(args[1].get(STATE), Mapping)
+        ):
+            Exception.__init__(self, args[0])
+            self.message = args[0]
+            for name, value in args[1][STATE].items():
+                setattr(self, str(name), _decoded(value))
+            return
+        init(self, *args, **kwargs)
+
+    return __init__  # type: ignore[return-value]
+
+
+def _encoded(value: Any) -> Any:
+    """An attribute's value as JSON-safe data: plain JSON as it is; a tuple, a datetime, an enum
+    member, an attrs instance of asyncjobs (a JobInfo, a Cost) and a nested error tagged; anything
+    else as its repr (lossy)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _encoded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encoded(v) for v in value]
+    if isinstance(value, tuple):
+        return {"$tuple": [_encoded(v) for v in value]}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    kind = type(value)
+    if isinstance(value, AsyncJobsError):
+        message, state = value.args  # already JSON-safe
+        return {"$error": [kind.__module__, kind.__qualname__, message, state[STATE]]}
+    if isinstance(value, enum.Enum) and _ours(kind.__module__):
+        return {"$enum": [kind.__module__, kind.__qualname__, _encoded(value.value)]}
+    if attrs.has(kind) and _ours(kind.__module__):
+        fields = {f.name: _encoded(getattr(value, f.name)) for f in attrs.fields(kind) if f.init}
+        return {"$attrs": [kind.__module__, kind.__qualname__, fields]}
+    return repr(value)
+
+
+def _ours(module: str) -> bool:
+    return module == "asyncjobs" or module.startswith("asyncjobs.")
+
+
+def _class(module: str, name: str) -> Any:
+    """The class ``name`` of ``module``: a module of asyncjobs is imported when it is not yet (what
+    unpickling does); another module only if this process already imported it."""
+    found: Any = sys.modules.get(module)
+    if found is None and _ours(module):
+        found = importlib.import_module(module)
+    for part in name.split("."):
+        found = getattr(found, part, None)
+    return found if isinstance(found, type) else None
+
+
+def _decoded(value: Any) -> Any:
+    """:func:`_encoded`'s data as the attribute's value again."""
+    if isinstance(value, list):
+        return [_decoded(v) for v in value]
+    if not isinstance(value, Mapping):
+        return value
+    if len(value) == 1:
+        ((tag, data),) = value.items()
+        if tag == "$tuple":
+            return tuple(_decoded(v) for v in data)
+        if tag == "$datetime":
+            return datetime.fromisoformat(data)
+        if tag == "$enum":
+            cls = _class(data[0], data[1])
+            if isinstance(cls, type) and issubclass(cls, enum.Enum):
+                return cls(_decoded(data[2]))
+            return _decoded(data[2])
+        if tag == "$attrs":
+            cls = _class(data[0], data[1])
+            fields = {k: _decoded(v) for k, v in data[2].items()}
+            return cls(**fields) if cls is not None and attrs.has(cls) else fields
+        if tag == "$error":
+            error: Any = _class(data[0], data[1])
+            if not (isinstance(error, type) and issubclass(error, AsyncJobsError)):
+                error = AsyncJobsError  # a plugin's error whose module is not imported here
+            return error(data[2], {STATE: data[3]})
+    return {k: _decoded(v) for k, v in value.items()}
+
+
 class AsyncJobsError(Exception):
     """Base class of every error raised by asyncjobs and its providers."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:  # every class builds itself again from its args
+            setattr(cls, "__init__", _rebuildable(cls.__dict__["__init__"]))  # noqa: B010
+
+    @_rebuildable
     def __init__(self, message: str, *, provider: str | None = None, job_id: str | None = None):
         message = _redact(message)
         super().__init__(message)
         self.message = message
         self.provider = provider
         self.job_id = job_id
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        """``(message, {"asyncjobs.error": attributes})``, JSON-safe: ``type(error)(*args)`` is the
+        same error again, in another process (Celery's JSON results store an exception so)."""
+        fields = {name: _encoded(value) for name, value in self._attributes().items()}
+        return (self.message, {STATE: fields})
+
+    @args.setter
+    def args(self, value: tuple[Any, ...]) -> None:
+        BaseException.args.__set__(self, value)  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle takes the same road as JSON: a JobInfo's read-only meta does not pickle
+        return (type(self), self.args)
+
+    def _attributes(self) -> dict[str, Any]:
+        """The error's attributes but its message (an OSError's ``errno`` and ``filename`` too,
+        which live outside ``__dict__``)."""
+        found = {k: v for k, v in vars(self).items() if k != "message" and not k.startswith("_")}
+        if isinstance(self, OSError):
+            found.update(errno=self.errno, filename=self.filename)
+        return found
 
     def __str__(self) -> str:
         return self.message

@@ -113,6 +113,11 @@ class ServerProcess:
         self._proc.stdin.flush()
         return self._proc.stdout.readline()
 
+    def counts(self) -> dict[str, int]:
+        """Submits and looks at one job so far (``--count``): ``submits``, ``job_gets``."""
+        found: dict[str, int] = json.loads(self._ask("counts"))
+        return found
+
     def arrivals(self) -> list[tuple[float, int]]:
         """Each request's arrival (wall clock) and answer's status, so far (``--record``)."""
         return [(float(t), int(s)) for t, s in json.loads(self._ask("arrivals"))]

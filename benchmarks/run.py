@@ -11,6 +11,7 @@
     python -m benchmarks --only scheduler      # CPU per poll: asyncjobs.wait vs a status loop
     python -m benchmarks --only telemetry      # client.status without OpenTelemetry, API only, SDK
     python -m benchmarks --only first_use      # import + connect + one status vs the floor, SDKs
+    python -m benchmarks --only celery         # 1,000 jobs through 2 Celery workers vs asyncjobs.wait
     python -m benchmarks --size 256            # large files of 256 MiB
 
 Every figure is the median of several runs, with the min and max. See docs/performance.md.
@@ -46,6 +47,7 @@ SECTIONS = (
     "budget",
     "telemetry",
     "dashboard",
+    "celery",
 )
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 
@@ -90,6 +92,10 @@ def table(results: dict[str, Any]) -> str:
         from .scheduler import rows as scheduler_rows
 
         rows += scheduler_rows(s["scheduler"], _fig, _ok)
+    if "celery" in s:
+        from .celery import rows as celery_rows
+
+        rows += celery_rows(s["celery"], _fig, _ok)
     if "many_jobs" in s:
         r = s["many_jobs"]
         c = r["contenders"]
@@ -511,6 +517,14 @@ def _run(
         if quick:  # the same jobs in real time, fewer of them, once
             return many_jobs.run(jobs=300, scale=1.0, repeats=1, tmp=tmp)
         return many_jobs.run(jobs=1000, scale=1.0, repeats=3, tmp=tmp)
+    if name == "celery":
+        from . import celery
+
+        if smoke:
+            return celery.run(jobs=12, scale=40.0, repeats=1, tmp=tmp)
+        if quick:
+            return celery.run(jobs=300, scale=1.0, repeats=1, tmp=tmp)
+        return celery.run(jobs=1000, scale=1.0, repeats=1, tmp=tmp)
     if name == "aio":
         from . import aio
 

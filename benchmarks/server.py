@@ -7,7 +7,8 @@
 Prints one JSON line, ``{"url": ..., "settings": {...}}`` (the settings connect a client), then serves
 until its standard input closes. A ``restart`` line on standard input makes every Conversio or ConvertAPI job
 made so far start again at that moment (so that thousands of jobs, submitted over many seconds, all start at
-once); the server answers ``restarted``. An ``ends`` line makes it print one JSON line: each job's id ->
+once); the server answers ``restarted``. A ``counts`` line (with ``--count``) prints the submits and
+the looks at one job so far. An ``ends`` line makes it print one JSON line: each job's id ->
 the wall-clock time (epoch seconds) its conversion ends (ConvertAPI; ``--spread`` gives the n-th job
 the n-th duration). Every sandbox is set up so that time goes to HTTP, not to waiting:
 ConvertAPI without its 5 s hold on re-polls and with instant conversions, GroupDocs with instant
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -144,6 +146,27 @@ def _hold_gets(app: SandboxApp, seconds: float) -> None:
     app.__class__ = Held
 
 
+def _count(app: SandboxApp, counts: dict[str, int]) -> None:
+    """Make ``app`` count job submits (POSTs) and looks at one job (``GET .../async-jobs/<id>``)."""
+    base = type(app)
+    lock = threading.Lock()
+
+    class Counted(base):  # type: ignore[valid-type,misc]
+        def __call__(self, environ: Any, start_response: Any) -> Any:
+            method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
+            key = None
+            if method == "POST":
+                key = "submits"
+            elif method == "GET" and "/async-jobs/" in path and not path.endswith(".csv"):
+                key = "job_gets"
+            if key is not None:
+                with lock:
+                    counts[key] = counts.get(key, 0) + 1
+            return base.__call__(self, environ, start_response)
+
+    app.__class__ = Counted
+
+
 def _record(app: SandboxApp, arrivals: list[tuple[float, int]]) -> None:
     """Make ``app`` keep each request's arrival time and the status it was answered with."""
     base = type(app)
@@ -193,6 +216,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "the service's own time, spent sleeping, not computing",
     )
     parser.add_argument(
+        "--count",
+        action="store_true",
+        help="count submits (POSTs) and looks at one job (GET .../async-jobs/<id>), for ``counts``",
+    )
+    parser.add_argument(
         "--record",
         action="store_true",
         help="keep each request's arrival (wall clock) and answer's status, for ``arrivals``",
@@ -204,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     arrivals: list[tuple[float, int]] = []
     if args.record:
         _record(app, arrivals)
+    counts: dict[str, int] = {}
+    if args.count:
+        _count(app, counts)
     box = Sandbox(app).start()
     try:
         print(json.dumps({"url": box.url, "settings": app.client_settings(box.url)}), flush=True)
@@ -213,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print("restarted", flush=True)
             elif line.strip() == "ends" and hasattr(app, "ends"):
                 print(json.dumps(app.ends()), flush=True)
+            elif line.strip() == "counts":
+                print(json.dumps(counts), flush=True)
             elif line.strip() == "arrivals":
                 print(json.dumps(arrivals), flush=True)
             elif line.startswith("throttle "):  # the next request: 429 with Retry-After

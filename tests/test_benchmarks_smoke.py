@@ -25,6 +25,8 @@ SECTIONS = {
     "fleet_scale",
     "budget",
     "telemetry",
+    "dashboard",
+    "celery",
 }
 
 

@@ -84,7 +84,9 @@ def _rebuildable(init: _Init) -> _Init:
             Exception.__init__(self, args[0])
             self.message = args[0]
             for name, value in args[1][STATE].items():
-                setattr(self, str(name), _decoded(value))
+                # attributes only, never a dunder or a private name, whatever the data says
+                if isinstance(name, str) and name.isidentifier() and not name.startswith("_"):
+                    setattr(self, name, _decoded(value))
             return
         init(self, *args, **kwargs)
 
@@ -145,12 +147,12 @@ def _decoded(value: Any) -> Any:
         if tag == "$datetime":
             return datetime.fromisoformat(data)
         if tag == "$enum":
-            cls = _class(data[0], data[1])
+            cls = _class(data[0], data[1]) if _ours(str(data[0])) else None
             if isinstance(cls, type) and issubclass(cls, enum.Enum):
                 return cls(_decoded(data[2]))
             return _decoded(data[2])
         if tag == "$attrs":
-            cls = _class(data[0], data[1])
+            cls = _class(data[0], data[1]) if _ours(str(data[0])) else None  # ours, none else
             fields = {k: _decoded(v) for k, v in data[2].items()}
             return cls(**fields) if cls is not None and attrs.has(cls) else fields
         if tag == "$error":

@@ -192,3 +192,24 @@ def test_a_new_process_rebuilds_a_job_failed_error_from_its_json_alone() -> None
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["JobInfo", "failed", "2025"]
+
+
+def test_rebuilding_sets_public_attributes_only_whatever_the_data_says() -> None:
+    from asyncjobs.errors import STATE, AsyncJobsError
+
+    error = AsyncJobsError(
+        "m", {STATE: {"__class__": "x", "_secret": 1, "not an id": 2, "provider": "p"}}
+    )
+    assert type(error) is AsyncJobsError
+    assert error.provider == "p"
+    assert not hasattr(error, "_secret")
+
+
+def test_rebuilding_makes_no_object_of_a_class_outside_asyncjobs() -> None:
+    import attrs as attrs_module  # noqa: F401  (imported: its classes are in sys.modules)
+
+    from asyncjobs.errors import STATE, AsyncJobsError
+
+    data = {"$attrs": ["decimal", "Decimal", {}]}
+    error = AsyncJobsError("m", {STATE: {"info": data}})
+    assert error.info == {}  # the fields, as data: no object made

@@ -42,7 +42,14 @@ def _record(ledger: Ledger, job_id: str, status: Status, **fields: Any) -> None:
 def filled(ledger: Ledger) -> Ledger:
     for n in range(5):
         _record(ledger, f"job-{n}", Status.DONE, raw_status="ok")
-    _record(ledger, "job-broken", Status.FAILED, raw_status="error", error="the input was empty")
+    _record(
+        ledger,
+        "job-broken",
+        Status.FAILED,
+        raw_status="error",
+        error="the input was empty",
+        meta={"code": "E_EMPTY_INPUT", "request_id": "r-17"},
+    )
     _record(ledger, "job-waiting", Status.PENDING)
     return ledger
 
@@ -113,6 +120,7 @@ def test_a_job_page_shows_its_timeline_parameters_and_error(filled: Ledger) -> N
     page = _client(filled).get("/jobs/toy/job-broken")
     assert page.status_code == 200
     assert "the input was empty" in page.text
+    assert "&#34;code&#34;: &#34;E_EMPTY_INPUT&#34;" in page.text  # the provider's own code
     assert re.search(r"<li><time>[^<]+</time> <span class=\"status-pending\">pending", page.text)
     assert re.search(r"<span class=\"status-failed\">failed</span> error", page.text)
     assert "&#34;text&#34;: &#34;hi&#34;" in page.text

@@ -210,6 +210,7 @@ class Dashboard:
             row=_data.job_row(0, entry),
             entry=entry,
             params=_data.params_text(entry),
+            details=_data.details_text(entry),
             history=self.ledger.history(provider, job_id),
             counts=self.ledger.job_counts(provider, job_id),
             files=self._files(entry),

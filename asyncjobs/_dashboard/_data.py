@@ -272,6 +272,14 @@ def provider_summaries(ledger: Ledger) -> list[ProviderSummary]:
     return out
 
 
+def details_text(entry: LedgerEntry) -> str:
+    """What the provider said of the job beyond its status (its ``meta``: codes, progress,
+    request ids) as indented JSON, or ``""``."""
+    if entry.info is None or not entry.info.meta:
+        return ""
+    return printable(json.dumps(dict(entry.info.meta), indent=2, default=str, ensure_ascii=False))
+
+
 def params_text(entry: LedgerEntry) -> str:
     """A job's recorded parameters (no secrets are recorded) as indented JSON."""
     return printable(json.dumps(dict(entry.params), indent=2, default=str, ensure_ascii=False))

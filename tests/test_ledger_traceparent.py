@@ -200,7 +200,7 @@ def test_a_version_4_ledger_gains_the_traceparent_column_none_on_its_rows(
         entry = ledger.get("toy", "t1")
 
     assert raw_ledger.version() == SCHEMA_VERSION
-    assert [c[0] for c in raw_ledger.columns()["jobs"]][-1] == "traceparent"
+    assert "traceparent" in [c[0] for c in raw_ledger.columns()["jobs"]]
     assert entry is not None
     assert entry.source == "/in/a.docx"
     assert entry.traceparent is None

@@ -72,3 +72,26 @@ def test_the_counts_are_summed_per_provider_over_finished_jobs(
             ledger.seen(JobInfo("toy", f"j{n}", "upper", Status.DONE, raw_status="ok"))
         assert ledger.job_counts("toy", "j0") == (3, 1)
         assert ledger.poll_counts() == {"toy": (4.0, 1.0, 2)}
+
+
+def test_a_version_7_ledger_gains_the_ref_and_the_counts_empty_on_its_rows(
+    raw_ledger: Any, ledger_target: str
+) -> None:
+    from asyncjobs._ledger import SCHEMA_VERSION
+
+    raw_ledger.build(7)
+    raw_ledger.run(
+        [
+            "INSERT INTO jobs (key, provider, job_id, kind, params, state, status, created_at,"
+            " updated_at) VALUES ('k', 'toy', 't1', 'upper', '{}', 'submitted', 'done', 1, 2)"
+        ]
+    )
+    with Ledger(ledger_target) as ledger:
+        entry = ledger.get("toy", "t1")
+        counts = ledger.job_counts("toy", "t1")
+    assert raw_ledger.version() == SCHEMA_VERSION == 9
+    columns = [c[0] for c in raw_ledger.columns()["jobs"]]
+    assert {"ref", "polls", "retries"} <= set(columns)
+    assert entry is not None
+    assert entry.ref is None
+    assert counts is None

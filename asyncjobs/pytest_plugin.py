@@ -178,7 +178,8 @@ class SandboxFactory:
         self._running.append(running)
         return running
 
-    def _stop(self) -> None:
+    def stop_all(self) -> None:
+        """Stop every sandbox this factory started (the fixture does it at the end of the test)."""
         for running in reversed(self._running):
             running.stop()
         self._running.clear()
@@ -229,7 +230,8 @@ class ClientFactory:
 
         return AsyncClient(client, owns=True)
 
-    def _close(self) -> None:
+    def close_all(self) -> None:
+        """Close every client this factory made (the fixture does it at the end of the test)."""
         for client in reversed(self._clients):
             with contextlib.suppress(Exception):
                 client.close()
@@ -252,7 +254,7 @@ def asyncjobs_sandbox() -> Iterator[Callable[..., RunningSandbox]]:
     try:
         yield factory
     finally:
-        factory._stop()
+        factory.stop_all()
 
 
 @pytest.fixture
@@ -267,4 +269,4 @@ def asyncjobs_client(
     try:
         yield factory
     finally:
-        factory._close()
+        factory.close_all()

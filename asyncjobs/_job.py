@@ -90,8 +90,9 @@ class Job:
         :meth:`result`, :meth:`status`, :func:`asyncjobs.wait`, :meth:`future`,
         :meth:`add_done_callback`, a webhook's news. Add a done callback or a future to have the
         job watched in the background. ``fn`` is called in the thread that brought the look (the
-        waiting thread, or the background scheduler's), in the order callbacks were added; an
-        error it raises is logged (logger ``asyncjobs.waiting``) and the others are called still.
+        waiting thread, or the background scheduler's), in the order callbacks were added, and
+        that wait goes on when it returns: keep it quick. An error it raises is logged (logger
+        ``asyncjobs.waiting``) and the others are called still.
         Callbacks belong to this handle (another handle on the same job has its own).
 
         Raises:

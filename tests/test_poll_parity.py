@@ -291,3 +291,16 @@ def test_every_wait_tells_status_callbacks_of_the_same_changes(
     STATUS_DRIVERS[driver](job, seen)
     assert seen == TOLD[script]
     assert len(Scripted.polls[job.id]) - polls_before == WAITS[script][2]  # no poll more for them
+
+
+@pytest.mark.parametrize("driver", sorted(STATUS_DRIVERS))
+def test_every_wait_tells_status_callbacks_of_an_end_that_news_brought(
+    driver: str, scripted: asyncjobs.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(SCRIPTS, "forever", "P")
+    job = scripted.submit("run", script="forever")
+    end = JobInfo("scripted", job.id, "run", Status.DONE, raw_status="D")
+    threading.Timer(0.2, lambda: _wake.report("scripted", job.id, end)).start()
+    seen: list[tuple[str, str]] = []
+    STATUS_DRIVERS[driver](job, seen)
+    assert seen == [("pending", "P"), ("done", "D")]

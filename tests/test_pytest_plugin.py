@@ -129,6 +129,13 @@ def test_the_plugin_gives_no_test_a_fixture_it_did_not_ask_for(
     installed.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
+def test_a_run_turns_the_plugin_off_by_its_entry_points_name(installed: pytest.Pytester) -> None:
+    installed.makepyfile(test_off="def test_uses(asyncjobs_sandbox):\n    pass\n")
+    run = installed.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:asyncjobs")
+    run.assert_outcomes(errors=1)
+    run.stdout.fnmatch_lines(["*fixture 'asyncjobs_sandbox' not found*"])
+
+
 def test_the_sandboxes_stop_with_the_test(installed: pytest.Pytester) -> None:
     installed.makepyfile(
         test_order="""

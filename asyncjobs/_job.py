@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -15,8 +16,9 @@ from ._http import deadline
 from ._http import deadline as deadline_scope
 from ._models import JobInfo, Status, check_dest
 from ._policies import PollPolicy
-from ._poll import WAITS, Action, Poll, Rules, Step, finished_late, timed_out
+from ._poll import WAITS, Action, Poll, Rules, Step, changed, finished_late, timed_out
 from ._progress import Progress, make_progress
+from ._redaction import get_logger
 from ._results import Result
 
 if TYPE_CHECKING:
@@ -25,6 +27,12 @@ if TYPE_CHECKING:
     from ._client import Client
 
 __all__ = ["Job", "JobList"]
+
+_log = get_logger("asyncjobs.waiting")
+
+#: Guards the swap of a handle's :attr:`Job.info` (two drivers may bring looks of one handle at
+#: once), so each change is told once; callbacks are called outside it.
+_INFO_LOCK = threading.Lock()
 
 
 class Job:
@@ -39,7 +47,7 @@ class Job:
             (e.g. JobNotFoundError); ``None`` once a wait saw it end.
     """
 
-    __slots__ = ("_client", "_provider", "error", "id", "info", "kind")
+    __slots__ = ("_client", "_info", "_provider", "_status_callbacks", "error", "id", "kind")
 
     def __init__(
         self,
@@ -54,8 +62,49 @@ class Job:
         self._provider = provider if provider is not None else getattr(client, "name", None)
         self.id = id
         self.kind = kind or (info.kind if info else None)
-        self.info = info
+        self._info = info
+        self._status_callbacks: tuple[Callable[[Job], object], ...] = ()
         self.error: BaseException | None = None
+
+    @property
+    def info(self) -> JobInfo | None:
+        """The last :class:`JobInfo` seen, or ``None`` before the first look."""
+        return self._info
+
+    @info.setter
+    def info(self, value: JobInfo | None) -> None:
+        # every driver of the poll core brings its looks here: the one place status changes are seen
+        with _INFO_LOCK:
+            before, self._info = self._info, value
+            callbacks = self._status_callbacks
+        if callbacks and value is not None and changed(before, value):
+            for fn in callbacks:
+                _tell(fn, self)
+
+    def add_status_callback(self, fn: Callable[[Job], object]) -> None:
+        """Call ``fn(self)`` on every status change seen: each look at the job, by whatever polls
+        it, whose status or ``raw_status`` differs from the last one this handle knew (the end
+        included; the first look of a handle that knew none counts too).
+
+        Nothing is polled for it: it rides on the looks something else makes -- :meth:`wait`,
+        :meth:`result`, :meth:`status`, :func:`asyncjobs.wait`, :meth:`future`,
+        :meth:`add_done_callback`, a webhook's news. Add a done callback or a future to have the
+        job watched in the background. ``fn`` is called in the thread that brought the look (the
+        waiting thread, or the background scheduler's), in the order callbacks were added, and
+        that wait goes on when it returns: keep it quick. An error it raises is logged (logger
+        ``asyncjobs.waiting``) and the others are called still.
+        Callbacks belong to this handle (another handle on the same job has its own).
+
+        Raises:
+            InvalidParameterError: ``fn`` is not callable.
+        """
+        given: object = fn
+        if not callable(given):
+            from .errors import InvalidParameterError
+
+            raise InvalidParameterError(f"fn must be callable, not {fn!r}", parameter="fn")
+        with _INFO_LOCK:
+            self._status_callbacks = (*self._status_callbacks, fn)
 
     @property
     def client(self) -> Client:
@@ -333,6 +382,14 @@ def tracker(
         lookup=lambda: job.client.poll_policy,
         watch=_telemetry.watch(job.provider, job.id, job.kind),
     )
+
+
+def _tell(fn: Callable[[Job], object], job: Job) -> None:
+    """Call one status callback; what it raises is logged, never raised into the driver."""
+    try:
+        fn(job)
+    except Exception:
+        _log.exception("a status callback of job %s at %s raised", job.id, job.provider)
 
 
 def policies(jobs: Iterable[Job]) -> list[PollPolicy | None]:

@@ -47,6 +47,7 @@ __all__ = [
     "Poll",
     "Rules",
     "Step",
+    "changed",
     "classify",
     "timed_out",
 ]
@@ -355,6 +356,20 @@ class Poll:
         if info is not None and info.submitted_at is not None:
             start = min(start, info.submitted_at.timestamp())
         return max(0.0, wall - start)
+
+
+def changed(before: JobInfo | None, after: JobInfo) -> bool:
+    """Whether the look ``after`` is a status change for a handle that last knew ``before``: what
+    :meth:`asyncjobs.Job.add_status_callback` tells of, for every driver alike.
+
+    A change is a different :attr:`~JobInfo.status` or a different :attr:`~JobInfo.raw_status`
+    (the provider's own word: ``queued`` to ``converting`` is news while both are ``pending``);
+    the first look of a handle that knew nothing is one too. Timestamps, progress in ``meta`` and
+    other fields moving alone are not.
+    """
+    if before is None:
+        return True
+    return before.status is not after.status or before.raw_status != after.raw_status
 
 
 def timed_out(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import os
 import sys
 import time
@@ -51,6 +52,7 @@ from ._job import Job, JobList, handles
 from ._models import JobInfo, Status
 from ._poll import finished_late, timed_out
 from ._progress import Progress, make_progress
+from ._redaction import get_logger
 from ._results import Result
 from ._routing import Router
 from ._routing import connect as _connect_sync
@@ -72,6 +74,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+_log = get_logger("asyncjobs.waiting")
+
+#: The tasks of async status callbacks still running (asyncio keeps only weak references).
+_CALLBACK_TASKS: set[asyncio.Task[object]] = set()
 
 
 def _within(end: float | None, fn: Callable[..., T], *args: Any) -> T:
@@ -330,6 +337,47 @@ class AsyncJob:
     def _repr_html_(self) -> str:
         return self.sync._repr_html_()
 
+    def add_status_callback(self, fn: Callable[[AsyncJob], object]) -> None:
+        """Call ``fn(self)`` on every status change seen, on the event loop this is called from;
+        ``fn`` may be a plain function or a coroutine function (run as a task of that loop, not
+        awaited by the wait that saw the change).
+
+        The rule is :meth:`asyncjobs.Job.add_status_callback`'s: a look by whatever polls the job
+        (``await job``, :meth:`wait`, :func:`asyncjobs.aio.wait`, :meth:`refresh`, ...) whose status
+        or ``raw_status`` differs from the last one known, without polling more for it. An error
+        ``fn`` raises (or its coroutine) is logged (logger ``asyncjobs.waiting``), never raised.
+
+        Raises:
+            InvalidParameterError: ``fn`` is not callable. RuntimeError: no event loop is running.
+        """
+        given: object = fn
+        if not callable(given):
+            raise errors.InvalidParameterError(f"fn must be callable, not {fn!r}", parameter="fn")
+        loop = asyncio.get_running_loop()
+
+        def on_loop() -> None:
+            try:
+                value = fn(self)
+                if inspect.isawaitable(value):
+                    task = loop.create_task(_awaited(value, self))
+                    _CALLBACK_TASKS.add(task)
+                    task.add_done_callback(_CALLBACK_TASKS.discard)
+            except Exception:
+                _log.exception("a status callback of job %s at %s raised", self.id, self.provider)
+
+        def hop(_: Job) -> None:
+            try:
+                here = asyncio.get_running_loop()
+            except RuntimeError:
+                here = None
+            if here is loop:
+                on_loop()
+            elif not loop.is_closed():  # a look from a worker thread: told on the loop, in order
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(on_loop)
+
+        self.sync.add_status_callback(hop)
+
     async def refresh(self) -> JobInfo:
         """Look at the job once; update and return :attr:`info`."""
         return await _aio.run(self.sync.refresh, owner=self.sync.connected_client)
@@ -422,6 +470,15 @@ class AsyncJob:
             raise finished_late(
                 self.provider, self.id, limit, self.info, saving=True, again="Save it again."
             ) from exc
+
+
+async def _awaited(value: Any, job: AsyncJob) -> object:
+    """Await an async status callback's coroutine, logging what it raises."""
+    try:
+        return await value
+    except Exception:
+        _log.exception("a status callback of job %s at %s raised", job.id, job.provider)
+        return None
 
 
 async def _fetch(job: AsyncJob, info: JobInfo, end: float | None, limit: float | None) -> Result:

@@ -66,12 +66,38 @@ class JobClock:
         self._origin_wall = time.monotonic()
         self._origin = time.time() if start is None else start
         self._offset = 0.0
+        self._frozen: float | None = None
         self._lock = threading.Lock()
 
     def now(self) -> float:
         """Sandbox seconds since the epoch."""
+        frozen = self._frozen
+        if frozen is not None:
+            return frozen
+        return self._running()
+
+    def _running(self) -> float:
         elapsed = (time.monotonic() - self._origin_wall) * self.scale
         return self._origin + elapsed + self._offset
+
+    def freeze(self) -> None:
+        """Stop sandbox time: no job moves on (none finishes, none expires) until :meth:`resume`.
+        :meth:`advance` still moves a frozen clock."""
+        with self._lock:
+            if self._frozen is None:
+                self._frozen = self._running()
+
+    def resume(self) -> None:
+        """Let sandbox time run again from where :meth:`freeze` stopped it."""
+        with self._lock:
+            if self._frozen is not None:
+                self._offset -= self._running() - self._frozen
+                self._frozen = None
+
+    @property
+    def frozen(self) -> bool:
+        """Whether :meth:`freeze` stopped the clock."""
+        return self._frozen is not None
 
     def utcnow(self) -> datetime:
         """The wall-clock time of the sandbox's present (moved by ``advance``, not by the scale)."""
@@ -92,6 +118,8 @@ class JobClock:
         """Jump forward ``seconds`` of sandbox time (e.g. past a job's expiry)."""
         with self._lock:
             self._offset += seconds
+            if self._frozen is not None:
+                self._frozen += seconds
 
     def real(self, sandbox_seconds: float) -> float:
         """Wall seconds that ``sandbox_seconds`` of sandbox time take."""
@@ -349,6 +377,8 @@ class SandboxApp:
     url_map: Map = Map()
     #: the provider whose protocol this sandbox speaks
     provider: str = ""
+    #: whether :meth:`fail_next` works: the subclass asks :meth:`take_failure` where it makes a job
+    fails_on_demand: bool = False
 
     def __init__(self, *, scale: float = 1.0, clock: JobClock | None = None) -> None:
         self.clock = clock or JobClock(scale)
@@ -357,6 +387,45 @@ class SandboxApp:
         #: the webhook calls this sandbox makes (switches: ``webhooks.drop()``, ``.delay()``)
         self.webhooks = WebhookCalls()
         self._lock = threading.RLock()
+        self._fails_wanted = 0
+        self._fails_wanted_lock = threading.Lock()
+
+    def fail_next(self, times: int = 1) -> None:
+        """Make the next ``times`` jobs this sandbox is given fail, as its service tells of a
+        failed job (its own status, code and message), at the time they would have finished.
+
+        Raises:
+            NotImplementedError: this sandbox does not say :attr:`fails_on_demand`.
+        """
+        if not self.fails_on_demand:
+            raise NotImplementedError(
+                f"the {self.provider or type(self).__name__} sandbox cannot make a job fail on "
+                "demand (fails_on_demand is False): use the input its docstring says fails"
+            )
+        with self._fails_wanted_lock:
+            self._fails_wanted += times
+
+    def take_failure(self) -> bool:
+        """For subclasses, where a job is made: whether it is to fail (one of :meth:`fail_next`)."""
+        with self._fails_wanted_lock:
+            if self._fails_wanted <= 0:
+                return False
+            self._fails_wanted -= 1
+            return True
+
+    def rate_limit_next(
+        self, times: int = 1, *, retry_after: int | None = 1, path: str | None = None
+    ) -> None:
+        """Answer the next ``times`` requests (whose path contains ``path``, if given) 429 Too
+        Many Requests with ``Retry-After: retry_after`` (whole seconds; ``None`` sends none) and
+        the body of :meth:`rate_limited_body`."""
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        body = self.rate_limited_body()
+        self.faults.status(429, times=times, path=path, body=body, headers=headers)
+
+    def rate_limited_body(self) -> dict[str, Any]:
+        """The JSON body of this service's 429 answer (override with the service's own shape)."""
+        return {"message": "Too many requests"}
 
     def close(self) -> None:
         """Cancel the webhook calls not made yet."""

@@ -31,9 +31,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 from urllib.parse import quote, quote_plus, urlsplit
 
 import attrs
@@ -54,7 +55,11 @@ from .errors import (
     NotSupportedError,
 )
 
-__all__ = ["JobCase", "ProviderConformance"]
+__all__ = ["Content", "JobCase", "ProviderConformance", "isolated_home"]
+
+#: What a result file's bytes are checked against: the exact bytes, a pattern searched in them, or
+#: a predicate given them.
+Content: TypeAlias = "bytes | re.Pattern[bytes] | Callable[[bytes], bool]"
 
 
 @attrs.frozen
@@ -64,15 +69,30 @@ class JobCase:
     Attributes:
         kind: the job kind.
         params: its parameters (a fresh copy is used for every submit).
-        files: the result files expected, name to exact bytes; ``None`` checks only that at least one
-            file downloads and is not empty.
+        files: the result files expected, one expectation a file (no file more, none fewer):
+            either a mapping of name to :data:`Content` -- the name exact, or a compiled pattern
+            the whole name matches (for a provider that names files after job ids) -- or a
+            sequence of :data:`Content`, files matched by content alone, in any order. Content
+            is the exact bytes, a ``re.Pattern[bytes]`` found in them, or a predicate given
+            them. ``None`` checks only that at least one file downloads and is not empty.
         error: a piece of text expected in a failed job's ``error`` (the provider's message).
+
+    ::
+
+        JobCase("convert", params, files={"file.pdf": b"%PDF-1.7 ..."})  # names and exact bytes
+        JobCase("export", params, files={re.compile(r"[0-9a-f]{24}\\.csv"): b"email\\n"})
+        JobCase("convert", params, files=[re.compile(rb"^%PDF-"), lambda data: len(data) > 100])
     """
 
     kind: str
     params: Mapping[str, Any]
-    files: Mapping[str, bytes] | None = None
+    files: Mapping[str | re.Pattern[str], Content] | Sequence[Content] | None = None
     error: str | None = None
+
+    def mismatch(self, contents: Mapping[str, bytes]) -> str | None:
+        """Why the downloaded ``contents`` (file name to bytes) do not meet :attr:`files`, or
+        ``None`` when they do (each expectation met by a file of its own, and no file left)."""
+        return _mismatch(self.files, contents)
 
 
 class ProviderConformance:
@@ -262,10 +282,7 @@ class ProviderConformance:
         assert result.files, "a done job has at least one result file"
         saved = result.save(tmp_path / "out")
         contents = {p.name: p.read_bytes() for p in saved}
-        if success_case.files is not None:
-            assert contents == dict(success_case.files)
-        else:
-            assert all(contents.values())
+        _assert_files(success_case, contents)
 
     def test_failing_job_ends_failed_with_the_providers_message(
         self, client: Client, failure_case: JobCase
@@ -332,11 +349,7 @@ class ProviderConformance:
             return await job.save(tmp_path / "aio-out", timeout=self.timeout)
 
         contents = {p.name: p.read_bytes() for p in asyncio.run(main())}
-        if success_case.files is not None:
-            assert contents == dict(success_case.files)
-        else:
-            assert contents
-            assert all(contents.values())
+        _assert_files(success_case, contents)
 
     def test_aio_awaiting_a_failed_job_raises_job_failed(
         self, client: Client, failure_case: JobCase
@@ -483,6 +496,74 @@ class ProviderConformance:
             assert not _carries(url, secrets), (
                 "a download from another origin had a secret in its URL"
             )
+
+
+def _assert_files(case: JobCase, contents: dict[str, bytes]) -> None:
+    """The downloaded files meet the case's expectations (exact names and bytes compare as dicts,
+    for pytest's diff)."""
+    files = case.files
+    if isinstance(files, Mapping) and all(
+        isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()
+    ):
+        assert contents == dict(files)
+        return
+    why = case.mismatch(contents)
+    assert why is None, why
+
+
+def _content_ok(expected: Content, data: bytes) -> bool:
+    if isinstance(expected, bytes):
+        return data == expected
+    if isinstance(expected, re.Pattern):
+        return expected.search(data) is not None
+    return bool(expected(data))
+
+
+def _name_ok(expected: str | re.Pattern[str] | None, name: str) -> bool:
+    if expected is None:
+        return True
+    if isinstance(expected, re.Pattern):
+        return expected.fullmatch(name) is not None
+    return name == expected
+
+
+def _mismatch(
+    files: Mapping[str | re.Pattern[str], Content] | Sequence[Content] | None,
+    contents: Mapping[str, bytes],
+) -> str | None:
+    if files is None:
+        if not contents:
+            return "no result file downloaded"
+        empty = sorted(name for name, data in contents.items() if not data)
+        return f"empty result files: {empty}" if empty else None
+    given: object = files
+    if isinstance(given, (bytes, str)):
+        raise TypeError("JobCase.files is a mapping or a sequence of expectations, not one")
+    wanted: list[tuple[str | re.Pattern[str] | None, Content]] = (
+        list(files.items()) if isinstance(files, Mapping) else [(None, c) for c in files]
+    )
+    names = sorted(contents)
+    if len(names) != len(wanted):
+        return f"{len(wanted)} result files expected, {len(names)} downloaded: {names}"
+    fits = [
+        [i for i, name in enumerate(names) if _name_ok(n, name) and _content_ok(c, contents[name])]
+        for n, c in wanted
+    ]
+    owner: dict[int, int] = {}  # file index -> expectation index: a one-to-one matching
+
+    def place(e: int, seen: set[int]) -> bool:
+        for f in fits[e]:
+            if f not in seen:
+                seen.add(f)
+                if f not in owner or place(owner[f], seen):
+                    owner[f] = e
+                    return True
+        return False
+
+    unmet = [wanted[e][0] or f"file {e + 1}" for e in range(len(wanted)) if not place(e, set())]
+    if unmet:
+        return f"no downloaded file meets the expectation of {unmet} (downloaded: {names})"
+    return None
 
 
 def _requests(app: Any) -> list[Any]:

@@ -19,6 +19,7 @@ PUBLIC = {
     "engines",
     "errors",
     "provider",
+    "pytest_plugin",
     "sandbox",
     "testing",
     "cli",
@@ -248,6 +249,14 @@ def test_the_plugin_guide_listings_are_the_files_they_show() -> None:
             assert block == text, f"the listing of {path} differs from the file: copy it again"
         else:
             assert block.strip() in text, f"the excerpt of {path} is not a part of the file"
+
+
+def test_the_testing_page_listing_is_the_file_it_shows() -> None:
+    page = (ROOT / "docs" / "testing-your-application.md").read_text(encoding="utf-8")
+    found = _LISTING.findall(page)
+    assert [path for _, path, _ in found] == ["docs/testing-example/test_conversions.py"]
+    for _, path, block in found:
+        assert block == (ROOT / path).read_text(encoding="utf-8"), f"copy {path} again"
 
 
 # -- private attributes --------------------------------------------------------------------------

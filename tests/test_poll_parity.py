@@ -218,3 +218,89 @@ def test_the_fleet_reaches_the_ends_its_rules_declare(pg_url: str) -> None:
     finally:
         ledger.close()
         unregister("scripted")
+
+
+# -- status callbacks: every way of waiting tells them alike ------------------------------------------
+
+
+def _seen_by(job: Any, seen: list[tuple[str, str]]) -> None:
+    job.add_status_callback(lambda j: seen.append((j.info.status.value, j.info.raw_status)))
+
+
+def _told_by_done_callback(job: asyncjobs.Job, seen: list[tuple[str, str]]) -> None:
+    ended = threading.Event()
+    _seen_by(job, seen)
+    job.add_done_callback(lambda _: ended.set())
+    assert ended.wait(10)
+
+
+def _told_by_as_completed(job: asyncjobs.Job, seen: list[tuple[str, str]]) -> None:
+    _seen_by(job, seen)
+    assert list(asyncjobs.as_completed([job], timeout=10)) == [job]
+
+
+def _told_in_aio(job: asyncjobs.Job, seen: list[tuple[str, str]], *, many: bool) -> None:
+    async def wait() -> None:
+        handle = aio.AsyncClient(job.client).job(job.id)
+        handle.sync.info = job.info
+        _seen_by(handle, seen)
+        if many:
+            await aio.wait([handle], timeout=10)
+        else:
+            await handle.wait(timeout=10)
+
+    asyncio.run(wait())
+
+
+def _told_while(wait: Callable[[asyncjobs.Job], object]) -> Callable[..., None]:
+    def drive(job: asyncjobs.Job, seen: list[tuple[str, str]]) -> None:
+        _seen_by(job, seen)
+        wait(job)
+
+    return drive
+
+
+STATUS_DRIVERS: dict[str, Callable[[asyncjobs.Job, list[tuple[str, str]]], None]] = {
+    "job.wait": _told_while(lambda job: job.wait(timeout=10, progress=False)),
+    "asyncjobs.wait": _told_while(lambda job: asyncjobs.wait([job], timeout=10)),
+    "asyncjobs.as_completed": _told_by_as_completed,
+    "job.future": _told_while(lambda job: job.future().exception(timeout=10)),
+    "job.add_done_callback": _told_by_done_callback,
+    "aio job.wait": lambda job, seen: _told_in_aio(job, seen, many=False),
+    "aio.wait": lambda job, seen: _told_in_aio(job, seen, many=True),
+}
+
+#: What the status callbacks are told, per script: each look whose status or raw status differs
+#: from the last one known (the submit said "pending"/"queued"; errors are no looks).
+TOLD = {
+    "plain": [("pending", "P"), ("done", "D")],
+    "blips": [("pending", "P"), ("done", "D")],
+    "failed": [("pending", "P"), ("failed", "F")],
+    "slowdown": [("pending", "R"), ("done", "D")],
+}
+
+
+@pytest.mark.parametrize("script", sorted(TOLD))
+@pytest.mark.parametrize("driver", sorted(STATUS_DRIVERS))
+def test_every_wait_tells_status_callbacks_of_the_same_changes(
+    driver: str, script: str, scripted: asyncjobs.Client
+) -> None:
+    job = scripted.submit("run", script=script)
+    polls_before = len(Scripted.polls[job.id])
+    seen: list[tuple[str, str]] = []
+    STATUS_DRIVERS[driver](job, seen)
+    assert seen == TOLD[script]
+    assert len(Scripted.polls[job.id]) - polls_before == WAITS[script][2]  # no poll more for them
+
+
+@pytest.mark.parametrize("driver", sorted(STATUS_DRIVERS))
+def test_every_wait_tells_status_callbacks_of_an_end_that_news_brought(
+    driver: str, scripted: asyncjobs.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(SCRIPTS, "forever", "P")
+    job = scripted.submit("run", script="forever")
+    end = JobInfo("scripted", job.id, "run", Status.DONE, raw_status="D")
+    threading.Timer(0.2, lambda: _wake.report("scripted", job.id, end)).start()
+    seen: list[tuple[str, str]] = []
+    STATUS_DRIVERS[driver](job, seen)
+    assert seen == [("pending", "P"), ("done", "D")]

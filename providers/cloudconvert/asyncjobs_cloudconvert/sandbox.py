@@ -102,6 +102,7 @@ class _Job:
     tasks: list[_Task]
     webhook_url: str | None = None
     hidden: bool = False  # holds a task created on its own (job_id null)
+    fail: bool = False  # fail_next(): its conversions fail as a corrupt file's do
     webhook_scheduled: bool = False
 
 
@@ -122,6 +123,7 @@ class CloudConvertSandbox(SandboxApp):
     the account's conversion credits (402 ``CREDITS_EXCEEDED`` when used up)."""
 
     provider = "cloudconvert"
+    fails_on_demand = True
     url_map = Map(
         [
             Rule("/v2/jobs", endpoint="create_job", methods=["POST"]),
@@ -229,7 +231,7 @@ class CloudConvertSandbox(SandboxApp):
         if self.credits <= 0 and any(t.get("operation") == "convert" for t in tasks.values()):
             return _error(402, "CREDITS_EXCEEDED", "Your account has run out of conversion minutes")
         now = self.clock.now()
-        job = _Job(str(uuid.uuid4()), tag, now, [], webhook_url=hook)
+        job = _Job(str(uuid.uuid4()), tag, now, [], webhook_url=hook, fail=self.take_failure())
         ids = {name: str(uuid.uuid4()) for name in tasks}
         for name, task in tasks.items():
             inputs = task.get("input") or []
@@ -357,6 +359,10 @@ class CloudConvertSandbox(SandboxApp):
     def _length(self, task: _Task) -> float:
         return self.duration if task.operation == "convert" else 0.0
 
+    def rate_limited_body(self) -> dict[str, Any]:
+        """CloudConvert's error shape, for :meth:`rate_limit_next`."""
+        return {"message": "Too Many Attempts.", "code": "TOO_MANY_REQUESTS"}
+
     def _cancelled(self, task: _Task) -> _State:
         return _State("error", None, task.cancelled, "CANCELLED", "The task has been cancelled.")
 
@@ -368,7 +374,8 @@ class CloudConvertSandbox(SandboxApp):
             if not _formats().offers(src, out_format):
                 message = f"Converting {src or 'files without an extension'} to {out_format} is not supported."
                 return _State("error", start, end, "INVALID_CONVERSION_TYPE", message)
-            if _FAILS[0] in file.name.lower():
+            job = self.jobs.get(task.job)
+            if _FAILS[0] in file.name.lower() or (job is not None and job.fail):
                 return _State("error", start, end, _FAILS[1], _FAILS[2])
             stem = PurePosixPath(file.name).stem or "file"
             name = str(task.payload.get("filename") or f"{stem}.{out_format}")

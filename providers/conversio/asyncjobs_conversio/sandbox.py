@@ -119,6 +119,7 @@ class ConversioSandbox(SandboxApp):
     """
 
     provider = "conversio"
+    fails_on_demand = True
     url_map = Map(
         [
             Rule(
@@ -214,9 +215,15 @@ class ConversioSandbox(SandboxApp):
         otherwise; called under the sandbox's lock, once per job, in the order jobs are created)."""
         return self.duration
 
-    def rate_limit(self, times: int = 1) -> None:
-        """Answer the next ``times`` requests with 429."""
-        self.faults.status(429, times=times, body={"errors": ["Rate limit exceeded"]})
+    def rate_limit(
+        self, times: int = 1, *, retry_after: int | None = None, path: str | None = None
+    ) -> None:
+        """Answer the next ``times`` requests with 429 (with ``Retry-After`` when given)."""
+        self.rate_limit_next(times, retry_after=retry_after, path=path)
+
+    def rate_limited_body(self) -> dict[str, Any]:
+        """Conversio's error shape, for :meth:`rate_limit_next`."""
+        return {"errors": ["Rate limit exceeded"]}
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -255,7 +262,7 @@ class ConversioSandbox(SandboxApp):
             return None
         if now >= end:
             body["completedAt"] = _iso(self.clock.wall(end))
-            if "fail" in job["source"]:
+            if "fail" in job["source"] or job.get("fail"):
                 body.update(status="failed", error=f"Export of {job['source']} failed on purpose")
             elif job["kind"] == UNSUBSCRIBE:  # the counts, as the 200 answer gives them (the
                 # service documents no result for this kind: the sandbox's choice)
@@ -322,6 +329,7 @@ class ConversioSandbox(SandboxApp):
                 "created": self.clock.now(),
                 "host": request.host_url,
                 "duration": self.job_duration(kind, source),
+                "fail": self.take_failure(),  # fail_next(): as a source named "fail" does
             }
             shop = self.jobs[job_id]["shop"]
             endpoints = [self.webhook] if self.webhook else []

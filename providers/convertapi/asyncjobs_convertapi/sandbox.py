@@ -209,6 +209,7 @@ class ConvertAPISandbox(SandboxApp):
     """
 
     provider = "convertapi"
+    fails_on_demand = True
     secret = "convertapi-sandbox-secret-5f3a9c"
     url_map = Map(
         [
@@ -568,6 +569,8 @@ class ConvertAPISandbox(SandboxApp):
     ) -> _Job:
         lowered = " ".join(i.name.lower() for i in inputs)
         failure = next(((c, m) for word, c, m in _FAILURES if word in lowered), None)
+        if self.take_failure():  # fail_next(): as a file named "fail" does
+            failure = next((c, m) for word, c, m in _FAILURES if word == "fail")
         job = _Job(
             job_id,
             protocol,
@@ -586,6 +589,11 @@ class ConvertAPISandbox(SandboxApp):
         if webhook:
             self._call_webhook(job)
         return job
+
+    def rate_limited_body(self) -> dict[str, Any]:
+        """ConvertAPI's error shape, for :meth:`rate_limit_next`."""
+        body: dict[str, Any] = json.loads(_error(429, 4290, "Too many requests.").get_data())
+        return body
 
     def _call_webhook(self, job: _Job) -> None:
         """Schedule the job's one webhook call, for when it ends."""

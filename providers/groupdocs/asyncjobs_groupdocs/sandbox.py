@@ -160,6 +160,7 @@ class GroupDocsSandbox(SandboxApp):
     """
 
     provider = "groupdocs"
+    fails_on_demand = True
     url_map = Map(
         [
             Rule("/connect/token", endpoint="token", methods=["POST"]),
@@ -284,6 +285,13 @@ class GroupDocsSandbox(SandboxApp):
                 self.tokens[token] = self.clock.now() - 1
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    def rate_limited_body(self) -> dict[str, Any]:
+        """The API's error shape, for :meth:`rate_limit_next`."""
+        body: dict[str, Any] = json.loads(
+            self.api_error(429, "TooManyRequests", "Too many requests.").get_data()
+        )
+        return body
 
     def api_error(
         self, status: int, code: str, message: str, description: str | None = None
@@ -526,6 +534,8 @@ class GroupDocsSandbox(SandboxApp):
     def _new_operation(self, **kw: Any) -> str:
         op_id = str(uuid.uuid4())
         outcome, error = self._outcome(kw["file_path"], kw["source"])
+        if self.take_failure():  # fail_next(): as a corrupt document does
+            outcome, error = "Failed", f"Document is corrupted or damaged: {kw['file_path']}"
         with self._state:
             self.operations[op_id] = _Operation(
                 id=op_id, created=self.clock.now(), outcome=outcome, error=error, **kw

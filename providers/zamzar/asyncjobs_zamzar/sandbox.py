@@ -153,6 +153,7 @@ class _Job:
     #: the mock's example jobs: their stages, advanced one per look
     stages: list[dict[str, Any]] | None = None
     looked: int = 0
+    fail: bool = False  # fail_next(): it fails as an empty source does
 
 
 @attrs.define
@@ -182,6 +183,7 @@ class ZamzarSandbox(SandboxApp):
     """
 
     provider = "zamzar"
+    fails_on_demand = True
     url_map = Map(
         [
             Rule("/v1/", endpoint="welcome", methods=["GET"]),
@@ -205,6 +207,13 @@ class ZamzarSandbox(SandboxApp):
         ],
         strict_slashes=False,
     )
+
+    def rate_limited_body(self) -> dict[str, Any]:
+        """Zamzar's error shape, for :meth:`rate_limit_next`."""
+        body: dict[str, Any] = json.loads(
+            _error(429, 8, "the rate limit for this API key has been exceeded").get_data()
+        )
+        return body
 
     def __init__(
         self,
@@ -502,7 +511,7 @@ class ZamzarSandbox(SandboxApp):
             status = "initialising"
         elif elapsed < self.duration:
             status = "converting"
-        elif not job.source.data:
+        elif not job.source.data or job.fail:
             status = "failed"
             failure = Failure(code=2, message="The source file was too small to convert.")
         else:
@@ -610,6 +619,7 @@ class ZamzarSandbox(SandboxApp):
                 credit_cost=cost,
                 export_url=request.form.get("export_url") or None,
                 options=options,
+                fail=self.take_failure(),
             )
             self.jobs[job.id] = job
         return json_response(self._job_body(job), 201)

@@ -63,7 +63,9 @@ def _env(home: Path, sandbox: Sandbox | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOY_", "ASYNCJOBS_"))}
     env.update(
         ASYNCJOBS_HOME=str(home),
-        PYTHONPATH=str(TESTS),
+        PYTHONPATH=os.pathsep.join(
+            [str(TESTS), str(TESTS.parent)]
+        ),  # this checkout, installed or not
         ASYNCJOBS_PROGRESS="0",
         ASYNCJOBS_PLUGINS=PLUGINS,
     )

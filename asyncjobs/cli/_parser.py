@@ -10,6 +10,7 @@ from asyncjobs._models import Status
 
 if TYPE_CHECKING:
     pass
+from ._logs import add_log_options
 from ._output import (
     PLUGINS_ENV,
     Out,
@@ -278,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="how long a lease outlives a killed worker ($ASYNCJOBS_LEASE_SECONDS, else 30)",
     )
+    add_log_options(p)
     p = verb(
         "webhooks",
         cmd_webhooks,
@@ -309,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         "installed provider with webhooks whose settings are set)",
     )
     p.add_argument("--threads", type=_positive, default=4, metavar="N", help="server threads (4)")
+    add_log_options(p)
     p = verb(
         "dashboard",
         cmd_dashboard,
@@ -331,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
         "characters); required to listen beyond loopback",
     )
     p.add_argument("--threads", type=_positive, default=4, metavar="N", help="server threads (4)")
+    add_log_options(p)
     p = verb(
         "demo",
         cmd_demo,

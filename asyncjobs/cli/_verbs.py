@@ -9,6 +9,7 @@ import os
 import shlex
 import signal
 import threading
+import time
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -27,7 +28,7 @@ from asyncjobs._job import Job
 from asyncjobs._ledger import Ledger, LedgerEntry, SubmitState, default_home
 from asyncjobs._models import JobInfo, Status
 from asyncjobs._poll import timed_out
-from asyncjobs._redaction import MASK
+from asyncjobs._redaction import MASK, get_logger
 from asyncjobs._registry import available_providers, get_provider_class, register
 from asyncjobs._results import Result
 from asyncjobs._routing import Router, provider_names
@@ -38,6 +39,7 @@ from asyncjobs.provider import Provider
 
 if TYPE_CHECKING:
     from asyncjobs.sandbox import ProviderSandbox
+from ._logs import start_logging
 from ._output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -46,6 +48,7 @@ from ._output import (
     Exit,
     Out,
     UsageError,
+    cli_advice,
     duration_text,
     info_doc,
     json_default,
@@ -851,6 +854,7 @@ def cmd_worker(args: argparse.Namespace, out: Out) -> int:
     providers = _listed(args.provider, "--provider")
     for name in providers:
         get_provider_class(name)  # an unknown name is a usage error
+    start_logging(args, out, env_only=True)
     _telemetry.configure_from_environment("asyncjobs-worker")
     with Ledger(target, lease_seconds=args.lease_seconds) as ledger:
         budget = _budget_arg(args)
@@ -1047,6 +1051,7 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
     if args.threads < 1:
         raise UsageError("--threads must be at least 1")
     receiver = Receiver(args.public_url, key)
+    start_logging(args, out, env_only=True)
     _telemetry.configure_from_environment("asyncjobs-webhooks")
     ledger = _serve_ledger(args)
     clients: list[Client] = []
@@ -1066,7 +1071,7 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
             except errors.ConfigurationError as exc:
                 if chosen:
                     raise
-                out.note(f"{name}: not served ({exc})")
+                out.note(f"{name}: not served ({cli_advice(str(exc), env_only=True)})")
         if not clients:
             raise UsageError(
                 "no provider with webhooks could be connected: set their credentials in the "
@@ -1104,6 +1109,38 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
             client.close()
         ledger.close()
     return EXIT_OK
+
+
+def _access_log(app: Any, logger: str) -> Any:
+    """``app`` logging an access line per request at INFO on ``logger``: method, path (no query
+    string), status, milliseconds."""
+    log = get_logger(logger)
+
+    def logged(environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.monotonic()
+        seen: list[str] = []
+
+        def start(status: str, headers: Any, *exc_info: Any) -> Any:
+            seen.append(status)
+            return start_response(status, headers, *exc_info)
+
+        try:
+            return app(environ, start)
+        finally:
+            method = str(environ.get("REQUEST_METHOD") or "GET")[:16]
+            path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+            code = seen[-1][:3] if seen else "-"
+            ms = (time.monotonic() - started) * 1000
+            log.info(
+                "%s %s %s %.0fms",
+                printable(method),
+                printable(path[:200]),
+                code,
+                ms,
+                extra={"method": method, "path": path[:200], "status_code": code},
+            )
+
+    return logged
 
 
 def _loopback(host: str) -> bool:
@@ -1145,9 +1182,10 @@ def cmd_dashboard(args: argparse.Namespace, out: Out) -> int:
         raise UsageError("the dashboard shows the ledger; drop --no-ledger")
     ledger = Ledger.open(args.ledger)
     app = Dashboard(ledger, token)
+    start_logging(args, out)
     try:
         server = create_server(
-            app,
+            _access_log(app, "asyncjobs.dashboard"),
             host=args.host,
             port=args.port,
             threads=args.threads,

@@ -239,14 +239,20 @@ class UnknownProviderError(AsyncJobsError, LookupError):
     registered. ``available`` lists the names that do exist."""
 
     def __init__(self, name: str, available: Sequence[str]):
+        import difflib
+
         names = ", ".join(available) or "none"
-        super().__init__(
-            f"no provider named {name!r}; available providers: {names}. Install the provider's "
-            "distribution (no release is published yet: from a checkout of the asyncjobs "
-            "repository, for example `pip install -e ./providers/convertapi`) or call "
-            "asyncjobs.register(name, ProviderClass).",
-            provider=name,
-        )
+        close = difflib.get_close_matches(str(name), list(available), n=1, cutoff=0.75)
+        if close:  # a typo, most likely: no advice to install anything
+            message = f"no provider named {name!r}; did you mean {close[0]!r}? (available: {names})"
+        else:
+            message = (
+                f"no provider named {name!r}; available providers: {names}. Install the provider's "
+                "distribution (no release is published yet: from a checkout of the asyncjobs "
+                "repository, for example `pip install -e ./providers/convertapi`) or call "
+                "asyncjobs.register(name, ProviderClass)."
+            )
+        super().__init__(message, provider=name)
         self.name = name
         self.available = tuple(available)
 

@@ -54,6 +54,7 @@ _CLI_ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
         "pass --ledger PATH, or --no-ledger to run without one",
     ),
     (re.compile(r"or pass ledger=False"), "or pass --no-ledger"),
+    (re.compile(r"pass overwrite=True"), "pass --force"),
     (
         re.compile(r"pass (\w+)=\.\.\. to asyncjobs\.connect\(\)"),
         r"pass --set \1=... (after the provider)",

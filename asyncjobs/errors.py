@@ -243,16 +243,15 @@ class UnknownProviderError(AsyncJobsError, LookupError):
 
         names = ", ".join(available) or "none"
         close = difflib.get_close_matches(str(name), list(available), n=1, cutoff=0.75)
-        if close:  # a typo, most likely: no advice to install anything
-            message = f"no provider named {name!r}; did you mean {close[0]!r}? (available: {names})"
-        else:
-            message = (
-                f"no provider named {name!r}; available providers: {names}. Install the provider's "
-                "distribution (no release is published yet: from a checkout of the asyncjobs "
-                "repository, for example `pip install -e ./providers/convertapi`) or call "
-                "asyncjobs.register(name, ProviderClass)."
-            )
-        super().__init__(message, provider=name)
+        # a typo, most likely: the suggestion first, the advice to install after it
+        guess = f" did you mean {close[0]!r}?" if close else ""
+        super().__init__(
+            f"no provider named {name!r};{guess} available providers: {names}. Another provider "
+            "is installed with its distribution (no release is published yet: from a checkout of "
+            "the asyncjobs repository, for example `pip install -e ./providers/convertapi`) or "
+            "registered with asyncjobs.register(name, ProviderClass).",
+            provider=name,
+        )
         self.name = name
         self.available = tuple(available)
 

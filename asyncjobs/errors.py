@@ -246,10 +246,10 @@ class UnknownProviderError(AsyncJobsError, LookupError):
         # a typo, most likely: the suggestion first, the advice to install after it
         guess = f" did you mean {close[0]!r}?" if close else ""
         super().__init__(
-            f"no provider named {name!r};{guess} available providers: {names}. Another provider "
-            "is installed with its distribution (no release is published yet: from a checkout of "
-            "the asyncjobs repository, for example `pip install -e ./providers/convertapi`) or "
-            "registered with asyncjobs.register(name, ProviderClass).",
+            f"no provider named {name!r};{guess} available providers: {names}. Install the "
+            "provider's distribution (no release is published yet: from a checkout of the "
+            "asyncjobs repository, for example `pip install -e ./providers/convertapi`) or call "
+            "asyncjobs.register(name, ProviderClass).",
             provider=name,
         )
         self.name = name

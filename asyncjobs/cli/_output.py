@@ -67,10 +67,6 @@ _CLI_ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"or call asyncjobs\.register\(name, ProviderClass\)"),
         "or register a class with --plugin NAME=MODULE:CLASS",
     ),
-    (
-        re.compile(r"or registered with asyncjobs\.register\(name, ProviderClass\)"),
-        "or registered with --plugin NAME=MODULE:CLASS",
-    ),
 )
 
 

@@ -90,6 +90,7 @@ def test_a_mistyped_setting_gets_a_suggestion(cli: Run) -> None:
     done = cli("status", "toy", "j1", "--set", "timeouts=5")
     assert done.returncode == 2
     assert "takes no setting 'timeouts' (did you mean 'timeout'?)" in done.stderr
+    _no_python(done.stderr)
 
 
 def test_a_missing_setting_is_asked_for_as_an_option(cli: Run, asyncjobs_home: Path) -> None:
@@ -118,6 +119,7 @@ def test_a_refused_connection_is_said_at_once_in_a_few_words(
     assert "the connection failed: Connection refused (ConnectionError)" in done.stderr
     assert "HTTPConnectionPool" not in done.stderr
     assert "NewConnectionError" not in done.stderr
+    _no_python(done.stderr)
 
 
 @pytest.fixture

@@ -56,6 +56,19 @@ def _receiver(webhooks: object) -> Receiver | None:
     return check_receiver(webhooks)
 
 
+#: ``connect``'s own keywords, offered when a setting's name is mistyped (``timeouts=5``).
+_CONNECT_KEYWORDS = (
+    "ledger",
+    "timeout",
+    "retry",
+    "poll",
+    "session",
+    "max_body",
+    "webhooks",
+    "budget",
+)
+
+
 def connect(
     provider: str,
     *,
@@ -72,7 +85,7 @@ def connect(
     """Connect to one provider: :func:`asyncjobs.connect` with a provider name (the arguments,
     the result and the errors are documented there; a list of providers goes to the router)."""
     cls = get_provider_class(provider)
-    config = resolve_settings(cls, settings)
+    config = resolve_settings(cls, settings, keywords=_CONNECT_KEYWORDS)
     pace = budget_for(cls, config, budget)
     receiver = _receiver(webhooks)
     if retry is not None and not isinstance(retry, RetryPolicy):

@@ -377,6 +377,10 @@ class Transport:
         self.origins: frozenset[str] | None = None if origins is None else frozenset(origins)
         self.max_body = _checks.count(max_body, "max_body", least=1024, most=2**40)
         self._rng = rng or random.Random()
+        #: Whether a refused connection (nothing listens at the address) is retried as other
+        #: connection errors are. The command line's one-shot verbs turn it off: a person at a
+        #: prompt learns at once that the sandbox or service is not running.
+        self.retry_refused = True
         self._closed = threading.Event()
         self._backoff: Callable[[_Attempts], requests.Response] | None = None
         #: where every request waits for the account's request budget (set by ``connect``)
@@ -642,7 +646,7 @@ class Transport:
             error = self._transport_error(call, failed)
             never_sent = _never_sent(failed)
             error.never_sent = never_sent
-            if call.repeatable or never_sent:
+            if (call.repeatable or never_sent) and (self.retry_refused or not _refused(failed)):
                 raise _Retry(error) from failed
             raise error from failed
         status = response.status_code
@@ -797,12 +801,12 @@ class Transport:
         elif isinstance(exc, requests.ReadTimeout):
             what = "the service did not answer in time"
         else:
-            what = f"the connection failed ({type(exc).__name__})"
+            what = "the connection failed"
         where = errors.describe(self.provider, call.job_id)
         return errors.TransportError(
             self.redactor(
-                f"{call.method} {_path(call.url)} to {where}: {what}: {exc}. Check the network and the "
-                "base_url setting; the request was retried where that is safe."
+                f"{call.method} {_path(call.url)} to {where}: {what}: {_reason(exc)}. Check the "
+                "network and the base_url setting; the request was retried where that is safe."
             ),
             provider=self.provider,
             job_id=call.job_id,
@@ -1072,6 +1076,35 @@ def _drain(response: requests.Response) -> None:
     with contextlib.suppress(Exception):
         response.raw.read(_READ)
     response.close()
+
+
+#: The operating system's words in a failed connection's message (``[Errno 111] Connection
+#: refused``, ``[Errno -2] Name or service not known``).
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')(\]]+)")
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """Why a request failed, in a few words: the operating system's (``Connection refused``), not
+    the reprs of urllib3's pool and connection it is wrapped in; else the exception's own text,
+    cut short."""
+    text = str(exc)
+    said = _ERRNO.findall(text)
+    if said:
+        return f"{said[-1].strip()} ({type(exc).__name__})"
+    return f"{text[:300]} ({type(exc).__name__})" if text else type(exc).__name__
+
+
+def _refused(exc: requests.RequestException) -> bool:
+    """True when the connection was refused: nothing listens at the address."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # down the chain: requests -> urllib3's MaxRetryError -> its reason
+        if seen is None:
+            break
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        reason = getattr(seen, "reason", None)
+        seen = reason if isinstance(reason, BaseException) else (seen.__cause__ or seen.__context__)
+    return "[Errno 111]" in str(exc) or "Connection refused" in str(exc)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

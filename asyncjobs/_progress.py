@@ -106,6 +106,11 @@ class Reporter:
             self._bar.close()
 
 
+#: The bar over many jobs: jobs done of all, the time and what is left (no rate: jobs end in bursts
+#: as polls see them, so "it/s" would say nothing).
+_MANY = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} jobs [{elapsed}<{remaining}]"
+
+
 def make_progress(progress: Progress, *, total: int | None, desc: str) -> Reporter:
     """A reporter for ``progress``: ``total`` jobs (``None`` for one job, shown as elapsed time)."""
     callback = progress if callable(progress) and not isinstance(progress, bool) else None
@@ -119,6 +124,8 @@ def make_progress(progress: Progress, *, total: int | None, desc: str) -> Report
         except ImportError:  # the progress extra is not installed: no bar, no error
             tqdm = None
         if tqdm is not None:
-            fmt = "{desc}: {elapsed}{postfix}" if total is None else None
-            bar = tqdm(total=total, desc=printable(desc), bar_format=fmt, leave=True, **_size())
+            fmt = "{desc}: {elapsed}{postfix}" if total is None else _MANY
+            bar = tqdm(
+                total=total, desc=printable(desc), bar_format=fmt, unit="job", leave=True, **_size()
+            )
     return Reporter(bar, callback, ticking=total is None)

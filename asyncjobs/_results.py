@@ -125,8 +125,7 @@ class ResultFile:
 
             raise SaveError(
                 f"{str(dest)!r} exists, so the result file {self.name!r} was not saved over it. "
-                "Save into an empty folder, or pass overwrite=True (asyncjobs result --force) to "
-                "replace it.",
+                "Save into an empty folder, or pass overwrite=True to replace it.",
                 path=str(dest),
                 errno=errno.EEXIST,
             ) from None
@@ -208,7 +207,7 @@ class Result:
 
                 raise SaveError(
                     f"{str(taken[0])!r} exists, so nothing was saved. Save into an empty folder, "
-                    "or pass overwrite=True (asyncjobs result --force) to replace it.",
+                    "or pass overwrite=True to replace it.",
                     path=str(taken[0]),
                     errno=errno.EEXIST,
                 )

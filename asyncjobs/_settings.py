@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ._http import origin
@@ -53,11 +54,24 @@ def _describe(setting: Setting) -> str:
     return f"pass {setting.name}=... to asyncjobs.connect()"
 
 
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the name of ``known`` closest to a mistyped ``word``, or ``""``."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def resolve_settings(
-    provider: type[Provider], given: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    provider: type[Provider],
+    given: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    *,
+    keywords: Iterable[str] = (),
 ) -> Settings:
     """Resolve ``provider``'s settings: the keyword if given (and not ``None``), else its environment
     variable, else its default.
+
+    ``keywords``: the other keywords the caller takes (``connect``'s ``timeout``...), offered too
+    when an unknown name is close to one of them.
 
     Raises:
         ConfigurationError: a keyword names no setting of the provider, a required setting has no value,
@@ -67,9 +81,10 @@ def resolve_settings(
     known = {s.name: s for s in provider.settings}
     unknown = sorted(set(given) - set(known))
     if unknown:
+        near = did_you_mean(unknown[0], [*known, *keywords]) if len(unknown) == 1 else ""
         raise ConfigurationError(
-            f"{provider.name} takes no setting {', '.join(map(repr, unknown))}; its settings are: "
-            f"{', '.join(known) or 'none'}.",
+            f"{provider.name} takes no setting {', '.join(map(repr, unknown))}{near}; its settings "
+            f"are: {', '.join(known) or 'none'}.",
             provider=provider.name,
         )
     values: dict[str, Any] = {}

@@ -868,16 +868,21 @@ def webhook_call(
     status: int,
     started_ns: int,
     parent: Any,
+    method: str = "POST",
+    path: str = "",
 ) -> None:
-    """A webhook call was answered ``status``: the log record, the metric, and its span (made
-    now, dated from ``started_ns``, under ``parent`` -- the context current when it came -- or
-    the job's own trace)."""
+    """A webhook call was answered ``status``: the log record (an access line: ``method``, and
+    ``path`` with its token already masked), the metric, and its span (made now, dated from
+    ``started_ns``, under ``parent`` -- the context current when it came -- or the job's own
+    trace)."""
     outcome = "accepted" if accepted else "refused"
     _hooks_log.info(
-        "%s: webhook call %s (%d)%s",
+        "%s %s %d: %s webhook call %s%s",
+        method,
+        path,
+        status,
         provider or "?",
         outcome,
-        status,
         f" for job {', '.join(job_ids)}" if job_ids else "",
         extra={
             "provider": provider,
@@ -885,6 +890,8 @@ def webhook_call(
             "job_ids": list(job_ids),
             "outcome": outcome,
             "status_code": status,
+            "method": method,
+            "path": path,
             "job_event": "webhook",
         },
     )

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import _telemetry, errors
 from ._redaction import MASK, TOKEN_PREFIX, Redactor, get_logger
 from ._results import WebhookRequest
+from ._text import printable
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -242,7 +243,14 @@ class Receiver:
         if verified and context is not None:
             self._trace_of(str(provider), verified[0])
         _telemetry.webhook_call(
-            provider, verified, status.startswith("200"), int(status[:3]), started, context
+            provider,
+            verified,
+            status.startswith("200"),
+            int(status[:3]),
+            started,
+            context,
+            method=printable(str(environ.get("REQUEST_METHOD") or "GET").upper()[:16]),
+            path=self._shown_path(environ),
         )
         data = json.dumps(body).encode()
         start_response(
@@ -265,6 +273,14 @@ class Receiver:
         if not environ.get("SCRIPT_NAME") and self._prefix and path.startswith(self._prefix + "/"):
             path = path[len(self._prefix) :]
         return path
+
+    def _shown_path(self, environ: Environ) -> str:
+        """The path of a call as a log line shows it: every part after the provider's name masked
+        (the token, right or wrong: a token cut short is still most of a secret), no query
+        string, at most 200 characters."""
+        parts = self._path(environ).strip("/").split("/")
+        shown = [parts[0][:64], *(MASK for _ in parts[1:])]
+        return printable(f"{self._prefix}/{'/'.join(shown)}"[:200])
 
     def _handle(self, environ: Environ) -> tuple[str, dict[str, Any], str | None, list[str]]:
         """The answer to a call, the provider it came for (``None`` when no provider here has the

@@ -111,6 +111,7 @@ class Worker:
         self._wake = threading.Event()
         self._limit = Limit(concurrency, adaptive=False)
         self._claim_failures = 0  # claims that failed in a row (the ledger unreachable, read-only)
+        self._said: set[tuple[str, str]] = set()  # (provider, message) warnings already logged
         self._poll_seconds: float | None = None  # the running mean of a poll's time
 
     @property
@@ -244,7 +245,16 @@ class Worker:
             try:
                 client = self._client(info.provider)
             except errors.AsyncJobsError as exc:
-                log.warning("worker %s: cannot poll %s jobs: %s", self.name, info.provider, exc)
+                # said once per provider and cause: the next claims would only say it again
+                said = (info.provider, str(exc))
+                if said not in self._said:
+                    self._said.add(said)
+                    log.warning(
+                        "worker %s: cannot poll %s jobs (left to other workers): %s",
+                        self.name,
+                        info.provider,
+                        exc,
+                    )
                 self.ledger.release(*key)
                 continue
             job = Job(client, info.id, kind=info.kind, info=info)
@@ -290,6 +300,15 @@ class Worker:
         elif step.action is Action.ENDED:
             self.stats.finished += 1
             del self._owned[key]
+            status = result.status.value if isinstance(result, JobInfo) else "ended"
+            log.info(
+                "worker %s: %s job %s ended %s",
+                self.name,
+                key[0],
+                key[1],
+                status,
+                extra={"worker": self.name, "provider": key[0], "job_id": key[1], "status": status},
+            )
         elif isinstance(step.error, errors.JobNotFoundError):
             self._give_up(key, owned, step.error)
         else:  # the fleet's rules end no polling otherwise; should one, the job is left to others

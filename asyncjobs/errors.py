@@ -239,11 +239,16 @@ class UnknownProviderError(AsyncJobsError, LookupError):
     registered. ``available`` lists the names that do exist."""
 
     def __init__(self, name: str, available: Sequence[str]):
+        import difflib
+
         names = ", ".join(available) or "none"
+        close = difflib.get_close_matches(str(name), list(available), n=1, cutoff=0.75)
+        # a typo, most likely: the suggestion first, the advice to install after it
+        guess = f" did you mean {close[0]!r}?" if close else ""
         super().__init__(
-            f"no provider named {name!r}; available providers: {names}. Install the provider's "
-            "distribution (no release is published yet: from a checkout of the asyncjobs "
-            "repository, for example `pip install -e ./providers/convertapi`) or call "
+            f"no provider named {name!r};{guess} available providers: {names}. Install the "
+            "provider's distribution (no release is published yet: from a checkout of the "
+            "asyncjobs repository, for example `pip install -e ./providers/convertapi`) or call "
             "asyncjobs.register(name, ProviderClass).",
             provider=name,
         )

@@ -661,6 +661,10 @@ class _KeepAliveHandler(WSGIRequestHandler):
                     execute(InternalServerError())
 
 
+class _Unbound(Exception):
+    """The server's socket could not be bound (carries the OSError past werkzeug's handler)."""
+
+
 class _Server(ThreadedWSGIServer):
     """werkzeug's threaded server, counting the connections it accepts (see
     :attr:`Sandbox.connections`) and closing the kept-alive ones when it stops."""
@@ -672,6 +676,15 @@ class _Server(ThreadedWSGIServer):
         self.asyncjobs_accepted = 0
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+
+    def server_bind(self) -> None:
+        # werkzeug answers a failed bind by printing to stderr and exiting the process: a port
+        # taken is an error of the caller's to handle, raised as the OSError it is (Sandbox)
+        try:
+            super().server_bind()
+        except OSError as exc:
+            self.server_close()
+            raise _Unbound(exc) from exc
 
     def asyncjobs_opened(self, conn: socket.socket) -> None:
         with self._open_lock:
@@ -704,7 +717,10 @@ class Sandbox:
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
-        self._server: _Server = _Server(host, port, app, handler=_KeepAliveHandler)
+        try:
+            self._server: _Server = _Server(host, port, app, handler=_KeepAliveHandler)
+        except _Unbound as exc:  # the port is taken, or not ours to take
+            raise exc.__cause__ or OSError(str(exc)) from None
         self._thread: threading.Thread | None = None
 
     @property
@@ -783,14 +799,18 @@ class ProviderSandbox:
 
 
 def serve_providers(
-    names: Sequence[str], *, scale: float = 1.0, strict: bool = True
+    names: Sequence[str], *, scale: float = 1.0, strict: bool = True, port: int = 0
 ) -> list[ProviderSandbox]:
-    """Start the sandbox of each named provider on 127.0.0.1 (each at a free port).
+    """Start the sandbox of each named provider on 127.0.0.1 (each at a free port, or from
+    ``port`` on).
 
     Args:
         names: provider names (see :func:`asyncjobs.available_providers`).
         scale: sandbox seconds per wall second (a larger scale finishes jobs sooner).
         strict: raise for a provider that ships no sandbox (otherwise skip it).
+        port: ``0``, each sandbox at a port the system picks; else the first sandbox started
+            listens on ``port``, the next on ``port + 1``, and so on, so that their addresses
+            stay the same from one start to the next.
 
     Raises:
         InvalidParameterError: a non-positive scale, or (strict) a provider without a sandbox.
@@ -815,7 +835,8 @@ def serve_providers(
                 raise ConfigurationError(
                     f"the sandbox of {name} ({cls.sandbox}) failed to import: {exc}", provider=name
                 ) from exc
-            box = Sandbox(app_cls(scale=scale)).start()
+            at = port + len(running) if port else 0
+            box = Sandbox(app_cls(scale=scale), port=at).start()
             running.append(ProviderSandbox(name, cls, box, dict(box.app.client_settings(box.url))))
     except BaseException:
         for r in running:

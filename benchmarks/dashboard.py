@@ -68,7 +68,20 @@ class _Served:
     def __init__(self, ledger: str) -> None:
         env = {**os.environ, "ASYNCJOBS_PROGRESS": "0"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "asyncjobs", "dashboard", "--port", "0", "--ledger", ledger],
+            # its stderr is read only at the end: no access line per request (a full pipe would
+            # stop the server), and no cost of logging in the figures
+            [
+                sys.executable,
+                "-m",
+                "asyncjobs",
+                "dashboard",
+                "--port",
+                "0",
+                "--ledger",
+                ledger,
+                "--log-level",
+                "WARNING",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

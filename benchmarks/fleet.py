@@ -83,6 +83,8 @@ def _workers(env: dict[str, str], k: int, concurrency: int) -> list[subprocess.P
                 str(concurrency),
                 "--max-jobs",
                 "10000",
+                "--log-level",  # stderr is read only at the end: no line per job ended
+                "WARNING",
             ],
             env=env,
             stdout=subprocess.PIPE,

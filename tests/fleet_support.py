@@ -52,7 +52,10 @@ class Fleet:
             ]
 
     def worker(self, *args: str) -> subprocess.Popen[str]:
-        proc = command(self.env, "--json", "worker", "--concurrency", "8", *args)
+        # stderr is read only at the end: no line per job ended (a full pipe would stop the worker)
+        proc = command(
+            self.env, "--json", "worker", "--concurrency", "8", "--log-level", "WARNING", *args
+        )
         self.procs.append(proc)
         assert proc.stderr is not None
         line = proc.stderr.readline()  # it prints its name once it polls

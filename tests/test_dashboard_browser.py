@@ -114,6 +114,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "0",
             "--ledger",
             str(ledger_path),
+            "--log-level",  # stderr is read only when it fails to start
+            "WARNING",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -318,3 +318,22 @@ def test_getting_started_gives_both_commands() -> None:
     text = (DOCS / "getting-started.md").read_text(encoding="utf-8")
     assert _readme_command("main-command") in text
     assert _readme_command("test-command") in text
+
+
+def test_the_logging_page_names_every_logger_asyncjobs_uses() -> None:
+    sources = [*ROOT.glob("asyncjobs/**/*.py"), *ROOT.glob("providers/*/asyncjobs_*/*.py")]
+    # a module's logger (``log = get_logger("asyncjobs.x")``), or the package's, named in a call
+    named = re.compile(
+        r"^\s*\w+ = get_logger\(\"([\w.]+)\"\)|logging\.getLogger\(\"([\w.]+)\"\)", re.M
+    )
+    names = {a or b for p in sources for a, b in named.findall(p.read_text(encoding="utf-8"))}
+    page = (DOCS / "logging.md").read_text(encoding="utf-8")
+    assert names
+    assert sorted(n for n in names if f"`{n}`" not in page) == []
+
+
+def test_connect_points_to_the_public_timeouts() -> None:
+    doc = inspect.getdoc(asyncjobs.connect) or ""
+    assert "asyncjobs.Timeouts" in doc
+    assert "_http" not in doc
+    assert "_policies" not in doc

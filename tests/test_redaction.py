@@ -126,3 +126,79 @@ def test_transport_errors_do_not_show_query_strings() -> None:
 @given(st.text())
 def test_the_html_form_of_a_secret_is_what_html_escape_gives(text: str) -> None:
     assert _html_escape(text) == html.escape(text)
+
+
+# -- a secret spelled like a word ------------------------------------------------------------------
+
+WORDLIKE = st.from_regex(r"\A(?:[a-z]{4,16}|[A-Z][a-z]{3,15}|[A-Z]{4,16})\Z")
+#: Where a value stands: the secret is masked there whatever it is.
+VALUE_CONTEXTS = [
+    "{}",
+    "secret={}",
+    "secret: {}",
+    '{{"client_secret": "{}"}}',
+    "client_secret='{}'",
+    "Authorization: Bearer {}",
+    "invalid key {}",
+    "https://example.test/hooks/{}?a=1",
+    "https://example.test/x?secret={}&a=1",
+    "https://{}@example.test/",
+    "<secret>{}</secret>",
+    "[{}]",
+]
+
+
+def test_a_wordlike_secret_leaves_a_sentence_as_it_is() -> None:
+    text = "the client id or client secret is wrong (check the client_secret settings)"
+    assert Redactor(["wrong", "settings"])(text) == text
+
+
+@pytest.mark.parametrize("context", VALUE_CONTEXTS)
+def test_a_wordlike_secret_is_masked_where_it_stands_as_a_value(context: str) -> None:
+    assert "wrong" not in Redactor(["wrong"])(context.format("wrong"))
+
+
+def test_a_wordlike_secret_is_masked_as_a_whole_word_only() -> None:
+    assert Redactor(["wrong"])("secret=wrongly") == "secret=wrongly"
+
+
+def test_the_encoded_forms_of_a_wordlike_secret_are_masked_anywhere() -> None:
+    assert Redactor(["wrong"])("the header said d3Jvbmc= twice") == "the header said *** twice"
+
+
+@given(WORDLIKE, st.sampled_from(VALUE_CONTEXTS))
+def test_any_wordlike_secret_is_masked_in_any_value_context(secret: str, context: str) -> None:
+    assert secret not in Redactor([secret])(context.format(secret))
+
+
+@given(WORDLIKE)
+def test_any_wordlike_secret_leaves_prose_alone(secret: str) -> None:
+    text = f"client id or client secret is {secret}. Try {secret} again, then {secret}s."
+    assert Redactor([secret])(text) == text
+
+
+@given(
+    st.text(
+        alphabet="abcdefghijklmnopqrstuvwxyzABCDEF0123456789-_.", min_size=4, max_size=40
+    ).filter(lambda s: any(c.isdigit() or c in "-_." for c in s)),
+    st.text(max_size=30),
+    st.text(max_size=30),
+)
+def test_a_secret_not_spelled_like_a_word_is_masked_anywhere(
+    secret: str, before: str, after: str
+) -> None:
+    assert secret not in Redactor([secret])(before + secret + after)
+
+
+def test_a_wrong_wordlike_secret_ends_in_authentication_error_that_reads_well() -> None:
+    from asyncjobs.sandbox import serve_providers
+
+    (running,) = serve_providers(["groupdocs"])
+    try:
+        settings = {**running.settings, "client_secret": "wrong"}
+        with asyncjobs.connect("groupdocs", ledger=False, **settings) as client:
+            with pytest.raises(errors.AuthenticationError) as caught:
+                client.submit("convert", source=b"x", from_="txt", to="pdf")
+    finally:
+        running.stop()
+    assert "client id or client secret is wrong" in str(caught.value)

@@ -114,6 +114,19 @@ def test_a_progress_bar_over_many_jobs_counts_done_of_total(
     assert "5/5" in capsys.readouterr().err
 
 
+def test_a_progress_bar_over_many_jobs_counts_jobs_not_iterations(
+    memory_client: asyncjobs.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("ASYNCJOBS_PROGRESS", "1")
+    jobs = [memory_client.submit("sleep", duration=0.01) for _ in range(3)]
+    asyncjobs.wait(jobs, timeout=10, progress=True)
+    err = capsys.readouterr().err
+    assert "3/3 jobs" in err
+    assert "it/s" not in err
+
+
 def test_a_job_past_its_providers_lifetime_shows_as_expired(toy_client: asyncjobs.Client) -> None:
     from asyncjobs._job import Job
 

@@ -138,10 +138,10 @@ def serve_refused(env: dict[str, str], *args: str) -> subprocess.CompletedProces
 
 
 def serve_in_subprocess(
-    box: Sandbox, public_url: str, port: int, ledger: Path, home: Path
+    box: Sandbox, public_url: str, port: int, ledger: Path, home: Path, *options: str
 ) -> subprocess.Popen[str]:
-    """``asyncjobs webhooks serve`` for ConvertAPI's sandbox ``box`` in a child process, once it
-    listens."""
+    """``asyncjobs webhooks serve`` (with ``options``) for ConvertAPI's sandbox ``box`` in a child
+    process, once it listens."""
     env = {
         **os.environ,
         "ASYNCJOBS_WEBHOOK_KEY": KEY,
@@ -161,6 +161,7 @@ def serve_in_subprocess(
             "convertapi",
             "--ledger",
             str(ledger),
+            *options,
         ],
         env=env,
         stdout=subprocess.PIPE,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from ._output import (
     PLUGINS_ENV,
     Exit,
     Out,
+    cli_advice,
     duration_text,
 )
 from ._parser import build_parser
@@ -58,35 +58,6 @@ def _exit_code(exc: BaseException) -> int:
     return EXIT_PROVIDER
 
 
-#: Advice the library gives in Python terms, and the same advice on the command line.
-_CLI_ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
-    (
-        re.compile(r"pass ledger=<path>, or ledger=False to run without one"),
-        "pass --ledger PATH, or --no-ledger to run without one",
-    ),
-    (re.compile(r"or pass ledger=False"), "or pass --no-ledger"),
-    (
-        re.compile(r"pass (\w+)=\.\.\. to asyncjobs\.connect\(\)"),
-        r"pass --set \1=... (after the provider)",
-    ),
-    (
-        re.compile(r"pick (it|them) up later with client\.job\(job_id\)"),
-        r"pick \1 up later with asyncjobs wait PROVIDER JOB_ID",
-    ),
-    (
-        re.compile(r"or call asyncjobs\.register\(name, ProviderClass\)"),
-        "or register a class with --plugin NAME=MODULE:CLASS",
-    ),
-)
-
-
-def _cli_advice(message: str) -> str:
-    """``message`` with the library's advice (keywords of ``connect``...) given as options."""
-    for pattern, replacement in _CLI_ADVICE:
-        message = pattern.sub(replacement, message)
-    return message
-
-
 def _misplaced_options(argv: Sequence[str]) -> str | None:
     """A hint when an option of the provider verbs (``--set``) comes before the verb."""
     for arg in argv:
@@ -117,6 +88,10 @@ _VERBS = (
     "webhooks",
     "dashboard",
 )
+
+
+#: The verbs that read provider settings from the environment only (they take no --set).
+_ENV_ONLY_VERBS = ("worker", "webhooks")
 
 
 def _quiet_closed_pipe() -> None:
@@ -158,7 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = _exit_code(exc)
         if args.debug:
             out.note(out.redact("".join(traceback.format_exception(exc)).rstrip()))
-        message = _cli_advice(" ".join(str(exc).split()) or type(exc).__name__)
+        message = cli_advice(
+            " ".join(str(exc).split()) or type(exc).__name__,
+            env_only=args.verb in _ENV_ONLY_VERBS,
+        )
         if not isinstance(exc, errors.AsyncJobsError):
             message = f"unexpected {type(exc).__name__}: {message} (run with --debug for details)"
         out.note(f"asyncjobs: error: {message}")

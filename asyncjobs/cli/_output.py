@@ -4,6 +4,7 @@ tables, times and durations as people read them; the exit codes."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, cast
@@ -44,6 +45,51 @@ class Exit(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
+
+
+#: Advice the library gives in Python terms, and the same advice on the command line.
+_CLI_ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"pass ledger=<path>, or ledger=False to run without one"),
+        "pass --ledger PATH, or --no-ledger to run without one",
+    ),
+    (re.compile(r"or pass ledger=False"), "or pass --no-ledger"),
+    (re.compile(r"pass overwrite=True"), "pass --force"),
+    (
+        re.compile(r"pass (\w+)=\.\.\. to asyncjobs\.connect\(\)"),
+        r"pass --set \1=... (after the provider)",
+    ),
+    (
+        re.compile(r"pick (it|them) up later with client\.job\(job_id\)"),
+        r"pick \1 up later with asyncjobs wait PROVIDER JOB_ID",
+    ),
+    (
+        re.compile(r"or call asyncjobs\.register\(name, ProviderClass\)"),
+        "or register a class with --plugin NAME=MODULE:CLASS",
+    ),
+)
+
+
+#: The same advice for a command that reads provider settings from the environment only (``worker``,
+#: ``webhooks serve``: they take no ``--set``).
+_ENV_ADVICE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"pass \w+=\.\.\. to asyncjobs\.connect\(\) or set the environment variable"),
+        "set the environment variable",
+    ),
+    (
+        re.compile(r"pass (\w+)=\.\.\. to asyncjobs\.connect\(\)"),
+        r"this command reads settings from the environment only, and \1 has no variable",
+    ),
+)
+
+
+def cli_advice(message: str, *, env_only: bool = False) -> str:
+    """``message`` with the library's advice (keywords of ``connect``...) given as options, or, for
+    a command that takes settings from the environment only, as environment variables."""
+    for pattern, replacement in (*(_ENV_ADVICE if env_only else ()), *_CLI_ADVICE):
+        message = pattern.sub(replacement, message)
+    return message
 
 
 # -- output ------------------------------------------------------------------------------------------

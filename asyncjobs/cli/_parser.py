@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from asyncjobs._checks import MAX_SECONDS
 from asyncjobs._models import Status
+from asyncjobs._version import __version__
 
 if TYPE_CHECKING:
     pass
+from ._logs import add_log_options
 from ._output import (
     PLUGINS_ENV,
     Out,
@@ -101,13 +105,36 @@ def _listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _timeout(text: str) -> float:
+def _seconds(text: str, *, no_limit: str = "") -> float:
+    """A number of seconds on the command line: more than zero, finite, at most ``MAX_SECONDS``;
+    one message for every way it can be wrong (``-5``, ``abc``, ``1e309``, ``99999999999999``)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+        value = math.nan
+    if not 0 < value <= MAX_SECONDS:  # NaN fails too
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds from more than 0 to {MAX_SECONDS:,.0f} (about 115 "
+            f"days){no_limit}"
+        )
+    return value
+
+
+def _timeout(text: str) -> float:
+    """``--timeout``: seconds; leaving the option out means no limit."""
+    return _seconds(text, no_limit="; leave --timeout out for no limit")
+
+
+def _scale(text: str) -> float:
+    """``--scale``: a positive factor."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a factor from more than 0 to {MAX_SECONDS:,.0f}"
+        )
     return value
 
 
@@ -136,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 success, 1 job failed, 2 usage or configuration error, 3 provider or "
         "transport error, 4 timeout",
     )
+    parser.add_argument("--version", action="version", version=f"asyncjobs {__version__}")
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
@@ -249,9 +277,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("providers", nargs="*", metavar="PROVIDER", help="default: every installed one")
     p.add_argument(
         "--scale",
-        type=_timeout,
+        type=_scale,
         default=1.0,
         help="sandbox time runs this many times faster (default 1)",
+    )
+    p.add_argument(
+        "--port",
+        type=_port,
+        default=0,
+        metavar="N",
+        help="the first sandbox listens on port N, the next on N+1... (in the order of the "
+        "providers), so that the printed settings stay the same from start to start (default: "
+        "free ports)",
     )
     p = verb(
         "worker",
@@ -273,11 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--lease-seconds",
-        type=_timeout,
+        type=_seconds,
         default=None,
         metavar="S",
         help="how long a lease outlives a killed worker ($ASYNCJOBS_LEASE_SECONDS, else 30)",
     )
+    add_log_options(p)
     p = verb(
         "webhooks",
         cmd_webhooks,
@@ -309,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         "installed provider with webhooks whose settings are set)",
     )
     p.add_argument("--threads", type=_positive, default=4, metavar="N", help="server threads (4)")
+    add_log_options(p)
     p = verb(
         "dashboard",
         cmd_dashboard,
@@ -331,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         "characters); required to listen beyond loopback",
     )
     p.add_argument("--threads", type=_positive, default=4, metavar="N", help="server threads (4)")
+    add_log_options(p)
     p = verb(
         "demo",
         cmd_demo,
@@ -346,13 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--scale",
-        type=_timeout,
+        type=_scale,
         default=300.0,
         help="sandbox time runs this many times faster (default 300)",
     )
     p.add_argument(
         "--timeout",
-        type=_timeout,
+        type=_seconds,
         default=60.0,
         metavar="SECONDS",
         help="give up after (default 60)",

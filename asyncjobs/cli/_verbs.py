@@ -9,6 +9,7 @@ import os
 import shlex
 import signal
 import threading
+import time
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -27,7 +28,7 @@ from asyncjobs._job import Job
 from asyncjobs._ledger import Ledger, LedgerEntry, SubmitState, default_home
 from asyncjobs._models import JobInfo, Status
 from asyncjobs._poll import timed_out
-from asyncjobs._redaction import MASK
+from asyncjobs._redaction import MASK, get_logger
 from asyncjobs._registry import available_providers, get_provider_class, register
 from asyncjobs._results import Result
 from asyncjobs._routing import Router, provider_names
@@ -38,6 +39,7 @@ from asyncjobs.provider import Provider
 
 if TYPE_CHECKING:
     from asyncjobs.sandbox import ProviderSandbox
+from ._logs import start_logging
 from ._output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -46,6 +48,7 @@ from ._output import (
     Exit,
     Out,
     UsageError,
+    cli_advice,
     duration_text,
     info_doc,
     json_default,
@@ -133,7 +136,11 @@ def _client(args: argparse.Namespace, out: Out, name: str | None = None) -> Clie
     settings = _pairs(args.set or [], "--set")
     for secret in _secret_values(cls, settings):
         out.redactor.add(secret)
-    return connect(name, ledger=_ledger_arg(args), budget=_budget_arg(args), **settings)
+    client = connect(name, ledger=_ledger_arg(args), budget=_budget_arg(args), **settings)
+    # a refused connection (the sandbox or service not running) is said at once, not after
+    # seconds of retries; other transport errors are retried as in the library
+    client.provider.transport.retry_refused = False
+    return client
 
 
 def _budget_arg(args: argparse.Namespace) -> Budget | bool | None:
@@ -647,18 +654,24 @@ def _list_rows(jobs: Sequence[tuple[Job, LedgerEntry | None]]) -> list[dict[str,
     return rows
 
 
-def _list_cells(r: dict[str, Any]) -> list[str]:
-    return job_cells(r, _LIST_COLUMNS)
-
-
 #: Rows of a streamed listing whose widths set the table's columns.
 _LIST_BLOCK = 1000
 
 
-def _print_rows(rows: Iterator[dict[str, Any]], out: Out) -> None:
+def _list_columns(ledgers: Sequence[Ledger | None]) -> tuple[str, ...]:
+    """The listing's columns: ``polled_by`` only where a poller can hold a lease on another
+    machine's behalf, a shared (PostgreSQL) ledger; on a SQLite file it is always empty."""
+    if any(ledger is not None and ledger.shared for ledger in ledgers):
+        return _LIST_COLUMNS
+    return tuple(c for c in _LIST_COLUMNS if c != "polled_by")
+
+
+def _print_rows(
+    rows: Iterator[dict[str, Any]], out: Out, columns: Sequence[str] = _LIST_COLUMNS
+) -> None:
     """Print the listing as it is read: the column widths come from the first block of rows (a
     longer value further down pushes its line out, but never holds the output back); JSON is
-    written row by row too, as one document."""
+    written row by row too, as one document (with every key, ``polled_by`` included)."""
     if out.json:
         out.stdout.write('{\n  "jobs": [')
         first = True
@@ -669,7 +682,7 @@ def _print_rows(rows: Iterator[dict[str, Any]], out: Out) -> None:
         out.stdout.write("\n  ]\n}\n" if not first else "]\n}\n")
         out.stdout.flush()
         return
-    head: list[list[str]] = [list(_LIST_COLUMNS)]
+    head: list[list[str]] = [list(columns)]
     widths: list[int] | None = None
 
     def emit(cells: list[str]) -> None:
@@ -679,7 +692,7 @@ def _print_rows(rows: Iterator[dict[str, Any]], out: Out) -> None:
 
     for row in rows:
         if widths is None:
-            head.append(_list_cells(row))
+            head.append(job_cells(row, columns))
             if len(head) <= _LIST_BLOCK:
                 continue
         if widths is None:
@@ -688,7 +701,7 @@ def _print_rows(rows: Iterator[dict[str, Any]], out: Out) -> None:
                 emit(cells)
             out.stdout.flush()
         else:
-            emit(_list_cells(row))
+            emit(job_cells(row, columns))
     if widths is None:
         if len(head) == 1:
             out.line("no jobs")
@@ -743,8 +756,10 @@ def cmd_list(args: argparse.Namespace, out: Out) -> int:
         if len(names) > 1 and args.set:
             raise UsageError("--set gives one provider's settings, not a list's", parameter="--set")
         items: list[tuple[Job, LedgerEntry | None]] = []
+        ledgers: list[Ledger | None] = []
         for name in names:
             with _client(args, out, name) as client:
+                ledgers.append(client.ledger)
                 for job in client.list(status=args.status, kind=args.kind):
                     entry = client.ledger.get(client.name, job.id) if client.ledger else None
                     if since is not None:
@@ -759,7 +774,7 @@ def cmd_list(args: argparse.Namespace, out: Out) -> int:
         rows = [
             r for r in _list_rows(items) if args.expired is None or r["expired"] is args.expired
         ]
-        _print_rows(iter(rows), out)
+        _print_rows(iter(rows), out, _list_columns(ledgers))
         return EXIT_OK
     with _open_ledger(args) as ledger:
 
@@ -781,21 +796,29 @@ def cmd_list(args: argparse.Namespace, out: Out) -> int:
                 if args.expired is None or row["expired"] is args.expired:
                     yield row
 
-        _print_rows(streamed(), out)
+        _print_rows(streamed(), out, _list_columns([ledger]))
     return EXIT_OK
 
 
 # -- sandboxes ---------------------------------------------------------------------------------------
 
 
-def _start_sandboxes(names: Sequence[str], scale: float, *, strict: bool) -> list[ProviderSandbox]:
+def _start_sandboxes(
+    names: Sequence[str], scale: float, *, strict: bool, port: int = 0
+) -> list[ProviderSandbox]:
     try:
         from asyncjobs.sandbox import serve_providers
     except ImportError as exc:
         raise errors.ConfigurationError(
             f"the sandboxes need werkzeug: pip install werkzeug ({exc})"
         ) from exc
-    return serve_providers(names, scale=scale, strict=strict)
+    try:
+        return serve_providers(names, scale=scale, strict=strict, port=port)
+    except OSError as exc:  # the port is taken
+        raise UsageError(
+            f"--port {port}: cannot listen on 127.0.0.1 from port {port} on ({exc.strerror or exc})"
+            "; pick other ports, or leave --port out for free ones"
+        ) from exc
 
 
 def _stop_on_term() -> None:
@@ -810,7 +833,7 @@ def cmd_sandbox(args: argparse.Namespace, out: Out) -> int:
     """Serve the sandboxes of the installed providers on 127.0.0.1 until Ctrl-C."""
     chosen = _listed(args.providers, "PROVIDER")
     names = chosen or available_providers()
-    running = _start_sandboxes(names, args.scale, strict=bool(chosen))
+    running = _start_sandboxes(names, args.scale, strict=bool(chosen), port=args.port)
     if not running:
         raise UsageError("no installed provider ships a sandbox")
     try:
@@ -851,6 +874,7 @@ def cmd_worker(args: argparse.Namespace, out: Out) -> int:
     providers = _listed(args.provider, "--provider")
     for name in providers:
         get_provider_class(name)  # an unknown name is a usage error
+    start_logging(args, out, env_only=True)
     _telemetry.configure_from_environment("asyncjobs-worker")
     with Ledger(target, lease_seconds=args.lease_seconds) as ledger:
         budget = _budget_arg(args)
@@ -1047,6 +1071,7 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
     if args.threads < 1:
         raise UsageError("--threads must be at least 1")
     receiver = Receiver(args.public_url, key)
+    start_logging(args, out, env_only=True)
     _telemetry.configure_from_environment("asyncjobs-webhooks")
     ledger = _serve_ledger(args)
     clients: list[Client] = []
@@ -1066,7 +1091,7 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
             except errors.ConfigurationError as exc:
                 if chosen:
                     raise
-                out.note(f"{name}: not served ({exc})")
+                out.note(f"{name}: not served ({cli_advice(str(exc), env_only=True)})")
         if not clients:
             raise UsageError(
                 "no provider with webhooks could be connected: set their credentials in the "
@@ -1104,6 +1129,38 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
             client.close()
         ledger.close()
     return EXIT_OK
+
+
+def _access_log(app: Any, logger: str) -> Any:
+    """``app`` logging an access line per request at INFO on ``logger``: method, path (no query
+    string), status, milliseconds."""
+    log = get_logger(logger)
+
+    def logged(environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.monotonic()
+        seen: list[str] = []
+
+        def start(status: str, headers: Any, *exc_info: Any) -> Any:
+            seen.append(status)
+            return start_response(status, headers, *exc_info)
+
+        try:
+            return app(environ, start)
+        finally:
+            method = str(environ.get("REQUEST_METHOD") or "GET")[:16]
+            path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+            code = seen[-1][:3] if seen else "-"
+            ms = (time.monotonic() - started) * 1000
+            log.info(
+                "%s %s %s %.0fms",
+                printable(method),
+                printable(path[:200]),
+                code,
+                ms,
+                extra={"method": method, "path": path[:200], "status_code": code},
+            )
+
+    return logged
 
 
 def _loopback(host: str) -> bool:
@@ -1145,9 +1202,10 @@ def cmd_dashboard(args: argparse.Namespace, out: Out) -> int:
         raise UsageError("the dashboard shows the ledger; drop --no-ledger")
     ledger = Ledger.open(args.ledger)
     app = Dashboard(ledger, token)
+    start_logging(args, out)
     try:
         server = create_server(
-            app,
+            _access_log(app, "asyncjobs.dashboard"),
             host=args.host,
             port=args.port,
             threads=args.threads,

@@ -74,6 +74,9 @@ class Job:
     @info.setter
     def info(self, value: JobInfo | None) -> None:
         # every driver of the poll core brings its looks here: the one place status changes are seen
+        if not self._status_callbacks:  # nobody to tell (the hot path of a many-job wait)
+            self._info = value
+            return
         with _INFO_LOCK:
             before, self._info = self._info, value
             callbacks = self._status_callbacks

@@ -338,6 +338,13 @@ class Poll:
             return max(min(seconds, policy.cap), policy.min_interval)
         if self.expecting:  # the webhook call wakes the wait: these polls are a safety net
             return self.delay(_CAP, wall)
+        return self.pace(wall)
+
+    def pace(self, wall: float) -> float:
+        """Seconds to the next look at the policy's own pace for the job's age, whether or not a
+        webhook call is expected (an engine reads the ledger at this pace between the safety-net
+        polls of a job expecting a call)."""
+        policy = self._policy() or _FALLBACK
         return policy.delay(self.attempt, self.rng, age=self.age(wall))
 
     def _policy(self) -> PollPolicy | None:

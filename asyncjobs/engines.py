@@ -396,9 +396,7 @@ def _pace(poll: Poll, now: float, wall: float) -> Step:
     call were expected), or the deadline."""
     if poll.deadline is not None and now >= poll.deadline:
         return Step(Action.TIMED_OUT, info=poll.info)
-    poll.expecting = False
-    at = now + poll.delay(None, wall)
-    poll.expecting = True
+    at = now + poll.pace(wall)
     return Step(Action.AGAIN, at=at if poll.deadline is None else min(at, poll.deadline))
 
 

@@ -233,10 +233,7 @@ class Dashboard:
 
     def _providers(self, request: Request) -> Response:
         summaries = _data.provider_summaries(self.ledger)
-        charts = {
-            s.provider: Markup(_charts.duration_histogram(self.ledger.durations(s.provider)))
-            for s in summaries
-        }
+        charts = {s.provider: Markup(_charts.duration_histogram(s.durations)) for s in summaries}
         return self._page(
             request,
             "providers.html",

@@ -183,12 +183,6 @@ class JobsPage:
     next_query: Mapping[str, str] | None
     newest: int
 
-    @property
-    def next_before(self) -> int | None:
-        """Newest first: the place the next page is read before."""
-        text = (self.next_query or {}).get("before")
-        return None if text is None else int(text)
-
 
 def jobs_page(ledger: Ledger, filters: Filters, *, after: int | None = None) -> JobsPage:
     """The page of jobs the filters ask for (``after``: only those recorded after that place,
@@ -219,7 +213,8 @@ def jobs_page(ledger: Ledger, filters: Filters, *, after: int | None = None) -> 
 
 @attrs.frozen
 class ProviderSummary:
-    """One provider's jobs in numbers."""
+    """One provider's jobs in numbers (``durations``: those of its last finished jobs, in
+    seconds, shortest first: what the chart of their spread is drawn from)."""
 
     provider: str
     counts: Mapping[str, int]
@@ -230,6 +225,7 @@ class ProviderSummary:
     polls: str
     retries: str
     cost: str
+    durations: tuple[float, ...] = ()
 
 
 def _percentile(sorted_values: list[float], share: float) -> float:
@@ -267,6 +263,7 @@ def provider_summaries(ledger: Ledger) -> list[ProviderSummary]:
                 polls=f"{polled[provider][0]:.1f}" if provider in polled else "",
                 retries=f"{polled[provider][1]:.2f}" if provider in polled else "",
                 cost=", ".join(costs.get(provider, [])),
+                durations=tuple(durations),
             )
         )
     return out

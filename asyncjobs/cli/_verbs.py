@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
@@ -1050,6 +1050,39 @@ def _open_files_for(connections: int) -> int:
     return connections if soft == resource.RLIM_INFINITY else max(1, min(connections, soft - 256))
 
 
+def _waitress(
+    create_server: Callable[..., Any],
+    app: Any,
+    host: str,
+    port: int,
+    threads: int,
+    **options: Any,
+) -> tuple[Any, str]:
+    """A waitress server of ``app`` with :data:`SERVE_LIMITS` (``options`` on top), and the
+    address it listens on."""
+    server = create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="asyncjobs",
+        clear_untrusted_proxy_headers=True,
+        **{**SERVE_LIMITS, **options},
+    )
+    return server, f"http://{host}:{getattr(server, 'effective_port', port)}"
+
+
+def _serve_until_stopped(server: Any, out: Out) -> None:
+    """Run ``server`` until Ctrl-C or SIGTERM, then close it."""
+    _stop_on_term()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        out.note("stopped")
+    finally:
+        server.close()
+
+
 def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
     """``webhooks serve``: the receiver on waitress, confirming calls through its own clients."""
     from asyncjobs.webhooks import Receiver
@@ -1098,31 +1131,20 @@ def cmd_webhooks(args: argparse.Namespace, out: Out) -> int:
                 "environment (see asyncjobs providers)"
             )
         host, port = args.listen
-        server = create_server(
+        server, where = _waitress(
+            create_server,
             receiver,
-            host=host,
-            port=port,
-            threads=args.threads,
+            host,
+            port,
+            args.threads,
             max_request_body_size=receiver.max_body,
-            ident="asyncjobs",
-            clear_untrusted_proxy_headers=True,
-            **{
-                **SERVE_LIMITS,
-                "connection_limit": _open_files_for(SERVE_LIMITS["connection_limit"]),
-            },
+            connection_limit=_open_files_for(SERVE_LIMITS["connection_limit"]),
         )
-        where = f"http://{host}:{getattr(server, 'effective_port', port)}"
         served = [c.name for c in clients]
         out.line(f"listening on {where} for {receiver.public_url}/<provider>/<token>")
         out.line(f"providers: {', '.join(served)}; ledger: {ledger!r}")
         out.doc({"listen": where, "public_url": receiver.public_url, "providers": served})
-        _stop_on_term()
-        try:
-            server.run()
-        except KeyboardInterrupt:
-            out.note("stopped")
-        finally:
-            server.close()
+        _serve_until_stopped(server, out)
     finally:
         receiver.close()
         for client in clients:
@@ -1179,6 +1201,7 @@ def cmd_dashboard(args: argparse.Namespace, out: Out) -> int:
     try:
         from waitress.server import create_server
 
+        from asyncjobs._dashboard._auth import MIN_TOKEN
         from asyncjobs.dashboard import Dashboard
     except ImportError as exc:
         raise errors.ConfigurationError(
@@ -1188,9 +1211,9 @@ def cmd_dashboard(args: argparse.Namespace, out: Out) -> int:
     token = args.token or os.environ.get("ASYNCJOBS_DASHBOARD_TOKEN") or None
     if token is not None:
         out.redactor.add(token)
-        if len(token) < 16:
+        if len(token) < MIN_TOKEN:
             raise UsageError(
-                "--token must be at least 16 characters (a long random one: python -c 'import "
+                f"--token must be at least {MIN_TOKEN} characters (a long random one: python -c 'import "
                 "secrets; print(secrets.token_urlsafe(32))')"
             )
     if token is None and not _loopback(args.host):
@@ -1204,26 +1227,17 @@ def cmd_dashboard(args: argparse.Namespace, out: Out) -> int:
     app = Dashboard(ledger, token)
     start_logging(args, out)
     try:
-        server = create_server(
+        server, where = _waitress(
+            create_server,
             _access_log(app, "asyncjobs.dashboard"),
-            host=args.host,
-            port=args.port,
-            threads=args.threads,
-            ident="asyncjobs",
-            clear_untrusted_proxy_headers=True,
-            **SERVE_LIMITS,
+            args.host,
+            args.port,
+            args.threads,
         )
-        where = f"http://{args.host}:{getattr(server, 'effective_port', args.port)}"
         mode = "read-only" if token is None else "actions need the token"
         out.line(f"dashboard on {where} ({mode}); ledger: {ledger!r}")
         out.doc({"listen": where, "read_only": token is None})
-        _stop_on_term()
-        try:
-            server.run()
-        except KeyboardInterrupt:
-            out.note("stopped")
-        finally:
-            server.close()
+        _serve_until_stopped(server, out)
     finally:
         app.close()
         ledger.close()
